@@ -1,0 +1,165 @@
+#![forbid(unsafe_code)]
+//! The event bus. One interface ([`Bus`], [`Publisher`], [`Consumer`]) with
+//! two backends: Kafka (production) and an embedded durable log in SQLite
+//! (single machine, the default).
+//!
+//! Contract shared by both backends (and tested by one suite against both):
+//! - [`Publisher::publish`] returns only once the record is durable
+//!   (Kafka: acknowledged by all in-sync replicas with an idempotent producer;
+//!   embedded: committed to the SQLite file with `synchronous=FULL`).
+//! - Records with the same key on the same topic are delivered in publish order.
+//! - A consumer group's position advances only through [`Consumer::done`];
+//!   a record polled but never marked done is delivered again to the next
+//!   consumer of the group (after a crash or restart).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// A record to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    /// Partition key: the contact key, so one customer's messages stay in order.
+    pub key: String,
+    pub payload: Vec<u8>,
+    /// Headers (CloudEvents binary mode `ce_*`, `content-type`, `traceparent`, errors on the DLQ).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// Where a published record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A record handed to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Bus failures. Every variant says whether retrying the same call may work.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The broker or file cannot be reached now (broker down, timeout, locked file).
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    /// The bus refused the request (bad topic, record too large, auth failure, bad config).
+    #[error("bus rejected the request: {0}")]
+    Rejected(String),
+    /// Anything else from the backend.
+    #[error("bus error: {0}")]
+    Other(String),
+}
+
+impl BusError {
+    /// True when the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, BusError::Unavailable(_))
+    }
+}
+
+/// Writes records durably.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// Returns once the record is durable; an error means it may not be.
+    async fn publish(&self, record: Record) -> Result<Position, BusError>;
+}
+
+/// Reads records for one consumer group, in order per partition.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits up to `timeout` for the next record; `Ok(None)` when none came.
+    async fn poll(&mut self, timeout: Duration) -> Result<Option<Delivery>, BusError>;
+    /// Marks the delivery (and so everything before it on its partition) done:
+    /// the group's stored position moves past it. Call in delivery order.
+    async fn done(&mut self, delivery: &Delivery) -> Result<(), BusError>;
+}
+
+/// A bus backend: hands out the publisher and consumers.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    /// The backend's name for logs and metrics (`kafka`, `embedded`).
+    fn backend(&self) -> &'static str;
+    fn publisher(&self) -> Arc<dyn Publisher>;
+    /// A consumer in `group` reading `topics`, starting at the group's stored
+    /// position (the beginning for a new group).
+    async fn consumer(&self, group: &str, topics: &[String])
+    -> Result<Box<dyn Consumer>, BusError>;
+    /// Creates missing topics (no-op where topics need no creation).
+    async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError>;
+    /// Readiness: Ok when the bus answers now.
+    async fn check_ready(&self) -> Result<(), BusError>;
+}
+
+/// Topic names: `<prefix>.events.<channel>` and `<prefix>.dlq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub prefix: String,
+}
+
+impl Topics {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+    pub fn events(&self, channel: &str) -> String {
+        format!("{}.events.{channel}", self.prefix)
+    }
+    pub fn dlq(&self) -> String {
+        format!("{}.dlq", self.prefix)
+    }
+}
+
+/// CloudEvents Kafka binding (binary mode) headers for one event.
+pub fn cloudevent_headers(
+    id: &str,
+    source: &str,
+    ce_type: &str,
+    time: chrono::DateTime<chrono::Utc>,
+    traceparent: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("ce_specversion".to_owned(), "1.0".to_owned()),
+        ("ce_id".to_owned(), id.to_owned()),
+        ("ce_source".to_owned(), source.to_owned()),
+        ("ce_type".to_owned(), ce_type.to_owned()),
+        (
+            "ce_time".to_owned(),
+            time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        ("content-type".to_owned(), "application/json".to_owned()),
+    ];
+    if let Some(tp) = traceparent {
+        headers.push(("traceparent".to_owned(), tp.to_owned()));
+    }
+    headers
+}

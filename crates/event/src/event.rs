@@ -1,0 +1,191 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The schema identifier carried in every event (`schema` field) and in the
+/// CloudEvents `ce_type` header.
+pub const SCHEMA_ID: &str = "intake.ticket_event/v1";
+
+/// Namespace of the UUID v5 event ids: `uuid5(NAMESPACE_URL, "urn:intake:ticket-event")`.
+/// Fixed forever: changing it would make every replayed message look new.
+pub const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c1b_3b4e_2a0e_5d8f_9f3c_6a1e_0b7d_4c21);
+
+/// The deterministic id of a message: UUID v5 of `channel:channel_message_id`,
+/// so a message delivered twice has the same id everywhere.
+pub fn event_id(channel: &str, channel_message_id: &str) -> Uuid {
+    let name = format!("{channel}:{channel_message_id}");
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+}
+
+/// A reference to an object in the blob store (attachments, raw payloads);
+/// events carry references, never the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct BlobRef(pub String);
+
+impl BlobRef {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One customer message, normalised from any channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketEvent {
+    /// Always `intake.ticket_event/v1`.
+    pub schema: String,
+    /// UUID v5 of `channel:channel_message_id` (see [`event_id`]).
+    pub event_id: Uuid,
+    /// The channel name (`chat`, `email`, `telegram`, ...).
+    pub channel: String,
+    /// The message's id on its channel (webhook id, Message-ID, update id, ...).
+    pub channel_message_id: String,
+    /// When the adapter received the message.
+    pub received_at: DateTime<Utc>,
+    /// When the customer sent it, if the channel says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    pub contact: Contact,
+    #[serde(default)]
+    pub conversation: Conversation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Decoded text with quoted history stripped.
+    pub text: String,
+    /// Decoded text including quoted history, when it differs from `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_full: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// True for auto-replies, bounces and other machine-sent messages (RFC 3834).
+    #[serde(default)]
+    pub auto_submitted: bool,
+    /// Blob reference of the original payload, byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<BlobRef>,
+    /// Channel-specific extras with bounded size (page URL, bot name, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Who wrote the message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// Normalised contact key (`email:alice@example.com`, `telegram:123`, ...);
+    /// the bus partition key, so one customer's messages stay in order.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// E.164 (`+79991234567`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_user_id: Option<String>,
+    /// BCP 47 language tag, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// Where the message sits in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Conversation {
+    /// The channel's own thread/conversation/chat id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+}
+
+/// A file that came with the message; its bytes are in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub blob: BlobRef,
+}
+
+impl TicketEvent {
+    /// A minimal event with the deterministic id filled in; adapters set the rest.
+    pub fn new(
+        channel: &str,
+        channel_message_id: &str,
+        contact: Contact,
+        text: impl Into<String>,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            schema: SCHEMA_ID.to_owned(),
+            event_id: event_id(channel, channel_message_id),
+            channel: channel.to_owned(),
+            channel_message_id: channel_message_id.to_owned(),
+            received_at,
+            sent_at: None,
+            contact,
+            conversation: Conversation::default(),
+            subject: None,
+            text: text.into(),
+            text_full: None,
+            html: None,
+            attachments: Vec::new(),
+            auto_submitted: false,
+            raw: None,
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Serialises to the JSON carried on the bus.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("TicketEvent always serialises")
+    }
+
+    /// Parses bus JSON, checking the schema id and that the event id matches
+    /// `channel:channel_message_id`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EventDecodeError> {
+        let event: TicketEvent = serde_json::from_slice(bytes)?;
+        if event.schema != SCHEMA_ID {
+            return Err(EventDecodeError::Schema(event.schema));
+        }
+        let expected = event_id(&event.channel, &event.channel_message_id);
+        if event.event_id != expected {
+            return Err(EventDecodeError::EventId {
+                found: event.event_id,
+                expected,
+            });
+        }
+        Ok(event)
+    }
+}
+
+/// Why bytes from the bus are not a valid event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventDecodeError {
+    #[error("not a ticket event: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unsupported schema {0:?}, expected {SCHEMA_ID}")]
+    Schema(String),
+    #[error("event id {found} does not match channel and message id (expected {expected})")]
+    EventId { found: Uuid, expected: Uuid },
+}
+
+/// The JSON Schema of [`TicketEvent`], as checked in at `docs/schema/ticket_event.v1.json`.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(TicketEvent);
+    serde_json::to_value(schema).expect("schema serialises")
+}

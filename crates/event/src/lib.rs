@@ -1,0 +1,12 @@
+#![forbid(unsafe_code)]
+//! The `intake.ticket_event/v1` contract: what every channel adapter writes to
+//! the bus and what the router reads. Pure data, no I/O.
+
+mod contact;
+mod event;
+
+pub use contact::{ContactKey, ContactKeyError, normalise_email, normalise_phone};
+pub use event::{
+    Attachment, BlobRef, Contact, Conversation, EVENT_ID_NAMESPACE, EventDecodeError, SCHEMA_ID,
+    TicketEvent, event_id, json_schema,
+};
