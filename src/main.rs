@@ -1,1 +1,162 @@
-fn main() {}
+//! The `intake` binary: parses the command line and hands over to `intake-app`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Multi-channel intake gateway for support teams that work in Zendesk.
+///
+/// Channel adapters (website chat, and more to come) turn every customer
+/// message into one ticket event on a durable bus; the router turns each
+/// event into exactly one Zendesk ticket or comment.
+#[derive(Debug, Parser)]
+#[command(name = "intake", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (gateway, router, or both).
+    Run {
+        /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.
+        #[arg(long, short, env = "INTAKE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Which part to run: the HTTP gateway with the channel adapters, the router, or both.
+        #[arg(long, value_enum, default_value_t = RoleArg::All)]
+        role: RoleArg,
+    },
+    /// Validate a configuration and print every problem with its key path (exit 1 if any).
+    CheckConfig {
+        /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.
+        #[arg(long, short, env = "INTAKE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Which role the configuration must be complete for.
+        #[arg(long, value_enum, default_value_t = RoleArg::All)]
+        role: RoleArg,
+    },
+    /// Everything in one process on loopback: embedded bus, gateway, router and a
+    /// Zendesk simulator. Prints a ready-to-paste curl and the simulator's page.
+    Demo {
+        /// Gateway listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Zendesk simulator listen address.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        sim_listen: SocketAddr,
+        /// Where the demo keeps its bus, state and blobs (default: a new temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run the local Zendesk simulator alone.
+    ZendeskSim {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        listen: SocketAddr,
+        /// Account rate limit in requests per minute (default: unlimited).
+        #[arg(long)]
+        requests_per_minute: Option<u32>,
+        /// Seconds before a new ticket or user shows up in search results.
+        #[arg(long, default_value_t = 5)]
+        search_lag_secs: u64,
+        /// Keep the simulator's state in this JSON file across restarts.
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+    },
+    /// Inspect and act on the dead-letter queue.
+    Dlq {
+        /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.
+        #[arg(long, short, env = "INTAKE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// List pending dead letters (offset, channel, reason, event id).
+    List,
+    /// Show one dead letter in full: headers and the original event.
+    Show {
+        /// The dead letter's offset, as printed by `list`.
+        offset: i64,
+    },
+    /// Put pending dead letters back on their source topic (all, or up to and including OFFSET).
+    Replay {
+        #[arg(long)]
+        up_to: Option<i64>,
+    },
+    /// Discard pending dead letters (all, or up to and including OFFSET).
+    Drop {
+        #[arg(long)]
+        up_to: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    All,
+    Gateway,
+    Router,
+}
+
+impl From<RoleArg> for intake_app::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::All => intake_app::Role::All,
+            RoleArg::Gateway => intake_app::Role::Gateway,
+            RoleArg::Router => intake_app::Role::Router,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config, role } => intake_app::run(config.as_deref(), role.into()).await,
+            Command::CheckConfig { config, role } => {
+                intake_app::check_config(config.as_deref(), role.into())
+            }
+            Command::Demo { listen, sim_listen, data_dir } => {
+                intake_app::demo(intake_app::DemoOptions { listen, sim_listen, data_dir }).await
+            }
+            Command::ZendeskSim { listen, requests_per_minute, search_lag_secs, state_file } => {
+                intake_app::zendesk_sim(intake_app::SimOptions {
+                    listen,
+                    requests_per_minute,
+                    search_lag_secs,
+                    state_file,
+                })
+                .await
+            }
+            Command::Dlq { config, action } => {
+                let action = match action {
+                    DlqAction::List => intake_app::DlqAction::List,
+                    DlqAction::Show { offset } => intake_app::DlqAction::Show { offset },
+                    DlqAction::Replay { up_to } => intake_app::DlqAction::Replay { up_to },
+                    DlqAction::Drop { up_to } => intake_app::DlqAction::Drop { up_to },
+                };
+                intake_app::dlq(config.as_deref(), action).await
+            }
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
