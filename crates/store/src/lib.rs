@@ -1,1 +1,135 @@
 #![forbid(unsafe_code)]
+//! The router's state store: which Zendesk effect each event produced, which
+//! ticket holds each conversation, which Zendesk user each contact is.
+//!
+//! [`StateStore`] is the backend-neutral interface; [`SqliteStore`] is the
+//! single-machine default. A PostgreSQL backend (for several router replicas)
+//! implements the same trait: nothing in it names SQLite types, ids are plain
+//! `u64`/[`Uuid`], and every write that must be atomic is one trait call.
+
+mod error;
+mod sqlite;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use error::StoreError;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// What an event did in Zendesk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// A new ticket.
+    Created,
+    /// A public comment on an existing ticket.
+    Commented,
+    /// A follow-up ticket of a closed one.
+    FollowUp,
+    /// A ticket routed to another department.
+    Routed,
+}
+
+impl Effect {
+    /// The stored spelling (stable; never rename).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Created => "created",
+            Effect::Commented => "commented",
+            Effect::FollowUp => "follow_up",
+            Effect::Routed => "routed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(value: &str) -> Result<Self, StoreError> {
+        match value {
+            "created" => Ok(Effect::Created),
+            "commented" => Ok(Effect::Commented),
+            "follow_up" => Ok(Effect::FollowUp),
+            "routed" => Ok(Effect::Routed),
+            other => Err(StoreError::Corrupt(format!("unknown effect {other:?}"))),
+        }
+    }
+}
+
+/// The ticket an event went to and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketLink {
+    pub ticket_id: u64,
+    pub effect: Effect,
+}
+
+/// A conversation: the channel and the channel's own thread id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConversationRef {
+    pub channel: String,
+    pub thread_id: String,
+}
+
+/// An effect written down before its Zendesk call and not yet recorded as
+/// done: on replay it says "this call may already have happened".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingEffect {
+    /// The ticket commented on (None for creations).
+    pub ticket_id: Option<u64>,
+    pub effect: Effect,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Router state, shared by every router replica using the same backend.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The backend's name for logs (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// The effect already recorded for `event_id`, if any.
+    async fn ticket_for_event(&self, event_id: Uuid) -> Result<Option<TicketLink>, StoreError>;
+
+    /// Records `event_id → link` and, in the same transaction, points the
+    /// conversation (if any) at `link.ticket_id` and clears the event's pending
+    /// effect. Idempotent: when the event is already recorded nothing changes
+    /// and the first link is returned; otherwise `link` is returned.
+    async fn record_event(
+        &self,
+        event_id: Uuid,
+        link: TicketLink,
+        conversation: Option<&ConversationRef>,
+    ) -> Result<TicketLink, StoreError>;
+
+    /// Writes down that an effect is about to be attempted (replaces an older
+    /// pending row for the same event).
+    async fn begin_effect(
+        &self,
+        event_id: Uuid,
+        effect: Effect,
+        ticket_id: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// The pending effect of `event_id`, if one was begun and not recorded.
+    async fn pending_effect(&self, event_id: Uuid) -> Result<Option<PendingEffect>, StoreError>;
+
+    /// Forgets a pending effect (the call was definitely not applied).
+    async fn clear_pending(&self, event_id: Uuid) -> Result<(), StoreError>;
+
+    /// The ticket that holds a conversation now.
+    async fn conversation_ticket(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Points a conversation at a ticket (replaces the old one).
+    async fn set_conversation_ticket(
+        &self,
+        conversation: &ConversationRef,
+        ticket_id: u64,
+    ) -> Result<(), StoreError>;
+
+    /// The Zendesk user id cached for a contact key.
+    async fn contact_user(&self, contact_key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Caches a contact key's Zendesk user id (replaces the old one).
+    async fn set_contact_user(&self, contact_key: &str, user_id: u64) -> Result<(), StoreError>;
+
+    /// Readiness: Ok when the store answers now.
+    async fn check_ready(&self) -> Result<(), StoreError>;
+}

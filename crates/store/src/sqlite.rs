@@ -1,0 +1,285 @@
+//! [`SqliteStore`]: the state store in one local SQLite file (WAL journal,
+//! `synchronous=FULL`, migrations embedded in the binary).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+use crate::{ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; created (with missing migrations applied) if absent.
+    pub path: PathBuf,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a statement waits for a lock held by another connection.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    /// Defaults for `path`: 4 connections, 5 s busy timeout.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The state store in a local SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file at `path` with default options.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        Self::open_with(SqliteOptions::new(path)).await
+    }
+
+    /// Opens the store and applies the embedded migrations.
+    pub async fn open_with(options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Open(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let connect = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| StoreError::Open(e.to_string()))?
+            .filename(&options.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Open(format!("{}: {e}", options.path.display())))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Open(format!("migrations: {e}")))?;
+        tracing::debug!(path = %options.path.display(), "state store opened");
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool (waits for connections to return).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn to_db_id(id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::InvalidValue(format!("id {id} exceeds i64")))
+}
+
+fn from_db_id(id: i64) -> Result<u64, StoreError> {
+    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("negative id {id}")))
+}
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn read_link(row: &sqlx::sqlite::SqliteRow) -> Result<TicketLink, StoreError> {
+    let ticket_id: i64 = row.try_get("ticket_id")?;
+    let effect: String = row.try_get("effect")?;
+    Ok(TicketLink {
+        ticket_id: from_db_id(ticket_id)?,
+        effect: Effect::parse(&effect)?,
+    })
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ticket_for_event(&self, event_id: Uuid) -> Result<Option<TicketLink>, StoreError> {
+        let row = sqlx::query("SELECT ticket_id, effect FROM events WHERE event_id = ?")
+            .bind(event_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(read_link).transpose()
+    }
+
+    async fn record_event(
+        &self,
+        event_id: Uuid,
+        link: TicketLink,
+        conversation: Option<&ConversationRef>,
+    ) -> Result<TicketLink, StoreError> {
+        let ticket_id = to_db_id(link.ticket_id)?;
+        let event_key = event_id.to_string();
+        let now = now_text();
+        let mut tx = self.pool.begin().await?;
+        // Write first, so the transaction takes the write lock at once (a
+        // read-then-write upgrade could fail with SQLITE_BUSY_SNAPSHOT).
+        let inserted = sqlx::query(
+            "INSERT INTO events (event_id, ticket_id, effect, recorded_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&event_key)
+        .bind(ticket_id)
+        .bind(link.effect.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query("SELECT ticket_id, effect FROM events WHERE event_id = ?")
+                .bind(&event_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            let first = read_link(&row)?;
+            tx.commit().await?;
+            return Ok(first);
+        }
+        if let Some(conversation) = conversation {
+            upsert_conversation(&mut tx, conversation, ticket_id, &now).await?;
+        }
+        sqlx::query("DELETE FROM pending_effects WHERE event_id = ?")
+            .bind(&event_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(link)
+    }
+
+    async fn begin_effect(
+        &self,
+        event_id: Uuid,
+        effect: Effect,
+        ticket_id: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let ticket_id = ticket_id.map(to_db_id).transpose()?;
+        sqlx::query(
+            "INSERT INTO pending_effects (event_id, ticket_id, effect, started_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (event_id) DO UPDATE SET ticket_id = excluded.ticket_id, \
+             effect = excluded.effect, started_at = excluded.started_at",
+        )
+        .bind(event_id.to_string())
+        .bind(ticket_id)
+        .bind(effect.as_str())
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_effect(&self, event_id: Uuid) -> Result<Option<PendingEffect>, StoreError> {
+        let row = sqlx::query(
+            "SELECT ticket_id, effect, started_at FROM pending_effects WHERE event_id = ?",
+        )
+        .bind(event_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let ticket_id: Option<i64> = row.try_get("ticket_id")?;
+        let effect: String = row.try_get("effect")?;
+        let started_at: String = row.try_get("started_at")?;
+        let started_at = DateTime::parse_from_rfc3339(&started_at)
+            .map_err(|e| StoreError::Corrupt(format!("started_at {started_at:?}: {e}")))?
+            .with_timezone(&Utc);
+        Ok(Some(PendingEffect {
+            ticket_id: ticket_id.map(from_db_id).transpose()?,
+            effect: Effect::parse(&effect)?,
+            started_at,
+        }))
+    }
+
+    async fn clear_pending(&self, event_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_effects WHERE event_id = ?")
+            .bind(event_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn conversation_ticket(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<Option<u64>, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT ticket_id FROM conversations WHERE channel = ? AND thread_id = ?",
+        )
+        .bind(&conversation.channel)
+        .bind(&conversation.thread_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(id,)| from_db_id(id)).transpose()
+    }
+
+    async fn set_conversation_ticket(
+        &self,
+        conversation: &ConversationRef,
+        ticket_id: u64,
+    ) -> Result<(), StoreError> {
+        let ticket_id = to_db_id(ticket_id)?;
+        let mut conn = self.pool.acquire().await?;
+        upsert_conversation(&mut conn, conversation, ticket_id, &now_text()).await
+    }
+
+    async fn contact_user(&self, contact_key: &str) -> Result<Option<u64>, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT user_id FROM contacts WHERE contact_key = ?")
+                .bind(contact_key)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(id,)| from_db_id(id)).transpose()
+    }
+
+    async fn set_contact_user(&self, contact_key: &str, user_id: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO contacts (contact_key, user_id, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (contact_key) DO UPDATE SET user_id = excluded.user_id, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(contact_key)
+        .bind(to_db_id(user_id)?)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn upsert_conversation(
+    conn: &mut sqlx::SqliteConnection,
+    conversation: &ConversationRef,
+    ticket_id: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO conversations (channel, thread_id, ticket_id, updated_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (channel, thread_id) DO UPDATE SET ticket_id = excluded.ticket_id, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&conversation.channel)
+    .bind(&conversation.thread_id)
+    .bind(ticket_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
