@@ -1,0 +1,257 @@
+//! The middleware every request passes: `.json` suffix, auth, rate limit,
+//! concurrent-update detection, faults, response headers and the request log.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::authenticate;
+use crate::conn::ConnHandle;
+use crate::error::ApiError;
+use crate::faults::{FaultAction, RequestRecord};
+use crate::state::SimState;
+
+/// Nominal limit reported in headers when the simulator runs without a rate limit.
+pub const UNLIMITED_REPORTED: u32 = 1_000_000;
+
+/// Marker on a response whose connection was cut (or must be, for `oneshot`).
+#[derive(Clone, Copy)]
+struct Dropped;
+
+/// Rate-limit figures for the response headers.
+struct RateInfo {
+    limit: u32,
+    remaining: u32,
+    reset_secs: u64,
+}
+
+/// Removes the `.json` suffix Zendesk allows on every API path.
+fn strip_json_suffix(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let stripped = path.strip_suffix(".json")?;
+    let rebuilt = match uri.query() {
+        Some(q) => format!("{stripped}?{q}"),
+        None => stripped.to_owned(),
+    };
+    rebuilt.parse().ok()
+}
+
+/// `Some(id)` for `PUT /api/v2/tickets/{id}`.
+fn ticket_update_target(method: &Method, path: &str) -> Option<u64> {
+    if method != Method::PUT {
+        return None;
+    }
+    path.strip_prefix("/api/v2/tickets/")?.parse().ok()
+}
+
+/// Removes a ticket from the in-flight set when the update finishes or is cancelled.
+struct InFlightGuard {
+    state: SimState,
+    ticket_id: u64,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.state
+            .runtime()
+            .updates_in_flight
+            .remove(&self.ticket_id);
+    }
+}
+
+fn fault_response(action: &FaultAction, status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let text = status.canonical_reason().unwrap_or("Error").to_owned();
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response();
+    if let Some(secs) = action.retry_after_secs {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// A response whose body fails at once, so an in-process caller also sees a broken exchange.
+fn broken_response() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection dropped by fault",
+        ))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.extensions_mut().insert(Dropped);
+    resp
+}
+
+async fn api_pipeline(
+    state: &SimState,
+    mut req: Request,
+    next: Next,
+    rate: &mut Option<RateInfo>,
+    fault_hit: &mut bool,
+) -> Response {
+    let user = match authenticate(state, req.headers()) {
+        Ok(user) => user,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(user);
+    let now = state.now();
+    let path = req.uri().path().to_owned();
+    {
+        let mut rt = state.runtime();
+        match state.config().requests_per_minute {
+            Some(limit) => match rt.take_rate(limit, now) {
+                Ok(remaining) => {
+                    *rate = Some(RateInfo {
+                        limit,
+                        remaining,
+                        reset_secs: rt.rate_reset_secs(now),
+                    });
+                }
+                Err(retry_after_secs) => {
+                    *rate = Some(RateInfo {
+                        limit,
+                        remaining: 0,
+                        reset_secs: retry_after_secs,
+                    });
+                    return ApiError::TooManyRequests { retry_after_secs }.into_response();
+                }
+            },
+            None => {
+                *rate = Some(RateInfo {
+                    limit: UNLIMITED_REPORTED,
+                    remaining: UNLIMITED_REPORTED,
+                    reset_secs: 60,
+                });
+            }
+        }
+    }
+    let _guard = match ticket_update_target(req.method(), &path) {
+        Some(ticket_id) => {
+            if !state.runtime().updates_in_flight.insert(ticket_id) {
+                return ApiError::Conflict.into_response();
+            }
+            Some(InFlightGuard {
+                state: state.clone(),
+                ticket_id,
+            })
+        }
+        None => None,
+    };
+    let action = state.runtime().pick_fault(&path, now);
+    if let Some(action) = action {
+        *fault_hit = true;
+        if action.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(action.delay_ms)).await;
+        }
+        if action.drop_connection {
+            return match req.extensions().get::<ConnectInfo<ConnHandle>>() {
+                Some(ConnectInfo(conn)) => {
+                    conn.kill();
+                    let mut resp = StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    resp.extensions_mut().insert(Dropped);
+                    resp
+                }
+                None => broken_response(),
+            };
+        }
+        if let Some(status) = action.status {
+            return fault_response(&action, status);
+        }
+    }
+    next.run(req).await
+}
+
+fn set(resp: &mut Response, name: &'static str, value: impl Into<HeaderValue>) {
+    resp.headers_mut()
+        .insert(HeaderName::from_static(name), value.into());
+}
+
+/// The single middleware wrapped around the whole router.
+pub async fn sim_layer(State(state): State<SimState>, mut req: Request, next: Next) -> Response {
+    if let Some(uri) = strip_json_suffix(req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let idempotency_key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(' ').next())
+        .map(str::to_owned);
+    let is_api = path.starts_with("/api/");
+    let mut rate = None;
+    let mut fault_hit = false;
+    let mut resp = if is_api {
+        api_pipeline(&state, req, next, &mut rate, &mut fault_hit).await
+    } else {
+        next.run(req).await
+    };
+    let dropped = resp.extensions().get::<Dropped>().is_some();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-zendesk-request-id"), value);
+    }
+    if let Some(info) = rate {
+        set(&mut resp, "x-rate-limit", info.limit);
+        set(&mut resp, "x-rate-limit-remaining", info.remaining);
+        if path.starts_with("/api/v2/tickets") {
+            set(&mut resp, "ratelimit-limit", info.limit);
+            set(&mut resp, "ratelimit-remaining", info.remaining);
+            set(&mut resp, "ratelimit-reset", info.reset_secs);
+        }
+    }
+    let status = if dropped { 0 } else { resp.status().as_u16() };
+    tracing::debug!(method = %method, path = %path, status, "sim request");
+    state.runtime().record(RequestRecord {
+        request_id,
+        method,
+        path,
+        query,
+        idempotency_key,
+        authorization,
+        status,
+        dropped,
+        fault: fault_hit,
+        at: state.now(),
+    });
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_suffix_is_removed_and_query_kept() {
+        let uri: Uri = "/api/v2/tickets/5.json?include=users".parse().unwrap();
+        let out = strip_json_suffix(&uri).unwrap();
+        assert_eq!(out.path(), "/api/v2/tickets/5");
+        assert_eq!(out.query(), Some("include=users"));
+        assert!(strip_json_suffix(&"/api/v2/tickets".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn only_put_to_a_numeric_ticket_is_an_update_target() {
+        assert_eq!(ticket_update_target(&Method::PUT, "/api/v2/tickets/12"), Some(12));
+        assert_eq!(ticket_update_target(&Method::GET, "/api/v2/tickets/12"), None);
+        assert_eq!(ticket_update_target(&Method::PUT, "/api/v2/tickets/show_many"), None);
+    }
+}
