@@ -1,1 +1,117 @@
 #![forbid(unsafe_code)]
+//! The website chat adapter: `POST /v1/chat/messages`, a generic JSON body
+//! signed with the Standard Webhooks scheme. See `docs/chat-webhook.md`.
+//!
+//! Order of checks (authentication before anything is parsed or queued):
+//! signature headers present (401) → timestamp within the window (401) →
+//! `Content-Length` within the limit (413) → body read within the limit (413)
+//! → signature matches (401) → content type `application/json` (415) → JSON
+//! (400) → schema (422) → attachments and raw body to the blob store (503)
+//! → event on the bus (503) → `202 {"event_id", "status": "accepted"}`.
+
+mod handler;
+pub mod message;
+pub mod normalise;
+pub mod signature;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use intake_channel::{ChannelContext, HttpChannel};
+use secrecy::SecretString;
+
+pub use message::{ChatAttachment, ChatAuthor, ChatMessage, json_schema};
+pub use normalise::{
+    AttachmentLimits, CHANNEL, NormaliseError, Normalised, normalise, normalise_bytes,
+    parse_message,
+};
+pub use signature::{SecretError, VerifyError, WebhookSecret, sign};
+
+/// The route of the chat webhook.
+pub const PATH: &str = "/v1/chat/messages";
+
+/// Settings of the chat adapter (the application maps its config into this).
+#[derive(Debug, Clone)]
+pub struct ChatOptions {
+    /// Standard Webhooks secret, `whsec_<base64 of the key bytes>`.
+    pub secret: SecretString,
+    /// Accepted distance between `webhook-timestamp` and the gateway clock, either way.
+    pub timestamp_tolerance: Duration,
+    /// Largest accepted request body, in bytes (base64 attachments included).
+    pub max_body_bytes: usize,
+    /// Largest decoded attachment, in bytes.
+    pub max_attachment_bytes: usize,
+    /// Most attachments per message.
+    pub max_attachments: usize,
+}
+
+impl ChatOptions {
+    /// Options with the defaults below and the given secret.
+    pub fn with_secret(secret: SecretString) -> Self {
+        Self {
+            secret,
+            timestamp_tolerance: default_timestamp_tolerance(),
+            max_body_bytes: default_max_body_bytes(),
+            max_attachment_bytes: default_max_attachment_bytes(),
+            max_attachments: default_max_attachments(),
+        }
+    }
+}
+
+/// Five minutes, as the Standard Webhooks spec suggests.
+pub fn default_timestamp_tolerance() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// 16 MiB.
+pub fn default_max_body_bytes() -> usize {
+    16 * 1024 * 1024
+}
+
+/// 10 MiB.
+pub fn default_max_attachment_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+pub fn default_max_attachments() -> usize {
+    10
+}
+
+/// The chat adapter, ready to be mounted on the gateway.
+#[derive(Debug)]
+pub struct ChatChannel {
+    secret: WebhookSecret,
+    timestamp_tolerance: Duration,
+    max_body_bytes: usize,
+    limits: AttachmentLimits,
+}
+
+impl ChatChannel {
+    /// Validates the options (the secret must parse).
+    pub fn new(options: ChatOptions) -> Result<Self, SecretError> {
+        Ok(Self {
+            secret: WebhookSecret::from_secret_string(&options.secret)?,
+            timestamp_tolerance: options.timestamp_tolerance,
+            max_body_bytes: options.max_body_bytes,
+            limits: AttachmentLimits {
+                max_attachment_bytes: options.max_attachment_bytes,
+                max_attachments: options.max_attachments,
+            },
+        })
+    }
+}
+
+impl HttpChannel for ChatChannel {
+    fn name(&self) -> &'static str {
+        CHANNEL
+    }
+
+    fn routes(self: Arc<Self>, ctx: ChannelContext) -> Router {
+        let state = Arc::new(handler::State { channel: self, ctx });
+        Router::new()
+            .route(PATH, post(handler::receive))
+            .with_state(state)
+    }
+}

@@ -1,1 +1,110 @@
 #![forbid(unsafe_code)]
+//! What every channel adapter shares.
+//!
+//! - [`ChannelContext`]: the bus publisher, topic names and blob store an
+//!   adapter writes to.
+//! - [`publish_event`]: the one way an adapter puts a [`TicketEvent`] on the
+//!   bus (topic, key, CloudEvents headers, telemetry).
+//! - The adapter traits, one per role: [`HttpChannel`] for webhook channels
+//!   mounted on the gateway, [`PullChannel`] for channels that fetch
+//!   (IMAP, Telegram polling). Registration is explicit: the binary lists the
+//!   channels it runs.
+//! - Typed telemetry events ([`events`]) that log and count, shared by all
+//!   channels, and the JSON error response ([`ApiError`]).
+
+mod body;
+mod error;
+pub mod events;
+mod publish;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use intake_blob::BlobStore;
+use tokio_util::sync::CancellationToken;
+
+pub use body::{BodyError, read_body_limited};
+pub use error::ApiError;
+pub use events::RejectReason;
+pub use intake_event::TicketEvent;
+pub use publish::{CE_TYPE, ce_source, new_traceparent, publish_event};
+
+/// Everything an adapter needs to hand messages on.
+#[derive(Clone)]
+pub struct ChannelContext {
+    /// Durable writer to the bus.
+    pub publisher: Arc<dyn intake_bus::Publisher>,
+    /// Topic names (`<prefix>.events.<channel>`).
+    pub topics: intake_bus::Topics,
+    /// Where attachments and raw payloads go.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for ChannelContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelContext")
+            .field("topics", &self.topics)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A channel that receives webhooks: it contributes routes to the gateway's
+/// HTTP server.
+pub trait HttpChannel: Send + Sync {
+    /// The channel name (`chat`, `telegram`, ...), as used in topics and metrics.
+    fn name(&self) -> &'static str;
+    /// The channel's routes (absolute paths such as `/v1/chat/messages`).
+    fn routes(self: Arc<Self>, ctx: ChannelContext) -> axum::Router;
+}
+
+/// A channel that fetches messages itself (IMAP IDLE, Telegram long polling).
+#[async_trait]
+pub trait PullChannel: Send {
+    /// The channel name, as used in topics and metrics.
+    fn name(&self) -> &'static str;
+    /// Runs until `shutdown` is cancelled (then returns `Ok`) or a fatal error.
+    /// The source is acknowledged only after [`publish_event`] succeeded.
+    async fn run(
+        self: Box<Self>,
+        ctx: ChannelContext,
+        shutdown: CancellationToken,
+    ) -> Result<(), ChannelError>;
+}
+
+/// Why a pull channel stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The bus failed; the message was not acknowledged upstream.
+    #[error(transparent)]
+    Bus(#[from] intake_bus::BusError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Blob(#[from] intake_blob::BlobError),
+    /// The upstream source (mail server, bot API) failed or is unreachable.
+    #[error("{channel} source failed: {message}")]
+    Source {
+        channel: &'static str,
+        message: String,
+        retryable: bool,
+    },
+    /// The channel's configuration cannot work (bad credentials, bad address).
+    #[error("{channel} is misconfigured: {message}")]
+    Config {
+        channel: &'static str,
+        message: String,
+    },
+}
+
+impl ChannelError {
+    /// True when restarting the channel may work.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ChannelError::Bus(e) => e.is_retryable(),
+            ChannelError::Blob(e) => e.is_retryable(),
+            ChannelError::Source { retryable, .. } => *retryable,
+            ChannelError::Config { .. } => false,
+        }
+    }
+}

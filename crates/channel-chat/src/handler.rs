@@ -1,0 +1,173 @@
+//! The HTTP handler of `POST /v1/chat/messages`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State as AxumState;
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::Utc;
+use intake_channel::events::{MessageReceived, MessageRejected, SignatureFailure};
+use intake_channel::{
+    ApiError, BodyError, ChannelContext, RejectReason, publish_event, read_body_limited,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::ChatChannel;
+use crate::normalise::{CHANNEL, normalise_bytes};
+use crate::signature::{VerifyError, check_timestamp, verify_signature};
+
+pub(crate) struct State {
+    pub(crate) channel: Arc<ChatChannel>,
+    pub(crate) ctx: ChannelContext,
+}
+
+/// The 202 body.
+#[derive(Debug, Serialize)]
+pub(crate) struct Accepted {
+    event_id: Uuid,
+    status: &'static str,
+}
+
+/// Counts, logs and builds the error answer for a refused message.
+fn reject(reason: RejectReason, event_id: Option<Uuid>, message: String) -> ApiError {
+    if reason.is_authentication() {
+        SignatureFailure {
+            channel: CHANNEL,
+            detail: &message,
+        }
+        .emit();
+    }
+    MessageRejected {
+        channel: CHANNEL,
+        reason,
+        event_id,
+        detail: &message,
+    }
+    .emit();
+    ApiError::rejected(reason, message)
+}
+
+fn reject_auth(error: VerifyError) -> ApiError {
+    let reason = if error.is_timestamp() {
+        RejectReason::StaleTimestamp
+    } else {
+        RejectReason::Signature
+    };
+    reject(reason, None, error.to_string())
+}
+
+fn required_header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
+    let value = headers.get(name).ok_or(VerifyError::MissingHeader(name))?;
+    let value = value
+        .to_str()
+        .map_err(|_| VerifyError::MalformedHeader(name))?
+        .trim();
+    if value.is_empty() {
+        return Err(VerifyError::MissingHeader(name));
+    }
+    Ok(value)
+}
+
+/// `application/json`, optionally with `charset=utf-8`.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(Ok(value)) = headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    parts.all(|param| match param.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    })
+}
+
+pub(crate) async fn receive(
+    AxumState(state): AxumState<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    MessageReceived { channel: CHANNEL }.emit();
+    let channel = &state.channel;
+
+    let webhook_id = required_header(&headers, "webhook-id").map_err(reject_auth)?;
+    let timestamp = required_header(&headers, "webhook-timestamp").map_err(reject_auth)?;
+    let signature = required_header(&headers, "webhook-signature").map_err(reject_auth)?;
+    check_timestamp(
+        timestamp,
+        Utc::now().timestamp(),
+        channel.timestamp_tolerance,
+    )
+    .map_err(reject_auth)?;
+
+    let limit = channel.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(reject(
+            RejectReason::TooLarge,
+            None,
+            format!("body is larger than {limit} bytes"),
+        ));
+    }
+    let body = read_body_limited(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge { .. } => reject(RejectReason::TooLarge, None, e.to_string()),
+        BodyError::Read(_) => reject(RejectReason::BadRequest, None, e.to_string()),
+    })?;
+
+    verify_signature(&channel.secret, webhook_id, timestamp, signature, &body)
+        .map_err(reject_auth)?;
+
+    // Authenticated from here on: the event id is known and goes in every log line.
+    let event_id = intake_event::event_id(CHANNEL, webhook_id);
+    if !is_json_content_type(&headers) {
+        return Err(reject(
+            RejectReason::ContentType,
+            Some(event_id),
+            "content type must be application/json".into(),
+        ));
+    }
+    let normalised = normalise_bytes(webhook_id, &body, Utc::now(), &channel.limits)
+        .map_err(|e| reject(e.reason(), Some(event_id), e.to_string()))?;
+    let mut event = normalised.event;
+
+    let blobs = &state.ctx.blobs;
+    for (meta, bytes) in event
+        .attachments
+        .iter_mut()
+        .zip(&normalised.attachment_bytes)
+    {
+        meta.blob = blobs.put(bytes).await.map_err(|e| {
+            tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "attachment store failed");
+            reject(RejectReason::BlobUnavailable, Some(event_id), "attachment storage unavailable, retry later".into())
+        })?;
+    }
+    let raw = blobs.put(&body).await.map_err(|e| {
+        tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "raw payload store failed");
+        reject(RejectReason::BlobUnavailable, Some(event_id), "payload storage unavailable, retry later".into())
+    })?;
+    event.raw = Some(raw);
+
+    publish_event(&state.ctx, &event).await.map_err(|_| {
+        reject(
+            RejectReason::BusUnavailable,
+            Some(event_id),
+            "the event bus did not confirm the message, retry later".into(),
+        )
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            event_id,
+            status: "accepted",
+        }),
+    ))
+}

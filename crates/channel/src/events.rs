@@ -1,0 +1,252 @@
+//! Typed telemetry events shared by every channel: each struct is one thing
+//! that happens, and `emit` both logs it and counts it. Label values are
+//! bounded: the channel name (a `&'static str` chosen by code) and
+//! [`RejectReason`] (a fixed enum). Ids go to logs only, never to labels.
+
+use axum::http::StatusCode;
+use metrics::counter;
+use uuid::Uuid;
+
+/// Metric names, for dashboards and tests.
+pub mod names {
+    pub const MESSAGES_RECEIVED: &str = "intake_messages_received_total";
+    pub const MESSAGES_REJECTED: &str = "intake_messages_rejected_total";
+    pub const SIGNATURE_FAILURES: &str = "intake_signature_failures_total";
+    pub const EVENTS_PUBLISHED: &str = "intake_events_published_total";
+    pub const EVENT_PUBLISH_FAILURES: &str = "intake_event_publish_failures_total";
+}
+
+/// Registers help texts for the channel metrics with the installed recorder.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        names::MESSAGES_RECEIVED,
+        "Messages (webhook deliveries, fetched mails, updates) that reached a channel adapter"
+    );
+    metrics::describe_counter!(
+        names::MESSAGES_REJECTED,
+        "Messages refused at the edge, by reason; nothing was published for them"
+    );
+    metrics::describe_counter!(
+        names::SIGNATURE_FAILURES,
+        "Webhook deliveries that failed authentication (missing, malformed or wrong signature, timestamp outside the window)"
+    );
+    metrics::describe_counter!(
+        names::EVENTS_PUBLISHED,
+        "Ticket events confirmed durable by the bus"
+    );
+    metrics::describe_counter!(
+        names::EVENT_PUBLISH_FAILURES,
+        "Ticket events the bus did not confirm; the source was not acknowledged"
+    );
+}
+
+/// Why a message was refused. The label value and the JSON error code are
+/// [`RejectReason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Missing, malformed or non-matching signature headers.
+    Signature,
+    /// Timestamp outside the accepted window (too old or in the future).
+    StaleTimestamp,
+    /// Body larger than the configured limit.
+    TooLarge,
+    /// Content type not accepted.
+    ContentType,
+    /// Body is not well-formed JSON.
+    BadJson,
+    /// The request could not be read (connection broken mid-body, bad header encoding).
+    BadRequest,
+    /// Well-formed but violates the documented schema (names the field).
+    Schema,
+    /// An attachment is invalid, too large, or there are too many.
+    Attachment,
+    /// The bus did not confirm the event; the sender should retry.
+    BusUnavailable,
+    /// The blob store could not store an attachment or the raw payload.
+    BlobUnavailable,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 10] = [
+        RejectReason::Signature,
+        RejectReason::StaleTimestamp,
+        RejectReason::TooLarge,
+        RejectReason::ContentType,
+        RejectReason::BadJson,
+        RejectReason::BadRequest,
+        RejectReason::Schema,
+        RejectReason::Attachment,
+        RejectReason::BusUnavailable,
+        RejectReason::BlobUnavailable,
+    ];
+
+    /// The metric label value and JSON error code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Signature => "signature",
+            RejectReason::StaleTimestamp => "stale_timestamp",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::ContentType => "content_type",
+            RejectReason::BadJson => "bad_json",
+            RejectReason::BadRequest => "bad_request",
+            RejectReason::Schema => "schema",
+            RejectReason::Attachment => "attachment",
+            RejectReason::BusUnavailable => "bus_unavailable",
+            RejectReason::BlobUnavailable => "blob_unavailable",
+        }
+    }
+
+    /// The HTTP status a webhook sender gets for this reason.
+    pub fn status(self) -> StatusCode {
+        match self {
+            RejectReason::Signature | RejectReason::StaleTimestamp => StatusCode::UNAUTHORIZED,
+            RejectReason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectReason::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RejectReason::BadJson | RejectReason::BadRequest => StatusCode::BAD_REQUEST,
+            RejectReason::Schema | RejectReason::Attachment => StatusCode::UNPROCESSABLE_ENTITY,
+            RejectReason::BusUnavailable | RejectReason::BlobUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// True when the sender may succeed by sending the same message again.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            RejectReason::BusUnavailable | RejectReason::BlobUnavailable
+        )
+    }
+
+    /// True when the reason is an authentication failure.
+    pub fn is_authentication(self) -> bool {
+        matches!(self, RejectReason::Signature | RejectReason::StaleTimestamp)
+    }
+}
+
+/// A message reached an adapter (before any check).
+#[derive(Debug, Clone, Copy)]
+pub struct MessageReceived {
+    pub channel: &'static str,
+}
+
+impl MessageReceived {
+    pub fn emit(&self) {
+        tracing::debug!(channel = self.channel, "message received");
+        counter!(names::MESSAGES_RECEIVED, "channel" => self.channel).increment(1);
+    }
+}
+
+/// A message was refused; nothing was published for it.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRejected<'a> {
+    pub channel: &'static str,
+    pub reason: RejectReason,
+    /// Known once the message id was authenticated.
+    pub event_id: Option<Uuid>,
+    /// What was wrong (a field name, a limit); never message content.
+    pub detail: &'a str,
+}
+
+impl MessageRejected<'_> {
+    pub fn emit(&self) {
+        let event_id = self.event_id.map(|id| id.to_string());
+        tracing::warn!(
+            channel = self.channel,
+            reason = self.reason.as_str(),
+            event_id = event_id.as_deref().unwrap_or("-"),
+            detail = self.detail,
+            "message rejected"
+        );
+        counter!(
+            names::MESSAGES_REJECTED,
+            "channel" => self.channel,
+            "reason" => self.reason.as_str()
+        )
+        .increment(1);
+    }
+}
+
+/// A webhook delivery failed authentication.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureFailure<'a> {
+    pub channel: &'static str,
+    /// Which check failed (`missing webhook-signature header`, ...).
+    pub detail: &'a str,
+}
+
+impl SignatureFailure<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(
+            channel = self.channel,
+            detail = self.detail,
+            "webhook authentication failed"
+        );
+        counter!(names::SIGNATURE_FAILURES, "channel" => self.channel).increment(1);
+    }
+}
+
+/// The bus confirmed an event.
+#[derive(Debug, Clone, Copy)]
+pub struct EventPublished<'a> {
+    pub channel: &'a str,
+    pub event_id: Uuid,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl EventPublished<'_> {
+    pub fn emit(&self) {
+        tracing::info!(
+            channel = self.channel,
+            event_id = %self.event_id,
+            partition = self.partition,
+            offset = self.offset,
+            "event published"
+        );
+        counter!(names::EVENTS_PUBLISHED, "channel" => self.channel.to_owned()).increment(1);
+    }
+}
+
+/// The bus did not confirm an event.
+#[derive(Debug, Clone, Copy)]
+pub struct EventPublishFailed<'a> {
+    pub channel: &'a str,
+    pub event_id: Uuid,
+    pub error: &'a intake_bus::BusError,
+}
+
+impl EventPublishFailed<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(
+            channel = self.channel,
+            event_id = %self.event_id,
+            error = %self.error,
+            retryable = self.error.is_retryable(),
+            "event publish failed"
+        );
+        counter!(names::EVENT_PUBLISH_FAILURES, "channel" => self.channel.to_owned()).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_have_distinct_labels_and_error_statuses() {
+        let mut labels: Vec<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), RejectReason::ALL.len());
+        for reason in RejectReason::ALL {
+            let status = reason.status();
+            assert!(status.is_client_error() || status.is_server_error());
+            assert_eq!(
+                reason.is_retryable(),
+                status.is_server_error(),
+                "{reason:?}"
+            );
+        }
+    }
+}
