@@ -46,7 +46,10 @@ pub fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<AuthUser, A
         let email = login
             .strip_suffix("/token")
             .ok_or(ApiError::Unauthenticated)?;
-        if !same(token.as_bytes(), config.api_token.expose_secret().as_bytes()) {
+        if !same(
+            token.as_bytes(),
+            config.api_token.expose_secret().as_bytes(),
+        ) {
             return Err(ApiError::Unauthenticated);
         }
         email.to_owned()

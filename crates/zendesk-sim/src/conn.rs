@@ -72,7 +72,10 @@ impl Connected<IncomingStream<'_, KillableListener>> for ConnHandle {
 }
 
 fn killed_error() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "connection dropped by fault")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "connection dropped by fault",
+    )
 }
 
 impl AsyncRead for KillableStream {

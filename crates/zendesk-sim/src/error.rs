@@ -20,7 +20,10 @@ pub enum ApiError {
     /// 422 `RecordInvalid` with per-field details.
     RecordInvalid(Value),
     /// 422 with a custom error name and description.
-    Unprocessable { error: &'static str, description: String },
+    Unprocessable {
+        error: &'static str,
+        description: String,
+    },
     /// 400 `IdempotentRequestError`.
     IdempotencyMismatch,
     /// 409 for a concurrent update of the same ticket.

@@ -115,9 +115,9 @@ impl Runtime {
     }
 
     pub fn add_fault(&mut self, spec: FaultSpec, now: DateTime<Utc>) {
-        let expires_at = spec.duration_secs.map(|s| {
-            now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
-        });
+        let expires_at = spec
+            .duration_secs
+            .map(|s| now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000)));
         self.faults.push(ActiveFault {
             remaining: spec.count,
             spec,
@@ -135,9 +135,8 @@ impl Runtime {
 
     /// Decides whether a request to `path` is hit by a fault; the first matching rule wins.
     pub fn pick_fault(&mut self, path: &str, now: DateTime<Utc>) -> Option<FaultAction> {
-        self.faults.retain(|f| {
-            f.remaining != Some(0) && f.expires_at.is_none_or(|until| now < until)
-        });
+        self.faults
+            .retain(|f| f.remaining != Some(0) && f.expires_at.is_none_or(|until| now < until));
         for fault in &mut self.faults {
             if let Some(prefix) = &fault.spec.path_prefix
                 && !path.starts_with(prefix.as_str())
@@ -221,7 +220,13 @@ mod tests {
     fn count_limited_fault_is_spent_after_count_hits() {
         let now = Utc::now();
         let mut rt = Runtime::new(1);
-        rt.add_fault(FaultSpec { count: Some(2), ..spec() }, now);
+        rt.add_fault(
+            FaultSpec {
+                count: Some(2),
+                ..spec()
+            },
+            now,
+        );
         assert!(rt.pick_fault("/api/v2/tickets", now).is_some());
         assert!(rt.pick_fault("/api/v2/tickets", now).is_some());
         assert!(rt.pick_fault("/api/v2/tickets", now).is_none());
@@ -232,7 +237,13 @@ mod tests {
         let now = Utc::now();
         let run = || {
             let mut rt = Runtime::new(42);
-            rt.add_fault(FaultSpec { rate: Some(0.5), ..spec() }, now);
+            rt.add_fault(
+                FaultSpec {
+                    rate: Some(0.5),
+                    ..spec()
+                },
+                now,
+            );
             (0..64)
                 .map(|_| rt.pick_fault("/api/v2/x", now).is_some())
                 .collect::<Vec<_>>()
@@ -247,9 +258,21 @@ mod tests {
     fn fault_expires_after_duration_on_the_given_clock() {
         let now = Utc::now();
         let mut rt = Runtime::new(1);
-        rt.add_fault(FaultSpec { duration_secs: Some(10), ..spec() }, now);
-        assert!(rt.pick_fault("/a", now + chrono::Duration::seconds(9)).is_some());
-        assert!(rt.pick_fault("/a", now + chrono::Duration::seconds(10)).is_none());
+        rt.add_fault(
+            FaultSpec {
+                duration_secs: Some(10),
+                ..spec()
+            },
+            now,
+        );
+        assert!(
+            rt.pick_fault("/a", now + chrono::Duration::seconds(9))
+                .is_some()
+        );
+        assert!(
+            rt.pick_fault("/a", now + chrono::Duration::seconds(10))
+                .is_none()
+        );
     }
 
     #[test]

@@ -250,8 +250,17 @@ mod tests {
 
     #[test]
     fn only_put_to_a_numeric_ticket_is_an_update_target() {
-        assert_eq!(ticket_update_target(&Method::PUT, "/api/v2/tickets/12"), Some(12));
-        assert_eq!(ticket_update_target(&Method::GET, "/api/v2/tickets/12"), None);
-        assert_eq!(ticket_update_target(&Method::PUT, "/api/v2/tickets/show_many"), None);
+        assert_eq!(
+            ticket_update_target(&Method::PUT, "/api/v2/tickets/12"),
+            Some(12)
+        );
+        assert_eq!(
+            ticket_update_target(&Method::GET, "/api/v2/tickets/12"),
+            None
+        );
+        assert_eq!(
+            ticket_update_target(&Method::PUT, "/api/v2/tickets/show_many"),
+            None
+        );
     }
 }

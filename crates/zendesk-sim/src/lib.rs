@@ -19,7 +19,6 @@ mod model;
 mod state;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -35,7 +34,7 @@ pub use state::SimState;
 pub struct Simulator;
 
 fn api_routes() -> Router<SimState> {
-    use api::tickets;
+    use api::{availability, groups, search, tickets, uploads, users};
     Router::new()
         .route("/api/v2/tickets", post(tickets::create).get(tickets::list))
         .route("/api/v2/tickets/show_many", get(tickets::show_many))
@@ -43,6 +42,27 @@ fn api_routes() -> Router<SimState> {
             "/api/v2/tickets/{id}",
             get(tickets::show).put(tickets::update),
         )
+        .route("/api/v2/search", get(search::search))
+        .route(
+            "/api/v2/users/create_or_update",
+            post(users::create_or_update),
+        )
+        .route("/api/v2/users/search", get(users::search))
+        .route("/api/v2/users/{id}", get(users::show))
+        .route("/api/v2/users/{id}/identities", get(users::identities))
+        .route(
+            "/api/v2/users/{id}/tickets/requested",
+            get(users::requested),
+        )
+        .route(
+            "/api/v2/users/{id}/group_memberships",
+            get(groups::user_memberships),
+        )
+        .route("/api/v2/uploads", post(uploads::create))
+        .route("/api/v2/groups", get(groups::list))
+        .route("/api/v2/groups/{id}/memberships", get(groups::memberships))
+        .route("/api/v2/agent_availabilities", get(availability::list))
+        .route("/api/v2/agent_availabilities/{id}", get(availability::show))
 }
 
 impl Simulator {
@@ -68,13 +88,9 @@ impl Simulator {
     }
 
     fn router(state: SimState) -> Router {
-        let upload_limit = usize::try_from(state.config().max_upload_bytes)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
         let inner = api_routes()
             .merge(admin::routes())
             .route("/", get(html::index))
-            .layer(DefaultBodyLimit::max(upload_limit))
             .with_state(state.clone());
         Router::new()
             .fallback_service(inner)

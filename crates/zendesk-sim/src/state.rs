@@ -151,8 +151,7 @@ impl SimState {
     pub fn new(config: SimConfig) -> Result<SimState, SimError> {
         let loaded = match &config.state_file {
             Some(path) if path.exists() => {
-                let bytes =
-                    std::fs::read(path).map_err(|e| SimError::StateFile(e.to_string()))?;
+                let bytes = std::fs::read(path).map_err(|e| SimError::StateFile(e.to_string()))?;
                 Some(
                     serde_json::from_slice::<Data>(&bytes)
                         .map_err(|e| SimError::StateFile(e.to_string()))?,
@@ -194,7 +193,8 @@ impl SimState {
 
     /// Current time on the sim clock: wall time plus the advanced offset.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.shared.clock_offset_ms.load(Ordering::SeqCst))
+        Utc::now()
+            + chrono::Duration::milliseconds(self.shared.clock_offset_ms.load(Ordering::SeqCst))
     }
 
     /// Moves the sim clock forward.
@@ -337,5 +337,73 @@ pub(crate) struct RenderBase(String);
 impl RenderBase {
     pub fn get(&self) -> Render<'_> {
         Render { base: &self.0 }
+    }
+}
+
+impl SimState {
+    /// Adds a user to a group (the first membership becomes the default one).
+    pub fn add_membership(&self, user_id: u64, group_id: u64) {
+        let now = self.now();
+        let mut data = self.data();
+        let default = !data.memberships.iter().any(|m| m.user_id == user_id);
+        let id = data.next_id();
+        data.memberships.push(Membership {
+            id,
+            user_id,
+            group_id,
+            default,
+            created_at: now,
+        });
+    }
+
+    /// Registers a fault rule (same as `POST /admin/faults`).
+    pub fn add_fault(&self, spec: crate::faults::FaultSpec) {
+        let now = self.now();
+        self.runtime().add_fault(spec, now);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.runtime().clear_faults();
+    }
+
+    /// Every request received so far (oldest first, at most the last 10 000).
+    pub fn requests(&self) -> Vec<crate::faults::RequestRecord> {
+        self.runtime().requests.iter().cloned().collect()
+    }
+
+    /// How many responses were sent with `status`.
+    pub fn responses_with_status(&self, status: u16) -> u64 {
+        self.runtime().by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Counters and rate-limit window, as served by `GET /admin/stats`.
+    pub fn stats(&self) -> Value {
+        let now = self.now();
+        let (tickets, users) = {
+            let data = self.data();
+            (data.tickets.len(), data.users.len())
+        };
+        let rt = self.runtime();
+        let by_status: serde_json::Map<String, Value> = rt
+            .by_status
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect();
+        serde_json::json!({
+            "requests_total": rt.by_status.values().sum::<u64>(),
+            "by_status": by_status,
+            "dropped_connections": rt.dropped,
+            "faults_injected": rt.faults_injected,
+            "rate_limit": {
+                "limit_per_minute": self.shared.config.requests_per_minute,
+                "window_start": rt.rate.window_start.map(crate::model::ts),
+                "used": rt.rate.used,
+                "reset_secs": rt.rate_reset_secs(now),
+            },
+            "tickets": tickets,
+            "users": users,
+            "now": crate::model::ts(now),
+        })
     }
 }

@@ -213,7 +213,10 @@ pub fn create(
     let followup_source_id = opt_id(input, "via_followup_source_id")?;
     if let Some(source_id) = followup_source_id {
         let source = data.tickets.get(&source_id).ok_or_else(|| {
-            ApiError::invalid("via_followup_source_id", "Follow-up source: ticket not found")
+            ApiError::invalid(
+                "via_followup_source_id",
+                "Follow-up source: ticket not found",
+            )
         })?;
         if source.status != "closed" {
             return Err(ApiError::invalid(
@@ -247,9 +250,8 @@ pub fn create(
         attachments: uploads,
         created_at: now,
     };
-    let status = status.unwrap_or_else(|| {
-        if assignee_id.is_some() { "open" } else { "new" }.to_owned()
-    });
+    let status =
+        status.unwrap_or_else(|| if assignee_id.is_some() { "open" } else { "new" }.to_owned());
     let collaborator_ids = input
         .get("collaborator_ids")
         .and_then(Value::as_array)
@@ -299,7 +301,15 @@ pub fn create(
         let event_id = data.next_id();
         events.push(change_event(event_id, "Create", field, value, None));
     }
-    let audit = audit(render, audit_id, id, submitter, now, events, ticket.comments.first());
+    let audit = audit(
+        render,
+        audit_id,
+        id,
+        submitter,
+        now,
+        events,
+        ticket.comments.first(),
+    );
     data.tickets.insert(id, ticket);
     Ok((id, audit))
 }
@@ -314,10 +324,16 @@ fn requester_from(data: &mut Data, req: &Value, now: DateTime<Utc>) -> Result<u6
         return Ok(user.id);
     }
     let Some(email) = email else {
-        return Err(ApiError::invalid("requester", "Requester: Email is required"));
+        return Err(ApiError::invalid(
+            "requester",
+            "Requester: Email is required",
+        ));
     };
     if !email.contains('@') {
-        return Err(ApiError::invalid("requester", "Requester: Email is invalid"));
+        return Err(ApiError::invalid(
+            "requester",
+            "Requester: Email is invalid",
+        ));
     }
     let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
     Ok(data.add_user(&name, Some(email), None, "end-user", now))
@@ -368,8 +384,14 @@ pub fn update(
     let priority = enum_field(input, "priority", PRIORITIES)?;
     let kind = enum_field(input, "type", TYPES)?;
     let tags = parse_tags(input)?;
-    let assignee = input.get("assignee_id").map(|_| opt_id(input, "assignee_id")).transpose()?;
-    let group = input.get("group_id").map(|_| opt_id(input, "group_id")).transpose()?;
+    let assignee = input
+        .get("assignee_id")
+        .map(|_| opt_id(input, "assignee_id"))
+        .transpose()?;
+    let group = input
+        .get("group_id")
+        .map(|_| opt_id(input, "group_id"))
+        .transpose()?;
     check_agent(data, "assignee", assignee.flatten())?;
     check_group(data, group.flatten())?;
     if comment.is_some() && comment_count >= MAX_COMMENTS {

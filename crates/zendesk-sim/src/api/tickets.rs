@@ -116,7 +116,10 @@ pub async fn show(
     let base = state.render();
     let data = state.data();
     let ticket = data.tickets.get(&id).ok_or(ApiError::NotFound)?;
-    Ok(json(StatusCode::OK, json!({"ticket": base.get().ticket(ticket)})))
+    Ok(json(
+        StatusCode::OK,
+        json!({"ticket": base.get().ticket(ticket)}),
+    ))
 }
 
 /// `GET /api/v2/tickets/show_many?ids=1,2,3`

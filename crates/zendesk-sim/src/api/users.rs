@@ -1,1 +1,199 @@
-//! TODO
+//! User endpoints: create_or_update, show, search, identities, requested tickets.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::{json, opt_str, parse_json, path_id, wrapped};
+use crate::error::ApiError;
+use crate::state::SimState;
+
+const ROLES: &[&str] = &["end-user", "agent", "admin"];
+
+/// `POST /api/v2/users/create_or_update`: 201 for a new user, 200 for an existing one.
+pub async fn create_or_update(
+    State(state): State<SimState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_json(&body)?;
+    let input = wrapped(&body, "user")?;
+    let email = opt_str(input, "email")?;
+    let external_id = opt_str(input, "external_id")?;
+    let name = opt_str(input, "name")?.filter(|n| !n.trim().is_empty());
+    let phone = opt_str(input, "phone")?;
+    let locale = opt_str(input, "locale")?;
+    let role = match opt_str(input, "role")? {
+        Some(r) if ROLES.contains(&r.as_str()) => Some(r),
+        Some(r) => return Err(ApiError::invalid("role", format!("Role: {r} is not valid"))),
+        None => None,
+    };
+    if let Some(email) = &email
+        && !email.contains('@')
+    {
+        return Err(ApiError::invalid(
+            "email",
+            format!("Email: {email} is not properly formatted"),
+        ));
+    }
+    let now = state.now();
+    let base = state.render();
+    let (status, user_json, id) = {
+        let mut data = state.data();
+        let existing = email
+            .as_deref()
+            .and_then(|e| data.user_by_email(e))
+            .or_else(|| {
+                external_id
+                    .as_deref()
+                    .and_then(|x| data.user_by_external_id(x))
+            })
+            .map(|u| u.id);
+        let (status, id) = match existing {
+            Some(id) => (StatusCode::OK, id),
+            None => {
+                let Some(name) = name.clone() else {
+                    return Err(ApiError::RecordInvalid(json!({"name": [
+                        {"description": "Name:  is too short (minimum is 1 character)", "error": "InvalidValue"}
+                    ]})));
+                };
+                let role = role.clone().unwrap_or_else(|| "end-user".to_owned());
+                let id = data.add_user(&name, email.clone(), external_id.clone(), &role, now);
+                (StatusCode::CREATED, id)
+            }
+        };
+        let user = data.users.get_mut(&id).ok_or(ApiError::NotFound)?;
+        if status == StatusCode::OK {
+            if let Some(name) = name {
+                user.name = name;
+            }
+            if email.is_some() && user.email.is_none() {
+                user.email = email;
+            }
+            if external_id.is_some() {
+                user.external_id = external_id;
+            }
+            if let Some(role) = role {
+                user.role = role;
+            }
+            user.updated_at = now;
+        }
+        if phone.is_some() {
+            user.phone = phone;
+        }
+        if let Some(locale) = locale {
+            user.locale = locale;
+        }
+        (status, base.get().user(user), id)
+    };
+    state.persist().await;
+    let mut resp = json(status, json!({"user": user_json}));
+    let location = format!("{}/api/v2/users/{id}.json", base.get().base);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(resp)
+}
+
+/// `GET /api/v2/users/{id}`
+pub async fn show(
+    State(state): State<SimState>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&raw_id)?;
+    let base = state.render();
+    let data = state.data();
+    let user = data.users.get(&id).ok_or(ApiError::NotFound)?;
+    Ok(json(StatusCode::OK, json!({"user": base.get().user(user)})))
+}
+
+/// `GET /api/v2/users/search?query=...` (search index, with lag) or `?external_id=...` (direct).
+pub async fn search(
+    State(state): State<SimState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let base = state.render();
+    let now = state.now();
+    let lag = chrono::Duration::from_std(state.config().search_lag).unwrap_or_default();
+    let data = state.data();
+    let users: Vec<Value> = if let Some(external_id) = query.get("external_id") {
+        data.user_by_external_id(external_id)
+            .map(|u| base.get().user(u))
+            .into_iter()
+            .collect()
+    } else {
+        let q = query
+            .get("query")
+            .map(|q| q.trim().to_lowercase())
+            .unwrap_or_default();
+        let q = q.strip_prefix("email:").unwrap_or(&q).to_owned();
+        data.users
+            .values()
+            .filter(|u| u.created_at + lag <= now)
+            .filter(|u| {
+                !q.is_empty()
+                    && (u
+                        .email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(&q))
+                        || u.name.to_lowercase().contains(&q)
+                        || u.external_id
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(&q))
+                        || u.phone.as_deref() == Some(q.as_str()))
+            })
+            .take(100)
+            .map(|u| base.get().user(u))
+            .collect()
+    };
+    let count = users.len();
+    json(
+        StatusCode::OK,
+        json!({"users": users, "next_page": null, "previous_page": null, "count": count}),
+    )
+}
+
+/// `GET /api/v2/users/{id}/identities`
+pub async fn identities(
+    State(state): State<SimState>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&raw_id)?;
+    let base = state.render();
+    let data = state.data();
+    let user = data.users.get(&id).ok_or(ApiError::NotFound)?;
+    let items = base.get().identities(user);
+    let count = items.len();
+    Ok(json(
+        StatusCode::OK,
+        json!({"identities": items, "next_page": null, "previous_page": null, "count": count}),
+    ))
+}
+
+/// `GET /api/v2/users/{id}/tickets/requested`
+pub async fn requested(
+    State(state): State<SimState>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&raw_id)?;
+    let base = state.render();
+    let data = state.data();
+    if !data.users.contains_key(&id) {
+        return Err(ApiError::NotFound);
+    }
+    let tickets: Vec<Value> = data
+        .tickets
+        .values()
+        .filter(|t| t.requester_id == id)
+        .take(100)
+        .map(|t| base.get().ticket(t))
+        .collect();
+    let count = tickets.len();
+    Ok(json(
+        StatusCode::OK,
+        json!({"tickets": tickets, "next_page": null, "previous_page": null, "count": count}),
+    ))
+}
