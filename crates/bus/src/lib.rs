@@ -17,6 +17,27 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+mod embedded;
+mod events;
+mod kafka;
+mod options;
+
+pub use embedded::EmbeddedBus;
+pub use kafka::KafkaBus;
+pub use options::{BusOptions, EmbeddedOptions, KafkaOptions};
+
+/// Opens the configured backend and checks that it answers.
+///
+/// Kafka: builds the producer, then sends a metadata request; a broker that
+/// does not answer within a few seconds gives [`BusError::Unavailable`].
+/// Embedded: opens (creating if missing) the SQLite file and its schema.
+pub async fn connect(options: BusOptions) -> Result<Arc<dyn Bus>, BusError> {
+    match options {
+        BusOptions::Kafka(kafka) => Ok(Arc::new(KafkaBus::connect(kafka).await?)),
+        BusOptions::Embedded(embedded) => Ok(Arc::new(EmbeddedBus::open(embedded).await?)),
+    }
+}
+
 /// A record to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -83,6 +104,15 @@ impl BusError {
     /// True when the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
         matches!(self, BusError::Unavailable(_))
+    }
+
+    /// A short fixed name for the variant, usable as a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BusError::Unavailable(_) => "unavailable",
+            BusError::Rejected(_) => "rejected",
+            BusError::Other(_) => "other",
+        }
     }
 }
 

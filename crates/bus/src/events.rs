@@ -1,0 +1,103 @@
+//! Typed telemetry events of the bus: each one logs and counts itself.
+//!
+//! Labels are bounded: `backend` is `kafka` or `embedded`, `kind` is a
+//! [`BusError::kind`] name.
+
+use tracing::{debug, warn};
+
+use crate::BusError;
+
+/// A record is durable on the bus.
+pub(crate) struct RecordPublished<'a> {
+    pub backend: &'static str,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl RecordPublished<'_> {
+    pub fn emit(self) {
+        debug!(
+            backend = self.backend,
+            topic = self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            "record published"
+        );
+        metrics::counter!("intake_bus_records_published_total", "backend" => self.backend)
+            .increment(1);
+    }
+}
+
+/// A publish failed; the record may not be durable.
+pub(crate) struct PublishFailed<'a> {
+    pub backend: &'static str,
+    pub topic: &'a str,
+    pub error: &'a BusError,
+}
+
+impl PublishFailed<'_> {
+    pub fn emit(self) {
+        warn!(
+            backend = self.backend,
+            topic = self.topic,
+            error = %self.error,
+            retryable = self.error.is_retryable(),
+            "publish failed"
+        );
+        metrics::counter!(
+            "intake_bus_publish_failures_total",
+            "backend" => self.backend,
+            "kind" => self.error.kind()
+        )
+        .increment(1);
+    }
+}
+
+/// A record was handed to a consumer.
+pub(crate) struct RecordDelivered<'a> {
+    pub backend: &'static str,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl RecordDelivered<'_> {
+    pub fn emit(self) {
+        debug!(
+            backend = self.backend,
+            topic = self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            "record delivered"
+        );
+        metrics::counter!("intake_bus_records_delivered_total", "backend" => self.backend)
+            .increment(1);
+    }
+}
+
+/// A consumer could not read or could not store its position.
+pub(crate) struct ConsumerFailed<'a> {
+    pub backend: &'static str,
+    pub operation: &'static str,
+    pub error: &'a BusError,
+}
+
+impl ConsumerFailed<'_> {
+    pub fn emit(self) {
+        warn!(
+            backend = self.backend,
+            operation = self.operation,
+            error = %self.error,
+            retryable = self.error.is_retryable(),
+            "consumer operation failed"
+        );
+        metrics::counter!(
+            "intake_bus_consumer_errors_total",
+            "backend" => self.backend,
+            "operation" => self.operation,
+            "kind" => self.error.kind()
+        )
+        .increment(1);
+    }
+}

@@ -1,0 +1,224 @@
+//! librdkafka plumbing: client configs, the client context (logs through
+//! `tracing`) and the mapping of Kafka errors onto [`BusError`].
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tracing::{debug, error, info, warn};
+
+use crate::BusError;
+use crate::options::{KafkaOptions, is_secret_property};
+
+/// Default `message.timeout.ms`: how long librdkafka retries one publish
+/// (broker down, leader moving) before `publish` fails. Overridable through
+/// `properties`.
+const DEFAULT_MESSAGE_TIMEOUT_MS: &str = "30000";
+/// Default `auto.commit.interval.ms`: how often stored offsets are committed.
+/// Done records within the last interval are replayed after a hard crash.
+const DEFAULT_AUTO_COMMIT_INTERVAL_MS: &str = "1000";
+
+/// The context of every client the bus makes: librdkafka's own log lines and
+/// error callbacks go to `tracing`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KafkaContext;
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => error!(facility, message, "librdkafka"),
+            RDKafkaLogLevel::Warning => warn!(facility, message, "librdkafka"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(facility, message, "librdkafka")
+            }
+            RDKafkaLogLevel::Debug => debug!(facility, message, "librdkafka"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for KafkaContext {}
+
+/// Settings shared by every client: brokers, client id, then the user's properties.
+fn base_config(options: &KafkaOptions, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &options.brokers);
+    config.set("client.id", &options.client_id);
+    for (name, value) in defaults {
+        config.set(*name, *value);
+    }
+    for (name, value) in &options.properties {
+        config.set(name, value);
+    }
+    config
+}
+
+/// Producer config: idempotent, acknowledged by all in-sync replicas.
+pub(crate) fn producer_config(options: &KafkaOptions) -> ClientConfig {
+    let mut config = base_config(options, &[("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS)]);
+    // The durability contract; not overridable.
+    config.set("enable.idempotence", "true");
+    config.set("acks", "all");
+    config
+}
+
+/// Consumer config: offsets are stored only by `done`, committed in the background.
+pub(crate) fn consumer_config(options: &KafkaOptions, group: &str) -> ClientConfig {
+    let mut config = base_config(
+        options,
+        &[("auto.commit.interval.ms", DEFAULT_AUTO_COMMIT_INTERVAL_MS)],
+    );
+    // The at-least-once contract; not overridable.
+    config.set("group.id", group);
+    config.set("enable.auto.commit", "true");
+    config.set("enable.auto.offset.store", "false");
+    config.set("auto.offset.reset", "earliest");
+    config.set("enable.partition.eof", "false");
+    config
+}
+
+/// Admin client config.
+pub(crate) fn admin_config(options: &KafkaOptions) -> ClientConfig {
+    base_config(options, &[])
+}
+
+/// Maps a Kafka error onto the bus's error, with `what` saying what failed.
+/// Property values never reach the message when the property looks secret.
+pub(crate) fn classify(what: &str, error: &KafkaError) -> BusError {
+    if let KafkaError::ClientConfig(_, description, name, _) = error {
+        return if is_secret_property(name) {
+            BusError::Rejected(format!("{what}: invalid value for kafka property {name}"))
+        } else {
+            BusError::Rejected(format!("{what}: kafka property {name}: {description}"))
+        };
+    }
+    if let KafkaError::ClientCreation(reason) = error {
+        return BusError::Rejected(format!("{what}: cannot create kafka client: {reason}"));
+    }
+    let message = format!("{what}: {error}");
+    match error.rdkafka_error_code() {
+        Some(code) if is_unavailable(code) => BusError::Unavailable(message),
+        Some(code) if is_rejected(code) => BusError::Rejected(message),
+        _ => BusError::Other(message),
+    }
+}
+
+fn is_unavailable(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::MessageTimedOut
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::OperationTimedOut
+            | C::RequestTimedOut
+            | C::TimedOutQueue
+            | C::Resolve
+            | C::QueueFull
+            | C::NetworkException
+            | C::BrokerNotAvailable
+            | C::LeaderNotAvailable
+            | C::NotLeaderForPartition
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::CoordinatorNotAvailable
+            | C::CoordinatorLoadInProgress
+            | C::NotCoordinator
+            | C::WaitingForCoordinator
+            | C::RebalanceInProgress
+            | C::KafkaStorageError
+            | C::ThrottlingQuotaExceeded
+            | C::NotController
+            | C::Retry
+    )
+}
+
+fn is_rejected(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::MessageBatchTooLarge
+            | C::UnknownTopicOrPartition
+            | C::UnknownTopic
+            | C::UnknownPartition
+            | C::InvalidTopic
+            | C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::Authentication
+            | C::UnsupportedSASLMechanism
+            | C::SSL
+            | C::InvalidConfig
+            | C::InvalidPartitions
+            | C::InvalidReplicationFactor
+            | C::PolicyViolation
+            | C::InvalidArgument
+            | C::InvalidGroupId
+            | C::InvalidSessionTimeout
+            | C::InvalidRecord
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::types::RDKafkaConfRes;
+
+    use super::*;
+
+    #[test]
+    fn config_errors_never_show_secret_values() {
+        let error = KafkaError::ClientConfig(
+            RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"hunter2\"".to_owned(),
+            "sasl.password".to_owned(),
+            "hunter2".to_owned(),
+        );
+        let mapped = classify("creating producer", &error);
+        assert!(matches!(mapped, BusError::Rejected(_)), "{mapped:?}");
+        assert!(!mapped.to_string().contains("hunter2"), "{mapped}");
+        assert!(mapped.to_string().contains("sasl.password"), "{mapped}");
+    }
+
+    #[test]
+    fn timeouts_are_retryable_and_size_errors_are_not() {
+        let timeout = classify(
+            "publish",
+            &KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+        );
+        assert!(timeout.is_retryable(), "{timeout:?}");
+        let too_large = classify(
+            "publish",
+            &KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+        );
+        assert!(matches!(too_large, BusError::Rejected(_)), "{too_large:?}");
+    }
+
+    #[test]
+    fn guarantees_cannot_be_overridden_by_properties() {
+        let mut options = KafkaOptions::new("b:1");
+        options.properties.insert("acks".into(), "1".into());
+        options
+            .properties
+            .insert("enable.auto.offset.store".into(), "true".into());
+        options
+            .properties
+            .insert("message.timeout.ms".into(), "5000".into());
+        let producer = producer_config(&options);
+        assert_eq!(producer.get("acks"), Some("all"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert_eq!(producer.get("message.timeout.ms"), Some("5000"));
+        let consumer = consumer_config(&options, "g");
+        assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(consumer.get("group.id"), Some("g"));
+    }
+}

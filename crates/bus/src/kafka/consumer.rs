@@ -1,0 +1,144 @@
+//! A Kafka consumer group member whose offsets move only through `done`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+
+use super::BACKEND;
+use super::client::{KafkaContext, classify};
+use crate::events::{ConsumerFailed, RecordDelivered};
+use crate::{BusError, Consumer, Delivery};
+
+/// Offsets are stored (`enable.auto.offset.store=false`) only in `done`, and
+/// committed by librdkafka's auto-commit and when the consumer closes.
+pub(super) struct KafkaConsumer {
+    /// `Some` until dropped; closing happens off the async threads.
+    inner: Option<StreamConsumer<KafkaContext>>,
+    /// Highest offset marked done per (topic, partition), so a stored
+    /// position never moves backwards.
+    done_offsets: HashMap<(String, i32), i64>,
+}
+
+impl KafkaConsumer {
+    pub(super) fn new(inner: StreamConsumer<KafkaContext>) -> Self {
+        Self {
+            inner: Some(inner),
+            done_offsets: HashMap::new(),
+        }
+    }
+
+    fn inner(&self) -> Result<&StreamConsumer<KafkaContext>, BusError> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| BusError::Other("kafka consumer already closed".to_owned()))
+    }
+}
+
+fn to_delivery(message: &BorrowedMessage<'_>) -> Delivery {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    let value = String::from_utf8_lossy(header.value.unwrap_or_default());
+                    (header.key.to_owned(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Delivery {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+        payload: message.payload().unwrap_or_default().to_vec(),
+        headers,
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, timeout: Duration) -> Result<Option<Delivery>, BusError> {
+        let inner = self.inner()?;
+        let received = match tokio::time::timeout(timeout, inner.recv()).await {
+            Err(_elapsed) => return Ok(None),
+            Ok(received) => received,
+        };
+        match received {
+            Ok(message) => {
+                let delivery = to_delivery(&message);
+                RecordDelivered {
+                    backend: BACKEND,
+                    topic: &delivery.topic,
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }
+                .emit();
+                Ok(Some(delivery))
+            }
+            Err(error) => {
+                let error = classify("receiving from kafka", &error);
+                ConsumerFailed {
+                    backend: BACKEND,
+                    operation: "poll",
+                    error: &error,
+                }
+                .emit();
+                Err(error)
+            }
+        }
+    }
+
+    async fn done(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        let slot = (delivery.topic.clone(), delivery.partition);
+        if self
+            .done_offsets
+            .get(&slot)
+            .is_some_and(|done| *done >= delivery.offset)
+        {
+            return Ok(());
+        }
+        // librdkafka stores `offset + 1`: the next record to read.
+        let stored =
+            self.inner()?
+                .store_offset(&delivery.topic, delivery.partition, delivery.offset);
+        if let Err(error) = stored {
+            let error = classify(
+                &format!(
+                    "storing offset {} of {}/{}",
+                    delivery.offset, delivery.topic, delivery.partition
+                ),
+                &error,
+            );
+            ConsumerFailed {
+                backend: BACKEND,
+                operation: "done",
+                error: &error,
+            }
+            .emit();
+            return Err(error);
+        }
+        self.done_offsets.insert(slot, delivery.offset);
+        Ok(())
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        // Closing commits the stored offsets and leaves the group; it blocks
+        // on network round trips, so keep it off the async worker threads.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || drop(inner));
+            }
+            Err(_) => drop(inner),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The Kafka backend: an idempotent producer (`acks=all`), consumer groups
+//! that store offsets only through `done`, topic creation by the admin client.
+
+mod client;
+mod consumer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+use tracing::info;
+
+use crate::events::{PublishFailed, RecordPublished};
+use crate::{Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record};
+use client::{KafkaContext, admin_config, classify, consumer_config, producer_config};
+use consumer::KafkaConsumer;
+
+const BACKEND: &str = "kafka";
+/// How long `publish` waits for room in librdkafka's local queue when it is full.
+const QUEUE_FULL_WAIT: Duration = Duration::from_secs(10);
+/// Timeout of topic creation requests.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The Kafka bus. Cheap to share; every consumer is its own group member.
+pub struct KafkaBus {
+    options: KafkaOptions,
+    publisher: Arc<KafkaPublisher>,
+    admin: AdminClient<KafkaContext>,
+}
+
+impl KafkaBus {
+    /// Builds the clients and checks that the brokers answer a metadata
+    /// request within `ready_timeout_secs` ([`BusError::Unavailable`] if not).
+    pub async fn connect(options: KafkaOptions) -> Result<Self, BusError> {
+        if options.brokers.trim().is_empty() {
+            return Err(BusError::Rejected("kafka brokers are empty".to_owned()));
+        }
+        let producer: FutureProducer<KafkaContext> = producer_config(&options)
+            .create_with_context(KafkaContext)
+            .map_err(|e| classify("creating the kafka producer", &e))?;
+        let admin: AdminClient<KafkaContext> = admin_config(&options)
+            .create_with_context(KafkaContext)
+            .map_err(|e| classify("creating the kafka admin client", &e))?;
+        let bus = Self {
+            options,
+            publisher: Arc::new(KafkaPublisher { producer }),
+            admin,
+        };
+        bus.check_ready().await?;
+        info!(brokers = %bus.options.brokers, "kafka bus connected");
+        Ok(bus)
+    }
+
+    fn ready_timeout(&self) -> Duration {
+        Duration::from_secs(self.options.ready_timeout_secs.max(1))
+    }
+
+    /// All-topics metadata from the producer's client, off the async threads.
+    async fn metadata(&self) -> Result<Metadata, BusError> {
+        let producer = self.publisher.producer.clone();
+        let timeout = self.ready_timeout();
+        let brokers = self.options.brokers.clone();
+        let answer =
+            tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout))
+                .await
+                .map_err(|e| BusError::Other(format!("metadata task failed: {e}")))?;
+        answer.map_err(|e| match classify("kafka metadata request", &e) {
+            BusError::Rejected(message) => BusError::Rejected(message),
+            _ => BusError::Unavailable(format!(
+                "kafka brokers {brokers} did not answer a metadata request within {}s: {e}",
+                timeout.as_secs()
+            )),
+        })
+    }
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn publisher(&self) -> Arc<dyn Publisher> {
+        self.publisher.clone()
+    }
+
+    async fn consumer(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        if group.is_empty() || topics.is_empty() {
+            return Err(BusError::Rejected(
+                "a consumer needs a group and at least one topic".to_owned(),
+            ));
+        }
+        let inner: StreamConsumer<KafkaContext> = consumer_config(&self.options, group)
+            .create_with_context(KafkaContext)
+            .map_err(|e| classify("creating the kafka consumer", &e))?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        inner
+            .subscribe(&names)
+            .map_err(|e| classify("subscribing", &e))?;
+        Ok(Box::new(KafkaConsumer::new(inner)))
+    }
+
+    async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        if !self.options.create_topics {
+            let metadata = self.metadata().await?;
+            let missing: Vec<&str> = topics
+                .iter()
+                .map(String::as_str)
+                .filter(|wanted| {
+                    !metadata
+                        .topics()
+                        .iter()
+                        .any(|t| t.name() == *wanted && t.error().is_none())
+                })
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            return Err(BusError::Rejected(format!(
+                "kafka topics missing and create_topics is off: {}",
+                missing.join(", ")
+            )));
+        }
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    self.options.partitions,
+                    TopicReplication::Fixed(self.options.replication_factor),
+                )
+            })
+            .collect();
+        let admin_options = AdminOptions::new()
+            .operation_timeout(Some(Timeout::After(ADMIN_TIMEOUT)))
+            .request_timeout(Some(Timeout::After(ADMIN_TIMEOUT)));
+        let results = self
+            .admin
+            .create_topics(&new_topics, &admin_options)
+            .await
+            .map_err(|e| classify("creating kafka topics", &e))?;
+        for result in results {
+            match result {
+                Ok(topic) => info!(topic = %topic, "kafka topic created"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(classify(
+                        &format!("creating kafka topic {topic}"),
+                        &KafkaError::AdminOp(code),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_ready(&self) -> Result<(), BusError> {
+        let metadata = self.metadata().await?;
+        if metadata.brokers().is_empty() {
+            return Err(BusError::Unavailable(
+                "kafka metadata lists no brokers".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Publishes through one shared idempotent producer.
+struct KafkaPublisher {
+    producer: FutureProducer<KafkaContext>,
+}
+
+impl KafkaPublisher {
+    async fn send(&self, record: &Record) -> Result<Position, BusError> {
+        if record.topic.is_empty() {
+            return Err(BusError::Rejected("empty topic name".to_owned()));
+        }
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let kafka_record = FutureRecord::to(&record.topic)
+            .key(&record.key)
+            .payload(&record.payload)
+            .headers(headers);
+        // Resolves only with the delivery report: acked by all in-sync
+        // replicas, or failed after librdkafka's retries (message.timeout.ms).
+        match self.producer.send(kafka_record, QUEUE_FULL_WAIT).await {
+            Ok(delivery) => Ok(Position {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((error, _)) => Err(classify(
+                &format!("publishing to kafka topic {}", record.topic),
+                &error,
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for KafkaPublisher {
+    async fn publish(&self, record: Record) -> Result<Position, BusError> {
+        match self.send(&record).await {
+            Ok(position) => {
+                RecordPublished {
+                    backend: BACKEND,
+                    topic: &record.topic,
+                    partition: position.partition,
+                    offset: position.offset,
+                }
+                .emit();
+                Ok(position)
+            }
+            Err(error) => {
+                PublishFailed {
+                    backend: BACKEND,
+                    topic: &record.topic,
+                    error: &error,
+                }
+                .emit();
+                Err(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Backend options: what [`crate::connect`] needs to open a bus.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Which backend to open, with its options.
+///
+/// In TOML: `backend = "kafka"` or `backend = "embedded"` next to the
+/// backend's own fields.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum BusOptions {
+    /// Apache Kafka (or a Kafka-protocol broker): for clusters and several replicas.
+    Kafka(KafkaOptions),
+    /// A durable log in one SQLite file: for one machine only.
+    Embedded(EmbeddedOptions),
+}
+
+/// Options of the Kafka backend.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaOptions {
+    /// Bootstrap brokers, comma separated `host:port` (librdkafka `bootstrap.servers`).
+    pub brokers: String,
+    /// Extra librdkafka properties passed verbatim to every client (TLS,
+    /// SASL PLAIN/SCRAM, timeouts such as `session.timeout.ms` or
+    /// `message.timeout.ms`). The bus's delivery guarantees
+    /// (`enable.idempotence`, `acks`, offset storing) cannot be overridden.
+    /// Values of secret-looking keys (passwords, keys) never appear in `Debug`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Create missing topics in `ensure_topics`; when false, a missing topic is an error.
+    #[serde(default = "default_create_topics")]
+    pub create_topics: bool,
+    /// Partition count for topics the bus creates; -1 = the broker's `num.partitions`.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor for topics the bus creates; -1 = the broker's
+    /// `default.replication.factor`.
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i32,
+    /// Client id sent to the brokers (shows in broker logs and quotas).
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// How long `connect` and `check_ready` wait for the brokers to answer a
+    /// metadata request before giving up with `BusError::Unavailable`.
+    #[serde(default = "default_ready_timeout_secs")]
+    pub ready_timeout_secs: u64,
+}
+
+fn default_create_topics() -> bool {
+    true
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+
+fn default_replication_factor() -> i32 {
+    -1
+}
+
+fn default_client_id() -> String {
+    "intake".to_owned()
+}
+
+fn default_ready_timeout_secs() -> u64 {
+    5
+}
+
+impl KafkaOptions {
+    /// Options for `brokers` with every other field at its default.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            properties: BTreeMap::new(),
+            create_topics: default_create_topics(),
+            partitions: default_partitions(),
+            replication_factor: default_replication_factor(),
+            client_id: default_client_id(),
+            ready_timeout_secs: default_ready_timeout_secs(),
+        }
+    }
+}
+
+/// True for librdkafka property names whose values are credentials or keys.
+pub(crate) fn is_secret_property(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "pem", "ssl.key", "sasl.oauthbearer.config", "token"]
+        .iter()
+        .any(|needle| name.contains(needle))
+}
+
+impl fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(name, value)| {
+                let shown = if is_secret_property(name) {
+                    "[redacted]"
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaOptions")
+            .field("brokers", &self.brokers)
+            .field("properties", &properties)
+            .field("create_topics", &self.create_topics)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("client_id", &self.client_id)
+            .field("ready_timeout_secs", &self.ready_timeout_secs)
+            .finish()
+    }
+}
+
+/// Options of the embedded backend: a durable log in one SQLite file.
+///
+/// For **one machine** only: several processes on the same host may share the
+/// file (SQLite locking, WAL), but not over a network filesystem, and every
+/// topic has a single partition, so a consumer group has one active reader.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedOptions {
+    /// The SQLite file; created (with its parent directory) when missing.
+    pub path: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secret_properties() {
+        let mut options = KafkaOptions::new("b:9092");
+        options
+            .properties
+            .insert("sasl.password".into(), "hunter2".into());
+        options
+            .properties
+            .insert("ssl.key.pem".into(), "-----BEGIN".into());
+        options
+            .properties
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("BEGIN"), "{shown}");
+        assert!(shown.contains("SASL_SSL"), "{shown}");
+    }
+
+    #[test]
+    fn parses_tagged_options_and_rejects_unknown_fields() {
+        let kafka: BusOptions = serde_json::from_str(
+            r#"{"backend":"kafka","brokers":"a:1","properties":{"security.protocol":"SSL"}}"#,
+        )
+        .expect("kafka options");
+        let BusOptions::Kafka(kafka) = kafka else {
+            panic!("expected kafka, got {kafka:?}");
+        };
+        assert_eq!(kafka.brokers, "a:1");
+        assert_eq!(kafka.partitions, 3);
+        assert!(kafka.create_topics);
+        assert_eq!(kafka.properties["security.protocol"], "SSL");
+
+        let embedded: BusOptions =
+            serde_json::from_str(r#"{"backend":"embedded","path":"/var/lib/intake/bus.sqlite"}"#)
+                .expect("embedded options");
+        assert_eq!(
+            embedded,
+            BusOptions::Embedded(EmbeddedOptions {
+                path: "/var/lib/intake/bus.sqlite".into()
+            })
+        );
+
+        let unknown = serde_json::from_str::<BusOptions>(
+            r#"{"backend":"embedded","path":"x","paht":"y"}"#,
+        );
+        assert!(unknown.is_err());
+    }
+}

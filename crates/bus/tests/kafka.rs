@@ -1,0 +1,110 @@
+//! The shared bus suite against a real Kafka broker.
+//!
+//! The broker address comes from `INTAKE_TEST_KAFKA` (`scripts/test-services
+//! start` runs one; `scripts/test-services env` prints the variable). Without
+//! it the tests are skipped, except under CI (`CI` set), where they fail.
+
+mod suite;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use intake_bus::{BusOptions, KafkaOptions, connect};
+
+fn broker() -> Option<String> {
+    match std::env::var("INTAKE_TEST_KAFKA") {
+        Ok(address) if !address.trim().is_empty() => Some(address),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "INTAKE_TEST_KAFKA is not set under CI: run `scripts/test-services start` \
+             and `eval \"$(scripts/test-services env)\"` before the tests"
+        ),
+        _ => {
+            eprintln!(
+                "skipping kafka test: INTAKE_TEST_KAFKA is not set \
+                 (run `scripts/test-services start`, then `eval \"$(scripts/test-services env)\"`)"
+            );
+            None
+        }
+    }
+}
+
+fn options(brokers: String) -> BusOptions {
+    let mut kafka = KafkaOptions::new(brokers);
+    kafka.client_id = "intake-bus-tests".to_owned();
+    kafka.replication_factor = 1;
+    kafka.partitions = 3;
+    kafka
+        .properties
+        .insert("session.timeout.ms".to_owned(), "6000".to_owned());
+    kafka
+        .properties
+        .insert("heartbeat.interval.ms".to_owned(), "1000".to_owned());
+    BusOptions::Kafka(kafka)
+}
+
+#[tokio::test]
+async fn publish_then_consume_in_order_per_key() {
+    let Some(brokers) = broker() else { return };
+    suite::publish_then_consume_in_order_per_key(options(brokers)).await;
+}
+
+#[tokio::test]
+async fn undone_record_is_redelivered() {
+    let Some(brokers) = broker() else { return };
+    suite::undone_record_is_redelivered(options(brokers)).await;
+}
+
+#[tokio::test]
+async fn restart_resumes_from_stored_position() {
+    let Some(brokers) = broker() else { return };
+    suite::restart_resumes_from_stored_position(options(brokers)).await;
+}
+
+#[tokio::test]
+async fn headers_and_payload_round_trip() {
+    let Some(brokers) = broker() else { return };
+    suite::headers_and_payload_round_trip(options(brokers)).await;
+}
+
+#[tokio::test]
+async fn broker_down_at_start_is_a_clear_error() {
+    // Needs no broker: a port that was just free has nothing listening.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let BusOptions::Kafka(mut kafka) = options(format!("127.0.0.1:{port}")) else {
+        unreachable!()
+    };
+    kafka.ready_timeout_secs = 2;
+    suite::unreachable_bus_is_a_clear_error(BusOptions::Kafka(kafka), Duration::from_secs(10))
+        .await;
+}
+
+#[tokio::test]
+async fn missing_topic_without_create_topics_is_rejected() {
+    let Some(brokers) = broker() else { return };
+    let BusOptions::Kafka(mut kafka) = options(brokers) else {
+        unreachable!()
+    };
+    kafka.create_topics = false;
+    let bus = connect(BusOptions::Kafka(kafka)).await.expect("connect");
+    let topic = suite::unique("missing");
+    let error = bus
+        .ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect_err("a missing topic is an error");
+    assert!(!error.is_retryable(), "{error:?}");
+    assert!(error.to_string().contains(&topic), "{error}");
+}
+
+#[tokio::test]
+async fn ensure_topics_is_idempotent_and_check_ready_answers() {
+    let Some(brokers) = broker() else { return };
+    let bus = connect(options(brokers)).await.expect("connect");
+    assert_eq!(bus.backend(), "kafka");
+    let topics = vec![suite::unique("twice")];
+    bus.ensure_topics(&topics).await.expect("create");
+    bus.ensure_topics(&topics).await.expect("already exists is fine");
+    bus.check_ready().await.expect("ready");
+}

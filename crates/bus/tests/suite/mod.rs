@@ -1,0 +1,231 @@
+//! The bus contract, as one suite of async tests run against every backend
+//! (`tests/embedded.rs`, `tests/kafka.rs`). Each function takes the
+//! [`BusOptions`] of a reachable bus and opens it through `connect`, so a
+//! "restart" is simply a second `connect` with the same options.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use intake_bus::{Bus, BusError, BusOptions, Consumer, Delivery, Position, Record, connect};
+
+/// Upper bound for waiting on records in one test step.
+const WAIT: Duration = Duration::from_secs(60);
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn open(options: &BusOptions) -> Arc<dyn Bus> {
+    connect(options.clone()).await.expect("bus connects")
+}
+
+fn record(topic: &str, key: &str, payload: impl Into<Vec<u8>>) -> Record {
+    Record {
+        topic: topic.to_owned(),
+        key: key.to_owned(),
+        payload: payload.into(),
+        headers: Vec::new(),
+    }
+}
+
+/// Polls until `count` records came or `WAIT` passed; panics on timeout.
+async fn receive(consumer: &mut dyn Consumer, count: usize) -> Vec<Delivery> {
+    let deadline = Instant::now() + WAIT;
+    let mut received = Vec::with_capacity(count);
+    while received.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records arrived within {WAIT:?}",
+            received.len()
+        );
+        match consumer.poll(Duration::from_secs(1)).await {
+            Ok(Some(delivery)) => received.push(delivery),
+            Ok(None) => {}
+            Err(error) => panic!("poll failed: {error}"),
+        }
+    }
+    received
+}
+
+/// Polls for `quiet` and fails if anything arrives.
+async fn expect_nothing(consumer: &mut dyn Consumer, quiet: Duration) {
+    let got = consumer.poll(quiet).await.expect("poll");
+    assert!(got.is_none(), "unexpected extra delivery: {got:?}");
+}
+
+/// 200 records over 5 keys: every one comes back once, in publish order per
+/// key, at the position `publish` reported.
+pub async fn publish_then_consume_in_order_per_key(options: BusOptions) {
+    let bus = open(&options).await;
+    let topic = unique("order");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("ensure topics");
+    let publisher = bus.publisher();
+    let mut positions: BTreeMap<String, Position> = BTreeMap::new();
+    for i in 0..200 {
+        let key = format!("contact-{}", i % 5);
+        let payload = format!("{key}:{:03}", i / 5);
+        let position = publisher
+            .publish(record(&topic, &key, payload.clone()))
+            .await
+            .expect("publish");
+        positions.insert(payload, position);
+    }
+
+    let mut consumer = bus
+        .consumer(&unique("group"), std::slice::from_ref(&topic))
+        .await
+        .expect("consumer");
+    let deliveries = receive(consumer.as_mut(), 200).await;
+    let mut next_per_key: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for delivery in &deliveries {
+        let payload = String::from_utf8(delivery.payload.clone()).expect("utf-8 payload");
+        assert!(seen.insert(payload.clone()), "delivered twice: {payload}");
+        let (key, number) = payload.split_once(':').expect("payload shape");
+        assert_eq!(delivery.key, key, "key of {payload}");
+        assert_eq!(delivery.topic, topic);
+        let expected = next_per_key.entry(key.to_owned()).or_default();
+        assert_eq!(
+            number.parse::<usize>().expect("number"),
+            *expected,
+            "out of order for {key}"
+        );
+        *expected += 1;
+        let position = positions[&payload];
+        assert_eq!(
+            (delivery.partition, delivery.offset),
+            (position.partition, position.offset),
+            "delivery position of {payload} differs from the publish position"
+        );
+        consumer.done(delivery).await.expect("done");
+    }
+    assert_eq!(next_per_key.len(), 5);
+    assert!(next_per_key.values().all(|n| *n == 40), "{next_per_key:?}");
+    expect_nothing(consumer.as_mut(), Duration::from_secs(1)).await;
+}
+
+/// A consumer that "crashes" (is dropped) before `done` leaves the record for
+/// the next consumer of the group; records marked done are not redelivered.
+pub async fn undone_record_is_redelivered(options: BusOptions) {
+    let bus = open(&options).await;
+    let topic = unique("redeliver");
+    let group = unique("group");
+    let topics = vec![topic.clone()];
+    bus.ensure_topics(&topics).await.expect("ensure topics");
+    let publisher = bus.publisher();
+    for payload in ["first", "second", "third"] {
+        publisher
+            .publish(record(&topic, "k", payload))
+            .await
+            .expect("publish");
+    }
+
+    let mut crashing = bus.consumer(&group, &topics).await.expect("consumer");
+    let got = receive(crashing.as_mut(), 2).await;
+    assert_eq!(got[0].payload, b"first");
+    assert_eq!(got[1].payload, b"second");
+    crashing.done(&got[0]).await.expect("done");
+    drop(crashing); // "second" was never marked done
+
+    let mut next = bus.consumer(&group, &topics).await.expect("consumer");
+    let got = receive(next.as_mut(), 2).await;
+    assert_eq!(got[0].payload, b"second", "the undone record comes again");
+    assert_eq!(got[1].payload, b"third");
+    for delivery in &got {
+        next.done(delivery).await.expect("done");
+    }
+    expect_nothing(next.as_mut(), Duration::from_secs(1)).await;
+}
+
+/// A new bus instance (process restart) resumes the group at its stored
+/// position: nothing done comes back, everything not done does.
+pub async fn restart_resumes_from_stored_position(options: BusOptions) {
+    let topic = unique("restart");
+    let group = unique("group");
+    let topics = vec![topic.clone()];
+    {
+        let bus = open(&options).await;
+        bus.ensure_topics(&topics).await.expect("ensure topics");
+        let publisher = bus.publisher();
+        for i in 0..10 {
+            publisher
+                .publish(record(&topic, "k", format!("{i}")))
+                .await
+                .expect("publish");
+        }
+        let mut consumer = bus.consumer(&group, &topics).await.expect("consumer");
+        let got = receive(consumer.as_mut(), 10).await;
+        for delivery in &got[..7] {
+            consumer.done(delivery).await.expect("done");
+        }
+        drop(consumer);
+        drop(bus);
+    }
+
+    let bus = open(&options).await;
+    let mut consumer = bus.consumer(&group, &topics).await.expect("consumer");
+    let got = receive(consumer.as_mut(), 3).await;
+    let payloads: Vec<&[u8]> = got.iter().map(|d| d.payload.as_slice()).collect();
+    assert_eq!(payloads, [b"7", b"8", b"9"], "resumes after the last done");
+    expect_nothing(consumer.as_mut(), Duration::from_secs(2)).await;
+}
+
+/// Key, binary payload and headers (order, duplicates, non-ASCII) come back
+/// exactly as published.
+pub async fn headers_and_payload_round_trip(options: BusOptions) {
+    let bus = open(&options).await;
+    let topic = unique("headers");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("ensure topics");
+    let mut headers = intake_bus::cloudevent_headers(
+        "0b7f4a4e-6d3f-5b1c-9a51-3e2f1c0d9e8a",
+        "intake/email",
+        "intake.ticket_event.v1",
+        chrono::Utc::now(),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    );
+    headers.push(("x-note".to_owned(), "Привет, 世界".to_owned()));
+    headers.push(("x-note".to_owned(), "second value".to_owned()));
+    let payload: Vec<u8> = vec![0, 159, 146, 150, 255, b'{', b'}'];
+    let sent = Record {
+        topic: topic.clone(),
+        key: "email:alice@example.com".to_owned(),
+        payload: payload.clone(),
+        headers: headers.clone(),
+    };
+    bus.publisher().publish(sent).await.expect("publish");
+
+    let mut consumer = bus
+        .consumer(&unique("group"), std::slice::from_ref(&topic))
+        .await
+        .expect("consumer");
+    let got = receive(consumer.as_mut(), 1).await.remove(0);
+    assert_eq!(got.key, "email:alice@example.com");
+    assert_eq!(got.payload, payload);
+    assert_eq!(got.headers, headers);
+    assert_eq!(got.header("CE_TYPE"), Some("intake.ticket_event.v1"));
+    consumer.done(&got).await.expect("done");
+}
+
+/// A bus that cannot be reached at start gives a clear, retryable
+/// `Unavailable` error within `limit`, without a panic.
+pub async fn unreachable_bus_is_a_clear_error(options: BusOptions, limit: Duration) {
+    let started = Instant::now();
+    let result = connect(options).await;
+    let elapsed = started.elapsed();
+    let error = match result {
+        Ok(bus) => panic!("connect to an unreachable {} bus succeeded", bus.backend()),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, BusError::Unavailable(_)),
+        "expected Unavailable, got {error:?}"
+    );
+    assert!(error.is_retryable());
+    assert!(error.to_string().len() > 20, "error says too little: {error}");
+    assert!(elapsed <= limit, "took {elapsed:?}, limit {limit:?}");
+}
