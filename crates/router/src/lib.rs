@@ -1,1 +1,49 @@
 #![forbid(unsafe_code)]
+//! The router: consumes every channel topic (higher-priority channels first
+//! when several have backlog) and turns each event into exactly one Zendesk
+//! effect — a new ticket, a public comment on the conversation's open ticket,
+//! or a follow-up of its closed one — recording it in the state store before
+//! the bus position moves on.
+
+mod backoff;
+mod dlq;
+mod options;
+pub mod plan;
+mod process;
+mod run;
+mod telemetry;
+
+pub use dlq::DlqReason;
+pub use options::{
+    ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
+    default_retry_initial_backoff, default_retry_max_backoff, default_subject_max_chars,
+};
+pub use run::Router;
+
+use intake_bus::BusError;
+use intake_store::StoreError;
+
+/// Why the router stopped (or could not start).
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The options cannot work (no channels, a channel listed twice, ...).
+    #[error("invalid router options: {0}")]
+    Config(String),
+    /// The bus failed in a way retrying does not fix.
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    /// The state store failed in a way retrying does not fix.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl RouterError {
+    /// True when restarting the router may help (the failure was transient).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RouterError::Config(_) => false,
+            RouterError::Bus(e) => e.is_retryable(),
+            RouterError::Store(e) => e.is_retryable(),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Router options (already validated; the config crate builds these).
+
+use std::time::Duration;
+
+use intake_bus::Topics;
+use intake_zendesk::Priority;
+
+/// One channel the router consumes and how its tickets are routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRoute {
+    /// Channel name (`chat`, `email`, ...): topic `<prefix>.events.<name>`.
+    pub name: String,
+    /// Ticket priority set at creation (drives the SLA policy).
+    pub priority: Option<Priority>,
+    /// Zendesk group new tickets go to.
+    pub group_id: Option<u64>,
+    /// Extra tags on new tickets.
+    pub tags: Vec<String>,
+}
+
+impl ChannelRoute {
+    /// A route with no priority, group or extra tags.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            priority: None,
+            group_id: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// How the router runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterOptions {
+    pub topics: Topics,
+    /// Channels in priority order: the first one wins when several have backlog.
+    pub channels: Vec<ChannelRoute>,
+    /// Consumer group prefix; each channel is read by `<consumer_group>.<channel>`.
+    pub consumer_group: String,
+    /// Longest subject derived from message text, in characters.
+    pub subject_max_chars: usize,
+    /// First wait before retrying an event after a retryable failure.
+    pub retry_initial_backoff: Duration,
+    /// Longest wait between retries of one event.
+    pub retry_max_backoff: Duration,
+    /// How long an idle router waits on a channel for a record before looking
+    /// at the next one (bounds how late a higher-priority record is noticed).
+    pub idle_poll: Duration,
+}
+
+impl RouterOptions {
+    /// Options with defaults for everything but the topics and channels.
+    pub fn new(topics: Topics, channels: Vec<ChannelRoute>) -> Self {
+        Self {
+            topics,
+            channels,
+            consumer_group: default_consumer_group(),
+            subject_max_chars: default_subject_max_chars(),
+            retry_initial_backoff: default_retry_initial_backoff(),
+            retry_max_backoff: default_retry_max_backoff(),
+            idle_poll: default_idle_poll(),
+        }
+    }
+}
+
+pub fn default_consumer_group() -> String {
+    "intake-router".to_owned()
+}
+
+pub fn default_subject_max_chars() -> usize {
+    100
+}
+
+pub fn default_retry_initial_backoff() -> Duration {
+    Duration::from_millis(500)
+}
+
+pub fn default_retry_max_backoff() -> Duration {
+    Duration::from_secs(60)
+}
+
+pub fn default_idle_poll() -> Duration {
+    Duration::from_millis(50)
+}

@@ -1,0 +1,354 @@
+//! The consume loop: one consumer per channel topic, always serving the
+//! highest-priority channel that has a record ready, one event at a time.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use intake_blob::BlobStore;
+use intake_bus::{Bus, BusError, Consumer, Delivery, Publisher};
+use intake_event::TicketEvent;
+use intake_store::StateStore;
+use intake_zendesk::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::RouterError;
+use crate::backoff::Backoff;
+use crate::dlq::{self, DeadLetter, DlqReason};
+use crate::options::{ChannelRoute, RouterOptions};
+use crate::process::{Failure, Outcome, Processor, since_receipt};
+use crate::telemetry::{
+    CommentAdded, CommentAssumedDelivered, DeadLettered, DuplicateSuppressed, RetryScheduled,
+    TicketCreated,
+};
+
+/// Turns bus events into Zendesk effects. Build with [`Router::new`], then
+/// [`Router::run`] until the shutdown token is cancelled.
+pub struct Router {
+    bus: Arc<dyn Bus>,
+    processor: Processor,
+    options: RouterOptions,
+}
+
+/// One channel: its route, its consumer, and a record polled but not yet handled.
+struct Slot {
+    route: ChannelRoute,
+    consumer: Box<dyn Consumer>,
+    head: Option<Delivery>,
+}
+
+/// How handling one delivery ended.
+enum Step {
+    Done,
+    Interrupted,
+}
+
+impl Router {
+    /// Checks the options (at least one channel, no channel twice, valid names).
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        store: Arc<dyn StateStore>,
+        blobs: Arc<dyn BlobStore>,
+        zendesk: Client,
+        options: RouterOptions,
+    ) -> Result<Self, RouterError> {
+        if options.channels.is_empty() {
+            return Err(RouterError::Config("no channels to route".to_owned()));
+        }
+        let mut seen = HashSet::new();
+        for route in &options.channels {
+            let valid = !route.name.is_empty()
+                && route
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid {
+                return Err(RouterError::Config(format!(
+                    "channel name {:?} must be lower-case letters, digits, '-' or '_'",
+                    route.name
+                )));
+            }
+            if !seen.insert(route.name.as_str()) {
+                return Err(RouterError::Config(format!(
+                    "channel {:?} listed twice",
+                    route.name
+                )));
+            }
+        }
+        if options.subject_max_chars == 0 {
+            return Err(RouterError::Config(
+                "subject_max_chars must be at least 1".to_owned(),
+            ));
+        }
+        let processor = Processor {
+            store,
+            blobs,
+            zendesk,
+            subject_max_chars: options.subject_max_chars,
+        };
+        Ok(Self {
+            bus,
+            processor,
+            options,
+        })
+    }
+
+    /// Consumes until `shutdown` is cancelled. An event being handled is
+    /// finished first; a retry wait is cut short without marking the event done.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), RouterError> {
+        let topics = &self.options.topics;
+        let mut all_topics: Vec<String> = self
+            .options
+            .channels
+            .iter()
+            .map(|c| topics.events(&c.name))
+            .collect();
+        all_topics.push(topics.dlq());
+        self.bus.ensure_topics(&all_topics).await?;
+        let mut slots = Vec::with_capacity(self.options.channels.len());
+        for route in &self.options.channels {
+            let group = format!("{}.{}", self.options.consumer_group, route.name);
+            let consumer = self
+                .bus
+                .consumer(&group, &[topics.events(&route.name)])
+                .await?;
+            slots.push(Slot {
+                route: route.clone(),
+                consumer,
+                head: None,
+            });
+        }
+        let publisher = self.bus.publisher();
+        tracing::info!(
+            channels = ?self.options.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            backend = self.bus.backend(),
+            "router started"
+        );
+        let mut poll_backoff = self.backoff();
+        while !shutdown.is_cancelled() {
+            match self.next_ready(&mut slots, &shutdown).await {
+                Ok(Some(index)) => {
+                    poll_backoff = self.backoff();
+                    let slot = &mut slots[index];
+                    let Some(delivery) = slot.head.take() else {
+                        continue;
+                    };
+                    if let Step::Interrupted =
+                        self.process(slot, delivery, &publisher, &shutdown).await?
+                    {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) if e.is_retryable() => {
+                    let delay = poll_backoff.next_delay();
+                    tracing::warn!(error = %e, delay_ms = delay.as_millis() as u64, "bus poll failed, backing off");
+                    if !sleep_unless_cancelled(delay, &shutdown).await {
+                        break;
+                    }
+                }
+                Err(e) => return Err(RouterError::Bus(e)),
+            }
+        }
+        tracing::info!("router stopped");
+        Ok(())
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(
+            self.options.retry_initial_backoff,
+            self.options.retry_max_backoff,
+        )
+    }
+
+    /// Fills empty heads without waiting (highest priority first) and returns
+    /// the highest-priority slot holding a record; when none has one, waits on
+    /// each channel in turn for up to `idle_poll`.
+    async fn next_ready(
+        &self,
+        slots: &mut [Slot],
+        shutdown: &CancellationToken,
+    ) -> Result<Option<usize>, BusError> {
+        for slot in slots.iter_mut().filter(|s| s.head.is_none()) {
+            slot.head = slot.consumer.poll(Duration::ZERO).await?;
+        }
+        if let Some(index) = slots.iter().position(|s| s.head.is_some()) {
+            return Ok(Some(index));
+        }
+        for slot in slots.iter_mut() {
+            let polled = tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                polled = slot.consumer.poll(self.options.idle_poll) => polled?,
+            };
+            if polled.is_some() {
+                slot.head = polled;
+                // Go round again so that higher-priority channels are looked at first.
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Handles one delivery until it is done (effect recorded or dead-lettered)
+    /// or shutdown interrupts a wait.
+    async fn process(
+        &self,
+        slot: &mut Slot,
+        delivery: Delivery,
+        publisher: &Arc<dyn Publisher>,
+        shutdown: &CancellationToken,
+    ) -> Result<Step, RouterError> {
+        let channel = slot.route.name.as_str();
+        let event = match TicketEvent::from_json(&delivery.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                let event_id = delivery.header("ce_id").unwrap_or("unknown").to_owned();
+                let letter = DeadLetter::new(DlqReason::UndecodableEvent, e.to_string());
+                return self
+                    .dead_letter(slot, &delivery, &event_id, &letter, publisher, shutdown)
+                    .await;
+            }
+        };
+        let event_id = event.event_id.to_string();
+        let mut backoff = self.backoff();
+        loop {
+            match self.processor.handle_event(&slot.route, &event).await {
+                Ok(outcome) => {
+                    report(channel, &event_id, &event, &outcome);
+                    return self.mark_done(slot, &delivery, &event_id, shutdown).await;
+                }
+                Err(Failure::Retry { stage, message }) => {
+                    let delay = backoff.next_delay();
+                    RetryScheduled {
+                        channel,
+                        event_id: &event_id,
+                        stage,
+                        message: &message,
+                        delay,
+                    }
+                    .emit();
+                    if !sleep_unless_cancelled(delay, shutdown).await {
+                        return Ok(Step::Interrupted);
+                    }
+                }
+                Err(Failure::DeadLetter(letter)) => {
+                    return self
+                        .dead_letter(slot, &delivery, &event_id, &letter, publisher, shutdown)
+                        .await;
+                }
+                Err(Failure::Fatal(e)) => {
+                    tracing::error!(event_id = %event_id, channel, error = %e, "router cannot go on");
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        slot: &mut Slot,
+        delivery: &Delivery,
+        event_id: &str,
+        letter: &DeadLetter,
+        publisher: &Arc<dyn Publisher>,
+        shutdown: &CancellationToken,
+    ) -> Result<Step, RouterError> {
+        let record = dlq::record(&self.options.topics, delivery, letter);
+        let mut backoff = self.backoff();
+        loop {
+            match publisher.publish(record.clone()).await {
+                Ok(_) => break,
+                Err(e) if e.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(event_id, error = %e, "dead-letter publish failed, retrying");
+                    if !sleep_unless_cancelled(delay, shutdown).await {
+                        return Ok(Step::Interrupted);
+                    }
+                }
+                Err(e) => return Err(RouterError::Bus(e)),
+            }
+        }
+        DeadLettered {
+            channel: &slot.route.name,
+            event_id,
+            reason: letter.reason.as_str(),
+            message: &letter.message,
+            zendesk_status: letter.zendesk_status,
+            zendesk_request_id: letter.zendesk_request_id.as_deref(),
+        }
+        .emit();
+        self.mark_done(slot, delivery, event_id, shutdown).await
+    }
+
+    async fn mark_done(
+        &self,
+        slot: &mut Slot,
+        delivery: &Delivery,
+        event_id: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<Step, RouterError> {
+        let mut backoff = self.backoff();
+        loop {
+            match slot.consumer.done(delivery).await {
+                Ok(()) => return Ok(Step::Done),
+                Err(e) if e.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(event_id, error = %e, "marking the record done failed, retrying");
+                    if !sleep_unless_cancelled(delay, shutdown).await {
+                        return Ok(Step::Interrupted);
+                    }
+                }
+                Err(e) => return Err(RouterError::Bus(e)),
+            }
+        }
+    }
+}
+
+fn report(channel: &str, event_id: &str, event: &TicketEvent, outcome: &Outcome) {
+    match *outcome {
+        Outcome::Duplicate(link) => {
+            DuplicateSuppressed {
+                channel,
+                event_id,
+                ticket_id: link.ticket_id,
+            }
+            .emit();
+        }
+        Outcome::Created {
+            ticket_id,
+            follow_up_of,
+            already_in_zendesk,
+        } => TicketCreated {
+            channel,
+            event_id,
+            ticket_id,
+            follow_up_of,
+            already_in_zendesk,
+            receipt_to_ticket: since_receipt(event),
+        }
+        .emit(),
+        Outcome::Commented { ticket_id } => CommentAdded {
+            channel,
+            event_id,
+            ticket_id,
+            receipt_to_ticket: since_receipt(event),
+        }
+        .emit(),
+        Outcome::CommentAssumed { ticket_id } => {
+            CommentAssumedDelivered {
+                channel,
+                event_id,
+                ticket_id,
+            }
+            .emit();
+        }
+    }
+}
+
+/// Sleeps for `delay`; false when shutdown came first.
+async fn sleep_unless_cancelled(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}
