@@ -1,1 +1,192 @@
 #![forbid(unsafe_code)]
+//! Configuration: a TOML file plus `INTAKE__SECTION__KEY` environment
+//! overrides, parsed into validated, typed values.
+//!
+//! Loading goes in three steps, and every problem of every step is reported
+//! at once with its key path:
+//! 1. the file and the environment are merged into one value tree
+//!    (`INTAKE__ZENDESK__REQUESTS_PER_MINUTE=400` sets
+//!    `zendesk.requests_per_minute`; list keys such as
+//!    `router.channel_priority` take comma-separated values);
+//! 2. the tree is deserialised into raw structs that mirror the file
+//!    (unknown keys and wrong types are collected, see `collect.rs`);
+//! 3. the raw structs are validated into [`Config`]; secrets are read from
+//!    the environment variable (`*_env`) or file (`*_file`) they name.
+//!
+//! What only one role needs (Zendesk credentials for the router, channel
+//! secrets for the gateway) is checked by [`Config::require_router`] and
+//! [`Config::require_gateway`], so `intake run --role gateway` does not ask
+//! for Zendesk credentials.
+
+mod bus;
+mod channels;
+mod collect;
+mod general;
+mod problems;
+mod router;
+mod secret;
+mod source;
+mod store;
+mod zendesk;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
+pub use channels::{ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority};
+pub use general::{BlobConfig, HttpConfig, LogConfig, ServiceConfig};
+pub use intake_telemetry::LogFormat;
+pub use problems::{ConfigErrors, Problem};
+pub use router::RouterConfig;
+pub use source::{ENV_PREFIX, ENV_SEPARATOR};
+pub use store::StoreConfig;
+pub use zendesk::{ZendeskAccount, ZendeskAuth, ZendeskConfig};
+
+use crate::problems::Problems;
+use crate::secret::Ctx;
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub log: LogConfig,
+    pub service: ServiceConfig,
+    pub http: HttpConfig,
+    pub bus: BusConfig,
+    pub store: StoreConfig,
+    pub blob: BlobConfig,
+    pub zendesk: ZendeskConfig,
+    pub router: RouterConfig,
+    pub channels: ChannelsConfig,
+}
+
+/// The file as written: one field per section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// Logging.
+    #[serde(default)]
+    log: general::RawLog,
+    /// Process lifetime.
+    #[serde(default)]
+    service: general::RawService,
+    /// The gateway's HTTP listener.
+    #[serde(default)]
+    http: general::RawHttp,
+    /// The event bus.
+    #[serde(default)]
+    bus: bus::RawBus,
+    /// The state store.
+    #[serde(default)]
+    store: store::RawStore,
+    /// The blob store.
+    #[serde(default)]
+    blob: general::RawBlob,
+    /// The Zendesk account.
+    #[serde(default)]
+    zendesk: zendesk::RawZendesk,
+    /// The router.
+    #[serde(default)]
+    router: router::RawRouter,
+    /// The channel adapters.
+    #[serde(default)]
+    channels: channels::RawChannels,
+}
+
+/// Loads the file at `path` (if any) with the process environment laid over it.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let env = process_env();
+    let Some(path) = path else {
+        return load_labelled("(no file)", None, &env);
+    };
+    let label = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_labelled(&label, Some(&text), &env),
+        Err(error) => Err(ConfigErrors {
+            problems: vec![Problem::new(
+                label,
+                format!("cannot read the file: {error}"),
+            )],
+        }),
+    }
+}
+
+/// Loads from TOML text (if any) and the given environment, which serves both
+/// for `INTAKE__…` overrides and for secrets named by `*_env` keys.
+pub fn load_from(
+    toml_text: Option<&str>,
+    env: &[(String, String)],
+) -> Result<Config, ConfigErrors> {
+    load_labelled("(config text)", toml_text, env)
+}
+
+fn load_labelled(
+    label: &str,
+    toml_text: Option<&str>,
+    env: &[(String, String)],
+) -> Result<Config, ConfigErrors> {
+    let mut problems = Problems::default();
+    let merged = source::merge(label, toml_text, env, &mut problems);
+    let raw: RawConfig =
+        collect::deserialize_collecting(merged.tree, &mut problems).unwrap_or_default();
+
+    let env_map: HashMap<String, String> = env.iter().cloned().collect();
+    let mut ctx = Ctx::new(problems, &env_map);
+    let config = Config {
+        log: raw.log.validate(&mut ctx),
+        service: raw.service.validate(&mut ctx),
+        http: raw.http.validate(&mut ctx),
+        bus: raw.bus.validate(&mut ctx),
+        store: raw.store.validate(&mut ctx),
+        blob: raw.blob.validate(&mut ctx),
+        zendesk: raw.zendesk.validate(&mut ctx),
+        router: raw.router.validate(&mut ctx),
+        channels: raw.channels.validate(&mut ctx),
+    };
+    ctx.problems
+        .finish(config)
+        .map_err(|errors| annotate_env_origin(errors, &merged.env_keys))
+}
+
+/// Says which variable set a key, when it came from the environment.
+fn annotate_env_origin(
+    mut errors: ConfigErrors,
+    env_keys: &HashMap<String, String>,
+) -> ConfigErrors {
+    for problem in &mut errors.problems {
+        let base = problem.key.split('[').next().unwrap_or_default();
+        if let Some(name) = env_keys.get(base) {
+            problem.message.push_str(&format!(" (set by {name})"));
+        }
+    }
+    errors
+}
+
+fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+impl Config {
+    /// Ok when everything the router role needs is configured (the Zendesk
+    /// URL and credentials); otherwise every missing piece with its key.
+    pub fn require_router(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::default();
+        for problem in &self.zendesk.missing {
+            problems.push(problem.key.clone(), problem.message.clone());
+        }
+        problems.finish(())
+    }
+
+    /// Ok when every enabled channel has what the gateway role needs (its
+    /// webhook secret); otherwise every missing piece with its key.
+    pub fn require_gateway(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::default();
+        for problem in self.channels.missing_for_gateway() {
+            problems.push(problem.key, problem.message);
+        }
+        problems.finish(())
+    }
+}

@@ -1,0 +1,307 @@
+//! `[bus]`, `[bus.embedded]`, `[bus.kafka]`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::general::{non_empty, parse_choice};
+use crate::secret::{Ctx, SecretRef};
+
+/// `[bus]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBus {
+    /// `embedded` (a durable log in a local SQLite file) or `kafka`.
+    #[serde(default = "default_backend")]
+    backend: RawBusBackend,
+    /// Topic names are `<topic_prefix>.events.<channel>` and `<topic_prefix>.dlq`.
+    #[serde(default = "default_topic_prefix")]
+    topic_prefix: String,
+    /// Settings of the embedded backend.
+    #[serde(default)]
+    embedded: RawEmbedded,
+    /// Settings of the Kafka backend.
+    #[serde(default)]
+    kafka: RawKafka,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+enum RawBusBackend {
+    Embedded,
+    Kafka,
+}
+
+impl TryFrom<String> for RawBusBackend {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        parse_choice(
+            &value,
+            &[("embedded", Self::Embedded), ("kafka", Self::Kafka)],
+        )
+    }
+}
+
+fn default_backend() -> RawBusBackend {
+    RawBusBackend::Embedded
+}
+fn default_topic_prefix() -> String {
+    "intake".to_owned()
+}
+
+impl Default for RawBus {
+    fn default() -> Self {
+        Self {
+            backend: default_backend(),
+            topic_prefix: default_topic_prefix(),
+            embedded: RawEmbedded::default(),
+            kafka: RawKafka::default(),
+        }
+    }
+}
+
+/// `[bus.embedded]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmbedded {
+    /// SQLite file holding the log and the consumer positions.
+    #[serde(default = "default_embedded_path")]
+    path: PathBuf,
+}
+
+fn default_embedded_path() -> PathBuf {
+    PathBuf::from("data/bus.sqlite")
+}
+
+impl Default for RawEmbedded {
+    fn default() -> Self {
+        Self {
+            path: default_embedded_path(),
+        }
+    }
+}
+
+/// `[bus.kafka]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKafka {
+    /// Comma-separated `host:port` list (librdkafka `bootstrap.servers`).
+    #[serde(default)]
+    brokers: Option<String>,
+    /// Create missing topics at start.
+    #[serde(default = "default_create_topics")]
+    create_topics: bool,
+    /// Partitions of topics created by intake.
+    #[serde(default = "default_partitions")]
+    partitions: u32,
+    /// Replication factor of topics created by intake (3 in production).
+    #[serde(default = "default_replication_factor")]
+    replication_factor: u32,
+    /// Kafka `client.id`.
+    #[serde(default = "default_client_id")]
+    client_id: String,
+    /// Extra librdkafka properties, passed verbatim (e.g. `security.protocol`).
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+    /// Environment variable holding the SASL password (sets `sasl.password`).
+    #[serde(default)]
+    sasl_password_env: Option<String>,
+    /// File holding the SASL password (sets `sasl.password`).
+    #[serde(default)]
+    sasl_password_file: Option<PathBuf>,
+}
+
+fn default_create_topics() -> bool {
+    true
+}
+fn default_partitions() -> u32 {
+    6
+}
+fn default_replication_factor() -> u32 {
+    1
+}
+fn default_client_id() -> String {
+    "intake".to_owned()
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            create_topics: default_create_topics(),
+            partitions: default_partitions(),
+            replication_factor: default_replication_factor(),
+            client_id: default_client_id(),
+            properties: BTreeMap::new(),
+            sasl_password_env: None,
+            sasl_password_file: None,
+        }
+    }
+}
+
+/// librdkafka properties that intake sets itself, with the reason.
+const MANAGED_PROPERTIES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "set bus.kafka.brokers instead"),
+    ("client.id", "set bus.kafka.client_id instead"),
+    (
+        "sasl.password",
+        "secrets are never given inline: set bus.kafka.sasl_password_env or bus.kafka.sasl_password_file",
+    ),
+    ("group.id", "set router.consumer_group instead"),
+    (
+        "enable.idempotence",
+        "intake always uses an idempotent producer (no duplicates on retry)",
+    ),
+    ("acks", "intake always waits for all in-sync replicas"),
+    (
+        "enable.auto.offset.store",
+        "intake stores offsets only after the work is done",
+    ),
+];
+
+/// The event bus.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// Prefix of every topic name.
+    pub topic_prefix: String,
+    pub backend: BusBackend,
+}
+
+/// Which bus, with its settings.
+#[derive(Debug, Clone)]
+pub enum BusBackend {
+    Embedded(EmbeddedBusConfig),
+    Kafka(KafkaConfig),
+}
+
+/// The embedded bus (single machine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedBusConfig {
+    pub path: PathBuf,
+}
+
+/// The Kafka bus.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port` entries, at least one.
+    pub brokers: Vec<String>,
+    pub create_topics: bool,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub client_id: String,
+    /// Extra librdkafka properties (never one of those intake manages).
+    pub properties: BTreeMap<String, String>,
+    /// `sasl.password`, when SASL is used.
+    pub sasl_password: Option<SecretString>,
+}
+
+impl KafkaConfig {
+    /// The brokers as librdkafka's `bootstrap.servers` value.
+    pub fn bootstrap_servers(&self) -> String {
+        self.brokers.join(",")
+    }
+}
+
+impl RawBus {
+    pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> BusConfig {
+        let topic_prefix = self.topic_prefix.trim().to_owned();
+        let valid_topic_chars = topic_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if topic_prefix.is_empty() || topic_prefix.len() > 200 || !valid_topic_chars {
+            ctx.problem(
+                "bus.topic_prefix",
+                "must be 1 to 200 characters of letters, digits, '.', '_' or '-'",
+            );
+        }
+        // Checked whatever the backend: an inline secret is wrong even unused.
+        check_properties(ctx, &self.kafka.properties);
+        let backend = match self.backend {
+            RawBusBackend::Embedded => {
+                if self.embedded.path.as_os_str().is_empty() {
+                    ctx.problem("bus.embedded.path", "must not be empty");
+                }
+                BusBackend::Embedded(EmbeddedBusConfig {
+                    path: self.embedded.path,
+                })
+            }
+            RawBusBackend::Kafka => BusBackend::Kafka(self.kafka.validate(ctx)),
+        };
+        BusConfig {
+            topic_prefix,
+            backend,
+        }
+    }
+}
+
+impl RawKafka {
+    fn validate(self, ctx: &mut Ctx<'_>) -> KafkaConfig {
+        let brokers = match self.brokers.as_deref().map(str::trim) {
+            None | Some("") => {
+                ctx.problem(
+                    "bus.kafka.brokers",
+                    "required when bus.backend is \"kafka\" (e.g. \"kafka-1:9092,kafka-2:9092\")",
+                );
+                Vec::new()
+            }
+            Some(list) => parse_brokers(ctx, list),
+        };
+        let partitions = match i32::try_from(self.partitions) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                ctx.problem("bus.kafka.partitions", "must be between 1 and 2147483647");
+                1
+            }
+        };
+        let replication_factor = match i16::try_from(self.replication_factor) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                ctx.problem(
+                    "bus.kafka.replication_factor",
+                    "must be between 1 and 32767",
+                );
+                1
+            }
+        };
+        let client_id = non_empty(ctx, "bus.kafka.client_id", self.client_id);
+        let sasl_password = SecretRef::new(&self.sasl_password_env, &self.sasl_password_file)
+            .resolve(ctx, "bus.kafka.sasl_password");
+        KafkaConfig {
+            brokers,
+            create_topics: self.create_topics,
+            partitions,
+            replication_factor,
+            client_id,
+            properties: self.properties,
+            sasl_password,
+        }
+    }
+}
+
+fn check_properties(ctx: &mut Ctx<'_>, properties: &BTreeMap<String, String>) {
+    for name in properties.keys() {
+        if let Some((_, reason)) = MANAGED_PROPERTIES
+            .iter()
+            .find(|(managed, _)| managed.eq_ignore_ascii_case(name.trim()))
+        {
+            ctx.problem(format!("bus.kafka.properties.{name}"), *reason);
+        }
+    }
+}
+
+fn parse_brokers(ctx: &mut Ctx<'_>, list: &str) -> Vec<String> {
+    let mut brokers = Vec::new();
+    for entry in list.split(',').map(str::trim) {
+        let valid = entry
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if valid {
+            brokers.push(entry.to_owned());
+        } else {
+            ctx.problem("bus.kafka.brokers", format!("{entry:?} is not host:port"));
+        }
+    }
+    brokers
+}

@@ -1,0 +1,132 @@
+//! `[router]`: consuming the channel topics and turning events into tickets.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::channels::KNOWN_CHANNELS;
+use crate::general::non_empty;
+use crate::secret::Ctx;
+
+/// `[router]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouter {
+    /// Consumer group of the router replicas on the bus.
+    #[serde(default = "default_consumer_group")]
+    consumer_group: String,
+    /// Channels in the order they are served when several have backlog;
+    /// channels not listed come after those listed.
+    #[serde(default = "default_channel_priority")]
+    channel_priority: Vec<String>,
+    /// First wait before retrying a failed Zendesk call, in milliseconds.
+    #[serde(default = "default_retry_initial_backoff_ms")]
+    retry_initial_backoff_ms: u64,
+    /// Longest wait between retries, in seconds.
+    #[serde(default = "default_retry_max_backoff_secs")]
+    retry_max_backoff_secs: u64,
+    /// Ticket subjects made from message text are cut to this many characters.
+    #[serde(default = "default_subject_max_chars")]
+    subject_max_chars: u64,
+}
+
+fn default_consumer_group() -> String {
+    "intake-router".to_owned()
+}
+fn default_channel_priority() -> Vec<String> {
+    ["chat", "telegram", "whatsapp", "slack", "email"]
+        .map(str::to_owned)
+        .to_vec()
+}
+fn default_retry_initial_backoff_ms() -> u64 {
+    500
+}
+fn default_retry_max_backoff_secs() -> u64 {
+    60
+}
+fn default_subject_max_chars() -> u64 {
+    80
+}
+
+impl Default for RawRouter {
+    fn default() -> Self {
+        Self {
+            consumer_group: default_consumer_group(),
+            channel_priority: default_channel_priority(),
+            retry_initial_backoff_ms: default_retry_initial_backoff_ms(),
+            retry_max_backoff_secs: default_retry_max_backoff_secs(),
+            subject_max_chars: default_subject_max_chars(),
+        }
+    }
+}
+
+/// The router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    pub consumer_group: String,
+    /// Known channel names, highest priority first, no duplicates.
+    pub channel_priority: Vec<String>,
+    pub retry_initial_backoff: Duration,
+    pub retry_max_backoff: Duration,
+    pub subject_max_chars: NonZeroUsize,
+}
+
+impl RouterConfig {
+    /// Rank of `channel` (0 is served first); unlisted channels rank last.
+    pub fn channel_rank(&self, channel: &str) -> usize {
+        self.channel_priority
+            .iter()
+            .position(|listed| listed == channel)
+            .unwrap_or(self.channel_priority.len())
+    }
+}
+
+impl RawRouter {
+    pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> RouterConfig {
+        let consumer_group = non_empty(ctx, "router.consumer_group", self.consumer_group);
+        let mut channel_priority: Vec<String> = Vec::new();
+        for (index, name) in self.channel_priority.iter().enumerate() {
+            let name = name.trim().to_ascii_lowercase();
+            let key = format!("router.channel_priority[{index}]");
+            if !KNOWN_CHANNELS.contains(&name.as_str()) {
+                ctx.problem(
+                    key,
+                    format!(
+                        "unknown channel {name:?} (known: {})",
+                        KNOWN_CHANNELS.join(", ")
+                    ),
+                );
+            } else if channel_priority.contains(&name) {
+                ctx.problem(key, format!("channel {name:?} is listed twice"));
+            } else {
+                channel_priority.push(name);
+            }
+        }
+        let retry_initial_backoff = Duration::from_millis(self.retry_initial_backoff_ms);
+        let retry_max_backoff = Duration::from_secs(self.retry_max_backoff_secs);
+        if self.retry_initial_backoff_ms == 0 {
+            ctx.problem("router.retry_initial_backoff_ms", "must be at least 1");
+        }
+        if retry_max_backoff < retry_initial_backoff {
+            ctx.problem(
+                "router.retry_max_backoff_secs",
+                "must not be shorter than router.retry_initial_backoff_ms",
+            );
+        }
+        let subject_max_chars = usize::try_from(self.subject_max_chars)
+            .ok()
+            .and_then(NonZeroUsize::new)
+            .unwrap_or_else(|| {
+                ctx.problem("router.subject_max_chars", "must be at least 1");
+                NonZeroUsize::MIN
+            });
+        RouterConfig {
+            consumer_group,
+            channel_priority,
+            retry_initial_backoff,
+            retry_max_backoff,
+            subject_max_chars,
+        }
+    }
+}
