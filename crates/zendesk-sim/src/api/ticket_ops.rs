@@ -290,13 +290,13 @@ pub fn create(
     let mut events = Vec::new();
     for (field, value) in [
         ("subject", json!(ticket.subject)),
-        ("requester_id", json!(ticket.requester_id)),
+        ("requester_id", json!(ticket.requester_id.to_string())),
         ("status", json!(ticket.status)),
         ("priority", json!(ticket.priority)),
         ("type", json!(ticket.kind)),
         ("tags", json!(ticket.tags)),
-        ("assignee_id", json!(ticket.assignee_id)),
-        ("group_id", json!(ticket.group_id)),
+        ("assignee_id", json!(ticket.assignee_id.map(|v| v.to_string()))),
+        ("group_id", json!(ticket.group_id.map(|v| v.to_string()))),
     ] {
         let event_id = data.next_id();
         events.push(change_event(event_id, "Create", field, value, None));
