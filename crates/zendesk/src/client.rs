@@ -1,0 +1,382 @@
+//! The HTTP side: one paced, retried call to the Zendesk API.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::error::{ApiErrorBody, Error};
+use crate::events::{
+    CallFailed, CallSucceeded, RateBudgetLowered, RateBudgetObserved, RateLimitHit, RateLimitWaited,
+};
+use crate::headers::{self, RateLimitInfo};
+use crate::options::ClientOptions;
+use crate::pacer::SharedPacer;
+use crate::retry::{self, Next, RetryPolicy};
+use crate::ticket_limit::TicketLimits;
+use crate::user_cache::UserCache;
+
+/// A Zendesk API client. Cheap to clone; all clones share one pacer, one
+/// per-ticket update log and one user cache.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    http: reqwest::Client,
+    base_url: url::Url,
+    authorization: HeaderValue,
+    max_attempts: u32,
+    pacer: SharedPacer,
+    tickets: TicketLimits,
+    pub(crate) users: Mutex<UserCache>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url.as_str())
+            .field("requests_per_minute", &self.inner.pacer.limit_per_minute())
+            .field("max_attempts", &self.inner.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The body of a request.
+pub(crate) enum Body {
+    None,
+    Json(Bytes),
+    Raw { bytes: Bytes, content_type: String },
+}
+
+/// One logical call, possibly sent several times.
+pub(crate) struct Call {
+    pub endpoint: &'static str,
+    pub method: Method,
+    /// Path under the base URL, starting with `/api/v2/`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Body,
+    pub idempotency_key: Option<String>,
+    pub policy: RetryPolicy,
+    /// Set for ticket updates: per-ticket limit and one update at a time.
+    pub ticket: Option<u64>,
+}
+
+impl Call {
+    pub fn get(endpoint: &'static str, path: String) -> Call {
+        Call {
+            endpoint,
+            method: Method::GET,
+            path,
+            query: Vec::new(),
+            body: Body::None,
+            idempotency_key: None,
+            policy: RetryPolicy::Always,
+            ticket: None,
+        }
+    }
+
+    pub fn json<T: serde::Serialize>(
+        endpoint: &'static str,
+        method: Method,
+        path: String,
+        body: &T,
+    ) -> Result<Call, Error> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::InvalidInput(format!("{endpoint} body: {e}")))?;
+        Ok(Call {
+            body: Body::Json(Bytes::from(bytes)),
+            method,
+            ..Call::get(endpoint, path)
+        })
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> Call {
+        self.query.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// A success answer.
+pub(crate) struct Answer {
+    pub endpoint: &'static str,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
+            endpoint: self.endpoint,
+            status: self.status,
+            request_id: headers::request_id(&self.headers),
+            // Position only: serde's message may quote customer data.
+            detail: format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        })
+    }
+}
+
+impl Client {
+    /// Builds a client; checks the options and reports every problem at once.
+    pub fn new(options: ClientOptions) -> Result<Client, Error> {
+        options.validate()?;
+        let authorization = options.auth.header_value()?;
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("intake-zendesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("http client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url: options.base_url,
+                authorization,
+                max_attempts: options.max_attempts,
+                pacer: SharedPacer::new(options.requests_per_minute),
+                tickets: TicketLimits::default(),
+                users: Mutex::new(UserCache::default()),
+            }),
+        })
+    }
+
+    /// The base URL the client talks to.
+    pub fn base_url(&self) -> &url::Url {
+        &self.inner.base_url
+    }
+
+    fn url(&self, path: &str, query: &[(String, String)]) -> url::Url {
+        let mut url = self.inner.base_url.clone();
+        let base_path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base_path}{path}"));
+        url.set_query(None);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends a call with pacing and retries; returns the first success answer
+    /// or the last error.
+    pub(crate) async fn execute(&self, call: Call) -> Result<Answer, Error> {
+        let inner = &self.inner;
+        let _turn = match call.ticket {
+            Some(ticket) => Some(inner.tickets.exclusive(ticket).await),
+            None => None,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(ticket) = call.ticket {
+                let waited = inner.tickets.wait_slot(ticket).await;
+                RateLimitWaited {
+                    endpoint: call.endpoint,
+                    reason: "ticket_updates",
+                    waited,
+                }
+                .emit();
+            }
+            let waited = inner.pacer.wait_turn().await;
+            RateLimitWaited {
+                endpoint: call.endpoint,
+                reason: "pace",
+                waited,
+            }
+            .emit();
+
+            let started = Instant::now();
+            let error = match self.send_once(&call).await {
+                Ok(answer) => {
+                    CallSucceeded {
+                        endpoint: call.endpoint,
+                        status: answer.status,
+                        attempt,
+                        elapsed: started.elapsed(),
+                    }
+                    .emit();
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            let jitter = rand::random::<f64>();
+            if let Some(hold) = retry::rate_limit_hold(&error, attempt, jitter) {
+                inner.pacer.pause_for(hold);
+                RateLimitHit {
+                    endpoint: call.endpoint,
+                    retry_after: hold,
+                    request_id: error.request_id().map(str::to_owned),
+                }
+                .emit();
+            }
+            let next = retry::next_step(&error, attempt, inner.max_attempts, call.policy, jitter);
+            let retry_in = match next {
+                Next::GiveUp => None,
+                Next::PauseAllThenRetry(wait) | Next::RetryAfter(wait) => Some(wait),
+            };
+            CallFailed {
+                endpoint: call.endpoint,
+                error: &error,
+                attempt,
+                max_attempts: inner.max_attempts,
+                retry_in,
+            }
+            .emit();
+            match next {
+                Next::GiveUp => return Err(error),
+                // The pacer holds this caller with all others.
+                Next::PauseAllThenRetry(_) => {}
+                Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    async fn send_once(&self, call: &Call) -> Result<Answer, Error> {
+        let inner = &self.inner;
+        let mut request = inner
+            .http
+            .request(call.method.clone(), self.url(&call.path, &call.query))
+            .header(AUTHORIZATION, inner.authorization.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(key) = &call.idempotency_key {
+            request = request.header("Idempotency-Key", key.as_str());
+        }
+        request = match &call.body {
+            Body::None => request,
+            Body::Json(bytes) => request
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone()),
+            Body::Raw {
+                bytes,
+                content_type,
+            } => request
+                .header(CONTENT_TYPE, content_type.as_str())
+                .body(bytes.clone()),
+        };
+        let endpoint = call.endpoint;
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout { endpoint }
+            } else {
+                Error::Connection {
+                    endpoint,
+                    source: e.without_url(),
+                }
+            }
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        self.observe_budget(&headers);
+        let body = response.bytes().await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            return Ok(Answer {
+                endpoint,
+                status,
+                headers,
+                body,
+            });
+        }
+        Err(Error::Api {
+            endpoint,
+            status,
+            body: Box::new(ApiErrorBody::parse(&body)),
+            request_id: headers::request_id(&headers),
+            retry_after: headers::retry_after(&headers, chrono::Utc::now()),
+        })
+    }
+
+    fn observe_budget(&self, headers: &HeaderMap) {
+        let info = RateLimitInfo::from_headers(headers);
+        if let Some(remaining) = info.remaining {
+            RateBudgetObserved {
+                remaining,
+                limit: info.limit,
+            }
+            .emit();
+        }
+        let before = self.inner.pacer.limit_per_minute();
+        let hold = self.inner.pacer.observe(&info);
+        let after = self.inner.pacer.limit_per_minute();
+        if after < before || hold.is_some() {
+            RateBudgetLowered {
+                limit_per_minute: after,
+                hold,
+            }
+            .emit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Auth;
+    use secrecy::SecretString;
+
+    const TOKEN: &str = "very-secret-api-token";
+
+    fn client(base: &str) -> Client {
+        Client::new(ClientOptions::new(
+            base.parse().unwrap(),
+            Auth::ApiToken {
+                email: "agent@acme.test".into(),
+                token: SecretString::from(TOKEN),
+            },
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn debug_of_client_hides_the_token() {
+        let client = client("https://acme.zendesk.com");
+        let text = format!("{client:?} {client:#?}");
+        assert!(!text.contains(TOKEN), "{text}");
+        assert!(!text.contains("dG9rZW4"), "{text}"); // no base64 of the header either
+        assert!(text.contains("acme.zendesk.com"), "{text}");
+    }
+
+    #[test]
+    fn urls_keep_a_base_path_and_encode_queries() {
+        let plain = client("http://127.0.0.1:8089");
+        let url = plain.url(
+            "/api/v2/users/search",
+            &[("query".into(), "email:a+b@x.test".into())],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8089/api/v2/users/search?query=email%3Aa%2Bb%40x.test"
+        );
+        let prefixed = client("https://proxy.test/zendesk/");
+        assert_eq!(
+            prefixed.url("/api/v2/tickets", &[]).as_str(),
+            "https://proxy.test/zendesk/api/v2/tickets"
+        );
+    }
+
+    #[test]
+    fn bad_options_are_a_config_error() {
+        let mut options = ClientOptions::new(
+            "https://acme.zendesk.com".parse().unwrap(),
+            Auth::OAuth {
+                token: SecretString::from(TOKEN),
+            },
+        );
+        options.max_attempts = 0;
+        let error = Client::new(options).unwrap_err();
+        assert!(matches!(error, Error::Config(_)));
+        assert!(!error.is_retryable());
+    }
+}

@@ -1,0 +1,351 @@
+//! Typed errors of the Zendesk client, each able to say whether it is retryable.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The error body Zendesk sends with a failed call.
+///
+/// Zendesk uses two shapes: `{"error":"RecordNotFound","description":"Not found"}`
+/// and `{"error":{"title":"Forbidden","message":"..."}}`; both land here as
+/// `error` (code or title) and `description` (description or message).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiErrorBody {
+    /// Zendesk's error code (`RecordInvalid`, `IdempotentRequestError`, ...) or title.
+    pub error: Option<String>,
+    /// Human-readable description or message.
+    pub description: Option<String>,
+    /// Field-level details, e.g. `{"status":[{"description":"Status: closed prevents ticket update"}]}`.
+    pub details: Option<Value>,
+}
+
+/// Longest non-JSON error text kept in an error (a 429 page, a proxy's 502 page).
+const MAX_TEXT_ERROR_CHARS: usize = 200;
+
+impl ApiErrorBody {
+    /// Parses an error body; never fails (an unreadable body yields what it can).
+    pub fn parse(body: &[u8]) -> ApiErrorBody {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value) => Self::from_json(&value),
+            Err(_) => {
+                let text = String::from_utf8_lossy(body);
+                let text = text.trim();
+                let description = (!text.is_empty())
+                    .then(|| text.chars().take(MAX_TEXT_ERROR_CHARS).collect::<String>());
+                ApiErrorBody {
+                    description,
+                    ..ApiErrorBody::default()
+                }
+            }
+        }
+    }
+
+    fn from_json(value: &Value) -> ApiErrorBody {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let mut body = ApiErrorBody {
+            description: text(value.get("description")),
+            details: value.get("details").filter(|d| !d.is_null()).cloned(),
+            ..ApiErrorBody::default()
+        };
+        match value.get("error") {
+            Some(Value::String(code)) => body.error = Some(code.clone()),
+            Some(Value::Object(object)) => {
+                body.error = text(object.get("title"));
+                if body.description.is_none() {
+                    body.description = text(object.get("message"));
+                }
+            }
+            _ => {}
+        }
+        body
+    }
+
+    /// Every human-readable text in the body: the description and each detail description.
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        let details = self
+            .details
+            .as_ref()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|fields| fields.values())
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(|item| item.get("description").and_then(Value::as_str));
+        self.description.as_deref().into_iter().chain(details)
+    }
+}
+
+impl fmt::Display for ApiErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.error, &self.description) {
+            (Some(error), Some(description)) => write!(f, "{error}: {description}")?,
+            (Some(error), None) => write!(f, "{error}")?,
+            (None, Some(description)) => write!(f, "{description}")?,
+            (None, None) => write!(f, "no error body")?,
+        }
+        if let Some(details) = &self.details {
+            write!(f, " ({details})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed Zendesk call or a client that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The client options are unusable (bad base URL, zero rate limit, ...).
+    #[error("invalid zendesk client options: {0}")]
+    Config(String),
+    /// The caller passed something the API cannot take (too many ids, empty file name, ...).
+    #[error("invalid zendesk request: {0}")]
+    InvalidInput(String),
+    /// Zendesk answered with a non-success status.
+    #[error("zendesk {endpoint} returned {status}{}: {body}", RequestIdSuffix(request_id.as_deref()))]
+    Api {
+        /// Fixed name of the call, e.g. `create_ticket`.
+        endpoint: &'static str,
+        status: u16,
+        body: Box<ApiErrorBody>,
+        /// `X-Zendesk-Request-Id` of the failed response.
+        request_id: Option<String>,
+        /// The `Retry-After` the response carried.
+        retry_after: Option<Duration>,
+    },
+    /// No answer within the request timeout.
+    #[error("zendesk {endpoint} timed out")]
+    Timeout { endpoint: &'static str },
+    /// The request could not be sent or the connection broke before an answer.
+    #[error("zendesk {endpoint} connection failed: {source}")]
+    Connection {
+        endpoint: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A success answer whose body is not what the API documents.
+    #[error("zendesk {endpoint} returned an unreadable {status} response{}: {detail}", RequestIdSuffix(request_id.as_deref()))]
+    Decode {
+        endpoint: &'static str,
+        status: u16,
+        request_id: Option<String>,
+        detail: String,
+    },
+}
+
+struct RequestIdSuffix<'a>(Option<&'a str>);
+
+impl fmt::Display for RequestIdSuffix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => write!(f, " (request id {id})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Error code of an idempotency key reused with another body.
+const IDEMPOTENCY_MISMATCH: &str = "IdempotentRequestError";
+/// Text of the 422 that refuses an update of a closed ticket.
+const CLOSED_TICKET_TEXT: &str = "closed prevents ticket update";
+
+impl Error {
+    /// Whether trying the same call later may succeed: 429, 5xx, 409, timeouts
+    /// and connection errors. Everything else is permanent.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Config(_) | Error::InvalidInput(_) | Error::Decode { .. } => false,
+            Error::Timeout { .. } | Error::Connection { .. } => true,
+            Error::Api { status, .. } => {
+                !self.is_idempotency_mismatch() && matches!(status, 409 | 429 | 500..=599)
+            }
+        }
+    }
+
+    /// The HTTP status Zendesk answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The Zendesk error body, if there was one.
+    pub fn api_body(&self) -> Option<&ApiErrorBody> {
+        match self {
+            Error::Api { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// 422 "Status: closed prevents ticket update": make a follow-up instead.
+    pub fn is_closed_ticket(&self) -> bool {
+        match self {
+            Error::Api {
+                status: 422, body, ..
+            } => body
+                .texts()
+                .any(|text| text.to_ascii_lowercase().contains(CLOSED_TICKET_TEXT)),
+            _ => false,
+        }
+    }
+
+    /// 404: the ticket or user does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The idempotency key was used before with a different request body.
+    pub fn is_idempotency_mismatch(&self) -> bool {
+        match self {
+            Error::Api { body, .. } => body.error.as_deref() == Some(IDEMPOTENCY_MISMATCH),
+            _ => false,
+        }
+    }
+
+    /// 429: the account's rate limit was hit.
+    pub fn is_rate_limited(&self) -> bool {
+        self.status() == Some(429)
+    }
+
+    /// `X-Zendesk-Request-Id` of the failed response, to quote to Zendesk support.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Api { request_id, .. } | Error::Decode { request_id, .. } => {
+                request_id.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` the failed response carried.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Bounded label describing the failure, for metrics.
+    pub(crate) fn status_class(&self) -> &'static str {
+        match self {
+            Error::Config(_) | Error::InvalidInput(_) => "invalid",
+            Error::Timeout { .. } => "timeout",
+            Error::Connection { .. } => "connection_error",
+            Error::Api { status, .. } | Error::Decode { status, .. } => status_class(*status),
+        }
+    }
+}
+
+/// Bounded label for an HTTP status: `2xx`, `429`, `4xx`, `5xx`, ...
+pub(crate) fn status_class(status: u16) -> &'static str {
+    match status {
+        429 => "429",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, body: &str) -> Error {
+        Error::Api {
+            endpoint: "update_ticket",
+            status,
+            body: Box::new(ApiErrorBody::parse(body.as_bytes())),
+            request_id: Some("req-1".into()),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn parses_string_form() {
+        let body = ApiErrorBody::parse(br#"{"error":"RecordNotFound","description":"Not found"}"#);
+        assert_eq!(body.error.as_deref(), Some("RecordNotFound"));
+        assert_eq!(body.description.as_deref(), Some("Not found"));
+        assert_eq!(body.details, None);
+    }
+
+    #[test]
+    fn parses_object_form() {
+        let body = ApiErrorBody::parse(
+            br#"{"error":{"title":"Forbidden","message":"You do not have access to this page."}}"#,
+        );
+        assert_eq!(body.error.as_deref(), Some("Forbidden"));
+        assert_eq!(
+            body.description.as_deref(),
+            Some("You do not have access to this page.")
+        );
+    }
+
+    #[test]
+    fn keeps_short_text_bodies() {
+        let body = ApiErrorBody::parse(b"Too Many Requests\n");
+        assert_eq!(body.error, None);
+        assert_eq!(body.description.as_deref(), Some("Too Many Requests"));
+        let long = "x".repeat(1000);
+        let body = ApiErrorBody::parse(long.as_bytes());
+        assert_eq!(body.description.unwrap().len(), MAX_TEXT_ERROR_CHARS);
+        assert_eq!(ApiErrorBody::parse(b""), ApiErrorBody::default());
+    }
+
+    #[test]
+    fn classifies_statuses() {
+        for status in [409, 429, 500, 502, 503, 504] {
+            assert!(api(status, "{}").is_retryable(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 413, 422] {
+            assert!(!api(status, "{}").is_retryable(), "{status}");
+        }
+        assert!(api(404, "{}").is_not_found());
+        assert!(!api(422, "{}").is_not_found());
+        assert_eq!(api(404, "{}").request_id(), Some("req-1"));
+        assert_eq!(api(503, "{}").status(), Some(503));
+    }
+
+    #[test]
+    fn recognises_closed_ticket() {
+        let closed = api(
+            422,
+            r#"{"error":"RecordInvalid","description":"Record validation errors","details":{"status":[{"description":"Status: closed prevents ticket update"}]}}"#,
+        );
+        assert!(closed.is_closed_ticket());
+        assert!(!closed.is_retryable());
+        let other = api(
+            422,
+            r#"{"error":"RecordInvalid","description":"Record validation errors","details":{"base":[{"description":"Comment limit reached"}]}}"#,
+        );
+        assert!(!other.is_closed_ticket());
+    }
+
+    #[test]
+    fn idempotency_mismatch_is_permanent() {
+        let error = api(
+            400,
+            r#"{"error":"IdempotentRequestError","description":"Request parameters don't match the given idempotency key"}"#,
+        );
+        assert!(error.is_idempotency_mismatch());
+        assert!(!error.is_retryable());
+        // Even if a server sent it with a status that is otherwise retryable.
+        let odd = api(409, r#"{"error":"IdempotentRequestError"}"#);
+        assert!(!odd.is_retryable());
+    }
+
+    #[test]
+    fn display_names_endpoint_status_and_request_id() {
+        let text = api(
+            404,
+            r#"{"error":"RecordNotFound","description":"Not found"}"#,
+        )
+        .to_string();
+        assert_eq!(
+            text,
+            "zendesk update_ticket returned 404 (request id req-1): RecordNotFound: Not found"
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! Pacing calls under the account's rate limit.
+//!
+//! [`Pacer`] is plain logic over an injected clock (`now` is an argument), a
+//! token bucket of depth one in its "theoretical arrival time" form: every
+//! call reserves the next free send slot, slots are `interval` apart, so a
+//! backlog drains at the paced rate in arrival order and never bursts.
+//! [`SharedPacer`] wraps it for all clones of a client and does the sleeping
+//! with tokio's timer (so unit tests run it on paused time).
+//!
+//! The paced rate keeps a small headroom below the limit (see
+//! [`paced_per_minute`]) so that network jitter and a server window that
+//! counts both ends never tip a steady stream into a 429.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::headers::RateLimitInfo;
+
+/// Calls per minute actually sent for an account limit of `limit`: 2.5% (at
+/// least one call) below it.
+pub fn paced_per_minute(limit: u32) -> u32 {
+    limit.saturating_sub((limit / 40).max(1)).max(1)
+}
+
+/// The pacing state of one account.
+#[derive(Debug)]
+pub struct Pacer {
+    configured_per_minute: u32,
+    server_per_minute: Option<u32>,
+    next_slot: Option<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl Pacer {
+    /// `requests_per_minute` is the plan's limit; it must be at least 1.
+    pub fn new(requests_per_minute: u32) -> Pacer {
+        Pacer {
+            configured_per_minute: requests_per_minute.max(1),
+            server_per_minute: None,
+            next_slot: None,
+            paused_until: None,
+        }
+    }
+
+    /// The limit in force: ours, or the server's when it announced a lower one.
+    pub fn limit_per_minute(&self) -> u32 {
+        match self.server_per_minute {
+            Some(server) => self.configured_per_minute.min(server.max(1)),
+            None => self.configured_per_minute,
+        }
+    }
+
+    /// Time between two sends.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(60) / paced_per_minute(self.limit_per_minute())
+    }
+
+    /// When all callers are held (after a 429), if that is still ahead of `now`.
+    pub fn paused_until(&self, now: Instant) -> Option<Instant> {
+        self.paused_until.filter(|until| *until > now)
+    }
+
+    /// Reserves the next send slot and returns its time (`now` if free).
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let mut slot = self.next_slot.map_or(now, |next| next.max(now));
+        if let Some(until) = self.paused_until(now) {
+            slot = slot.max(until);
+        }
+        self.next_slot = Some(slot + self.interval());
+        slot
+    }
+
+    /// Holds every caller until `until` (a 429's `Retry-After`, an exhausted budget).
+    pub fn pause_until(&mut self, until: Instant) {
+        let until = self.paused_until.map_or(until, |old| old.max(until));
+        self.paused_until = Some(until);
+        self.next_slot = Some(self.next_slot.map_or(until, |next| next.max(until)));
+    }
+
+    /// Takes in what a response said about the budget: a lower limit slows
+    /// the pace; an exhausted budget with a known reset holds every caller
+    /// until the reset. Returns the pause it started, if any.
+    pub fn observe(&mut self, now: Instant, info: &RateLimitInfo) -> Option<Instant> {
+        if let Some(limit) = info.limit {
+            self.server_per_minute = Some(limit);
+        }
+        match (info.remaining, info.reset) {
+            (Some(0), Some(reset)) if !reset.is_zero() => {
+                let until = now + reset;
+                self.pause_until(until);
+                Some(until)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A [`Pacer`] shared by all clones of a client.
+#[derive(Debug, Clone)]
+pub struct SharedPacer {
+    inner: Arc<Mutex<Pacer>>,
+}
+
+impl SharedPacer {
+    pub fn new(requests_per_minute: u32) -> SharedPacer {
+        SharedPacer {
+            inner: Arc::new(Mutex::new(Pacer::new(requests_per_minute))),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pacer> {
+        // The state stays consistent even if a holder panicked: every update is a single assignment.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for this caller's send slot; returns how long it waited.
+    ///
+    /// A slot that falls inside a pause begun while waiting is given up and a
+    /// new one reserved after the pause, so nothing is sent before it ends.
+    pub async fn wait_turn(&self) -> Duration {
+        let started = Instant::now();
+        // Each round either sends or re-reserves after a pause that began
+        // meanwhile; pauses are finite, so this ends.
+        loop {
+            let slot = self.lock().reserve(Instant::now());
+            tokio::time::sleep_until(slot).await;
+            if self.lock().paused_until(Instant::now()).is_none() {
+                return started.elapsed();
+            }
+        }
+    }
+
+    /// Holds every caller for `wait` from now.
+    pub fn pause_for(&self, wait: Duration) {
+        self.lock().pause_until(Instant::now() + wait);
+    }
+
+    /// See [`Pacer::observe`]; returns the pause length it started, if any.
+    pub fn observe(&self, info: &RateLimitInfo) -> Option<Duration> {
+        let now = Instant::now();
+        self.lock()
+            .observe(now, info)
+            .map(|until| until.saturating_duration_since(now))
+    }
+
+    pub fn limit_per_minute(&self) -> u32 {
+        self.lock().limit_per_minute()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headroom_is_small_and_never_zero() {
+        assert_eq!(paced_per_minute(200), 195);
+        assert_eq!(paced_per_minute(700), 683);
+        assert_eq!(paced_per_minute(2500), 2438);
+        assert_eq!(paced_per_minute(10), 9);
+        assert_eq!(paced_per_minute(1), 1);
+        assert_eq!(paced_per_minute(0), 1);
+    }
+
+    #[test]
+    fn slots_are_spaced_by_interval_and_never_in_the_past() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(200);
+        let interval = pacer.interval();
+        assert_eq!(interval, Duration::from_secs(60) / 195);
+        assert_eq!(pacer.reserve(t0), t0);
+        assert_eq!(pacer.reserve(t0), t0 + interval);
+        assert_eq!(pacer.reserve(t0), t0 + interval * 2);
+        // After an idle period the next call goes at once: idle time is not banked as a burst.
+        let later = t0 + Duration::from_secs(30);
+        assert_eq!(pacer.reserve(later), later);
+        assert_eq!(pacer.reserve(later), later + interval);
+    }
+
+    #[test]
+    fn sixty_seconds_never_hold_more_than_the_limit() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(200);
+        let slots: Vec<Instant> = (0..600).map(|_| pacer.reserve(t0)).collect();
+        for (i, start) in slots.iter().enumerate() {
+            let in_window = slots[i..]
+                .iter()
+                .take_while(|s| s.duration_since(*start) <= Duration::from_secs(60))
+                .count();
+            assert!(in_window <= 196, "window from slot {i} holds {in_window}");
+        }
+        let span = slots[599].duration_since(slots[0]).as_secs_f64();
+        let rate = 599.0 / span * 60.0;
+        assert!(rate >= 0.95 * 200.0, "paced rate {rate}");
+    }
+
+    #[test]
+    fn a_pause_pushes_every_later_slot_past_it() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(600);
+        pacer.reserve(t0);
+        let until = t0 + Duration::from_secs(7);
+        pacer.pause_until(until);
+        assert_eq!(pacer.paused_until(t0), Some(until));
+        assert_eq!(pacer.reserve(t0 + Duration::from_secs(1)), until);
+        assert_eq!(
+            pacer.reserve(t0 + Duration::from_secs(1)),
+            until + pacer.interval()
+        );
+        assert_eq!(pacer.paused_until(until), None);
+        // A shorter pause never shortens a longer one.
+        pacer.pause_until(t0 + Duration::from_secs(2));
+        assert_eq!(pacer.paused_until(t0), Some(until));
+    }
+
+    #[test]
+    fn a_lower_server_limit_slows_the_pace_and_a_higher_one_does_not_speed_it() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(400);
+        let info = |limit| RateLimitInfo {
+            limit: Some(limit),
+            remaining: Some(50),
+            reset: None,
+        };
+        assert_eq!(pacer.observe(t0, &info(100)), None);
+        assert_eq!(pacer.limit_per_minute(), 100);
+        assert_eq!(pacer.interval(), Duration::from_secs(60) / 98);
+        pacer.observe(t0, &info(2500));
+        assert_eq!(pacer.limit_per_minute(), 400);
+    }
+
+    #[test]
+    fn an_exhausted_budget_holds_callers_until_reset() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(400);
+        let exhausted = RateLimitInfo {
+            limit: None,
+            remaining: Some(0),
+            reset: Some(Duration::from_secs(12)),
+        };
+        assert_eq!(
+            pacer.observe(t0, &exhausted),
+            Some(t0 + Duration::from_secs(12))
+        );
+        assert_eq!(pacer.reserve(t0), t0 + Duration::from_secs(12));
+        let unknown_reset = RateLimitInfo {
+            remaining: Some(0),
+            ..RateLimitInfo::default()
+        };
+        assert_eq!(pacer.observe(t0, &unknown_reset), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_pacer_drains_a_backlog_at_the_paced_rate() {
+        let pacer = SharedPacer::new(120);
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let pacer = pacer.clone();
+            tasks.push(tokio::spawn(async move {
+                pacer.wait_turn().await;
+                Instant::now()
+            }));
+        }
+        let mut sent = Vec::new();
+        for task in tasks {
+            sent.push(task.await.unwrap());
+        }
+        sent.sort();
+        let interval = Duration::from_secs(60) / paced_per_minute(120);
+        // tokio's timer wakes on whole milliseconds.
+        let tick = Duration::from_millis(1);
+        for pair in sent.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap + tick >= interval && gap <= interval + tick,
+                "gap {gap:?}"
+            );
+        }
+        let span = sent[19] - sent[0];
+        assert!(
+            span + tick >= interval * 19 && span <= interval * 19 + tick,
+            "span {span:?}"
+        );
+        assert_eq!(sent[0], start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_callers_that_already_had_a_slot() {
+        let pacer = SharedPacer::new(60);
+        pacer.wait_turn().await; // slot at t0; the next free slot is t0 + ~1 s
+        let start = Instant::now();
+        let waiter = {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                pacer.wait_turn().await;
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        pacer.pause_for(Duration::from_secs(30));
+        let sent = waiter.await.unwrap();
+        assert!(
+            sent >= start + Duration::from_millis(100) + Duration::from_secs(30),
+            "sent {:?} after start",
+            sent - start
+        );
+    }
+}
