@@ -1,0 +1,203 @@
+//! Table-driven normalisation tests from raw body bytes.
+
+use chrono::{TimeZone, Utc};
+use intake_channel::RejectReason;
+use intake_channel_chat::{AttachmentLimits, CHANNEL, NormaliseError, normalise_bytes};
+use intake_event::event_id;
+
+const LIMITS: AttachmentLimits = AttachmentLimits {
+    max_attachment_bytes: 16,
+    max_attachments: 2,
+};
+
+fn received() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+#[test]
+fn full_message_with_cyrillic_and_emoji() {
+    let body = r#"{
+        "message_id": "widget-77",
+        "conversation_id": "conv-1",
+        "sent_at": "2026-11-22T12:59:58+03:00",
+        "author": {"id": "visitor-42", "name": " Ольга 👩‍💻 ", "email": "Olga@Example.COM", "phone": "+7 (999) 123-45-67"},
+        "text": "Здравствуйте! Оплата не проходит 😢",
+        "attachments": [{"filename": "счёт.txt", "content_type": "Text/Plain", "data_base64": "0J/RgNC40LLQtdGC"}],
+        "page_url": "https://shop.example/корзина",
+        "locale": "ru-RU"
+    }"#;
+    let n = normalise_bytes("wh_1", body.as_bytes(), received(), &LIMITS).unwrap();
+    let e = &n.event;
+    assert_eq!(e.channel, CHANNEL);
+    assert_eq!(e.channel_message_id, "wh_1");
+    assert_eq!(e.event_id, event_id("chat", "wh_1"));
+    assert_eq!(e.received_at, received());
+    assert_eq!(
+        e.sent_at,
+        Some(Utc.with_ymd_and_hms(2026, 11, 22, 9, 59, 58).unwrap())
+    );
+    assert_eq!(e.contact.key, "email:olga@example.com");
+    assert_eq!(e.contact.email.as_deref(), Some("olga@example.com"));
+    assert_eq!(e.contact.phone.as_deref(), Some("+79991234567"));
+    assert_eq!(e.contact.name.as_deref(), Some("Ольга 👩‍💻"));
+    assert_eq!(e.contact.channel_user_id.as_deref(), Some("visitor-42"));
+    assert_eq!(e.contact.locale.as_deref(), Some("ru-RU"));
+    assert_eq!(e.conversation.thread_id.as_deref(), Some("conv-1"));
+    assert_eq!(e.subject, None);
+    assert_eq!(e.text, "Здравствуйте! Оплата не проходит 😢");
+    assert_eq!(e.metadata["page_url"], "https://shop.example/корзина");
+    assert_eq!(e.metadata["sender_message_id"], "widget-77");
+    assert_eq!(e.attachments.len(), 1);
+    let a = &e.attachments[0];
+    assert_eq!(n.attachment_bytes[0], "Привет".as_bytes());
+    assert_eq!(
+        (a.filename.as_str(), a.content_type.as_str()),
+        ("счёт.txt", "text/plain")
+    );
+    assert_eq!(a.size, "Привет".len() as u64);
+    assert_eq!(a.sha256, intake_blob::sha256_hex("Привет".as_bytes()));
+    assert_eq!(a.blob, intake_blob::content_ref("Привет".as_bytes()));
+    assert!(e.raw.is_none(), "raw is set by the handler after storing");
+}
+
+#[test]
+fn minimal_message_defaults() {
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            r#"{"conversation_id":"c","author":{"id":"v1"},"text":"hi"}"#,
+            "chat:v1",
+            "hi",
+        ),
+        // null optionals and blank email/phone/name are absent
+        (
+            r#"{"conversation_id":"c","author":{"id":" v1 ","email":"  ","phone":null,"name":""},"text":"hi","attachments":null,"locale":null}"#,
+            "chat:v1",
+            "hi",
+        ),
+        // only an emoji
+        (
+            r#"{"conversation_id":"c","author":{"id":"v1"},"text":"🙂"}"#,
+            "chat:v1",
+            "🙂",
+        ),
+        // the sender's message id equal to the webhook id is not repeated in metadata
+        (
+            r#"{"message_id":"wh","conversation_id":"c","author":{"id":"v1"},"text":"x"}"#,
+            "chat:v1",
+            "x",
+        ),
+    ];
+    for (body, key, text) in cases {
+        let e = normalise_bytes("wh", body.as_bytes(), received(), &LIMITS)
+            .unwrap_or_else(|err| panic!("{body}: {err}"))
+            .event;
+        assert_eq!(e.contact.key, key, "{body}");
+        assert_eq!(e.text, text, "{body}");
+        assert_eq!(e.contact.name, None, "{body}");
+        assert!(e.metadata.is_empty(), "{body}: {:?}", e.metadata);
+        assert!(e.attachments.is_empty());
+        assert_eq!(e.sent_at, None);
+    }
+}
+
+#[test]
+fn url_attachments_are_recorded_not_fetched() {
+    let body = r#"{"conversation_id":"c","author":{"id":"v1"},
+        "attachments":[{"filename":"photo.jpg","content_type":"image/jpeg","url":"https://cdn.example/p.jpg"}]}"#;
+    let n = normalise_bytes("wh", body.as_bytes(), received(), &LIMITS).unwrap();
+    assert!(n.event.attachments.is_empty());
+    assert!(n.attachment_bytes.is_empty());
+    assert_eq!(
+        n.event.metadata["attachment_url.0"],
+        "https://cdn.example/p.jpg"
+    );
+    assert!(n.event.text.contains("photo.jpg"), "{}", n.event.text);
+    assert!(n.event.text.contains("https://cdn.example/p.jpg"));
+}
+
+#[test]
+fn bad_input_names_the_field() {
+    let att = |data: &str| {
+        format!(
+            r#"{{"conversation_id":"c","author":{{"id":"v"}},"attachments":[{{"filename":"f","content_type":"text/plain",{data}}}]}}"#
+        )
+    };
+    let cases: Vec<(String, RejectReason, &str)> = vec![
+        ("{".into(), RejectReason::BadJson, "JSON"),
+        ("".into(), RejectReason::BadJson, "JSON"),
+        (r#"{"conversation_id":"c","author":{"id":"v"},"text":"x"} trailing"#.into(), RejectReason::BadJson, "JSON"),
+        ("[]".into(), RejectReason::Schema, "body"),
+        (r#"{"author":{"id":"v"},"text":"x"}"#.into(), RejectReason::Schema, "conversation_id"),
+        (r#"{"conversation_id":"c","author":{},"text":"x"}"#.into(), RejectReason::Schema, "author"),
+        (r#"{"conversation_id":"c","author":{"id":"  "},"text":"x"}"#.into(), RejectReason::Schema, "author.id"),
+        (r#"{"conversation_id":"","author":{"id":"v"},"text":"x"}"#.into(), RejectReason::Schema, "conversation_id"),
+        (r#"{"conversation_id":"c","author":{"id":"v"}}"#.into(), RejectReason::Schema, "text"),
+        (r#"{"conversation_id":"c","author":{"id":"v"},"text":"  \n"}"#.into(), RejectReason::Schema, "text"),
+        (r#"{"conversation_id":"c","author":{"id":"v","email":"not-an-address"},"text":"x"}"#.into(), RejectReason::Schema, "author.email"),
+        (r#"{"conversation_id":"c","author":{"id":"v","phone":"12"},"text":"x"}"#.into(), RejectReason::Schema, "author.phone"),
+        (r#"{"conversation_id":"c","author":{"id":"v"},"text":"x","sent_at":"yesterday"}"#.into(), RejectReason::Schema, "sent_at"),
+        (r#"{"conversation_id":"c","author":{"id":"v"},"text":"x","colour":"red"}"#.into(), RejectReason::Schema, "colour"),
+        (r#"{"conversation_id":"c","author":{"id":"v"},"text":42}"#.into(), RejectReason::Schema, "text"),
+        (r#"{"conversation_id":"c","author":{"id":"v"},"text":"x","locale":"ru RU"}"#.into(), RejectReason::Schema, "locale"),
+        (att(r#""data_base64":"***""#), RejectReason::Attachment, "attachments[0].data_base64"),
+        (att(r#""data_base64":"QUFBQUFBQUFBQUFBQUFBQUFBQUFB""#), RejectReason::Attachment, "larger than 16 bytes"),
+        (att(r#""url":"file:///etc/passwd""#), RejectReason::Attachment, "attachments[0].url"),
+        (att(r#""url":"https://x/a","data_base64":"QQ==""#), RejectReason::Attachment, "not both"),
+        (att(r#""size":1"#), RejectReason::Schema, "size"),
+        (att(r#""filename2":"x""#), RejectReason::Schema, "filename2"),
+        (
+            r#"{"conversation_id":"c","author":{"id":"v"},"attachments":[{"filename":"f","content_type":"text/plain"}]}"#.into(),
+            RejectReason::Attachment,
+            "data_base64 or url",
+        ),
+        (
+            r#"{"conversation_id":"c","author":{"id":"v"},"attachments":[{"filename":"","content_type":"text/plain","data_base64":"QQ=="}]}"#.into(),
+            RejectReason::Attachment,
+            "attachments[0].filename",
+        ),
+        (
+            r#"{"conversation_id":"c","author":{"id":"v"},"attachments":[{"filename":"f","content_type":"plain","data_base64":"QQ=="}]}"#.into(),
+            RejectReason::Attachment,
+            "attachments[0].content_type",
+        ),
+        (
+            format!(
+                r#"{{"conversation_id":"c","author":{{"id":"v"}},"attachments":[{a},{a},{a}]}}"#,
+                a = r#"{"filename":"f","content_type":"text/plain","data_base64":"QQ=="}"#
+            ),
+            RejectReason::Attachment,
+            "3 attachments, at most 2",
+        ),
+    ];
+    for (body, reason, needle) in cases {
+        let err: NormaliseError =
+            normalise_bytes("wh", body.as_bytes(), received(), &LIMITS).expect_err(&body);
+        assert_eq!(err.reason(), reason, "{body}: {err}");
+        assert!(
+            err.to_string().contains(needle),
+            "{body}: {err} lacks {needle:?}"
+        );
+        assert!(!err.is_retryable());
+    }
+}
+
+#[test]
+fn invalid_utf8_is_bad_json_and_webhook_id_is_checked() {
+    let err =
+        normalise_bytes("wh", b"{\"conversation_id\":\"\xff\"}", received(), &LIMITS).unwrap_err();
+    assert_eq!(err.reason(), RejectReason::BadJson, "{err}");
+
+    let ok = br#"{"conversation_id":"c","author":{"id":"v"},"text":"x"}"#;
+    let too_long = "w".repeat(257);
+    let err = normalise_bytes(&too_long, ok, received(), &LIMITS).unwrap_err();
+    assert!(err.to_string().contains("webhook-id"), "{err}");
+}
+
+#[test]
+fn base64_with_line_breaks_is_accepted() {
+    let body = r#"{"conversation_id":"c","author":{"id":"v"},
+        "attachments":[{"filename":"a.bin","content_type":"application/octet-stream","data_base64":"AAEC\r\nAwQF"}]}"#;
+    let n = normalise_bytes("wh", body.as_bytes(), received(), &LIMITS).unwrap();
+    assert_eq!(n.attachment_bytes, vec![vec![0u8, 1, 2, 3, 4, 5]]);
+    assert_eq!(n.event.text, "");
+}
