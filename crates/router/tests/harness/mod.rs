@@ -1,0 +1,238 @@
+//! The router against the embedded bus, a local blob directory, a SQLite
+//! store and the Zendesk simulator on 127.0.0.1:0.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use intake_blob::{BlobStore, LocalDirBlobStore};
+use intake_bus::{Bus, BusOptions, Delivery, EmbeddedOptions, Record, Topics, cloudevent_headers};
+use intake_event::{Contact, SCHEMA_ID, TicketEvent};
+use intake_router::{ChannelRoute, Router, RouterError, RouterOptions};
+use intake_store::{SqliteStore, StateStore};
+use intake_zendesk::{Auth, Client, ClientOptions};
+use intake_zendesk_sim::{SimConfig, SimHandle, Simulator};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub bus: Arc<dyn Bus>,
+    pub store: Arc<SqliteStore>,
+    pub blobs: Arc<LocalDirBlobStore>,
+    pub sim: SimHandle,
+    pub client: Client,
+    pub topics: Topics,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    router: Option<JoinHandle<Result<(), RouterError>>>,
+}
+
+pub fn routes() -> Vec<ChannelRoute> {
+    vec![
+        ChannelRoute {
+            name: "chat".to_owned(),
+            priority: Some(intake_zendesk::Priority::High),
+            group_id: None,
+            tags: vec!["web".to_owned()],
+        },
+        ChannelRoute::new("email"),
+    ]
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions {
+            path: dir.path().join("bus.db"),
+        }))
+        .await
+        .unwrap();
+        let store = Arc::new(
+            SqliteStore::open(dir.path().join("state.db"))
+                .await
+                .unwrap(),
+        );
+        let blobs = Arc::new(LocalDirBlobStore::new(dir.path().join("blobs")));
+        let config = SimConfig {
+            requests_per_minute: None,
+            ..SimConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Simulator::start(config, listener).await.unwrap();
+        let client = Client::new(ClientOptions {
+            base_url: url::Url::parse(&sim.base_url).unwrap(),
+            auth: Auth::ApiToken {
+                email: "agent@intake-sim.test".to_owned(),
+                token: secrecy::SecretString::from("sim-token"),
+            },
+            requests_per_minute: 60_000,
+            request_timeout: Duration::from_secs(5),
+            max_attempts: 1,
+        })
+        .unwrap();
+        Harness {
+            dir,
+            bus,
+            store,
+            blobs,
+            sim,
+            client,
+            topics: Topics::new("intake"),
+            http: reqwest::Client::new(),
+            shutdown: CancellationToken::new(),
+            router: None,
+        }
+    }
+
+    pub fn options(&self, channels: Vec<ChannelRoute>) -> RouterOptions {
+        let mut options = RouterOptions::new(self.topics.clone(), channels);
+        options.retry_initial_backoff = Duration::from_millis(20);
+        options.retry_max_backoff = Duration::from_millis(200);
+        options.idle_poll = Duration::from_millis(20);
+        options
+    }
+
+    pub fn start_router(&mut self, options: RouterOptions) {
+        let store: Arc<dyn StateStore> = self.store.clone();
+        let blobs: Arc<dyn BlobStore> = self.blobs.clone();
+        let router =
+            Router::new(self.bus.clone(), store, blobs, self.client.clone(), options).unwrap();
+        self.router = Some(tokio::spawn(router.run(self.shutdown.clone())));
+    }
+
+    pub async fn stop_router(&mut self) {
+        self.shutdown.cancel();
+        if let Some(router) = self.router.take() {
+            let result = tokio::time::timeout(Duration::from_secs(10), router).await;
+            result.expect("router stops in time").unwrap().unwrap();
+        }
+        self.shutdown = CancellationToken::new();
+    }
+
+    pub async fn publish(&self, event: &TicketEvent) {
+        let headers = cloudevent_headers(
+            &event.event_id.to_string(),
+            &format!("/intake/{}", event.channel),
+            SCHEMA_ID,
+            event.received_at,
+            None,
+        );
+        self.publish_raw(&event.channel, &event.contact.key, event.to_json(), headers)
+            .await;
+    }
+
+    pub async fn publish_raw(
+        &self,
+        channel: &str,
+        key: &str,
+        payload: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) {
+        let record = Record {
+            topic: self.topics.events(channel),
+            key: key.to_owned(),
+            payload,
+            headers,
+        };
+        self.bus.publisher().publish(record).await.unwrap();
+    }
+
+    pub fn tickets(&self) -> Vec<Value> {
+        self.sim.state().tickets()
+    }
+
+    /// Waits (bounded) until `count` tickets exist, then returns them.
+    pub async fn wait_for_tickets(&self, count: usize) -> Vec<Value> {
+        self.wait_until(|h| h.tickets().len() >= count).await;
+        self.tickets()
+    }
+
+    pub async fn wait_until(&self, condition: impl Fn(&Harness) -> bool) {
+        for _ in 0..300 {
+            if condition(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "condition not met within 15 s; tickets: {:#?}",
+            self.tickets()
+        );
+    }
+
+    pub async fn add_fault(&self, fault: Value) {
+        let response = self
+            .http
+            .post(format!("{}/admin/faults", self.sim.base_url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "fault rejected: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    pub async fn requests(&self) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(format!("{}/admin/requests", self.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["requests"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every record on the DLQ so far (read by a fresh consumer group).
+    pub async fn dead_letters(&self, group: &str) -> Vec<Delivery> {
+        let mut consumer = self
+            .bus
+            .consumer(group, &[self.topics.dlq()])
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(delivery) = consumer.poll(Duration::from_millis(200)).await.unwrap() {
+            out.push(delivery);
+            assert!(out.len() < 100, "too many dead letters");
+        }
+        out
+    }
+}
+
+pub fn chat_event(message_id: &str, visitor: &str, text: &str) -> TicketEvent {
+    let contact = Contact {
+        key: format!("chat:{visitor}"),
+        name: Some(format!("Visitor {visitor}")),
+        ..Contact::default()
+    };
+    TicketEvent::new("chat", message_id, contact, text, Utc::now())
+}
+
+pub fn email_event(message_id: &str, address: &str, text: &str) -> TicketEvent {
+    let contact = Contact {
+        key: format!("email:{address}"),
+        name: Some("Mail Customer".to_owned()),
+        email: Some(address.to_owned()),
+        ..Contact::default()
+    };
+    TicketEvent::new("email", message_id, contact, text, Utc::now())
+}
+
+pub fn has_tag(ticket: &Value, tag: &str) -> bool {
+    ticket["tags"]
+        .as_array()
+        .is_some_and(|tags| tags.iter().any(|t| t == tag))
+}
+
+pub fn fault(status: u16, count: u32, path_prefix: &str) -> Value {
+    json!({"status": status, "count": count, "path_prefix": path_prefix})
+}
