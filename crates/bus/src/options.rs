@@ -89,9 +89,16 @@ impl KafkaOptions {
 /// True for librdkafka property names whose values are credentials or keys.
 pub(crate) fn is_secret_property(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["password", "secret", "pem", "ssl.key", "sasl.oauthbearer.config", "token"]
-        .iter()
-        .any(|needle| name.contains(needle))
+    [
+        "password",
+        "secret",
+        "pem",
+        "ssl.key",
+        "sasl.oauthbearer.config",
+        "token",
+    ]
+    .iter()
+    .any(|needle| name.contains(needle))
 }
 
 impl fmt::Debug for KafkaOptions {
@@ -178,9 +185,8 @@ mod tests {
             })
         );
 
-        let unknown = serde_json::from_str::<BusOptions>(
-            r#"{"backend":"embedded","path":"x","paht":"y"}"#,
-        );
+        let unknown =
+            serde_json::from_str::<BusOptions>(r#"{"backend":"embedded","path":"x","paht":"y"}"#);
         assert!(unknown.is_err());
     }
 }

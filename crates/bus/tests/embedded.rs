@@ -58,8 +58,10 @@ const CHILD_TOPIC_ENV: &str = "INTAKE_BUS_TEST_CHILD_TOPIC";
 #[tokio::test]
 #[ignore = "helper: runs as a child process of another test"]
 async fn child_process_publisher() {
-    let (Ok(path), Ok(topic)) = (std::env::var(CHILD_PATH_ENV), std::env::var(CHILD_TOPIC_ENV))
-    else {
+    let (Ok(path), Ok(topic)) = (
+        std::env::var(CHILD_PATH_ENV),
+        std::env::var(CHILD_TOPIC_ENV),
+    ) else {
         return;
     };
     let bus = connect(BusOptions::Embedded(EmbeddedOptions {

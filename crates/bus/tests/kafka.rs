@@ -105,6 +105,8 @@ async fn ensure_topics_is_idempotent_and_check_ready_answers() {
     assert_eq!(bus.backend(), "kafka");
     let topics = vec![suite::unique("twice")];
     bus.ensure_topics(&topics).await.expect("create");
-    bus.ensure_topics(&topics).await.expect("already exists is fine");
+    bus.ensure_topics(&topics)
+        .await
+        .expect("already exists is fine");
     bus.check_ready().await.expect("ready");
 }

@@ -55,7 +55,14 @@ CREATE TABLE IF NOT EXISTS bus_offsets (
 ) WITHOUT ROWID;
 ";
 
-/// The embedded bus over one SQLite file. See the module docs: one machine only.
+/// The embedded bus: a durable log in one SQLite file (WAL, `synchronous=FULL`).
+///
+/// **For one machine only**: processes on the same host may share the file,
+/// never over a network filesystem. One partition (0) per topic, offsets are
+/// per-topic sequence numbers, so each consumer group should have one active
+/// consumer at a time (two would both read every record). Consumers wake at
+/// once on publishes from this process and poll the file every 200 ms for
+/// records written by other processes.
 pub struct EmbeddedBus {
     pool: SqlitePool,
     notify: Arc<Notify>,
@@ -111,7 +118,8 @@ impl EmbeddedBus {
     /// consumer group reading their topic has marked done. Topics no group
     /// has read are kept whole. Returns how many records were deleted.
     pub async fn purge_consumed(&self, older_than: Duration) -> Result<u64, BusError> {
-        let cutoff_ms = now_ms().saturating_sub(older_than.as_millis().try_into().unwrap_or(i64::MAX));
+        let cutoff_ms =
+            now_ms().saturating_sub(older_than.as_millis().try_into().unwrap_or(i64::MAX));
         let result = sqlx::query(
             "DELETE FROM bus_records
              WHERE created_at_ms < ?1

@@ -62,7 +62,10 @@ fn base_config(options: &KafkaOptions, defaults: &[(&str, &str)]) -> ClientConfi
 
 /// Producer config: idempotent, acknowledged by all in-sync replicas.
 pub(crate) fn producer_config(options: &KafkaOptions) -> ClientConfig {
-    let mut config = base_config(options, &[("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS)]);
+    let mut config = base_config(
+        options,
+        &[("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS)],
+    );
     // The durability contract; not overridable.
     config.set("enable.idempotence", "true");
     config.set("acks", "all");

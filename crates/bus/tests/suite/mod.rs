@@ -226,6 +226,9 @@ pub async fn unreachable_bus_is_a_clear_error(options: BusOptions, limit: Durati
         "expected Unavailable, got {error:?}"
     );
     assert!(error.is_retryable());
-    assert!(error.to_string().len() > 20, "error says too little: {error}");
+    assert!(
+        error.to_string().len() > 20,
+        "error says too little: {error}"
+    );
     assert!(elapsed <= limit, "took {elapsed:?}, limit {limit:?}");
 }
