@@ -1,0 +1,102 @@
+//! Readiness: a list of named async checks (the bus, the state store, the
+//! blob store), run concurrently, each bounded by a timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// The readiness checks of the process. `/healthz` needs none; `/readyz`
+/// passes only when every check passes.
+#[derive(Clone)]
+pub struct Health {
+    checks: Vec<(&'static str, CheckFn)>,
+    timeout: Duration,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.checks.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("Health")
+            .field("checks", &names)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Default time a single check may take before it counts as failed.
+pub fn default_check_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl Health {
+    /// No checks, [`default_check_timeout`].
+    pub fn new() -> Self {
+        Self {
+            checks: Vec::new(),
+            timeout: default_check_timeout(),
+        }
+    }
+
+    /// Sets how long one check may take.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds a named check, e.g.
+    /// `health.with_check("bus", move || { let bus = bus.clone(); async move { bus.check_ready().await } })`.
+    pub fn with_check<F, Fut, E>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let check: CheckFn = Arc::new(move || {
+            let fut = check();
+            Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+        });
+        self.checks.push((name, check));
+        self
+    }
+
+    /// Runs every check concurrently.
+    pub async fn check_all(&self) -> Vec<CheckResult> {
+        let runs = self.checks.iter().map(|(name, check)| {
+            let fut = check();
+            let timeout = self.timeout;
+            async move {
+                let outcome = match tokio::time::timeout(timeout, fut).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+                };
+                CheckResult {
+                    name,
+                    ok: outcome.is_ok(),
+                    error: outcome.err(),
+                }
+            }
+        });
+        futures::future::join_all(runs).await
+    }
+}
