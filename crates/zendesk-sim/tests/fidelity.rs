@@ -1,0 +1,148 @@
+//! Compares simulator responses field by field with the fixtures in `tests/fixtures/`:
+//! status code, presence of headers, presence and JSON type of every documented field,
+//! and exact bodies for error responses.
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use common::{AGENT, TOKEN, basic, call, create_ticket, sim};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Checks `actual` against a shape: a type string (`"string|null"`) or an object of shapes.
+fn check_shape(path: &str, shape: &Value, actual: Option<&Value>, errors: &mut Vec<String>) {
+    let Some(actual) = actual else {
+        errors.push(format!("{path}: missing"));
+        return;
+    };
+    match shape {
+        Value::String(types) => {
+            let have = type_name(actual);
+            if !types.split('|').any(|t| t == have) {
+                errors.push(format!("{path}: expected {types}, got {have}"));
+            }
+        }
+        Value::Object(fields) => {
+            if !actual.is_object() {
+                errors.push(format!("{path}: expected object, got {}", type_name(actual)));
+                return;
+            }
+            for (name, sub) in fields {
+                check_shape(&format!("{path}.{name}"), sub, actual.get(name), errors);
+            }
+        }
+        other => errors.push(format!("{path}: bad shape in fixture {other}")),
+    }
+}
+
+/// Resolves `a.b[0].c` in a JSON value.
+fn at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = root;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        cur = cur.get(key)?;
+        if let Some(i) = index {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
+}
+
+#[test]
+fn checker_reports_missing_fields_and_wrong_types() {
+    let shape = json!({"id": "number", "subject": "string|null", "via": {"channel": "string"}});
+    let mut errors = Vec::new();
+    check_shape("t", &shape, Some(&json!({"id": "1", "via": {"channel": 3}})), &mut errors);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    let mut ok = Vec::new();
+    check_shape("t", &shape, Some(&json!({"id": 1, "subject": null, "via": {"channel": "api"}})), &mut ok);
+    assert!(ok.is_empty(), "{ok:?}");
+}
+
+#[tokio::test]
+async fn simulator_matches_every_fixture() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 12, "fixtures missing");
+    let mut failures = Vec::new();
+    for file in files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let fixture: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let (app, state) = sim();
+        let ticket_id = create_ticket(&app, json!({"subject": "seed", "comment": {"body": "seed"}})).await;
+        if fixture["setup"] == "close_ticket" {
+            call(&app, Method::POST, format!("/admin/tickets/{ticket_id}/close"), None).await;
+        }
+        let req = &fixture["request"];
+        let path = req["path"]
+            .as_str()
+            .unwrap()
+            .replace("{ticket_id}", &ticket_id.to_string())
+            .replace("{agent_id}", &state.agent_id().to_string());
+        let auth = req["auth"].as_str().map(str::to_owned).unwrap_or_else(|| basic(AGENT, TOKEN));
+        let mut builder = Request::builder()
+            .method(req["method"].as_str().unwrap())
+            .uri(&path)
+            .header("authorization", auth)
+            .header("accept", "application/json");
+        let body = if let Some(raw) = req["raw_body"].as_str() {
+            builder = builder.header("content-type", req["content_type"].as_str().unwrap_or("application/binary"));
+            Body::from(raw.to_owned())
+        } else if let Some(json_body) = req.get("body") {
+            builder = builder.header("content-type", "application/json");
+            Body::from(json_body.to_string())
+        } else {
+            Body::empty()
+        };
+        let resp = app.clone().oneshot(builder.body(body).unwrap()).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let actual: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut errors = Vec::new();
+        if Some(u64::from(status)) != fixture["status"].as_u64() {
+            errors.push(format!("status {status}, expected {}", fixture["status"]));
+        }
+        for header in fixture["headers"].as_array().unwrap() {
+            let header = header.as_str().unwrap();
+            if !headers.contains_key(header) {
+                errors.push(format!("header {header} missing"));
+            }
+        }
+        if let Some(ct) = headers.get("content-type") {
+            if !ct.to_str().unwrap_or("").starts_with("application/json") {
+                errors.push(format!("content-type {ct:?}"));
+            }
+        }
+        if let Some(shape) = fixture.get("shape") {
+            check_shape("$", shape, Some(&actual), &mut errors);
+        }
+        if let Some(items) = fixture.get("items").and_then(Value::as_object) {
+            for (path, shape) in items {
+                check_shape(path, shape, at(&actual, path), &mut errors);
+            }
+        }
+        if let Some(body) = fixture.get("body") && *body != actual {
+            errors.push(format!("body {actual}, expected {body}"));
+        }
+        if !errors.is_empty() {
+            failures.push(format!("{name}: {}", errors.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "fidelity failures:\n{}", failures.join("\n"));
+}
