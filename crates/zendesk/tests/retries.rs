@@ -1,0 +1,181 @@
+//! Retryable failures injected by the simulator: the client recovers within
+//! `max_attempts`, and the simulator's request log shows the waits were honoured.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use common::gap_secs;
+use intake_zendesk::{BACKOFF_BASE, Comment, NewTicket};
+use serde_json::json;
+
+fn ticket(subject: &str) -> NewTicket {
+    NewTicket {
+        subject: Some(subject.into()),
+        comment: Comment {
+            body: Some("help".into()),
+            public: true,
+            ..Comment::default()
+        },
+        ..NewTicket::default()
+    }
+}
+
+/// Tolerance for the sim clock (wall time) against the client's monotonic timer.
+const CLOCK_SLACK_SECS: f64 = 0.01;
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_waited_then_retried() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    sim.fault(
+        json!({"status": 503, "retry_after_secs": 2, "count": 1, "path_prefix": "/api/v2/tickets"}),
+    )
+    .await?;
+    let client = sim.client(700, 3);
+    let created = client.create_ticket(&ticket("a"), Some("k-503")).await?;
+    assert!(!created.idempotency_hit);
+    let log = sim.requests_to("POST", "/api/v2/tickets").await?;
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![503, 201]);
+    let gap = gap_secs(&log[0], &log[1]);
+    assert!(
+        gap >= 2.0 - CLOCK_SLACK_SECS,
+        "retried after {gap} s, Retry-After was 2 s"
+    );
+    assert_eq!(log[1].idempotency_key.as_deref(), Some("k-503"));
+    assert_eq!(sim.handle.state().tickets().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_503_without_retry_after_and_a_500_back_off_exponentially() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    sim.fault(json!({"status": 503, "count": 1, "path_prefix": "/api/v2/tickets"}))
+        .await?;
+    sim.fault(json!({"status": 500, "count": 1, "path_prefix": "/api/v2/tickets"}))
+        .await?;
+    let client = sim.client(700, 3);
+    client.create_ticket(&ticket("b"), Some("k-5xx")).await?;
+    let log = sim.requests_to("POST", "/api/v2/tickets").await?;
+    let mut failures: Vec<u16> = log[..2].iter().map(|r| r.status).collect();
+    failures.sort_unstable();
+    assert_eq!(failures, vec![500, 503]);
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[2].status, 201);
+    // Equal jitter: at least half of each step (base, then twice the base).
+    let first = gap_secs(&log[0], &log[1]);
+    let second = gap_secs(&log[1], &log[2]);
+    let base = BACKOFF_BASE.as_secs_f64();
+    assert!(
+        first >= base / 2.0 - CLOCK_SLACK_SECS,
+        "first backoff {first} s"
+    );
+    assert!(
+        second >= base - CLOCK_SLACK_SECS,
+        "second backoff {second} s"
+    );
+    assert_eq!(sim.handle.state().tickets().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    sim.fault(json!({"drop_connection": true, "count": 1, "path_prefix": "/api/v2/tickets"}))
+        .await?;
+    let client = sim.client(700, 3);
+    client.create_ticket(&ticket("c"), Some("k-drop")).await?;
+    let log = sim.requests_to("POST", "/api/v2/tickets").await?;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_ne!(log[0].status, 201, "the first attempt got no answer");
+    assert_eq!(log[1].status, 201);
+    assert_eq!(sim.handle.state().tickets().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_key_an_ambiguous_create_failure_is_not_repeated() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    sim.fault(json!({"status": 500, "count": 1, "path_prefix": "/api/v2/tickets"}))
+        .await?;
+    let client = sim.client(700, 3);
+    let error = client
+        .create_ticket(&ticket("d"), None)
+        .await
+        .expect_err("a 500 without a key is returned");
+    assert!(
+        error.is_retryable(),
+        "the caller may try again later: {error}"
+    );
+    assert_eq!(sim.requests_to("POST", "/api/v2/tickets").await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn gives_up_after_max_attempts_with_a_retryable_error() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    sim.fault(json!({"status": 500, "path_prefix": "/api/v2/groups"}))
+        .await?;
+    let client = sim.client(700, 3);
+    let error = client.groups().await.expect_err("always 500");
+    assert!(error.is_retryable());
+    assert_eq!(error.status(), Some(500));
+    assert!(error.request_id().is_some());
+    assert_eq!(sim.requests_to("GET", "/api/v2/groups").await?.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_429_holds_every_caller_for_retry_after() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    sim.fault(
+        json!({"status": 429, "retry_after_secs": 3, "count": 1, "path_prefix": "/api/v2/groups"}),
+    )
+    .await?;
+    let client = sim.client(700, 3);
+    let calls = (0..4).map(|i| {
+        let client = client.clone();
+        async move {
+            // Stagger the callers so that all but the first start after the 429.
+            tokio::time::sleep(Duration::from_millis(100 * i)).await;
+            client.groups().await
+        }
+    });
+    for result in futures::future::join_all(calls).await {
+        result?;
+    }
+    let log = sim.requests().await?;
+    let hit = log
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("the injected 429");
+    for later in &log[hit + 1..] {
+        let gap = gap_secs(&log[hit], later);
+        assert!(
+            gap >= 3.0 - CLOCK_SLACK_SECS,
+            "a call went {gap} s after the 429, Retry-After was 3 s"
+        );
+    }
+    assert_eq!(log.len(), 5, "one 429 and four successes: {log:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lower_server_limit_slows_the_client_down() -> Result<()> {
+    // The account allows 30/min but the client was told 600.
+    let sim = common::start(common::config(Some(30))).await?;
+    let client = sim.client(600, 3);
+    for _ in 0..4 {
+        client.groups().await?;
+    }
+    let log = sim.requests_to("GET", "/api/v2/groups").await?;
+    assert_eq!(log.len(), 4);
+    // After the first answer the client paces at 29/min: about 2.07 s apart.
+    for pair in log[1..].windows(2) {
+        let gap = gap_secs(&pair[0], &pair[1]);
+        assert!(gap >= 2.0, "calls {gap} s apart under a 30/min limit");
+    }
+    assert_eq!(sim.responses_with_status(429).await?, 0);
+    Ok(())
+}
