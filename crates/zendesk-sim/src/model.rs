@@ -146,7 +146,12 @@ pub fn strip_html(html: &str) -> String {
 pub fn html_from_text(text: &str) -> String {
     let paragraphs: Vec<String> = text
         .split("\n\n")
-        .map(|p| format!("<p dir=\"auto\">{}</p>", escape_html(p).replace('\n', "<br>")))
+        .map(|p| {
+            format!(
+                "<p dir=\"auto\">{}</p>",
+                escape_html(p).replace('\n', "<br>")
+            )
+        })
         .collect();
     format!(
         "<div class=\"zd-comment\" dir=\"auto\">{}</div>",

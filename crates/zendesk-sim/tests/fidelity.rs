@@ -35,7 +35,10 @@ fn check_shape(path: &str, shape: &Value, actual: Option<&Value>, errors: &mut V
         }
         Value::Object(fields) => {
             if !actual.is_object() {
-                errors.push(format!("{path}: expected object, got {}", type_name(actual)));
+                errors.push(format!(
+                    "{path}: expected object, got {}",
+                    type_name(actual)
+                ));
                 return;
             }
             for (name, sub) in fields {
@@ -66,17 +69,30 @@ fn at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
 fn checker_reports_missing_fields_and_wrong_types() {
     let shape = json!({"id": "number", "subject": "string|null", "via": {"channel": "string"}});
     let mut errors = Vec::new();
-    check_shape("t", &shape, Some(&json!({"id": "1", "via": {"channel": 3}})), &mut errors);
+    check_shape(
+        "t",
+        &shape,
+        Some(&json!({"id": "1", "via": {"channel": 3}})),
+        &mut errors,
+    );
     assert_eq!(errors.len(), 3, "{errors:?}");
     let mut ok = Vec::new();
-    check_shape("t", &shape, Some(&json!({"id": 1, "subject": null, "via": {"channel": "api"}})), &mut ok);
+    check_shape(
+        "t",
+        &shape,
+        Some(&json!({"id": 1, "subject": null, "via": {"channel": "api"}})),
+        &mut ok,
+    );
     assert!(ok.is_empty(), "{ok:?}");
 }
 
 #[tokio::test]
 async fn simulator_matches_every_fixture() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 12, "fixtures missing");
     let mut failures = Vec::new();
@@ -84,9 +100,19 @@ async fn simulator_matches_every_fixture() {
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         let fixture: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         let (app, state) = sim();
-        let ticket_id = create_ticket(&app, json!({"subject": "seed", "comment": {"body": "seed"}})).await;
+        let ticket_id = create_ticket(
+            &app,
+            json!({"subject": "seed", "comment": {"body": "seed"}}),
+        )
+        .await;
         if fixture["setup"] == "close_ticket" {
-            call(&app, Method::POST, format!("/admin/tickets/{ticket_id}/close"), None).await;
+            call(
+                &app,
+                Method::POST,
+                format!("/admin/tickets/{ticket_id}/close"),
+                None,
+            )
+            .await;
         }
         let req = &fixture["request"];
         let path = req["path"]
@@ -94,14 +120,20 @@ async fn simulator_matches_every_fixture() {
             .unwrap()
             .replace("{ticket_id}", &ticket_id.to_string())
             .replace("{agent_id}", &state.agent_id().to_string());
-        let auth = req["auth"].as_str().map(str::to_owned).unwrap_or_else(|| basic(AGENT, TOKEN));
+        let auth = req["auth"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| basic(AGENT, TOKEN));
         let mut builder = Request::builder()
             .method(req["method"].as_str().unwrap())
             .uri(&path)
             .header("authorization", auth)
             .header("accept", "application/json");
         let body = if let Some(raw) = req["raw_body"].as_str() {
-            builder = builder.header("content-type", req["content_type"].as_str().unwrap_or("application/binary"));
+            builder = builder.header(
+                "content-type",
+                req["content_type"].as_str().unwrap_or("application/binary"),
+            );
             Body::from(raw.to_owned())
         } else if let Some(json_body) = req.get("body") {
             builder = builder.header("content-type", "application/json");
@@ -109,10 +141,16 @@ async fn simulator_matches_every_fixture() {
         } else {
             Body::empty()
         };
-        let resp = app.clone().oneshot(builder.body(body).unwrap()).await.unwrap();
+        let resp = app
+            .clone()
+            .oneshot(builder.body(body).unwrap())
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let actual: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let mut errors = Vec::new();
         if Some(u64::from(status)) != fixture["status"].as_u64() {
@@ -124,10 +162,10 @@ async fn simulator_matches_every_fixture() {
                 errors.push(format!("header {header} missing"));
             }
         }
-        if let Some(ct) = headers.get("content-type") {
-            if !ct.to_str().unwrap_or("").starts_with("application/json") {
-                errors.push(format!("content-type {ct:?}"));
-            }
+        if let Some(ct) = headers.get("content-type")
+            && !ct.to_str().unwrap_or("").starts_with("application/json")
+        {
+            errors.push(format!("content-type {ct:?}"));
         }
         if let Some(shape) = fixture.get("shape") {
             check_shape("$", shape, Some(&actual), &mut errors);
@@ -137,12 +175,18 @@ async fn simulator_matches_every_fixture() {
                 check_shape(path, shape, at(&actual, path), &mut errors);
             }
         }
-        if let Some(body) = fixture.get("body") && *body != actual {
+        if let Some(body) = fixture.get("body")
+            && *body != actual
+        {
             errors.push(format!("body {actual}, expected {body}"));
         }
         if !errors.is_empty() {
             failures.push(format!("{name}: {}", errors.join("; ")));
         }
     }
-    assert!(failures.is_empty(), "fidelity failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fidelity failures:\n{}",
+        failures.join("\n")
+    );
 }

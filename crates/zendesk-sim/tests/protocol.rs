@@ -16,33 +16,82 @@ async fn auth_basic_bearer_401_and_403() {
         requests_per_minute: None,
         ..SimConfig::default()
     });
-    let ok = send(&app, Method::GET, "/api/v2/groups", None, &[("authorization", &basic(AGENT, TOKEN))]).await;
+    let ok = send(
+        &app,
+        Method::GET,
+        "/api/v2/groups",
+        None,
+        &[("authorization", &basic(AGENT, TOKEN))],
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
-    let bearer = send(&app, Method::GET, "/api/v2/groups", None, &[("authorization", "Bearer oauth-123")]).await;
+    let bearer = send(
+        &app,
+        Method::GET,
+        "/api/v2/groups",
+        None,
+        &[("authorization", "Bearer oauth-123")],
+    )
+    .await;
     assert_eq!(bearer.status, StatusCode::OK);
-    for bad in [basic(AGENT, "wrong"), basic("nobody@x.test", TOKEN), "Bearer nope".to_owned(), String::new()] {
-        let headers: Vec<(&str, &str)> = if bad.is_empty() { vec![] } else { vec![("authorization", bad.as_str())] };
+    for bad in [
+        basic(AGENT, "wrong"),
+        basic("nobody@x.test", TOKEN),
+        "Bearer nope".to_owned(),
+        String::new(),
+    ] {
+        let headers: Vec<(&str, &str)> = if bad.is_empty() {
+            vec![]
+        } else {
+            vec![("authorization", bad.as_str())]
+        };
         let reply = send(&app, Method::GET, "/api/v2/groups", None, &headers).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad}");
         assert_eq!(reply.json(), json!({"error": "Couldn't authenticate you"}));
     }
     state.create_user("End", "end@x.test", "end-user");
-    let reply = send(&app, Method::GET, "/api/v2/groups", None, &[("authorization", &basic("end@x.test", TOKEN))]).await;
+    let reply = send(
+        &app,
+        Method::GET,
+        "/api/v2/groups",
+        None,
+        &[("authorization", &basic("end@x.test", TOKEN))],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.json()["error"]["title"], "Forbidden");
-    assert!(reply.json()["error"]["message"].as_str().unwrap().starts_with("You do not have access to this page."));
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("You do not have access to this page.")
+    );
 }
 
 #[tokio::test]
 async fn bearer_is_refused_when_no_oauth_token_configured() {
     let (app, _) = sim();
-    let reply = send(&app, Method::GET, "/api/v2/groups", None, &[("authorization", "Bearer sim-token")]).await;
+    let reply = send(
+        &app,
+        Method::GET,
+        "/api/v2/groups",
+        None,
+        &[("authorization", "Bearer sim-token")],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn create_with_key(app: &axum::Router, key: &str, body: serde_json::Value) -> common::Reply {
     let auth = basic(AGENT, TOKEN);
-    send(app, Method::POST, "/api/v2/tickets", Some(body), &[("authorization", auth.as_str()), ("idempotency-key", key)]).await
+    send(
+        app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(body),
+        &[("authorization", auth.as_str()), ("idempotency-key", key)],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -58,7 +107,12 @@ async fn idempotency_miss_hit_mismatch_and_expiry() {
     assert_eq!(second.json(), first.json());
     assert_eq!(second.header("location"), first.header("location"));
     assert_eq!(state.tickets().len(), 1);
-    let other = create_with_key(&app, "k1", json!({"ticket": {"subject": "other", "comment": {"body": "b"}}})).await;
+    let other = create_with_key(
+        &app,
+        "k1",
+        json!({"ticket": {"subject": "other", "comment": {"body": "b"}}}),
+    )
+    .await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST);
     assert_eq!(other.json()["error"], "IdempotentRequestError");
     assert_eq!(state.tickets().len(), 1);
@@ -72,37 +126,58 @@ async fn idempotency_miss_hit_mismatch_and_expiry() {
 
 #[tokio::test]
 async fn rate_limit_headers_429_and_window_reset_on_sim_clock() {
-    let (app, state) = sim_with(SimConfig { requests_per_minute: Some(3), ..SimConfig::default() });
+    let (app, state) = sim_with(SimConfig {
+        requests_per_minute: Some(3),
+        ..SimConfig::default()
+    });
     let first = call(&app, Method::GET, "/api/v2/groups", None).await;
     assert_eq!(first.header("x-rate-limit"), Some("3"));
     assert_eq!(first.header("x-rate-limit-remaining"), Some("2"));
-    assert!(first.header("ratelimit-limit").is_none(), "only ticketing endpoints carry ratelimit-*");
+    assert!(
+        first.header("ratelimit-limit").is_none(),
+        "only ticketing endpoints carry ratelimit-*"
+    );
     let second = call(&app, Method::GET, "/api/v2/tickets", None).await;
     assert_eq!(second.header("ratelimit-limit"), Some("3"));
     assert_eq!(second.header("ratelimit-remaining"), Some("1"));
     let reset: u64 = second.header("ratelimit-reset").unwrap().parse().unwrap();
     assert!((1..=60).contains(&reset));
-    assert_eq!(call(&app, Method::GET, "/api/v2/groups", None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::GET, "/api/v2/groups", None).await.status,
+        StatusCode::OK
+    );
     let limited = call(&app, Method::GET, "/api/v2/groups", None).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
-    assert!(serde_json::from_str::<serde_json::Value>(&limited.text).is_err(), "429 body is not JSON");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&limited.text).is_err(),
+        "429 body is not JSON"
+    );
     assert_eq!(limited.header("x-rate-limit-remaining"), Some("0"));
     assert_eq!(state.responses_with_status(429), 1);
     state.advance_clock(Duration::from_secs(retry));
-    assert_eq!(call(&app, Method::GET, "/api/v2/groups", None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::GET, "/api/v2/groups", None).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn every_response_has_a_request_id_and_admin_is_not_limited() {
-    let (app, _) = sim_with(SimConfig { requests_per_minute: Some(1), ..SimConfig::default() });
+    let (app, _) = sim_with(SimConfig {
+        requests_per_minute: Some(1),
+        ..SimConfig::default()
+    });
     let a = call(&app, Method::GET, "/api/v2/groups", None).await;
     let b = send(&app, Method::GET, "/api/v2/groups", None, &[]).await;
     let c = call(&app, Method::GET, "/admin/stats", None).await;
     let d = call(&app, Method::GET, "/admin/stats", None).await;
     assert_eq!(d.status, StatusCode::OK);
-    let ids: Vec<&str> = [&a, &b, &c].iter().map(|r| r.header("x-zendesk-request-id").unwrap()).collect();
+    let ids: Vec<&str> = [&a, &b, &c]
+        .iter()
+        .map(|r| r.header("x-zendesk-request-id").unwrap())
+        .collect();
     assert!(ids.iter().all(|id| !id.is_empty()));
     assert_ne!(ids[0], ids[1]);
 }
@@ -111,7 +186,32 @@ async fn every_response_has_a_request_id_and_admin_is_not_limited() {
 async fn json_suffix_is_accepted_everywhere() {
     let (app, _) = sim();
     let id = create_ticket(&app, json!({"comment": {"body": "x"}})).await;
-    assert_eq!(call(&app, Method::GET, format!("/api/v2/tickets/{id}.json"), None).await.status, StatusCode::OK);
-    assert_eq!(call(&app, Method::GET, "/api/v2/groups.json", None).await.status, StatusCode::OK);
-    assert_eq!(call(&app, Method::GET, "/api/v2/search.json?query=type:ticket", None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            format!("/api/v2/tickets/{id}.json"),
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/v2/groups.json", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            "/api/v2/search.json?query=type:ticket",
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
 }

@@ -37,8 +37,16 @@ async fn create_returns_201_location_audit_and_api_channel() {
 async fn status_is_open_with_assignee_unless_given() {
     let (app, state) = sim();
     let agent = state.agent_id();
-    let a = create_ticket(&app, json!({"comment": {"body": "x"}, "assignee_id": agent})).await;
-    let b = create_ticket(&app, json!({"comment": {"body": "x"}, "assignee_id": agent, "status": "pending"})).await;
+    let a = create_ticket(
+        &app,
+        json!({"comment": {"body": "x"}, "assignee_id": agent}),
+    )
+    .await;
+    let b = create_ticket(
+        &app,
+        json!({"comment": {"body": "x"}, "assignee_id": agent, "status": "pending"}),
+    )
+    .await;
     let show = |id: u64| call(&app, Method::GET, format!("/api/v2/tickets/{id}"), None);
     assert_eq!(show(a).await.json()["ticket"]["status"], "open");
     assert_eq!(show(b).await.json()["ticket"]["status"], "pending");
@@ -48,34 +56,77 @@ async fn status_is_open_with_assignee_unless_given() {
 async fn requester_object_creates_end_user_and_requester_id_wins() {
     let (app, state) = sim();
     let id = create_ticket(&app, json!({"comment": {"body": "x"}, "requester": {"name": "Jane", "email": "Jane@Example.com"}})).await;
-    let ticket = call(&app, Method::GET, &format!("/api/v2/tickets/{id}"), None).await.json();
+    let ticket = call(&app, Method::GET, &format!("/api/v2/tickets/{id}"), None)
+        .await
+        .json();
     let requester = ticket["ticket"]["requester_id"].as_u64().unwrap();
-    let user = call(&app, Method::GET, &format!("/api/v2/users/{requester}"), None).await.json();
+    let user = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/users/{requester}"),
+        None,
+    )
+    .await
+    .json();
     assert_eq!(user["user"]["role"], "end-user");
     assert_eq!(user["user"]["email"], "Jane@Example.com");
     // same e-mail in another case: same user, no duplicate
-    let again = create_ticket(&app, json!({"comment": {"body": "y"}, "requester": {"email": "jane@example.com"}})).await;
-    let again = call(&app, Method::GET, &format!("/api/v2/tickets/{again}"), None).await.json();
+    let again = create_ticket(
+        &app,
+        json!({"comment": {"body": "y"}, "requester": {"email": "jane@example.com"}}),
+    )
+    .await;
+    let again = call(&app, Method::GET, &format!("/api/v2/tickets/{again}"), None)
+        .await
+        .json();
     assert_eq!(again["ticket"]["requester_id"].as_u64(), Some(requester));
     // requester_id wins over requester
     let agent = state.agent_id();
     let third = create_ticket(&app, json!({"comment": {"body": "z"}, "requester_id": agent, "requester": {"email": "other@example.com"}})).await;
-    let third = call(&app, Method::GET, &format!("/api/v2/tickets/{third}"), None).await.json();
+    let third = call(&app, Method::GET, &format!("/api/v2/tickets/{third}"), None)
+        .await
+        .json();
     assert_eq!(third["ticket"]["requester_id"].as_u64(), Some(agent));
-    assert!(state.users().iter().all(|u| u["email"] != "other@example.com"));
+    assert!(
+        state
+            .users()
+            .iter()
+            .all(|u| u["email"] != "other@example.com")
+    );
 }
 
 #[tokio::test]
 async fn missing_wrapper_is_400_and_missing_comment_is_422() {
     let (app, _) = sim();
-    let reply = call(&app, Method::POST, "/api/v2/tickets", Some(json!({"subject": "no wrapper"}))).await;
+    let reply = call(
+        &app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(json!({"subject": "no wrapper"})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.json(), json!({"error": "ParameterMissing", "description": "Parameter ticket is required"}));
-    let reply = call(&app, Method::POST, "/api/v2/tickets", Some(json!({"ticket": {"subject": "s"}}))).await;
+    assert_eq!(
+        reply.json(),
+        json!({"error": "ParameterMissing", "description": "Parameter ticket is required"})
+    );
+    let reply = call(
+        &app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(json!({"ticket": {"subject": "s"}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.json()["error"], "RecordInvalid");
     assert!(reply.json()["details"]["description"].is_array());
-    let reply = call(&app, Method::POST, "/api/v2/tickets", Some(json!({"ticket": {"comment": {"body": "x"}, "priority": "asap"}}))).await;
+    let reply = call(
+        &app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(json!({"ticket": {"comment": {"body": "x"}, "priority": "asap"}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -113,7 +164,10 @@ async fn unknown_ticket_is_404() {
         let body = (method == Method::PUT).then(|| json!({"ticket": {"status": "open"}}));
         let reply = call(&app, method, "/api/v2/tickets/999", body).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
-        assert_eq!(reply.json(), json!({"error": "RecordNotFound", "description": "Not found"}));
+        assert_eq!(
+            reply.json(),
+            json!({"error": "RecordNotFound", "description": "Not found"})
+        );
     }
 }
 
@@ -121,9 +175,21 @@ async fn unknown_ticket_is_404() {
 async fn closed_ticket_rejects_update_with_exact_body() {
     let (app, state) = sim();
     let id = create_ticket(&app, json!({"comment": {"body": "x"}})).await;
-    let close = call(&app, Method::POST, &format!("/admin/tickets/{id}/close"), None).await;
+    let close = call(
+        &app,
+        Method::POST,
+        &format!("/admin/tickets/{id}/close"),
+        None,
+    )
+    .await;
     assert_eq!(close.status, StatusCode::OK);
-    let reply = call(&app, Method::PUT, &format!("/api/v2/tickets/{id}"), Some(json!({"ticket": {"comment": {"body": "late"}}}))).await;
+    let reply = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v2/tickets/{id}"),
+        Some(json!({"ticket": {"comment": {"body": "late"}}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         reply.json(),
@@ -135,35 +201,106 @@ async fn closed_ticket_rejects_update_with_exact_body() {
 #[tokio::test]
 async fn followup_only_from_closed_source_and_inherits_tags() {
     let (app, state) = sim();
-    let source = create_ticket(&app, json!({"comment": {"body": "x"}, "tags": ["billing", "vip"]})).await;
-    let early = call(&app, Method::POST, "/api/v2/tickets", Some(json!({"ticket": {"comment": {"body": "y"}, "via_followup_source_id": source}}))).await;
+    let source = create_ticket(
+        &app,
+        json!({"comment": {"body": "x"}, "tags": ["billing", "vip"]}),
+    )
+    .await;
+    let early = call(
+        &app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(json!({"ticket": {"comment": {"body": "y"}, "via_followup_source_id": source}})),
+    )
+    .await;
     assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(state.set_ticket_status(source, "closed"));
-    let follow = create_ticket(&app, json!({"comment": {"body": "y"}, "via_followup_source_id": source})).await;
-    let follow = call(&app, Method::GET, &format!("/api/v2/tickets/{follow}"), None).await.json();
+    let follow = create_ticket(
+        &app,
+        json!({"comment": {"body": "y"}, "via_followup_source_id": source}),
+    )
+    .await;
+    let follow = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/tickets/{follow}"),
+        None,
+    )
+    .await
+    .json();
     assert_eq!(follow["ticket"]["tags"], json!(["billing", "vip"]));
     assert_eq!(follow["ticket"]["via"]["source"]["rel"], "follow_up");
-    let own = create_ticket(&app, json!({"comment": {"body": "z"}, "via_followup_source_id": source, "tags": ["new"]})).await;
-    let own = call(&app, Method::GET, &format!("/api/v2/tickets/{own}"), None).await.json();
+    let own = create_ticket(
+        &app,
+        json!({"comment": {"body": "z"}, "via_followup_source_id": source, "tags": ["new"]}),
+    )
+    .await;
+    let own = call(&app, Method::GET, &format!("/api/v2/tickets/{own}"), None)
+        .await
+        .json();
     assert_eq!(own["ticket"]["tags"], json!(["new"]));
-    let src = call(&app, Method::GET, &format!("/api/v2/tickets/{source}"), None).await.json();
+    let src = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/tickets/{source}"),
+        None,
+    )
+    .await
+    .json();
     assert_eq!(src["ticket"]["followup_ids"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn show_many_and_external_id_lookup() {
     let (app, _) = sim();
-    let a = create_ticket(&app, json!({"comment": {"body": "x"}, "external_id": "ev-1"})).await;
-    let b = create_ticket(&app, json!({"comment": {"body": "x"}, "external_id": "ev-1"})).await;
-    let c = create_ticket(&app, json!({"comment": {"body": "x"}, "external_id": "ev-2"})).await;
-    let many = call(&app, Method::GET, &format!("/api/v2/tickets/show_many.json?ids={a},{c},4242"), None).await.json();
-    let ids: Vec<u64> = many["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    let a = create_ticket(
+        &app,
+        json!({"comment": {"body": "x"}, "external_id": "ev-1"}),
+    )
+    .await;
+    let b = create_ticket(
+        &app,
+        json!({"comment": {"body": "x"}, "external_id": "ev-1"}),
+    )
+    .await;
+    let c = create_ticket(
+        &app,
+        json!({"comment": {"body": "x"}, "external_id": "ev-2"}),
+    )
+    .await;
+    let many = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/tickets/show_many.json?ids={a},{c},4242"),
+        None,
+    )
+    .await
+    .json();
+    let ids: Vec<u64> = many["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, vec![a, c]);
-    let by_ext = call(&app, Method::GET, "/api/v2/tickets?external_id=ev-1", None).await.json();
-    let ids: Vec<u64> = by_ext["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    let by_ext = call(&app, Method::GET, "/api/v2/tickets?external_id=ev-1", None)
+        .await
+        .json();
+    let ids: Vec<u64> = by_ext["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, vec![a, b]);
     let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
-    let reply = call(&app, Method::GET, &format!("/api/v2/tickets/show_many?ids={}", too_many.join(",")), None).await;
+    let reply = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/tickets/show_many?ids={}", too_many.join(",")),
+        None,
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -175,7 +312,14 @@ async fn per_ticket_update_limit_then_recovers_after_ten_sim_minutes() {
         ..Default::default()
     });
     let id = create_ticket(&app2, json!({"comment": {"body": "x"}})).await;
-    let update = || call(&app2, Method::PUT, format!("/api/v2/tickets/{id}"), Some(json!({"ticket": {"comment": {"body": "more"}}})));
+    let update = || {
+        call(
+            &app2,
+            Method::PUT,
+            format!("/api/v2/tickets/{id}"),
+            Some(json!({"ticket": {"comment": {"body": "more"}}})),
+        )
+    };
     for _ in 0..3 {
         assert_eq!(update().await.status, StatusCode::OK);
     }
@@ -196,13 +340,34 @@ async fn comment_limit_is_5000() {
     });
     let id = create_ticket(&app, json!({"comment": {"body": "1"}})).await;
     for n in 2..=5000 {
-        let reply = call(&app, Method::PUT, &format!("/api/v2/tickets/{id}"), Some(json!({"ticket": {"comment": {"body": n.to_string()}}}))).await;
+        let reply = call(
+            &app,
+            Method::PUT,
+            &format!("/api/v2/tickets/{id}"),
+            Some(json!({"ticket": {"comment": {"body": n.to_string()}}})),
+        )
+        .await;
         assert_eq!(reply.status, StatusCode::OK, "comment {n}");
     }
-    let reply = call(&app, Method::PUT, &format!("/api/v2/tickets/{id}"), Some(json!({"ticket": {"comment": {"body": "5001"}}}))).await;
+    let reply = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v2/tickets/{id}"),
+        Some(json!({"ticket": {"comment": {"body": "5001"}}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     // a field change without a comment is still allowed
-    let reply = call(&app, Method::PUT, &format!("/api/v2/tickets/{id}"), Some(json!({"ticket": {"status": "open"}}))).await;
+    let reply = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v2/tickets/{id}"),
+        Some(json!({"ticket": {"status": "open"}})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(state.tickets()[0]["comments"].as_array().unwrap().len(), 5000);
+    assert_eq!(
+        state.tickets()[0]["comments"].as_array().unwrap().len(),
+        5000
+    );
 }

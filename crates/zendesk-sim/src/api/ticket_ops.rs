@@ -295,7 +295,10 @@ pub fn create(
         ("priority", json!(ticket.priority)),
         ("type", json!(ticket.kind)),
         ("tags", json!(ticket.tags)),
-        ("assignee_id", json!(ticket.assignee_id.map(|v| v.to_string()))),
+        (
+            "assignee_id",
+            json!(ticket.assignee_id.map(|v| v.to_string())),
+        ),
         ("group_id", json!(ticket.group_id.map(|v| v.to_string()))),
     ] {
         let event_id = data.next_id();

@@ -51,7 +51,7 @@ pub async fn create(
     let now = state.now();
     if let Some(token) = query.get("token") {
         let data = state.data();
-        if !data.uploads.get(token).is_some_and(|u| u.expires_at > now) {
+        if data.uploads.get(token).is_none_or(|u| u.expires_at <= now) {
             return Err(ApiError::invalid(
                 "token",
                 "Token: is invalid or has expired",

@@ -23,7 +23,10 @@ pub fn sim() -> (Router, SimState) {
 
 pub fn basic(email: &str, token: &str) -> String {
     let raw = format!("{email}/token:{token}");
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 pub struct Reply {
@@ -34,8 +37,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -81,7 +83,12 @@ pub async fn send(
 }
 
 /// Sends a request as the seeded agent.
-pub async fn call(app: &Router, method: Method, path: impl Into<String>, body: Option<Value>) -> Reply {
+pub async fn call(
+    app: &Router,
+    method: Method,
+    path: impl Into<String>,
+    body: Option<Value>,
+) -> Reply {
     let auth = basic(AGENT, TOKEN);
     send(app, method, path, body, &[("authorization", auth.as_str())]).await
 }
@@ -93,7 +100,13 @@ pub fn sim_with(config: SimConfig) -> (Router, SimState) {
 
 /// Creates a ticket and returns its id.
 pub async fn create_ticket(app: &Router, ticket: Value) -> u64 {
-    let reply = call(app, Method::POST, "/api/v2/tickets", Some(serde_json::json!({"ticket": ticket}))).await;
+    let reply = call(
+        app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(serde_json::json!({"ticket": ticket})),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     reply.json()["ticket"]["id"].as_u64().expect("id")
 }
