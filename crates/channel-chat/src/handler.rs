@@ -32,10 +32,21 @@ pub(crate) struct Accepted {
 
 /// Counts, logs and builds the error answer for a refused message.
 fn reject(reason: RejectReason, event_id: Option<Uuid>, message: String) -> ApiError {
+    reject_logging(reason, event_id, &message.clone(), message)
+}
+
+/// Like [`reject`], logging `log_detail` instead of the answer's message
+/// (which may quote the sender's data, e.g. an invalid e-mail address).
+fn reject_logging(
+    reason: RejectReason,
+    event_id: Option<Uuid>,
+    log_detail: &str,
+    message: String,
+) -> ApiError {
     if reason.is_authentication() {
         SignatureFailure {
             channel: CHANNEL,
-            detail: &message,
+            detail: log_detail,
         }
         .emit();
     }
@@ -43,7 +54,7 @@ fn reject(reason: RejectReason, event_id: Option<Uuid>, message: String) -> ApiE
         channel: CHANNEL,
         reason,
         event_id,
-        detail: &message,
+        detail: log_detail,
     }
     .emit();
     ApiError::rejected(reason, message)
@@ -135,8 +146,14 @@ pub(crate) async fn receive(
             "content type must be application/json".into(),
         ));
     }
-    let normalised = normalise_bytes(webhook_id, &body, Utc::now(), &channel.limits)
-        .map_err(|e| reject(e.reason(), Some(event_id), e.to_string()))?;
+    let normalised =
+        normalise_bytes(webhook_id, &body, Utc::now(), &channel.limits).map_err(|e| {
+            let log_detail = match e.field() {
+                Some(field) => format!("invalid field {field}"),
+                None => e.to_string(),
+            };
+            reject_logging(e.reason(), Some(event_id), &log_detail, e.to_string())
+        })?;
     let mut event = normalised.event;
 
     let blobs = &state.ctx.blobs;

@@ -74,6 +74,17 @@ impl NormaliseError {
     pub fn is_retryable(&self) -> bool {
         false
     }
+
+    /// The offending field (JSON path), safe to log: unlike the message it
+    /// never quotes the sender's data.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            NormaliseError::BadJson(_) => None,
+            NormaliseError::Schema { field, .. } | NormaliseError::Attachment { field, .. } => {
+                Some(field)
+            }
+        }
+    }
 }
 
 fn schema(field: impl Into<String>, message: impl Into<String>) -> NormaliseError {
