@@ -82,18 +82,20 @@ enum DlqAction {
     List,
     /// Show one dead letter in full: headers and the original event.
     Show {
-        /// The dead letter's offset, as printed by `list`.
-        offset: i64,
+        /// The dead letter's id, PARTITION:OFFSET as printed by `list`.
+        id: intake_app::LetterId,
     },
-    /// Put pending dead letters back on their source topic (all, or up to and including OFFSET).
+    /// Put pending dead letters back on their source topic (all, or up to and including --up-to).
     Replay {
+        /// Last dead letter to replay, PARTITION:OFFSET (on its partition).
         #[arg(long)]
-        up_to: Option<i64>,
+        up_to: Option<intake_app::LetterId>,
     },
-    /// Discard pending dead letters (all, or up to and including OFFSET).
+    /// Discard pending dead letters (all, or up to and including --up-to).
     Drop {
+        /// Last dead letter to drop, PARTITION:OFFSET (on its partition).
         #[arg(long)]
-        up_to: Option<i64>,
+        up_to: Option<intake_app::LetterId>,
     },
 }
 
@@ -129,10 +131,24 @@ fn main() -> ExitCode {
             Command::CheckConfig { config, role } => {
                 intake_app::check_config(config.as_deref(), role.into())
             }
-            Command::Demo { listen, sim_listen, data_dir } => {
-                intake_app::demo(intake_app::DemoOptions { listen, sim_listen, data_dir }).await
+            Command::Demo {
+                listen,
+                sim_listen,
+                data_dir,
+            } => {
+                intake_app::demo(intake_app::DemoOptions {
+                    listen,
+                    sim_listen,
+                    data_dir,
+                })
+                .await
             }
-            Command::ZendeskSim { listen, requests_per_minute, search_lag_secs, state_file } => {
+            Command::ZendeskSim {
+                listen,
+                requests_per_minute,
+                search_lag_secs,
+                state_file,
+            } => {
                 intake_app::zendesk_sim(intake_app::SimOptions {
                     listen,
                     requests_per_minute,
@@ -144,7 +160,7 @@ fn main() -> ExitCode {
             Command::Dlq { config, action } => {
                 let action = match action {
                     DlqAction::List => intake_app::DlqAction::List,
-                    DlqAction::Show { offset } => intake_app::DlqAction::Show { offset },
+                    DlqAction::Show { id } => intake_app::DlqAction::Show { id },
                     DlqAction::Replay { up_to } => intake_app::DlqAction::Replay { up_to },
                     DlqAction::Drop { up_to } => intake_app::DlqAction::Drop { up_to },
                 };

@@ -1,1 +1,30 @@
 #![forbid(unsafe_code)]
+//! Wiring: turns a validated configuration into running components (gateway,
+//! router), and implements the demo and the admin commands. The binary only
+//! parses the command line and calls into this crate.
+
+mod check;
+mod demo;
+mod dlq;
+mod service;
+mod sim;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+pub use check::check_config;
+pub use demo::{DemoOptions, demo};
+pub use dlq::{DlqAction, LetterId, dlq};
+pub use service::{Role, Service, run};
+pub use sim::{SimOptions, zendesk_sim};
+
+/// Loads the configuration or prints every problem; `Err` carries the exit code.
+pub(crate) fn load_config(path: Option<&Path>) -> Result<intake_config::Config, ExitCode> {
+    intake_config::load(path).map_err(|errors| {
+        eprintln!("configuration has {} problem(s):", errors.problems.len());
+        for problem in &errors.problems {
+            eprintln!("  {}: {}", problem.key, problem.message);
+        }
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,389 @@
+//! `intake run`: builds the components a role needs from the configuration,
+//! runs them until the shutdown signal, then drains with a deadline.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use intake_blob::{BlobStore, LocalDirBlobStore};
+use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
+use intake_channel::{ChannelContext, HttpChannel};
+use intake_channel_chat::{ChatChannel, ChatOptions};
+use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
+use intake_gateway::Health;
+use intake_router::{ChannelRoute, Router, RouterOptions};
+use intake_store::{SqliteStore, StateStore};
+use secrecy::ExposeSecret;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Which components a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Gateway and router in one process.
+    All,
+    /// The HTTP gateway with the channel adapters.
+    Gateway,
+    /// The router (it still serves `/metrics` and the health routes).
+    Router,
+}
+
+impl Role {
+    pub fn runs_gateway(self) -> bool {
+        matches!(self, Role::All | Role::Gateway)
+    }
+    pub fn runs_router(self) -> bool {
+        matches!(self, Role::All | Role::Router)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::All => "all",
+            Role::Gateway => "gateway",
+            Role::Router => "router",
+        })
+    }
+}
+
+/// `intake run`: load, check, start, wait for SIGTERM/SIGINT, drain.
+pub async fn run(config_path: Option<&Path>, role: Role) -> anyhow::Result<ExitCode> {
+    let config = match crate::load_config(config_path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let problems = crate::check::role_problems(&config, role);
+    if !problems.is_empty() {
+        eprintln!("configuration is incomplete for role {role}:");
+        for problem in &problems {
+            eprintln!("  {}: {}", problem.key, problem.message);
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    intake_telemetry::init_logging(config.log.format, &config.log.level)?;
+    let shutdown = intake_telemetry::shutdown_signal();
+    let service = Service::start(config, role, shutdown).await?;
+    service.wait().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The running components of one process.
+pub struct Service {
+    http_addr: Option<SocketAddr>,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown: CancellationToken,
+    drain_deadline: Duration,
+}
+
+impl Service {
+    /// Connects the bus (retrying while it is unavailable, until `shutdown`),
+    /// opens the stores and starts the role's components.
+    pub async fn start(
+        config: Config,
+        role: Role,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Service> {
+        let metrics = intake_telemetry::metrics();
+        let topics = Topics::new(config.bus.topic_prefix.clone());
+        let bus = connect_bus(&config, &shutdown).await?;
+        let mut all_topics: Vec<String> = config
+            .router
+            .channel_priority
+            .iter()
+            .map(|channel| topics.events(channel))
+            .collect();
+        all_topics.push(topics.dlq());
+        bus.ensure_topics(&all_topics)
+            .await
+            .context("cannot create the bus topics")?;
+
+        let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
+        let ctx = ChannelContext {
+            publisher: bus.publisher(),
+            topics: topics.clone(),
+            blobs: Arc::clone(&blobs),
+        };
+        let mut tasks = JoinSet::new();
+        let mut health = Health::new().with_check("bus", {
+            let bus = Arc::clone(&bus);
+            move || {
+                let bus = Arc::clone(&bus);
+                async move { bus.check_ready().await }
+            }
+        });
+        health = health.with_check("blob", {
+            let blobs = Arc::clone(&blobs);
+            move || {
+                let blobs = Arc::clone(&blobs);
+                async move { blobs.check_ready().await }
+            }
+        });
+
+        let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
+        if role.runs_gateway() {
+            channels = http_channels(&config)?;
+        }
+        if role.runs_router() {
+            let store = open_store(&config).await?;
+            health = health.with_check("store", {
+                let store = Arc::clone(&store);
+                move || {
+                    let store = Arc::clone(&store);
+                    async move { store.check_ready().await }
+                }
+            });
+            let zendesk = zendesk_client(&config)?;
+            let router = Router::new(
+                Arc::clone(&bus),
+                store,
+                Arc::clone(&blobs),
+                zendesk,
+                router_options(&config, &topics),
+            )
+            .context("cannot build the router")?;
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                (
+                    "router",
+                    router.run(token).await.map_err(anyhow::Error::from),
+                )
+            });
+        }
+
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+        let http_addr = listener.local_addr()?;
+        let render = Arc::new(move || metrics.render());
+        let app = intake_gateway::app(ctx, channels, health, render);
+        let token = shutdown.clone();
+        let drain_deadline = config.service.shutdown_deadline;
+        tasks.spawn(async move {
+            let served =
+                intake_gateway::serve_with_deadline(listener, app, token, drain_deadline).await;
+            ("http", served.map_err(anyhow::Error::from))
+        });
+        tracing::info!(%role, %http_addr, bus = bus.backend(), "intake started");
+        Ok(Service {
+            http_addr: Some(http_addr),
+            tasks,
+            shutdown,
+            drain_deadline,
+        })
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Runs until the shutdown signal or until a component stops by itself
+    /// (which is a failure), then drains every component with the deadline.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let early_exit = tokio::select! {
+            () = self.shutdown.cancelled() => None,
+            Some(joined) = self.tasks.join_next() => Some(joined),
+        };
+        self.shutdown.cancel();
+        let failure = match early_exit {
+            None => None,
+            Some(Ok((name, Ok(())))) => Some(anyhow::anyhow!("{name} stopped unexpectedly")),
+            Some(Ok((name, Err(error)))) => Some(error.context(format!("{name} failed"))),
+            Some(Err(join_error)) => Some(anyhow::anyhow!("a component crashed: {join_error}")),
+        };
+        if let Some(error) = &failure {
+            tracing::error!(error = %format!("{error:#}"), "shutting down after a component failure");
+        }
+        let mut errors = Vec::new();
+        let drained = tokio::time::timeout(self.drain_deadline, async {
+            while let Some(joined) = self.tasks.join_next().await {
+                match joined {
+                    Ok((name, Err(error))) => {
+                        errors.push(error.context(format!("{name} failed while stopping")))
+                    }
+                    Ok((_, Ok(()))) => {}
+                    Err(join_error) => {
+                        errors.push(anyhow::anyhow!("a component crashed: {join_error}"))
+                    }
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                deadline_secs = self.drain_deadline.as_secs(),
+                "drain deadline passed; aborting the rest"
+            );
+            self.tasks.abort_all();
+        }
+        for error in &errors {
+            tracing::error!(error = %format!("{error:#}"), "component error during shutdown");
+        }
+        tracing::info!("intake stopped");
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Connects the configured bus, retrying with backoff while it is
+/// unavailable (broker still starting), until `shutdown`.
+pub(crate) async fn connect_bus(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn Bus>> {
+    let options = match &config.bus.backend {
+        BusBackend::Embedded(embedded) => {
+            if let Some(parent) = embedded.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("cannot create {} (bus.embedded.path)", parent.display())
+                })?;
+            }
+            BusOptions::Embedded(EmbeddedOptions {
+                path: embedded.path.clone(),
+            })
+        }
+        BusBackend::Kafka(kafka) => {
+            let mut properties = kafka.properties.clone();
+            if let Some(password) = &kafka.sasl_password {
+                properties.insert(
+                    "sasl.password".to_owned(),
+                    password.expose_secret().to_owned(),
+                );
+            }
+            BusOptions::Kafka(KafkaOptions {
+                brokers: kafka.bootstrap_servers(),
+                properties,
+                create_topics: kafka.create_topics,
+                partitions: kafka.partitions,
+                replication_factor: i32::from(kafka.replication_factor),
+                client_id: kafka.client_id.clone(),
+                ..KafkaOptions::new(kafka.bootstrap_servers())
+            })
+        }
+    };
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match intake_bus::connect(options.clone()).await {
+            Ok(bus) => return Ok(bus),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "bus unavailable; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => anyhow::bail!("stopped while waiting for the bus: {error}"),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(15));
+            }
+            Err(error) => return Err(anyhow::Error::from(error).context("cannot open the bus")),
+        }
+    }
+}
+
+/// The webhook channels this gateway serves. Adding a channel: one line here.
+fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
+    let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
+    let chat = &config.channels.chat;
+    if chat.enabled {
+        let secret = chat
+            .secret
+            .clone()
+            .context("channels.chat: no secret configured")?;
+        let options = ChatOptions {
+            secret,
+            timestamp_tolerance: chat.timestamp_tolerance,
+            max_body_bytes: chat.max_body_bytes,
+            max_attachment_bytes: usize::try_from(chat.max_attachment_bytes).unwrap_or(usize::MAX),
+            max_attachments: chat.max_attachments,
+        };
+        channels.push(Arc::new(
+            ChatChannel::new(options).context("channels.chat.secret")?,
+        ));
+    }
+    Ok(channels)
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
+    match &config.store {
+        StoreConfig::Sqlite { path } => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("cannot create {} (store.sqlite_path)", parent.display())
+                })?;
+            }
+            let store = SqliteStore::open(path.clone())
+                .await
+                .with_context(|| format!("cannot open the state store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreConfig::Postgres { .. } => {
+            anyhow::bail!(
+                "store.backend = \"postgres\" is not available in this version; use \"sqlite\""
+            )
+        }
+    }
+}
+
+fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
+    let account = config
+        .zendesk
+        .account
+        .as_ref()
+        .context("zendesk: no account configured")?;
+    let auth = match &account.auth {
+        ZendeskAuth::ApiToken { email, token } => intake_zendesk::Auth::ApiToken {
+            email: email.clone(),
+            token: token.clone(),
+        },
+        ZendeskAuth::OAuth { token } => intake_zendesk::Auth::OAuth {
+            token: token.clone(),
+        },
+    };
+    let options = intake_zendesk::ClientOptions {
+        base_url: account.base_url.clone(),
+        auth,
+        requests_per_minute: config.zendesk.requests_per_minute.get(),
+        request_timeout: config.zendesk.request_timeout,
+        max_attempts: config.zendesk.max_attempts.get(),
+    };
+    intake_zendesk::Client::new(options).context("cannot build the Zendesk client")
+}
+
+fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
+    let channels = config
+        .router
+        .channel_priority
+        .iter()
+        .map(|name| {
+            let mut route = ChannelRoute::new(name.clone());
+            if name == "chat" {
+                let chat = &config.channels.chat;
+                route.priority = Some(priority(chat.priority));
+                route.group_id = chat.group_id;
+                route.tags = chat.tags.clone();
+            }
+            route
+        })
+        .collect();
+    RouterOptions {
+        consumer_group: config.router.consumer_group.clone(),
+        subject_max_chars: config.router.subject_max_chars.get(),
+        retry_initial_backoff: config.router.retry_initial_backoff,
+        retry_max_backoff: config.router.retry_max_backoff,
+        ..RouterOptions::new(topics.clone(), channels)
+    }
+}
+
+fn priority(priority: TicketPriority) -> intake_zendesk::Priority {
+    match priority {
+        TicketPriority::Urgent => intake_zendesk::Priority::Urgent,
+        TicketPriority::High => intake_zendesk::Priority::High,
+        TicketPriority::Normal => intake_zendesk::Priority::Normal,
+        TicketPriority::Low => intake_zendesk::Priority::Low,
+    }
+}

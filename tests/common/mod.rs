@@ -1,0 +1,322 @@
+//! Harness for the end-to-end tests: the built `intake` binary as a child
+//! process, the Zendesk simulator in the test process (it stands for Zendesk,
+//! which is outside intake), and the real Kafka broker started by
+//! `scripts/test-services` (address in `INTAKE_TEST_KAFKA`).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use intake_zendesk_sim::{SimConfig, SimHandle, Simulator};
+use serde_json::Value;
+use sha2::Sha256;
+
+/// Which bus the binary runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Kafka,
+}
+
+/// The Kafka broker of `scripts/test-services`. Fails (does not skip) under CI
+/// when it is missing; elsewhere returns `None` so a developer can run the
+/// embedded half alone.
+pub fn kafka_brokers() -> Option<String> {
+    match std::env::var("INTAKE_TEST_KAFKA") {
+        Ok(brokers) if !brokers.is_empty() => Some(brokers),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("INTAKE_TEST_KAFKA is not set under CI: run `scripts/test-services start` (scripts/test does)")
+        }
+        _ => {
+            eprintln!("skipping the Kafka half: INTAKE_TEST_KAFKA is not set (run scripts/test-services start)");
+            None
+        }
+    }
+}
+
+/// A free loopback port (bound then released; the binary binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The simulator, started in the test process on a free port.
+pub async fn start_sim(config: SimConfig) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Simulator::start(config, listener).await.unwrap()
+}
+
+/// One test's world: a temp dir with config and secrets, the simulator, and
+/// the gateway address the binary will listen on.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub sim: SimHandle,
+    pub http: SocketAddr,
+    pub chat_key: Vec<u8>,
+    pub topic_prefix: String,
+    pub config_path: PathBuf,
+}
+
+impl World {
+    pub async fn new(backend: Backend, brokers: Option<&str>) -> World {
+        Self::with_sim(backend, brokers, SimConfig::default(), "").await
+    }
+
+    /// `extra_toml` is appended to the generated configuration.
+    pub async fn with_sim(backend: Backend, brokers: Option<&str>, sim_config: SimConfig, extra_toml: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = start_sim(sim_config).await;
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let chat_key: Vec<u8> = (0..32).map(|i| (i * 7 + 3) as u8).collect();
+        std::fs::write(dir.path().join("chat-secret"), format!("whsec_{}", BASE64.encode(&chat_key))).unwrap();
+        std::fs::write(dir.path().join("zendesk-token"), "sim-token").unwrap();
+        let topic_prefix = format!("e2e{}", uuid::Uuid::new_v4().simple());
+        let bus = match backend {
+            Backend::Embedded => format!(
+                "backend = \"embedded\"\ntopic_prefix = \"{topic_prefix}\"\n[bus.embedded]\npath = {:?}\n",
+                dir.path().join("bus.sqlite")
+            ),
+            Backend::Kafka => format!(
+                "backend = \"kafka\"\ntopic_prefix = \"{topic_prefix}\"\n[bus.kafka]\nbrokers = {:?}\npartitions = 2\n[bus.kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+                brokers.expect("kafka brokers")
+            ),
+        };
+        let config = format!(
+            r#"[log]
+level = "info,intake=debug"
+[service]
+shutdown_deadline_secs = 5
+[http]
+listen = "{http}"
+[bus]
+{bus}
+[store]
+sqlite_path = {store:?}
+[blob]
+dir = {blobs:?}
+[zendesk]
+base_url = "{sim_url}"
+email = "agent@intake-sim.test"
+api_token_file = {token:?}
+requests_per_minute = 700
+max_attempts = 2
+[router]
+consumer_group = "router-{topic_prefix}"
+retry_initial_backoff_ms = 100
+retry_max_backoff_secs = 2
+[channels.chat]
+secret_file = {secret:?}
+priority = "high"
+tags = ["web"]
+{extra_toml}
+"#,
+            store = dir.path().join("state.sqlite"),
+            blobs = dir.path().join("blobs"),
+            sim_url = sim.base_url,
+            token = dir.path().join("zendesk-token"),
+            secret = dir.path().join("chat-secret"),
+        );
+        let config_path = dir.path().join("intake.toml");
+        std::fs::write(&config_path, config).unwrap();
+        World { dir, backend, sim, http, chat_key, topic_prefix, config_path }
+    }
+
+    /// Starts `intake run --role <role>`; `crashpoint` arms a test crash point.
+    pub fn spawn(&self, role: &str, crashpoint: Option<&str>) -> Intake {
+        Intake::spawn(&self.config_path, role, crashpoint)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Standard Webhooks signature of `id.timestamp.body` with the chat key.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.chat_key).unwrap();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Posts a signed chat message; returns status and JSON body.
+    pub async fn post_chat(&self, id: &str, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = self.sign(id, timestamp, &bytes);
+        self.post_raw(id, timestamp, &signature, "application/json", bytes).await
+    }
+
+    pub async fn post_raw(&self, id: &str, timestamp: i64, signature: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/chat/messages"))
+            .header("content-type", content_type)
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = response.status().as_u16();
+        let json = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// Every ticket in the simulator, with comments.
+    pub async fn tickets(&self) -> Vec<Value> {
+        let body: Value = reqwest::get(format!("{}/admin/tickets", self.sim.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["tickets"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the simulator holds `count` tickets and returns them.
+    pub async fn wait_tickets(&self, count: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let tickets = self.tickets().await;
+            if tickets.len() >= count || Instant::now() > deadline {
+                return tickets;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn sim_admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.sim.base_url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "sim admin {path}: {}", response.status());
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Waits (bounded) until the gateway answers `/readyz` with 200.
+    pub async fn wait_ready(&self, intake: &Intake) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = reqwest::get(self.url("/readyz")).await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(intake.running(), "intake exited:\n{}", intake.output());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("intake not ready after 60 s:\n{}", intake.output());
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// The `intake` binary as a child process, its output collected.
+pub struct Intake {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Intake {
+    pub fn spawn(config: &Path, role: &str, crashpoint: Option<&str>) -> Intake {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_intake"));
+        command
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--role", role])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match crashpoint {
+            Some(name) => command.env("INTAKE_CRASHPOINT", name),
+            None => command.env_remove("INTAKE_CRASHPOINT"),
+        };
+        let mut child = command.spawn().expect("start intake");
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut out = output.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            });
+        }
+        Intake { child, output }
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits (bounded) until the output contains `needle`.
+    pub async fn wait_output(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.output().contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {needle:?} in intake output after {timeout:?}:\n{}", self.output());
+    }
+
+    /// SIGKILL: no cleanup, no flush, like a power cut of the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        None
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A chat body from one visitor.
+pub fn chat_body(conversation: &str, author_id: &str, email: Option<&str>, text: &str) -> Value {
+    let mut author = serde_json::json!({"id": author_id, "name": "Ольга Тестова"});
+    if let Some(email) = email {
+        author["email"] = Value::String(email.to_owned());
+    }
+    serde_json::json!({"conversation_id": conversation, "author": author, "text": text})
+}
