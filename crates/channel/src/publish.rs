@@ -57,6 +57,8 @@ pub async fn publish_event(
                 offset: position.offset,
             }
             .emit();
+            // Crash-safety tests stop here: durable on the bus, source not yet acknowledged.
+            intake_telemetry::crashpoint("gateway.after_publish");
             Ok(position)
         }
         Err(error) => {
