@@ -171,6 +171,40 @@ async fn api_pipeline(
     next.run(req).await
 }
 
+/// Telemetry event: the simulator answered (or dropped) one request.
+struct ResponseSent {
+    status: u16,
+    dropped: bool,
+    fault: bool,
+}
+
+impl ResponseSent {
+    fn emit(&self) {
+        let outcome = if self.dropped {
+            "dropped"
+        } else {
+            match self.status {
+                200..=299 => "2xx",
+                400..=499 => "4xx",
+                500..=599 => "5xx",
+                _ => "other",
+            }
+        };
+        tracing::debug!(
+            status = self.status,
+            outcome,
+            fault = self.fault,
+            "sim response sent"
+        );
+        metrics::counter!(
+            "intake_zendesk_sim_responses_total",
+            "outcome" => outcome,
+            "fault" => if self.fault { "true" } else { "false" }
+        )
+        .increment(1);
+    }
+}
+
 fn set(resp: &mut Response, name: &'static str, value: impl Into<HeaderValue>) {
     resp.headers_mut()
         .insert(HeaderName::from_static(name), value.into());
@@ -219,7 +253,12 @@ pub async fn sim_layer(State(state): State<SimState>, mut req: Request, next: Ne
         }
     }
     let status = if dropped { 0 } else { resp.status().as_u16() };
-    tracing::debug!(method = %method, path = %path, status, "sim request");
+    ResponseSent {
+        status,
+        dropped,
+        fault: fault_hit,
+    }
+    .emit();
     state.runtime().record(RequestRecord {
         request_id,
         method,
