@@ -101,7 +101,13 @@ async fn missing_topic_without_create_topics_is_rejected() {
 #[tokio::test]
 async fn ensure_topics_is_idempotent_and_check_ready_answers() {
     let Some(brokers) = broker() else { return };
-    let bus = connect(options(brokers)).await.expect("connect");
+    let BusOptions::Kafka(mut kafka) = options(brokers) else {
+        unreachable!()
+    };
+    // -1: the broker's num.partitions and default.replication.factor.
+    kafka.partitions = -1;
+    kafka.replication_factor = -1;
+    let bus = connect(BusOptions::Kafka(kafka)).await.expect("connect");
     assert_eq!(bus.backend(), "kafka");
     let topics = vec![suite::unique("twice")];
     bus.ensure_topics(&topics).await.expect("create");
