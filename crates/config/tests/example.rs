@@ -46,7 +46,10 @@ fn the_example_loads_with_kafka_and_postgres_selected() {
     assert_eq!(kafka.replication_factor, 3);
     assert_eq!(kafka.properties["security.protocol"], "SASL_SSL");
     assert_eq!(
-        kafka.sasl_password.as_ref().map(|s| s.expose_secret().to_owned()),
+        kafka
+            .sasl_password
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
         Some("kafka-pw".to_owned())
     );
     assert!(matches!(config.store, StoreConfig::Postgres { .. }));
@@ -60,7 +63,11 @@ fn the_example_sets_every_key_the_loader_knows() {
                  [bus.kafka]\nx=1\n[store]\nx=1\n[blob]\nx=1\n[zendesk]\nx=1\n[router]\nx=1\n\
                  [channels]\nx=1\n[channels.chat]\nx=1\n";
     let errors = load_from(Some(probe), &[]).unwrap_err();
-    assert_eq!(errors.problems.len(), 12, "one unknown key per section: {errors}");
+    assert_eq!(
+        errors.problems.len(),
+        12,
+        "one unknown key per section: {errors}"
+    );
     let example: toml::Table = EXAMPLE.parse().expect("example is TOML");
     for problem in &errors.problems {
         let section = problem.key.trim_end_matches(".x");
@@ -71,7 +78,9 @@ fn the_example_sets_every_key_the_loader_knows() {
             .unwrap_or_else(|| panic!("{problem}"));
         let mut table = &example;
         for part in section.split('.') {
-            table = table[part].as_table().unwrap_or_else(|| panic!("{section}"));
+            table = table[part]
+                .as_table()
+                .unwrap_or_else(|| panic!("{section}"));
         }
         for key in expected.split('`').skip(1).step_by(2) {
             let documented = table.contains_key(key)

@@ -47,7 +47,10 @@ fn no_file_gives_every_default() {
         config.router.channel_priority,
         ["chat", "telegram", "whatsapp", "slack", "email"]
     );
-    assert_eq!(config.router.retry_initial_backoff, Duration::from_millis(500));
+    assert_eq!(
+        config.router.retry_initial_backoff,
+        Duration::from_millis(500)
+    );
     assert_eq!(config.router.retry_max_backoff, Duration::from_secs(60));
     assert_eq!(config.router.subject_max_chars.get(), 80);
 
@@ -88,9 +91,15 @@ fn only_the_role_that_needs_them_asks_for_credentials() {
     let config = load_from(None, &[]).expect("valid without any file");
     let router = config.require_router().unwrap_err();
     assert!(router.for_key("zendesk.base_url").is_some(), "{router}");
-    assert!(router.for_key("zendesk.api_token_env").is_some(), "{router}");
+    assert!(
+        router.for_key("zendesk.api_token_env").is_some(),
+        "{router}"
+    );
     let gateway = config.require_gateway().unwrap_err();
-    assert!(gateway.for_key("channels.chat.secret_env").is_some(), "{gateway}");
+    assert!(
+        gateway.for_key("channels.chat.secret_env").is_some(),
+        "{gateway}"
+    );
 
     let disabled = load_from(None, &env(&[("INTAKE__CHANNELS__CHAT__ENABLED", "false")])).unwrap();
     assert!(disabled.require_gateway().is_ok());
@@ -148,7 +157,10 @@ fn kafka_properties_can_be_set_from_the_environment() {
         &env(&[
             ("INTAKE__BUS__BACKEND", "kafka"),
             ("INTAKE__BUS__KAFKA__BROKERS", "kafka:9092"),
-            ("INTAKE__BUS__KAFKA__PROPERTIES__SECURITY_PROTOCOL", "SASL_SSL"),
+            (
+                "INTAKE__BUS__KAFKA__PROPERTIES__SECURITY_PROTOCOL",
+                "SASL_SSL",
+            ),
         ]),
     )
     .expect("valid");
@@ -267,11 +279,19 @@ fn an_unreadable_file_and_a_malformed_secret_are_problems() {
         "[zendesk]\napi_token_file = \"/nonexistent/zd\"\n[channels.chat]\nsecret_file = {bad_secret:?}\n"
     );
     let errors = load_from(Some(&file), &[]).unwrap_err();
-    let unreadable = errors.for_key("zendesk.api_token_file").expect("unreadable");
+    let unreadable = errors
+        .for_key("zendesk.api_token_file")
+        .expect("unreadable");
     assert!(unreadable.message.contains("cannot read /nonexistent/zd"));
-    let malformed = errors.for_key("channels.chat.secret_file").expect("malformed");
+    let malformed = errors
+        .for_key("channels.chat.secret_file")
+        .expect("malformed");
     assert!(malformed.message.contains("whsec_"));
-    assert!(!errors.to_string().contains("not-a-standard-webhooks-secret"));
+    assert!(
+        !errors
+            .to_string()
+            .contains("not-a-standard-webhooks-secret")
+    );
 }
 
 #[test]
@@ -357,7 +377,10 @@ api_token = "inline-secret-value"
     expect("channels.chat.tags[1]", "not a Zendesk tag");
     expect("channels.fax", "unknown key");
     expect("zendesk.api_token", "never given inline");
-    expect("zendesk.requests_per_minute", "set by INTAKE__ZENDESK__REQUESTS_PER_MINUTE");
+    expect(
+        "zendesk.requests_per_minute",
+        "set by INTAKE__ZENDESK__REQUESTS_PER_MINUTE",
+    );
     expect("nosuch", "unknown key");
     expect("INTAKE__BAD-NAME", "not a valid override");
     assert_eq!(errors.problems.len(), 14, "{errors}");
@@ -371,7 +394,10 @@ fn broken_toml_is_one_problem_and_the_environment_is_still_checked() {
         &env(&[("INTAKE__HTTP__MAX_BODY_BYTES", "big")]),
     )
     .unwrap_err();
-    assert!(errors.problems[0].message.contains("not valid TOML"), "{errors}");
+    assert!(
+        errors.problems[0].message.contains("not valid TOML"),
+        "{errors}"
+    );
     assert!(errors.for_key("http.max_body_bytes").is_some(), "{errors}");
 }
 

@@ -23,10 +23,22 @@ fn seconds_histograms_have_buckets() {
     metrics::histogram!("intake_test_latency_seconds").record(0.2);
     metrics::histogram!("intake_test_latency_seconds").record(42.0);
     let text = handle.render();
-    assert!(text.contains("# TYPE intake_test_latency_seconds histogram"), "{text}");
-    assert!(text.contains("intake_test_latency_seconds_bucket{le=\"0.25\"} 1"), "{text}");
-    assert!(text.contains("intake_test_latency_seconds_bucket{le=\"60\"} 2"), "{text}");
-    assert!(text.contains("intake_test_latency_seconds_count 2"), "{text}");
+    assert!(
+        text.contains("# TYPE intake_test_latency_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains("intake_test_latency_seconds_bucket{le=\"0.25\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("intake_test_latency_seconds_bucket{le=\"60\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("intake_test_latency_seconds_count 2"),
+        "{text}"
+    );
 }
 
 #[test]
