@@ -89,6 +89,7 @@ impl Service {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Service> {
         let metrics = intake_telemetry::metrics();
+        intake_channel::events::describe_metrics();
         let topics = Topics::new(config.bus.topic_prefix.clone());
         let bus = connect_bus(&config, &shutdown).await?;
         let mut all_topics: Vec<String> = config

@@ -5,8 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The schema identifier carried in every event (`schema` field) and in the
-/// CloudEvents `ce_type` header.
+/// The schema identifier carried in every event (`schema` field). On the bus
+/// the CloudEvents `ce_type` header says `intake.ticket_event.v1` (CloudEvents
+/// types are reverse-DNS-like names without slashes).
 pub const SCHEMA_ID: &str = "intake.ticket_event/v1";
 
 /// Namespace of the UUID v5 event ids: `uuid5(NAMESPACE_URL, "urn:intake:ticket-event")`.

@@ -48,7 +48,16 @@ pub fn app(
         .merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // A client that trickles its body must not hold a connection (and a
+        // slot of the drain) forever: 408 after the deadline.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
 }
+
+/// Longest time one request may take, body upload included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn render_metrics(State(render): State<MetricsRender>) -> Response {
     ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], render()).into_response()
