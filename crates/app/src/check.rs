@@ -36,15 +36,15 @@ pub(crate) fn role_problems(
     role: Role,
 ) -> Vec<intake_config::Problem> {
     let mut problems = Vec::new();
-    if role.runs_gateway() {
-        if let Err(errors) = config.require_gateway() {
-            problems.extend(errors.problems);
-        }
+    if role.runs_gateway()
+        && let Err(errors) = config.require_gateway()
+    {
+        problems.extend(errors.problems);
     }
-    if role.runs_router() {
-        if let Err(errors) = config.require_router() {
-            problems.extend(errors.problems);
-        }
+    if role.runs_router()
+        && let Err(errors) = config.require_router()
+    {
+        problems.extend(errors.problems);
     }
     problems
 }
