@@ -62,6 +62,12 @@ pub struct World {
     pub chat_key: Vec<u8>,
     pub topic_prefix: String,
     pub config_path: PathBuf,
+    /// The HTTP listener of a separate `--role router` process (its own
+    /// config file, `router_config_path`, differs only in `http.listen`).
+    pub router_http: SocketAddr,
+    pub router_config_path: PathBuf,
+    /// The Kafka brokers, for the Kafka backend.
+    pub brokers: Option<String>,
 }
 
 impl World {
@@ -88,7 +94,7 @@ impl World {
                 brokers.expect("kafka brokers")
             ),
         };
-        let config = format!(
+        let config_for = |http: SocketAddr| format!(
             r#"[log]
 level = "info,intake=debug"
 [service]
@@ -124,13 +130,30 @@ tags = ["web"]
             secret = dir.path().join("chat-secret"),
         );
         let config_path = dir.path().join("intake.toml");
-        std::fs::write(&config_path, config).unwrap();
-        World { dir, backend, sim, http, chat_key, topic_prefix, config_path }
+        std::fs::write(&config_path, config_for(http)).unwrap();
+        let router_http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let router_config_path = dir.path().join("intake-router.toml");
+        std::fs::write(&router_config_path, config_for(router_http)).unwrap();
+        World {
+            dir,
+            backend,
+            sim,
+            http,
+            chat_key,
+            topic_prefix,
+            config_path,
+            router_http,
+            router_config_path,
+            brokers: brokers.map(str::to_owned),
+        }
     }
 
     /// Starts `intake run --role <role>`; `crashpoint` arms a test crash point.
+    /// `--role router` gets its own config file (own `http.listen`) so that a
+    /// gateway and a router can run side by side.
     pub fn spawn(&self, role: &str, crashpoint: Option<&str>) -> Intake {
-        Intake::spawn(&self.config_path, role, crashpoint)
+        let config = if role == "router" { &self.router_config_path } else { &self.config_path };
+        Intake::spawn(config, role, crashpoint)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -139,7 +162,12 @@ tags = ["web"]
 
     /// Standard Webhooks signature of `id.timestamp.body` with the chat key.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.chat_key).unwrap();
+        Self::sign_with(&self.chat_key, id, timestamp, body)
+    }
+
+    /// Standard Webhooks signature with any key (a wrong one, for tests of refusals).
+    pub fn sign_with(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
         mac.update(format!("{id}.{timestamp}.").as_bytes());
         mac.update(body);
         format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
@@ -204,10 +232,15 @@ tags = ["web"]
     }
 
     /// Waits (bounded) until the gateway answers `/readyz` with 200.
-    pub async fn wait_ready(&self, intake: &Intake) {
+    pub async fn wait_ready(&self, intake: &mut Intake) {
+        self.wait_ready_on(self.http, intake).await;
+    }
+
+    /// Waits (bounded) until the process listening on `addr` answers `/readyz` with 200.
+    pub async fn wait_ready_on(&self, addr: SocketAddr, intake: &mut Intake) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(response) = reqwest::get(self.url("/readyz")).await {
+            if let Ok(response) = reqwest::get(format!("http://{addr}/readyz")).await {
                 if response.status().is_success() {
                     return;
                 }
@@ -319,4 +352,173 @@ pub fn chat_body(conversation: &str, author_id: &str, email: Option<&str>, text:
         author["email"] = Value::String(email.to_owned());
     }
     serde_json::json!({"conversation_id": conversation, "author": author, "text": text})
+}
+
+/// What a finished `intake` command printed.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code; `None` when it was killed after the timeout (or by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `intake` binary with `args` and waits (bounded) for it to finish.
+pub fn run_intake(args: &[&str], timeout: Duration) -> CliOutput {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(args)
+        .env_remove("INTAKE_CRASHPOINT")
+        .env_remove("INTAKE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start intake");
+    let mut readers = Vec::new();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        readers.push(std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut stream = stream;
+            let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+            text
+        }));
+    }
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.code(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let stderr = readers.pop().unwrap().join().unwrap_or_default();
+    let stdout = readers.pop().unwrap().join().unwrap_or_default();
+    CliOutput { code, stdout, stderr }
+}
+
+impl World {
+    /// The chat events topic of this world.
+    pub fn chat_topic(&self) -> String {
+        format!("{}.events.chat", self.topic_prefix)
+    }
+
+    /// Options to open the same bus as the binary (same SQLite file or brokers).
+    pub fn bus_options(&self) -> intake_bus::BusOptions {
+        match self.backend {
+            Backend::Embedded => intake_bus::BusOptions::Embedded(intake_bus::EmbeddedOptions {
+                path: self.path("bus.sqlite"),
+            }),
+            Backend::Kafka => {
+                let mut options = intake_bus::KafkaOptions::new(self.brokers.clone().expect("kafka brokers"));
+                options.properties.insert("session.timeout.ms".into(), "6000".into());
+                intake_bus::BusOptions::Kafka(options)
+            }
+        }
+    }
+
+    /// Reads `topic` from its beginning with a fresh consumer group, without
+    /// marking anything done: every record, until `quiet` passes without a new
+    /// one after at least `min` records (or `overall` passes).
+    pub async fn read_topic(&self, topic: &str, min: usize, quiet: Duration, overall: Duration) -> Vec<intake_bus::Delivery> {
+        let bus = intake_bus::connect(self.bus_options()).await.expect("test opens the bus");
+        let group = format!("e2e-reader-{}", uuid::Uuid::new_v4().simple());
+        let mut consumer = bus.consumer(&group, &[topic.to_owned()]).await.expect("test consumer");
+        let deadline = Instant::now() + overall;
+        let mut records = Vec::new();
+        let mut last = Instant::now();
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+                Some(delivery) => {
+                    records.push(delivery);
+                    last = Instant::now();
+                }
+                None if records.len() >= min && last.elapsed() >= quiet => break,
+                None => {}
+            }
+        }
+        records
+    }
+
+    /// Posts a signed chat message; `Err` when the gateway does not answer
+    /// within `timeout` (or the connection breaks).
+    pub async fn try_post_chat(&self, id: &str, body: &Value, timeout: Duration) -> Result<(u16, Value), reqwest::Error> {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = self.sign(id, timestamp, &bytes);
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/chat/messages"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(bytes)
+            .timeout(timeout)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json::<Value>().await.unwrap_or(Value::Null)))
+    }
+
+    /// Every user in the simulator.
+    pub async fn sim_users(&self) -> Vec<Value> {
+        let body = self.sim_admin(reqwest::Method::GET, "/admin/users", None).await;
+        body["users"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Adds a simulator fault rule (`POST /admin/faults`).
+    pub async fn add_fault(&self, rule: Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/admin/faults", self.sim.base_url))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201, "fault {rule} refused: {}", response.text().await.unwrap_or_default());
+    }
+
+    /// Runs an `intake` subcommand with `--config` pointing at this world's file.
+    pub fn cli(&self, args: &[&str], timeout: Duration) -> CliOutput {
+        let config = self.config_path.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", &config]);
+        run_intake(&all, timeout)
+    }
+}
+
+/// Sum of the Prometheus samples named `name` whose labels include `labels`.
+/// `None` when no such sample is exposed.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(parts) => parts,
+            None => continue,
+        };
+        let (metric, label_text) = match series.split_once('{') {
+            Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let matches = labels.iter().all(|(key, wanted)| label_text.split(',').any(|pair| pair == format!("{key}=\"{wanted}\"")));
+        if matches {
+            if let Ok(value) = value.parse::<f64>() {
+                *total.get_or_insert(0.0) += value;
+            }
+        }
+    }
+    total
+}
+
+/// The ticket whose subject contains `needle`.
+pub fn ticket_by_subject<'a>(tickets: &'a [Value], needle: &str) -> Option<&'a Value> {
+    tickets.iter().find(|t| t["subject"].as_str().is_some_and(|s| s.contains(needle)))
 }
