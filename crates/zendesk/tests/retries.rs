@@ -179,3 +179,42 @@ async fn a_lower_server_limit_slows_the_client_down() -> Result<()> {
     assert_eq!(sim.responses_with_status(429).await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_updates_of_one_ticket_are_serialised_so_no_409() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    let client = sim.client(700, 3);
+    let id = client.create_ticket(&ticket("busy"), None).await?.ticket.id;
+    // Each update holds the ticket for 300 ms in the simulator; overlapping ones get 409.
+    sim.fault(json!({"delay_ms": 300, "path_prefix": format!("/api/v2/tickets/{id}")}))
+        .await?;
+    let updates = (0..4).map(|i| {
+        let client = client.clone();
+        async move {
+            let update = intake_zendesk::TicketUpdate {
+                comment: Some(Comment {
+                    body: Some(format!("update {i}")),
+                    public: true,
+                    ..Comment::default()
+                }),
+                ..intake_zendesk::TicketUpdate::default()
+            };
+            client.update_ticket(id, &update).await
+        }
+    });
+    for result in futures::future::join_all(updates).await {
+        result?;
+    }
+    assert_eq!(sim.responses_with_status(409).await?, 0);
+    let puts = sim.requests_to("PUT", "/api/v2/tickets/").await?;
+    assert_eq!(puts.len(), 4, "no retries were needed: {puts:?}");
+    let stored = sim
+        .handle
+        .state()
+        .tickets()
+        .into_iter()
+        .find(|t| t["id"] == json!(id))
+        .expect("ticket");
+    assert_eq!(stored["comments"].as_array().map(Vec::len), Some(5));
+    Ok(())
+}
