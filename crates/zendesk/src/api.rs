@@ -79,6 +79,10 @@ impl Client {
 
     /// `PUT /api/v2/tickets/{id}`: comment, status, tags, ... Updates of one
     /// ticket run one at a time and within Zendesk's 30 per 10 minutes.
+    ///
+    /// Comments are not idempotent in Zendesk: an update that carries one is
+    /// repeated only when the failure proves it was not processed (a 429, a
+    /// connection that never opened), never after a timeout or a 5xx.
     pub async fn update_ticket(&self, id: u64, update: &TicketUpdate) -> Result<Ticket, Error> {
         let mut call = Call::json(
             "update_ticket",
@@ -87,6 +91,9 @@ impl Client {
             &TicketBody { ticket: update },
         )?;
         call.ticket = Some(id);
+        if update.comment.is_some() {
+            call.policy = RetryPolicy::OnlyUnprocessed;
+        }
         let envelope: TicketEnvelope = self.execute(call).await?.json()?;
         Ok(envelope.ticket)
     }

@@ -218,3 +218,50 @@ async fn concurrent_updates_of_one_ticket_are_serialised_so_no_409() -> Result<(
     assert_eq!(stored["comments"].as_array().map(Vec::len), Some(5));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_comment_is_not_repeated_after_a_5xx_but_a_status_change_is() -> Result<()> {
+    let sim = common::start(common::config(None)).await?;
+    let client = sim.client(700, 3);
+    let id = client
+        .create_ticket(&ticket("c"), Some("k-c"))
+        .await?
+        .ticket
+        .id;
+    let path = format!("/api/v2/tickets/{id}");
+    sim.fault(json!({"status": 500, "count": 1, "path_prefix": path}))
+        .await?;
+    let comment = intake_zendesk::TicketUpdate {
+        comment: Some(Comment {
+            body: Some("second".into()),
+            public: true,
+            ..Comment::default()
+        }),
+        ..intake_zendesk::TicketUpdate::default()
+    };
+    let error = client.update_ticket(id, &comment).await.unwrap_err();
+    assert!(
+        error.is_retryable(),
+        "the caller decides whether to try again: {error}"
+    );
+    assert_eq!(
+        sim.requests_to("PUT", &path).await?.len(),
+        1,
+        "a comment PUT is never repeated by the client"
+    );
+
+    sim.fault(json!({"status": 500, "count": 1, "path_prefix": path}))
+        .await?;
+    let status_only = intake_zendesk::TicketUpdate {
+        status: Some(intake_zendesk::Status::Pending),
+        ..intake_zendesk::TicketUpdate::default()
+    };
+    let updated = client.update_ticket(id, &status_only).await?;
+    assert_eq!(updated.status, intake_zendesk::Status::Pending);
+    assert_eq!(
+        sim.requests_to("PUT", &path).await?.len(),
+        3,
+        "a status change is repeated after a 5xx"
+    );
+    Ok(())
+}
