@@ -268,11 +268,16 @@ pub struct Intake {
 
 impl Intake {
     pub fn spawn(config: &Path, role: &str, crashpoint: Option<&str>) -> Intake {
+        let config = config.display().to_string();
+        Self::spawn_args(&["run", "--config", &config, "--role", role], crashpoint)
+    }
+
+    /// Starts the binary with any arguments (`demo`, `zendesk-sim`, …).
+    pub fn spawn_args(args: &[&str], crashpoint: Option<&str>) -> Intake {
         let mut command = Command::new(env!("CARGO_BIN_EXE_intake"));
         command
-            .args(["run", "--config"])
-            .arg(config)
-            .args(["--role", role])
+            .args(args)
+            .env_remove("INTAKE_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -290,7 +295,7 @@ impl Intake {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     let mut out = output.lock().unwrap();
-                    out.push_str(&line);
+                    out.push_str(&strip_ansi(&line));
                     out.push('\n');
                 }
             });
@@ -398,8 +403,8 @@ pub fn run_intake(args: &[&str], timeout: Duration) -> CliOutput {
             }
         }
     };
-    let stderr = readers.pop().unwrap().join().unwrap_or_default();
-    let stdout = readers.pop().unwrap().join().unwrap_or_default();
+    let stderr = strip_ansi(&readers.pop().unwrap().join().unwrap_or_default());
+    let stdout = strip_ansi(&readers.pop().unwrap().join().unwrap_or_default());
     CliOutput { code, stdout, stderr }
 }
 
@@ -411,16 +416,16 @@ impl World {
 
     /// Options to open the same bus as the binary (same SQLite file or brokers).
     pub fn bus_options(&self) -> intake_bus::BusOptions {
-        match self.backend {
-            Backend::Embedded => intake_bus::BusOptions::Embedded(intake_bus::EmbeddedOptions {
-                path: self.path("bus.sqlite"),
+        // Through serde, so options the bus grows later keep their defaults.
+        let options = match self.backend {
+            Backend::Embedded => serde_json::json!({"backend": "embedded", "path": self.path("bus.sqlite")}),
+            Backend::Kafka => serde_json::json!({
+                "backend": "kafka",
+                "brokers": self.brokers.clone().expect("kafka brokers"),
+                "properties": {"session.timeout.ms": "6000"},
             }),
-            Backend::Kafka => {
-                let mut options = intake_bus::KafkaOptions::new(self.brokers.clone().expect("kafka brokers"));
-                options.properties.insert("session.timeout.ms".into(), "6000".into());
-                intake_bus::BusOptions::Kafka(options)
-            }
-        }
+        };
+        serde_json::from_value(options).expect("bus options")
     }
 
     /// Reads `topic` from its beginning with a fresh consumer group, without
@@ -521,4 +526,22 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
 /// The ticket whose subject contains `needle`.
 pub fn ticket_by_subject<'a>(tickets: &'a [Value], needle: &str) -> Option<&'a Value> {
     tickets.iter().find(|t| t["subject"].as_str().is_some_and(|s| s.contains(needle)))
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`), so tests can match `key=value`.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
