@@ -247,7 +247,8 @@ pub(crate) async fn connect_bus(
                 })?;
             }
             BusOptions::Embedded(EmbeddedOptions {
-                path: embedded.path.clone(),
+                retention_hours: embedded.retention_hours,
+                ..EmbeddedOptions::new(embedded.path.clone())
             })
         }
         BusBackend::Kafka(kafka) => {

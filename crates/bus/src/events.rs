@@ -3,7 +3,9 @@
 //! Labels are bounded: `backend` is `kafka` or `embedded`, `kind` is a
 //! [`BusError::kind`] name.
 
-use tracing::{debug, warn};
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
 
 use crate::BusError;
 
@@ -96,6 +98,57 @@ impl ConsumerFailed<'_> {
             "intake_bus_consumer_errors_total",
             "backend" => self.backend,
             "operation" => self.operation,
+            "kind" => self.error.kind()
+        )
+        .increment(1);
+    }
+}
+
+/// A retention pass of the embedded bus deleted `records` consumed records.
+pub(crate) struct RecordsPurged {
+    pub backend: &'static str,
+    pub records: u64,
+    pub older_than: Duration,
+}
+
+impl RecordsPurged {
+    pub fn emit(self) {
+        let older_than_hours = self.older_than.as_secs() / 3600;
+        if self.records > 0 {
+            info!(
+                backend = self.backend,
+                records = self.records,
+                older_than_hours,
+                "consumed records purged"
+            );
+        } else {
+            debug!(
+                backend = self.backend,
+                older_than_hours, "no consumed records to purge"
+            );
+        }
+        metrics::counter!("intake_bus_records_purged_total", "backend" => self.backend)
+            .increment(self.records);
+    }
+}
+
+/// A retention pass failed; records stay until the next pass.
+pub(crate) struct PurgeFailed<'a> {
+    pub backend: &'static str,
+    pub error: &'a BusError,
+}
+
+impl PurgeFailed<'_> {
+    pub fn emit(self) {
+        warn!(
+            backend = self.backend,
+            error = %self.error,
+            retryable = self.error.is_retryable(),
+            "purging consumed records failed"
+        );
+        metrics::counter!(
+            "intake_bus_purge_failures_total",
+            "backend" => self.backend,
             "kind" => self.error.kind()
         )
         .increment(1);

@@ -131,6 +131,23 @@ pub trait Consumer: Send {
     /// Marks the delivery (and so everything before it on its partition) done:
     /// the group's stored position moves past it. Call in delivery order.
     async fn done(&mut self, delivery: &Delivery) -> Result<(), BusError>;
+    /// How far the group is behind on each (topic, partition) this consumer
+    /// is assigned: records published but not yet marked done by the group.
+    ///
+    /// Embedded: every subscribed topic (partition 0), read from the file.
+    /// Kafka: the partitions assigned to this member now (none before the
+    /// first rebalance), from the brokers' high watermarks; waits at most a
+    /// few seconds for them.
+    async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
+}
+
+/// The lag of one (topic, partition) for one consumer group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// Records published but not yet marked done by the group.
+    pub records: u64,
 }
 
 /// A bus backend: hands out the publisher and consumers.

@@ -137,6 +137,26 @@ impl fmt::Debug for KafkaOptions {
 pub struct EmbeddedOptions {
     /// The SQLite file; created (with its parent directory) when missing.
     pub path: PathBuf,
+    /// Retention: records older than this many hours that every consumer
+    /// group reading their topic has marked done are deleted by a background
+    /// task (once at open, then hourly). 0 keeps every record forever.
+    #[serde(default = "default_retention_hours")]
+    pub retention_hours: u64,
+}
+
+/// 7 days.
+fn default_retention_hours() -> u64 {
+    168
+}
+
+impl EmbeddedOptions {
+    /// Options for the file at `path` with every other field at its default.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            retention_hours: default_retention_hours(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -180,10 +200,20 @@ mod tests {
                 .expect("embedded options");
         assert_eq!(
             embedded,
-            BusOptions::Embedded(EmbeddedOptions {
-                path: "/var/lib/intake/bus.sqlite".into()
-            })
+            BusOptions::Embedded(EmbeddedOptions::new("/var/lib/intake/bus.sqlite"))
         );
+        let BusOptions::Embedded(embedded) = embedded else {
+            unreachable!()
+        };
+        assert_eq!(embedded.retention_hours, 168);
+        let kept: BusOptions = serde_json::from_str(
+            r#"{"backend":"embedded","path":"bus.sqlite","retention_hours":0}"#,
+        )
+        .expect("embedded options with retention");
+        let BusOptions::Embedded(kept) = kept else {
+            panic!("expected embedded, got {kept:?}");
+        };
+        assert_eq!(kept.retention_hours, 0);
 
         let unknown =
             serde_json::from_str::<BusOptions>(r#"{"backend":"embedded","path":"x","paht":"y"}"#);

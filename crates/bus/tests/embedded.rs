@@ -10,9 +10,9 @@ use intake_bus::{BusOptions, EmbeddedBus, EmbeddedOptions, Record, connect};
 use tempfile::TempDir;
 
 fn options(dir: &TempDir) -> BusOptions {
-    BusOptions::Embedded(EmbeddedOptions {
-        path: dir.path().join("data").join("bus.sqlite"),
-    })
+    BusOptions::Embedded(EmbeddedOptions::new(
+        dir.path().join("data").join("bus.sqlite"),
+    ))
 }
 
 #[tokio::test]
@@ -40,14 +40,18 @@ async fn headers_and_payload_round_trip() {
 }
 
 #[tokio::test]
+async fn lag_counts_records_not_done() {
+    let dir = TempDir::new().expect("temp dir");
+    suite::lag_counts_records_not_done(options(&dir)).await;
+}
+
+#[tokio::test]
 async fn unwritable_path_is_a_clear_error() {
     let dir = TempDir::new().expect("temp dir");
     // A regular file where a directory should be: unwritable even for root.
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"x").expect("write blocker");
-    let options = BusOptions::Embedded(EmbeddedOptions {
-        path: blocker.join("bus.sqlite"),
-    });
+    let options = BusOptions::Embedded(EmbeddedOptions::new(blocker.join("bus.sqlite")));
     suite::unreachable_bus_is_a_clear_error(options, Duration::from_secs(15)).await;
 }
 
@@ -64,9 +68,9 @@ async fn child_process_publisher() {
     ) else {
         return;
     };
-    let bus = connect(BusOptions::Embedded(EmbeddedOptions {
-        path: PathBuf::from(path),
-    }))
+    let bus = connect(BusOptions::Embedded(EmbeddedOptions::new(PathBuf::from(
+        path,
+    ))))
     .await
     .expect("child connects");
     bus.publisher()
@@ -85,7 +89,7 @@ async fn records_from_another_process_are_seen() {
     let dir = TempDir::new().expect("temp dir");
     let path = dir.path().join("bus.sqlite");
     let topic = suite::unique("cross");
-    let bus = connect(BusOptions::Embedded(EmbeddedOptions { path: path.clone() }))
+    let bus = connect(BusOptions::Embedded(EmbeddedOptions::new(path.clone())))
         .await
         .expect("connect");
     let mut consumer = bus
@@ -114,11 +118,9 @@ async fn records_from_another_process_are_seen() {
 #[tokio::test]
 async fn retention_deletes_only_what_every_group_has_done() {
     let dir = TempDir::new().expect("temp dir");
-    let bus = EmbeddedBus::open(EmbeddedOptions {
-        path: dir.path().join("bus.sqlite"),
-    })
-    .await
-    .expect("open");
+    let bus = EmbeddedBus::open(EmbeddedOptions::new(dir.path().join("bus.sqlite")))
+        .await
+        .expect("open");
     use intake_bus::Bus as _;
     let topic = "t".to_owned();
     for i in 0..4 {

@@ -67,6 +67,12 @@ async fn headers_and_payload_round_trip() {
 }
 
 #[tokio::test]
+async fn lag_counts_records_not_done() {
+    let Some(brokers) = broker() else { return };
+    suite::lag_counts_records_not_done(options(brokers)).await;
+}
+
+#[tokio::test]
 async fn broker_down_at_start_is_a_clear_error() {
     // Needs no broker: a port that was just free has nothing listening.
     let port = {

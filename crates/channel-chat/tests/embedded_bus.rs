@@ -23,11 +23,9 @@ async fn accepted_message_is_on_the_embedded_bus() {
     let topics = Topics::new("intake");
     let topic = topics.events("chat");
     {
-        let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions {
-            path: bus_path.clone(),
-        }))
-        .await
-        .unwrap();
+        let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions::new(bus_path.clone())))
+            .await
+            .unwrap();
         bus.ensure_topics(std::slice::from_ref(&topic))
             .await
             .unwrap();
@@ -59,7 +57,7 @@ async fn accepted_message_is_on_the_embedded_bus() {
     }
 
     // Reopen: what was acknowledged is durable.
-    let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions { path: bus_path }))
+    let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions::new(bus_path)))
         .await
         .unwrap();
     let mut consumer = bus

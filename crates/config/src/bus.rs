@@ -69,16 +69,27 @@ struct RawEmbedded {
     /// SQLite file holding the log and the consumer positions.
     #[serde(default = "default_embedded_path")]
     path: PathBuf,
+    /// Hours a record is kept after every consumer group reading its topic
+    /// has marked it done; older ones are purged hourly. 0 keeps records forever.
+    #[serde(default = "default_retention_hours")]
+    retention_hours: u64,
 }
 
 fn default_embedded_path() -> PathBuf {
     PathBuf::from("data/bus.sqlite")
 }
+/// 7 days.
+fn default_retention_hours() -> u64 {
+    168
+}
+/// 100 years: anything longer is a typo (use 0 to keep records forever).
+const MAX_RETENTION_HOURS: u64 = 876_000;
 
 impl Default for RawEmbedded {
     fn default() -> Self {
         Self {
             path: default_embedded_path(),
+            retention_hours: default_retention_hours(),
         }
     }
 }
@@ -180,6 +191,8 @@ pub enum BusBackend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddedBusConfig {
     pub path: PathBuf,
+    /// Hours consumed records are kept; 0 = forever.
+    pub retention_hours: u64,
 }
 
 /// The Kafka bus.
@@ -223,8 +236,15 @@ impl RawBus {
                 if self.embedded.path.as_os_str().is_empty() {
                     ctx.problem("bus.embedded.path", "must not be empty");
                 }
+                if self.embedded.retention_hours > MAX_RETENTION_HOURS {
+                    ctx.problem(
+                        "bus.embedded.retention_hours",
+                        format!("must be at most {MAX_RETENTION_HOURS} (0 keeps records forever)"),
+                    );
+                }
                 BusBackend::Embedded(EmbeddedBusConfig {
                     path: self.embedded.path,
+                    retention_hours: self.embedded.retention_hours,
                 })
             }
             RawBusBackend::Kafka => BusBackend::Kafka(self.kafka.validate(ctx)),
@@ -304,4 +324,45 @@ fn parse_brokers(ctx: &mut Ctx<'_>, list: &str) -> Vec<String> {
         }
     }
     brokers
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{BusBackend, EmbeddedBusConfig, load_from};
+
+    fn embedded(toml: &str) -> EmbeddedBusConfig {
+        let config = load_from(Some(toml), &[]).unwrap_or_else(|e| panic!("{e}"));
+        match config.bus.backend {
+            BusBackend::Embedded(embedded) => embedded,
+            other => panic!("expected the embedded bus, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn retention_defaults_to_seven_days() {
+        assert_eq!(embedded("").retention_hours, 168);
+    }
+
+    #[test]
+    fn retention_is_read_and_zero_keeps_forever() {
+        let config = embedded("[bus.embedded]\npath = \"x.sqlite\"\nretention_hours = 0\n");
+        assert_eq!(config.retention_hours, 0);
+        assert_eq!(
+            embedded("[bus.embedded]\nretention_hours = 24\n").retention_hours,
+            24
+        );
+    }
+
+    #[test]
+    fn retention_too_long_or_negative_is_a_problem() {
+        let errors = load_from(Some("[bus.embedded]\nretention_hours = 1000000\n"), &[])
+            .expect_err("a century and more is refused");
+        assert!(
+            errors.to_string().contains("bus.embedded.retention_hours"),
+            "{errors}"
+        );
+        let errors = load_from(Some("[bus.embedded]\nretention_hours = -1\n"), &[])
+            .expect_err("negative is refused");
+        assert!(errors.to_string().contains("retention_hours"), "{errors}");
+    }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::{BACKEND, map_sqlx, now_ms};
 use crate::events::{ConsumerFailed, RecordDelivered};
-use crate::{BusError, Consumer, Delivery};
+use crate::{BusError, Consumer, Delivery, PartitionLag};
 
 /// Fallback poll interval: how soon a record written by another process is seen.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -109,6 +109,37 @@ impl EmbeddedConsumer {
         Ok(())
     }
 
+    /// Per subscribed topic: the records from the group's stored position (or
+    /// the oldest record still kept, when retention removed older ones) to
+    /// the end of the topic.
+    async fn read_lag(&self) -> Result<Vec<PartitionLag>, BusError> {
+        let mut lags = Vec::with_capacity(self.topics.len());
+        for (topic, _) in &self.topics {
+            let row = sqlx::query(
+                "SELECT
+                    COALESCE((SELECT next_seq FROM bus_topics WHERE topic = ?1), 0) AS end_seq,
+                    COALESCE((SELECT next_seq FROM bus_offsets
+                              WHERE group_id = ?2 AND topic = ?1), 0) AS done_seq,
+                    (SELECT MIN(seq) FROM bus_records WHERE topic = ?1) AS first_seq",
+            )
+            .bind(topic)
+            .bind(&self.group)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_sqlx("reading the group's lag", e))?;
+            let end_seq: i64 = row.get("end_seq");
+            let done_seq: i64 = row.get("done_seq");
+            let first_seq: Option<i64> = row.get("first_seq");
+            let from = done_seq.max(first_seq.unwrap_or(end_seq));
+            lags.push(PartitionLag {
+                topic: topic.clone(),
+                partition: 0,
+                records: u64::try_from(end_seq - from).unwrap_or(0),
+            });
+        }
+        Ok(lags)
+    }
+
     async fn next(&mut self, timeout: Duration) -> Result<Option<Delivery>, BusError> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -197,5 +228,16 @@ impl Consumer for EmbeddedConsumer {
             return Err(error);
         }
         Ok(())
+    }
+
+    async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {
+        self.read_lag().await.inspect_err(|error| {
+            ConsumerFailed {
+                backend: BACKEND,
+                operation: "lag",
+                error,
+            }
+            .emit();
+        })
     }
 }

@@ -22,15 +22,18 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tracing::info;
 
-use crate::events::{PublishFailed, RecordPublished};
+use crate::events::{PublishFailed, PurgeFailed, RecordPublished, RecordsPurged};
 use crate::{Bus, BusError, Consumer, EmbeddedOptions, Position, Publisher, Record};
 use consumer::EmbeddedConsumer;
 
 const BACKEND: &str = "embedded";
 /// How long a writer waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the retention task purges (it also purges once at open).
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bus_topics (
@@ -63,16 +66,25 @@ CREATE TABLE IF NOT EXISTS bus_offsets (
 /// consumer at a time (two would both read every record). Consumers wake at
 /// once on publishes from this process and poll the file every 200 ms for
 /// records written by other processes.
+///
+/// With `retention_hours > 0`, a background task deletes records older than
+/// the retention that every group reading their topic has marked done, once
+/// at open and then hourly, until the bus is dropped.
 pub struct EmbeddedBus {
     pool: SqlitePool,
     notify: Arc<Notify>,
     publisher: Arc<EmbeddedPublisher>,
+    /// The retention task, stopped when the bus is dropped.
+    _retention: Option<RetentionTask>,
 }
 
 impl EmbeddedBus {
     /// Opens (creating when missing) the file and its schema.
     pub async fn open(options: EmbeddedOptions) -> Result<Self, BusError> {
-        let path = options.path;
+        let EmbeddedOptions {
+            path,
+            retention_hours,
+        } = options;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(|e| {
                 BusError::Unavailable(format!(
@@ -103,7 +115,13 @@ impl EmbeddedBus {
             .await
             .map_err(|e| map_sqlx("creating the embedded bus schema", e))?;
         let notify = shared_notify(&path);
-        info!(path = %path.display(), "embedded bus opened");
+        let retention = (retention_hours > 0).then(|| {
+            RetentionTask::start(
+                pool.clone(),
+                Duration::from_secs(retention_hours.saturating_mul(3600)),
+            )
+        });
+        info!(path = %path.display(), retention_hours, "embedded bus opened");
         Ok(Self {
             publisher: Arc::new(EmbeddedPublisher {
                 pool: pool.clone(),
@@ -111,6 +129,7 @@ impl EmbeddedBus {
             }),
             pool,
             notify,
+            _retention: retention,
         })
     }
 
@@ -118,23 +137,69 @@ impl EmbeddedBus {
     /// consumer group reading their topic has marked done. Topics no group
     /// has read are kept whole. Returns how many records were deleted.
     pub async fn purge_consumed(&self, older_than: Duration) -> Result<u64, BusError> {
-        let cutoff_ms =
-            now_ms().saturating_sub(older_than.as_millis().try_into().unwrap_or(i64::MAX));
-        let result = sqlx::query(
-            "DELETE FROM bus_records
-             WHERE created_at_ms < ?1
-               AND seq < (SELECT MIN(o.next_seq) FROM bus_offsets o
-                          WHERE o.topic = bus_records.topic)",
-        )
-        .bind(cutoff_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx("purging consumed records", e))?;
-        let deleted = result.rows_affected();
-        if deleted > 0 {
-            info!(deleted, "embedded bus purged consumed records");
+        purge_consumed(&self.pool, older_than).await
+    }
+}
+
+async fn purge_consumed(pool: &SqlitePool, older_than: Duration) -> Result<u64, BusError> {
+    let cutoff_ms = now_ms().saturating_sub(older_than.as_millis().try_into().unwrap_or(i64::MAX));
+    let result = sqlx::query(
+        "DELETE FROM bus_records
+         WHERE created_at_ms < ?1
+           AND seq < (SELECT MIN(o.next_seq) FROM bus_offsets o
+                      WHERE o.topic = bus_records.topic)",
+    )
+    .bind(cutoff_ms)
+    .execute(pool)
+    .await
+    .map_err(|e| map_sqlx("purging consumed records", e));
+    match result {
+        Ok(done) => {
+            RecordsPurged {
+                backend: BACKEND,
+                records: done.rows_affected(),
+                older_than,
+            }
+            .emit();
+            Ok(done.rows_affected())
         }
-        Ok(deleted)
+        Err(error) => {
+            PurgeFailed {
+                backend: BACKEND,
+                error: &error,
+            }
+            .emit();
+            Err(error)
+        }
+    }
+}
+
+/// The background retention task; aborted when dropped.
+struct RetentionTask {
+    handle: AbortHandle,
+}
+
+impl RetentionTask {
+    fn start(pool: SqlitePool, retention: Duration) -> Self {
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                // The first tick is immediate: one purge at open.
+                ticks.tick().await;
+                // A failure is logged and counted by the event; try again next hour.
+                let _ = purge_consumed(&pool, retention).await;
+            }
+        });
+        Self {
+            handle: task.abort_handle(),
+        }
+    }
+}
+
+impl Drop for RetentionTask {
+    fn drop(&mut self) {
+        self.handle.abort();
     }
 }
 

@@ -1,6 +1,7 @@
 //! A Kafka consumer group member whose offsets move only through `done`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,13 +11,17 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use super::BACKEND;
 use super::client::{KafkaContext, classify};
 use crate::events::{ConsumerFailed, RecordDelivered};
-use crate::{BusError, Consumer, Delivery};
+use crate::{BusError, Consumer, Delivery, PartitionLag};
+
+/// How long `lag` waits for the brokers' answers overall.
+const LAG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Offsets are stored (`enable.auto.offset.store=false`) only in `done`, and
 /// committed by librdkafka's auto-commit and when the consumer closes.
 pub(super) struct KafkaConsumer {
-    /// `Some` until dropped; closing happens off the async threads.
-    inner: Option<StreamConsumer<KafkaContext>>,
+    /// `Some` until dropped; closing happens off the async threads. Shared
+    /// only with a running lag measurement (blocking, off the async threads).
+    inner: Option<Arc<StreamConsumer<KafkaContext>>>,
     /// Highest offset marked done per (topic, partition), so a stored
     /// position never moves backwards.
     done_offsets: HashMap<(String, i32), i64>,
@@ -25,12 +30,12 @@ pub(super) struct KafkaConsumer {
 impl KafkaConsumer {
     pub(super) fn new(inner: StreamConsumer<KafkaContext>) -> Self {
         Self {
-            inner: Some(inner),
+            inner: Some(Arc::new(inner)),
             done_offsets: HashMap::new(),
         }
     }
 
-    fn inner(&self) -> Result<&StreamConsumer<KafkaContext>, BusError> {
+    fn inner(&self) -> Result<&Arc<StreamConsumer<KafkaContext>>, BusError> {
         self.inner
             .as_ref()
             .ok_or_else(|| BusError::Other("kafka consumer already closed".to_owned()))
@@ -124,6 +129,29 @@ impl Consumer for KafkaConsumer {
         }
         self.done_offsets.insert(slot, delivery.offset);
         Ok(())
+    }
+
+    async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {
+        let measured = match self.inner() {
+            Ok(inner) => {
+                let inner = Arc::clone(inner);
+                let done_offsets = self.done_offsets.clone();
+                tokio::task::spawn_blocking(move || {
+                    super::lag::measure(&inner, &done_offsets, LAG_TIMEOUT)
+                })
+                .await
+                .unwrap_or_else(|e| Err(BusError::Other(format!("lag task failed: {e}"))))
+            }
+            Err(error) => Err(error),
+        };
+        measured.inspect_err(|error| {
+            ConsumerFailed {
+                backend: BACKEND,
+                operation: "lag",
+                error,
+            }
+            .emit();
+        })
     }
 }
 

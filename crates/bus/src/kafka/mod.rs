@@ -3,6 +3,7 @@
 
 mod client;
 mod consumer;
+mod lag;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake_bus::{Bus, BusError, BusOptions, Consumer, Delivery, Position, Record, connect};
+use intake_bus::{
+    Bus, BusError, BusOptions, Consumer, Delivery, PartitionLag, Position, Record, connect,
+};
 
 /// Upper bound for waiting on records in one test step.
 const WAIT: Duration = Duration::from_secs(60);
@@ -171,6 +173,62 @@ pub async fn restart_resumes_from_stored_position(options: BusOptions) {
     let payloads: Vec<&[u8]> = got.iter().map(|d| d.payload.as_slice()).collect();
     assert_eq!(payloads, [b"7", b"8", b"9"], "resumes after the last done");
     expect_nothing(consumer.as_mut(), Duration::from_secs(2)).await;
+}
+
+/// Polls `lag` until it sums to `expected` records or `WAIT` passed (Kafka
+/// reports partitions only once they are assigned); returns the last answer.
+async fn wait_for_lag(consumer: &mut dyn Consumer, expected: u64) -> Vec<PartitionLag> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lags = consumer.lag().await.expect("lag");
+        let total: u64 = lags.iter().map(|l| l.records).sum();
+        if total == expected && !lags.is_empty() {
+            return lags;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lag stayed {total} (expected {expected}) for {WAIT:?}: {lags:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Lag is what the group has not marked done: N published, k done → N − k,
+/// reported only for the consumer's own topic; all done → 0.
+pub async fn lag_counts_records_not_done(options: BusOptions) {
+    let bus = open(&options).await;
+    let topic = unique("lag");
+    let topics = vec![topic.clone()];
+    bus.ensure_topics(&topics).await.expect("ensure topics");
+    let publisher = bus.publisher();
+    for i in 0..12 {
+        publisher
+            .publish(record(
+                &topic,
+                &format!("contact-{}", i % 3),
+                format!("{i}"),
+            ))
+            .await
+            .expect("publish");
+    }
+    let mut consumer = bus
+        .consumer(&unique("group"), &topics)
+        .await
+        .expect("consumer");
+    let got = receive(consumer.as_mut(), 5).await;
+    for delivery in &got {
+        consumer.done(delivery).await.expect("done");
+    }
+    let lags = wait_for_lag(consumer.as_mut(), 12 - 5).await;
+    assert!(lags.iter().all(|l| l.topic == topic), "{lags:?}");
+
+    let rest = receive(consumer.as_mut(), 7).await;
+    // Polled but not done is still lag.
+    wait_for_lag(consumer.as_mut(), 7).await;
+    for delivery in &rest {
+        consumer.done(delivery).await.expect("done");
+    }
+    wait_for_lag(consumer.as_mut(), 0).await;
 }
 
 /// Key, binary payload and headers (order, duplicates, non-ASCII) come back

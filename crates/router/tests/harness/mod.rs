@@ -46,9 +46,9 @@ pub fn routes() -> Vec<ChannelRoute> {
 impl Harness {
     pub async fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions {
-            path: dir.path().join("bus.db"),
-        }))
+        let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions::new(
+            dir.path().join("bus.db"),
+        )))
         .await
         .unwrap();
         let store = Arc::new(
