@@ -34,7 +34,7 @@ pub use state::SimState;
 pub struct Simulator;
 
 fn api_routes() -> Router<SimState> {
-    use api::{availability, groups, search, tickets, uploads, users};
+    use api::{availability, comments, groups, search, tickets, uploads, users};
     Router::new()
         .route("/api/v2/tickets", post(tickets::create).get(tickets::list))
         .route("/api/v2/tickets/show_many", get(tickets::show_many))
@@ -42,6 +42,7 @@ fn api_routes() -> Router<SimState> {
             "/api/v2/tickets/{id}",
             get(tickets::show).put(tickets::update),
         )
+        .route("/api/v2/tickets/{id}/comments", get(comments::list))
         .route("/api/v2/search", get(search::search))
         .route(
             "/api/v2/users/create_or_update",

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// Zendesk renders timestamps as `2024-01-02T03:04:05Z`.
 pub fn ts(at: DateTime<Utc>) -> String {
@@ -44,6 +44,10 @@ pub struct Comment {
     pub public: bool,
     pub attachments: Vec<Attachment>,
     pub created_at: DateTime<Utc>,
+    /// The `metadata` object of the create or update that added this comment;
+    /// rendered as `metadata.custom` of the comment and of its audit.
+    #[serde(default)]
+    pub custom_metadata: Map<String, Value>,
 }
 
 /// A stored file.
@@ -227,7 +231,7 @@ impl Render<'_> {
             "audit_id": c.audit_id,
             "via": {"channel": "api", "source": {"to": {}, "from": {}, "rel": null}},
             "created_at": ts(c.created_at),
-            "metadata": {"system": {}, "custom": {}},
+            "metadata": {"system": {}, "custom": c.custom_metadata},
         })
     }
 

@@ -1,6 +1,7 @@
 //! Handlers of the simulated Zendesk Support API.
 
 pub mod availability;
+pub mod comments;
 pub mod groups;
 pub mod search;
 pub mod ticket_ops;

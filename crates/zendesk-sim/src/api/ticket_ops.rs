@@ -1,7 +1,7 @@
 //! Ticket creation and update rules, applied to [`Data`] under its lock.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{opt_id, opt_str};
 use crate::error::ApiError;
@@ -152,11 +152,27 @@ fn check_group(data: &Data, id: Option<u64>) -> Result<(), ApiError> {
     }
 }
 
-fn audit(
-    render: &Render<'_>,
-    audit_id: u64,
+/// The ticket's `metadata` object, which Zendesk keeps as the audit's
+/// `metadata.custom` (absent or null: empty; not an object: 422).
+fn parse_metadata(obj: &Value) -> Result<Map<String, Value>, ApiError> {
+    match obj.get("metadata") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(ApiError::invalid("metadata", "Metadata: is invalid")),
+    }
+}
+
+/// What an audit records besides its events.
+struct AuditHead {
+    id: u64,
     ticket_id: u64,
     author_id: u64,
+    custom: Map<String, Value>,
+}
+
+fn audit(
+    render: &Render<'_>,
+    head: AuditHead,
     now: DateTime<Utc>,
     mut events: Vec<Value>,
     comment: Option<&Comment>,
@@ -171,11 +187,11 @@ fn audit(
         events.insert(0, event);
     }
     json!({
-        "id": audit_id,
-        "ticket_id": ticket_id,
+        "id": head.id,
+        "ticket_id": head.ticket_id,
         "created_at": crate::model::ts(now),
-        "author_id": author_id,
-        "metadata": {"system": {"client": "intake-zendesk-sim"}, "custom": {}},
+        "author_id": head.author_id,
+        "metadata": {"system": {"client": "intake-zendesk-sim"}, "custom": head.custom},
         "events": events,
         "via": {"channel": "api", "source": {"to": {}, "from": {}, "rel": null}},
     })
@@ -202,6 +218,7 @@ pub fn create(
             {"description": "Description: cannot be blank", "error": "BlankValue"}
         ]}))
     })?;
+    let custom_metadata = parse_metadata(input)?;
     let status = enum_field(input, "status", STATUSES)?;
     let priority = enum_field(input, "priority", PRIORITIES)?;
     let kind = enum_field(input, "type", TYPES)?;
@@ -249,6 +266,7 @@ pub fn create(
         public: comment.public,
         attachments: uploads,
         created_at: now,
+        custom_metadata: custom_metadata.clone(),
     };
     let status =
         status.unwrap_or_else(|| if assignee_id.is_some() { "open" } else { "new" }.to_owned());
@@ -304,15 +322,13 @@ pub fn create(
         let event_id = data.next_id();
         events.push(change_event(event_id, "Create", field, value, None));
     }
-    let audit = audit(
-        render,
-        audit_id,
-        id,
-        submitter,
-        now,
-        events,
-        ticket.comments.first(),
-    );
+    let head = AuditHead {
+        id: audit_id,
+        ticket_id: id,
+        author_id: submitter,
+        custom: custom_metadata,
+    };
+    let audit = audit(render, head, now, events, ticket.comments.first());
     data.tickets.insert(id, ticket);
     Ok((id, audit))
 }
@@ -383,6 +399,7 @@ pub fn update(
     }
     let comment_count = ticket.comments.len();
     let comment = parse_comment(input)?;
+    let custom_metadata = parse_metadata(input)?;
     let status = enum_field(input, "status", STATUSES)?;
     let priority = enum_field(input, "priority", PRIORITIES)?;
     let kind = enum_field(input, "type", TYPES)?;
@@ -419,6 +436,7 @@ pub fn update(
             public: c.public,
             attachments: uploads,
             created_at: now,
+            custom_metadata: custom_metadata.clone(),
         }),
         None => None,
     };
@@ -471,7 +489,13 @@ pub fn update(
         .zip(event_ids)
         .map(|((field, value, prev), eid)| change_event(eid, "Change", field, value, Some(prev)))
         .collect();
-    let audit = audit(render, audit_id, id, user_id, now, events, comment.as_ref());
+    let head = AuditHead {
+        id: audit_id,
+        ticket_id: id,
+        author_id: user_id,
+        custom: custom_metadata,
+    };
+    let audit = audit(render, head, now, events, comment.as_ref());
     if let Some(comment) = comment {
         ticket.comments.push(comment);
     }
