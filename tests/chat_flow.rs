@@ -21,7 +21,9 @@ async fn chat_message_becomes_one_ticket_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_message_becomes_one_ticket_kafka() {
-    let Some(brokers) = kafka_brokers() else { return };
+    let Some(brokers) = kafka_brokers() else {
+        return;
+    };
     first_channel_end_to_end(Backend::Kafka, Some(&brokers)).await;
 }
 
@@ -32,7 +34,13 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     world.wait_ready(&mut intake).await;
 
     // --- Bad requests: each its own status and error code. ---
-    let good_json = serde_json::to_vec(&common::chat_body("conv-bad", "v-bad", None, "should never arrive")).unwrap();
+    let good_json = serde_json::to_vec(&common::chat_body(
+        "conv-bad",
+        "v-bad",
+        None,
+        "should never arrive",
+    ))
+    .unwrap();
     let now = chrono::Utc::now().timestamp();
 
     let wrong_key_sig = {
@@ -41,23 +49,65 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
         other.push_str("v1,AAAA");
         other
     };
-    let (status, body) = world.post_raw("bad-sig", now, &wrong_key_sig, "application/json", good_json.clone()).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("signature")), "{body}");
+    let (status, body) = world
+        .post_raw(
+            "bad-sig",
+            now,
+            &wrong_key_sig,
+            "application/json",
+            good_json.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("signature")),
+        "{body}"
+    );
 
     let stale = now - 3600;
     let stale_sig = world.sign("bad-stale", stale, &good_json);
-    let (status, body) = world.post_raw("bad-stale", stale, &stale_sig, "application/json", good_json.clone()).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("stale_timestamp")), "{body}");
+    let (status, body) = world
+        .post_raw(
+            "bad-stale",
+            stale,
+            &stale_sig,
+            "application/json",
+            good_json.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("stale_timestamp")),
+        "{body}"
+    );
 
-    let huge = serde_json::to_vec(&common::chat_body("conv-bad", "v-bad", None, &"x".repeat(MAX_BODY + 1))).unwrap();
+    let huge = serde_json::to_vec(&common::chat_body(
+        "conv-bad",
+        "v-bad",
+        None,
+        &"x".repeat(MAX_BODY + 1),
+    ))
+    .unwrap();
     let huge_sig = world.sign("bad-huge", now, &huge);
-    let (status, body) = world.post_raw("bad-huge", now, &huge_sig, "application/json", huge).await;
-    assert_eq!((status, body["error"].as_str()), (413, Some("too_large")), "{body}");
+    let (status, body) = world
+        .post_raw("bad-huge", now, &huge_sig, "application/json", huge)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
 
     let broken = b"{\"conversation_id\": \"conv-bad\", \"author\": {".to_vec();
     let broken_sig = world.sign("bad-json", now, &broken);
-    let (status, body) = world.post_raw("bad-json", now, &broken_sig, "application/json", broken).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("bad_json")), "{body}");
+    let (status, body) = world
+        .post_raw("bad-json", now, &broken_sig, "application/json", broken)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_json")),
+        "{body}"
+    );
 
     // --- One good message with an attachment. ---
     let file: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
@@ -78,9 +128,19 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
 
     // --- The bus holds the good message and nothing else. ---
     let records = world
-        .read_topic(&world.chat_topic(), 1, Duration::from_secs(3), Duration::from_secs(30))
+        .read_topic(
+            &world.chat_topic(),
+            1,
+            Duration::from_secs(3),
+            Duration::from_secs(30),
+        )
         .await;
-    assert_eq!(records.len(), 1, "exactly one record on {}: {records:?}", world.chat_topic());
+    assert_eq!(
+        records.len(),
+        1,
+        "exactly one record on {}: {records:?}",
+        world.chat_topic()
+    );
     let record = &records[0];
     assert_eq!(record.header("ce_id"), Some(event_id.as_str()));
     assert_eq!(record.key, "email:olga@example.com");
@@ -89,7 +149,12 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
 
     // --- Exactly one ticket, with everything right. ---
     let tickets = world.wait_tickets(1, Duration::from_secs(60)).await;
-    assert_eq!(tickets.len(), 1, "one ticket: {tickets:#?}\n{}", intake.output());
+    assert_eq!(
+        tickets.len(),
+        1,
+        "one ticket: {tickets:#?}\n{}",
+        intake.output()
+    );
     // A little longer: a second ticket would show up now if it were coming.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let tickets = world.tickets().await;
@@ -98,7 +163,12 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     assert_eq!(ticket["subject"], "Оплата не проходит");
     assert_eq!(ticket["priority"], "high");
     assert_eq!(ticket["external_id"].as_str(), Some(event_id.as_str()));
-    let tags: Vec<&str> = ticket["tags"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let tags: Vec<&str> = ticket["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     for tag in ["intake", "channel_chat", "web"] {
         assert!(tags.contains(&tag), "tag {tag} missing: {tags:?}");
     }
@@ -113,7 +183,10 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     let comments = ticket["comments"].as_array().unwrap();
     assert_eq!(comments.len(), 1, "{comments:#?}");
     let comment_body = comments[0]["body"].as_str().unwrap();
-    assert!(comment_body.contains("Заказ 1042, карта отклонена."), "{comment_body}");
+    assert!(
+        comment_body.contains("Заказ 1042, карта отклонена."),
+        "{comment_body}"
+    );
     let attachments = comments[0]["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), 1, "{attachments:#?}");
     assert_eq!(attachments[0]["file_name"], "screenshot.png");
@@ -123,33 +196,72 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     let metrics = world.metrics().await;
     let chat = [("channel", "chat")];
     let value = |name: &str, labels: &[(&str, &str)]| metric_value(&metrics, name, labels);
-    assert_eq!(value("intake_messages_received_total", &chat), Some(5.0), "{metrics}");
-    assert_eq!(value("intake_events_published_total", &chat), Some(1.0), "{metrics}");
-    assert_eq!(value("intake_tickets_created_total", &chat), Some(1.0), "{metrics}");
-    assert_eq!(value("intake_signature_failures_total", &chat), Some(2.0), "{metrics}");
+    assert_eq!(
+        value("intake_messages_received_total", &chat),
+        Some(5.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("intake_events_published_total", &chat),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("intake_tickets_created_total", &chat),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("intake_signature_failures_total", &chat),
+        Some(2.0),
+        "{metrics}"
+    );
     for reason in ["signature", "stale_timestamp", "too_large", "bad_json"] {
         assert_eq!(
-            value("intake_messages_rejected_total", &[("channel", "chat"), ("reason", reason)]),
+            value(
+                "intake_messages_rejected_total",
+                &[("channel", "chat"), ("reason", reason)]
+            ),
             Some(1.0),
             "rejected reason={reason}\n{metrics}"
         );
     }
-    assert_eq!(value("intake_messages_rejected_total", &chat), Some(4.0), "{metrics}");
-    assert_eq!(value("intake_receipt_to_ticket_seconds_count", &chat), Some(1.0), "{metrics}");
     assert_eq!(
-        value("intake_receipt_to_ticket_seconds_bucket", &[("channel", "chat"), ("le", "+Inf")]),
+        value("intake_messages_rejected_total", &chat),
+        Some(4.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("intake_receipt_to_ticket_seconds_count", &chat),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value(
+            "intake_receipt_to_ticket_seconds_bucket",
+            &[("channel", "chat"), ("le", "+Inf")]
+        ),
         Some(1.0),
         "receipt-to-ticket is a histogram with buckets\n{metrics}"
     );
-    let requests = world.sim_admin(reqwest::Method::GET, "/admin/requests", None).await;
+    let requests = world
+        .sim_admin(reqwest::Method::GET, "/admin/requests", None)
+        .await;
     let api_calls = requests["requests"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with("/api/")))
         .count();
-    assert!(api_calls >= 3, "user, upload and ticket calls at least: {requests}");
-    assert_eq!(value("intake_zendesk_calls_total", &[]), Some(api_calls as f64), "{metrics}");
+    assert!(
+        api_calls >= 3,
+        "user, upload and ticket calls at least: {requests}"
+    );
+    assert_eq!(
+        value("intake_zendesk_calls_total", &[]),
+        Some(api_calls as f64),
+        "{metrics}"
+    );
 
     // --- Every log line about the event carries its id. ---
     let output = intake.output();
@@ -163,5 +275,5 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
         "ticket-created line with {event_id}:\n{output}"
     );
 
-    intake.terminate(Duration::from_secs(15));
+    intake.terminate(Duration::from_secs(15)).await;
 }

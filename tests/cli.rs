@@ -22,10 +22,18 @@ priority = "extreme"
 "#;
 
 /// The three broken keys of `BROKEN`, each a different kind of error.
-const BROKEN_KEYS: [&str; 3] = ["http.lisen", "zendesk.requests_per_minute", "channels.chat.priority"];
+const BROKEN_KEYS: [&str; 3] = [
+    "http.lisen",
+    "zendesk.requests_per_minute",
+    "channels.chat.priority",
+];
 
 fn problem_lines(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with("  ")).map(str::trim).collect()
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect()
 }
 
 #[tokio::test]
@@ -35,32 +43,58 @@ async fn check_config_reports_every_problem_with_its_key_path() {
     std::fs::write(&broken, BROKEN).unwrap();
     let broken = broken.display().to_string();
 
-    let out = run_intake(&["check-config", "--config", &broken], Duration::from_secs(30));
+    let out = run_intake(
+        &["check-config", "--config", &broken],
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(out.code, Some(1), "{out:?}");
     let problems = problem_lines(&out.stderr);
     for key in BROKEN_KEYS {
         assert!(
-            problems.iter().any(|line| line.starts_with(&format!("{key}:"))),
+            problems
+                .iter()
+                .any(|line| line.starts_with(&format!("{key}:"))),
             "no problem reported for {key}: {out:?}"
         );
     }
 
     let valid = world.config_path.display().to_string();
-    let out = run_intake(&["check-config", "--config", &valid], Duration::from_secs(30));
-    assert_eq!(out.code, Some(0), "the generated e2e config is valid: {out:?}");
+    let out = run_intake(
+        &["check-config", "--config", &valid],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the generated e2e config is valid: {out:?}"
+    );
     assert!(out.stdout.contains("configuration OK"), "{out:?}");
 
-    let out = run_intake(&["run", "--config", &broken], Duration::from_secs(30));
-    assert_eq!(out.code, Some(1), "run refuses a broken configuration: {out:?}");
+    let out = run_intake(&["run", "--config", &broken], Duration::from_secs(30)).await;
+    assert_eq!(
+        out.code,
+        Some(1),
+        "run refuses a broken configuration: {out:?}"
+    );
     let problems = problem_lines(&out.stderr);
     for key in BROKEN_KEYS {
-        assert!(problems.iter().any(|line| line.starts_with(&format!("{key}:"))), "run names {key}: {out:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|line| line.starts_with(&format!("{key}:"))),
+            "run names {key}: {out:?}"
+        );
     }
 }
 
 /// The value after `label` on the banner line that contains it.
 fn banner_value(output: &str, label: &str) -> String {
-    let line = output.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no {label} line:\n{output}"));
+    let line = output
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} line:\n{output}"));
     line.trim_start()[label.len()..].trim().to_owned()
 }
 
@@ -69,10 +103,19 @@ async fn demo_prints_real_ports_and_a_curl_that_makes_a_ticket() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().display().to_string();
     let mut demo = Intake::spawn_args(
-        &["demo", "--listen", "127.0.0.1:0", "--sim-listen", "127.0.0.1:0", "--data-dir", &data_dir],
+        &[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--sim-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir,
+        ],
         None,
     );
-    demo.wait_output("Press Ctrl-C to stop", Duration::from_secs(60)).await;
+    demo.wait_output("Press Ctrl-C to stop", Duration::from_secs(60))
+        .await;
     let output = demo.output();
 
     let gateway = banner_value(&output, "gateway:");
@@ -80,31 +123,55 @@ async fn demo_prints_real_ports_and_a_curl_that_makes_a_ticket() {
     let sim_url = sim_url.trim_end_matches('/').to_owned();
     for url in [&gateway, &sim_url] {
         assert!(url.starts_with("http://127.0.0.1:"), "{url}\n{output}");
-        assert!(!url.ends_with(":0"), "the banner shows port 0 instead of the bound port: {url}\n{output}");
+        assert!(
+            !url.ends_with(":0"),
+            "the banner shows port 0 instead of the bound port: {url}\n{output}"
+        );
     }
-    let health = reqwest::get(format!("{gateway}/healthz")).await.expect("gateway answers at the printed URL");
+    let health = reqwest::get(format!("{gateway}/healthz"))
+        .await
+        .expect("gateway answers at the printed URL");
     assert!(health.status().is_success());
 
     // The snippet, from the `body=` line to the `curl` line, run as printed.
     let lines: Vec<&str> = output.lines().collect();
-    let start = lines.iter().position(|l| l.starts_with("body=")).unwrap_or_else(|| panic!("no body= line:\n{output}"));
-    let end = lines.iter().position(|l| l.starts_with("curl ")).unwrap_or_else(|| panic!("no curl line:\n{output}"));
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("body="))
+        .unwrap_or_else(|| panic!("no body= line:\n{output}"));
+    let end = lines
+        .iter()
+        .position(|l| l.starts_with("curl "))
+        .unwrap_or_else(|| panic!("no curl line:\n{output}"));
     assert!(start < end, "{output}");
     let snippet = lines[start..=end].join("\n");
     let shell = tokio::process::Command::new("bash")
         .arg("-c")
         .arg(&snippet)
         .output();
-    let shell = tokio::time::timeout(Duration::from_secs(30), shell).await.expect("snippet finishes").expect("bash runs");
+    let shell = tokio::time::timeout(Duration::from_secs(30), shell)
+        .await
+        .expect("snippet finishes")
+        .expect("bash runs");
     let answer = String::from_utf8_lossy(&shell.stdout).to_string();
-    assert!(shell.status.success(), "snippet failed: {answer} {}", String::from_utf8_lossy(&shell.stderr));
-    let answer: Value = serde_json::from_str(answer.trim()).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert!(
+        shell.status.success(),
+        "snippet failed: {answer} {}",
+        String::from_utf8_lossy(&shell.stderr)
+    );
+    let answer: Value =
+        serde_json::from_str(answer.trim()).unwrap_or_else(|e| panic!("{e}: {answer}"));
     assert_eq!(answer["status"], "accepted", "{answer}");
 
     // The ticket, found through the printed simulator URL.
     let deadline = Instant::now() + Duration::from_secs(60);
     let tickets = loop {
-        let body: Value = reqwest::get(format!("{sim_url}/admin/tickets")).await.unwrap().json().await.unwrap();
+        let body: Value = reqwest::get(format!("{sim_url}/admin/tickets"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let tickets = body["tickets"].as_array().cloned().unwrap_or_default();
         if !tickets.is_empty() || Instant::now() > deadline {
             break tickets;
@@ -112,13 +179,24 @@ async fn demo_prints_real_ports_and_a_curl_that_makes_a_ticket() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(tickets.len(), 1, "{tickets:#?}\n{}", demo.output());
-    assert_eq!(tickets[0]["subject"], "Hello! My order #1042 has not arrived yet.");
+    assert_eq!(
+        tickets[0]["subject"],
+        "Hello! My order #1042 has not arrived yet."
+    );
     assert_eq!(tickets[0]["external_id"], answer["event_id"]);
-    let page = reqwest::get(format!("{sim_url}/")).await.unwrap().text().await.unwrap();
-    assert!(page.contains("Hello! My order #1042"), "the tickets page lists it");
+    let page = reqwest::get(format!("{sim_url}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Hello! My order #1042"),
+        "the tickets page lists it"
+    );
 
     // Exit code not asserted here: see `sigterm_exits_zero` (a known bug).
-    demo.terminate(Duration::from_secs(20));
+    demo.terminate(Duration::from_secs(20)).await;
 }
 
 /// SIGTERM is the normal way to stop the service (Kubernetes, systemd): it
@@ -134,11 +212,22 @@ async fn sigterm_exits_zero() {
     for round in 0..10 {
         let role = ["all", "router", "gateway"][round % 3];
         let mut intake = world.spawn(role, None);
-        let addr = if role == "router" { world.router_http } else { world.http };
+        let addr = if role == "router" {
+            world.router_http
+        } else {
+            world.http
+        };
         world.wait_ready_on(addr, &mut intake).await;
-        let code = intake.terminate(Duration::from_secs(20));
+        let code = intake.terminate(Duration::from_secs(20)).await;
         let output = intake.output();
-        assert_eq!(code, Some(0), "round {round} ({role}): SIGTERM must exit 0:\n{output}");
-        assert!(!output.contains("stopped unexpectedly"), "round {round}:\n{output}");
+        assert_eq!(
+            code,
+            Some(0),
+            "round {round} ({role}): SIGTERM must exit 0:\n{output}"
+        );
+        assert!(
+            !output.contains("stopped unexpectedly"),
+            "round {round}:\n{output}"
+        );
     }
 }

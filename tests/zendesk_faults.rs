@@ -28,29 +28,50 @@ async fn outage(backend: Backend, brokers: Option<&str>) {
     let mut intake = world.spawn("all", None);
     world.wait_ready(&mut intake).await;
 
-    world.add_fault(json!({"status": 503, "duration_secs": 30})).await;
+    world
+        .add_fault(json!({"status": 503, "duration_secs": 30}))
+        .await;
     let started = Instant::now();
-    let customers = [("anna@example.com", "conv-anna"), ("boris@example.com", "conv-boris")];
+    let customers = [
+        ("anna@example.com", "conv-anna"),
+        ("boris@example.com", "conv-boris"),
+    ];
     let mut sent: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
     for round in 1..=3 {
         for (index, (email, conversation)) in customers.iter().enumerate() {
             let text = format!("{email} message {round}");
             let id = format!("{conversation}-{round}");
-            let (status, body) = world.post_chat(&id, &common::chat_body(conversation, email, Some(email), &text)).await;
-            assert_eq!(status, 202, "the gateway takes messages while Zendesk is down: {body}");
+            let (status, body) = world
+                .post_chat(
+                    &id,
+                    &common::chat_body(conversation, email, Some(email), &text),
+                )
+                .await;
+            assert_eq!(
+                status, 202,
+                "the gateway takes messages while Zendesk is down: {body}"
+            );
             sent[index].push(text);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     // Zendesk is down: nothing arrived yet, and the router did try.
-    assert!(world.tickets().await.is_empty(), "no ticket while Zendesk answers 503");
+    assert!(
+        world.tickets().await.is_empty(),
+        "no ticket while Zendesk answers 503"
+    );
     let deadline = Instant::now() + Duration::from_secs(25);
     loop {
-        let stats = world.sim_admin(reqwest::Method::GET, "/admin/stats", None).await;
+        let stats = world
+            .sim_admin(reqwest::Method::GET, "/admin/stats", None)
+            .await;
         if stats["by_status"]["503"].as_u64().unwrap_or(0) > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the router never called Zendesk: {stats}");
+        assert!(
+            Instant::now() < deadline,
+            "the router never called Zendesk: {stats}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -58,33 +79,53 @@ async fn outage(backend: Backend, brokers: Option<&str>) {
     let deadline = started + Duration::from_secs(30) + WAIT;
     let tickets = loop {
         let tickets = world.tickets().await;
-        let comments: usize = tickets.iter().map(|t| t["comments"].as_array().map_or(0, Vec::len)).sum();
+        let comments: usize = tickets
+            .iter()
+            .map(|t| t["comments"].as_array().map_or(0, Vec::len))
+            .sum();
         if comments >= 6 || Instant::now() > deadline {
             break tickets;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert!(started.elapsed() >= Duration::from_secs(29), "tickets appeared during the outage");
+    assert!(
+        started.elapsed() >= Duration::from_secs(29),
+        "tickets appeared during the outage"
+    );
     // A moment longer, so a late duplicate would show.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let tickets_now = world.tickets().await;
     assert_eq!(tickets_now, tickets, "nothing more arrives later");
-    assert_eq!(tickets.len(), 2, "one ticket per customer: {tickets:#?}\n{}", intake.output());
+    assert_eq!(
+        tickets.len(),
+        2,
+        "one ticket per customer: {tickets:#?}\n{}",
+        intake.output()
+    );
     let users = world.sim_users().await;
     for (index, (email, _)) in customers.iter().enumerate() {
-        let user = users.iter().find(|u| u["email"] == *email).unwrap_or_else(|| panic!("user {email}: {users:#?}"));
+        let user = users
+            .iter()
+            .find(|u| u["email"] == *email)
+            .unwrap_or_else(|| panic!("user {email}: {users:#?}"));
         let ticket = tickets
             .iter()
             .find(|t| t["requester_id"] == user["id"])
             .unwrap_or_else(|| panic!("ticket of {email}: {tickets:#?}"));
-        assert_eq!(comment_bodies(ticket), sent[index], "comments of {email} in send order, once each");
+        assert_eq!(
+            comment_bodies(ticket),
+            sent[index],
+            "comments of {email} in send order, once each"
+        );
     }
-    intake.terminate(Duration::from_secs(15));
+    intake.terminate(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zendesk_outage_loses_and_reorders_nothing_kafka() {
-    let Some(brokers) = kafka_brokers() else { return };
+    let Some(brokers) = kafka_brokers() else {
+        return;
+    };
     outage(Backend::Kafka, Some(&brokers)).await;
 }
 
@@ -99,53 +140,98 @@ async fn dead_letter(backend: Backend, brokers: Option<&str>) {
     let world = World::new(backend, brokers).await;
     let mut intake = world.spawn("all", None);
     world.wait_ready(&mut intake).await;
-    world.add_fault(json!({"status": 422, "count": 1, "path_prefix": "/api/v2/tickets"})).await;
+    world
+        .add_fault(json!({"status": 422, "count": 1, "path_prefix": "/api/v2/tickets"}))
+        .await;
 
     let (status, rejected) = world
-        .post_chat("dlq-1", &common::chat_body("conv-dlq-1", "v-1", Some("anna@example.com"), "Refused by Zendesk"))
+        .post_chat(
+            "dlq-1",
+            &common::chat_body(
+                "conv-dlq-1",
+                "v-1",
+                Some("anna@example.com"),
+                "Refused by Zendesk",
+            ),
+        )
         .await;
     assert_eq!(status, 202, "{rejected}");
     let rejected_id = rejected["event_id"].as_str().unwrap().to_owned();
     intake.wait_output("event dead-lettered", WAIT).await;
     assert!(
-        intake.output().lines().any(|l| l.contains("event dead-lettered") && l.contains(&rejected_id)),
+        intake
+            .output()
+            .lines()
+            .any(|l| l.contains("event dead-lettered") && l.contains(&rejected_id)),
         "{}",
         intake.output()
     );
 
     let (status, next) = world
-        .post_chat("dlq-2", &common::chat_body("conv-dlq-2", "v-2", Some("boris@example.com"), "Goes through"))
+        .post_chat(
+            "dlq-2",
+            &common::chat_body(
+                "conv-dlq-2",
+                "v-2",
+                Some("boris@example.com"),
+                "Goes through",
+            ),
+        )
         .await;
     assert_eq!(status, 202, "{next}");
     let tickets = world.wait_tickets(1, WAIT).await;
     assert_eq!(tickets.len(), 1, "{tickets:#?}");
-    assert_eq!(tickets[0]["external_id"], next["event_id"], "the next message is not blocked");
+    assert_eq!(
+        tickets[0]["external_id"], next["event_id"],
+        "the next message is not blocked"
+    );
 
-    let list = world.cli(&["dlq", "list"], Duration::from_secs(60));
+    let list = world.cli(&["dlq", "list"], Duration::from_secs(60)).await;
     assert_eq!(list.code, Some(0), "{list:?}");
-    let letters: Vec<&str> = list.stdout.lines().filter(|l| l.contains("reason=")).collect();
+    let letters: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter(|l| l.contains("reason="))
+        .collect();
     assert_eq!(letters.len(), 1, "one dead letter: {list:?}");
     let letter = letters[0];
     assert!(letter.contains("reason=zendesk_rejected"), "{letter}");
-    assert!(letter.contains(&format!("event_id={rejected_id}")), "{letter}");
-    assert!(letter.contains(&format!("source={}", world.chat_topic())), "{letter}");
+    assert!(
+        letter.contains(&format!("event_id={rejected_id}")),
+        "{letter}"
+    );
+    assert!(
+        letter.contains(&format!("source={}", world.chat_topic())),
+        "{letter}"
+    );
 
-    let replay = world.cli(&["dlq", "replay"], Duration::from_secs(60));
+    let replay = world.cli(&["dlq", "replay"], Duration::from_secs(60)).await;
     assert_eq!(replay.code, Some(0), "{replay:?}");
-    assert!(replay.stdout.contains("replayed 1 dead letter(s)"), "{replay:?}");
+    assert!(
+        replay.stdout.contains("replayed 1 dead letter(s)"),
+        "{replay:?}"
+    );
 
     let tickets = world.wait_tickets(2, WAIT).await;
-    assert_eq!(tickets.len(), 2, "the replayed letter became a ticket: {tickets:#?}\n{}", intake.output());
+    assert_eq!(
+        tickets.len(),
+        2,
+        "the replayed letter became a ticket: {tickets:#?}\n{}",
+        intake.output()
+    );
     let replayed = tickets
         .iter()
         .find(|t| t["external_id"].as_str() == Some(rejected_id.as_str()))
         .unwrap_or_else(|| panic!("ticket of the replayed event: {tickets:#?}"));
     assert_eq!(replayed["subject"], "Refused by Zendesk");
 
-    let after = world.cli(&["dlq", "list"], Duration::from_secs(60));
+    let after = world.cli(&["dlq", "list"], Duration::from_secs(60)).await;
     assert_eq!(after.code, Some(0), "{after:?}");
-    assert!(after.stdout.contains("no pending dead letters"), "{after:?}");
-    intake.terminate(Duration::from_secs(15));
+    assert!(
+        after.stdout.contains("no pending dead letters"),
+        "{after:?}"
+    );
+    intake.terminate(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,6 +241,8 @@ async fn permanent_refusal_is_dead_lettered_and_replayed_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_refusal_is_dead_lettered_and_replayed_kafka() {
-    let Some(brokers) = kafka_brokers() else { return };
+    let Some(brokers) = kafka_brokers() else {
+        return;
+    };
     dead_letter(Backend::Kafka, Some(&brokers)).await;
 }

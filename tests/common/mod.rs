@@ -32,10 +32,14 @@ pub fn kafka_brokers() -> Option<String> {
     match std::env::var("INTAKE_TEST_KAFKA") {
         Ok(brokers) if !brokers.is_empty() => Some(brokers),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("INTAKE_TEST_KAFKA is not set under CI: run `scripts/test-services start` (scripts/test does)")
+            panic!(
+                "INTAKE_TEST_KAFKA is not set under CI: run `scripts/test-services start` (scripts/test does)"
+            )
         }
         _ => {
-            eprintln!("skipping the Kafka half: INTAKE_TEST_KAFKA is not set (run scripts/test-services start)");
+            eprintln!(
+                "skipping the Kafka half: INTAKE_TEST_KAFKA is not set (run scripts/test-services start)"
+            );
             None
         }
     }
@@ -43,7 +47,11 @@ pub fn kafka_brokers() -> Option<String> {
 
 /// A free loopback port (bound then released; the binary binds it right after).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The simulator, started in the test process on a free port.
@@ -76,12 +84,21 @@ impl World {
     }
 
     /// `extra_toml` is appended to the generated configuration.
-    pub async fn with_sim(backend: Backend, brokers: Option<&str>, sim_config: SimConfig, extra_toml: &str) -> World {
+    pub async fn with_sim(
+        backend: Backend,
+        brokers: Option<&str>,
+        sim_config: SimConfig,
+        extra_toml: &str,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let sim = start_sim(sim_config).await;
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let chat_key: Vec<u8> = (0..32).map(|i| (i * 7 + 3) as u8).collect();
-        std::fs::write(dir.path().join("chat-secret"), format!("whsec_{}", BASE64.encode(&chat_key))).unwrap();
+        std::fs::write(
+            dir.path().join("chat-secret"),
+            format!("whsec_{}", BASE64.encode(&chat_key)),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("zendesk-token"), "sim-token").unwrap();
         let topic_prefix = format!("e2e{}", uuid::Uuid::new_v4().simple());
         let bus = match backend {
@@ -94,8 +111,9 @@ impl World {
                 brokers.expect("kafka brokers")
             ),
         };
-        let config_for = |http: SocketAddr| format!(
-            r#"[log]
+        let config_for = |http: SocketAddr| {
+            format!(
+                r#"[log]
 level = "info,intake=debug"
 [service]
 shutdown_deadline_secs = 5
@@ -123,12 +141,13 @@ priority = "high"
 tags = ["web"]
 {extra_toml}
 "#,
-            store = dir.path().join("state.sqlite"),
-            blobs = dir.path().join("blobs"),
-            sim_url = sim.base_url,
-            token = dir.path().join("zendesk-token"),
-            secret = dir.path().join("chat-secret"),
-        );
+                store = dir.path().join("state.sqlite"),
+                blobs = dir.path().join("blobs"),
+                sim_url = sim.base_url,
+                token = dir.path().join("zendesk-token"),
+                secret = dir.path().join("chat-secret"),
+            )
+        };
         let config_path = dir.path().join("intake.toml");
         std::fs::write(&config_path, config_for(http)).unwrap();
         let router_http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -152,7 +171,11 @@ tags = ["web"]
     /// `--role router` gets its own config file (own `http.listen`) so that a
     /// gateway and a router can run side by side.
     pub fn spawn(&self, role: &str, crashpoint: Option<&str>) -> Intake {
-        let config = if role == "router" { &self.router_config_path } else { &self.config_path };
+        let config = if role == "router" {
+            &self.router_config_path
+        } else {
+            &self.config_path
+        };
         Intake::spawn(config, role, crashpoint)
     }
 
@@ -178,10 +201,18 @@ tags = ["web"]
         let bytes = serde_json::to_vec(body).unwrap();
         let timestamp = chrono::Utc::now().timestamp();
         let signature = self.sign(id, timestamp, &bytes);
-        self.post_raw(id, timestamp, &signature, "application/json", bytes).await
+        self.post_raw(id, timestamp, &signature, "application/json", bytes)
+            .await
     }
 
-    pub async fn post_raw(&self, id: &str, timestamp: i64, signature: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    pub async fn post_raw(
+        &self,
+        id: &str,
+        timestamp: i64,
+        signature: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let response = reqwest::Client::new()
             .post(self.url("/v1/chat/messages"))
             .header("content-type", content_type)
@@ -221,13 +252,23 @@ tags = ["web"]
         }
     }
 
-    pub async fn sim_admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.sim.base_url));
+    pub async fn sim_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request =
+            reqwest::Client::new().request(method, format!("{}{path}", self.sim.base_url));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();
-        assert!(response.status().is_success(), "sim admin {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "sim admin {path}: {}",
+            response.status()
+        );
         response.json().await.unwrap_or(Value::Null)
     }
 
@@ -240,10 +281,10 @@ tags = ["web"]
     pub async fn wait_ready_on(&self, addr: SocketAddr, intake: &mut Intake) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(response) = reqwest::get(format!("http://{addr}/readyz")).await {
-                if response.status().is_success() {
-                    return;
-                }
+            if let Ok(response) = reqwest::get(format!("http://{addr}/readyz")).await
+                && response.status().is_success()
+            {
+                return;
             }
             assert!(intake.running(), "intake exited:\n{}", intake.output());
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -252,7 +293,12 @@ tags = ["web"]
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap()
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -320,7 +366,10 @@ impl Intake {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no {needle:?} in intake output after {timeout:?}:\n{}", self.output());
+        panic!(
+            "no {needle:?} in intake output after {timeout:?}:\n{}",
+            self.output()
+        );
     }
 
     /// SIGKILL: no cleanup, no flush, like a power cut of the process.
@@ -330,14 +379,16 @@ impl Intake {
     }
 
     /// SIGTERM and wait (bounded) for a clean exit; returns the exit status code.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    pub async fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code();
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.kill();
         None
@@ -369,7 +420,7 @@ pub struct CliOutput {
 }
 
 /// Runs the `intake` binary with `args` and waits (bounded) for it to finish.
-pub fn run_intake(args: &[&str], timeout: Duration) -> CliOutput {
+pub async fn run_intake(args: &[&str], timeout: Duration) -> CliOutput {
     let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
         .args(args)
         .env_remove("INTAKE_CRASHPOINT")
@@ -395,7 +446,9 @@ pub fn run_intake(args: &[&str], timeout: Duration) -> CliOutput {
     let code = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status.code(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -405,7 +458,11 @@ pub fn run_intake(args: &[&str], timeout: Duration) -> CliOutput {
     };
     let stderr = strip_ansi(&readers.pop().unwrap().join().unwrap_or_default());
     let stdout = strip_ansi(&readers.pop().unwrap().join().unwrap_or_default());
-    CliOutput { code, stdout, stderr }
+    CliOutput {
+        code,
+        stdout,
+        stderr,
+    }
 }
 
 impl World {
@@ -418,7 +475,9 @@ impl World {
     pub fn bus_options(&self) -> intake_bus::BusOptions {
         // Through serde, so options the bus grows later keep their defaults.
         let options = match self.backend {
-            Backend::Embedded => serde_json::json!({"backend": "embedded", "path": self.path("bus.sqlite")}),
+            Backend::Embedded => {
+                serde_json::json!({"backend": "embedded", "path": self.path("bus.sqlite")})
+            }
             Backend::Kafka => serde_json::json!({
                 "backend": "kafka",
                 "brokers": self.brokers.clone().expect("kafka brokers"),
@@ -431,15 +490,30 @@ impl World {
     /// Reads `topic` from its beginning with a fresh consumer group, without
     /// marking anything done: every record, until `quiet` passes without a new
     /// one after at least `min` records (or `overall` passes).
-    pub async fn read_topic(&self, topic: &str, min: usize, quiet: Duration, overall: Duration) -> Vec<intake_bus::Delivery> {
-        let bus = intake_bus::connect(self.bus_options()).await.expect("test opens the bus");
+    pub async fn read_topic(
+        &self,
+        topic: &str,
+        min: usize,
+        quiet: Duration,
+        overall: Duration,
+    ) -> Vec<intake_bus::Delivery> {
+        let bus = intake_bus::connect(self.bus_options())
+            .await
+            .expect("test opens the bus");
         let group = format!("e2e-reader-{}", uuid::Uuid::new_v4().simple());
-        let mut consumer = bus.consumer(&group, &[topic.to_owned()]).await.expect("test consumer");
+        let mut consumer = bus
+            .consumer(&group, &[topic.to_owned()])
+            .await
+            .expect("test consumer");
         let deadline = Instant::now() + overall;
         let mut records = Vec::new();
         let mut last = Instant::now();
         while Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+            match consumer
+                .poll(Duration::from_millis(500))
+                .await
+                .expect("poll")
+            {
                 Some(delivery) => {
                     records.push(delivery);
                     last = Instant::now();
@@ -453,7 +527,12 @@ impl World {
 
     /// Posts a signed chat message; `Err` when the gateway does not answer
     /// within `timeout` (or the connection breaks).
-    pub async fn try_post_chat(&self, id: &str, body: &Value, timeout: Duration) -> Result<(u16, Value), reqwest::Error> {
+    pub async fn try_post_chat(
+        &self,
+        id: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<(u16, Value), reqwest::Error> {
         let bytes = serde_json::to_vec(body).unwrap();
         let timestamp = chrono::Utc::now().timestamp();
         let signature = self.sign(id, timestamp, &bytes);
@@ -468,12 +547,17 @@ impl World {
             .send()
             .await?;
         let status = response.status().as_u16();
-        Ok((status, response.json::<Value>().await.unwrap_or(Value::Null)))
+        Ok((
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        ))
     }
 
     /// Every user in the simulator.
     pub async fn sim_users(&self) -> Vec<Value> {
-        let body = self.sim_admin(reqwest::Method::GET, "/admin/users", None).await;
+        let body = self
+            .sim_admin(reqwest::Method::GET, "/admin/users", None)
+            .await;
         body["users"].as_array().cloned().unwrap_or_default()
     }
 
@@ -485,15 +569,20 @@ impl World {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status().as_u16(), 201, "fault {rule} refused: {}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "fault {rule} refused: {}",
+            response.text().await.unwrap_or_default()
+        );
     }
 
     /// Runs an `intake` subcommand with `--config` pointing at this world's file.
-    pub fn cli(&self, args: &[&str], timeout: Duration) -> CliOutput {
+    pub async fn cli(&self, args: &[&str], timeout: Duration) -> CliOutput {
         let config = self.config_path.display().to_string();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--config", &config]);
-        run_intake(&all, timeout)
+        run_intake(&all, timeout).await
     }
 }
 
@@ -513,11 +602,13 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         if metric != name {
             continue;
         }
-        let matches = labels.iter().all(|(key, wanted)| label_text.split(',').any(|pair| pair == format!("{key}=\"{wanted}\"")));
-        if matches {
-            if let Ok(value) = value.parse::<f64>() {
-                *total.get_or_insert(0.0) += value;
-            }
+        let matches = labels.iter().all(|(key, wanted)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{key}=\"{wanted}\""))
+        });
+        if matches && let Ok(value) = value.parse::<f64>() {
+            *total.get_or_insert(0.0) += value;
         }
     }
     total
@@ -525,7 +616,9 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
 
 /// The ticket whose subject contains `needle`.
 pub fn ticket_by_subject<'a>(tickets: &'a [Value], needle: &str) -> Option<&'a Value> {
-    tickets.iter().find(|t| t["subject"].as_str().is_some_and(|s| s.contains(needle)))
+    tickets
+        .iter()
+        .find(|t| t["subject"].as_str().is_some_and(|s| s.contains(needle)))
 }
 
 /// `text` without ANSI colour sequences (`ESC [ … m`), so tests can match `key=value`.
