@@ -7,6 +7,7 @@
 
 mod backoff;
 mod dlq;
+mod lag;
 mod options;
 pub mod plan;
 mod process;

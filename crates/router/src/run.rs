@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::RouterError;
 use crate::backoff::Backoff;
 use crate::dlq::{self, DeadLetter, DlqReason};
+use crate::lag::{self, LagClock};
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::process::{Failure, Outcome, Processor, since_receipt};
 use crate::telemetry::{
@@ -30,9 +31,11 @@ pub struct Router {
     options: RouterOptions,
 }
 
-/// One channel: its route, its consumer, and a record polled but not yet handled.
+/// One channel: its route, its topic, its consumer, and a record polled but
+/// not yet handled.
 struct Slot {
     route: ChannelRoute,
+    topic: String,
     consumer: Box<dyn Consumer>,
     head: Option<Delivery>,
 }
@@ -108,12 +111,14 @@ impl Router {
         let mut slots = Vec::with_capacity(self.options.channels.len());
         for route in &self.options.channels {
             let group = format!("{}.{}", self.options.consumer_group, route.name);
+            let topic = topics.events(&route.name);
             let consumer = self
                 .bus
-                .consumer(&group, &[topics.events(&route.name)])
+                .consumer(&group, std::slice::from_ref(&topic))
                 .await?;
             slots.push(Slot {
                 route: route.clone(),
+                topic,
                 consumer,
                 head: None,
             });
@@ -125,16 +130,25 @@ impl Router {
             "router started"
         );
         let mut poll_backoff = self.backoff();
+        let mut lag = LagClock::new();
         while !shutdown.is_cancelled() {
+            if lag.is_due() {
+                sample_lag(&mut slots, &mut lag, &shutdown).await;
+                continue;
+            }
             match self.next_ready(&mut slots, &shutdown).await {
                 Ok(Some(index)) => {
                     poll_backoff = self.backoff();
-                    let slot = &mut slots[index];
-                    let Some(delivery) = slot.head.take() else {
+                    let Some(delivery) = slots[index].head.take() else {
                         continue;
                     };
+                    let mut run = Run {
+                        slots: &mut slots,
+                        lag: &mut lag,
+                        shutdown: &shutdown,
+                    };
                     if let Step::Interrupted =
-                        self.process(slot, delivery, &publisher, &shutdown).await?
+                        self.process(&mut run, index, delivery, &publisher).await?
                     {
                         break;
                     }
@@ -143,7 +157,7 @@ impl Router {
                 Err(e) if e.is_retryable() => {
                     let delay = poll_backoff.next_delay();
                     tracing::warn!(error = %e, delay_ms = delay.as_millis() as u64, "bus poll failed, backing off");
-                    if !sleep_unless_cancelled(delay, &shutdown).await {
+                    if !wait(delay, &mut slots, &mut lag, &shutdown).await {
                         break;
                     }
                 }
@@ -193,29 +207,30 @@ impl Router {
     /// or shutdown interrupts a wait.
     async fn process(
         &self,
-        slot: &mut Slot,
+        run: &mut Run<'_>,
+        index: usize,
         delivery: Delivery,
         publisher: &Arc<dyn Publisher>,
-        shutdown: &CancellationToken,
     ) -> Result<Step, RouterError> {
-        let channel = slot.route.name.as_str();
+        let route = run.slots[index].route.clone();
+        let channel = route.name.as_str();
         let event = match TicketEvent::from_json(&delivery.payload) {
             Ok(event) => event,
             Err(e) => {
                 let event_id = delivery.header("ce_id").unwrap_or("unknown").to_owned();
                 let letter = DeadLetter::new(DlqReason::UndecodableEvent, e.to_string());
                 return self
-                    .dead_letter(slot, &delivery, &event_id, &letter, publisher, shutdown)
+                    .dead_letter(run, index, &delivery, &event_id, &letter, publisher)
                     .await;
             }
         };
         let event_id = event.event_id.to_string();
         let mut backoff = self.backoff();
         loop {
-            match self.processor.handle_event(&slot.route, &event).await {
+            match self.processor.handle_event(&route, &event).await {
                 Ok(outcome) => {
                     report(channel, &event_id, &event, &outcome);
-                    return self.mark_done(slot, &delivery, &event_id, shutdown).await;
+                    return self.mark_done(run, index, &delivery, &event_id).await;
                 }
                 Err(Failure::Retry { stage, message }) => {
                     let delay = backoff.next_delay();
@@ -227,13 +242,13 @@ impl Router {
                         delay,
                     }
                     .emit();
-                    if !sleep_unless_cancelled(delay, shutdown).await {
+                    if !run.wait(delay).await {
                         return Ok(Step::Interrupted);
                     }
                 }
                 Err(Failure::DeadLetter(letter)) => {
                     return self
-                        .dead_letter(slot, &delivery, &event_id, &letter, publisher, shutdown)
+                        .dead_letter(run, index, &delivery, &event_id, &letter, publisher)
                         .await;
                 }
                 Err(Failure::Fatal(e)) => {
@@ -246,12 +261,12 @@ impl Router {
 
     async fn dead_letter(
         &self,
-        slot: &mut Slot,
+        run: &mut Run<'_>,
+        index: usize,
         delivery: &Delivery,
         event_id: &str,
         letter: &DeadLetter,
         publisher: &Arc<dyn Publisher>,
-        shutdown: &CancellationToken,
     ) -> Result<Step, RouterError> {
         let record = dlq::record(&self.options.topics, delivery, letter);
         let mut backoff = self.backoff();
@@ -261,7 +276,7 @@ impl Router {
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
                     tracing::warn!(event_id, error = %e, "dead-letter publish failed, retrying");
-                    if !sleep_unless_cancelled(delay, shutdown).await {
+                    if !run.wait(delay).await {
                         return Ok(Step::Interrupted);
                     }
                 }
@@ -269,7 +284,7 @@ impl Router {
             }
         }
         DeadLettered {
-            channel: &slot.route.name,
+            channel: &run.slots[index].route.name,
             event_id,
             reason: letter.reason.as_str(),
             message: &letter.message,
@@ -277,24 +292,24 @@ impl Router {
             zendesk_request_id: letter.zendesk_request_id.as_deref(),
         }
         .emit();
-        self.mark_done(slot, delivery, event_id, shutdown).await
+        self.mark_done(run, index, delivery, event_id).await
     }
 
     async fn mark_done(
         &self,
-        slot: &mut Slot,
+        run: &mut Run<'_>,
+        index: usize,
         delivery: &Delivery,
         event_id: &str,
-        shutdown: &CancellationToken,
     ) -> Result<Step, RouterError> {
         let mut backoff = self.backoff();
         loop {
-            match slot.consumer.done(delivery).await {
+            match run.slots[index].consumer.done(delivery).await {
                 Ok(()) => return Ok(Step::Done),
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
                     tracing::warn!(event_id, error = %e, "marking the record done failed, retrying");
-                    if !sleep_unless_cancelled(delay, shutdown).await {
+                    if !run.wait(delay).await {
                         return Ok(Step::Interrupted);
                     }
                 }
@@ -343,6 +358,56 @@ fn report(channel: &str, event_id: &str, event: &TicketEvent, outcome: &Outcome)
             .emit();
         }
     }
+}
+
+/// What handling one delivery needs besides the router: every channel (to
+/// keep sampling the lag while a retry waits), the lag clock, the shutdown.
+struct Run<'a> {
+    slots: &'a mut [Slot],
+    lag: &'a mut LagClock,
+    shutdown: &'a CancellationToken,
+}
+
+impl Run<'_> {
+    async fn wait(&mut self, delay: Duration) -> bool {
+        wait(delay, self.slots, self.lag, self.shutdown).await
+    }
+}
+
+/// Sleeps for `delay`, sampling every channel's lag when due meanwhile (a
+/// retry can wait minutes, which is when lag matters); false when shutdown
+/// came first.
+async fn wait(
+    delay: Duration,
+    slots: &mut [Slot],
+    lag: &mut LagClock,
+    shutdown: &CancellationToken,
+) -> bool {
+    let until = tokio::time::Instant::now() + delay;
+    loop {
+        if lag.is_due() {
+            sample_lag(slots, lag, shutdown).await;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return !shutdown.is_cancelled();
+        }
+        let step = until.min(lag.next_at()).saturating_duration_since(now);
+        if !sleep_unless_cancelled(step, shutdown).await {
+            return false;
+        }
+    }
+}
+
+/// Samples every channel consumer's lag into the gauge (cut short by shutdown).
+async fn sample_lag(slots: &mut [Slot], lag: &mut LagClock, shutdown: &CancellationToken) {
+    for slot in slots.iter_mut() {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = lag::sample(&slot.topic, slot.consumer.as_mut()) => {}
+        }
+    }
+    lag.sampled();
 }
 
 /// Sleeps for `delay`; false when shutdown came first.

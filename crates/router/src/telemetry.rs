@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use metrics::{counter, histogram};
-use tracing::{info, warn};
+use metrics::{counter, gauge, histogram};
+use tracing::{debug, info, warn};
 
 /// A new ticket (or follow-up) was created.
 pub struct TicketCreated<'a> {
@@ -148,4 +148,53 @@ impl RetryScheduled<'_> {
 fn receipt_to_ticket(channel: &str, elapsed: Duration) {
     histogram!("intake_receipt_to_ticket_seconds", "channel" => channel.to_owned())
         .record(elapsed.as_secs_f64());
+}
+
+/// A channel consumer's lag was sampled: records on its topic that the
+/// group has not marked done yet.
+pub struct ConsumerLagSampled<'a> {
+    pub topic: &'a str,
+    pub records: u64,
+    /// Partitions of the topic assigned to this consumer now.
+    pub partitions: usize,
+}
+
+impl ConsumerLagSampled<'_> {
+    pub fn emit(&self) {
+        debug!(
+            topic = self.topic,
+            records = self.records,
+            partitions = self.partitions,
+            "bus consumer lag sampled"
+        );
+        // Precision loss above 2^53 records is irrelevant for a gauge.
+        #[allow(clippy::cast_precision_loss)]
+        let records = self.records as f64;
+        gauge!("intake_bus_consumer_lag_records", "topic" => self.topic.to_owned()).set(records);
+    }
+}
+
+/// A lag sample failed; the gauge keeps its last value.
+pub struct LagSampleFailed<'a> {
+    pub topic: &'a str,
+    /// A bounded error kind (`BusError::kind` or `timeout`).
+    pub kind: &'static str,
+    pub message: &'a str,
+}
+
+impl LagSampleFailed<'_> {
+    pub fn emit(&self) {
+        warn!(
+            topic = self.topic,
+            kind = self.kind,
+            error = self.message,
+            "bus consumer lag sample failed"
+        );
+        counter!(
+            "intake_bus_lag_sample_failures_total",
+            "topic" => self.topic.to_owned(),
+            "kind" => self.kind
+        )
+        .increment(1);
+    }
 }
