@@ -187,12 +187,16 @@ impl Service {
     /// (which is a failure), then drains every component with the deadline.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let early_exit = tokio::select! {
+            biased;
             () = self.shutdown.cancelled() => None,
             Some(joined) = self.tasks.join_next() => Some(joined),
         };
+        // A component that ended because shutdown was requested is not a failure.
+        let requested = self.shutdown.is_cancelled();
         self.shutdown.cancel();
         let failure = match early_exit {
             None => None,
+            Some(Ok((_, Ok(())))) if requested => None,
             Some(Ok((name, Ok(())))) => Some(anyhow::anyhow!("{name} stopped unexpectedly")),
             Some(Ok((name, Err(error)))) => Some(error.context(format!("{name} failed"))),
             Some(Err(join_error)) => Some(anyhow::anyhow!("a component crashed: {join_error}")),
