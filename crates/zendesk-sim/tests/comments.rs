@@ -50,7 +50,13 @@ async fn update_metadata_is_kept_as_custom_on_the_audit_and_the_comment() {
     );
     comment(&app, id, "third", None).await;
 
-    let reply = call(&app, Method::GET, format!("/api/v2/tickets/{id}/comments"), None).await;
+    let reply = call(
+        &app,
+        Method::GET,
+        format!("/api/v2/tickets/{id}/comments"),
+        None,
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     let page = reply.json();
     assert_eq!(bodies(&page), ["first", "second", "third"]);
@@ -85,10 +91,7 @@ async fn metadata_that_is_not_an_object_is_422_and_adds_no_comment() {
     .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.json()["error"], "RecordInvalid");
-    assert_eq!(
-        state.tickets()[0]["comments"].as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(state.tickets()[0]["comments"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

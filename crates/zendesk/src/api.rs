@@ -12,14 +12,16 @@ use crate::error::Error;
 use crate::headers;
 use crate::retry::RetryPolicy;
 use crate::types::{
-    AgentAvailability, CreatedTicket, Group, GroupMembership, NewTicket, Ticket, TicketUpdate,
-    Upload, User, UserInput,
+    AgentAvailability, CreatedTicket, Group, GroupMembership, NewTicket, Ticket, TicketComment,
+    TicketUpdate, Upload, User, UserInput,
 };
 
 /// Ids per `show_many` request (Zendesk's maximum).
 pub const SHOW_MANY_MAX_IDS: usize = 100;
 /// Pages followed by a list call before it stops (100 items each).
 pub const MAX_PAGES: usize = 10;
+/// Items per page Zendesk's offset pagination allows.
+const PER_PAGE_MAX: usize = 100;
 
 #[derive(Deserialize)]
 struct TicketEnvelope {
@@ -119,6 +121,28 @@ impl Client {
             tickets.extend(self.list::<Ticket>(call, "tickets").await?);
         }
         Ok(tickets)
+    }
+
+    /// `GET /api/v2/tickets/{id}/comments`: up to `limit` comments (at most
+    /// [`MAX_PAGES`] pages of 100), newest first or oldest first. A read, so
+    /// every retryable failure is retried; an unknown ticket is a not-found error.
+    pub async fn list_comments(
+        &self,
+        ticket_id: u64,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<TicketComment>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let order = if newest_first { "desc" } else { "asc" };
+        let call = Call::get(
+            "list_comments",
+            format!("/api/v2/tickets/{ticket_id}/comments"),
+        )
+        .query("sort_order", order)
+        .query("per_page", limit.min(PER_PAGE_MAX).to_string());
+        self.list_up_to(call, "comments", limit).await
     }
 
     /// `GET /api/v2/tickets?external_id=..`: every ticket with that external id.
@@ -241,6 +265,16 @@ impl Client {
     /// Fetches a list, following `next_page` (offset) or `links.next` (cursor)
     /// for at most [`MAX_PAGES`] pages, always against the configured base URL.
     async fn list<T: DeserializeOwned>(&self, first: Call, key: &str) -> Result<Vec<T>, Error> {
+        self.list_up_to(first, key, usize::MAX).await
+    }
+
+    /// [`Client::list`] that stops once it holds `limit` items.
+    async fn list_up_to<T: DeserializeOwned>(
+        &self,
+        first: Call,
+        key: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, Error> {
         let endpoint = first.endpoint;
         let mut items = Vec::new();
         let mut call = first;
@@ -258,6 +292,10 @@ impl Client {
                 })?,
             };
             items.extend(batch);
+            if items.len() >= limit {
+                items.truncate(limit);
+                return Ok(items);
+            }
             let Some(next) = next_page(&page) else {
                 return Ok(items);
             };

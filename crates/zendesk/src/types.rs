@@ -102,6 +102,10 @@ pub struct NewTicket {
     /// Makes this ticket a follow-up of a closed ticket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via_followup_source_id: Option<u64>,
+    /// Custom audit metadata: Zendesk keeps this object (up to 1 KB) as the
+    /// creation audit's `metadata.custom`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// Body of `PUT /api/v2/tickets/{id}` (inside the `ticket` wrapper).
@@ -120,6 +124,35 @@ pub struct TicketUpdate {
     pub assignee_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<u64>,
+    /// Custom audit metadata: Zendesk keeps this object (up to 1 KB) as the
+    /// update's audit `metadata.custom`, and so on the comment it adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A comment of an existing ticket, as `GET /api/v2/tickets/{id}/comments` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketComment {
+    pub id: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub body: String,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub author_id: Option<u64>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    /// `{"system": {...}, "custom": {...}}`; `custom` holds the metadata sent
+    /// with the update that added the comment.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl TicketComment {
+    /// The value under `key` in the comment's `metadata.custom`, if any.
+    pub fn custom_metadata(&self, key: &str) -> Option<&serde_json::Value> {
+        self.metadata.as_ref()?.get("custom")?.get(key)
+    }
 }
 
 /// How a ticket was created (`api`, `email`, `web`, ...).
@@ -284,6 +317,53 @@ mod tests {
         };
         let value = serde_json::to_value(&update).unwrap();
         assert_eq!(value, json!({"status": "solved", "tags": []}));
+    }
+
+    #[test]
+    fn metadata_is_sent_as_the_tickets_metadata_object() {
+        let update = TicketUpdate {
+            comment: Some(Comment {
+                body: Some("hi".into()),
+                public: true,
+                ..Comment::default()
+            }),
+            metadata: Some(json!({"intake_event_id": "ev-1"})),
+            ..TicketUpdate::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&update).unwrap(),
+            json!({"comment": {"body": "hi", "public": true},
+                   "metadata": {"intake_event_id": "ev-1"}})
+        );
+        let ticket = NewTicket {
+            metadata: Some(json!({"k": 1})),
+            ..NewTicket::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&ticket).unwrap()["metadata"],
+            json!({"k": 1})
+        );
+    }
+
+    #[test]
+    fn comment_parses_real_shape_and_reads_custom_metadata() {
+        let comment: TicketComment = serde_json::from_value(json!({
+            "id": 1274, "type": "Comment", "body": "Thanks!", "html_body": "<p>Thanks!</p>",
+            "plain_body": "Thanks!", "public": true, "author_id": 123123, "attachments": [],
+            "audit_id": 4, "via": {"channel": "api"}, "created_at": "2009-07-20T22:55:29Z",
+            "metadata": {"system": {"client": "x"}, "custom": {"intake_event_id": "ev-9"}}
+        }))
+        .unwrap();
+        assert_eq!(comment.body, "Thanks!");
+        assert_eq!(comment.author_id, Some(123123));
+        assert_eq!(
+            comment.custom_metadata("intake_event_id"),
+            Some(&json!("ev-9"))
+        );
+        assert_eq!(comment.custom_metadata("other"), None);
+        let bare: TicketComment = serde_json::from_value(json!({"id": 2, "body": null})).unwrap();
+        assert_eq!(bare.custom_metadata("intake_event_id"), None);
+        assert!(bare.body.is_empty());
     }
 
     #[test]
