@@ -10,20 +10,23 @@
 //!    first looks the ticket up by `external_id` (which, unlike search, has no
 //!    indexing lag), so a replay beyond the key's 2-hour life, or one whose
 //!    upload tokens differ, still finds the first ticket.
-//! 3. **Comments** are not idempotent in Zendesk and our client cannot list a
-//!    ticket's comments, so a comment cannot be verified after the fact.
-//!    Decision: the pending row is written right before `update_ticket` and
-//!    removed on any error answer (so in-process retries re-send, as the call
-//!    was not applied or its outcome is retried the same way the client does).
-//!    A pending comment found on replay can only come from a restart during or
-//!    right after the call; it is **taken as delivered** (logged and counted
-//!    as `intake_comments_unverified_total`). The window for a loss is the
-//!    in-flight request at the moment of a crash; a re-send would instead
-//!    double every comment whose crash came after Zendesk's answer, which is
-//!    the far larger window. To close the gap the client needs
-//!    `list_comments(ticket_id)` (`GET /api/v2/tickets/{id}/comments`) and
-//!    `TicketUpdate.metadata` (audit `metadata.custom`, where the event id
-//!    would go), with the simulator keeping and returning that metadata.
+//! 3. **Comments** are not idempotent in Zendesk, so each comment update
+//!    carries the event id as custom audit metadata
+//!    (`metadata.intake_event_id`, which Zendesk keeps as the comment's
+//!    `metadata.custom`). The pending row is written right before
+//!    `update_ticket`; it is removed when Zendesk refused the update (a
+//!    permanent error: closed or deleted ticket, invalid input) and kept when
+//!    the outcome is unknown (timeout, 5xx, crash). On replay of an event with
+//!    a pending comment the router lists the ticket's newest
+//!    [`REPLAY_COMMENT_SCAN`] comments: one with the event id means Zendesk
+//!    has it and the event is recorded as commented; none means the request
+//!    never reached Zendesk, so the pending row is dropped and the comment is
+//!    sent again. A ticket that is gone (404) cannot hold it either. A listing
+//!    that fails permanently dead-letters the event with the pending row kept,
+//!    so a DLQ replay verifies again; nothing is assumed delivered. Left open:
+//!    a request Zendesk applies only after our timeout *and* after the replay's
+//!    listing (the retry backoff lies between them), and a ticket that took
+//!    more than [`REPLAY_COMMENT_SCAN`] newer comments in the meantime.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +37,23 @@ use intake_event::TicketEvent;
 use intake_store::{ConversationRef, Effect, StateStore, StoreError, TicketLink};
 use intake_telemetry::crashpoint;
 use intake_zendesk::{Client, Comment, NewTicket, TicketUpdate, UserInput};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::RouterError;
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
+
+/// The `metadata` key (`metadata.custom` on the comment) that names the event.
+pub const EVENT_ID_METADATA_KEY: &str = "intake_event_id";
+/// Newest comments of a ticket searched for a pending comment on replay.
+pub const REPLAY_COMMENT_SCAN: usize = 100;
+
+/// The custom audit metadata every ticket creation and comment carries.
+fn event_metadata(event_id: Uuid) -> serde_json::Value {
+    json!({ EVENT_ID_METADATA_KEY: event_id.to_string() })
+}
 
 /// What handling an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +66,14 @@ pub enum Outcome {
         follow_up_of: Option<u64>,
         already_in_zendesk: bool,
     },
-    /// A public comment was added.
+    /// A public comment was added (or found added by an earlier attempt).
     Commented { ticket_id: u64 },
-    /// A comment interrupted by a restart was taken as delivered.
+    /// No longer produced: pending comments are verified against Zendesk
+    /// (see the module docs). Kept only while `run.rs` still reports it.
+    #[expect(
+        dead_code,
+        reason = "run.rs still matches it; remove with that arm and CommentAssumedDelivered"
+    )]
     CommentAssumed { ticket_id: u64 },
 }
 
@@ -158,14 +177,9 @@ impl Processor {
                 self.store.clear_pending(event_id).await?;
                 return Ok(None);
             };
-            let link = TicketLink {
-                ticket_id,
-                effect: Effect::Commented,
-            };
-            self.store
-                .record_event(event_id, link, conversation)
-                .await?;
-            return Ok(Some(Outcome::CommentAssumed { ticket_id }));
+            return self
+                .recover_comment(event_id, ticket_id, conversation)
+                .await;
         }
         let found = self
             .zendesk
@@ -190,6 +204,58 @@ impl Processor {
             ticket_id: recorded.ticket_id,
             follow_up_of: pending.ticket_id,
             already_in_zendesk: true,
+        }))
+    }
+
+    /// Looks for the pending comment of `event_id` among the ticket's newest
+    /// comments: found → recorded as commented; absent → pending dropped and
+    /// `None`, so the caller sends it again.
+    async fn recover_comment(
+        &self,
+        event_id: Uuid,
+        ticket_id: u64,
+        conversation: Option<&ConversationRef>,
+    ) -> Result<Option<Outcome>, Failure> {
+        let comments = match self
+            .zendesk
+            .list_comments(ticket_id, true, REPLAY_COMMENT_SCAN)
+            .await
+        {
+            Ok(comments) => comments,
+            Err(e) if e.is_not_found() => {
+                self.store.clear_pending(event_id).await?;
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(Failure::zendesk(
+                    "list_comments",
+                    DlqReason::ZendeskRejected,
+                    e,
+                ));
+            }
+        };
+        let key = event_id.to_string();
+        let delivered = comments.iter().any(|comment| {
+            comment
+                .custom_metadata(EVENT_ID_METADATA_KEY)
+                .and_then(serde_json::Value::as_str)
+                == Some(key.as_str())
+        });
+        if !delivered {
+            self.store.clear_pending(event_id).await?;
+            return Ok(None);
+        }
+        let link = TicketLink {
+            ticket_id,
+            effect: Effect::Commented,
+        };
+        let recorded = self
+            .store
+            .record_event(event_id, link, conversation)
+            .await?;
+        crashpoint("router.before_offset_store");
+        Ok(Some(Outcome::Commented {
+            ticket_id: recorded.ticket_id,
         }))
     }
 
@@ -313,6 +379,7 @@ impl Processor {
             external_id: Some(key.clone()),
             group_id: draft.route.group_id,
             via_followup_source_id: follow_up_of,
+            metadata: Some(event_metadata(event_id)),
             ..NewTicket::default()
         };
         self.store
@@ -357,12 +424,21 @@ impl Processor {
         let event_id = draft.event.event_id;
         let update = TicketUpdate {
             comment: Some(draft.comment()),
+            metadata: Some(event_metadata(event_id)),
             ..TicketUpdate::default()
         };
         self.store
             .begin_effect(event_id, Effect::Commented, Some(ticket_id))
             .await?;
         if let Err(e) = self.zendesk.update_ticket(ticket_id, &update).await {
+            if e.is_retryable() {
+                // The outcome is unknown: the retry verifies it (`recover_comment`).
+                return Err(Failure::zendesk(
+                    "update_ticket",
+                    DlqReason::ZendeskRejected,
+                    e,
+                ));
+            }
             self.store.clear_pending(event_id).await?;
             if e.is_closed_ticket() {
                 return Ok(CommentResult::TicketClosed);

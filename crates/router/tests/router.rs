@@ -8,6 +8,7 @@ use harness::{Harness, chat_event, email_event, fault, has_tag, routes};
 use intake_blob::BlobStore;
 use intake_event::{Attachment, Contact, TicketEvent};
 use intake_store::{Effect, StateStore};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn one_event_becomes_one_ticket_with_requester_tags_priority_and_attachment() {
@@ -344,29 +345,38 @@ async fn a_replay_after_a_crash_between_zendesk_and_the_store_finds_the_ticket_b
     h.stop_router().await;
 }
 
-#[tokio::test]
-async fn a_comment_interrupted_by_a_crash_is_not_sent_twice() {
-    let mut h = Harness::new().await;
+/// A first run that opened ticket "th" with one message; returns the ticket id.
+async fn ticket_with_opening_message(h: &mut Harness) -> u64 {
     let mut first = chat_event("y-1", "v1", "opening message");
     first.conversation.thread_id = Some("th".to_owned());
     h.publish(&first).await;
     h.start_router(h.options(routes()));
     let tickets = h.wait_for_tickets(1).await;
     h.stop_router().await;
-    let ticket_id = tickets[0]["id"].as_u64().unwrap();
+    tickets[0]["id"].as_u64().unwrap()
+}
 
+/// The second message of the conversation, whose comment a crash interrupted
+/// after the pending row was written.
+async fn interrupted_comment(h: &Harness, ticket_id: u64) -> TicketEvent {
     let mut second = chat_event("y-2", "v1", "sent just before the crash");
     second.conversation.thread_id = Some("th".to_owned());
     h.store
         .begin_effect(second.event_id, Effect::Commented, Some(ticket_id))
         .await
         .unwrap();
-    h.publish(&second).await;
+    second
+}
+
+/// Replays `second` (plus a marker event) and checks it is recorded as a
+/// comment on `ticket_id`; returns the ticket's comments.
+async fn replay_and_check(h: &mut Harness, second: &TicketEvent, ticket_id: u64) -> Vec<Value> {
+    h.publish(second).await;
     h.publish(&chat_event("y-3", "v2", "marker")).await;
     h.start_router(h.options(routes()));
     h.wait_until(|h| h.tickets().iter().any(|t| t["subject"] == "marker"))
         .await;
-    assert_eq!(h.tickets()[0]["comments"].as_array().unwrap().len(), 1);
+    h.stop_router().await;
     let link = h
         .store
         .ticket_for_event(second.event_id)
@@ -377,5 +387,71 @@ async fn a_comment_interrupted_by_a_crash_is_not_sent_twice() {
         (link.ticket_id, link.effect),
         (ticket_id, Effect::Commented)
     );
-    h.stop_router().await;
+    assert_eq!(h.store.pending_effect(second.event_id).await.unwrap(), None);
+    let ticket = h
+        .tickets()
+        .into_iter()
+        .find(|t| t["id"] == ticket_id)
+        .unwrap();
+    ticket["comments"].as_array().unwrap().clone()
+}
+
+fn event_ids(comments: &[Value]) -> Vec<String> {
+    comments
+        .iter()
+        .filter_map(|c| c["metadata"]["custom"]["intake_event_id"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_interrupted_comment_that_zendesk_has_is_not_sent_twice() {
+    let mut h = Harness::new().await;
+    let ticket_id = ticket_with_opening_message(&mut h).await;
+    let second = interrupted_comment(&h, ticket_id).await;
+    // The crashed run's request reached Zendesk (with the event id) before the crash.
+    let delivered = intake_zendesk::TicketUpdate {
+        comment: Some(intake_zendesk::Comment {
+            body: Some(second.text.clone()),
+            public: true,
+            ..Default::default()
+        }),
+        metadata: Some(json!({"intake_event_id": second.event_id.to_string()})),
+        ..Default::default()
+    };
+    h.client.update_ticket(ticket_id, &delivered).await.unwrap();
+
+    let comments = replay_and_check(&mut h, &second, ticket_id).await;
+    assert_eq!(comments.len(), 2, "no second copy: {comments:#?}");
+    assert_eq!(event_ids(&comments)[1..], [second.event_id.to_string()]);
+    let lists = h
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "GET" && r["path"] == format!("/api/v2/tickets/{ticket_id}/comments")
+        })
+        .count();
+    assert_eq!(lists, 1, "the replay verified once");
+}
+
+#[tokio::test]
+async fn an_interrupted_comment_that_never_reached_zendesk_is_sent_once() {
+    let mut h = Harness::new().await;
+    let ticket_id = ticket_with_opening_message(&mut h).await;
+    let second = interrupted_comment(&h, ticket_id).await;
+
+    let comments = replay_and_check(&mut h, &second, ticket_id).await;
+    assert_eq!(
+        comments.len(),
+        2,
+        "the lost comment arrives once: {comments:#?}"
+    );
+    assert!(
+        comments[1]["body"]
+            .as_str()
+            .unwrap()
+            .contains("sent just before the crash")
+    );
+    assert_eq!(event_ids(&comments)[1..], [second.event_id.to_string()]);
 }
