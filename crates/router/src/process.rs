@@ -68,13 +68,6 @@ pub enum Outcome {
     },
     /// A public comment was added (or found added by an earlier attempt).
     Commented { ticket_id: u64 },
-    /// No longer produced: pending comments are verified against Zendesk
-    /// (see the module docs). Kept only while `run.rs` still reports it.
-    #[expect(
-        dead_code,
-        reason = "run.rs still matches it; remove with that arm and CommentAssumedDelivered"
-    )]
-    CommentAssumed { ticket_id: u64 },
 }
 
 /// Why handling an event did not finish.

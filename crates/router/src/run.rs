@@ -19,8 +19,7 @@ use crate::lag::{self, LagClock};
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::process::{Failure, Outcome, Processor, since_receipt};
 use crate::telemetry::{
-    CommentAdded, CommentAssumedDelivered, DeadLettered, DuplicateSuppressed, RetryScheduled,
-    TicketCreated,
+    CommentAdded, DeadLettered, DuplicateSuppressed, RetryScheduled, TicketCreated,
 };
 
 /// Turns bus events into Zendesk effects. Build with [`Router::new`], then
@@ -349,14 +348,6 @@ fn report(channel: &str, event_id: &str, event: &TicketEvent, outcome: &Outcome)
             receipt_to_ticket: since_receipt(event),
         }
         .emit(),
-        Outcome::CommentAssumed { ticket_id } => {
-            CommentAssumedDelivered {
-                channel,
-                event_id,
-                ticket_id,
-            }
-            .emit();
-        }
     }
 }
 

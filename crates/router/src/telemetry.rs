@@ -71,27 +71,6 @@ impl DuplicateSuppressed<'_> {
     }
 }
 
-/// A comment attempt interrupted by a crash, taken as delivered on replay
-/// (see the `process` module docs for why).
-pub struct CommentAssumedDelivered<'a> {
-    pub channel: &'a str,
-    pub event_id: &'a str,
-    pub ticket_id: u64,
-}
-
-impl CommentAssumedDelivered<'_> {
-    pub fn emit(&self) {
-        warn!(
-            event_id = self.event_id,
-            channel = self.channel,
-            ticket_id = self.ticket_id,
-            "comment interrupted by a restart, assumed delivered without verification"
-        );
-        counter!("intake_comments_unverified_total", "channel" => self.channel.to_owned())
-            .increment(1);
-    }
-}
-
 /// An event went to the dead-letter topic.
 pub struct DeadLettered<'a> {
     pub channel: &'a str,
