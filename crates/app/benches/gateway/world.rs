@@ -3,6 +3,7 @@
 //! reqwest client that signs chat messages with Standard Webhooks.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -42,8 +43,14 @@ pub struct World {
     pub sim: SimHandle,
     service: Service,
     shutdown: CancellationToken,
+    pub poster: Poster,
+}
+
+/// Signs and posts chat messages to the gateway; cheap to clone.
+#[derive(Clone)]
+pub struct Poster {
     gateway: SocketAddr,
-    chat_key: Vec<u8>,
+    chat_key: Arc<[u8]>,
     client: reqwest::Client,
 }
 
@@ -60,7 +67,9 @@ impl World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sim = Simulator::start(sim_config, listener).await?;
 
-        let chat_key: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(11).wrapping_add(5)).collect();
+        let chat_key: Vec<u8> = (0u8..32)
+            .map(|i| i.wrapping_mul(11).wrapping_add(5))
+            .collect();
         let secret_file = dir.path().join("chat-secret");
         std::fs::write(&secret_file, format!("whsec_{}", BASE64.encode(&chat_key)))?;
         let token_file = dir.path().join("zendesk-token");
@@ -74,8 +83,7 @@ impl World {
                 dir.path().join("bus.sqlite")
             ),
             Backend::Kafka(brokers) => format!(
-                "backend = \"kafka\"\ntopic_prefix = \"{prefix}\"\n[bus.kafka]\nbrokers = {brokers:?}\n\
-                 partitions = 2\n[bus.kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n"
+                "backend = \"kafka\"\ntopic_prefix = \"{prefix}\"\n[bus.kafka]\nbrokers = {brokers:?}\npartitions = 2\n"
             ),
         };
         let config_text = format!(
@@ -107,6 +115,7 @@ secret_file = {secret_file:?}
         );
         let config = intake_config::load_from(Some(&config_text), &[])
             .map_err(|errors| anyhow::anyhow!("the bench configuration is invalid:\n{errors}"))?;
+        intake_telemetry::init_logging(config.log.format, &config.log.level)?;
 
         let shutdown = CancellationToken::new();
         let service = Service::start(config, role, shutdown.clone()).await?;
@@ -122,12 +131,34 @@ secret_file = {secret_file:?}
             sim,
             service,
             shutdown,
-            gateway,
-            chat_key,
-            client,
+            poster: Poster {
+                gateway,
+                chat_key: chat_key.into(),
+                client,
+            },
         })
     }
 
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("http://{}/metrics", self.poster.gateway);
+        Ok(self.poster.client.get(url).send().await?.text().await?)
+    }
+
+    /// Stops the service (bounded) and the simulator.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(STOP_TIMEOUT, self.service.wait()).await;
+        // The simulator's graceful stop waits for open connections; bound it.
+        let _ = tokio::time::timeout(STOP_TIMEOUT, self.sim.shutdown()).await;
+        match drained {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("the service did not stop within {STOP_TIMEOUT:?}"),
+        }
+    }
+}
+
+impl Poster {
     /// Posts one signed chat message from customer `customer`; returns the
     /// HTTP status.
     pub async fn post_chat(&self, message_id: &str, customer: usize) -> anyhow::Result<u16> {
@@ -155,23 +186,5 @@ secret_file = {secret_file:?}
         // Read the body so the connection goes back to the pool.
         let _ = response.bytes().await;
         Ok(status)
-    }
-
-    /// The service's `/metrics` text.
-    pub async fn metrics(&self) -> anyhow::Result<String> {
-        let url = format!("http://{}/metrics", self.gateway);
-        Ok(self.client.get(url).send().await?.text().await?)
-    }
-
-    /// Stops the service (bounded) and the simulator.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let drained = tokio::time::timeout(STOP_TIMEOUT, self.service.wait()).await;
-        // The simulator's graceful stop waits for open connections; bound it.
-        let _ = tokio::time::timeout(STOP_TIMEOUT, self.sim.shutdown()).await;
-        match drained {
-            Ok(result) => result,
-            Err(_) => anyhow::bail!("the service did not stop within {STOP_TIMEOUT:?}"),
-        }
     }
 }
