@@ -1,8 +1,10 @@
 //! The JSON error body every HTTP endpoint answers with:
 //! `{"error":"<code>","message":"…"}`.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -16,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation (names the field or limit; never secrets).
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds, rounded up, at least 1).
+    pub retry_after: Option<Duration>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +34,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` header to the answer.
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     /// The answer for a rejected message: status and code from the reason.
@@ -57,7 +68,14 @@ impl IntoResponse for ApiError {
             error: self.code,
             message: &self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -74,3 +92,24 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectReason;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        let response = ApiError::rejected(RejectReason::RateLimited, "slow down")
+            .with_retry_after(Duration::from_millis(2_500))
+            .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let plain = ApiError::rejected(RejectReason::Schema, "bad").into_response();
+        assert!(plain.headers().get(header::RETRY_AFTER).is_none());
+        let tiny = ApiError::rejected(RejectReason::BusUnavailable, "later")
+            .with_retry_after(Duration::ZERO)
+            .into_response();
+        assert_eq!(tiny.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -14,6 +14,7 @@ pub mod names {
     pub const SIGNATURE_FAILURES: &str = "intake_signature_failures_total";
     pub const EVENTS_PUBLISHED: &str = "intake_events_published_total";
     pub const EVENT_PUBLISH_FAILURES: &str = "intake_event_publish_failures_total";
+    pub const ATTACHMENT_FETCHES: &str = "intake_attachment_fetches_total";
 }
 
 /// Registers help texts for the channel metrics with the installed recorder.
@@ -37,6 +38,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::EVENT_PUBLISH_FAILURES,
         "Ticket events the bus did not confirm; the source was not acknowledged"
+    );
+    metrics::describe_counter!(
+        names::ATTACHMENT_FETCHES,
+        "Attachments downloaded from a URL given in a message, by outcome"
     );
 }
 
@@ -64,10 +69,14 @@ pub enum RejectReason {
     BusUnavailable,
     /// The blob store could not store an attachment or the raw payload.
     BlobUnavailable,
+    /// An attachment URL could not be fetched for now (timeout, 5xx); the sender should retry.
+    AttachmentUnavailable,
+    /// The sender sent more messages than its allowance; it should retry later.
+    RateLimited,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::Signature,
         RejectReason::StaleTimestamp,
         RejectReason::TooLarge,
@@ -78,6 +87,8 @@ impl RejectReason {
         RejectReason::Attachment,
         RejectReason::BusUnavailable,
         RejectReason::BlobUnavailable,
+        RejectReason::AttachmentUnavailable,
+        RejectReason::RateLimited,
     ];
 
     /// The metric label value and JSON error code.
@@ -93,6 +104,8 @@ impl RejectReason {
             RejectReason::Attachment => "attachment",
             RejectReason::BusUnavailable => "bus_unavailable",
             RejectReason::BlobUnavailable => "blob_unavailable",
+            RejectReason::AttachmentUnavailable => "attachment_unavailable",
+            RejectReason::RateLimited => "rate_limited",
         }
     }
 
@@ -104,9 +117,10 @@ impl RejectReason {
             RejectReason::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RejectReason::BadJson | RejectReason::BadRequest => StatusCode::BAD_REQUEST,
             RejectReason::Schema | RejectReason::Attachment => StatusCode::UNPROCESSABLE_ENTITY,
-            RejectReason::BusUnavailable | RejectReason::BlobUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            RejectReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            RejectReason::BusUnavailable
+            | RejectReason::BlobUnavailable
+            | RejectReason::AttachmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -114,7 +128,10 @@ impl RejectReason {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            RejectReason::BusUnavailable | RejectReason::BlobUnavailable
+            RejectReason::BusUnavailable
+                | RejectReason::BlobUnavailable
+                | RejectReason::AttachmentUnavailable
+                | RejectReason::RateLimited
         )
     }
 
@@ -229,6 +246,103 @@ impl EventPublishFailed<'_> {
     }
 }
 
+/// How fetching one attachment from a URL ended (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchOutcome {
+    /// Downloaded within the limits.
+    Fetched,
+    /// The URL is not allowed (host not listed, scheme, fetching disabled).
+    Refused,
+    /// Larger than the attachment limit (declared or streamed).
+    TooLarge,
+    /// A redirect to another host (or too many redirects).
+    RedirectRefused,
+    /// The host answered 4xx (other than 408/429) or an unusable status.
+    ClientError,
+    /// The host answered 5xx, 408 or 429.
+    ServerError,
+    /// No complete answer within the fetch timeout.
+    Timeout,
+    /// The host could not be reached or the connection broke.
+    Unreachable,
+}
+
+impl FetchOutcome {
+    pub const ALL: [FetchOutcome; 8] = [
+        FetchOutcome::Fetched,
+        FetchOutcome::Refused,
+        FetchOutcome::TooLarge,
+        FetchOutcome::RedirectRefused,
+        FetchOutcome::ClientError,
+        FetchOutcome::ServerError,
+        FetchOutcome::Timeout,
+        FetchOutcome::Unreachable,
+    ];
+
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchOutcome::Fetched => "fetched",
+            FetchOutcome::Refused => "refused",
+            FetchOutcome::TooLarge => "too_large",
+            FetchOutcome::RedirectRefused => "redirect_refused",
+            FetchOutcome::ClientError => "client_error",
+            FetchOutcome::ServerError => "server_error",
+            FetchOutcome::Timeout => "timeout",
+            FetchOutcome::Unreachable => "unreachable",
+        }
+    }
+
+    /// True when fetching the same URL later may work.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            FetchOutcome::ServerError | FetchOutcome::Timeout | FetchOutcome::Unreachable
+        )
+    }
+}
+
+/// One attachment URL was fetched, or fetching it failed.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachmentFetch<'a> {
+    pub channel: &'static str,
+    pub outcome: FetchOutcome,
+    pub event_id: Uuid,
+    /// Which attachment (`attachments[0].url`) and what happened; never the URL.
+    pub detail: &'a str,
+    /// Bytes downloaded (0 unless fetched).
+    pub bytes: u64,
+}
+
+impl AttachmentFetch<'_> {
+    pub fn emit(&self) {
+        if self.outcome == FetchOutcome::Fetched {
+            tracing::info!(
+                channel = self.channel,
+                event_id = %self.event_id,
+                detail = self.detail,
+                bytes = self.bytes,
+                "attachment fetched"
+            );
+        } else {
+            tracing::warn!(
+                channel = self.channel,
+                event_id = %self.event_id,
+                outcome = self.outcome.as_str(),
+                retryable = self.outcome.is_retryable(),
+                detail = self.detail,
+                "attachment fetch failed"
+            );
+        }
+        counter!(
+            names::ATTACHMENT_FETCHES,
+            "channel" => self.channel,
+            "outcome" => self.outcome.as_str()
+        )
+        .increment(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,9 +358,25 @@ mod tests {
             assert!(status.is_client_error() || status.is_server_error());
             assert_eq!(
                 reason.is_retryable(),
-                status.is_server_error(),
+                status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
                 "{reason:?}"
             );
         }
+        assert_eq!(
+            RejectReason::RateLimited.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(RejectReason::RateLimited.as_str(), "rate_limited");
+    }
+
+    #[test]
+    fn fetch_outcomes_have_distinct_labels() {
+        let mut labels: Vec<_> = FetchOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), FetchOutcome::ALL.len());
+        assert!(!FetchOutcome::Fetched.is_retryable());
+        assert!(!FetchOutcome::TooLarge.is_retryable());
+        assert!(FetchOutcome::Timeout.is_retryable());
     }
 }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use body::{BodyError, read_body_limited};
 pub use error::ApiError;
-pub use events::RejectReason;
+pub use events::{FetchOutcome, RejectReason};
 pub use intake_event::TicketEvent;
 pub use publish::{CE_TYPE, ce_source, new_traceparent, publish_event};
 
