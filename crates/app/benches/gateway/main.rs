@@ -10,6 +10,7 @@
 //! - `INTAKE_BENCH_CONCURRENCY` (default 16): requests in flight there;
 //! - `INTAKE_BENCH_TICKETS` (default 200): messages in the latency phase;
 //! - `INTAKE_BENCH_RATE` (default 20): messages per second in the latency phase;
+//! - `INTAKE_BENCH_LOG` (default `warn`): the service's log filter;
 //! - `INTAKE_TEST_KAFKA`: Kafka bootstrap servers; without it the Kafka half
 //!   is skipped (`scripts/test-services start`, then
 //!   `eval "$(scripts/test-services env)"`).
@@ -19,6 +20,7 @@ mod stats;
 mod world;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use phases::{Latency, Throughput};
 use stats::ms;
@@ -141,6 +143,18 @@ fn print_table(rows: &[Row]) {
             l.router_histogram.count,
         );
     }
+    for row in rows {
+        let mut slowest: Vec<&(Duration, Duration)> = row.latency.samples.iter().collect();
+        slowest.sort_unstable_by_key(|(_, latency)| std::cmp::Reverse(*latency));
+        let listed: Vec<String> = slowest
+            .iter()
+            .take(5)
+            .map(|(at, latency)| {
+                format!("{} ms (sent at +{:.2} s)", ms(*latency), at.as_secs_f64())
+            })
+            .collect();
+        println!("{} slowest tickets: {}", row.backend, listed.join(", "));
+    }
     let by_name = |name: &str| rows.iter().find(|row| row.backend == name);
     if let (Some(embedded), Some(kafka)) = (by_name("embedded"), by_name("kafka")) {
         println!(
@@ -158,6 +172,6 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-fn ratio(a: std::time::Duration, b: std::time::Duration) -> f64 {
+fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON)
 }

@@ -47,6 +47,8 @@ pub struct Latency {
     pub receipt_to_ticket: Percentiles,
     /// What the router itself recorded in `intake_receipt_to_ticket_seconds`.
     pub router_histogram: Histogram,
+    /// Each message's (send time after the first send, send-to-ticket time), in send order.
+    pub samples: Vec<(Duration, Duration)>,
 }
 
 /// Phase 1: `messages` signed chat messages with `concurrency` in flight,
@@ -172,10 +174,19 @@ async fn measure_latency(
     );
     let histogram_after =
         histogram_reaching(world, histogram_before.count + tickets as f64).await?;
+    let mut samples: Vec<(Instant, Duration)> = seen.into_values().collect();
+    samples.sort_unstable_by_key(|(sent_at, _)| *sent_at);
+    let first = samples
+        .first()
+        .map_or_else(Instant::now, |(sent_at, _)| *sent_at);
     Ok(Latency {
         tickets,
         rate_per_sec,
-        receipt_to_ticket: Percentiles::of(seen.into_values().collect()),
+        receipt_to_ticket: Percentiles::of(samples.iter().map(|(_, d)| *d).collect()),
+        samples: samples
+            .into_iter()
+            .map(|(sent_at, d)| (sent_at.duration_since(first), d))
+            .collect(),
         router_histogram: histogram_after.minus(&histogram_before),
     })
 }
@@ -231,16 +242,17 @@ async fn send_steadily(
 }
 
 /// Watches the simulator's state in-process until `expected` of the ids in
-/// `sent` have a ticket (or `timeout`); returns each one's send-to-ticket time.
+/// `sent` have a ticket (or `timeout`); returns each one's send instant and
+/// send-to-ticket time.
 async fn watch_tickets(
     world: &World,
     sent: &Mutex<HashMap<String, Instant>>,
     expected: usize,
     timeout: Duration,
-) -> HashMap<String, Duration> {
+) -> HashMap<String, (Instant, Duration)> {
     let deadline = Instant::now() + timeout;
     let state = world.sim.state();
-    let mut seen: HashMap<String, Duration> = HashMap::with_capacity(expected);
+    let mut seen: HashMap<String, (Instant, Duration)> = HashMap::with_capacity(expected);
     let mut known_tickets = 0u64;
     while seen.len() < expected && Instant::now() < deadline {
         tokio::time::sleep(POLL_INTERVAL).await;
@@ -258,7 +270,7 @@ async fn watch_tickets(
             };
             if let Some(sent_at) = sent.get(id) {
                 seen.entry(id.to_owned())
-                    .or_insert_with(|| now.duration_since(*sent_at));
+                    .or_insert_with(|| (*sent_at, now.duration_since(*sent_at)));
             }
         }
     }

@@ -88,7 +88,7 @@ impl World {
         };
         let config_text = format!(
             r#"[log]
-level = "warn"
+level = {log_level:?}
 [service]
 shutdown_deadline_secs = 10
 [http]
@@ -109,6 +109,7 @@ consumer_group = "router-{prefix}"
 [channels.chat]
 secret_file = {secret_file:?}
 "#,
+            log_level = std::env::var("INTAKE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
             store = dir.path().join("state.sqlite"),
             blobs = dir.path().join("blobs"),
             sim_url = sim.base_url,
