@@ -1,22 +1,36 @@
 //! The HTTP handler of `POST /v1/chat/messages`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
-use intake_channel::events::{MessageReceived, MessageRejected, SignatureFailure};
+use futures::{StreamExt, TryStreamExt};
+use intake_channel::events::{AttachmentFetch, MessageReceived, MessageRejected, SignatureFailure};
 use intake_channel::{
-    ApiError, BodyError, ChannelContext, RejectReason, publish_event, read_body_limited,
+    ApiError, BodyError, ChannelContext, FetchOutcome, RejectReason, publish_event,
+    read_body_limited,
 };
+use intake_event::Attachment;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ChatChannel;
-use crate::normalise::{CHANNEL, normalise_bytes};
+use crate::fetch::FetchError;
+use crate::normalise::{AttachmentLink, CHANNEL, normalise_bytes};
+use crate::ratelimit::retry_after_secs;
 use crate::signature::{VerifyError, check_timestamp, verify_signature};
+
+/// Attachment URLs downloaded at the same time for one message.
+const FETCH_CONCURRENCY: usize = 4;
+/// Longest time all URL attachments of one message may take together; below
+/// the gateway's 30 s request timeout so the sender gets a clear 503.
+pub const FETCH_STAGE_DEADLINE: Duration = Duration::from_secs(20);
+/// `Retry-After` of a 503 for an attachment host that failed for now.
+pub const ATTACHMENT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 pub(crate) struct State {
     pub(crate) channel: Arc<ChatChannel>,
@@ -156,6 +170,26 @@ pub(crate) async fn receive(
         })?;
     let mut event = normalised.event;
 
+    if let Some(limiter) = &channel.limiter
+        && let Err(limited) = limiter.check(&event.contact.key)
+    {
+        let wait = retry_after_secs(limited.retry_after);
+        let per_minute = limiter.messages_per_minute();
+        return Err(reject(
+            RejectReason::RateLimited,
+            Some(event_id),
+            format!(
+                "this sender sent more than {per_minute} messages per minute; retry after {wait} seconds"
+            ),
+        )
+        .with_retry_after(limited.retry_after));
+    }
+    for link in &normalised.links {
+        if let Err(refusal) = channel.fetcher.policy().check(&link.url) {
+            return Err(fetch_failed(event_id, link, &FetchError::Refused(refusal)));
+        }
+    }
+
     let blobs = &state.ctx.blobs;
     for (meta, bytes) in event
         .attachments
@@ -164,8 +198,15 @@ pub(crate) async fn receive(
     {
         meta.blob = blobs.put(bytes).await.map_err(|e| {
             tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "attachment store failed");
-            reject(RejectReason::BlobUnavailable, Some(event_id), "attachment storage unavailable, retry later".into())
+            blob_unavailable(event_id)
         })?;
+    }
+    if !normalised.links.is_empty() {
+        let fetched = fetch_and_store(&state, event_id, &normalised.links).await?;
+        for (position, meta) in fetched {
+            let position = position.min(event.attachments.len());
+            event.attachments.insert(position, meta);
+        }
     }
     let raw = blobs.put(&body).await.map_err(|e| {
         tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "raw payload store failed");
@@ -187,4 +228,113 @@ pub(crate) async fn receive(
             status: "accepted",
         }),
     ))
+}
+
+fn blob_unavailable(event_id: Uuid) -> ApiError {
+    reject(
+        RejectReason::BlobUnavailable,
+        Some(event_id),
+        "attachment storage unavailable, retry later".into(),
+    )
+}
+
+/// Counts the failed fetch and builds the answer: 422 `attachment` when the
+/// message has to change, 503 `attachment_unavailable` with `Retry-After`
+/// when the host may deliver later.
+fn fetch_failed(event_id: Uuid, link: &AttachmentLink, error: &FetchError) -> ApiError {
+    let outcome = error.outcome();
+    let log_detail = format!("{}: {}", link.field, outcome.as_str());
+    AttachmentFetch {
+        channel: CHANNEL,
+        outcome,
+        event_id,
+        detail: &log_detail,
+        bytes: 0,
+    }
+    .emit();
+    let message = format!("{}: {error}", link.field);
+    if error.is_retryable() {
+        reject_logging(
+            RejectReason::AttachmentUnavailable,
+            Some(event_id),
+            &log_detail,
+            message,
+        )
+        .with_retry_after(ATTACHMENT_RETRY_AFTER)
+    } else {
+        reject_logging(
+            RejectReason::Attachment,
+            Some(event_id),
+            &log_detail,
+            message,
+        )
+    }
+}
+
+enum LinkError {
+    Fetch(Box<AttachmentLink>, FetchError),
+    Blob,
+}
+
+/// Downloads every URL attachment (a few at a time) and stores each in the
+/// blob store as soon as it arrived; returns `(position, attachment)` in
+/// body order.
+async fn fetch_and_store(
+    state: &State,
+    event_id: Uuid,
+    links: &[AttachmentLink],
+) -> Result<Vec<(usize, Attachment)>, ApiError> {
+    // Every future owns what it uses (a borrowed stream item trips the
+    // compiler's `Send` check of the handler future).
+    let stage = futures::stream::iter(links.to_vec())
+        .map(|link| {
+            let fetcher = state.channel.fetcher.clone();
+            let blobs = Arc::clone(&state.ctx.blobs);
+            fetch_one(fetcher, blobs, event_id, link)
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .try_collect::<Vec<_>>();
+    match tokio::time::timeout(FETCH_STAGE_DEADLINE, stage).await {
+        Ok(Ok(fetched)) => Ok(fetched),
+        Ok(Err(LinkError::Fetch(link, error))) => Err(fetch_failed(event_id, &link, &error)),
+        Ok(Err(LinkError::Blob)) => Err(blob_unavailable(event_id)),
+        Err(_) => {
+            let secs = FETCH_STAGE_DEADLINE.as_secs();
+            Err(reject(
+                RejectReason::AttachmentUnavailable,
+                Some(event_id),
+                format!("attachments: the files did not arrive within {secs} seconds; retry later"),
+            )
+            .with_retry_after(ATTACHMENT_RETRY_AFTER))
+        }
+    }
+}
+
+async fn fetch_one(
+    fetcher: crate::fetch::AttachmentFetcher,
+    blobs: Arc<dyn intake_blob::BlobStore>,
+    event_id: Uuid,
+    link: AttachmentLink,
+) -> Result<(usize, Attachment), LinkError> {
+    let fetched = match fetcher.fetch(&link.url).await {
+        Ok(fetched) => fetched,
+        Err(e) => return Err(LinkError::Fetch(Box::new(link), e)),
+    };
+    let mut meta = link.to_attachment(&fetched.bytes, fetched.content_type);
+    AttachmentFetch {
+        channel: CHANNEL,
+        outcome: FetchOutcome::Fetched,
+        event_id,
+        detail: &link.field,
+        bytes: meta.size,
+    }
+    .emit();
+    meta.blob = match blobs.put(&fetched.bytes).await {
+        Ok(blob) => blob,
+        Err(e) => {
+            tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "attachment store failed");
+            return Err(LinkError::Blob);
+        }
+    };
+    Ok((link.position, meta))
 }

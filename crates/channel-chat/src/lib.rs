@@ -6,12 +6,16 @@
 //! signature headers present (401) → timestamp within the window (401) →
 //! `Content-Length` within the limit (413) → body read within the limit (413)
 //! → signature matches (401) → content type `application/json` (415) → JSON
-//! (400) → schema (422) → attachments and raw body to the blob store (503)
-//! → event on the bus (503) → `202 {"event_id", "status": "accepted"}`.
+//! (400) → schema (422) → per-sender rate limit on the contact key (429) →
+//! attachment URLs allowed (422) → attachment URLs fetched (422 permanent,
+//! 503 transient) → attachments and raw body to the blob store (503) → event
+//! on the bus (503) → `202 {"event_id", "status": "accepted"}`.
 
+pub mod fetch;
 mod handler;
 pub mod message;
 pub mod normalise;
+pub mod ratelimit;
 pub mod signature;
 
 use std::sync::Arc;
@@ -22,11 +26,13 @@ use axum::routing::post;
 use intake_channel::{ChannelContext, HttpChannel};
 use secrecy::SecretString;
 
+pub use fetch::{AttachmentFetcher, FetchError, HostRuleError, Refusal, UrlPolicy};
 pub use message::{ChatAttachment, ChatAuthor, ChatMessage, json_schema};
 pub use normalise::{
-    AttachmentLimits, CHANNEL, NormaliseError, Normalised, normalise, normalise_bytes,
-    parse_message,
+    AttachmentLimits, AttachmentLink, CHANNEL, NormaliseError, Normalised, normalise,
+    normalise_bytes, parse_message,
 };
+pub use ratelimit::SenderLimiter;
 pub use signature::{SecretError, VerifyError, WebhookSecret, sign};
 
 /// The route of the chat webhook.
@@ -45,6 +51,17 @@ pub struct ChatOptions {
     pub max_attachment_bytes: usize,
     /// Most attachments per message.
     pub max_attachments: usize,
+    /// Hosts attachment URLs may be fetched from (`files.example.com`,
+    /// `*.cdn.example`, an IP address). Empty: URL attachments are refused.
+    pub attachment_url_hosts: Vec<String>,
+    /// Also fetch plain `http` URLs from the listed hosts (default: https only).
+    pub allow_http_attachment_urls: bool,
+    /// Longest time to download one attachment URL.
+    pub attachment_fetch_timeout: Duration,
+    /// Messages per minute one sender (contact key) may send on average; 0: no limit.
+    pub sender_messages_per_minute: u32,
+    /// Messages one sender may send at once before the per-minute rate applies.
+    pub sender_burst_messages: u32,
 }
 
 impl ChatOptions {
@@ -56,8 +73,28 @@ impl ChatOptions {
             max_body_bytes: default_max_body_bytes(),
             max_attachment_bytes: default_max_attachment_bytes(),
             max_attachments: default_max_attachments(),
+            attachment_url_hosts: Vec::new(),
+            allow_http_attachment_urls: false,
+            attachment_fetch_timeout: default_attachment_fetch_timeout(),
+            sender_messages_per_minute: default_sender_messages_per_minute(),
+            sender_burst_messages: default_sender_burst_messages(),
         }
     }
+}
+
+/// Ten seconds.
+pub fn default_attachment_fetch_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One message per second on average.
+pub fn default_sender_messages_per_minute() -> u32 {
+    60
+}
+
+/// Ten messages at once.
+pub fn default_sender_burst_messages() -> u32 {
+    10
 }
 
 /// Five minutes, as the Standard Webhooks spec suggests.
@@ -86,11 +123,41 @@ pub struct ChatChannel {
     timestamp_tolerance: Duration,
     max_body_bytes: usize,
     limits: AttachmentLimits,
+    fetcher: AttachmentFetcher,
+    /// `None`: no per-sender limit.
+    limiter: Option<SenderLimiter>,
+}
+
+/// Why [`ChatOptions`] cannot make a channel. Never contains the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatSetupError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    UrlHost(#[from] HostRuleError),
+    #[error(transparent)]
+    HttpClient(#[from] fetch::ClientBuildError),
+}
+
+impl ChatSetupError {
+    /// Never: the options have to change.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
 }
 
 impl ChatChannel {
-    /// Validates the options (the secret must parse).
-    pub fn new(options: ChatOptions) -> Result<Self, SecretError> {
+    /// Validates the options (the secret and the URL host list must parse).
+    pub fn new(options: ChatOptions) -> Result<Self, ChatSetupError> {
+        let policy = UrlPolicy::new(
+            &options.attachment_url_hosts,
+            options.allow_http_attachment_urls,
+        )?;
+        let fetcher = AttachmentFetcher::new(
+            policy,
+            options.max_attachment_bytes,
+            options.attachment_fetch_timeout,
+        )?;
         Ok(Self {
             secret: WebhookSecret::from_secret_string(&options.secret)?,
             timestamp_tolerance: options.timestamp_tolerance,
@@ -99,6 +166,11 @@ impl ChatChannel {
                 max_attachment_bytes: options.max_attachment_bytes,
                 max_attachments: options.max_attachments,
             },
+            fetcher,
+            limiter: SenderLimiter::new(
+                options.sender_messages_per_minute,
+                options.sender_burst_messages,
+            ),
         })
     }
 }

@@ -56,20 +56,26 @@ pub struct ChatAuthor {
     pub phone: Option<String>,
 }
 
-/// A file sent with the message: exactly one of `data_base64` (the bytes,
-/// stored by the gateway) or `url` (a link, recorded but never fetched).
+/// A file sent with the message: exactly one of `data_base64` (the bytes)
+/// or `url` (a link the gateway downloads, from allowed hosts only). Either
+/// way the file is stored in the blob store and referenced from the event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{"required": ["data_base64"]}, {"required": ["url"]}]))]
+#[schemars(extend("oneOf" = [{"required": ["data_base64", "content_type"]}, {"required": ["url"]}]))]
 pub struct ChatAttachment {
     /// File name shown to agents.
     pub filename: String,
-    /// MIME type (`image/png`, `application/pdf`).
-    pub content_type: String,
+    /// MIME type (`image/png`, `application/pdf`). Required with
+    /// `data_base64`; with `url` the response's `Content-Type` is used when
+    /// this is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// The file's bytes, standard base64 (padding required, line breaks allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_base64: Option<String>,
-    /// An http(s) link to the file. The gateway does not download it.
+    /// An https link to the file (http only where the operator allows it).
+    /// The gateway downloads it before accepting the message; only hosts in
+    /// the gateway's `channels.chat.attachment_url_hosts` are fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

@@ -7,8 +7,9 @@
 //! - `conversation.thread_id` = `conversation_id`; metadata `page_url`;
 //! - base64 attachments are decoded here; their blob references are content
 //!   addresses (`sha256/<hex>`), so they are known before the bytes are stored;
-//! - URL attachments are never fetched (SSRF): they are listed in the text
-//!   for the agent and in the metadata as `attachment_url.<n>`.
+//! - URL attachments are checked for syntax here and returned as
+//!   [`AttachmentLink`]s; the handler fetches them (see [`crate::fetch`]) and
+//!   inserts them into `event.attachments` at their `position`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -39,11 +40,49 @@ pub struct AttachmentLimits {
 }
 
 /// A normalised message: the event plus the decoded attachment bytes, in the
-/// order of `event.attachments`, still to be stored.
+/// order of `event.attachments`, still to be stored, and the attachments
+/// given by URL, still to be fetched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalised {
+    /// The event; `attachments` holds the base64 ones only.
     pub event: TicketEvent,
     pub attachment_bytes: Vec<Vec<u8>>,
+    /// URL attachments in body order.
+    pub links: Vec<AttachmentLink>,
+}
+
+/// An attachment given by URL, syntax-checked (`http`/`https`, length).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentLink {
+    /// Index in the body's `attachments` array, which is also its index in
+    /// the final `event.attachments` (insert in ascending order).
+    pub position: usize,
+    /// `attachments[<n>].url`, for error messages and logs.
+    pub field: String,
+    pub filename: String,
+    /// The sender's `content_type`, when given (else the response's is used).
+    pub content_type: Option<String>,
+    pub url: url::Url,
+}
+
+impl AttachmentLink {
+    /// The event's attachment for the fetched `bytes`: the sender's content
+    /// type, else `fetched_type` (the response header), else
+    /// `application/octet-stream`.
+    pub fn to_attachment(&self, bytes: &[u8], fetched_type: Option<String>) -> Attachment {
+        let content_type = self
+            .content_type
+            .clone()
+            .or(fetched_type)
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        Attachment {
+            filename: self.filename.clone(),
+            content_type,
+            size: bytes.len() as u64,
+            sha256: intake_blob::sha256_hex(bytes),
+            blob: intake_blob::content_ref(bytes),
+        }
+    }
 }
 
 /// Why a body cannot become an event. The message names the field.
@@ -208,38 +247,20 @@ pub fn normalise(
     }
 
     let mut attachment_bytes = Vec::new();
-    let mut link_notes = Vec::new();
+    let mut links = Vec::new();
     for (index, item) in attachments.into_iter().enumerate() {
         match decode_attachment(index, item, limits)? {
             Decoded::Bytes(meta, bytes) => {
                 event.attachments.push(meta);
                 attachment_bytes.push(bytes);
             }
-            Decoded::Link {
-                filename,
-                content_type,
-                url,
-            } => {
-                link_notes.push(format!(
-                    "[attachment not fetched: {filename} ({content_type}) {url}]"
-                ));
-                event
-                    .metadata
-                    .insert(format!("attachment_url.{index}"), url);
-            }
+            Decoded::Link(link) => links.push(link),
         }
-    }
-    if !link_notes.is_empty() {
-        let notes = link_notes.join("\n");
-        event.text = if event.text.is_empty() {
-            notes
-        } else {
-            format!("{}\n\n{notes}", event.text)
-        };
     }
     Ok(Normalised {
         event,
         attachment_bytes,
+        links,
     })
 }
 
@@ -286,11 +307,7 @@ fn contact(author_id: &str, msg: &ChatMessage) -> Result<Contact, NormaliseError
 
 enum Decoded {
     Bytes(Attachment, Vec<u8>),
-    Link {
-        filename: String,
-        content_type: String,
-        url: String,
-    },
+    Link(AttachmentLink),
 }
 
 fn decode_attachment(
@@ -309,20 +326,30 @@ fn decode_attachment(
     if filename.chars().any(char::is_control) {
         return Err(attachment(field("filename"), "contains control characters"));
     }
-    let content_type = item.content_type.trim().to_ascii_lowercase();
-    let valid_type = content_type.len() <= MAX_CONTENT_TYPE_CHARS
-        && matches!(content_type.split_once('/'), Some((t, s)) if !t.is_empty() && !s.is_empty())
-        && !content_type
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control());
-    if !valid_type {
-        return Err(attachment(
-            field("content_type"),
-            "not a MIME type such as `image/png`",
-        ));
-    }
+    let content_type = match non_blank(item.content_type) {
+        Some(value) => {
+            let value = value.to_ascii_lowercase();
+            let valid_type = value.len() <= MAX_CONTENT_TYPE_CHARS
+                && matches!(value.split_once('/'), Some((t, s)) if !t.is_empty() && !s.is_empty())
+                && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !valid_type {
+                return Err(attachment(
+                    field("content_type"),
+                    "not a MIME type such as `image/png`",
+                ));
+            }
+            Some(value)
+        }
+        None => None,
+    };
     match (item.data_base64, item.url) {
         (Some(data), None) => {
+            let Some(content_type) = content_type else {
+                return Err(attachment(
+                    field("content_type"),
+                    "required with data_base64 (a MIME type such as `image/png`)",
+                ));
+            };
             let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
             // Reject before decoding: base64 carries 3 bytes per 4 characters.
             if compact.len() / 4 * 3 > limits.max_attachment_bytes + 2 {
@@ -347,17 +374,22 @@ fn decode_attachment(
             let url = url.trim().to_owned();
             let parsed = url::Url::parse(&url)
                 .map_err(|e| attachment(field("url"), format!("not a valid URL: {e}")))?;
-            if !matches!(parsed.scheme(), "http" | "https") || url.chars().count() > MAX_URL_CHARS {
+            if !matches!(parsed.scheme(), "http" | "https")
+                || parsed.host().is_none()
+                || url.chars().count() > MAX_URL_CHARS
+            {
                 return Err(attachment(
                     field("url"),
                     format!("must be an http(s) URL of at most {MAX_URL_CHARS} characters"),
                 ));
             }
-            Ok(Decoded::Link {
+            Ok(Decoded::Link(AttachmentLink {
+                position: index,
+                field: field("url"),
                 filename,
                 content_type,
-                url,
-            })
+                url: parsed,
+            }))
         }
         (Some(_), Some(_)) => Err(attachment(
             field("url"),

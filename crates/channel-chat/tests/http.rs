@@ -41,6 +41,7 @@ fn harness() -> Harness {
         max_body_bytes: 1024,
         max_attachment_bytes: 64,
         max_attachments: 2,
+        ..ChatOptions::with_secret(SecretString::from(SECRET))
     };
     let channel = Arc::new(ChatChannel::new(options).unwrap());
     Harness {

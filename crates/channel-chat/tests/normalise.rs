@@ -101,18 +101,47 @@ fn minimal_message_defaults() {
 }
 
 #[test]
-fn url_attachments_are_recorded_not_fetched() {
-    let body = r#"{"conversation_id":"c","author":{"id":"v1"},
-        "attachments":[{"filename":"photo.jpg","content_type":"image/jpeg","url":"https://cdn.example/p.jpg"}]}"#;
-    let n = normalise_bytes("wh", body.as_bytes(), received(), &LIMITS).unwrap();
-    assert!(n.event.attachments.is_empty());
-    assert!(n.attachment_bytes.is_empty());
+fn url_attachments_become_links_to_fetch_in_body_order() {
+    let body = r#"{"conversation_id":"c","author":{"id":"v1"},"text":"files",
+        "attachments":[
+            {"filename":"photo.jpg","url":"https://cdn.example/p.jpg"},
+            {"filename":"a.txt","content_type":"text/plain","data_base64":"QQ=="},
+            {"filename":"doc.pdf","content_type":"Application/PDF","url":"https://cdn.example/d.pdf"}]}"#;
+    let limits = AttachmentLimits {
+        max_attachments: 3,
+        ..LIMITS
+    };
+    let n = normalise_bytes("wh", body.as_bytes(), received(), &limits).unwrap();
+    // Only the base64 one is in the event so far; the text is untouched and
+    // no URL is kept in the event.
+    assert_eq!(n.event.attachments.len(), 1);
+    assert_eq!(n.event.attachments[0].filename, "a.txt");
+    assert_eq!(n.event.text, "files");
+    assert!(n.event.metadata.keys().all(|k| !k.contains("url")));
+    assert_eq!(n.links.len(), 2);
+    let (first, second) = (&n.links[0], &n.links[1]);
+    assert_eq!(first.position, 0);
+    assert_eq!(first.field, "attachments[0].url");
+    assert_eq!(first.content_type, None);
+    assert_eq!(first.url.as_str(), "https://cdn.example/p.jpg");
+    assert_eq!(second.position, 2);
+    assert_eq!(second.content_type.as_deref(), Some("application/pdf"));
+
+    // The sender's type wins over the response's; the response's over the default.
+    let fetched = first.to_attachment(b"jpeg", Some("image/jpeg".into()));
+    assert_eq!(fetched.content_type, "image/jpeg");
+    assert_eq!(fetched.size, 4);
+    assert_eq!(fetched.sha256, intake_blob::sha256_hex(b"jpeg"));
     assert_eq!(
-        n.event.metadata["attachment_url.0"],
-        "https://cdn.example/p.jpg"
+        first.to_attachment(b"x", None).content_type,
+        "application/octet-stream"
     );
-    assert!(n.event.text.contains("photo.jpg"), "{}", n.event.text);
-    assert!(n.event.text.contains("https://cdn.example/p.jpg"));
+    assert_eq!(
+        second
+            .to_attachment(b"x", Some("text/html".into()))
+            .content_type,
+        "application/pdf"
+    );
 }
 
 #[test]
@@ -143,6 +172,12 @@ fn bad_input_names_the_field() {
         (att(r#""data_base64":"QUFBQUFBQUFBQUFBQUFBQUFBQUFB""#), RejectReason::Attachment, "larger than 16 bytes"),
         (att(r#""url":"file:///etc/passwd""#), RejectReason::Attachment, "attachments[0].url"),
         (att(r#""url":"https://x/a","data_base64":"QQ==""#), RejectReason::Attachment, "not both"),
+        (att(r#""url":"https://""#), RejectReason::Attachment, "attachments[0].url"),
+        (
+            r#"{"conversation_id":"c","author":{"id":"v"},"attachments":[{"filename":"f","data_base64":"QQ=="}]}"#.into(),
+            RejectReason::Attachment,
+            "attachments[0].content_type: required with data_base64",
+        ),
         (att(r#""size":1"#), RejectReason::Schema, "size"),
         (att(r#""filename2":"x""#), RejectReason::Schema, "filename2"),
         (
