@@ -210,6 +210,31 @@ fn set(resp: &mut Response, name: &'static str, value: impl Into<HeaderValue>) {
         .insert(HeaderName::from_static(name), value.into());
 }
 
+/// Names under which every response carries its request id.
+pub const REQUEST_ID_HEADERS: [&str; 2] = ["x-zendesk-request-id", "x-request-id"];
+
+/// Whether a path answers with the `ratelimit-*` spelling (ticketing endpoints per the
+/// reference; recorded on `/api/v2/search/export` in 2024).
+fn uses_ietf_spelling(path: &str) -> bool {
+    path.starts_with("/api/v2/tickets") || path.starts_with("/api/v2/search")
+}
+
+/// The account limit in every spelling recorded real responses use: `X-Rate-Limit*` on
+/// all of them, `rate-limit*` on all 2023 recordings (tickets, uploads, views), and
+/// `ratelimit-*` on ticketing and search endpoints.
+fn set_rate_headers(resp: &mut Response, path: &str, info: &RateInfo) {
+    set(resp, "x-rate-limit", info.limit);
+    set(resp, "x-rate-limit-remaining", info.remaining);
+    set(resp, "rate-limit", info.limit);
+    set(resp, "rate-limit-remaining", info.remaining);
+    set(resp, "rate-limit-reset", info.reset_secs);
+    if uses_ietf_spelling(path) {
+        set(resp, "ratelimit-limit", info.limit);
+        set(resp, "ratelimit-remaining", info.remaining);
+        set(resp, "ratelimit-reset", info.reset_secs);
+    }
+}
+
 /// The single middleware wrapped around the whole router.
 pub async fn sim_layer(State(state): State<SimState>, mut req: Request, next: Next) -> Response {
     if let Some(uri) = strip_json_suffix(req.uri()) {
@@ -240,17 +265,14 @@ pub async fn sim_layer(State(state): State<SimState>, mut req: Request, next: Ne
     };
     let dropped = resp.extensions().get::<Dropped>().is_some();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut()
-            .insert(HeaderName::from_static("x-zendesk-request-id"), value);
+        // Older recordings carry `X-Zendesk-Request-Id`, recent ones only `x-request-id`.
+        for name in REQUEST_ID_HEADERS {
+            resp.headers_mut()
+                .insert(HeaderName::from_static(name), value.clone());
+        }
     }
     if let Some(info) = rate {
-        set(&mut resp, "x-rate-limit", info.limit);
-        set(&mut resp, "x-rate-limit-remaining", info.remaining);
-        if path.starts_with("/api/v2/tickets") {
-            set(&mut resp, "ratelimit-limit", info.limit);
-            set(&mut resp, "ratelimit-remaining", info.remaining);
-            set(&mut resp, "ratelimit-reset", info.reset_secs);
-        }
+        set_rate_headers(&mut resp, &path, &info);
     }
     let status = if dropped { 0 } else { resp.status().as_u16() };
     ResponseSent {

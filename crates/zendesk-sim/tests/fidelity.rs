@@ -4,7 +4,7 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::{HeaderMap, Method, Request};
 use common::{AGENT, TOKEN, basic, call, create_ticket, sim};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -86,49 +86,88 @@ fn checker_reports_missing_fields_and_wrong_types() {
     assert!(ok.is_empty(), "{ok:?}");
 }
 
-#[tokio::test]
-async fn simulator_matches_every_fixture() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 12, "fixtures missing");
-    let mut failures = Vec::new();
-    for file in files {
-        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let fixture: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-        let (app, state) = sim();
-        let ticket_id = create_ticket(
-            &app,
-            json!({"subject": "seed", "comment": {"body": "seed"}}),
-        )
-        .await;
-        if fixture["setup"] == "close_ticket" {
-            call(
-                &app,
-                Method::POST,
-                format!("/admin/tickets/{ticket_id}/close"),
-                None,
-            )
-            .await;
+/// Builds the simulator a fixture asks for (`config.requests_per_minute`).
+fn sim_for(fixture: &Value) -> (axum::Router, intake_zendesk_sim::SimState) {
+    match fixture["config"]["requests_per_minute"].as_u64() {
+        Some(limit) => common::sim_with(intake_zendesk_sim::SimConfig {
+            search_lag: std::time::Duration::ZERO,
+            requests_per_minute: Some(u32::try_from(limit).unwrap()),
+            ..intake_zendesk_sim::SimConfig::default()
+        }),
+        None => sim(),
+    }
+}
+
+/// Every fixture names the recording(s) or reference page it was written from.
+fn check_sources(fixture: &Value, errors: &mut Vec<String>) {
+    let sources = fixture["sources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if sources.is_empty() {
+        errors.push("fixture names no source".to_owned());
+    }
+    for source in sources {
+        if source["repository"].as_str().is_none() || source["path"].as_str().is_none() {
+            errors.push(format!("source without repository/path: {source}"));
         }
-        let req = &fixture["request"];
-        let path = req["path"]
-            .as_str()
-            .unwrap()
-            .replace("{ticket_id}", &ticket_id.to_string())
-            .replace("{agent_id}", &state.agent_id().to_string());
-        let auth = req["auth"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| basic(AGENT, TOKEN));
+    }
+}
+
+/// Compares status, header names, numeric header values, fixed header values and content type.
+fn check_head(fixture: &Value, status: u16, headers: &HeaderMap, errors: &mut Vec<String>) {
+    if Some(u64::from(status)) != fixture["status"].as_u64() {
+        errors.push(format!("status {status}, expected {}", fixture["status"]));
+    }
+    for header in fixture["headers"].as_array().unwrap() {
+        let header = header.as_str().unwrap();
+        if !headers.contains_key(header) {
+            errors.push(format!("header {header} missing"));
+        }
+    }
+    for header in fixture["numeric_headers"].as_array().into_iter().flatten() {
+        let header = header.as_str().unwrap();
+        let value = headers.get(header).and_then(|v| v.to_str().ok());
+        if value.is_some_and(|v| v.parse::<u64>().is_err()) {
+            errors.push(format!("header {header} not a whole number: {value:?}"));
+        }
+    }
+    for (name, want) in fixture["header_values"].as_object().into_iter().flatten() {
+        let have = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        if have != want.as_str() {
+            errors.push(format!("header {name} = {have:?}, expected {want}"));
+        }
+    }
+    let want_ct = fixture["content_type"]
+        .as_str()
+        .unwrap_or("application/json");
+    let have_ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !have_ct.starts_with(want_ct) {
+        errors.push(format!("content-type {have_ct:?}, expected {want_ct}"));
+    }
+}
+
+/// Sends the fixture's request (`repeat` times, the last answer counts).
+async fn replay(app: &axum::Router, fixture: &Value, path: &str) -> (u16, HeaderMap, Value) {
+    let req = &fixture["request"];
+    let auth = req["auth"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| basic(AGENT, TOKEN));
+    let repeat = req["repeat"].as_u64().unwrap_or(1).clamp(1, 5);
+    let mut last = None;
+    for _ in 0..repeat {
         let mut builder = Request::builder()
             .method(req["method"].as_str().unwrap())
-            .uri(&path)
-            .header("authorization", auth)
+            .uri(path)
+            .header("authorization", auth.as_str())
             .header("accept", "application/json");
+        for (name, value) in req["headers"].as_object().into_iter().flatten() {
+            builder = builder.header(name.as_str(), value.as_str().unwrap());
+        }
         let body = if let Some(raw) = req["raw_body"].as_str() {
             builder = builder.header(
                 "content-type",
@@ -152,21 +191,48 @@ async fn simulator_matches_every_fixture() {
             .await
             .unwrap();
         let actual: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        last = Some((status, headers, actual));
+    }
+    last.unwrap()
+}
+
+#[tokio::test]
+async fn simulator_matches_every_fixture() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "fixtures missing");
+    let mut failures = Vec::new();
+    for file in files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let fixture: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let (app, state) = sim_for(&fixture);
         let mut errors = Vec::new();
-        if Some(u64::from(status)) != fixture["status"].as_u64() {
-            errors.push(format!("status {status}, expected {}", fixture["status"]));
+        check_sources(&fixture, &mut errors);
+        let mut seed = json!({"subject": "seed", "comment": {"body": "seed"}});
+        if fixture["setup"] == "external_id" {
+            seed["external_id"] = json!("fidelity-ext-1");
         }
-        for header in fixture["headers"].as_array().unwrap() {
-            let header = header.as_str().unwrap();
-            if !headers.contains_key(header) {
-                errors.push(format!("header {header} missing"));
-            }
+        let ticket_id = create_ticket(&app, seed).await;
+        if fixture["setup"] == "close_ticket" {
+            call(
+                &app,
+                Method::POST,
+                format!("/admin/tickets/{ticket_id}/close"),
+                None,
+            )
+            .await;
         }
-        if let Some(ct) = headers.get("content-type")
-            && !ct.to_str().unwrap_or("").starts_with("application/json")
-        {
-            errors.push(format!("content-type {ct:?}"));
-        }
+        let path = fixture["request"]["path"]
+            .as_str()
+            .unwrap()
+            .replace("{ticket_id}", &ticket_id.to_string())
+            .replace("{agent_id}", &state.agent_id().to_string());
+        let (status, headers, actual) = replay(&app, &fixture, &path).await;
+        check_head(&fixture, status, &headers, &mut errors);
         if let Some(shape) = fixture.get("shape") {
             check_shape("$", shape, Some(&actual), &mut errors);
         }

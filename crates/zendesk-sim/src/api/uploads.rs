@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
 use serde_json::json;
@@ -83,9 +83,20 @@ pub async fn create(
                 "Token: is invalid or has expired",
             ));
         }
+        let location = format!(
+            "{}/api/v2/attachments/{}.json",
+            base.get().base,
+            attachment.id
+        );
         upload.attachments.push(attachment);
-        json!({"upload": base.get().upload(upload)})
+        (json!({"upload": base.get().upload(upload)}), location)
     };
     state.persist().await;
-    Ok(json(StatusCode::CREATED, payload))
+    let (payload, location) = payload;
+    let mut resp = json(StatusCode::CREATED, payload);
+    // Recorded uploads answer with the new attachment's URL in `Location`.
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(resp)
 }
