@@ -115,10 +115,12 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
 }
 
 /// `X-Zendesk-Request-Id`, quoted in logs and errors of failed calls.
+/// Older responses carry `X-Zendesk-Request-Id`; recent recorded traffic
+/// carries only `X-Request-Id`. Either is quoted in logs of failed calls.
 pub fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-zendesk-request-id")
-        .and_then(|v| v.to_str().ok())
+    ["x-zendesk-request-id", "x-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
         .map(str::to_owned)
 }
 
@@ -144,6 +146,19 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn request_id_in_either_spelling() {
+        assert_eq!(
+            request_id(&headers(&[("X-Zendesk-Request-Id", "old")])).as_deref(),
+            Some("old")
+        );
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", "new")])).as_deref(),
+            Some("new")
+        );
+        assert_eq!(request_id(&headers(&[])), None);
     }
 
     #[test]
