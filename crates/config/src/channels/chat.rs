@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::{TicketPriority, validate_tags};
 use crate::general::positive_usize;
@@ -46,7 +46,28 @@ pub(crate) struct RawChat {
     /// Tags added to every chat ticket.
     #[serde(default)]
     tags: Vec<String>,
+    /// Hosts attachment URLs are downloaded from (`files.example.com`,
+    /// `*.cdn.example`, an IP address). Empty: URL attachments are refused.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    attachment_url_hosts: Vec<String>,
+    /// Also download plain `http` URLs from those hosts (default: https only).
+    #[serde(default)]
+    allow_http_attachment_urls: bool,
+    /// Longest time to download one attachment URL, in seconds.
+    #[serde(default = "default_attachment_fetch_timeout_secs")]
+    attachment_fetch_timeout_secs: u64,
+    /// Messages per minute one sender (contact key) may send on average; 0: no limit.
+    #[serde(default = "default_sender_messages_per_minute")]
+    sender_messages_per_minute: u32,
+    /// Messages one sender may send at once before the per-minute rate applies.
+    #[serde(default = "default_sender_burst_messages")]
+    sender_burst_messages: u32,
 }
+
+/// Longest accepted `attachment_fetch_timeout_secs`: the gateway answers
+/// every request within 30 seconds and gives all downloads of one message
+/// at most 20.
+pub const MAX_ATTACHMENT_FETCH_TIMEOUT_SECS: u64 = 20;
 
 fn default_enabled() -> bool {
     true
@@ -66,6 +87,35 @@ fn default_max_attachments() -> u64 {
 fn default_priority() -> TicketPriority {
     TicketPriority::Normal
 }
+fn default_attachment_fetch_timeout_secs() -> u64 {
+    10
+}
+fn default_sender_messages_per_minute() -> u32 {
+    60
+}
+fn default_sender_burst_messages() -> u32 {
+    10
+}
+
+/// A TOML list, or one comma-separated string (how an environment variable
+/// such as `INTAKE__CHANNELS__CHAT__ATTACHMENT_URL_HOSTS=a.example,b.example`
+/// arrives).
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrString::deserialize(de)? {
+        ListOrString::List(items) => items,
+        ListOrString::Text(text) => text
+            .split(',')
+            .map(|item| item.trim().to_owned())
+            .filter(|item| !item.is_empty())
+            .collect(),
+    })
+}
 
 impl Default for RawChat {
     fn default() -> Self {
@@ -80,6 +130,11 @@ impl Default for RawChat {
             priority: default_priority(),
             group_id: None,
             tags: Vec::new(),
+            attachment_url_hosts: Vec::new(),
+            allow_http_attachment_urls: false,
+            attachment_fetch_timeout_secs: default_attachment_fetch_timeout_secs(),
+            sender_messages_per_minute: default_sender_messages_per_minute(),
+            sender_burst_messages: default_sender_burst_messages(),
         }
     }
 }
@@ -98,6 +153,18 @@ pub struct ChatChannelConfig {
     pub priority: TicketPriority,
     pub group_id: Option<u64>,
     pub tags: Vec<String>,
+    /// Hosts attachment URLs may be downloaded from, checked to be host
+    /// names (lower-cased), `*.` + host name, or IP addresses. Empty: URL
+    /// attachments are refused.
+    pub attachment_url_hosts: Vec<String>,
+    /// Plain `http` attachment URLs are downloaded too.
+    pub allow_http_attachment_urls: bool,
+    /// Longest time to download one attachment URL (1 to 20 seconds).
+    pub attachment_fetch_timeout: Duration,
+    /// Average messages per minute per sender; 0 means no limit.
+    pub sender_messages_per_minute: u32,
+    /// Messages a sender may send at once (at least 1).
+    pub sender_burst_messages: u32,
 }
 
 impl RawChat {
@@ -139,6 +206,18 @@ impl RawChat {
             );
         }
         let tags = validate_tags(ctx, "channels.chat.tags", self.tags);
+        let attachment_url_hosts = validate_hosts(ctx, self.attachment_url_hosts);
+        if !(1..=MAX_ATTACHMENT_FETCH_TIMEOUT_SECS).contains(&self.attachment_fetch_timeout_secs) {
+            ctx.problem(
+                "channels.chat.attachment_fetch_timeout_secs",
+                format!(
+                    "must be between 1 and {MAX_ATTACHMENT_FETCH_TIMEOUT_SECS} (the gateway answers every request within 30 seconds)"
+                ),
+            );
+        }
+        if self.sender_burst_messages == 0 {
+            ctx.problem("channels.chat.sender_burst_messages", "must be at least 1");
+        }
         ChatChannelConfig {
             enabled: self.enabled,
             secret,
@@ -149,8 +228,48 @@ impl RawChat {
             priority: self.priority,
             group_id: self.group_id,
             tags,
+            attachment_url_hosts,
+            allow_http_attachment_urls: self.allow_http_attachment_urls,
+            attachment_fetch_timeout: Duration::from_secs(self.attachment_fetch_timeout_secs),
+            sender_messages_per_minute: self.sender_messages_per_minute,
+            sender_burst_messages: self.sender_burst_messages.max(1),
         }
     }
+}
+
+/// Each entry must be a host name, `*.` + host name, or an IP address (IPv6
+/// in brackets), without scheme, port or path.
+fn validate_hosts(ctx: &mut Ctx<'_>, hosts: Vec<String>) -> Vec<String> {
+    let mut valid = Vec::new();
+    for (index, entry) in hosts.into_iter().enumerate() {
+        let entry = entry.trim().to_ascii_lowercase();
+        let (wildcard, name) = match entry.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, entry.as_str()),
+        };
+        let bracketed_ip = name.starts_with('[') && name.ends_with(']');
+        let host = if name.contains(['/', ':', '@', '*', '?', '#', ' ']) && !bracketed_ip {
+            None
+        } else {
+            url::Host::parse(name).ok()
+        };
+        let ok = match host {
+            Some(url::Host::Domain(_)) => true,
+            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => !wildcard,
+            None => false,
+        };
+        if !ok {
+            ctx.problem(
+                format!("channels.chat.attachment_url_hosts[{index}]"),
+                format!(
+                    "{entry:?} is not a host: write a name such as \"files.example.com\", \"*.example.com\" or an IP address, without scheme, port or path"
+                ),
+            );
+        } else if !valid.contains(&entry) {
+            valid.push(entry);
+        }
+    }
+    valid
 }
 
 impl ChatChannelConfig {

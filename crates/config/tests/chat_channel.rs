@@ -1,0 +1,88 @@
+//! `[channels.chat]`: attachment URL fetching and the per-sender rate limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::env;
+use intake_config::load_from;
+
+#[test]
+fn defaults_refuse_url_attachments_and_limit_senders() {
+    let chat = load_from(None, &[]).unwrap().channels.chat;
+    assert!(chat.attachment_url_hosts.is_empty());
+    assert!(!chat.allow_http_attachment_urls);
+    assert_eq!(chat.attachment_fetch_timeout, Duration::from_secs(10));
+    assert_eq!(chat.sender_messages_per_minute, 60);
+    assert_eq!(chat.sender_burst_messages, 10);
+}
+
+#[test]
+fn hosts_come_from_the_file_or_a_comma_separated_variable() {
+    let file = r#"
+[channels.chat]
+attachment_url_hosts = ["Files.Example.com", "*.cdn.example", "127.0.0.1", "[::1]", "files.example.com"]
+allow_http_attachment_urls = true
+attachment_fetch_timeout_secs = 5
+sender_messages_per_minute = 0
+sender_burst_messages = 3
+"#;
+    let chat = load_from(Some(file), &[]).unwrap().channels.chat;
+    assert_eq!(
+        chat.attachment_url_hosts,
+        ["files.example.com", "*.cdn.example", "127.0.0.1", "[::1]"]
+    );
+    assert!(chat.allow_http_attachment_urls);
+    assert_eq!(chat.attachment_fetch_timeout, Duration::from_secs(5));
+    assert_eq!(chat.sender_messages_per_minute, 0);
+    assert_eq!(chat.sender_burst_messages, 3);
+
+    let from_env = load_from(
+        None,
+        &env(&[
+            (
+                "INTAKE__CHANNELS__CHAT__ATTACHMENT_URL_HOSTS",
+                "a.example, b.example",
+            ),
+            ("INTAKE__CHANNELS__CHAT__SENDER_MESSAGES_PER_MINUTE", "120"),
+        ]),
+    )
+    .unwrap()
+    .channels
+    .chat;
+    assert_eq!(from_env.attachment_url_hosts, ["a.example", "b.example"]);
+    assert_eq!(from_env.sender_messages_per_minute, 120);
+}
+
+#[test]
+fn bad_values_are_reported_with_their_keys() {
+    let file = r#"
+[channels.chat]
+attachment_url_hosts = ["ok.example", "https://files.example", "files.example:8443", "*.10.0.0.1", "a/b", ""]
+attachment_fetch_timeout_secs = 30
+sender_burst_messages = 0
+"#;
+    let errors = load_from(Some(file), &[]).unwrap_err();
+    for index in 1..=5 {
+        let key = format!("channels.chat.attachment_url_hosts[{index}]");
+        let problem = errors
+            .for_key(&key)
+            .unwrap_or_else(|| panic!("no problem for {key}: {errors}"));
+        assert!(problem.message.contains("not a host"), "{problem}");
+    }
+    assert!(
+        errors
+            .for_key("channels.chat.attachment_url_hosts[0]")
+            .is_none()
+    );
+    let timeout = errors
+        .for_key("channels.chat.attachment_fetch_timeout_secs")
+        .expect("timeout problem");
+    assert!(timeout.message.contains("between 1 and 20"), "{timeout}");
+    assert!(
+        errors
+            .for_key("channels.chat.sender_burst_messages")
+            .is_some()
+    );
+    assert_eq!(errors.problems.len(), 7, "{errors}");
+}
