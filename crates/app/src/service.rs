@@ -306,9 +306,14 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
             max_body_bytes: chat.max_body_bytes,
             max_attachment_bytes: usize::try_from(chat.max_attachment_bytes).unwrap_or(usize::MAX),
             max_attachments: chat.max_attachments,
+            attachment_url_hosts: chat.attachment_url_hosts.clone(),
+            allow_http_attachment_urls: chat.allow_http_attachment_urls,
+            attachment_fetch_timeout: chat.attachment_fetch_timeout,
+            sender_messages_per_minute: chat.sender_messages_per_minute,
+            sender_burst_messages: chat.sender_burst_messages,
         };
         channels.push(Arc::new(
-            ChatChannel::new(options).context("channels.chat.secret")?,
+            ChatChannel::new(options).context("channels.chat")?,
         ));
     }
     Ok(channels)
