@@ -231,7 +231,7 @@ async fn hosts_not_listed_are_refused_without_contact() {
     let cases = [
         (
             "other host",
-            format!("https://169.254.169.254/files/file.txt"),
+            "https://169.254.169.254/files/file.txt".to_owned(),
             "not allowed",
         ),
         (
