@@ -135,9 +135,11 @@ pub trait Consumer: Send {
     /// is assigned: records published but not yet marked done by the group.
     ///
     /// Embedded: every subscribed topic (partition 0), read from the file.
-    /// Kafka: the partitions assigned to this member now (none before the
-    /// first rebalance), from the brokers' high watermarks; waits at most a
-    /// few seconds for them.
+    /// Kafka: the partitions assigned to this member (none before the first
+    /// rebalance), from the brokers' high watermarks. It never waits for the
+    /// brokers: it returns the last finished measurement (empty before the
+    /// first) and starts the next one in the background, so it is cheap
+    /// enough to call on the consuming path.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
 }
 

@@ -13,8 +13,10 @@ use super::client::{KafkaContext, classify};
 use crate::events::{ConsumerFailed, RecordDelivered};
 use crate::{BusError, Consumer, Delivery, PartitionLag};
 
-/// How long `lag` waits for the brokers' answers overall.
+/// How long one background lag measurement waits for the brokers overall.
 const LAG_TIMEOUT: Duration = Duration::from_secs(5);
+
+type LagTask = tokio::task::JoinHandle<Result<Vec<PartitionLag>, BusError>>;
 
 /// Offsets are stored (`enable.auto.offset.store=false`) only in `done`, and
 /// committed by librdkafka's auto-commit and when the consumer closes.
@@ -25,6 +27,10 @@ pub(super) struct KafkaConsumer {
     /// Highest offset marked done per (topic, partition), so a stored
     /// position never moves backwards.
     done_offsets: HashMap<(String, i32), i64>,
+    /// The lag measurement running in the background, if any.
+    lag_task: Option<LagTask>,
+    /// The last finished lag measurement.
+    last_lag: Vec<PartitionLag>,
 }
 
 impl KafkaConsumer {
@@ -32,6 +38,8 @@ impl KafkaConsumer {
         Self {
             inner: Some(Arc::new(inner)),
             done_offsets: HashMap::new(),
+            lag_task: None,
+            last_lag: Vec::new(),
         }
     }
 
@@ -131,27 +139,38 @@ impl Consumer for KafkaConsumer {
         Ok(())
     }
 
+    /// Never waits for the brokers: measuring takes broker round trips (about
+    /// a second per topic), and the router samples lag on its consuming path.
+    /// Each call returns the last finished measurement (empty before the
+    /// first) and starts the next one in the background if none is running.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {
-        let measured = match self.inner() {
-            Ok(inner) => {
-                let inner = Arc::clone(inner);
-                let done_offsets = self.done_offsets.clone();
-                tokio::task::spawn_blocking(move || {
-                    super::lag::measure(&inner, &done_offsets, LAG_TIMEOUT)
-                })
-                .await
-                .unwrap_or_else(|e| Err(BusError::Other(format!("lag task failed: {e}"))))
+        let inner = Arc::clone(self.inner()?);
+        let mut failure = None;
+        if let Some(task) = self.lag_task.take_if(|task| task.is_finished()) {
+            match task.await {
+                Ok(Ok(lags)) => self.last_lag = lags,
+                Ok(Err(error)) => failure = Some(error),
+                Err(join_error) => {
+                    failure = Some(BusError::Other(format!("lag task failed: {join_error}")));
+                }
             }
-            Err(error) => Err(error),
-        };
-        measured.inspect_err(|error| {
+        }
+        if self.lag_task.is_none() {
+            let done_offsets = self.done_offsets.clone();
+            self.lag_task = Some(tokio::task::spawn_blocking(move || {
+                super::lag::measure(&inner, &done_offsets, LAG_TIMEOUT)
+            }));
+        }
+        if let Some(error) = failure {
             ConsumerFailed {
                 backend: BACKEND,
                 operation: "lag",
-                error,
+                error: &error,
             }
             .emit();
-        })
+            return Err(error);
+        }
+        Ok(self.last_lag.clone())
     }
 }
 
