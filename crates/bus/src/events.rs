@@ -56,6 +56,31 @@ impl PublishFailed<'_> {
     }
 }
 
+/// Emits [`RecordPublished`] or [`PublishFailed`] for a publish outcome and
+/// passes the outcome on; both backends report through this.
+pub(crate) fn report_publish(
+    backend: &'static str,
+    topic: &str,
+    outcome: Result<crate::Position, BusError>,
+) -> Result<crate::Position, BusError> {
+    match &outcome {
+        Ok(position) => RecordPublished {
+            backend,
+            topic,
+            partition: position.partition,
+            offset: position.offset,
+        }
+        .emit(),
+        Err(error) => PublishFailed {
+            backend,
+            topic,
+            error,
+        }
+        .emit(),
+    }
+    outcome
+}
+
 /// A record was handed to a consumer.
 pub(crate) struct RecordDelivered<'a> {
     pub backend: &'static str,

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::info;
 
-use crate::events::{PublishFailed, PurgeFailed, RecordPublished, RecordsPurged};
+use crate::events::{PurgeFailed, RecordsPurged, report_publish};
 use crate::{Bus, BusError, Consumer, EmbeddedOptions, Position, Publisher, Record};
 use consumer::EmbeddedConsumer;
 
@@ -295,27 +295,8 @@ impl EmbeddedPublisher {
 #[async_trait]
 impl Publisher for EmbeddedPublisher {
     async fn publish(&self, record: Record) -> Result<Position, BusError> {
-        match self.append(&record).await {
-            Ok(position) => {
-                RecordPublished {
-                    backend: BACKEND,
-                    topic: &record.topic,
-                    partition: position.partition,
-                    offset: position.offset,
-                }
-                .emit();
-                Ok(position)
-            }
-            Err(error) => {
-                PublishFailed {
-                    backend: BACKEND,
-                    topic: &record.topic,
-                    error: &error,
-                }
-                .emit();
-                Err(error)
-            }
-        }
+        let outcome = self.append(&record).await;
+        report_publish(BACKEND, &record.topic, outcome)
     }
 }
 

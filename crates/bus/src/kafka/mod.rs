@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use tracing::info;
 
-use crate::events::{PublishFailed, RecordPublished};
+use crate::events::report_publish;
 use crate::{Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record};
 use client::{KafkaContext, admin_config, classify, consumer_config, producer_config};
 use consumer::KafkaConsumer;
@@ -219,26 +219,7 @@ impl KafkaPublisher {
 #[async_trait]
 impl Publisher for KafkaPublisher {
     async fn publish(&self, record: Record) -> Result<Position, BusError> {
-        match self.send(&record).await {
-            Ok(position) => {
-                RecordPublished {
-                    backend: BACKEND,
-                    topic: &record.topic,
-                    partition: position.partition,
-                    offset: position.offset,
-                }
-                .emit();
-                Ok(position)
-            }
-            Err(error) => {
-                PublishFailed {
-                    backend: BACKEND,
-                    topic: &record.topic,
-                    error: &error,
-                }
-                .emit();
-                Err(error)
-            }
-        }
+        let outcome = self.send(&record).await;
+        report_publish(BACKEND, &record.topic, outcome)
     }
 }
