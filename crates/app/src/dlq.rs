@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use intake_bus::{Delivery, Record, Topics};
+use intake_bus::{Consumer, Delivery, Record, Topics};
 use tokio_util::sync::CancellationToken;
 
 /// What to do with the dead letters.
@@ -53,8 +53,11 @@ impl std::fmt::Display for LetterId {
     }
 }
 
-/// How long to wait for more letters before concluding the queue is read to its end.
-const QUIET: Duration = Duration::from_secs(3);
+/// How long one poll waits before the queue's lag is consulted.
+const POLL: Duration = Duration::from_millis(500);
+/// Longest time spent reading; past it the command says the list may be
+/// incomplete (a Kafka group join takes a few seconds, a broker may be slow).
+const READ_LIMIT: Duration = Duration::from_secs(45);
 /// Most letters one command touches.
 const MAX_LETTERS: usize = 10_000;
 
@@ -71,13 +74,8 @@ pub async fn dlq(config_path: Option<&Path>, action: DlqAction) -> anyhow::Resul
         .consumer(&group, &[topics.dlq()])
         .await
         .context("cannot read the dead-letter queue")?;
-    let mut letters = Vec::new();
-    while letters.len() < MAX_LETTERS {
-        match consumer.poll(QUIET).await? {
-            Some(delivery) => letters.push(delivery),
-            None => break,
-        }
-    }
+    eprintln!("reading {} …", topics.dlq());
+    let letters = read_pending(consumer.as_mut()).await?;
     match action {
         DlqAction::List => {
             if letters.is_empty() {
@@ -119,6 +117,36 @@ pub async fn dlq(config_path: Option<&Path>, action: DlqAction) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads every pending letter without moving the group's position. The end
+/// is known from the group's lag (records not yet done), not from a quiet
+/// period, so a slow consumer-group join cannot make a full queue look empty.
+async fn read_pending(consumer: &mut dyn Consumer) -> anyhow::Result<Vec<Delivery>> {
+    let started = std::time::Instant::now();
+    let mut letters = Vec::new();
+    while letters.len() < MAX_LETTERS {
+        if let Some(delivery) = consumer.poll(POLL).await? {
+            letters.push(delivery);
+            continue;
+        }
+        let lag = consumer.lag().await?;
+        let pending: u64 = lag.iter().map(|partition| partition.records).sum();
+        // An empty answer means "not known yet" (Kafka before its assignment).
+        if !lag.is_empty() && letters.len() as u64 >= pending {
+            return Ok(letters);
+        }
+        if started.elapsed() > READ_LIMIT {
+            eprintln!(
+                "warning: stopped reading after {} s with {} letter(s); the list may be incomplete",
+                READ_LIMIT.as_secs(),
+                letters.len()
+            );
+            return Ok(letters);
+        }
+    }
+    eprintln!("warning: showing the first {MAX_LETTERS} letters only");
+    Ok(letters)
 }
 
 fn id_of(letter: &Delivery) -> LetterId {
