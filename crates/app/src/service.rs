@@ -386,6 +386,7 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         subject_max_chars: config.router.subject_max_chars.get(),
         retry_initial_backoff: config.router.retry_initial_backoff,
         retry_max_backoff: config.router.retry_max_backoff,
+        max_priority_wait: config.router.max_priority_wait,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }

@@ -29,6 +29,10 @@ pub(crate) struct RawRouter {
     /// Ticket subjects made from message text are cut to this many characters.
     #[serde(default = "default_subject_max_chars")]
     subject_max_chars: u64,
+    /// Longest time a lower-priority message waits while higher-priority
+    /// channels keep the router busy, in seconds; then it is served next.
+    #[serde(default = "default_max_priority_wait_secs")]
+    max_priority_wait_secs: u64,
 }
 
 fn default_consumer_group() -> String {
@@ -48,6 +52,9 @@ fn default_retry_max_backoff_secs() -> u64 {
 fn default_subject_max_chars() -> u64 {
     80
 }
+fn default_max_priority_wait_secs() -> u64 {
+    60
+}
 
 impl Default for RawRouter {
     fn default() -> Self {
@@ -57,6 +64,7 @@ impl Default for RawRouter {
             retry_initial_backoff_ms: default_retry_initial_backoff_ms(),
             retry_max_backoff_secs: default_retry_max_backoff_secs(),
             subject_max_chars: default_subject_max_chars(),
+            max_priority_wait_secs: default_max_priority_wait_secs(),
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct RouterConfig {
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
     pub subject_max_chars: NonZeroUsize,
+    /// Starvation guard of the channel priority.
+    pub max_priority_wait: Duration,
 }
 
 impl RouterConfig {
@@ -127,6 +137,7 @@ impl RawRouter {
             retry_initial_backoff,
             retry_max_backoff,
             subject_max_chars,
+            max_priority_wait: Duration::from_secs(self.max_priority_wait_secs),
         }
     }
 }

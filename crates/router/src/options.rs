@@ -47,6 +47,10 @@ pub struct RouterOptions {
     /// How long an idle router waits on a channel for a record before looking
     /// at the next one (bounds how late a higher-priority record is noticed).
     pub idle_poll: Duration,
+    /// Longest time a lower-priority record waits while higher-priority
+    /// channels keep the router busy; past it, it is served next (oldest
+    /// first), so a chat surge delays mail but never starves it.
+    pub max_priority_wait: Duration,
 }
 
 impl RouterOptions {
@@ -60,6 +64,7 @@ impl RouterOptions {
             retry_initial_backoff: default_retry_initial_backoff(),
             retry_max_backoff: default_retry_max_backoff(),
             idle_poll: default_idle_poll(),
+            max_priority_wait: default_max_priority_wait(),
         }
     }
 }
@@ -82,4 +87,8 @@ pub fn default_retry_max_backoff() -> Duration {
 
 pub fn default_idle_poll() -> Duration {
     Duration::from_millis(50)
+}
+
+pub fn default_max_priority_wait() -> Duration {
+    Duration::from_secs(60)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use intake_blob::BlobStore;
 use intake_bus::{Bus, BusError, Consumer, Delivery, Publisher};
@@ -37,6 +37,8 @@ struct Slot {
     topic: String,
     consumer: Box<dyn Consumer>,
     head: Option<Delivery>,
+    /// When the head was polled (for the starvation guard).
+    head_since: Option<Instant>,
 }
 
 /// How handling one delivery ended.
@@ -120,6 +122,7 @@ impl Router {
                 topic,
                 consumer,
                 head: None,
+                head_since: None,
             });
         }
         let publisher = self.bus.publisher();
@@ -141,6 +144,7 @@ impl Router {
                     let Some(delivery) = slots[index].head.take() else {
                         continue;
                     };
+                    slots[index].head_since = None;
                     let mut run = Run {
                         slots: &mut slots,
                         lag: &mut lag,
@@ -175,8 +179,9 @@ impl Router {
     }
 
     /// Fills empty heads without waiting (highest priority first) and returns
-    /// the highest-priority slot holding a record; when none has one, waits on
-    /// each channel in turn for up to `idle_poll`.
+    /// the slot to serve: a head that waited longer than `max_priority_wait`
+    /// (the oldest such), else the highest-priority slot holding a record;
+    /// when none has one, waits on each channel in turn for up to `idle_poll`.
     async fn next_ready(
         &self,
         slots: &mut [Slot],
@@ -184,6 +189,10 @@ impl Router {
     ) -> Result<Option<usize>, BusError> {
         for slot in slots.iter_mut().filter(|s| s.head.is_none()) {
             slot.head = slot.consumer.poll(Duration::ZERO).await?;
+            slot.head_since = slot.head.as_ref().map(|_| Instant::now());
+        }
+        if let Some(index) = starved(slots, self.options.max_priority_wait) {
+            return Ok(Some(index));
         }
         if let Some(index) = slots.iter().position(|s| s.head.is_some()) {
             return Ok(Some(index));
@@ -195,6 +204,7 @@ impl Router {
             };
             if polled.is_some() {
                 slot.head = polled;
+                slot.head_since = Some(Instant::now());
                 // Go round again so that higher-priority channels are looked at first.
                 return Ok(None);
             }
@@ -349,6 +359,17 @@ fn report(channel: &str, event_id: &str, event: &TicketEvent, outcome: &Outcome)
         }
         .emit(),
     }
+}
+
+/// The slot whose head has waited longest, if that is longer than `limit`.
+fn starved(slots: &[Slot], limit: Duration) -> Option<usize> {
+    slots
+        .iter()
+        .enumerate()
+        .filter_map(|(index, slot)| Some((index, slot.head_since?)))
+        .filter(|(_, since)| since.elapsed() > limit)
+        .min_by_key(|(_, since)| *since)
+        .map(|(index, _)| index)
 }
 
 /// What handling one delivery needs besides the router: every channel (to

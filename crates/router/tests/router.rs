@@ -289,6 +289,32 @@ async fn with_backlog_on_chat_and_email_chat_goes_first() {
 }
 
 #[tokio::test]
+async fn a_lower_priority_record_that_waited_too_long_is_served_next() {
+    let mut h = Harness::new().await;
+    h.publish(&email_event("e-0", "m0@example.com", "mail 0")).await;
+    for i in 0..3 {
+        h.publish(&chat_event(
+            &format!("c-{i}"),
+            &format!("v{i}"),
+            &format!("chat {i}"),
+        ))
+        .await;
+    }
+    let mut options = h.options(routes());
+    // Every head has "waited too long" at once: served oldest first, so the
+    // mail polled with the first chat is not left until the chat backlog ends.
+    options.max_priority_wait = std::time::Duration::ZERO;
+    h.start_router(options);
+    let tickets = h.wait_for_tickets(4).await;
+    let order: Vec<&str> = tickets
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["chat 0", "mail 0", "chat 1", "chat 2"]);
+    h.stop_router().await;
+}
+
+#[tokio::test]
 async fn a_restarted_router_does_not_repeat_work() {
     let mut h = Harness::new().await;
     h.publish(&chat_event("s-1", "v1", "before restart")).await;

@@ -19,6 +19,13 @@ const DEFAULT_MESSAGE_TIMEOUT_MS: &str = "30000";
 /// Done records within the last interval are replayed after a hard crash.
 const DEFAULT_AUTO_COMMIT_INTERVAL_MS: &str = "1000";
 
+/// Default `max.poll.interval.ms` of consumers: 30 minutes. The router
+/// handles one event at a time and retries it while Zendesk is down, and a
+/// lower-priority channel's consumer is not polled while it holds a record,
+/// so gaps of minutes between polls are normal; liveness is still watched by
+/// the heartbeat (`session.timeout.ms`). Overridable through `properties`.
+const DEFAULT_MAX_POLL_INTERVAL_MS: &str = "1800000";
+
 /// The context of every client the bus makes: librdkafka's own log lines and
 /// error callbacks go to `tracing`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,7 +83,10 @@ pub(crate) fn producer_config(options: &KafkaOptions) -> ClientConfig {
 pub(crate) fn consumer_config(options: &KafkaOptions, group: &str) -> ClientConfig {
     let mut config = base_config(
         options,
-        &[("auto.commit.interval.ms", DEFAULT_AUTO_COMMIT_INTERVAL_MS)],
+        &[
+            ("auto.commit.interval.ms", DEFAULT_AUTO_COMMIT_INTERVAL_MS),
+            ("max.poll.interval.ms", DEFAULT_MAX_POLL_INTERVAL_MS),
+        ],
     );
     // The at-least-once contract; not overridable.
     config.set("group.id", group);

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use tracing::warn;
 
 use super::BACKEND;
 use super::client::{KafkaContext, classify};
@@ -120,6 +122,20 @@ impl Consumer for KafkaConsumer {
             self.inner()?
                 .store_offset(&delivery.topic, delivery.partition, delivery.offset);
         if let Err(error) = stored {
+            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::State) {
+                // The partition was revoked (rebalance, or this member left the
+                // group after a long pause): its new owner reads this record
+                // again, and the event id makes that harmless. Not an error
+                // for the caller, who could do nothing else.
+                warn!(
+                    backend = BACKEND,
+                    topic = %delivery.topic,
+                    partition = delivery.partition,
+                    offset = delivery.offset,
+                    "partition no longer assigned; the record will be delivered to its new owner"
+                );
+                return Ok(());
+            }
             let error = classify(
                 &format!(
                     "storing offset {} of {}/{}",
