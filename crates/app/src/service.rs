@@ -303,7 +303,8 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
         let options = ChatOptions {
             secret,
             timestamp_tolerance: chat.timestamp_tolerance,
-            max_body_bytes: chat.max_body_bytes,
+            // http.max_body_bytes bounds every channel's body.
+            max_body_bytes: chat.max_body_bytes.min(config.http.max_body_bytes),
             max_attachment_bytes: usize::try_from(chat.max_attachment_bytes).unwrap_or(usize::MAX),
             max_attachments: chat.max_attachments,
             attachment_url_hosts: chat.attachment_url_hosts.clone(),

@@ -102,18 +102,19 @@ pub fn default_timestamp_tolerance() -> Duration {
     Duration::from_secs(300)
 }
 
-/// 16 MiB.
+/// 10 MiB (as the configuration's default): base64 attachments must fit in it.
 pub fn default_max_body_bytes() -> usize {
-    16 * 1024 * 1024
-}
-
-/// 10 MiB.
-pub fn default_max_attachment_bytes() -> usize {
     10 * 1024 * 1024
 }
 
+/// 20 MiB (as the configuration's default): reachable by attachments sent by URL.
+pub fn default_max_attachment_bytes() -> usize {
+    20 * 1024 * 1024
+}
+
+/// 20 (as the configuration's default).
 pub fn default_max_attachments() -> usize {
-    10
+    20
 }
 
 /// The chat adapter, ready to be mounted on the gateway.
