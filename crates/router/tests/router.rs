@@ -291,7 +291,8 @@ async fn with_backlog_on_chat_and_email_chat_goes_first() {
 #[tokio::test]
 async fn a_lower_priority_record_that_waited_too_long_is_served_next() {
     let mut h = Harness::new().await;
-    h.publish(&email_event("e-0", "m0@example.com", "mail 0")).await;
+    h.publish(&email_event("e-0", "m0@example.com", "mail 0"))
+        .await;
     for i in 0..3 {
         h.publish(&chat_event(
             &format!("c-{i}"),
