@@ -48,12 +48,18 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// SQLite `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6) with extended codes;
-/// PostgreSQL serialization failure / deadlock / admin shutdown classes.
+/// PostgreSQL SQLSTATEs that a later attempt may not meet: serialization
+/// failure (40001), deadlock (40P01), lock not available (55P03), statement
+/// timeout / cancel (57014), server shutting down or starting (57P01–57P03),
+/// too many connections (53300) and every connection exception (class 08).
 fn is_busy_code(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
     // SQLSTATEs are five characters; SQLite result codes are shorter numbers.
     if code.len() == 5 {
-        return matches!(code, "40001" | "40P01" | "57P01" | "57P03") || code.starts_with("08");
+        return matches!(
+            code,
+            "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "53300"
+        ) || code.starts_with("08");
     }
     code.parse::<i64>()
         .is_ok_and(|numeric| matches!(numeric & 0xff, 5 | 6))
@@ -69,6 +75,12 @@ mod tests {
         assert!(is_busy_code(Some("517"))); // SQLITE_BUSY_SNAPSHOT
         assert!(is_busy_code(Some("6")));
         assert!(is_busy_code(Some("40001")));
+        assert!(is_busy_code(Some("40P01")));
+        assert!(is_busy_code(Some("08006")));
+        assert!(is_busy_code(Some("53300")));
+        assert!(!is_busy_code(Some("23505"))); // unique violation
+        assert!(!is_busy_code(Some("28P01"))); // bad password
+        assert!(!is_busy_code(Some("42P01"))); // undefined table
         assert!(!is_busy_code(Some("19"))); // SQLITE_CONSTRAINT
         assert!(!is_busy_code(None));
     }

@@ -3,17 +3,20 @@
 //! ticket holds each conversation, which Zendesk user each contact is.
 //!
 //! [`StateStore`] is the backend-neutral interface; [`SqliteStore`] is the
-//! single-machine default. A PostgreSQL backend (for several router replicas)
-//! implements the same trait: nothing in it names SQLite types, ids are plain
-//! `u64`/[`Uuid`], and every write that must be atomic is one trait call.
+//! single-machine default and [`PostgresStore`] the backend for several router
+//! replicas. Nothing in the trait names a backend's types, ids are plain
+//! `u64`/[`Uuid`], and every write that must be atomic is one trait call. Both
+//! backends pass the same behavioural suite (`tests/suite`).
 
 mod error;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What an event did in Zendesk.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How to open a [`SqliteStore`].
 #[derive(Debug, Clone)]

@@ -1,0 +1,33 @@
+-- The same tables as the SQLite store, with native types.
+
+-- Event id -> the Zendesk effect it produced. One row per event, first write wins.
+CREATE TABLE events (
+    event_id    UUID        PRIMARY KEY,
+    ticket_id   BIGINT      NOT NULL,
+    effect      TEXT        NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL
+);
+
+-- An effect started (written before the Zendesk call) and not yet recorded.
+CREATE TABLE pending_effects (
+    event_id   UUID        PRIMARY KEY,
+    ticket_id  BIGINT,
+    effect     TEXT        NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL
+);
+
+-- (channel, thread id) -> the ticket that holds the conversation now.
+CREATE TABLE conversations (
+    channel    TEXT        NOT NULL,
+    thread_id  TEXT        NOT NULL,
+    ticket_id  BIGINT      NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (channel, thread_id)
+);
+
+-- Contact key -> Zendesk user id (a cache of create_or_update results).
+CREATE TABLE contacts (
+    contact_key TEXT        PRIMARY KEY,
+    user_id     BIGINT      NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);

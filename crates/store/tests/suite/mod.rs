@@ -1,0 +1,302 @@
+//! The behaviour every [`StateStore`] backend must have. Each function takes a
+//! fresh, empty store; `sqlite.rs` and `postgres.rs` run all of them.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::Utc;
+use intake_store::{ConversationRef, Effect, StateStore, StoreError, TicketLink};
+use uuid::Uuid;
+
+pub fn conversation(thread: &str) -> ConversationRef {
+    ConversationRef {
+        channel: "chat".to_owned(),
+        thread_id: thread.to_owned(),
+    }
+}
+
+pub fn link(ticket_id: u64, effect: Effect) -> TicketLink {
+    TicketLink { ticket_id, effect }
+}
+
+pub async fn recording_an_event_twice_keeps_the_first(store: Arc<dyn StateStore>) {
+    let event = Uuid::new_v4();
+    assert_eq!(store.ticket_for_event(event).await.unwrap(), None);
+    let first = link(7, Effect::Created);
+    let second = link(8, Effect::Commented);
+    let t1 = conversation("t1");
+    assert_eq!(
+        store.record_event(event, first, Some(&t1)).await.unwrap(),
+        first
+    );
+    store
+        .begin_effect(event, Effect::Commented, Some(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.record_event(event, second, Some(&t1)).await.unwrap(),
+        first
+    );
+    assert_eq!(store.ticket_for_event(event).await.unwrap(), Some(first));
+    // The losing write changed nothing: not the conversation, not the pending row.
+    assert_eq!(store.conversation_ticket(&t1).await.unwrap(), Some(7));
+    assert!(store.pending_effect(event).await.unwrap().is_some());
+}
+
+pub async fn record_event_points_the_conversation_and_clears_pending(store: Arc<dyn StateStore>) {
+    let event = Uuid::new_v4();
+    let t1 = conversation("t1");
+    store.set_conversation_ticket(&t1, 1).await.unwrap();
+    store
+        .begin_effect(event, Effect::FollowUp, None)
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.effect, pending.ticket_id),
+        (Effect::FollowUp, None)
+    );
+
+    let follow_up = link(2, Effect::FollowUp);
+    assert_eq!(
+        store
+            .record_event(event, follow_up, Some(&t1))
+            .await
+            .unwrap(),
+        follow_up
+    );
+    assert_eq!(store.conversation_ticket(&t1).await.unwrap(), Some(2));
+    assert_eq!(store.pending_effect(event).await.unwrap(), None);
+    // Other threads and channels are separate.
+    assert_eq!(
+        store
+            .conversation_ticket(&conversation("t2"))
+            .await
+            .unwrap(),
+        None
+    );
+    let other_channel = ConversationRef {
+        channel: "email".into(),
+        thread_id: "t1".into(),
+    };
+    assert_eq!(
+        store.conversation_ticket(&other_channel).await.unwrap(),
+        None
+    );
+}
+
+pub async fn record_event_without_a_conversation_leaves_conversations_alone(
+    store: Arc<dyn StateStore>,
+) {
+    let t1 = conversation("t1");
+    store.set_conversation_ticket(&t1, 5).await.unwrap();
+    let event = Uuid::new_v4();
+    let routed = link(6, Effect::Routed);
+    assert_eq!(
+        store.record_event(event, routed, None).await.unwrap(),
+        routed
+    );
+    assert_eq!(store.ticket_for_event(event).await.unwrap(), Some(routed));
+    assert_eq!(store.conversation_ticket(&t1).await.unwrap(), Some(5));
+}
+
+pub async fn every_effect_round_trips(store: Arc<dyn StateStore>) {
+    let effects = [
+        Effect::Created,
+        Effect::Commented,
+        Effect::FollowUp,
+        Effect::Routed,
+    ];
+    for (index, effect) in (1u64..).zip(effects) {
+        let event = Uuid::new_v4();
+        let expected = link(index, effect);
+        store.record_event(event, expected, None).await.unwrap();
+        assert_eq!(store.ticket_for_event(event).await.unwrap(), Some(expected));
+        store
+            .begin_effect(event, effect, Some(index))
+            .await
+            .unwrap();
+        let pending = store.pending_effect(event).await.unwrap().unwrap();
+        assert_eq!((pending.effect, pending.ticket_id), (effect, Some(index)));
+    }
+}
+
+pub async fn pending_effects_can_be_replaced_and_cleared(store: Arc<dyn StateStore>) {
+    let event = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let before = Utc::now() - chrono::Duration::seconds(5);
+    store
+        .begin_effect(event, Effect::Created, None)
+        .await
+        .unwrap();
+    store
+        .begin_effect(event, Effect::Commented, Some(41))
+        .await
+        .unwrap();
+    store
+        .begin_effect(other, Effect::Created, None)
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.effect, pending.ticket_id),
+        (Effect::Commented, Some(41))
+    );
+    let after = Utc::now() + chrono::Duration::seconds(5);
+    assert!(
+        before <= pending.started_at && pending.started_at <= after,
+        "started_at {} is not about now",
+        pending.started_at
+    );
+    store.clear_pending(event).await.unwrap();
+    assert_eq!(store.pending_effect(event).await.unwrap(), None);
+    // Clearing is per event and clearing twice is fine.
+    store.clear_pending(event).await.unwrap();
+    assert!(store.pending_effect(other).await.unwrap().is_some());
+}
+
+pub async fn conversations_are_set_and_replaced(store: Arc<dyn StateStore>) {
+    let t1 = conversation("t1");
+    assert_eq!(store.conversation_ticket(&t1).await.unwrap(), None);
+    store.set_conversation_ticket(&t1, 10).await.unwrap();
+    store.set_conversation_ticket(&t1, 11).await.unwrap();
+    assert_eq!(store.conversation_ticket(&t1).await.unwrap(), Some(11));
+    // Large (but valid) ids and odd thread ids survive unchanged.
+    let odd = conversation("thread with 'quotes', \"double\" and ünïcode");
+    let big = i64::MAX as u64;
+    store.set_conversation_ticket(&odd, big).await.unwrap();
+    assert_eq!(store.conversation_ticket(&odd).await.unwrap(), Some(big));
+}
+
+pub async fn contacts_are_cached_and_replaced(store: Arc<dyn StateStore>) {
+    assert_eq!(store.contact_user("chat:visitor-1").await.unwrap(), None);
+    store.set_contact_user("chat:visitor-1", 100).await.unwrap();
+    store.set_contact_user("chat:visitor-1", 101).await.unwrap();
+    assert_eq!(
+        store.contact_user("chat:visitor-1").await.unwrap(),
+        Some(101)
+    );
+    assert_eq!(store.contact_user("chat:visitor-2").await.unwrap(), None);
+}
+
+pub async fn ids_beyond_i64_are_a_typed_error(store: Arc<dyn StateStore>) {
+    fn check(err: StoreError) {
+        assert!(matches!(err, StoreError::InvalidValue(_)), "{err:?}");
+        assert!(!err.is_retryable());
+    }
+    check(
+        store
+            .set_contact_user("chat:x", u64::MAX)
+            .await
+            .unwrap_err(),
+    );
+    check(
+        store
+            .set_conversation_ticket(&conversation("t1"), u64::MAX)
+            .await
+            .unwrap_err(),
+    );
+    let event = Uuid::new_v4();
+    check(
+        store
+            .begin_effect(event, Effect::Commented, Some(u64::MAX))
+            .await
+            .unwrap_err(),
+    );
+    check(
+        store
+            .record_event(event, link(u64::MAX, Effect::Created), None)
+            .await
+            .unwrap_err(),
+    );
+    // Nothing was written by the failed calls.
+    assert_eq!(store.ticket_for_event(event).await.unwrap(), None);
+    assert_eq!(store.pending_effect(event).await.unwrap(), None);
+    assert_eq!(store.contact_user("chat:x").await.unwrap(), None);
+}
+
+/// Many concurrent `record_event` calls for one event through one store: all
+/// of them get the same (first) link, and the conversation points at it.
+pub async fn concurrent_records_of_one_event_agree(store: Arc<dyn StateStore>) {
+    const WRITERS: u64 = 12;
+    for round in 0..5 {
+        let event = Uuid::new_v4();
+        let thread = conversation(&format!("race-{round}"));
+        store
+            .begin_effect(event, Effect::Created, None)
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for writer in 0..WRITERS {
+            let store = Arc::clone(&store);
+            let thread = thread.clone();
+            tasks.spawn(async move {
+                store
+                    .record_event(event, link(100 + writer, Effect::Created), Some(&thread))
+                    .await
+            });
+        }
+        let results: Vec<TicketLink> = tasks
+            .join_all()
+            .await
+            .into_iter()
+            .map(|result| result.unwrap())
+            .collect();
+        let stored = store.ticket_for_event(event).await.unwrap().unwrap();
+        assert!(
+            results.iter().all(|r| *r == stored),
+            "{results:?} vs {stored:?}"
+        );
+        assert!((100..100 + WRITERS).contains(&stored.ticket_id));
+        assert_eq!(
+            store.conversation_ticket(&thread).await.unwrap(),
+            Some(stored.ticket_id)
+        );
+        assert_eq!(store.pending_effect(event).await.unwrap(), None);
+    }
+}
+
+/// What one store wrote, a store opened afresh on the same database reads.
+pub async fn state_survives_reopen<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn StateStore>>,
+{
+    let event = Uuid::new_v4();
+    let pending_event = Uuid::new_v4();
+    let commented = link(42, Effect::Commented);
+    {
+        let store = open().await;
+        store.check_ready().await.unwrap();
+        store
+            .record_event(event, commented, Some(&conversation("t9")))
+            .await
+            .unwrap();
+        store
+            .set_contact_user("email:a@example.com", 5)
+            .await
+            .unwrap();
+        store
+            .begin_effect(pending_event, Effect::Commented, Some(42))
+            .await
+            .unwrap();
+    }
+    let store = open().await;
+    assert_eq!(
+        store.ticket_for_event(event).await.unwrap(),
+        Some(commented)
+    );
+    assert_eq!(
+        store
+            .conversation_ticket(&conversation("t9"))
+            .await
+            .unwrap(),
+        Some(42)
+    );
+    assert_eq!(
+        store.contact_user("email:a@example.com").await.unwrap(),
+        Some(5)
+    );
+    let pending = store.pending_effect(pending_event).await.unwrap().unwrap();
+    assert_eq!(pending.ticket_id, Some(42));
+}
