@@ -34,7 +34,7 @@ pub use state::SimState;
 pub struct Simulator;
 
 fn api_routes() -> Router<SimState> {
-    use api::{availability, comments, groups, search, tickets, uploads, users};
+    use api::{audits, availability, comments, groups, search, tickets, uploads, users};
     Router::new()
         .route("/api/v2/tickets", post(tickets::create).get(tickets::list))
         .route("/api/v2/tickets/show_many", get(tickets::show_many))
@@ -43,6 +43,7 @@ fn api_routes() -> Router<SimState> {
             get(tickets::show).put(tickets::update),
         )
         .route("/api/v2/tickets/{id}/comments", get(comments::list))
+        .route("/api/v2/tickets/{id}/audits", get(audits::list))
         .route("/api/v2/search", get(search::search))
         .route(
             "/api/v2/users/create_or_update",

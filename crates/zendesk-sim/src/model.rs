@@ -31,6 +31,23 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub comments: Vec<Comment>,
+    /// One audit per create or update, oldest first (older state files have none).
+    #[serde(default)]
+    pub audits: Vec<Audit>,
+}
+
+/// The record of one create or update: who, when, its metadata and its events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Audit {
+    pub id: u64,
+    pub author_id: u64,
+    pub created_at: DateTime<Utc>,
+    /// The request's `metadata` object, exactly as sent (`metadata.custom`).
+    pub custom_metadata: Map<String, Value>,
+    /// The comment the request added; rendered as the first event.
+    pub comment_id: Option<u64>,
+    /// The `Create`/`Change` events, rendered.
+    pub events: Vec<Value>,
 }
 
 /// One comment (public reply or internal note).
@@ -232,6 +249,33 @@ impl Render<'_> {
             "via": {"channel": "api", "source": {"to": {}, "from": {}, "rel": null}},
             "created_at": ts(c.created_at),
             "metadata": {"system": {}, "custom": c.custom_metadata},
+        })
+    }
+
+    /// An audit of ticket `t`, its comment (if any) as the first `Comment` event.
+    pub fn audit(&self, t: &Ticket, a: &Audit) -> Value {
+        let mut events = Vec::with_capacity(a.events.len() + 1);
+        if let Some(c) = a
+            .comment_id
+            .and_then(|id| t.comments.iter().find(|c| c.id == id))
+        {
+            let mut event = self.comment(c);
+            if let Some(obj) = event.as_object_mut() {
+                obj.remove("via");
+                obj.remove("created_at");
+                obj.remove("metadata");
+            }
+            events.push(event);
+        }
+        events.extend(a.events.iter().cloned());
+        json!({
+            "id": a.id,
+            "ticket_id": t.id,
+            "created_at": ts(a.created_at),
+            "author_id": a.author_id,
+            "metadata": {"system": {"client": "intake-zendesk-sim"}, "custom": a.custom_metadata},
+            "events": events,
+            "via": {"channel": "api", "source": {"to": {}, "from": {}, "rel": null}},
         })
     }
 

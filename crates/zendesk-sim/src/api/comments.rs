@@ -44,7 +44,7 @@ impl SortOrder {
 }
 
 /// A positive integer query parameter; absent or unparsable gives `default`.
-fn positive(params: &HashMap<String, String>, name: &str, default: usize) -> usize {
+pub(super) fn positive(params: &HashMap<String, String>, name: &str, default: usize) -> usize {
     params
         .get(name)
         .and_then(|v| v.trim().parse::<usize>().ok())

@@ -1,5 +1,6 @@
 //! Handlers of the simulated Zendesk Support API.
 
+pub mod audits;
 pub mod availability;
 pub mod comments;
 pub mod groups;

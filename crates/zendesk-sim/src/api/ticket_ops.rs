@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::{opt_id, opt_str};
 use crate::error::ApiError;
-use crate::model::{Comment, Render, Ticket, html_from_text, strip_html};
+use crate::model::{Audit, Comment, Render, Ticket, html_from_text, strip_html};
 use crate::state::Data;
 
 /// Most comments a ticket may hold.
@@ -162,41 +162,6 @@ fn parse_metadata(obj: &Value) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// What an audit records besides its events.
-struct AuditHead {
-    id: u64,
-    ticket_id: u64,
-    author_id: u64,
-    custom: Map<String, Value>,
-}
-
-fn audit(
-    render: &Render<'_>,
-    head: AuditHead,
-    now: DateTime<Utc>,
-    mut events: Vec<Value>,
-    comment: Option<&Comment>,
-) -> Value {
-    if let Some(c) = comment {
-        let mut event = render.comment(c);
-        if let Some(obj) = event.as_object_mut() {
-            obj.remove("via");
-            obj.remove("created_at");
-            obj.remove("metadata");
-        }
-        events.insert(0, event);
-    }
-    json!({
-        "id": head.id,
-        "ticket_id": head.ticket_id,
-        "created_at": crate::model::ts(now),
-        "author_id": head.author_id,
-        "metadata": {"system": {"client": "intake-zendesk-sim"}, "custom": head.custom},
-        "events": events,
-        "via": {"channel": "api", "source": {"to": {}, "from": {}, "rel": null}},
-    })
-}
-
 fn change_event(id: u64, kind: &str, field: &str, value: Value, previous: Option<Value>) -> Value {
     let mut event = json!({"id": id, "type": kind, "field_name": field, "value": value});
     if let Some(prev) = previous {
@@ -275,7 +240,7 @@ pub fn create(
         .and_then(Value::as_array)
         .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
-    let ticket = Ticket {
+    let mut ticket = Ticket {
         id,
         external_id: opt_str(input, "external_id")?,
         subject: opt_str(input, "subject")?,
@@ -299,6 +264,7 @@ pub fn create(
         created_at: now,
         updated_at: now,
         comments: vec![comment],
+        audits: Vec::new(),
     };
     if let Some(source_id) = followup_source_id
         && let Some(source) = data.tickets.get_mut(&source_id)
@@ -322,13 +288,20 @@ pub fn create(
         let event_id = data.next_id();
         events.push(change_event(event_id, "Create", field, value, None));
     }
-    let head = AuditHead {
+    let comment_id = ticket.comments.first().map(|c| c.id);
+    ticket.audits.push(Audit {
         id: audit_id,
-        ticket_id: id,
         author_id: submitter,
-        custom: custom_metadata,
-    };
-    let audit = audit(render, head, now, events, ticket.comments.first());
+        created_at: now,
+        custom_metadata,
+        comment_id,
+        events,
+    });
+    let audit = ticket
+        .audits
+        .last()
+        .map(|a| render.audit(&ticket, a))
+        .unwrap_or_default();
     data.tickets.insert(id, ticket);
     Ok((id, audit))
 }
@@ -489,15 +462,22 @@ pub fn update(
         .zip(event_ids)
         .map(|((field, value, prev), eid)| change_event(eid, "Change", field, value, Some(prev)))
         .collect();
-    let head = AuditHead {
-        id: audit_id,
-        ticket_id: id,
-        author_id: user_id,
-        custom: custom_metadata,
-    };
-    let audit = audit(render, head, now, events, comment.as_ref());
+    let comment_id = comment.as_ref().map(|c| c.id);
     if let Some(comment) = comment {
         ticket.comments.push(comment);
     }
-    Ok(audit)
+    ticket.audits.push(Audit {
+        id: audit_id,
+        author_id: user_id,
+        created_at: now,
+        custom_metadata,
+        comment_id,
+        events,
+    });
+    let ticket = &*ticket;
+    Ok(ticket
+        .audits
+        .last()
+        .map(|a| render.audit(ticket, a))
+        .unwrap_or_default())
 }
