@@ -8,6 +8,7 @@
 //! logs, errors or `Debug` output.
 
 mod api;
+mod audits;
 mod client;
 mod error;
 mod events;
@@ -32,7 +33,7 @@ pub use options::{
 pub use retry::{BACKOFF_BASE, BACKOFF_CAP};
 pub use types::{
     AgentAvailability, Comment, CreatedTicket, CustomField, Group, GroupMembership, NewTicket,
-    Priority, Requester, Status, Ticket, TicketComment, TicketType, TicketUpdate, Upload, User,
-    UserInput, Via,
+    Priority, Requester, Status, Ticket, TicketAudit, TicketComment, TicketType, TicketUpdate,
+    Upload, User, UserInput, Via,
 };
 pub use user_cache::{USER_CACHE_CAPACITY, USER_CACHE_TTL};

@@ -155,6 +155,38 @@ impl TicketComment {
     }
 }
 
+/// One audit of a ticket (a create or an update), as
+/// `GET /api/v2/tickets/{id}/audits` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketAudit {
+    pub id: u64,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub author_id: Option<u64>,
+    /// `{"system": {...}, "custom": {...}}`; `custom` is the `metadata`
+    /// object sent with the create or update.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// The audit's events (`Comment`, `Create`, `Change`, ...), as sent.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub events: Vec<serde_json::Value>,
+}
+
+impl TicketAudit {
+    /// The value under `key` in the audit's `metadata.custom`, if any.
+    pub fn custom_metadata(&self, key: &str) -> Option<&serde_json::Value> {
+        self.metadata.as_ref()?.get("custom")?.get(key)
+    }
+
+    /// The audit's `Comment` event (the comment the update added), if any.
+    pub fn comment_event(&self) -> Option<&serde_json::Value> {
+        self.events
+            .iter()
+            .find(|event| event.get("type").and_then(serde_json::Value::as_str) == Some("Comment"))
+    }
+}
+
 /// How a ticket was created (`api`, `email`, `web`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Via {
