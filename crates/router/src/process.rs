@@ -11,22 +11,23 @@
 //!    indexing lag), so a replay beyond the key's 2-hour life, or one whose
 //!    upload tokens differ, still finds the first ticket.
 //! 3. **Comments** are not idempotent in Zendesk, so each comment update
-//!    carries the event id as custom audit metadata
-//!    (`metadata.intake_event_id`, which Zendesk keeps as the comment's
-//!    `metadata.custom`). The pending row is written right before
-//!    `update_ticket`; it is removed when Zendesk refused the update (a
-//!    permanent error: closed or deleted ticket, invalid input) and kept when
-//!    the outcome is unknown (timeout, 5xx, crash). On replay of an event with
-//!    a pending comment the router lists the ticket's newest
-//!    [`REPLAY_COMMENT_SCAN`] comments: one with the event id means Zendesk
-//!    has it and the event is recorded as commented; none means the request
-//!    never reached Zendesk, so the pending row is dropped and the comment is
-//!    sent again. A ticket that is gone (404) cannot hold it either. A listing
-//!    that fails permanently dead-letters the event with the pending row kept,
-//!    so a DLQ replay verifies again; nothing is assumed delivered. Left open:
-//!    a request Zendesk applies only after our timeout *and* after the replay's
+//!    carries the event id as custom metadata (`metadata.intake_event_id`),
+//!    which Zendesk keeps on the update's *audit* as `metadata.custom` (the
+//!    Ticket Audits API documents `metadata` as "custom and system data").
+//!    The pending row is written right before `update_ticket`; it is removed
+//!    when Zendesk refused the update (a permanent error: closed or deleted
+//!    ticket, invalid input) and kept when the outcome is unknown (timeout,
+//!    5xx, crash). On replay of an event with a pending comment the router
+//!    lists the ticket's newest [`REPLAY_AUDIT_SCAN`] audits: one with the
+//!    event id in `metadata.custom` and a `Comment` event means Zendesk has it
+//!    and the event is recorded as commented; none means the request never
+//!    reached Zendesk, so the pending row is dropped and the comment is sent
+//!    again. A ticket that is gone (404) cannot hold it either. A listing that
+//!    fails permanently dead-letters the event with the pending row kept, so a
+//!    DLQ replay verifies again; nothing is assumed delivered. Left open: a
+//!    request Zendesk applies only after our timeout *and* after the replay's
 //!    listing (the retry backoff lies between them), and a ticket that took
-//!    more than [`REPLAY_COMMENT_SCAN`] newer comments in the meantime.
+//!    more than [`REPLAY_AUDIT_SCAN`] newer updates in the meantime.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +46,10 @@ use crate::dlq::{DeadLetter, DlqReason};
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
 
-/// The `metadata` key (`metadata.custom` on the comment) that names the event.
+/// The `metadata` key (`metadata.custom` on the audit) that names the event.
 pub const EVENT_ID_METADATA_KEY: &str = "intake_event_id";
-/// Newest comments of a ticket searched for a pending comment on replay.
-pub const REPLAY_COMMENT_SCAN: usize = 100;
+/// Newest audits of a ticket searched for a pending comment on replay.
+pub const REPLAY_AUDIT_SCAN: usize = 100;
 
 /// The custom audit metadata every ticket creation and comment carries.
 fn event_metadata(event_id: Uuid) -> serde_json::Value {
@@ -201,38 +202,39 @@ impl Processor {
     }
 
     /// Looks for the pending comment of `event_id` among the ticket's newest
-    /// comments: found → recorded as commented; absent → pending dropped and
-    /// `None`, so the caller sends it again.
+    /// audits: an audit with the event id and a `Comment` event → recorded as
+    /// commented; none → pending dropped and `None`, so the caller sends it again.
     async fn recover_comment(
         &self,
         event_id: Uuid,
         ticket_id: u64,
         conversation: Option<&ConversationRef>,
     ) -> Result<Option<Outcome>, Failure> {
-        let comments = match self
+        let audits = match self
             .zendesk
-            .list_comments(ticket_id, true, REPLAY_COMMENT_SCAN)
+            .list_audits(ticket_id, true, REPLAY_AUDIT_SCAN)
             .await
         {
-            Ok(comments) => comments,
+            Ok(audits) => audits,
             Err(e) if e.is_not_found() => {
                 self.store.clear_pending(event_id).await?;
                 return Ok(None);
             }
             Err(e) => {
                 return Err(Failure::zendesk(
-                    "list_comments",
+                    "list_audits",
                     DlqReason::ZendeskRejected,
                     e,
                 ));
             }
         };
         let key = event_id.to_string();
-        let delivered = comments.iter().any(|comment| {
-            comment
+        let delivered = audits.iter().any(|audit| {
+            audit
                 .custom_metadata(EVENT_ID_METADATA_KEY)
                 .and_then(serde_json::Value::as_str)
                 == Some(key.as_str())
+                && audit.comment_event().is_some()
         });
         if !delivered {
             self.store.clear_pending(event_id).await?;

@@ -456,10 +456,38 @@ async fn an_interrupted_comment_that_zendesk_has_is_not_sent_twice() {
         .await
         .into_iter()
         .filter(|r| {
-            r["method"] == "GET" && r["path"] == format!("/api/v2/tickets/{ticket_id}/comments")
+            r["method"] == "GET" && r["path"] == format!("/api/v2/tickets/{ticket_id}/audits")
         })
         .count();
-    assert_eq!(lists, 1, "the replay verified once");
+    assert_eq!(lists, 1, "the replay verified once, through the audits");
+    let comment_lists = h
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == format!("/api/v2/tickets/{ticket_id}/comments"))
+        .count();
+    assert_eq!(comment_lists, 0, "comments are not listed");
+}
+
+#[tokio::test]
+async fn an_audit_with_the_event_id_but_no_comment_does_not_count() {
+    let mut h = Harness::new().await;
+    let ticket_id = ticket_with_opening_message(&mut h).await;
+    let second = interrupted_comment(&h, ticket_id).await;
+    // An update carried the event id but added no comment.
+    let tagged_only = intake_zendesk::TicketUpdate {
+        metadata: Some(json!({"intake_event_id": second.event_id.to_string()})),
+        tags: Some(vec!["touched".to_owned()]),
+        ..Default::default()
+    };
+    h.client
+        .update_ticket(ticket_id, &tagged_only)
+        .await
+        .unwrap();
+
+    let comments = replay_and_check(&mut h, &second, ticket_id).await;
+    assert_eq!(comments.len(), 2, "the comment is sent: {comments:#?}");
+    assert_eq!(event_ids(&comments)[1..], [second.event_id.to_string()]);
 }
 
 #[tokio::test]
