@@ -258,9 +258,9 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
         "user, upload and ticket calls at least: {requests}"
     );
     assert_eq!(
-        value("intake_zendesk_calls_total", &[]),
+        value("intake_zendesk_calls_total", &[("channel", "chat")]),
         Some(api_calls as f64),
-        "{metrics}"
+        "every Zendesk call was made for the chat event\n{metrics}"
     );
 
     // --- Every log line about the event carries its id. ---

@@ -236,7 +236,9 @@ impl Router {
         let event_id = event.event_id.to_string();
         let mut backoff = self.backoff();
         loop {
-            match self.processor.handle_event(&route, &event).await {
+            match intake_zendesk::for_channel(channel, self.processor.handle_event(&route, &event))
+                .await
+            {
                 Ok(outcome) => {
                     report(channel, &event_id, &event, &outcome);
                     return self.mark_done(run, index, &delivery, &event_id).await;

@@ -1,6 +1,7 @@
 //! Telemetry of the Zendesk client: one struct per thing that happens, which
 //! both logs and counts it. Labels are bounded: `endpoint` is a fixed call
-//! name, `status_class` a status family. Request and response bodies and the
+//! name, `status_class` a status family, `channel` a configured channel name
+//! (see [`crate::for_channel`]). Request and response bodies and the
 //! `Authorization` header are never logged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use tracing::{debug, trace, warn};
 
+use crate::caller::channel_label;
 use crate::error::{Error, status_class};
 
 pub const CALLS_TOTAL: &str = "intake_zendesk_calls_total";
@@ -32,7 +34,7 @@ impl CallSucceeded {
             elapsed_ms = self.elapsed.as_millis() as u64,
             "zendesk call succeeded"
         );
-        metrics::counter!(CALLS_TOTAL, "endpoint" => self.endpoint, "status_class" => status_class(self.status))
+        metrics::counter!(CALLS_TOTAL, "endpoint" => self.endpoint, "status_class" => status_class(self.status), "channel" => channel_label())
             .increment(1);
     }
 }
@@ -61,7 +63,7 @@ impl CallFailed<'_> {
             error = %self.error,
             "zendesk call failed"
         );
-        metrics::counter!(CALLS_TOTAL, "endpoint" => self.endpoint, "status_class" => self.error.status_class())
+        metrics::counter!(CALLS_TOTAL, "endpoint" => self.endpoint, "status_class" => self.error.status_class(), "channel" => channel_label())
             .increment(1);
         if self.retry_in.is_some() {
             metrics::counter!(RETRIES_TOTAL, "endpoint" => self.endpoint).increment(1);

@@ -9,6 +9,7 @@
 
 mod api;
 mod audits;
+mod caller;
 mod client;
 mod error;
 mod events;
@@ -21,6 +22,7 @@ mod types;
 mod user_cache;
 
 pub use api::{MAX_PAGES, SHOW_MANY_MAX_IDS};
+pub use caller::for_channel;
 pub use client::Client;
 pub use error::{ApiErrorBody, Error};
 pub use events::{
