@@ -385,11 +385,10 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         .iter()
         .map(|name| {
             let mut route = ChannelRoute::new(name.clone());
-            if name == "chat" {
-                let chat = &config.channels.chat;
-                route.priority = Some(priority(chat.priority));
-                route.group_id = chat.group_id;
-                route.tags = chat.tags.clone();
+            if let Some(routing) = config.channels.routing(name) {
+                route.priority = Some(priority(routing.priority));
+                route.group_id = routing.group_id;
+                route.tags = routing.tags;
             }
             route
         })

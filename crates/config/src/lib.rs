@@ -35,7 +35,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
-pub use channels::{ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority};
+pub use channels::{
+    ChannelRouting, ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
+};
 pub use general::{BlobConfig, HttpConfig, LogConfig, ServiceConfig};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};

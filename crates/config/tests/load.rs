@@ -415,3 +415,18 @@ fn load_reads_the_file_or_says_why_not() {
     assert_eq!(errors.problems[0].key, missing.display().to_string());
     assert!(errors.problems[0].message.contains("cannot read"));
 }
+
+#[test]
+fn channel_routing_comes_from_the_channel_section() {
+    let toml = "[channels.chat]\npriority = \"urgent\"\ngroup_id = 42\ntags = [\"web\", \"vip\"]\n";
+    let config = load_from(Some(toml), &[]).expect("valid");
+    let routing = config.channels.routing("chat").expect("chat has a section");
+    assert_eq!(routing.priority, TicketPriority::Urgent);
+    assert_eq!(routing.group_id, Some(42));
+    assert_eq!(routing.tags, ["web", "vip"]);
+    assert_eq!(
+        config.channels.routing("email"),
+        None,
+        "no section: router defaults"
+    );
+}

@@ -40,7 +40,28 @@ impl RawChannels {
     }
 }
 
+/// How the router files the tickets of one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRouting {
+    pub priority: TicketPriority,
+    pub group_id: Option<u64>,
+    pub tags: Vec<String>,
+}
+
 impl ChannelsConfig {
+    /// The ticket settings of `channel`, when it has a section; channels
+    /// without one get the router's defaults.
+    pub fn routing(&self, channel: &str) -> Option<ChannelRouting> {
+        match channel {
+            "chat" => Some(ChannelRouting {
+                priority: self.chat.priority,
+                group_id: self.chat.group_id,
+                tags: self.chat.tags.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// What enabled channels still need before the gateway can run them.
     pub(crate) fn missing_for_gateway(&self) -> Vec<Problem> {
         let mut missing = Vec::new();
