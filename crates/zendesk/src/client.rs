@@ -15,9 +15,9 @@ use crate::events::{
     CallFailed, CallSucceeded, RateBudgetLowered, RateBudgetObserved, RateLimitHit, RateLimitWaited,
 };
 use crate::headers::{self, RateLimitInfo};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, without_userinfo};
 use crate::pacer::SharedPacer;
-use crate::retry::{self, Next, RetryPolicy};
+use crate::retry::{self, Hold, Next, RetryPolicy};
 use crate::ticket_limit::TicketLimits;
 use crate::user_cache::UserCache;
 
@@ -41,7 +41,7 @@ pub(crate) struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base_url", &self.inner.base_url.as_str())
+            .field("base_url", &without_userinfo(&self.inner.base_url).as_str())
             .field("requests_per_minute", &self.inner.pacer.limit_per_minute())
             .field("max_attempts", &self.inner.max_attempts)
             .finish_non_exhaustive()
@@ -180,15 +180,19 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(ticket) = call.ticket {
-                let waited = inner.tickets.wait_slot(ticket).await;
-                RateLimitWaited {
-                    endpoint: call.endpoint,
-                    reason: "ticket_updates",
-                    waited,
+            let slot = match call.ticket {
+                Some(ticket) => {
+                    let slot = inner.tickets.wait_slot(ticket).await;
+                    RateLimitWaited {
+                        endpoint: call.endpoint,
+                        reason: "ticket_updates",
+                        waited: slot.waited,
+                    }
+                    .emit();
+                    Some(slot)
                 }
-                .emit();
-            }
+                None => None,
+            };
             let waited = inner.pacer.wait_turn().await;
             RateLimitWaited {
                 endpoint: call.endpoint,
@@ -198,7 +202,8 @@ impl Client {
             .emit();
 
             let started = Instant::now();
-            let error = match self.send_once(&call).await {
+            let (result, budget) = self.send_once(&call).await;
+            let error = match result {
                 Ok(answer) => {
                     CallSucceeded {
                         endpoint: call.endpoint,
@@ -211,12 +216,29 @@ impl Client {
                 }
                 Err(error) => error,
             };
+            if let Some(slot) = &slot
+                && !retry::counts_as_ticket_update(&error)
+            {
+                inner.tickets.release(slot);
+            }
             let jitter = rand::random::<f64>();
-            if let Some(hold) = retry::rate_limit_hold(&error, attempt, jitter) {
-                inner.pacer.pause_for(hold);
+            if let Some(hold) =
+                retry::rate_limit_hold(&error, call.ticket, &budget, attempt, jitter)
+            {
+                let (scope, wait) = match hold {
+                    Hold::Everyone(wait) => {
+                        inner.pacer.pause_for(wait);
+                        ("account", wait)
+                    }
+                    Hold::Ticket(ticket, wait) => {
+                        inner.tickets.hold_for(ticket, wait);
+                        ("ticket", wait)
+                    }
+                };
                 RateLimitHit {
                     endpoint: call.endpoint,
-                    retry_after: hold,
+                    scope,
+                    retry_after: wait,
                     request_id: error.request_id().map(str::to_owned),
                 }
                 .emit();
@@ -224,7 +246,7 @@ impl Client {
             let next = retry::next_step(&error, attempt, inner.max_attempts, call.policy, jitter);
             let retry_in = match next {
                 Next::GiveUp => None,
-                Next::PauseAllThenRetry(wait) | Next::RetryAfter(wait) => Some(wait),
+                Next::HeldThenRetry(wait) | Next::RetryAfter(wait) => Some(wait),
             };
             CallFailed {
                 endpoint: call.endpoint,
@@ -236,14 +258,23 @@ impl Client {
             .emit();
             match next {
                 Next::GiveUp => return Err(error),
-                // The pacer holds this caller with all others.
-                Next::PauseAllThenRetry(_) => {}
+                // The hold (the pacer for everyone, the ticket limiter for one
+                // ticket) keeps this caller back at the top of the loop.
+                Next::HeldThenRetry(_) => {}
                 Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
             }
         }
     }
 
-    async fn send_once(&self, call: &Call) -> Result<Answer, Error> {
+    /// One HTTP exchange; also returns what the response said about the
+    /// account's budget (empty when no response came).
+    async fn send_once(&self, call: &Call) -> (Result<Answer, Error>, RateLimitInfo) {
+        let mut budget = RateLimitInfo::default();
+        let result = self.exchange(call, &mut budget).await;
+        (result, budget)
+    }
+
+    async fn exchange(&self, call: &Call, budget: &mut RateLimitInfo) -> Result<Answer, Error> {
         let inner = &self.inner;
         let mut request = inner
             .http
@@ -279,7 +310,7 @@ impl Client {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        self.observe_budget(&headers);
+        *budget = self.observe_budget(&headers);
         let body = response.bytes().await.map_err(transport)?;
         if (200..300).contains(&status) {
             return Ok(Answer {
@@ -298,7 +329,7 @@ impl Client {
         })
     }
 
-    fn observe_budget(&self, headers: &HeaderMap) {
+    fn observe_budget(&self, headers: &HeaderMap) -> RateLimitInfo {
         let info = RateLimitInfo::from_headers(headers);
         if let Some(remaining) = info.remaining {
             RateBudgetObserved {
@@ -317,6 +348,7 @@ impl Client {
             }
             .emit();
         }
+        info
     }
 }
 

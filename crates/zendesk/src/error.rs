@@ -143,6 +143,46 @@ impl fmt::Display for RequestIdSuffix<'_> {
     }
 }
 
+/// Longest Zendesk description quoted in logs, in characters.
+pub const MAX_LOGGED_DESCRIPTION_CHARS: usize = 200;
+
+/// The form of an [`Error`] fit for logs: for an API error the endpoint,
+/// status, request id, Zendesk's error code and its description (cut to
+/// [`MAX_LOGGED_DESCRIPTION_CHARS`]), never the field-level `details`, which
+/// can echo customer e-mails or field values. Other errors print as usual
+/// (they carry no response data).
+pub struct LogSummary<'a>(&'a Error);
+
+impl fmt::Display for LogSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Error::Api {
+            endpoint,
+            status,
+            body,
+            request_id,
+            ..
+        } = self.0
+        else {
+            return write!(f, "{}", self.0);
+        };
+        write!(
+            f,
+            "zendesk {endpoint} returned {status}{}",
+            RequestIdSuffix(request_id.as_deref())
+        )?;
+        if let Some(code) = &body.error {
+            write!(f, ": {code}")?;
+        }
+        if let Some(description) = &body.description {
+            let mut chars = description.chars();
+            let head: String = chars.by_ref().take(MAX_LOGGED_DESCRIPTION_CHARS).collect();
+            let cut = if chars.next().is_some() { "..." } else { "" };
+            write!(f, ": {head}{cut}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Error code of an idempotency key reused with another body.
 const IDEMPOTENCY_MISMATCH: &str = "IdempotentRequestError";
 /// Text of the 422 that refuses an update of a closed ticket.
@@ -159,6 +199,13 @@ impl Error {
                 !self.is_idempotency_mismatch() && matches!(status, 409 | 429 | 500..=599)
             }
         }
+    }
+
+    /// The error as it may be logged: without Zendesk's `details` (see
+    /// [`LogSummary`]). `Display` keeps the details for callers that store
+    /// them (a dead-letter record); never log it.
+    pub fn log_summary(&self) -> LogSummary<'_> {
+        LogSummary(self)
     }
 
     /// The HTTP status Zendesk answered with, if it answered.
@@ -334,6 +381,30 @@ mod tests {
         // Even if a server sent it with a status that is otherwise retryable.
         let odd = api(409, r#"{"error":"IdempotentRequestError"}"#);
         assert!(!odd.is_retryable());
+    }
+
+    #[test]
+    fn the_log_summary_leaves_out_details_and_cuts_the_description() {
+        let error = api(
+            422,
+            r#"{"error":"RecordInvalid","description":"Record validation errors","details":{"email":[{"description":"Email: jane@customer.test is taken"}]}}"#,
+        );
+        assert!(error.to_string().contains("jane@customer.test"), "{error}");
+        let logged = error.log_summary().to_string();
+        assert_eq!(
+            logged,
+            "zendesk update_ticket returned 422 (request id req-1): RecordInvalid: Record validation errors"
+        );
+        let long = format!(r#"{{"error":"Oops","description":"{}"}}"#, "é".repeat(500));
+        let logged = api(400, &long).log_summary().to_string();
+        assert_eq!(
+            logged.matches('é').count(),
+            MAX_LOGGED_DESCRIPTION_CHARS,
+            "{logged}"
+        );
+        assert!(logged.ends_with("..."), "{logged}");
+        let plain = Error::Timeout { endpoint: "groups" };
+        assert_eq!(plain.log_summary().to_string(), plain.to_string());
     }
 
     #[test]

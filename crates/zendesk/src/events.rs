@@ -60,7 +60,8 @@ impl CallFailed<'_> {
             attempt = self.attempt,
             max_attempts = self.max_attempts,
             retry_in_ms,
-            error = %self.error,
+            // Never the error's `details`: Zendesk may echo customer data there.
+            error = %self.error.log_summary(),
             "zendesk call failed"
         );
         metrics::counter!(CALLS_TOTAL, "endpoint" => self.endpoint, "status_class" => self.error.status_class(), "channel" => channel_label())
@@ -71,9 +72,12 @@ impl CallFailed<'_> {
     }
 }
 
-/// A 429: every caller of the account is held for `retry_after`.
+/// A 429: every caller of the account (scope `account`) or every update of
+/// one ticket (scope `ticket`, the per-ticket limit) is held for `retry_after`.
 pub struct RateLimitHit {
     pub endpoint: &'static str,
+    /// `account` or `ticket`.
+    pub scope: &'static str,
     pub retry_after: Duration,
     pub request_id: Option<String>,
 }
@@ -82,11 +86,12 @@ impl RateLimitHit {
     pub fn emit(self) {
         warn!(
             endpoint = self.endpoint,
+            scope = self.scope,
             retry_after_ms = self.retry_after.as_millis() as u64,
             request_id = self.request_id.as_deref(),
-            "zendesk rate limit hit, holding all calls"
+            "zendesk rate limit hit, holding calls"
         );
-        metrics::counter!("intake_zendesk_rate_limit_hits_total", "endpoint" => self.endpoint)
+        metrics::counter!("intake_zendesk_rate_limit_hits_total", "endpoint" => self.endpoint, "scope" => self.scope)
             .increment(1);
     }
 }

@@ -24,7 +24,7 @@ mod user_cache;
 pub use api::{MAX_PAGES, SHOW_MANY_MAX_IDS};
 pub use caller::for_channel;
 pub use client::Client;
-pub use error::{ApiErrorBody, Error};
+pub use error::{ApiErrorBody, Error, LogSummary, MAX_LOGGED_DESCRIPTION_CHARS};
 pub use events::{
     CALLS_TOTAL, RATE_BUDGET_REMAINING, RATE_LIMIT_WAIT_SECONDS_TOTAL, RETRIES_TOTAL,
 };

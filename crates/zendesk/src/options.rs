@@ -66,8 +66,9 @@ impl Auth {
     }
 }
 
-/// What a [`crate::Client`] needs.
-#[derive(Debug, Clone)]
+/// What a [`crate::Client`] needs. `Debug` never shows the token nor
+/// credentials embedded in the base URL.
+#[derive(Clone)]
 pub struct ClientOptions {
     /// Account base URL, e.g. `https://acme.zendesk.com` or `http://127.0.0.1:8089`.
     pub base_url: url::Url,
@@ -79,6 +80,34 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Attempts for retryable failures before the error is returned (at least 1).
     pub max_attempts: u32,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("base_url", &without_userinfo(&self.base_url).as_str())
+            .field("auth", &self.auth)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+/// Whether a URL carries a user name or password (`https://user:pass@host`).
+fn has_userinfo(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// The URL without user name and password, for `Debug` output.
+pub(crate) fn without_userinfo(url: &url::Url) -> url::Url {
+    let mut clean = url.clone();
+    if has_userinfo(&clean) {
+        // Both fail only for URLs that cannot carry userinfo, which have none.
+        let _ = clean.set_username("");
+        let _ = clean.set_password(None);
+    }
+    clean
 }
 
 impl ClientOptions {
@@ -104,6 +133,13 @@ impl ClientOptions {
         }
         if self.base_url.cannot_be_a_base() || self.base_url.host().is_none() {
             problems.push("base_url must have a host".to_owned());
+        }
+        if has_userinfo(&self.base_url) {
+            // Never quote the URL here: the userinfo is a secret.
+            problems.push(
+                "base_url must not carry a user name or password; put credentials in auth"
+                    .to_owned(),
+            );
         }
         if self.requests_per_minute == 0 {
             problems.push("requests_per_minute must be at least 1".to_owned());
@@ -185,6 +221,32 @@ mod tests {
             assert!(!text.contains(TOKEN), "{text}");
             assert!(text.contains("redacted"), "{text}");
         }
+    }
+
+    #[test]
+    fn credentials_in_the_base_url_are_refused_and_never_shown() {
+        let mut with_userinfo = options(Auth::OAuth {
+            token: SecretString::from(TOKEN),
+        });
+        with_userinfo.base_url = "https://bob:url-pa55word@acme.zendesk.com/"
+            .parse()
+            .unwrap();
+        let debug = format!("{with_userinfo:?} {with_userinfo:#?}");
+        assert!(!debug.contains("url-pa55word"), "{debug}");
+        assert!(!debug.contains("bob"), "{debug}");
+        assert!(debug.contains("acme.zendesk.com"), "{debug}");
+        let error = crate::Client::new(with_userinfo.clone()).unwrap_err();
+        let Error::Config(text) = &error else {
+            panic!("expected a config error, got {error}");
+        };
+        assert!(text.contains("user name or password"), "{text}");
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("url-pa55word"), "{shown}");
+        assert!(!shown.contains("bob"), "{shown}");
+        assert!(!error.is_retryable());
+        // A user name alone is refused too.
+        with_userinfo.base_url = "https://bob@acme.zendesk.com".parse().unwrap();
+        assert!(matches!(with_userinfo.validate(), Err(Error::Config(_))));
     }
 
     #[test]
