@@ -220,6 +220,7 @@ pub(crate) async fn receive(
             Some(event_id),
             "the event bus did not confirm the message, retry later".into(),
         )
+        .with_retry_after(BUS_RETRY_AFTER)
     })?;
     Ok((
         StatusCode::ACCEPTED,
@@ -229,6 +230,9 @@ pub(crate) async fn receive(
         }),
     ))
 }
+
+/// What a sender is told to wait after the bus did not confirm.
+const BUS_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn blob_unavailable(event_id: Uuid) -> ApiError {
     reject(

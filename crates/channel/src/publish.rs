@@ -7,6 +7,10 @@ use intake_event::TicketEvent;
 use crate::ChannelContext;
 use crate::events::{EventPublishFailed, EventPublished};
 
+/// Longest wait for the bus to confirm one event before the adapter answers
+/// "unavailable, retry later".
+pub const PUBLISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// CloudEvents `ce_type` of every ticket event.
 pub const CE_TYPE: &str = "intake.ticket_event.v1";
 
@@ -48,7 +52,18 @@ pub async fn publish_event(
     event: &TicketEvent,
 ) -> Result<Position, BusError> {
     let record = event_record(ctx, event);
-    match ctx.publisher.publish(record).await {
+    // A sender must get an answer (503 + Retry-After) well within its own
+    // timeout even when the bus hangs; the record may still land later, and
+    // the sender's retry with the same id is then a suppressed duplicate.
+    let published =
+        match tokio::time::timeout(PUBLISH_DEADLINE, ctx.publisher.publish(record)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(BusError::Unavailable(format!(
+                "the bus did not confirm within {} s",
+                PUBLISH_DEADLINE.as_secs()
+            ))),
+        };
+    match published {
         Ok(position) => {
             EventPublished {
                 channel: &event.channel,

@@ -35,6 +35,35 @@ pub fn app(
     health: Health,
     metrics: MetricsRender,
 ) -> Router {
+    app_with_limits(ctx, channels, health, metrics, RequestLimits::default())
+}
+
+/// How much work the gateway takes on at once, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Longest time one request may take, body upload included.
+    pub timeout: Duration,
+    /// Most requests handled at once; past it requests are shed (503).
+    pub max_in_flight: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            timeout: REQUEST_TIMEOUT,
+            max_in_flight: MAX_REQUESTS_IN_FLIGHT,
+        }
+    }
+}
+
+/// [`app`] with explicit [`RequestLimits`].
+pub fn app_with_limits(
+    ctx: ChannelContext,
+    channels: Vec<Arc<dyn HttpChannel>>,
+    health: Health,
+    metrics: MetricsRender,
+    limits: RequestLimits,
+) -> Router {
     let mut router = Router::new();
     for channel in channels {
         tracing::info!(channel = channel.name(), "http channel mounted");
@@ -44,20 +73,61 @@ pub fn app(
         .route("/metrics", get(render_metrics).with_state(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(Arc::new(health)));
+    let limits = Arc::new(Limits {
+        in_flight: tokio::sync::Semaphore::new(limits.max_in_flight),
+        limits,
+    });
     router
         .merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // A client that trickles its body must not hold a connection (and a
-        // slot of the drain) forever: 408 after the deadline.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(axum::middleware::from_fn_with_state(limits, guard))
 }
 
-/// Longest time one request may take, body upload included.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest time one request may take, body upload included: a client that
+/// trickles its body must not hold a connection (and a slot) forever. Every
+/// inner deadline (attachment downloads, the bus confirmation) is shorter, so
+/// a sender normally gets a precise answer first.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Most requests handled at once. Each may buffer a body of up to the
+/// channel's limit before its signature can be checked, so this bounds the
+/// gateway's memory; past it requests are shed with 503 + `Retry-After`.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 128;
+
+struct Limits {
+    in_flight: tokio::sync::Semaphore,
+    limits: RequestLimits,
+}
+
+/// Sheds load past the in-flight limit and answers a request that outlives
+/// the timeout with the JSON error body (408).
+async fn guard(
+    State(limits): State<Arc<Limits>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_permit) = limits.in_flight.try_acquire() else {
+        tracing::warn!(limit = limits.limits.max_in_flight, path = %request.uri().path(), "request shed: too many in flight");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many requests in flight, retry later",
+        )
+        .with_retry_after(Duration::from_secs(1))
+        .into_response();
+    };
+    let timeout = limits.limits.timeout;
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {timeout:?}"),
+        )
+        .into_response(),
+    }
+}
 
 async fn render_metrics(State(render): State<MetricsRender>) -> Response {
     ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], render()).into_response()

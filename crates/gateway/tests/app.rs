@@ -191,3 +191,89 @@ async fn readiness_can_check_the_blob_store() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json(&body)["checks"][0]["name"], "blobs");
 }
+
+/// A channel whose one route waits until told to finish.
+struct SlowChannel(Arc<tokio::sync::Notify>);
+
+impl HttpChannel for SlowChannel {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Router {
+        Router::new().route(
+            "/v1/slow",
+            axum::routing::post(move || {
+                let release = Arc::clone(&self.0);
+                async move {
+                    release.notified().await;
+                    StatusCode::ACCEPTED
+                }
+            }),
+        )
+    }
+}
+
+fn slow_gateway(
+    limits: intake_gateway::RequestLimits,
+) -> (Router, Arc<tokio::sync::Notify>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ChannelContext {
+        publisher: RecordingPublisher::new(),
+        topics: Topics::new("intake"),
+        blobs: Arc::new(LocalDirBlobStore::new(dir.path())),
+    };
+    let release = Arc::new(tokio::sync::Notify::new());
+    let channel: Arc<dyn HttpChannel> = Arc::new(SlowChannel(Arc::clone(&release)));
+    let render: intake_gateway::MetricsRender = Arc::new(String::new);
+    let app = intake_gateway::app_with_limits(ctx, vec![channel], Health::new(), render, limits);
+    (app, release, dir)
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_limit_are_shed_with_json_503() {
+    let limits = intake_gateway::RequestLimits {
+        timeout: Duration::from_secs(10),
+        max_in_flight: 1,
+    };
+    let (app, release, _dir) = slow_gateway(limits);
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move {
+            app.oneshot(Request::post("/v1/slow").body(Body::empty()).unwrap())
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _, body) =
+        call(&app, Request::post("/v1/slow").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(&body)["error"], "overloaded");
+    release.notify_waiters();
+    assert_eq!(
+        first.await.unwrap(),
+        StatusCode::ACCEPTED,
+        "the first request was not affected"
+    );
+    let (status, _, _) = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "the slot is free again");
+}
+
+#[tokio::test]
+async fn a_request_past_the_deadline_gets_a_json_408() {
+    let limits = intake_gateway::RequestLimits {
+        timeout: Duration::from_millis(200),
+        max_in_flight: 8,
+    };
+    let (app, _release, _dir) = slow_gateway(limits);
+    let (status, content_type, body) =
+        call(&app, Request::post("/v1/slow").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(
+        content_type
+            .unwrap_or_default()
+            .starts_with("application/json")
+    );
+    assert_eq!(json(&body)["error"], "timeout");
+}
