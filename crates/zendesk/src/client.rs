@@ -398,6 +398,67 @@ mod tests {
         );
     }
 
+    /// An update refused by the account limit (429, no budget left) never
+    /// reached the ticket logic: it is not counted against the ticket, and
+    /// it does not hold the ticket (the whole account is held instead).
+    #[tokio::test]
+    async fn an_account_429_is_not_counted_as_a_ticket_update() {
+        use base64::Engine as _;
+        let config = intake_zendesk_sim::SimConfig {
+            requests_per_minute: Some(3),
+            ..intake_zendesk_sim::SimConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = intake_zendesk_sim::Simulator::start(config, listener)
+            .await
+            .unwrap();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode("agent@intake-sim.test/token:sim-token");
+        let raw = reqwest::Client::new();
+        let client = Client::new(ClientOptions {
+            max_attempts: 1,
+            ..ClientOptions::new(
+                sim.base_url.parse().unwrap(),
+                Auth::ApiToken {
+                    email: "agent@intake-sim.test".into(),
+                    token: SecretString::from("sim-token"),
+                },
+            )
+        })
+        .unwrap();
+        let update = crate::TicketUpdate {
+            status: Some(crate::Status::Open),
+            ..crate::TicketUpdate::default()
+        };
+        // The sim's window is a whole minute: should it roll over between
+        // using up the budget and the update, try again (bounded).
+        let mut refused = None;
+        for ticket in 1..=3 {
+            for _ in 0..10 {
+                let status = raw
+                    .get(format!("{}/api/v2/groups", sim.base_url))
+                    .header(AUTHORIZATION, format!("Basic {basic}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status == 429 {
+                    break;
+                }
+            }
+            match client.update_ticket(ticket, &update).await {
+                Err(error) if error.is_rate_limited() => {
+                    refused = Some(ticket);
+                    break;
+                }
+                // The window rolled over (a 404: no such ticket): next round, next ticket.
+                _ => {}
+            }
+        }
+        let ticket = refused.expect("the update was refused by the account limit");
+        assert_eq!(client.inner.tickets.counted(ticket), 0);
+    }
+
     #[test]
     fn bad_options_are_a_config_error() {
         let mut options = ClientOptions::new(

@@ -94,6 +94,16 @@ impl TicketUpdateLog {
     pub fn tracked(&self) -> usize {
         self.updates.len()
     }
+
+    /// Updates of `ticket` counted in the window ending at `now`.
+    pub fn counted(&self, ticket: u64, now: Instant) -> usize {
+        self.updates.get(&ticket).map_or(0, |log| {
+            log.sent
+                .iter()
+                .filter(|sent| now.saturating_duration_since(**sent) < WINDOW)
+                .count()
+        })
+    }
 }
 
 /// An update slot taken by [`TicketLimits::wait_slot`].
@@ -186,6 +196,11 @@ impl TicketLimits {
         self.log().hold(ticket, Instant::now() + wait);
     }
 
+    /// Updates of `ticket` counted in the current window (for tests).
+    pub fn counted(&self, ticket: u64) -> usize {
+        self.log().counted(ticket, Instant::now())
+    }
+
     /// Tickets with an open lock (for tests: locks are not leaked).
     pub fn open_locks(&self) -> usize {
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -254,6 +269,7 @@ mod tests {
         assert!(log.try_reserve(7, now).is_err());
         // The attempt at t0 + 5 s was refused by the account limit.
         log.release(7, t0 + Duration::from_secs(5));
+        assert_eq!(log.counted(7, now), 29);
         assert_eq!(log.try_reserve(7, now), Ok(()));
         assert!(log.try_reserve(7, now).is_err());
         // Releasing an unknown slot or ticket changes nothing.

@@ -204,7 +204,8 @@ async fn every_call_round_trips() -> Result<()> {
     assert_eq!(availability.agent_id, agent);
     assert_eq!(availability.status, "away");
 
-    // Every request carried the API token, none leaked it to the log.
+    // Every request carried the API token as Basic auth (the sim records only
+    // the scheme; the client's own logs are checked in tests/logs.rs).
     for request in sim.requests().await? {
         assert_eq!(
             request.authorization.as_deref(),

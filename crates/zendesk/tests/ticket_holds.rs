@@ -42,7 +42,8 @@ const AT_ONCE: Duration = Duration::from_secs(3);
 async fn a_per_ticket_429_holds_that_ticket_and_nobody_else() -> Result<()> {
     let sim = common::start(SimConfig {
         ticket_updates_per_10_min: 2,
-        ..common::config(None)
+        // A real account budget, so the 429 shows plenty of it left.
+        ..common::config(Some(700))
     })
     .await?;
     // One attempt: the 429 comes back at once, the hold it started stays.
