@@ -118,6 +118,17 @@ async fn outage(backend: Backend, brokers: Option<&str>) {
             "comments of {email} in send order, once each"
         );
     }
+    // Every warning about a failed Zendesk call during the outage names the
+    // event it was made for, so one message can be followed with one grep.
+    let output = intake.output();
+    let failed: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("zendesk call failed"))
+        .collect();
+    assert!(!failed.is_empty(), "the outage was seen:\n{output}");
+    for line in &failed {
+        assert!(line.contains("event_id="), "no event id in: {line}");
+    }
     intake.terminate(Duration::from_secs(15)).await;
 }
 

@@ -390,7 +390,12 @@ impl Processor {
                 {
                     return Ok(outcome);
                 }
-                self.store.clear_pending(event_id).await?;
+                // A retryable failure (timeout, 5xx) may hide an applied
+                // create: keep the pending row so the retry looks the ticket
+                // up by external id first, even past the key's 2-hour life.
+                if !e.is_retryable() {
+                    self.store.clear_pending(event_id).await?;
+                }
                 return Err(Failure::zendesk(
                     "create_ticket",
                     DlqReason::ZendeskRejected,

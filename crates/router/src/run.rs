@@ -11,6 +11,7 @@ use intake_event::TicketEvent;
 use intake_store::StateStore;
 use intake_zendesk::Client;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::RouterError;
 use crate::backoff::Backoff;
@@ -236,9 +237,12 @@ impl Router {
         let event_id = event.event_id.to_string();
         let mut backoff = self.backoff();
         loop {
-            match intake_zendesk::for_channel(channel, self.processor.handle_event(&route, &event))
-                .await
-            {
+            let span = tracing::info_span!("event", event_id = %event_id, channel);
+            let handled =
+                intake_zendesk::for_channel(channel, self.processor.handle_event(&route, &event))
+                    .instrument(span)
+                    .await;
+            match handled {
                 Ok(outcome) => {
                     report(channel, &event_id, &event, &outcome);
                     return self.mark_done(run, index, &delivery, &event_id).await;
