@@ -56,10 +56,11 @@ enum Command {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8089")]
         listen: SocketAddr,
-        /// Account rate limit in requests per minute (default: unlimited).
-        #[arg(long)]
-        requests_per_minute: Option<u32>,
-        /// Seconds before a new ticket or user shows up in search results.
+        /// Account rate limit: requests per sliding 60-second window on the sim clock,
+        /// the same default as the simulator library; 0 means unlimited.
+        #[arg(long, default_value_t = intake_app::SimOptions::DEFAULT_REQUESTS_PER_MINUTE)]
+        requests_per_minute: u32,
+        /// Seconds before a new or updated ticket or user shows up in search results.
         #[arg(long, default_value_t = 5)]
         search_lag_secs: u64,
         /// Keep the simulator's state in this JSON file across restarts.

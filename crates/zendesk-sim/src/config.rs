@@ -8,6 +8,10 @@ use secrecy::SecretString;
 /// Zendesk's per-file attachment limit as the simulator takes it (50 MiB, unconfirmed).
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
+/// The account rate limit `SimConfig::default()` and `intake zendesk-sim` use (requests
+/// per sliding 60-second window).
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 700;
+
 /// How the simulated Zendesk account behaves.
 ///
 /// Build it with struct update syntax: `SimConfig { search_lag: Duration::ZERO, ..Default::default() }`.
@@ -21,11 +25,11 @@ pub struct SimConfig {
     pub api_token: SecretString,
     /// A bearer token accepted as the seeded agent; `None` disables OAuth.
     pub oauth_token: Option<SecretString>,
-    /// Account requests per minute on the sim clock; `None` means unlimited.
+    /// Account requests per sliding 60-second window on the sim clock; `None` means unlimited.
     pub requests_per_minute: Option<u32>,
     /// Updates one user may make to one ticket per 10 sim-minutes.
     pub ticket_updates_per_10_min: u32,
-    /// Time on the sim clock before a new ticket or user shows up in search.
+    /// Time on the sim clock before a new or updated ticket or user shows up in search.
     pub search_lag: Duration,
     /// When set, the state is loaded from this JSON file at start and written on every change.
     pub state_file: Option<PathBuf>,
@@ -48,7 +52,7 @@ fn default_api_token() -> SecretString {
 }
 
 fn default_requests_per_minute() -> Option<u32> {
-    Some(700)
+    Some(DEFAULT_REQUESTS_PER_MINUTE)
 }
 
 fn default_ticket_updates_per_10_min() -> u32 {

@@ -38,6 +38,10 @@ pub struct FaultSpec {
     /// The rule expires this many sim-seconds after it was added; none = never.
     #[serde(default)]
     pub duration_secs: Option<u64>,
+    /// Let the request be handled (its effect is kept), then delay, drop or replace the
+    /// response: "Zendesk applied it, but the client saw an error". Default: before.
+    #[serde(default)]
+    pub after_processing: bool,
 }
 
 /// What a matched fault does to one request.
@@ -47,6 +51,7 @@ pub struct FaultAction {
     pub retry_after_secs: Option<u64>,
     pub delay_ms: u64,
     pub drop_connection: bool,
+    pub after_processing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -73,13 +78,35 @@ pub struct RequestRecord {
     pub at: DateTime<Utc>,
 }
 
-/// Fixed one-minute window of the account rate limit on the sim clock.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Length of the sliding window of the account rate limit.
+pub const RATE_WINDOW_SECS: i64 = 60;
+
+/// Sliding 60-second log of the requests counted against the account limit (sim clock).
+#[derive(Debug, Clone, Default)]
 pub struct RateWindow {
-    /// Start of the current window (a whole sim-minute).
-    pub window_start: Option<DateTime<Utc>>,
-    /// Requests counted in the current window.
-    pub used: u32,
+    /// Sim times of the counted requests still inside the window, oldest first.
+    counted: VecDeque<DateTime<Utc>>,
+}
+
+impl RateWindow {
+    /// Forgets the requests that left the window (counted `RATE_WINDOW_SECS` or more ago).
+    fn slide(&mut self, now: DateTime<Utc>) {
+        let window = chrono::Duration::seconds(RATE_WINDOW_SECS);
+        while self.counted.front().is_some_and(|t| now - *t >= window) {
+            self.counted.pop_front();
+        }
+    }
+
+    /// Requests counted in the window ending at `now`.
+    pub fn used(&mut self, now: DateTime<Utc>) -> usize {
+        self.slide(now);
+        self.counted.len()
+    }
+
+    /// Sim time of the oldest counted request still in the window.
+    pub fn oldest(&self) -> Option<DateTime<Utc>> {
+        self.counted.front().copied()
+    }
 }
 
 /// Runtime-only state: faults, RNG, rate window, request log, counters, in-flight updates.
@@ -92,6 +119,8 @@ pub struct Runtime {
     pub dropped: u64,
     pub faults_injected: u64,
     pub updates_in_flight: HashSet<u64>,
+    /// Sim time of the last pruning of expired records (see `SimState::prune`).
+    pub last_prune: Option<DateTime<Utc>>,
 }
 
 impl Runtime {
@@ -105,6 +134,7 @@ impl Runtime {
             dropped: 0,
             faults_injected: 0,
             updates_in_flight: HashSet::new(),
+            last_prune: None,
         }
     }
 
@@ -158,33 +188,35 @@ impl Runtime {
                 retry_after_secs: fault.spec.retry_after_secs,
                 delay_ms: fault.spec.delay_ms.unwrap_or(0),
                 drop_connection: fault.spec.drop_connection,
+                after_processing: fault.spec.after_processing,
             });
         }
         None
     }
 
-    /// Counts one request against the account limit.
+    /// Counts one request against the account limit (a sliding 60-second window).
     /// Returns `Ok(remaining)` or `Err(retry_after_secs)` when over the limit.
     pub fn take_rate(&mut self, limit: u32, now: DateTime<Utc>) -> Result<u32, u64> {
-        let minute = now.timestamp().div_euclid(60) * 60;
-        let start = DateTime::<Utc>::from_timestamp(minute, 0).unwrap_or(now);
-        if self.rate.window_start != Some(start) {
-            self.rate.window_start = Some(start);
-            self.rate.used = 0;
-        }
-        if self.rate.used >= limit {
+        let used = self.rate.used(now);
+        let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+        if used >= limit_usize {
             return Err(self.rate_reset_secs(now));
         }
-        self.rate.used += 1;
-        Ok(limit - self.rate.used)
+        self.rate.counted.push_back(now);
+        Ok(u32::try_from(limit_usize - used - 1).unwrap_or(0))
     }
 
-    /// Seconds until the current rate window ends (at least 1).
+    /// Seconds until the oldest counted request leaves the window (at least 1; a full
+    /// window when nothing is counted).
     pub fn rate_reset_secs(&self, now: DateTime<Utc>) -> u64 {
-        let start = self.rate.window_start.unwrap_or(now);
-        let end = start + chrono::Duration::seconds(60);
-        let ms = (end - now).num_milliseconds().max(0);
-        u64::try_from((ms + 999) / 1000).unwrap_or(60).max(1)
+        let Some(oldest) = self.rate.oldest() else {
+            return RATE_WINDOW_SECS.unsigned_abs();
+        };
+        let leaves = oldest + chrono::Duration::seconds(RATE_WINDOW_SECS);
+        let ms = (leaves - now).num_milliseconds().max(0);
+        u64::try_from((ms + 999) / 1000)
+            .unwrap_or(RATE_WINDOW_SECS.unsigned_abs())
+            .max(1)
     }
 
     pub fn record(&mut self, record: RequestRecord) {
@@ -213,6 +245,7 @@ mod tests {
             drop_connection: false,
             path_prefix: None,
             duration_secs: None,
+            after_processing: false,
         }
     }
 
@@ -276,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn rate_window_resets_each_minute() {
+    fn requests_leave_the_rate_window_sixty_seconds_after_they_were_counted() {
         let now = DateTime::<Utc>::from_timestamp(1_700_000_040, 0).unwrap();
         let mut rt = Runtime::new(1);
         assert_eq!(rt.take_rate(2, now), Ok(1));
@@ -286,5 +319,25 @@ mod tests {
         assert_eq!(rt.take_rate(2, later), Err(15));
         let next = now + chrono::Duration::seconds(60);
         assert_eq!(rt.take_rate(2, next), Ok(1));
+    }
+
+    #[test]
+    fn a_burst_across_a_minute_boundary_is_still_limited() {
+        // 10:00:59.5, the last half second of a calendar minute
+        let end_of_minute = DateTime::<Utc>::from_timestamp_millis(1_700_000_099_500).unwrap();
+        let mut rt = Runtime::new(1);
+        for _ in 0..3 {
+            assert!(rt.take_rate(3, end_of_minute).is_ok());
+        }
+        let next_minute = end_of_minute + chrono::Duration::seconds(1);
+        assert_eq!(rt.take_rate(3, next_minute), Err(59));
+        // staggered requests free one slot each as they leave
+        let mut rt = Runtime::new(1);
+        let t0 = end_of_minute;
+        assert!(rt.take_rate(2, t0).is_ok());
+        assert!(rt.take_rate(2, t0 + chrono::Duration::seconds(30)).is_ok());
+        assert_eq!(rt.take_rate(2, t0 + chrono::Duration::seconds(59)), Err(1));
+        assert_eq!(rt.take_rate(2, t0 + chrono::Duration::seconds(60)), Ok(0));
+        assert_eq!(rt.take_rate(2, t0 + chrono::Duration::seconds(61)), Err(29));
     }
 }

@@ -147,28 +147,47 @@ async fn api_pipeline(
         }
         None => None,
     };
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|ConnectInfo(conn)| conn.clone());
     let action = state.runtime().pick_fault(&path, now);
-    if let Some(action) = action {
-        *fault_hit = true;
-        if action.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(action.delay_ms)).await;
-        }
-        if action.drop_connection {
-            return match req.extensions().get::<ConnectInfo<ConnHandle>>() {
-                Some(ConnectInfo(conn)) => {
-                    conn.kill();
-                    let mut resp = StatusCode::SERVICE_UNAVAILABLE.into_response();
-                    resp.extensions_mut().insert(Dropped);
-                    resp
-                }
-                None => broken_response(),
-            };
-        }
-        if let Some(status) = action.status {
-            return fault_response(&action, status);
-        }
+    let Some(action) = action else {
+        return next.run(req).await;
+    };
+    *fault_hit = true;
+    if action.after_processing {
+        // The request is handled and its effect kept; only what the client sees changes.
+        let handled = next.run(req).await;
+        return match apply_fault(&action, conn.as_ref()).await {
+            Some(replaced) => replaced,
+            None => handled,
+        };
     }
-    next.run(req).await
+    match apply_fault(&action, conn.as_ref()).await {
+        Some(resp) => resp,
+        None => next.run(req).await,
+    }
+}
+
+/// The fault's effects in order: delay, then drop or status. `None` when the rule only
+/// delays and the request's own response goes out.
+async fn apply_fault(action: &FaultAction, conn: Option<&ConnHandle>) -> Option<Response> {
+    if action.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(action.delay_ms)).await;
+    }
+    if action.drop_connection {
+        return Some(match conn {
+            Some(conn) => {
+                conn.kill();
+                let mut resp = StatusCode::SERVICE_UNAVAILABLE.into_response();
+                resp.extensions_mut().insert(Dropped);
+                resp
+            }
+            None => broken_response(),
+        });
+    }
+    action.status.map(|status| fault_response(action, status))
 }
 
 /// Telemetry event: the simulator answered (or dropped) one request.
@@ -240,6 +259,7 @@ pub async fn sim_layer(State(state): State<SimState>, mut req: Request, next: Ne
     if let Some(uri) = strip_json_suffix(req.uri()) {
         *req.uri_mut() = uri;
     }
+    state.prune_if_due();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();

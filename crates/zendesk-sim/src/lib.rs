@@ -14,8 +14,10 @@ mod conn;
 mod error;
 mod faults;
 mod html;
+mod index;
 mod layers;
 mod model;
+mod retention;
 mod state;
 
 use axum::Router;
@@ -25,9 +27,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::AuthUser;
-pub use config::{DEFAULT_MAX_UPLOAD_BYTES, SimConfig};
+pub use config::{DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_REQUESTS_PER_MINUTE, SimConfig};
 pub use error::{ApiError, SimError};
-pub use faults::{FaultSpec, RequestRecord};
+pub use faults::{FaultSpec, RATE_WINDOW_SECS, RequestRecord};
+pub use retention::{PRUNE_INTERVAL_SECS, Retained};
 pub use state::SimState;
 
 /// The simulator: builds the router and serves it.

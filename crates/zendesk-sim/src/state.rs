@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::faults::Runtime;
+use crate::index::SearchIndex;
 use crate::model::{Group, Membership, Render, Ticket, Upload, User};
 
 /// A stored response to a ticket creation, replayed on an idempotency hit.
@@ -39,6 +40,9 @@ pub struct Data {
     pub next_user_id: u64,
     pub next_object_id: u64,
     pub clock_offset_ms: i64,
+    /// Versions search still sees while recent updates are being indexed.
+    #[serde(default)]
+    pub search_index: SearchIndex,
 }
 
 impl Data {
@@ -261,18 +265,22 @@ impl SimState {
             .add_user(name, Some(email.to_owned()), None, role, now)
     }
 
-    /// Sets a ticket's status directly (as an agent in the UI or an automation would).
+    /// Sets a ticket's status directly (as an agent in the UI or an automation would);
+    /// search sees the change `search_lag` later, as after an API update.
     pub fn set_ticket_status(&self, id: u64, status: &str) -> bool {
         let now = self.now();
+        let lag = self.shared.config.search_lag;
         let mut data = self.data();
-        match data.tickets.get_mut(&id) {
-            Some(t) => {
-                t.status = status.to_owned();
-                t.updated_at = now;
-                true
-            }
-            None => false,
+        let before = data.tickets.get(&id).cloned();
+        if before.is_none() {
+            return false;
         }
+        data.remember_ticket(before, lag);
+        if let Some(t) = data.tickets.get_mut(&id) {
+            t.status = status.to_owned();
+            t.updated_at = now;
+        }
+        true
     }
 
     /// Sets an agent's availability status; false if the user is not an agent.
@@ -380,11 +388,12 @@ impl SimState {
     /// Counters and rate-limit window, as served by `GET /admin/stats`.
     pub fn stats(&self) -> Value {
         let now = self.now();
-        let (tickets, users) = {
+        let (tickets, users, retained) = {
             let data = self.data();
-            (data.tickets.len(), data.users.len())
+            (data.tickets.len(), data.users.len(), data.retained())
         };
-        let rt = self.runtime();
+        let mut rt = self.runtime();
+        let used = rt.rate.used(now);
         let by_status: serde_json::Map<String, Value> = rt
             .by_status
             .iter()
@@ -397,10 +406,12 @@ impl SimState {
             "faults_injected": rt.faults_injected,
             "rate_limit": {
                 "limit_per_minute": self.shared.config.requests_per_minute,
-                "window_start": rt.rate.window_start.map(crate::model::ts),
-                "used": rt.rate.used,
+                "window_secs": crate::faults::RATE_WINDOW_SECS,
+                "used": used,
+                "oldest_counted_at": rt.rate.oldest().map(crate::model::ts),
                 "reset_secs": rt.rate_reset_secs(now),
             },
+            "retained": retained,
             "tickets": tickets,
             "users": users,
             "now": crate::model::ts(now),

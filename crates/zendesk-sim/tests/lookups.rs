@@ -412,3 +412,91 @@ async fn groups_memberships_and_agent_availability() {
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn search_sees_an_update_only_search_lag_after_it() {
+    let (app, state) = sim_with(SimConfig {
+        search_lag: Duration::from_secs(30),
+        requests_per_minute: None,
+        ..SimConfig::default()
+    });
+    let id = create_ticket(&app, json!({"comment": {"body": "lagging"}})).await;
+    state.advance_clock(Duration::from_secs(30));
+    let open = "/api/v2/search?query=type:ticket%20status%3Csolved";
+    let solved = "/api/v2/search?query=type:ticket%20status:solved";
+    assert_eq!(
+        ids(&call(&app, Method::GET, open, None).await.json(), "results"),
+        vec![id]
+    );
+    let updated = call(
+        &app,
+        Method::PUT,
+        format!("/api/v2/tickets/{id}"),
+        Some(json!({"ticket": {"status": "solved"}})),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(
+        updated.json()["ticket"]["status"],
+        "solved",
+        "show is at once"
+    );
+    state.advance_clock(Duration::from_secs(29));
+    let stale = call(&app, Method::GET, open, None).await.json();
+    assert_eq!(ids(&stale, "results"), vec![id], "still indexed as it was");
+    assert_eq!(stale["results"][0]["status"], "new");
+    assert_eq!(
+        call(&app, Method::GET, solved, None).await.json()["count"],
+        0
+    );
+    state.advance_clock(Duration::from_secs(1));
+    assert_eq!(call(&app, Method::GET, open, None).await.json()["count"], 0);
+    let now_solved = call(&app, Method::GET, solved, None).await.json();
+    assert_eq!(ids(&now_solved, "results"), vec![id]);
+    assert_eq!(now_solved["results"][0]["status"], "solved");
+}
+
+#[tokio::test]
+async fn user_updates_are_searchable_only_after_the_lag() {
+    let (app, state) = sim_with(SimConfig {
+        search_lag: Duration::from_secs(10),
+        requests_per_minute: None,
+        ..SimConfig::default()
+    });
+    let upsert = |name: &str| json!({"user": {"name": name, "email": "lag@x.test"}});
+    let created = call(
+        &app,
+        Method::POST,
+        "/api/v2/users/create_or_update",
+        Some(upsert("Old Name")),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    state.advance_clock(Duration::from_secs(10));
+    let renamed = call(
+        &app,
+        Method::POST,
+        "/api/v2/users/create_or_update",
+        Some(upsert("New Name")),
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    let search = |q: &'static str| call(&app, Method::GET, q, None);
+    assert_eq!(
+        search("/api/v2/users/search?query=old").await.json()["count"],
+        1
+    );
+    assert_eq!(
+        search("/api/v2/users/search?query=new").await.json()["count"],
+        0
+    );
+    state.advance_clock(Duration::from_secs(10));
+    assert_eq!(
+        search("/api/v2/users/search?query=old").await.json()["count"],
+        0
+    );
+    assert_eq!(
+        search("/api/v2/users/search?query=new").await.json()["count"],
+        1
+    );
+}

@@ -163,6 +163,44 @@ async fn rate_limit_headers_429_and_window_reset_on_sim_clock() {
     );
 }
 
+/// Moves the sim clock to 500 ms before the next whole sim-minute.
+fn advance_to_end_of_minute(state: &intake_zendesk_sim::SimState) {
+    let into_minute = state.now().timestamp_millis().rem_euclid(60_000);
+    let to_go = (59_500 - into_minute).rem_euclid(60_000);
+    state.advance_clock(Duration::from_millis(u64::try_from(to_go).unwrap()));
+}
+
+#[tokio::test]
+async fn a_burst_at_the_end_of_a_minute_still_counts_just_after_the_boundary() {
+    let (app, state) = sim_with(SimConfig {
+        requests_per_minute: Some(5),
+        ..SimConfig::default()
+    });
+    advance_to_end_of_minute(&state);
+    for _ in 0..5 {
+        assert_eq!(
+            call(&app, Method::GET, "/api/v2/groups", None).await.status,
+            StatusCode::OK
+        );
+    }
+    // a calendar-minute window would start afresh here and let this through
+    state.advance_clock(Duration::from_secs(1));
+    let limited = call(&app, Method::GET, "/api/v2/tickets", None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((58..=59).contains(&retry), "retry after {retry}");
+    assert_eq!(
+        limited.header("ratelimit-reset"),
+        Some(retry.to_string().as_str())
+    );
+    assert_eq!(state.stats()["rate_limit"]["used"], 5);
+    // once the burst leaves the window, the quota is back
+    state.advance_clock(Duration::from_secs(retry));
+    let ok = call(&app, Method::GET, "/api/v2/groups", None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.header("x-rate-limit-remaining"), Some("4"));
+}
+
 #[tokio::test]
 async fn every_response_has_a_request_id_and_admin_is_not_limited() {
     let (app, _) = sim_with(SimConfig {

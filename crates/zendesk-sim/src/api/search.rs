@@ -1,4 +1,5 @@
-//! `GET /api/v2/search?query=`: a subset of Zendesk's search language, with index lag.
+//! `GET /api/v2/search?query=`: a subset of Zendesk's search language, with index lag
+//! on creation and on every update (see `crate::index`).
 
 use std::collections::HashMap;
 
@@ -210,7 +211,7 @@ pub async fn search(
     }
     let terms = parse(&query);
     let now = state.now();
-    let lag = chrono::Duration::from_std(state.config().search_lag).unwrap_or_default();
+    let lag = state.config().search_lag;
     let base = state.render();
     let render = base.get();
     let data = state.data();
@@ -223,7 +224,7 @@ pub async fn search(
     };
     let mut results: Vec<(chrono::DateTime<chrono::Utc>, Value)> = Vec::new();
     if wants("ticket") {
-        for t in data.tickets.values().filter(|t| t.created_at + lag <= now) {
+        for t in data.searchable_tickets(now, lag) {
             if terms.iter().all(|term| ticket_matches(&data, t, term)) {
                 let mut v = render.ticket(t);
                 v["result_type"] = json!("ticket");
@@ -232,7 +233,7 @@ pub async fn search(
         }
     }
     if wants("user") {
-        for u in data.users.values().filter(|u| u.created_at + lag <= now) {
+        for u in data.searchable_users(now, lag) {
             if terms.iter().all(|term| user_matches(u, term)) {
                 let mut v = render.user(u);
                 v["result_type"] = json!("user");

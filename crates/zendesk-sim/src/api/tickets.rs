@@ -50,7 +50,13 @@ pub async fn create(
         let mut data = state.data();
         if let Some(key) = &key {
             let ttl = chrono::Duration::seconds(IDEMPOTENCY_TTL_SECS);
-            data.idempotency.retain(|_, e| now - e.created_at < ttl);
+            if data
+                .idempotency
+                .get(key)
+                .is_some_and(|e| now - e.created_at >= ttl)
+            {
+                data.idempotency.remove(key);
+            }
             if let Some(entry) = data.idempotency.get(key) {
                 if entry.request != body {
                     return Err(ApiError::IdempotencyMismatch);
@@ -95,11 +101,18 @@ pub async fn update(
     let input = wrapped(&body, "ticket")?;
     let now = state.now();
     let limit = state.config().ticket_updates_per_10_min;
+    let lag = state.config().search_lag;
     let base = state.render();
     let render = base.get();
     let payload = {
         let mut data = state.data();
+        let before = if lag.is_zero() {
+            None
+        } else {
+            data.tickets.get(&id).cloned()
+        };
         let audit = ticket_ops::update(&mut data, &render, id, input, user_id, limit, now)?;
+        data.remember_ticket(before, lag);
         let ticket = data.tickets.get(&id).map(|t| render.ticket(t));
         json!({"ticket": ticket, "audit": audit})
     };

@@ -65,6 +65,10 @@ pub async fn create_or_update(
                 (StatusCode::CREATED, id)
             }
         };
+        if status == StatusCode::OK {
+            let before = data.users.get(&id).cloned();
+            data.remember_user(before, state.config().search_lag);
+        }
         let user = data.users.get_mut(&id).ok_or(ApiError::NotFound)?;
         if status == StatusCode::OK {
             if let Some(name) = name {
@@ -117,7 +121,7 @@ pub async fn search(
 ) -> Response {
     let base = state.render();
     let now = state.now();
-    let lag = chrono::Duration::from_std(state.config().search_lag).unwrap_or_default();
+    let lag = state.config().search_lag;
     let data = state.data();
     let users: Vec<Value> = if let Some(external_id) = query.get("external_id") {
         data.user_by_external_id(external_id)
@@ -130,9 +134,7 @@ pub async fn search(
             .map(|q| q.trim().to_lowercase())
             .unwrap_or_default();
         let q = q.strip_prefix("email:").unwrap_or(&q).to_owned();
-        data.users
-            .values()
-            .filter(|u| u.created_at + lag <= now)
+        data.searchable_users(now, lag)
             .filter(|u| {
                 !q.is_empty()
                     && (u
