@@ -173,7 +173,7 @@ intake demo is running (embedded bus, router and a Zendesk simulator, all on loo
 Send a signed chat message (paste into a shell; needs curl and openssl):
 
 body='{{"conversation_id":"demo-1","author":{{"id":"visitor-1","name":"Alice Example","email":"alice@example.com"}},"text":"Hello! My order #1042 has not arrived yet."}}'
-id="msg_$(date +%s%N)"; ts="$(date +%s)"
+id="msg_$(openssl rand -hex 8)"; ts="$(date +%s)"
 sig="$(printf '%s' "$id.$ts.$body" | openssl dgst -sha256 -mac HMAC -macopt hexkey:{hex_key} -binary | openssl base64 -A)"
 curl -sS -X POST http://{gateway}/v1/chat/messages -H 'content-type: application/json' -H "webhook-id: $id" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig" --data "$body"; echo
 

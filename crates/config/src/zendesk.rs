@@ -39,7 +39,8 @@ pub(crate) struct RawZendesk {
     /// Timeout of one API call, in seconds.
     #[serde(default = "default_request_timeout_secs")]
     request_timeout_secs: u64,
-    /// Attempts per API call before the event goes to the dead-letter queue.
+    /// Attempts per API call; after them a temporary failure makes the router
+    /// retry the event later (permanent refusals go to the dead-letter queue).
     #[serde(default = "default_max_attempts")]
     max_attempts: u32,
 }
