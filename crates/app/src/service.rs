@@ -272,6 +272,9 @@ pub(crate) async fn connect_bus(
                     password.expose_secret().to_owned(),
                 );
             }
+            for (name, value) in &kafka.secret_properties {
+                properties.insert(name.clone(), value.expose_secret().to_owned());
+            }
             BusOptions::Kafka(KafkaOptions {
                 brokers: kafka.bootstrap_servers(),
                 properties,

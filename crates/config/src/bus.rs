@@ -122,6 +122,13 @@ struct RawKafka {
     /// File holding the SASL password (sets `sasl.password`).
     #[serde(default)]
     sasl_password_file: Option<PathBuf>,
+    /// Secret librdkafka properties (e.g. `ssl.key.password`) read from
+    /// environment variables: property name → variable name.
+    #[serde(default)]
+    secret_properties_env: BTreeMap<String, String>,
+    /// Secret librdkafka properties read from files: property name → path.
+    #[serde(default)]
+    secret_properties_file: BTreeMap<String, PathBuf>,
 }
 
 fn default_create_topics() -> bool {
@@ -148,6 +155,8 @@ impl Default for RawKafka {
             properties: BTreeMap::new(),
             sasl_password_env: None,
             sasl_password_file: None,
+            secret_properties_env: BTreeMap::new(),
+            secret_properties_file: BTreeMap::new(),
         }
     }
 }
@@ -208,6 +217,9 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
     /// `sasl.password`, when SASL is used.
     pub sasl_password: Option<SecretString>,
+    /// Secret librdkafka properties (`ssl.key.password`, …), read from the
+    /// environment or files named in the configuration.
+    pub secret_properties: BTreeMap<String, SecretString>,
 }
 
 impl KafkaConfig {
@@ -288,6 +300,25 @@ impl RawKafka {
         let client_id = non_empty(ctx, "bus.kafka.client_id", self.client_id);
         let sasl_password = SecretRef::new(&self.sasl_password_env, &self.sasl_password_file)
             .resolve(ctx, "bus.kafka.sasl_password");
+        let mut secret_properties = BTreeMap::new();
+        for (name, variable) in &self.secret_properties_env {
+            let key = format!("bus.kafka.secret_properties_env.{name}");
+            check_managed(ctx, &key, name);
+            if let Some(value) = ctx.secret_from_env(&key, variable) {
+                secret_properties.insert(name.trim().to_owned(), value);
+            }
+        }
+        for (name, path) in &self.secret_properties_file {
+            let key = format!("bus.kafka.secret_properties_file.{name}");
+            check_managed(ctx, &key, name);
+            if secret_properties.contains_key(name.trim()) {
+                ctx.problem(key, "given both as _env and _file: keep one");
+                continue;
+            }
+            if let Some(value) = ctx.secret_from_file(&key, path) {
+                secret_properties.insert(name.trim().to_owned(), value);
+            }
+        }
         KafkaConfig {
             brokers,
             create_topics: self.create_topics,
@@ -296,19 +327,41 @@ impl RawKafka {
             client_id,
             properties: self.properties,
             sasl_password,
+            secret_properties,
         }
     }
 }
 
 fn check_properties(ctx: &mut Ctx<'_>, properties: &BTreeMap<String, String>) {
     for name in properties.keys() {
-        if let Some((_, reason)) = MANAGED_PROPERTIES
-            .iter()
-            .find(|(managed, _)| managed.eq_ignore_ascii_case(name.trim()))
-        {
-            ctx.problem(format!("bus.kafka.properties.{name}"), *reason);
+        let key = format!("bus.kafka.properties.{name}");
+        if is_secret_property(name) {
+            ctx.problem(
+                key,
+                "secrets are never given inline: name an environment variable in \
+                 bus.kafka.secret_properties_env or a file in bus.kafka.secret_properties_file",
+            );
+            continue;
         }
+        check_managed(ctx, &key, name);
     }
+}
+
+/// Refuses a property that intake sets itself.
+fn check_managed(ctx: &mut Ctx<'_>, key: &str, name: &str) {
+    if let Some((_, reason)) = MANAGED_PROPERTIES
+        .iter()
+        .find(|(managed, _)| managed.eq_ignore_ascii_case(name.trim()))
+    {
+        ctx.problem(key, *reason);
+    }
+}
+
+/// Property names that hold secrets (`ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, `ssl.keystore.password`, …).
+fn is_secret_property(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("password") || name.contains("secret")
 }
 
 fn parse_brokers(ctx: &mut Ctx<'_>, list: &str) -> Vec<String> {

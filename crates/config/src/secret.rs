@@ -46,7 +46,7 @@ impl<'env> Ctx<'env> {
         }
     }
 
-    fn secret_from_env(&mut self, key: &str, name: &str) -> Option<SecretString> {
+    pub(crate) fn secret_from_env(&mut self, key: &str, name: &str) -> Option<SecretString> {
         if name.trim().is_empty() {
             self.problem(key, "must name an environment variable");
             return None;
@@ -64,7 +64,7 @@ impl<'env> Ctx<'env> {
         }
     }
 
-    fn secret_from_file(&mut self, key: &str, path: &Path) -> Option<SecretString> {
+    pub(crate) fn secret_from_file(&mut self, key: &str, path: &Path) -> Option<SecretString> {
         match std::fs::read_to_string(path) {
             Err(error) => {
                 self.problem(key, format!("cannot read {}: {error}", path.display()));

@@ -73,9 +73,10 @@ fn has_prefix(name: &str) -> bool {
 
 /// `INTAKE__BUS__KAFKA__CLIENT_ID` → `["bus", "kafka", "client_id"]`.
 ///
-/// Under `bus.kafka.properties` a property name has dots, which an
-/// environment variable name cannot: there single underscores stand for dots
-/// (`…__PROPERTIES__SECURITY_PROTOCOL` → `security.protocol`).
+/// Under `bus.kafka.properties` (and `secret_properties_env`/`_file`) a
+/// property name has dots, which an environment variable name cannot: there
+/// single underscores stand for dots (`…__PROPERTIES__SECURITY_PROTOCOL` →
+/// `security.protocol`).
 pub(crate) fn env_key_segments(name: &str) -> Option<Vec<String>> {
     if !has_prefix(name) {
         return None;
@@ -95,7 +96,15 @@ pub(crate) fn env_key_segments(name: &str) -> Option<Vec<String>> {
         }
         segments.push(segment);
     }
-    if segments.len() == 4 && segments[..3] == ["bus", "kafka", "properties"] {
+    let property_maps = [
+        "properties",
+        "secret_properties_env",
+        "secret_properties_file",
+    ];
+    if segments.len() == 4
+        && segments[..2] == ["bus", "kafka"]
+        && property_maps.contains(&segments[2].as_str())
+    {
         segments[3] = segments[3].replace('_', ".");
     }
     Some(segments)

@@ -430,3 +430,47 @@ fn channel_routing_comes_from_the_channel_section() {
         "no section: router defaults"
     );
 }
+
+#[test]
+fn kafka_secret_properties_come_from_the_environment_or_files_never_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("oauth-secret");
+    std::fs::write(&secret_file, "s3cr3t-from-file\n").unwrap();
+    let toml = format!(
+        "[bus]\nbackend = \"kafka\"\n[bus.kafka]\nbrokers = \"k:9092\"\n\
+         [bus.kafka.secret_properties_file]\n\"sasl.oauthbearer.client.secret\" = {secret_file:?}\n"
+    );
+    let config = load_from(
+        Some(&toml),
+        &env(&[
+            (
+                "INTAKE__BUS__KAFKA__SECRET_PROPERTIES_ENV__SSL_KEY_PASSWORD",
+                "KEY_PW",
+            ),
+            ("KEY_PW", "pw-from-env"),
+        ]),
+    )
+    .expect("valid");
+    let BusBackend::Kafka(kafka) = &config.bus.backend else {
+        panic!("kafka expected");
+    };
+    let value = |name: &str| kafka.secret_properties[name].expose_secret().to_owned();
+    assert_eq!(value("ssl.key.password"), "pw-from-env");
+    assert_eq!(value("sasl.oauthbearer.client.secret"), "s3cr3t-from-file");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("pw-from-env") && !debug.contains("s3cr3t"),
+        "{debug}"
+    );
+
+    let inline = "[bus.kafka.properties]\n\"ssl.key.password\" = \"oops\"\n";
+    let errors = load_from(Some(inline), &[]).unwrap_err();
+    let problem = errors
+        .for_key("bus.kafka.properties.ssl.key.password")
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(
+        problem.message.contains("never given inline"),
+        "{problem:?}"
+    );
+    assert!(!errors.to_string().contains("oops"), "{errors}");
+}
