@@ -39,13 +39,18 @@ pub struct DeadLetter {
     pub message: String,
     pub zendesk_status: Option<u16>,
     pub zendesk_request_id: Option<String>,
+    /// What the log line says: without Zendesk's `details`, which can echo
+    /// customer data (the DLQ header keeps the full message for operators).
+    pub log_message: String,
 }
 
 impl DeadLetter {
     pub fn new(reason: DlqReason, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             reason,
-            message: message.into(),
+            log_message: message.clone(),
+            message,
             zendesk_status: None,
             zendesk_request_id: None,
         }
@@ -55,6 +60,7 @@ impl DeadLetter {
         Self {
             reason,
             message: error.to_string(),
+            log_message: error.log_summary().to_string(),
             zendesk_status: error.status(),
             zendesk_request_id: error.request_id().map(str::to_owned),
         }

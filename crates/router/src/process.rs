@@ -90,7 +90,7 @@ impl Failure {
         if error.is_retryable() {
             return Failure::Retry {
                 stage,
-                message: error.to_string(),
+                message: error.log_summary().to_string(),
             };
         }
         Failure::DeadLetter(DeadLetter::from_zendesk(reason, &error))

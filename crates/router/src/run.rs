@@ -302,7 +302,7 @@ impl Router {
             channel: &run.slots[index].route.name,
             event_id,
             reason: letter.reason.as_str(),
-            message: &letter.message,
+            message: &letter.log_message,
             zendesk_status: letter.zendesk_status,
             zendesk_request_id: letter.zendesk_request_id.as_deref(),
         }
