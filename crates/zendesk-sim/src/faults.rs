@@ -14,7 +14,8 @@ pub const REQUEST_LOG_CAPACITY: usize = 10_000;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// Status to answer with instead of handling the request (e.g. 503); none = no error.
+    /// Status to answer with (e.g. 503) instead of handling the request, or instead of
+    /// its response with `after_processing`; none = no error.
     #[serde(default)]
     pub status: Option<u16>,
     /// `Retry-After` seconds sent with the error status.
