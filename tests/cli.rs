@@ -58,6 +58,15 @@ async fn check_config_reports_every_problem_with_its_key_path() {
             "no problem reported for {key}: {out:?}"
         );
     }
+    // What the roles need is reported in the same pass, not after a fix.
+    for key in ["zendesk.base_url", "channels.chat.secret_env"] {
+        assert!(
+            problems
+                .iter()
+                .any(|line| line.starts_with(&format!("{key}:"))),
+            "missing {key} not reported with the rest: {out:?}"
+        );
+    }
 
     let valid = world.config_path.display().to_string();
     let out = run_intake(

@@ -62,7 +62,7 @@ const READ_LIMIT: Duration = Duration::from_secs(45);
 const MAX_LETTERS: usize = 10_000;
 
 pub async fn dlq(config_path: Option<&Path>, action: DlqAction) -> anyhow::Result<ExitCode> {
-    let config = match crate::load_config(config_path) {
+    let config = match crate::load_config(config_path, intake_config::Needs::default()) {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };

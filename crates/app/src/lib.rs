@@ -19,8 +19,11 @@ pub use service::{Role, Service, run};
 pub use sim::{SimOptions, zendesk_sim};
 
 /// Loads the configuration or prints every problem; `Err` carries the exit code.
-pub(crate) fn load_config(path: Option<&Path>) -> Result<intake_config::Config, ExitCode> {
-    intake_config::load(path).map_err(|errors| {
+pub(crate) fn load_config(
+    path: Option<&Path>,
+    needs: intake_config::Needs,
+) -> Result<intake_config::Config, ExitCode> {
+    intake_config::load_for(path, needs).map_err(|errors| {
         eprintln!("configuration has {} problem(s):", errors.problems.len());
         for problem in &errors.problems {
             eprintln!("  {}: {}", problem.key, problem.message);

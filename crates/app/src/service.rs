@@ -39,6 +39,14 @@ impl Role {
     pub fn runs_router(self) -> bool {
         matches!(self, Role::All | Role::Router)
     }
+
+    /// What the configuration must provide for this role.
+    pub fn needs(self) -> intake_config::Needs {
+        intake_config::Needs {
+            router: self.runs_router(),
+            gateway: self.runs_gateway(),
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -53,18 +61,10 @@ impl fmt::Display for Role {
 
 /// `intake run`: load, check, start, wait for SIGTERM/SIGINT, drain.
 pub async fn run(config_path: Option<&Path>, role: Role) -> anyhow::Result<ExitCode> {
-    let config = match crate::load_config(config_path) {
+    let config = match crate::load_config(config_path, role.needs()) {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let problems = crate::check::role_problems(&config, role);
-    if !problems.is_empty() {
-        eprintln!("configuration is incomplete for role {role}:");
-        for problem in &problems {
-            eprintln!("  {}: {}", problem.key, problem.message);
-        }
-        return Ok(ExitCode::FAILURE);
-    }
     intake_telemetry::init_logging(config.log.format, &config.log.level)?;
     let shutdown = intake_telemetry::shutdown_signal();
     let service = Service::start(config, role, shutdown).await?;

@@ -98,13 +98,29 @@ struct RawConfig {
 
 /// Loads the file at `path` (if any) with the process environment laid over it.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    load_for(path, Needs::default())
+}
+
+/// What a process will run, so that what it needs (credentials, secrets) is
+/// reported together with every other problem of the file, in one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The router runs: Zendesk URL and credentials are required.
+    pub router: bool,
+    /// The gateway runs: every enabled channel's secret is required.
+    pub gateway: bool,
+}
+
+/// [`load`] that also reports, in the same list, what the roles in `needs`
+/// require but the configuration lacks.
+pub fn load_for(path: Option<&Path>, needs: Needs) -> Result<Config, ConfigErrors> {
     let env = process_env();
     let Some(path) = path else {
-        return load_labelled("(no file)", None, &env);
+        return load_labelled("(no file)", None, &env, needs);
     };
     let label = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_labelled(&label, Some(&text), &env),
+        Ok(text) => load_labelled(&label, Some(&text), &env, needs),
         Err(error) => Err(ConfigErrors {
             problems: vec![Problem::new(
                 label,
@@ -120,13 +136,14 @@ pub fn load_from(
     toml_text: Option<&str>,
     env: &[(String, String)],
 ) -> Result<Config, ConfigErrors> {
-    load_labelled("(config text)", toml_text, env)
+    load_labelled("(config text)", toml_text, env, Needs::default())
 }
 
 fn load_labelled(
     label: &str,
     toml_text: Option<&str>,
     env: &[(String, String)],
+    needs: Needs,
 ) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::default();
     let merged = source::merge(label, toml_text, env, &mut problems);
@@ -146,7 +163,19 @@ fn load_labelled(
         router: raw.router.validate(&mut ctx),
         channels: raw.channels.validate(&mut ctx),
     };
-    ctx.problems
+    let mut problems = ctx.problems;
+    let missing = [
+        (needs.router, config.require_router()),
+        (needs.gateway, config.require_gateway()),
+    ];
+    for (needed, outcome) in missing {
+        if let (true, Err(errors)) = (needed, outcome) {
+            for problem in errors.problems {
+                problems.push(problem.key, problem.message);
+            }
+        }
+    }
+    problems
         .finish(config)
         .map_err(|errors| annotate_env_origin(errors, &merged.env_keys))
 }
