@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, Intake, World, run_intake};
+use common::{Backend, Intake, World, chat_body, free_port, run_intake};
 use serde_json::Value;
 
 const BROKEN: &str = r#"
@@ -204,8 +204,54 @@ async fn demo_prints_real_ports_and_a_curl_that_makes_a_ticket() {
         "the tickets page lists it"
     );
 
-    // Exit code not asserted here: see `sigterm_exits_zero` (a known bug).
-    demo.terminate(Duration::from_secs(20)).await;
+    let code = demo.terminate(Duration::from_secs(20)).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "Ctrl-C/SIGTERM stops the demo cleanly:\n{}",
+        demo.output()
+    );
+    assert!(demo.output().contains("demo stopped"), "{}", demo.output());
+}
+
+/// While the bus cannot be reached at start, the process is alive and says
+/// so: /healthz answers, /readyz and the webhooks answer 503 "starting" (JSON,
+/// with Retry-After), and SIGTERM still stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_bus_the_gateway_is_alive_but_not_ready() {
+    let closed = format!("127.0.0.1:{}", free_port());
+    let world = World::new(Backend::Kafka, Some(closed.as_str())).await;
+    let mut intake = world.spawn("gateway", None);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Ok(response) = client.get(world.url("/healthz")).send().await {
+            break response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no /healthz:\n{}",
+            intake.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health.status(), 200);
+    let ready = client.get(world.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.headers().contains_key("retry-after"));
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["error"], "starting", "{body}");
+    let (status, body) = world
+        .post_chat("msg-early", &chat_body("c", "v", None, "hi"))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let code = intake.terminate(Duration::from_secs(20)).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "stopping while starting is clean:\n{}",
+        intake.output()
+    );
 }
 
 /// SIGTERM is the normal way to stop the service (Kubernetes, systemd): it

@@ -67,7 +67,15 @@ pub async fn run(config_path: Option<&Path>, role: Role) -> anyhow::Result<ExitC
     };
     intake_telemetry::init_logging(config.log.format, &config.log.level)?;
     let shutdown = intake_telemetry::shutdown_signal();
-    let service = Service::start(config, role, shutdown).await?;
+    let service = match Service::start(config, role, shutdown.clone()).await {
+        Ok(service) => service,
+        // Asked to stop while still starting (e.g. waiting for the bus): a clean exit.
+        Err(error) if shutdown.is_cancelled() => {
+            tracing::info!(error = %format!("{error:#}"), "stopped before start-up finished");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(error) => return Err(error),
+    };
     service.wait().await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -90,92 +98,48 @@ impl Service {
     ) -> anyhow::Result<Service> {
         let metrics = intake_telemetry::metrics();
         intake_channel::events::describe_metrics();
-        let topics = Topics::new(config.bus.topic_prefix.clone());
-        let bus = connect_bus(&config, &shutdown).await?;
-        let mut all_topics: Vec<String> = config
-            .router
-            .channel_priority
-            .iter()
-            .map(|channel| topics.events(channel))
-            .collect();
-        all_topics.push(topics.dlq());
-        bus.ensure_topics(&all_topics)
-            .await
-            .context("cannot create the bus topics")?;
+        let render: intake_gateway::MetricsRender = Arc::new(move || metrics.render());
 
-        let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
-        let ctx = ChannelContext {
-            publisher: bus.publisher(),
-            topics: topics.clone(),
-            blobs: Arc::clone(&blobs),
-        };
-        let mut tasks = JoinSet::new();
-        let mut health = Health::new().with_check("bus", {
-            let bus = Arc::clone(&bus);
-            move || {
-                let bus = Arc::clone(&bus);
-                async move { bus.check_ready().await }
-            }
-        });
-        health = health.with_check("blob", {
-            let blobs = Arc::clone(&blobs);
-            move || {
-                let blobs = Arc::clone(&blobs);
-                async move { blobs.check_ready().await }
-            }
-        });
-
-        let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
-        if role.runs_gateway() {
-            channels = http_channels(&config)?;
-        }
-        if role.runs_router() {
-            let store = open_store(&config).await?;
-            health = health.with_check("store", {
-                let store = Arc::clone(&store);
-                move || {
-                    let store = Arc::clone(&store);
-                    async move { store.check_ready().await }
-                }
-            });
-            let zendesk = zendesk_client(&config)?;
-            let router = Router::new(
-                Arc::clone(&bus),
-                store,
-                Arc::clone(&blobs),
-                zendesk,
-                router_options(&config, &topics),
-            )
-            .context("cannot build the router")?;
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                (
-                    "router",
-                    router.run(token).await.map_err(anyhow::Error::from),
-                )
-            });
-        }
-
+        // The listener opens first, so /healthz answers (and /readyz says
+        // "starting") while the bus is still being reached.
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
         let http_addr = listener.local_addr()?;
-        let render = Arc::new(move || metrics.render());
-        let app = intake_gateway::app(ctx, channels, health, render);
-        let token = shutdown.clone();
+        let app_slot = Arc::new(std::sync::RwLock::new(starting_app(Arc::clone(&render))));
+        let mut tasks = JoinSet::new();
+        let http_token = shutdown.child_token();
         let drain_deadline = config.service.shutdown_deadline;
-        tasks.spawn(async move {
-            let served =
-                intake_gateway::serve_with_deadline(listener, app, token, drain_deadline).await;
-            ("http", served.map_err(anyhow::Error::from))
-        });
-        tracing::info!(%role, %http_addr, bus = bus.backend(), "intake started");
-        Ok(Service {
-            http_addr: Some(http_addr),
-            tasks,
-            shutdown,
-            drain_deadline,
-        })
+        {
+            let app = swappable(Arc::clone(&app_slot));
+            let token = http_token.clone();
+            tasks.spawn(async move {
+                let served =
+                    intake_gateway::serve_with_deadline(listener, app, token, drain_deadline).await;
+                ("http", served.map_err(anyhow::Error::from))
+            });
+        }
+
+        match build(&config, role, &shutdown, &mut tasks, render).await {
+            Ok((app, backend)) => {
+                *app_slot
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
+                tracing::info!(%role, %http_addr, bus = backend, "intake started");
+                Ok(Service {
+                    http_addr: Some(http_addr),
+                    tasks,
+                    shutdown,
+                    drain_deadline,
+                })
+            }
+            Err(error) => {
+                http_token.cancel();
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                Err(error)
+            }
+        }
     }
 
     /// The address the HTTP listener is bound to.
@@ -244,6 +208,121 @@ impl Service {
             None => Ok(()),
         }
     }
+}
+
+/// Connects the bus, opens the stores, spawns the role's components into
+/// `tasks` and returns the full HTTP app and the bus backend's name.
+async fn build(
+    config: &Config,
+    role: Role,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
+    render: intake_gateway::MetricsRender,
+) -> anyhow::Result<(axum::Router, &'static str)> {
+    let topics = Topics::new(config.bus.topic_prefix.clone());
+    let bus = connect_bus(config, shutdown).await?;
+    let mut all_topics: Vec<String> = config
+        .router
+        .channel_priority
+        .iter()
+        .map(|channel| topics.events(channel))
+        .collect();
+    all_topics.push(topics.dlq());
+    bus.ensure_topics(&all_topics)
+        .await
+        .context("cannot create the bus topics")?;
+
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
+    let ctx = ChannelContext {
+        publisher: bus.publisher(),
+        topics: topics.clone(),
+        blobs: Arc::clone(&blobs),
+    };
+    let mut health = Health::new().with_check("bus", {
+        let bus = Arc::clone(&bus);
+        move || {
+            let bus = Arc::clone(&bus);
+            async move { bus.check_ready().await }
+        }
+    });
+    health = health.with_check("blob", {
+        let blobs = Arc::clone(&blobs);
+        move || {
+            let blobs = Arc::clone(&blobs);
+            async move { blobs.check_ready().await }
+        }
+    });
+
+    let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
+    if role.runs_gateway() {
+        channels = http_channels(config)?;
+    }
+    if role.runs_router() {
+        let store = open_store(config).await?;
+        health = health.with_check("store", {
+            let store = Arc::clone(&store);
+            move || {
+                let store = Arc::clone(&store);
+                async move { store.check_ready().await }
+            }
+        });
+        let zendesk = zendesk_client(config)?;
+        let router = Router::new(
+            Arc::clone(&bus),
+            store,
+            Arc::clone(&blobs),
+            zendesk,
+            router_options(config, &topics),
+        )
+        .context("cannot build the router")?;
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            (
+                "router",
+                router.run(token).await.map_err(anyhow::Error::from),
+            )
+        });
+    }
+    let app = intake_gateway::app(ctx, channels, health, render);
+    Ok((app, bus.backend()))
+}
+
+/// What the listener serves until the components are built: liveness,
+/// metrics, and 503 "starting" for everything else (readiness included).
+fn starting_app(render: intake_gateway::MetricsRender) -> axum::Router {
+    use axum::routing::get;
+    let starting = || async {
+        intake_channel::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "intake is starting (connecting to the bus and the stores), retry shortly",
+        )
+        .with_retry_after(Duration::from_secs(2))
+    };
+    axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "starting"})) }),
+        )
+        .route("/metrics", get(move || async move { render() }))
+        .fallback(starting)
+}
+
+/// A service that forwards each request to the app currently in `slot`, so
+/// the started app replaces the starting one on the same listener.
+fn swappable(slot: Arc<std::sync::RwLock<axum::Router>>) -> axum::Router {
+    let forward = tower::service_fn(move |request: axum::extract::Request| {
+        // The guard is dropped before anything is awaited.
+        let app = slot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        async move {
+            use tower::ServiceExt as _;
+            app.oneshot(request).await
+        }
+    });
+    axum::Router::new().fallback_service(forward)
 }
 
 /// Connects the configured bus, retrying with backoff while it is
