@@ -3,6 +3,7 @@
 //! router), and implements the demo and the admin commands. The binary only
 //! parses the command line and calls into this crate.
 
+mod blob_retention;
 mod check;
 mod demo;
 mod dlq;

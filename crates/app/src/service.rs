@@ -233,6 +233,16 @@ async fn build(
         .context("cannot create the bus topics")?;
 
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
+    if let Some(retention) = config.blob.retention {
+        let store = LocalDirBlobStore::new(config.blob.dir.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            (
+                "blob retention",
+                crate::blob_retention::run(store, retention, token).await,
+            )
+        });
+    }
     let ctx = ChannelContext {
         publisher: bus.publisher(),
         topics: topics.clone(),

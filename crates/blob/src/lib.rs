@@ -8,10 +8,12 @@
 //! ([`content_ref`]).
 
 mod local;
+mod retention;
 
 use async_trait::async_trait;
 pub use intake_event::BlobRef;
 pub use local::LocalDirBlobStore;
+pub use retention::PurgeReport;
 use sha2::{Digest, Sha256};
 
 /// Stores and fetches immutable blobs by content address.

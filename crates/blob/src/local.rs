@@ -64,6 +64,12 @@ fn write_atomically(root: &Path, bytes: &[u8]) -> Result<BlobRef, BlobError> {
     let hex_part = parse_ref(&blob_ref)?.to_owned();
     let target = blob_path(root, &hex_part);
     if target.is_file() {
+        // Stored again: in use by a new event, so retention must keep it.
+        File::options()
+            .write(true)
+            .open(&target)
+            .and_then(|file| file.set_modified(std::time::SystemTime::now()))
+            .map_err(io_error("refresh blob time"))?;
         return Ok(blob_ref);
     }
     let tmp_dir = root.join("tmp");

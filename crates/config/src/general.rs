@@ -189,16 +189,27 @@ pub(crate) struct RawBlob {
     /// Directory of the local blob store (attachments, raw messages).
     #[serde(default = "default_blob_dir")]
     dir: PathBuf,
+    /// Days a blob is kept after it was last stored; older ones are deleted
+    /// hourly. 0 keeps blobs forever.
+    #[serde(default = "default_blob_retention_days")]
+    retention_days: u64,
 }
 
 fn default_blob_dir() -> PathBuf {
     PathBuf::from("data/blobs")
 }
+/// 30 days: long enough to replay dead letters, short for personal data.
+fn default_blob_retention_days() -> u64 {
+    30
+}
+/// 100 years: anything longer is a typo (use 0 to keep blobs forever).
+const MAX_BLOB_RETENTION_DAYS: u64 = 36_500;
 
 impl Default for RawBlob {
     fn default() -> Self {
         Self {
             dir: default_blob_dir(),
+            retention_days: default_blob_retention_days(),
         }
     }
 }
@@ -207,6 +218,8 @@ impl Default for RawBlob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobConfig {
     pub dir: PathBuf,
+    /// How long blobs are kept after they were last stored; `None` = forever.
+    pub retention: Option<Duration>,
 }
 
 impl RawBlob {
@@ -214,7 +227,19 @@ impl RawBlob {
         if self.dir.as_os_str().is_empty() {
             ctx.problem("blob.dir", "must not be empty");
         }
-        BlobConfig { dir: self.dir }
+        if self.retention_days > MAX_BLOB_RETENTION_DAYS {
+            ctx.problem(
+                "blob.retention_days",
+                format!("must be at most {MAX_BLOB_RETENTION_DAYS} (0 keeps blobs forever)"),
+            );
+        }
+        let retention = (self.retention_days > 0).then(|| {
+            Duration::from_secs(self.retention_days.min(MAX_BLOB_RETENTION_DAYS) * 86_400)
+        });
+        BlobConfig {
+            dir: self.dir,
+            retention,
+        }
     }
 }
 

@@ -474,3 +474,16 @@ fn kafka_secret_properties_come_from_the_environment_or_files_never_inline() {
     );
     assert!(!errors.to_string().contains("oops"), "{errors}");
 }
+
+#[test]
+fn blob_retention_defaults_to_30_days_and_0_keeps_forever() {
+    let config = load_from(None, &[]).expect("defaults");
+    assert_eq!(
+        config.blob.retention,
+        Some(Duration::from_secs(30 * 86_400))
+    );
+    let config = load_from(Some("[blob]\nretention_days = 0\n"), &[]).expect("valid");
+    assert_eq!(config.blob.retention, None);
+    let errors = load_from(Some("[blob]\nretention_days = 99999999\n"), &[]).unwrap_err();
+    assert!(errors.for_key("blob.retention_days").is_some(), "{errors}");
+}
