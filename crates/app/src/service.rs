@@ -169,36 +169,12 @@ impl Service {
             tracing::error!(error = %format!("{error:#}"), "shutting down after a component failure");
         }
         let mut errors = Vec::new();
-        let mut finished = 0;
-        let mut panicked = 0;
-        let drain_started = std::time::Instant::now();
-        let drained = tokio::time::timeout(self.drain_deadline, async {
-            while let Some(joined) = self.tasks.join_next().await {
-                finished += 1;
-                match joined {
-                    Ok((name, Err(error))) => {
-                        errors.push(error.context(format!("{name} failed while stopping")))
-                    }
-                    Ok((_, Ok(()))) => {}
-                    Err(join_error) => {
-                        panicked += usize::from(join_error.is_panic());
-                        errors.push(anyhow::anyhow!("a component crashed: {join_error}"))
-                    }
-                }
+        intake_telemetry::drain_with(self.tasks, self.drain_deadline, |(name, outcome)| {
+            if let Err(error) = outcome {
+                errors.push(error.context(format!("{name} failed while stopping")));
             }
         })
         .await;
-        let aborted = self.tasks.len();
-        if drained.is_err() {
-            self.tasks.abort_all();
-        }
-        intake_telemetry::events::DrainFinished {
-            finished,
-            panicked,
-            aborted,
-            elapsed: drain_started.elapsed(),
-        }
-        .emit();
         for error in &errors {
             tracing::error!(error = %format!("{error:#}"), "component error during shutdown");
         }

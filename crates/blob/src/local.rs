@@ -47,7 +47,7 @@ fn io_error(operation: &'static str) -> impl FnOnce(io::Error) -> BlobError {
     move |source| BlobError::Io { operation, source }
 }
 
-fn join_error(e: tokio::task::JoinError) -> BlobError {
+pub(crate) fn join_error(e: tokio::task::JoinError) -> BlobError {
     BlobError::Io {
         operation: "blocking task",
         source: io::Error::other(e.to_string()),

@@ -25,10 +25,7 @@ impl LocalDirBlobStore {
         let root = self.root().to_path_buf();
         tokio::task::spawn_blocking(move || purge(&root, age))
             .await
-            .map_err(|e| BlobError::Io {
-                operation: "blocking task",
-                source: io::Error::other(e.to_string()),
-            })?
+            .map_err(crate::local::join_error)?
     }
 }
 

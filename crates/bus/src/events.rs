@@ -81,6 +81,31 @@ pub(crate) fn report_publish(
     outcome
 }
 
+/// Emits [`RecordDelivered`] or [`ConsumerFailed`] for a poll outcome and
+/// passes the outcome on; both backends report through this.
+pub(crate) fn report_poll(
+    backend: &'static str,
+    outcome: Result<Option<crate::Delivery>, BusError>,
+) -> Result<Option<crate::Delivery>, BusError> {
+    match &outcome {
+        Ok(Some(delivery)) => RecordDelivered {
+            backend,
+            topic: &delivery.topic,
+            partition: delivery.partition,
+            offset: delivery.offset,
+        }
+        .emit(),
+        Ok(None) => {}
+        Err(error) => ConsumerFailed {
+            backend,
+            operation: "poll",
+            error,
+        }
+        .emit(),
+    }
+    outcome
+}
+
 /// A record was handed to a consumer.
 pub(crate) struct RecordDelivered<'a> {
     pub backend: &'static str,

@@ -136,3 +136,13 @@ pub trait StateStore: Send + Sync {
     /// Readiness: Ok when the store answers now.
     async fn check_ready(&self) -> Result<(), StoreError>;
 }
+
+/// Ticket and user ids are stored as signed 64-bit integers by both backends.
+pub(crate) fn to_db_id(id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::InvalidValue(format!("id {id} exceeds i64")))
+}
+
+/// The id read back from the database.
+pub(crate) fn from_db_id(id: i64) -> Result<u64, StoreError> {
+    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("negative id {id}")))
+}

@@ -13,7 +13,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::{ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink};
+use crate::{
+    ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink, from_db_id,
+    to_db_id,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -186,14 +189,6 @@ fn check_schema_name(schema: &str) -> Result<(), StoreError> {
             "schema name {schema:?}: use lowercase letters, digits and _ (at most 63)"
         )))
     }
-}
-
-fn to_db_id(id: u64) -> Result<i64, StoreError> {
-    i64::try_from(id).map_err(|_| StoreError::InvalidValue(format!("id {id} exceeds i64")))
-}
-
-fn from_db_id(id: i64) -> Result<u64, StoreError> {
-    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("negative id {id}")))
 }
 
 fn read_link(row: &PgRow) -> Result<TicketLink, StoreError> {

@@ -11,7 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use crate::{ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink};
+use crate::{
+    ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink, from_db_id,
+    to_db_id,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -81,14 +84,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-fn to_db_id(id: u64) -> Result<i64, StoreError> {
-    i64::try_from(id).map_err(|_| StoreError::InvalidValue(format!("id {id} exceeds i64")))
-}
-
-fn from_db_id(id: i64) -> Result<u64, StoreError> {
-    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("negative id {id}")))
 }
 
 fn now_text() -> String {

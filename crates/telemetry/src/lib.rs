@@ -17,7 +17,7 @@ mod shutdown;
 pub use crashpoint::crashpoint;
 pub use logging::{LogFormat, init_logging, validate_log_filter};
 pub use prometheus::{MetricsHandle, SECONDS_BUCKETS, metrics};
-pub use shutdown::{DrainReport, ShutdownReason, cancel_on, drain, shutdown_signal};
+pub use shutdown::{DrainReport, ShutdownReason, cancel_on, drain, drain_with, shutdown_signal};
 
 /// Telemetry failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

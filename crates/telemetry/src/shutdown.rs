@@ -120,7 +120,17 @@ pub struct DrainReport {
 /// Waits up to `deadline` for every task in `tasks` to end (they should be
 /// watching the shutdown token), then aborts the rest. Logs and counts the
 /// outcome ([`DrainFinished`]).
-pub async fn drain<T: 'static>(mut tasks: JoinSet<T>, deadline: Duration) -> DrainReport {
+pub async fn drain<T: 'static>(tasks: JoinSet<T>, deadline: Duration) -> DrainReport {
+    drain_with(tasks, deadline, |_| {}).await
+}
+
+/// [`drain`] that hands the output of every task that ended in time to
+/// `on_output` (e.g. to report the errors components stopped with).
+pub async fn drain_with<T: 'static>(
+    mut tasks: JoinSet<T>,
+    deadline: Duration,
+    mut on_output: impl FnMut(T),
+) -> DrainReport {
     let started = Instant::now();
     let mut report = DrainReport {
         finished: 0,
@@ -130,11 +140,13 @@ pub async fn drain<T: 'static>(mut tasks: JoinSet<T>, deadline: Duration) -> Dra
     let all_done = async {
         while let Some(result) = tasks.join_next().await {
             report.finished += 1;
-            if let Err(error) = result
-                && error.is_panic()
-            {
-                report.panicked += 1;
-                tracing::error!(error = %error, "task panicked during shutdown");
+            match result {
+                Ok(output) => on_output(output),
+                Err(error) if error.is_panic() => {
+                    report.panicked += 1;
+                    tracing::error!(error = %error, "task panicked during shutdown");
+                }
+                Err(_) => {}
             }
         }
     };

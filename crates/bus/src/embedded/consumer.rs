@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{BACKEND, map_sqlx, now_ms};
-use crate::events::{ConsumerFailed, RecordDelivered};
+use crate::events::{ConsumerFailed, report_poll};
 use crate::{BusError, Consumer, Delivery, PartitionLag};
 
 /// Fallback poll interval: how soon a record written by another process is seen.
@@ -172,28 +172,8 @@ impl EmbeddedConsumer {
 #[async_trait]
 impl Consumer for EmbeddedConsumer {
     async fn poll(&mut self, timeout: Duration) -> Result<Option<Delivery>, BusError> {
-        match self.next(timeout).await {
-            Ok(Some(delivery)) => {
-                RecordDelivered {
-                    backend: BACKEND,
-                    topic: &delivery.topic,
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                }
-                .emit();
-                Ok(Some(delivery))
-            }
-            Ok(None) => Ok(None),
-            Err(error) => {
-                ConsumerFailed {
-                    backend: BACKEND,
-                    operation: "poll",
-                    error: &error,
-                }
-                .emit();
-                Err(error)
-            }
-        }
+        let outcome = self.next(timeout).await;
+        report_poll(BACKEND, outcome)
     }
 
     async fn done(&mut self, delivery: &Delivery) -> Result<(), BusError> {

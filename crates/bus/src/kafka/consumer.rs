@@ -12,7 +12,7 @@ use tracing::warn;
 
 use super::BACKEND;
 use super::client::{KafkaContext, classify};
-use crate::events::{ConsumerFailed, RecordDelivered};
+use crate::events::{ConsumerFailed, report_poll};
 use crate::{BusError, Consumer, Delivery, PartitionLag};
 
 /// How long one background lag measurement waits for the brokers overall.
@@ -83,29 +83,10 @@ impl Consumer for KafkaConsumer {
             Err(_elapsed) => return Ok(None),
             Ok(received) => received,
         };
-        match received {
-            Ok(message) => {
-                let delivery = to_delivery(&message);
-                RecordDelivered {
-                    backend: BACKEND,
-                    topic: &delivery.topic,
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                }
-                .emit();
-                Ok(Some(delivery))
-            }
-            Err(error) => {
-                let error = classify("receiving from kafka", &error);
-                ConsumerFailed {
-                    backend: BACKEND,
-                    operation: "poll",
-                    error: &error,
-                }
-                .emit();
-                Err(error)
-            }
-        }
+        let outcome = received
+            .map(|message| Some(to_delivery(&message)))
+            .map_err(|error| classify("receiving from kafka", &error));
+        report_poll(BACKEND, outcome)
     }
 
     async fn done(&mut self, delivery: &Delivery) -> Result<(), BusError> {
