@@ -19,13 +19,7 @@ pub fn check_config(path: Option<&Path>, role: Role) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
-            eprintln!(
-                "configuration has {} problem(s) ({source}, role {role}):",
-                errors.problems.len()
-            );
-            for problem in &errors.problems {
-                eprintln!("  {}: {}", problem.key, problem.message);
-            }
+            crate::print_problems(&errors, &format!(" ({source}, role {role})"));
             Ok(ExitCode::FAILURE)
         }
     }

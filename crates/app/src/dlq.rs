@@ -198,12 +198,7 @@ fn original(letter: &Delivery) -> Option<Record> {
     let headers = letter
         .headers
         .iter()
-        .filter(|(name, _)| {
-            let name = name.to_ascii_lowercase();
-            !(name.starts_with("intake_error_")
-                || name.starts_with("intake_source_")
-                || name.starts_with("intake_zendesk_"))
-        })
+        .filter(|(name, _)| !intake_router::is_error_header(name))
         .cloned()
         .collect();
     Some(Record {

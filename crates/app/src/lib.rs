@@ -25,10 +25,18 @@ pub(crate) fn load_config(
     needs: intake_config::Needs,
 ) -> Result<intake_config::Config, ExitCode> {
     intake_config::load_for(path, needs).map_err(|errors| {
-        eprintln!("configuration has {} problem(s):", errors.problems.len());
-        for problem in &errors.problems {
-            eprintln!("  {}: {}", problem.key, problem.message);
-        }
+        print_problems(&errors, "");
         ExitCode::FAILURE
     })
+}
+
+/// Prints every configuration problem, one per line, to stderr.
+pub(crate) fn print_problems(errors: &intake_config::ConfigErrors, context: &str) {
+    eprintln!(
+        "configuration has {} problem(s){context}:",
+        errors.problems.len()
+    );
+    for problem in &errors.problems {
+        eprintln!("  {}: {}", problem.key, problem.message);
+    }
 }

@@ -290,7 +290,18 @@ fn starting_app(render: intake_gateway::MetricsRender) -> axum::Router {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "starting"})) }),
         )
-        .route("/metrics", get(move || async move { render() }))
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        intake_gateway::PROMETHEUS_CONTENT_TYPE,
+                    )],
+                    render(),
+                )
+            }),
+        )
         .fallback(starting)
 }
 
@@ -341,7 +352,6 @@ pub(crate) async fn connect_bus(
                 properties.insert(name.clone(), value.expose_secret().to_owned());
             }
             BusOptions::Kafka(KafkaOptions {
-                brokers: kafka.bootstrap_servers(),
                 properties,
                 create_topics: kafka.create_topics,
                 partitions: kafka.partitions,

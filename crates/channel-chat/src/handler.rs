@@ -27,7 +27,7 @@ use crate::signature::{VerifyError, check_timestamp, verify_signature};
 /// Attachment URLs downloaded at the same time for one message.
 const FETCH_CONCURRENCY: usize = 4;
 /// Longest time all URL attachments of one message may take together; below
-/// the gateway's 30 s request timeout so the sender gets a clear 503.
+/// the gateway's 45 s request timeout so the sender gets a clear 503.
 pub const FETCH_STAGE_DEADLINE: Duration = Duration::from_secs(20);
 /// `Retry-After` of a 503 for an attachment host that failed for now.
 pub const ATTACHMENT_RETRY_AFTER: Duration = Duration::from_secs(30);

@@ -36,11 +36,7 @@ impl ContactKey {
 
     /// `<channel>:<user id>` for channel-scoped ids (Telegram, Slack, chat visitors).
     pub fn channel_user(channel: &str, user_id: &str) -> Result<Self, ContactKeyError> {
-        let valid_channel = !channel.is_empty()
-            && channel
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !valid_channel {
+        if !is_valid_channel_name(channel) {
             return Err(ContactKeyError::InvalidChannel(channel.to_owned()));
         }
         let user_id = user_id.trim();
@@ -63,6 +59,15 @@ impl fmt::Display for ContactKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A channel name: lower-case ASCII letters, digits, `-` or `_`, not empty
+/// (it appears in topic names, contact keys and metric labels).
+pub fn is_valid_channel_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// Trims and lower-cases an address; rejects anything without exactly one `@`

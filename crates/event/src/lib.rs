@@ -5,7 +5,9 @@
 mod contact;
 mod event;
 
-pub use contact::{ContactKey, ContactKeyError, normalise_email, normalise_phone};
+pub use contact::{
+    ContactKey, ContactKeyError, is_valid_channel_name, normalise_email, normalise_phone,
+};
 pub use event::{
     Attachment, BlobRef, Contact, Conversation, EVENT_ID_NAMESPACE, EventDecodeError, SCHEMA_ID,
     TicketEvent, event_id, json_schema,

@@ -110,7 +110,9 @@ pub fn record(topics: &Topics, delivery: &Delivery, letter: &DeadLetter) -> Reco
     }
 }
 
-fn is_error_header(name: &str) -> bool {
+/// Headers the router adds when it dead-letters a record (`intake_error_*`,
+/// `intake_source_*`, `intake_zendesk_*`); a replay drops them.
+pub fn is_error_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.starts_with("intake_error_")
         || lower.starts_with("intake_source_")

@@ -14,7 +14,7 @@ mod process;
 mod run;
 mod telemetry;
 
-pub use dlq::DlqReason;
+pub use dlq::{DlqReason, is_error_header};
 pub use options::{
     ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
     default_retry_initial_backoff, default_retry_max_backoff, default_subject_max_chars,

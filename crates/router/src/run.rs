@@ -62,12 +62,7 @@ impl Router {
         }
         let mut seen = HashSet::new();
         for route in &options.channels {
-            let valid = !route.name.is_empty()
-                && route
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-            if !valid {
+            if !intake_event::is_valid_channel_name(&route.name) {
                 return Err(RouterError::Config(format!(
                     "channel name {:?} must be lower-case letters, digits, '-' or '_'",
                     route.name

@@ -65,7 +65,7 @@ pub(crate) struct RawChat {
 }
 
 /// Longest accepted `attachment_fetch_timeout_secs`: the gateway answers
-/// every request within 30 seconds and gives all downloads of one message
+/// every request within 45 seconds and gives all downloads of one message
 /// at most 20.
 pub const MAX_ATTACHMENT_FETCH_TIMEOUT_SECS: u64 = 20;
 
@@ -211,7 +211,7 @@ impl RawChat {
             ctx.problem(
                 "channels.chat.attachment_fetch_timeout_secs",
                 format!(
-                    "must be between 1 and {MAX_ATTACHMENT_FETCH_TIMEOUT_SECS} (the gateway answers every request within 30 seconds)"
+                    "must be between 1 and {MAX_ATTACHMENT_FETCH_TIMEOUT_SECS} (the gateway answers every request within 45 seconds)"
                 ),
             );
         }
