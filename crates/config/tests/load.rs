@@ -487,3 +487,20 @@ fn blob_retention_defaults_to_30_days_and_0_keeps_forever() {
     let errors = load_from(Some("[blob]\nretention_days = 99999999\n"), &[]).unwrap_err();
     assert!(errors.for_key("blob.retention_days").is_some(), "{errors}");
 }
+
+#[test]
+fn a_chat_secret_shorter_than_16_key_bytes_is_a_problem_not_a_start_failure() {
+    // "whsec_" + base64 of 8 bytes: valid base64, too short for the adapter.
+    let errors = load_from(
+        None,
+        &env(&[
+            ("INTAKE__CHANNELS__CHAT__SECRET_ENV", "SHORT_SECRET"),
+            ("SHORT_SECRET", "whsec_AAECAwQFBgc="),
+        ]),
+    )
+    .unwrap_err();
+    let problem = errors
+        .for_key("channels.chat.secret_env")
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(problem.message.contains("at least 16 bytes"), "{problem:?}");
+}

@@ -181,7 +181,7 @@ impl RawChat {
             };
             ctx.problem(
                 key,
-                "the secret is not a Standard Webhooks secret (\"whsec_\" followed by base64)",
+                "the secret is not a Standard Webhooks secret (\"whsec_\" followed by the base64 of at least 16 bytes)",
             );
         }
         if self.timestamp_tolerance_secs == 0 {
@@ -283,11 +283,14 @@ impl ChatChannelConfig {
     }
 }
 
-/// `whsec_` followed by non-empty standard base64.
+/// Fewest key bytes the chat adapter accepts (its `MIN_SECRET_BYTES`).
+const MIN_SECRET_BYTES: usize = 16;
+
+/// `whsec_` followed by standard base64 of at least [`MIN_SECRET_BYTES`].
 fn is_standard_webhooks_secret(secret: &str) -> bool {
     secret.strip_prefix("whsec_").is_some_and(|encoded| {
         base64::engine::general_purpose::STANDARD
             .decode(encoded)
-            .is_ok_and(|key| !key.is_empty())
+            .is_ok_and(|key| key.len() >= MIN_SECRET_BYTES)
     })
 }
