@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::availability::STATUSES as AGENT_STATUSES;
+use crate::api::ticket_ops::STATUSES;
 use crate::faults::FaultSpec;
 use crate::model::ts;
 use crate::state::SimState;
@@ -71,8 +72,7 @@ async fn set_status(
     Path(id): Path<u64>,
     Json(body): Json<StatusBody>,
 ) -> Response {
-    const ALLOWED: &[&str] = &["new", "open", "pending", "hold", "solved", "closed"];
-    if !ALLOWED.contains(&body.status.as_str()) {
+    if !STATUSES.contains(&body.status.as_str()) {
         return bad_request("unknown status");
     }
     if !state.set_ticket_status(id, &body.status) {
@@ -143,8 +143,7 @@ async fn add_fault(State(state): State<SimState>, Json(spec): Json<FaultSpec>) -
     if spec.status.is_some_and(|s| !(100..=599).contains(&s)) {
         return bad_request("status must be an HTTP status code");
     }
-    let now = state.now();
-    state.runtime().add_fault(spec, now);
+    state.add_fault(spec);
     (StatusCode::CREATED, Json(json!({"ok": true}))).into_response()
 }
 
@@ -153,13 +152,12 @@ async fn list_faults(State(state): State<SimState>) -> Response {
 }
 
 async fn clear_faults(State(state): State<SimState>) -> Response {
-    state.runtime().clear_faults();
+    state.clear_faults();
     Json(json!({"ok": true})).into_response()
 }
 
 async fn requests(State(state): State<SimState>) -> Response {
-    let list: Vec<_> = state.runtime().requests.iter().cloned().collect();
-    Json(json!({"requests": list})).into_response()
+    Json(json!({"requests": state.requests()})).into_response()
 }
 
 async fn stats(State(state): State<SimState>) -> Response {

@@ -175,20 +175,17 @@ impl Client {
             &UserBody { user },
         )?;
         let envelope: UserEnvelope = self.execute(call).await?.json()?;
-        self.inner
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(user, &envelope.user, Instant::now());
+        self.users().insert(user, &envelope.user, Instant::now());
         Ok(envelope.user)
     }
 
     fn cached_user(&self, user: &UserInput) -> Option<User> {
-        self.inner
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(user, Instant::now())
+        self.users().get(user, Instant::now())
+    }
+
+    /// The user cache; a poisoned lock is taken over (the cache holds no invariants across calls).
+    fn users(&self) -> std::sync::MutexGuard<'_, crate::user_cache::UserCache> {
+        self.inner.users.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `GET /api/v2/users/search?query=..`. Fresh users take a while to be searchable.
@@ -254,11 +251,11 @@ impl Client {
         );
         let answer = self.execute(call).await?;
         let value: Value = answer.json()?;
-        availability_from_json(&value, agent_id).ok_or_else(|| Error::Decode {
-            endpoint: "agent_availability",
-            status: answer.status,
-            request_id: headers::request_id(&answer.headers),
-            detail: "no agent_status name in the answer".into(),
+        availability_from_json(&value, agent_id).ok_or_else(|| {
+            answer.decode_error(
+                "agent_availability",
+                "no agent_status name in the answer".into(),
+            )
         })
     }
 
@@ -284,11 +281,8 @@ impl Client {
             let list = page.get_mut(key).map(Value::take).unwrap_or(Value::Null);
             let batch: Vec<T> = match list {
                 Value::Null => Vec::new(),
-                list => serde_json::from_value(list).map_err(|e| Error::Decode {
-                    endpoint,
-                    status: answer.status,
-                    request_id: headers::request_id(&answer.headers),
-                    detail: format!("{key}: {:?} error", e.classify()),
+                list => serde_json::from_value(list).map_err(|e| {
+                    answer.decode_error(endpoint, format!("{key}: {:?} error", e.classify()))
                 })?,
             };
             items.extend(batch);

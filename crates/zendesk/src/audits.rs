@@ -59,6 +59,7 @@ impl Client {
 
     /// Pages forward from `first`; stops at `limit` unless `read_all` (for
     /// an answer without a `count`, whose newest audits are on the last page).
+    /// May hold more than `limit`: the caller truncates (after reversing).
     async fn oldest_audits(
         &self,
         ticket_id: u64,
@@ -75,7 +76,6 @@ impl Client {
             more = next.next_page.is_some() && !next.audits.is_empty();
             audits.extend(next.audits);
         }
-        audits.truncate(if read_all { usize::MAX } else { limit });
         Ok(audits)
     }
 

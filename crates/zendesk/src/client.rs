@@ -114,18 +114,26 @@ pub(crate) struct Answer {
 
 impl Answer {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
-            endpoint: self.endpoint,
-            status: self.status,
-            request_id: headers::request_id(&self.headers),
+        serde_json::from_slice(&self.body).map_err(|e| {
             // Position only: serde's message may quote customer data.
-            detail: format!(
+            let detail = format!(
                 "{:?} error at line {} column {}",
                 e.classify(),
                 e.line(),
                 e.column()
-            ),
+            );
+            self.decode_error(self.endpoint, detail)
         })
+    }
+
+    /// An [`Error::Decode`] for this answer (status and request id taken from it).
+    pub fn decode_error(&self, endpoint: &'static str, detail: String) -> Error {
+        Error::Decode {
+            endpoint,
+            status: self.status,
+            request_id: headers::request_id(&self.headers),
+            detail,
+        }
     }
 }
 
@@ -202,7 +210,8 @@ impl Client {
             .emit();
 
             let started = Instant::now();
-            let (result, budget) = self.send_once(&call).await;
+            let mut budget = RateLimitInfo::default();
+            let result = self.exchange(&call, &mut budget).await;
             let error = match result {
                 Ok(answer) => {
                     CallSucceeded {
@@ -268,12 +277,6 @@ impl Client {
 
     /// One HTTP exchange; also returns what the response said about the
     /// account's budget (empty when no response came).
-    async fn send_once(&self, call: &Call) -> (Result<Answer, Error>, RateLimitInfo) {
-        let mut budget = RateLimitInfo::default();
-        let result = self.exchange(call, &mut budget).await;
-        (result, budget)
-    }
-
     async fn exchange(&self, call: &Call, budget: &mut RateLimitInfo) -> Result<Answer, Error> {
         let inner = &self.inner;
         let mut request = inner

@@ -1,21 +1,11 @@
 //! Groups and group memberships.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value, json};
 
-use super::{json, path_id};
+use super::{page, path_id};
 use crate::error::ApiError;
 use crate::state::SimState;
-
-fn page(key: &str, items: Vec<Value>) -> Response {
-    let count = items.len();
-    json(
-        StatusCode::OK,
-        json!({key: items, "next_page": null, "previous_page": null, "count": count}),
-    )
-}
 
 /// `GET /api/v2/groups`
 pub async fn list(State(state): State<SimState>) -> Response {

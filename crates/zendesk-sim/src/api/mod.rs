@@ -10,7 +10,7 @@ pub mod tickets;
 pub mod uploads;
 pub mod users;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -35,6 +35,31 @@ pub fn wrapped<'a>(body: &'a Value, key: &'static str) -> Result<&'a Value, ApiE
 /// A JSON response with a status.
 pub fn json(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
+}
+
+/// A 200 single-page list response: `{key: items, next_page, previous_page, count}`.
+pub(crate) fn page(key: &str, items: Vec<Value>) -> Response {
+    let count = items.len();
+    json(
+        StatusCode::OK,
+        serde_json::json!({key: items, "next_page": null, "previous_page": null, "count": count}),
+    )
+}
+
+/// Sets `Location` (when it is a valid header value) and, if given, `x-idempotency-lookup`.
+pub(crate) fn with_location(
+    mut resp: Response,
+    location: &str,
+    lookup: Option<&'static str>,
+) -> Response {
+    if let Ok(value) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(lookup) = lookup {
+        resp.headers_mut()
+            .insert("x-idempotency-lookup", HeaderValue::from_static(lookup));
+    }
+    resp
 }
 
 /// Parses an id path segment; a non-numeric id is a 404, as in Zendesk.

@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::json;
+use super::ticket_ops::STATUSES as STATUS_ORDER;
 use crate::error::ApiError;
 use crate::model::{Ticket, User};
 use crate::state::{Data, SimState};
@@ -17,8 +18,6 @@ use crate::state::{Data, SimState};
 pub const PER_PAGE_MAX: usize = 100;
 /// Results one query can page through.
 pub const RESULT_LIMIT: usize = 1000;
-
-const STATUS_ORDER: &[&str] = &["new", "open", "pending", "hold", "solved", "closed"];
 
 /// One term of a search query.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ pub const MAX_COMMENTS: usize = 5000;
 /// Window of the per-ticket, per-user update limit.
 pub const UPDATE_WINDOW_SECS: i64 = 600;
 
-const STATUSES: &[&str] = &["new", "open", "pending", "hold", "solved", "closed"];
+pub(crate) const STATUSES: &[&str] = &["new", "open", "pending", "hold", "solved", "closed"];
 const PRIORITIES: &[&str] = &["urgent", "high", "normal", "low"];
 const TYPES: &[&str] = &["problem", "incident", "question", "task"];
 

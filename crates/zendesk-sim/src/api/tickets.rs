@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{json, parse_json, path_id, ticket_ops, wrapped};
+use super::{json, page, parse_json, path_id, ticket_ops, with_location, wrapped};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::{IdempotencyEntry, SimState};
@@ -18,17 +18,6 @@ use crate::state::{IdempotencyEntry, SimState};
 pub const IDEMPOTENCY_TTL_SECS: i64 = 2 * 60 * 60;
 /// Most ids `show_many` accepts.
 pub const SHOW_MANY_MAX: usize = 100;
-
-fn with_location(mut resp: Response, location: &str, lookup: Option<&'static str>) -> Response {
-    if let Ok(value) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, value);
-    }
-    if let Some(lookup) = lookup {
-        resp.headers_mut()
-            .insert("x-idempotency-lookup", HeaderValue::from_static(lookup));
-    }
-    resp
-}
 
 /// `POST /api/v2/tickets`
 pub async fn create(
@@ -165,11 +154,7 @@ pub async fn show_many(
         .filter_map(|id| data.tickets.get(id))
         .map(|t| render.ticket(t))
         .collect();
-    let count = tickets.len();
-    Ok(json(
-        StatusCode::OK,
-        json!({"tickets": tickets, "next_page": null, "previous_page": null, "count": count}),
-    ))
+    Ok(page("tickets", tickets))
 }
 
 /// `GET /api/v2/tickets[?external_id=X]`
@@ -188,9 +173,5 @@ pub async fn list(
         .take(100)
         .map(|t| render.ticket(t))
         .collect();
-    let count = tickets.len();
-    json(
-        StatusCode::OK,
-        json!({"tickets": tickets, "next_page": null, "previous_page": null, "count": count}),
-    )
+    page("tickets", tickets)
 }

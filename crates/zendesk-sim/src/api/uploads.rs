@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::json;
+use super::{json, with_location};
 use crate::error::ApiError;
 use crate::model::{Attachment, Upload};
 use crate::state::SimState;
@@ -93,10 +93,7 @@ pub async fn create(
     };
     state.persist().await;
     let (payload, location) = payload;
-    let mut resp = json(StatusCode::CREATED, payload);
+    let resp = json(StatusCode::CREATED, payload);
     // Recorded uploads answer with the new attachment's URL in `Location`.
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(resp)
+    Ok(with_location(resp, &location, None))
 }

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{json, opt_str, parse_json, path_id, wrapped};
+use super::{json, opt_str, page, parse_json, path_id, with_location, wrapped};
 use crate::error::ApiError;
 use crate::state::SimState;
 
@@ -94,12 +94,9 @@ pub async fn create_or_update(
         (status, base.get().user(user), id)
     };
     state.persist().await;
-    let mut resp = json(status, json!({"user": user_json}));
+    let resp = json(status, json!({"user": user_json}));
     let location = format!("{}/api/v2/users/{id}.json", base.get().base);
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(resp)
+    Ok(with_location(resp, &location, None))
 }
 
 /// `GET /api/v2/users/{id}`
@@ -151,11 +148,7 @@ pub async fn search(
             .map(|u| base.get().user(u))
             .collect()
     };
-    let count = users.len();
-    json(
-        StatusCode::OK,
-        json!({"users": users, "next_page": null, "previous_page": null, "count": count}),
-    )
+    page("users", users)
 }
 
 /// `GET /api/v2/users/{id}/identities`
@@ -168,11 +161,7 @@ pub async fn identities(
     let data = state.data();
     let user = data.users.get(&id).ok_or(ApiError::NotFound)?;
     let items = base.get().identities(user);
-    let count = items.len();
-    Ok(json(
-        StatusCode::OK,
-        json!({"identities": items, "next_page": null, "previous_page": null, "count": count}),
-    ))
+    Ok(page("identities", items))
 }
 
 /// `GET /api/v2/users/{id}/tickets/requested`
@@ -193,9 +182,5 @@ pub async fn requested(
         .take(100)
         .map(|t| base.get().ticket(t))
         .collect();
-    let count = tickets.len();
-    Ok(json(
-        StatusCode::OK,
-        json!({"tickets": tickets, "next_page": null, "previous_page": null, "count": count}),
-    ))
+    Ok(page("tickets", tickets))
 }
