@@ -86,6 +86,8 @@ pub struct Service {
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown: CancellationToken,
     drain_deadline: Duration,
+    /// Closed after the components have drained.
+    bus: Arc<dyn Bus>,
 }
 
 impl Service {
@@ -121,16 +123,17 @@ impl Service {
         }
 
         match build(&config, role, &shutdown, &mut tasks, render).await {
-            Ok((app, backend)) => {
+            Ok((app, bus)) => {
                 *app_slot
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
-                tracing::info!(%role, %http_addr, bus = backend, "intake started");
+                tracing::info!(%role, %http_addr, bus = bus.backend(), "intake started");
                 Ok(Service {
                     http_addr: Some(http_addr),
                     tasks,
                     shutdown,
                     drain_deadline,
+                    bus,
                 })
             }
             Err(error) => {
@@ -178,6 +181,12 @@ impl Service {
         for error in &errors {
             tracing::error!(error = %format!("{error:#}"), "component error during shutdown");
         }
+        // Last: the embedded bus commits what is queued and releases its file.
+        match tokio::time::timeout(self.drain_deadline, self.bus.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(error = %error, "closing the bus failed"),
+            Err(_) => tracing::error!("the bus did not close within the drain deadline"),
+        }
         tracing::info!("intake stopped");
         match failure {
             Some(error) => Err(error),
@@ -187,14 +196,14 @@ impl Service {
 }
 
 /// Connects the bus, opens the stores, spawns the role's components into
-/// `tasks` and returns the full HTTP app and the bus backend's name.
+/// `tasks` and returns the full HTTP app and the bus.
 async fn build(
     config: &Config,
     role: Role,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
     render: intake_gateway::MetricsRender,
-) -> anyhow::Result<(axum::Router, &'static str)> {
+) -> anyhow::Result<(axum::Router, Arc<dyn Bus>)> {
     let topics = Topics::new(config.bus.topic_prefix.clone());
     let bus = connect_bus(config, shutdown).await?;
     let mut all_topics: Vec<String> = config
@@ -270,7 +279,7 @@ async fn build(
         });
     }
     let app = intake_gateway::app(ctx, channels, health, render);
-    Ok((app, bus.backend()))
+    Ok((app, bus))
 }
 
 /// What the listener serves until the components are built: liveness,
