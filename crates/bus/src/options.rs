@@ -168,7 +168,7 @@ fn default_max_batch_records() -> usize {
 }
 
 fn default_max_batch_wait_micros() -> u64 {
-    0
+    500
 }
 
 /// 1 MB, librdkafka's default `message.max.bytes`, so a record the embedded

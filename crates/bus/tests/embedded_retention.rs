@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use intake_bus::{Bus as _, BusError, Consumer, Delivery, EmbeddedBus, EmbeddedOptions, Record};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::{ConnectOptions as _, Connection as _};
 use tempfile::TempDir;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -185,7 +186,6 @@ async fn close_stops_the_tasks_and_releases_the_file() {
 async fn dropping_the_bus_without_close_also_releases_the_file() {
     let dir = TempDir::new().expect("temp dir");
     let path = dir.path().join("bus.sqlite");
-    let wal = dir.path().join("bus.sqlite-wal");
     let bus = EmbeddedBus::open(with_retention(&path, 168))
         .await
         .expect("open");
@@ -193,12 +193,27 @@ async fn dropping_the_bus_without_close_also_releases_the_file() {
         .publish(record("t", 0))
         .await
         .expect("publish");
-    assert!(wal.exists(), "an open bus has a write-ahead log");
     drop(bus);
-    // Without `close` nothing waits for the tasks: wait for the condition.
+    // Without `close` nothing waits for the tasks, and the connections close
+    // all at once (so none may be the last to delete the log): wait for the
+    // condition that no other connection is open, which is when a lone one
+    // may leave WAL mode.
     let deadline = Instant::now() + WAIT;
-    while wal.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut mode = String::new();
+    while mode != "delete" && Instant::now() < deadline {
+        let mut lone = SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .expect("connect");
+        mode = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+            .fetch_one(&mut lone)
+            .await
+            .unwrap_or_default();
+        lone.close().await.expect("close the lone connection");
+        if mode != "delete" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    assert!(!wal.exists(), "the dropped bus still holds the file open");
+    assert_eq!(mode, "delete", "the dropped bus still holds the file open");
 }

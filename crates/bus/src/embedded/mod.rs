@@ -37,6 +37,11 @@ use writer::{EmbeddedPublisher, Limits, WriterTask};
 const BACKEND: &str = "embedded";
 /// How long a writer waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`Bus::close`] waits for connections on their way back to the
+/// pool (a ping each; far longer than that takes even on a busy machine).
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+/// How often `close` looks again for connections returned meanwhile.
+const CLOSE_RECHECK: Duration = Duration::from_millis(2);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bus_topics (
@@ -235,8 +240,23 @@ impl Bus for EmbeddedBus {
                 retention.stop().await;
             }
         }
-        // Waits until every connection (consumers' included) is closed.
+        // Waits until every connection (consumers' included) is closed. sqlx
+        // returns a connection to the pool in a task of its own (after a
+        // ping); one still on its way back when `close` ran ends up idle and
+        // open, so close again until the pool is empty.
         self.pool.close().await;
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+        while self.pool.size() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BusError::Other(format!(
+                    "{} connections to the embedded bus file still open after {} s",
+                    self.pool.size(),
+                    CLOSE_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(CLOSE_RECHECK).await;
+            self.pool.close().await;
+        }
         outcome
     }
 }
