@@ -80,11 +80,16 @@ app.kubernetes.io/component: {{ .role }}
 
 {{/*
 One role's configuration as a YAML map: `config` with the role's own
-`config` merged over it. (dict "root" $ "role" "gateway")
+`config` merged over it; the gateway's without [store], which only the
+router uses. (dict "root" $ "role" "gateway")
 */}}
 {{- define "intake.roleConfig" -}}
 {{- $role := index .root.Values .role -}}
 {{- $merged := mergeOverwrite (deepCopy .root.Values.config) (deepCopy (default (dict) $role.config)) -}}
+{{- if eq .role "gateway" -}}
+{{- /* The gateway never opens the state store; without [store] it needs no PostgreSQL URL. */ -}}
+{{- $_ := unset $merged "store" -}}
+{{- end -}}
 {{- toYaml $merged -}}
 {{- end -}}
 
