@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod helm;
+pub mod pod;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
