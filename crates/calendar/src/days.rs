@@ -97,6 +97,7 @@ pub fn days_to_rules(
     prefix: &str,
 ) -> Result<BTreeMap<NaiveDate, DayRule>, DaysError> {
     let mut rules = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     let mut problems = Vec::new();
     for (index, day) in days.iter().enumerate() {
         let mut problem = |field: &str, message: String| {
@@ -106,6 +107,10 @@ pub fn days_to_rules(
             });
         };
         let date = match parse_date(&day.date) {
+            Ok(date) if !seen.insert(date) => {
+                problem("date", format!("{date} is listed twice"));
+                None
+            }
             Ok(date) => Some(date),
             Err(message) => {
                 problem("date", message);
@@ -122,9 +127,7 @@ pub fn days_to_rules(
         let (Some(date), Some(rule)) = (date, rule) else {
             continue;
         };
-        if rules.insert(date, rule).is_some() {
-            problem("date", format!("{date} is listed twice"));
-        }
+        rules.insert(date, rule);
     }
     if problems.is_empty() {
         Ok(rules)
