@@ -260,9 +260,15 @@ fn build_calendar(
         );
         chrono_tz::Europe::Moscow
     });
+    let reported = problems.list.len();
     let week = build_week(problems, &format!("{key}.hours"), &raw.hours);
+    let hours_were_bad = problems.list.len() > reported;
     let mut calendar = WorkingCalendar::new(name, time_zone, week).unwrap_or_else(|_| {
-        problems.push(format!("{key}.hours"), "no weekday has working hours");
+        // Bad items fall back to closed days; say so only when it is not a
+        // consequence of a problem already reported.
+        if !hours_were_bad {
+            problems.push(format!("{key}.hours"), "no weekday has working hours");
+        }
         WorkingCalendar::seeds_default(name)
     });
     match raw.production_calendar.trim() {
