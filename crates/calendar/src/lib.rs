@@ -25,6 +25,8 @@ mod error;
 mod hours;
 mod ical;
 mod ops;
+#[cfg(feature = "refresh")]
+pub mod refresh;
 mod sla;
 
 pub use calendar::{DayRule, Layer, NoWorkingHours, WorkingCalendar};
