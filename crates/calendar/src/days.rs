@@ -140,9 +140,13 @@ pub fn days_to_rules(
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     let text = text.trim();
     let shaped = text.len() == 10
-        && text
-            .char_indices()
-            .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        && text.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     if !shaped {
         return Err(format!("{text:?} is not a date YYYY-MM-DD"));
     }
@@ -250,15 +254,23 @@ kind = "holiday"
         let paths: Vec<&str> = errors.problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["day[0].date", "day[1].kind", "day[2].like", "day[3].hours", "day[4].date"]
+            [
+                "day[0].date",
+                "day[1].kind",
+                "day[2].like",
+                "day[3].hours",
+                "day[4].date"
+            ]
         );
         assert!(errors.problems[4].message.contains("twice"));
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let errors = parse_days_file("source = \"x\"\n[[day]]\ndate = \"2026-01-01\"\nkind = \"holiday\"\ncolour = 1\n")
-            .unwrap_err();
+        let errors = parse_days_file(
+            "source = \"x\"\n[[day]]\ndate = \"2026-01-01\"\nkind = \"holiday\"\ncolour = 1\n",
+        )
+        .unwrap_err();
         assert!(errors.to_string().contains("colour"), "{errors}");
     }
 }

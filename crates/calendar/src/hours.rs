@@ -230,8 +230,8 @@ mod tests {
 
     #[test]
     fn lists_report_every_bad_item_by_index() {
-        let errors = DayHours::parse_list(&["10:00-13:00", "12:00-18:00", "19:00-18:30", "x"])
-            .unwrap_err();
+        let errors =
+            DayHours::parse_list(&["10:00-13:00", "12:00-18:00", "19:00-18:30", "x"]).unwrap_err();
         let indexes: Vec<usize> = errors.iter().map(|(index, _)| *index).collect();
         assert_eq!(indexes, [1, 2, 3]);
         assert!(matches!(errors[0].1, HoursError::Overlap(..)));

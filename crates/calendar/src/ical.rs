@@ -54,7 +54,10 @@ pub fn parse_ical(text: &str) -> Result<IcalDays, DaysError> {
             .unwrap_or("(no uid)")
             .to_owned();
         let mut skip = |reason: &str| days.skipped.push(format!("{reason}: {label}"));
-        if event.property_value("STATUS").is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED")) {
+        if event
+            .property_value("STATUS")
+            .is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED"))
+        {
             skip("cancelled event");
             continue;
         }
@@ -111,7 +114,10 @@ fn whole_days(duration: &str) -> Option<u64> {
     if let Some(weeks) = rest.strip_suffix('W') {
         return weeks.parse::<u64>().ok().map(|w| w * 7);
     }
-    rest.strip_suffix('D')?.parse().ok().filter(|days| *days > 0)
+    rest.strip_suffix('D')?
+        .parse()
+        .ok()
+        .filter(|days| *days > 0)
 }
 
 fn rule_of(event: &icalendar::Event) -> DayRule {

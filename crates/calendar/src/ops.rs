@@ -28,7 +28,9 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
+};
 
 use crate::calendar::WorkingCalendar;
 use crate::error::CalendarError;
@@ -183,9 +185,7 @@ impl WorkingCalendar {
         let local = date.and_time(NaiveTime::from_num_seconds_from_midnight_opt(secs, 0)?);
         match self.time_zone().from_local_datetime(&local) {
             LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
-            LocalResult::Ambiguous(first, second) => {
-                Some(first.min(second).with_timezone(&Utc))
-            }
+            LocalResult::Ambiguous(first, second) => Some(first.min(second).with_timezone(&Utc)),
             LocalResult::None => self.end_of_gap(local),
         }
     }
@@ -193,7 +193,8 @@ impl WorkingCalendar {
     /// For a local time skipped by a clock jump: the instant of the jump,
     /// i.e. the earliest instant of the first valid local time after it.
     fn end_of_gap(&self, skipped: NaiveDateTime) -> Option<DateTime<Utc>> {
-        let earliest = |local: NaiveDateTime| self.time_zone().from_local_datetime(&local).earliest();
+        let earliest =
+            |local: NaiveDateTime| self.time_zone().from_local_datetime(&local).earliest();
         let mut minute = skipped;
         for _ in 0..MAX_GAP_MINUTES {
             minute = minute.checked_add_signed(TimeDelta::minutes(1))?;

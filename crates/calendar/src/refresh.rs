@@ -160,9 +160,15 @@ pub async fn run_feed(
 }
 
 /// One fetch and, if good, one update. Returns how it ended.
-pub async fn refresh_once(live: &LivePolicies, feed: &IcalFeed, client: &reqwest::Client) -> Outcome {
+pub async fn refresh_once(
+    live: &LivePolicies,
+    feed: &IcalFeed,
+    client: &reqwest::Client,
+) -> Outcome {
     let result = match fetch(client, &feed.url).await {
-        Ok(text) => live.apply(&feed.calendar, &text).map_err(|detail| (Outcome::Invalid, detail)),
+        Ok(text) => live
+            .apply(&feed.calendar, &text)
+            .map_err(|detail| (Outcome::Invalid, detail)),
         Err(failure) => Err(failure),
     };
     let outcome = match result {

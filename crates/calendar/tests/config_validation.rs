@@ -21,8 +21,10 @@ fn check(text: &str, files: &[(&str, &str)]) -> (WorkingTimeConfig, Vec<ConfigPr
         sla: RawSla,
     }
     let sections: Sections = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
-    let files: BTreeMap<String, String> =
-        files.iter().map(|(p, t)| ((*p).to_owned(), (*t).to_owned())).collect();
+    let files: BTreeMap<String, String> = files
+        .iter()
+        .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+        .collect();
     let read = move |path: &Path| {
         files
             .get(path.to_str().unwrap())
@@ -92,7 +94,10 @@ first_response_working_minutes = 0
     assert!(message("calendars.support.hours.tue[0]").contains("ends before it starts"));
     assert!(message("calendars.support.days[0].date").contains("not a date on the calendar"));
     assert!(message("calendars.berlin.holidays_file").starts_with("day[1].date:"));
-    assert!(message("sla.policies.chat.calendar").contains("unknown calendar \"suport\" (known: berlin, default, support)"));
+    assert!(
+        message("sla.policies.chat.calendar")
+            .contains("unknown calendar \"suport\" (known: berlin, default, support)")
+    );
 }
 
 #[test]
@@ -104,16 +109,34 @@ ical_file = "missing.ics"
 [calendars.broken]
 ical_file = "broken.ics"
 "#;
-    let (_, problems) = check(text, &[("broken.ics", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n")]);
+    let (_, problems) = check(
+        text,
+        &[("broken.ics", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n")],
+    );
     let mut got = keys(&problems);
     got.sort();
-    assert_eq!(got, ["calendars.broken.ical_file", "calendars.night.hours", "calendars.night.ical_file"], "{problems:#?}");
-    assert!(problems.iter().any(|p| p.message.contains("cannot read missing.ics")));
+    assert_eq!(
+        got,
+        [
+            "calendars.broken.ical_file",
+            "calendars.night.hours",
+            "calendars.night.ical_file"
+        ],
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("cannot read missing.ics"))
+    );
 }
 
 #[test]
 fn names_must_be_usable_as_keys_and_tags() {
-    let (_, problems) = check("[calendars.Support]\n[sla.policies.\"mail policy\"]\nchannels=[\"email\"]\nfirst_response_working_minutes=60\npriorities=[\"high\"]\n", &[]);
+    let (_, problems) = check(
+        "[calendars.Support]\n[sla.policies.\"mail policy\"]\nchannels=[\"email\"]\nfirst_response_working_minutes=60\npriorities=[\"high\"]\n",
+        &[],
+    );
     let mut got = keys(&problems);
     got.sort();
     assert_eq!(got, ["calendars.Support", "sla.policies.mail policy"]);
@@ -121,19 +144,40 @@ fn names_must_be_usable_as_keys_and_tags() {
 
 #[test]
 fn two_policies_for_the_same_channel_and_priority_are_refused() {
-    let (_, problems) = check("[sla.policies.mail]\nchannels=[\"email\"]\nfirst_response_working_minutes=60\n", &[]);
-    assert_eq!(keys(&problems), ["sla.policies.mail.channels"], "{problems:#?}");
-    assert!(problems[0].message.contains("already covered by policy \"email\""));
+    let (_, problems) = check(
+        "[sla.policies.mail]\nchannels=[\"email\"]\nfirst_response_working_minutes=60\n",
+        &[],
+    );
+    assert_eq!(
+        keys(&problems),
+        ["sla.policies.mail.channels"],
+        "{problems:#?}"
+    );
+    assert!(
+        problems[0]
+            .message
+            .contains("already covered by policy \"email\"")
+    );
 }
 
 #[test]
 fn defaults_are_the_seeds_and_overrides_change_only_what_they_name() {
     let (config, problems) = check("", &[]);
     assert!(problems.is_empty());
-    let names: Vec<&str> = config.sla.policies().iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = config
+        .sla
+        .policies()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert_eq!(names, ["chat", "email", "messengers", "slack"]);
     let minutes = |config: &WorkingTimeConfig, name: &str| {
-        config.sla.policies().iter().find(|p| p.name == name).map(|p| p.first_response.as_secs() / 60)
+        config
+            .sla
+            .policies()
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.first_response.as_secs() / 60)
     };
     assert_eq!(minutes(&config, "email"), Some(720));
     assert_eq!(minutes(&config, "chat"), Some(5));
@@ -160,18 +204,38 @@ calendar = "night"
     let (config, problems) = check(text, &[]);
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(minutes(&config, "chat"), Some(10));
-    let chat = config.sla.policies().iter().find(|p| p.name == "chat").unwrap();
-    assert_eq!(chat.channels, ["chat"], "channels kept from the built-in policy");
+    let chat = config
+        .sla
+        .policies()
+        .iter()
+        .find(|p| p.name == "chat")
+        .unwrap();
+    assert_eq!(
+        chat.channels,
+        ["chat"],
+        "channels kept from the built-in policy"
+    );
     assert_eq!(minutes(&config, "slack"), None);
     let friday = at("2026-12-04T17:57:00+03:00");
-    let urgent = config.sla.first_response_deadline("email", Some(Priority::Urgent), friday).unwrap();
+    let urgent = config
+        .sla
+        .first_response_deadline("email", Some(Priority::Urgent), friday)
+        .unwrap();
     assert_eq!(urgent.policy, "email_urgent");
     assert_eq!(urgent.calendar, "night");
     // Saturday 00:00 Berlin is Friday 23:00 UTC... plus 60 minutes.
     assert_eq!(urgent.due_at, at("2026-12-05T01:00:00+01:00"));
-    let normal = config.sla.first_response_deadline("email", Some(Priority::Normal), friday).unwrap();
+    let normal = config
+        .sla
+        .first_response_deadline("email", Some(Priority::Normal), friday)
+        .unwrap();
     assert_eq!(normal.policy, "email");
-    assert!(config.sla.first_response_deadline("slack", None, friday).is_err());
+    assert!(
+        config
+            .sla
+            .first_response_deadline("slack", None, friday)
+            .is_err()
+    );
     assert_eq!(
         config.sla.policy_for("email", None).unwrap().first_response,
         Duration::from_secs(720 * 60)
@@ -188,6 +252,9 @@ fn an_ical_url_becomes_a_feed() {
     assert_eq!(config.ical_feeds.len(), 1);
     assert_eq!(config.ical_feeds[0].calendar, "support");
     assert_eq!(config.ical_feeds[0].refresh, Duration::from_secs(600));
-    let (_, problems) = check("[calendars.support]\nical_url = \"https://h.example/x.ics\"\nrefresh_secs = 0\n", &[]);
+    let (_, problems) = check(
+        "[calendars.support]\nical_url = \"https://h.example/x.ics\"\nrefresh_secs = 0\n",
+        &[],
+    );
     assert_eq!(keys(&problems), ["calendars.support.refresh_secs"]);
 }

@@ -22,7 +22,9 @@ fn year_totals(year: i32) -> (usize, u32) {
         if !hours.is_closed() {
             days += 1;
             for interval in hours.intervals() {
-                minutes += (interval.end().secs_from_midnight() - interval.start().secs_from_midnight()) / 60;
+                minutes += (interval.end().secs_from_midnight()
+                    - interval.start().secs_from_midnight())
+                    / 60;
             }
         }
         day = day.succ_opt().unwrap();
@@ -35,7 +37,17 @@ fn the_2026_calendar_matches_the_decree() {
     let days = ru_production_days().expect("bundled data parses");
     assert!(days.source.contains("1466"));
     let rule = |d: &str| days.rules.get(&date(d)).cloned();
-    for holiday in ["2026-01-01", "2026-01-07", "2026-01-08", "2026-02-23", "2026-03-08", "2026-05-01", "2026-05-09", "2026-06-12", "2026-11-04"] {
+    for holiday in [
+        "2026-01-01",
+        "2026-01-07",
+        "2026-01-08",
+        "2026-02-23",
+        "2026-03-08",
+        "2026-05-01",
+        "2026-05-09",
+        "2026-06-12",
+        "2026-11-04",
+    ] {
         assert_eq!(rule(holiday), Some(DayRule::Holiday), "{holiday}");
     }
     // Decree 1466: 3 Jan -> 9 Jan, 4 Jan -> 31 Dec; art. 112: 8 Mar -> 9 Mar, 9 May -> 11 May.
@@ -43,12 +55,19 @@ fn the_2026_calendar_matches_the_decree() {
         assert_eq!(rule(day_off), Some(DayRule::DayOff), "{day_off}");
     }
     for shortened in ["2026-04-30", "2026-05-08", "2026-06-11", "2026-11-03"] {
-        assert_eq!(rule(shortened), Some(DayRule::Shortened { by_minutes: 60 }), "{shortened}");
+        assert_eq!(
+            rule(shortened),
+            Some(DayRule::Shortened { by_minutes: 60 }),
+            "{shortened}"
+        );
     }
     // Published totals for 2026 (five-day week): 247 working days; with four
     // shortened days, 247 * 8 - 4 = 1972 hours.
     assert_eq!(year_totals(2026), (247, 1972));
-    assert!(days.derived.iter().all(|d| d.year() == 2027), "no 2026 entry is derived");
+    assert!(
+        days.derived.iter().all(|d| d.year() == 2027),
+        "no 2026 entry is derived"
+    );
 }
 
 #[test]
@@ -57,7 +76,16 @@ fn the_2027_calendar_is_derived_and_says_so() {
     let derived: Vec<String> = days.derived.iter().map(|d| d.to_string()).collect();
     assert_eq!(
         derived,
-        ["2027-02-22", "2027-04-30", "2027-05-03", "2027-05-10", "2027-06-11", "2027-06-14", "2027-11-03", "2027-12-31"]
+        [
+            "2027-02-22",
+            "2027-04-30",
+            "2027-05-03",
+            "2027-05-10",
+            "2027-06-11",
+            "2027-06-14",
+            "2027-11-03",
+            "2027-12-31"
+        ]
     );
     for day_off in ["2027-05-03", "2027-05-10", "2027-06-14"] {
         assert_eq!(date(day_off).weekday(), Weekday::Mon, "{day_off}");
@@ -86,7 +114,10 @@ hours = ["10:00-12:00", "13:00-15:00"]
     .unwrap();
     assert_eq!(
         file.rules[&date("2026-12-05")],
-        DayRule::Working { like: Some(Weekday::Fri), shortened_by_minutes: 30 }
+        DayRule::Working {
+            like: Some(Weekday::Fri),
+            shortened_by_minutes: 30
+        }
     );
     let DayRule::Hours(hours) = &file.rules[&date("2026-12-24")] else {
         panic!("hours expected");
@@ -150,14 +181,24 @@ fn an_icalendar_feed_follows_the_convention() {
     assert_eq!(rule("2027-01-08"), Some(DayRule::Holiday));
     assert_eq!(rule("2027-01-09"), None);
     // CATEGORIES wins; a later event for the same date replaces an earlier one.
-    assert_eq!(rule("2027-02-20"), Some(DayRule::Working { like: None, shortened_by_minutes: 0 }));
+    assert_eq!(
+        rule("2027-02-20"),
+        Some(DayRule::Working {
+            like: None,
+            shortened_by_minutes: 0
+        })
+    );
     assert_eq!(rule("2027-02-22"), Some(DayRule::DayOff));
     // Timed, recurring and cancelled events are skipped and reported.
     assert_eq!(rule("2027-03-01"), None);
     assert_eq!(rule("2027-03-12"), None);
     assert_eq!(rule("2027-03-13"), None);
     assert_eq!(days.skipped.len(), 3, "{:?}", days.skipped);
-    assert!(days.skipped.iter().any(|s| s.contains("recurring") && s.contains("yearly@test")));
+    assert!(
+        days.skipped
+            .iter()
+            .any(|s| s.contains("recurring") && s.contains("yearly@test"))
+    );
 }
 
 #[test]
@@ -168,9 +209,18 @@ fn summaries_decide_without_categories() {
         );
         parse_ical(&text).unwrap().rules[&date("2027-02-22")].clone()
     };
-    assert_eq!(one("Предпраздничный день"), DayRule::Shortened { by_minutes: 60 });
+    assert_eq!(
+        one("Предпраздничный день"),
+        DayRule::Shortened { by_minutes: 60 }
+    );
     assert_eq!(one("Нерабочий день"), DayRule::Holiday);
-    assert_eq!(one("Рабочий день (перенос)"), DayRule::Working { like: None, shortened_by_minutes: 0 });
+    assert_eq!(
+        one("Рабочий день (перенос)"),
+        DayRule::Working {
+            like: None,
+            shortened_by_minutes: 0
+        }
+    );
     assert_eq!(one("День защитника Отечества"), DayRule::Holiday);
 }
 

@@ -91,8 +91,8 @@ fn instant() -> impl Strategy<Value = DateTime<Utc>> {
     let year_start = at("2026-01-01T00:00:00+00:00");
     let near_anchor = (0..ANCHORS.len(), -3 * 86_400i64..3 * 86_400)
         .prop_map(|(index, offset)| at(ANCHORS[index]) + TimeDelta::seconds(offset));
-    let anywhere = (0..2 * 365 * 86_400i64)
-        .prop_map(move |offset| year_start + TimeDelta::seconds(offset));
+    let anywhere =
+        (0..2 * 365 * 86_400i64).prop_map(move |offset| year_start + TimeDelta::seconds(offset));
     prop_oneof![3 => near_anchor, 1 => anywhere]
 }
 
@@ -114,7 +114,10 @@ fn calendar_index() -> impl Strategy<Value = usize> {
 fn naive_open(calendar: &WorkingCalendar, at: DateTime<Utc>) -> Option<bool> {
     let local = at.with_timezone(&calendar.time_zone());
     let zone = calendar.time_zone();
-    if !matches!(zone.from_local_datetime(&local.naive_local()), LocalResult::Single(_)) {
+    if !matches!(
+        zone.from_local_datetime(&local.naive_local()),
+        LocalResult::Single(_)
+    ) {
         return None;
     }
     let secs = local.num_seconds_from_midnight();

@@ -57,30 +57,54 @@ async fn the_last_good_copy_is_kept_and_failures_are_counted() {
     let (port, server) = start_server(Arc::clone(&mode)).await;
     let url = format!("http://127.0.0.1:{port}/h.ics");
     let config = working_time(
-        &[("default", &format!("ical_url = \"{url}\"\nrefresh_secs = 1\n"))],
+        &[(
+            "default",
+            &format!("ical_url = \"{url}\"\nrefresh_secs = 1\n"),
+        )],
         "",
     );
     let feed = config.ical_feeds[0].clone();
     let live = LivePolicies::new(config.sla);
     let client = reqwest::Client::new();
-    assert_eq!(chat_due(&live), at("2026-12-07T10:02:00+03:00"), "before the feed");
+    assert_eq!(
+        chat_due(&live),
+        at("2026-12-07T10:02:00+03:00"),
+        "before the feed"
+    );
 
-    assert_eq!(refresh_once(&live, &feed, &client).await, Outcome::Refreshed);
+    assert_eq!(
+        refresh_once(&live, &feed, &client).await,
+        Outcome::Refreshed
+    );
     let monday_off = at("2026-12-08T10:02:00+03:00");
-    assert_eq!(chat_due(&live), monday_off, "Monday is a holiday in the feed");
+    assert_eq!(
+        chat_due(&live),
+        monday_off,
+        "Monday is a holiday in the feed"
+    );
     assert_eq!(live.status("default").days, 1);
 
     *mode.lock().unwrap() = Serve::Fail;
-    assert_eq!(refresh_once(&live, &feed, &client).await, Outcome::HttpStatus);
+    assert_eq!(
+        refresh_once(&live, &feed, &client).await,
+        Outcome::HttpStatus
+    );
     *mode.lock().unwrap() = Serve::Garbage;
     assert_eq!(refresh_once(&live, &feed, &client).await, Outcome::Invalid);
     server.abort();
     let _ = server.await;
-    assert_eq!(refresh_once(&live, &feed, &client).await, Outcome::Unreachable);
+    assert_eq!(
+        refresh_once(&live, &feed, &client).await,
+        Outcome::Unreachable
+    );
 
     let status = live.status("default");
     assert_eq!((status.successes, status.failures), (1, 3));
-    assert_eq!(chat_due(&live), monday_off, "the last good copy stays in use");
+    assert_eq!(
+        chat_due(&live),
+        monday_off,
+        "the last good copy stays in use"
+    );
 }
 
 #[tokio::test]

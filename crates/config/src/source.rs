@@ -115,7 +115,8 @@ pub(crate) fn is_list_key(key: &str) -> bool {
     key == "router.channel_priority"
         || (key.starts_with("channels.") && key.ends_with(".tags"))
         || (key.starts_with("calendars.") && key.contains(".hours."))
-        || (key.starts_with("sla.policies.") && (key.ends_with(".channels") || key.ends_with(".priorities")))
+        || (key.starts_with("sla.policies.")
+            && (key.ends_with(".channels") || key.ends_with(".priorities")))
 }
 
 fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {

@@ -18,7 +18,8 @@ pub(crate) fn validate(
     sla: RawSla,
 ) -> WorkingTimeConfig {
     let read = |path: &std::path::Path| std::fs::read_to_string(path).map_err(|e| e.to_string());
-    let (config, problems) = intake_calendar::config::validate(calendars, sla, KNOWN_CHANNELS, &read);
+    let (config, problems) =
+        intake_calendar::config::validate(calendars, sla, KNOWN_CHANNELS, &read);
     for problem in problems {
         ctx.problem(problem.key, problem.message);
     }

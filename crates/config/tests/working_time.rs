@@ -53,11 +53,20 @@ fn check_config_reports_calendar_problems_with_key_paths_and_everything_else() {
     let keys: Vec<&str> = errors.problems.iter().map(|p| p.key.as_str()).collect();
     for (key, says) in [
         ("zendesk.requests_per_minute", ""),
-        ("calendars.support.time_zone", "unknown time zone \"Mars/Olympus_Mons\""),
+        (
+            "calendars.support.time_zone",
+            "unknown time zone \"Mars/Olympus_Mons\"",
+        ),
         ("calendars.support.hours.mon[1]", "overlaps 10:00-14:00"),
         ("calendars.support.hours.tue[0]", "ends before it starts"),
-        ("calendars.support.days[0].date", "\"2026-04-31\" is not a date on the calendar"),
-        ("calendars.support.holidays_file", "day[0].date: \"2026-13-01\""),
+        (
+            "calendars.support.days[0].date",
+            "\"2026-04-31\" is not a date on the calendar",
+        ),
+        (
+            "calendars.support.holidays_file",
+            "day[0].date: \"2026-13-01\"",
+        ),
         ("sla.policies.chat.calendar", "unknown calendar \"suport\""),
         ("sla.policies.vip.calendar", "unknown calendar \"nowhere\""),
     ] {
@@ -72,12 +81,18 @@ fn check_config_reports_calendar_problems_with_key_paths_and_everything_else() {
 #[test]
 fn unknown_keys_in_the_new_sections_are_refused() {
     let errors = load_from(
-        Some("[calendars.support]\ntimezone = \"Europe/Moscow\"\n[sla.policies.chat]\nminutes = 5\n"),
+        Some(
+            "[calendars.support]\ntimezone = \"Europe/Moscow\"\n[sla.policies.chat]\nminutes = 5\n",
+        ),
         &[],
     )
     .unwrap_err();
     let keys: Vec<&str> = errors.problems.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(keys, ["calendars.support.timezone", "sla.policies.chat.minutes"], "{errors}");
+    assert_eq!(
+        keys,
+        ["calendars.support.timezone", "sla.policies.chat.minutes"],
+        "{errors}"
+    );
 }
 
 #[test]
@@ -100,11 +115,20 @@ fn the_environment_overrides_hours_and_policies() {
     let config = load_from(
         None,
         &env(&[
-            ("INTAKE__CALENDARS__DEFAULT__HOURS__MON", "09:00-13:00,14:00-19:00"),
-            ("INTAKE__SLA__POLICIES__CHAT__FIRST_RESPONSE_WORKING_MINUTES", "10"),
+            (
+                "INTAKE__CALENDARS__DEFAULT__HOURS__MON",
+                "09:00-13:00,14:00-19:00",
+            ),
+            (
+                "INTAKE__SLA__POLICIES__CHAT__FIRST_RESPONSE_WORKING_MINUTES",
+                "10",
+            ),
             ("INTAKE__SLA__POLICIES__VIP__CHANNELS", "email,chat"),
             ("INTAKE__SLA__POLICIES__VIP__PRIORITIES", "urgent"),
-            ("INTAKE__SLA__POLICIES__VIP__FIRST_RESPONSE_WORKING_MINUTES", "15"),
+            (
+                "INTAKE__SLA__POLICIES__VIP__FIRST_RESPONSE_WORKING_MINUTES",
+                "15",
+            ),
         ]),
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -12,14 +12,18 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::DEFAULT_CALENDAR;
+
+mod policies;
+
 use crate::bundled;
 use crate::calendar::{Layer, WorkingCalendar};
 use crate::days::{RawDay, days_to_rules, parse_days_file};
 use crate::error::DaysError;
 use crate::hours::DayHours;
 use crate::ical::parse_ical;
-use crate::sla::{Calendars, Priority, SlaPolicies, SlaPolicy, seeds_policies};
-use crate::DEFAULT_CALENDAR;
+use crate::sla::{Calendars, SlaPolicies};
+pub use policies::{RawPolicy, RawSla};
 
 /// `[calendars.<name>]` as written. Every key has a default, so an empty
 /// section is the seeds' calendar.
@@ -120,37 +124,6 @@ pub fn default_refresh_secs() -> u64 {
     3600
 }
 
-/// `[sla]` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSla {
-    /// Policies by name, laid over the built-in `email`, `chat`,
-    /// `messengers` and `slack`: a built-in name changes only the keys given.
-    #[serde(default)]
-    pub policies: BTreeMap<String, RawPolicy>,
-}
-
-/// `[sla.policies.<name>]` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPolicy {
-    /// False switches the policy off (built-in ones too).
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Channels it covers; required for a new policy.
-    #[serde(default)]
-    pub channels: Option<Vec<String>>,
-    /// Zendesk priorities it covers; empty or left out: any.
-    #[serde(default)]
-    pub priorities: Option<Vec<String>>,
-    /// First-response target in working minutes; required for a new policy.
-    #[serde(default)]
-    pub first_response_working_minutes: Option<u64>,
-    /// Calendar the minutes are counted on; default `default`.
-    #[serde(default)]
-    pub calendar: Option<String>,
-}
-
 /// An iCalendar URL to fetch for one calendar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IcalFeed {
@@ -199,7 +172,7 @@ pub fn validate(
         built.insert(calendar);
         ical_feeds.extend(feed);
     }
-    let policies = build_policies(&mut problems, sla, known_channels, &built);
+    let policies = policies::build_policies(&mut problems, sla, known_channels, &built);
     let config = WorkingTimeConfig {
         sla: SlaPolicies::new(policies, built),
         ical_feeds,
@@ -208,12 +181,12 @@ pub fn validate(
 }
 
 #[derive(Default)]
-struct Problems {
+pub(crate) struct Problems {
     list: Vec<ConfigProblem>,
 }
 
 impl Problems {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.list.push(ConfigProblem {
             key: key.into(),
             message: message.into(),
@@ -233,7 +206,7 @@ impl Problems {
     }
 }
 
-fn check_name(problems: &mut Problems, key: &str, name: &str) {
+pub(crate) fn check_name(problems: &mut Problems, key: &str, name: &str) {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -256,7 +229,10 @@ fn build_calendar(
     let time_zone = raw.time_zone.trim().parse::<Tz>().unwrap_or_else(|_| {
         problems.push(
             format!("{key}.time_zone"),
-            format!("unknown time zone {:?} (an IANA name such as Europe/Moscow)", raw.time_zone),
+            format!(
+                "unknown time zone {:?} (an IANA name such as Europe/Moscow)",
+                raw.time_zone
+            ),
         );
         chrono_tz::Europe::Moscow
     });
@@ -288,7 +264,10 @@ fn build_calendar(
     if let Some(path) = &raw.holidays_file {
         let file_key = format!("{key}.holidays_file");
         match read_file(path).map(|text| parse_days_file(&text)) {
-            Err(error) => problems.push(&file_key, format!("cannot read {}: {error}", path.display())),
+            Err(error) => problems.push(
+                &file_key,
+                format!("cannot read {}: {error}", path.display()),
+            ),
             Ok(Err(error)) => problems.days(&file_key, error, false),
             Ok(Ok(days)) => calendar.set_layer(Layer::File, days.rules),
         }
@@ -296,15 +275,24 @@ fn build_calendar(
     if let Some(path) = &raw.ical_file {
         let file_key = format!("{key}.ical_file");
         match read_file(path).map(|text| parse_ical(&text)) {
-            Err(error) => problems.push(&file_key, format!("cannot read {}: {error}", path.display())),
+            Err(error) => problems.push(
+                &file_key,
+                format!("cannot read {}: {error}", path.display()),
+            ),
             Ok(Err(error)) => problems.days(&file_key, error, false),
             Ok(Ok(days)) => calendar.set_layer(Layer::Ical, days.rules),
         }
     }
-    let feed = raw
-        .ical_url
-        .as_deref()
-        .and_then(|url| ical_feed(problems, key, name, url, raw.refresh_secs, raw.ical_file.is_some()));
+    let feed = raw.ical_url.as_deref().and_then(|url| {
+        ical_feed(
+            problems,
+            key,
+            name,
+            url,
+            raw.refresh_secs,
+            raw.ical_file.is_some(),
+        )
+    });
     match days_to_rules(&raw.days, "days") {
         Ok(rules) => calendar.set_layer(Layer::Inline, rules),
         Err(error) => problems.days(key, error, true),
@@ -364,125 +352,4 @@ fn build_week(problems: &mut Problems, key: &str, raw: &RawWeek) -> [DayHours; 7
             DayHours::closed()
         })
     })
-}
-
-fn build_policies(
-    problems: &mut Problems,
-    raw: RawSla,
-    known_channels: &[&str],
-    calendars: &Calendars,
-) -> Vec<SlaPolicy> {
-    let mut policies: BTreeMap<String, Option<SlaPolicy>> = seeds_policies()
-        .into_iter()
-        .map(|policy| (policy.name.clone(), Some(policy)))
-        .collect();
-    for (name, raw) in raw.policies {
-        let key = format!("sla.policies.{name}");
-        check_name(problems, &key, &name);
-        let base = policies.get(&name).cloned().flatten();
-        let policy = merge_policy(problems, &key, &name, base, raw, known_channels, calendars);
-        policies.insert(name, policy);
-    }
-    let policies: Vec<SlaPolicy> = policies.into_values().flatten().collect();
-    report_ambiguous(problems, &policies);
-    policies
-}
-
-fn merge_policy(
-    problems: &mut Problems,
-    key: &str,
-    name: &str,
-    base: Option<SlaPolicy>,
-    raw: RawPolicy,
-    known_channels: &[&str],
-    calendars: &Calendars,
-) -> Option<SlaPolicy> {
-    if raw.enabled == Some(false) {
-        return None;
-    }
-    let channels = match (raw.channels, &base) {
-        (Some(channels), _) => channels,
-        (None, Some(base)) => base.channels.clone(),
-        (None, None) => Vec::new(),
-    };
-    if channels.is_empty() {
-        problems.push(format!("{key}.channels"), "name at least one channel");
-    }
-    for (index, channel) in channels.iter().enumerate() {
-        if !known_channels.contains(&channel.as_str()) {
-            problems.push(
-                format!("{key}.channels[{index}]"),
-                format!("unknown channel {channel:?} (known: {})", known_channels.join(", ")),
-            );
-        }
-    }
-    let mut priorities = base.as_ref().map(|b| b.priorities.clone()).unwrap_or_default();
-    if let Some(raw_priorities) = raw.priorities {
-        priorities.clear();
-        for (index, text) in raw_priorities.iter().enumerate() {
-            match text.parse::<Priority>() {
-                Ok(priority) => priorities.push(priority),
-                Err(message) => problems.push(format!("{key}.priorities[{index}]"), message),
-            }
-        }
-    }
-    let minutes = raw
-        .first_response_working_minutes
-        .or(base.as_ref().map(|b| b.first_response.as_secs() / 60));
-    let first_response = match minutes {
-        Some(0) => {
-            problems.push(format!("{key}.first_response_working_minutes"), "must be at least 1");
-            None
-        }
-        Some(minutes) => Some(Duration::from_secs(minutes.saturating_mul(60))),
-        None => {
-            problems.push(
-                format!("{key}.first_response_working_minutes"),
-                "required for a policy that is not built in",
-            );
-            None
-        }
-    }?;
-    let calendar = raw
-        .calendar
-        .or(base.map(|b| b.calendar))
-        .unwrap_or_else(|| DEFAULT_CALENDAR.to_owned());
-    if calendars.get(&calendar).is_none() {
-        let known: Vec<&str> = calendars.names().collect();
-        problems.push(
-            format!("{key}.calendar"),
-            format!("unknown calendar {calendar:?} (known: {})", known.join(", ")),
-        );
-    }
-    Some(SlaPolicy {
-        name: name.to_owned(),
-        channels,
-        priorities,
-        first_response,
-        calendar,
-    })
-}
-
-/// Two policies covering the same channel and priority equally specifically
-/// would make the choice depend on their order: refused.
-fn report_ambiguous(problems: &mut Problems, policies: &[SlaPolicy]) {
-    for (index, policy) in policies.iter().enumerate() {
-        for earlier in &policies[..index] {
-            let shared_channel = policy.channels.iter().find(|c| earlier.channels.contains(c));
-            let priorities_clash = match (policy.priorities.is_empty(), earlier.priorities.is_empty()) {
-                (true, true) => true,
-                (false, false) => policy.priorities.iter().any(|p| earlier.priorities.contains(p)),
-                _ => false,
-            };
-            if let (Some(channel), true) = (shared_channel, priorities_clash) {
-                problems.push(
-                    format!("sla.policies.{}.channels", policy.name),
-                    format!(
-                        "channel {channel:?} is already covered by policy {:?} for the same priorities",
-                        earlier.name
-                    ),
-                );
-            }
-        }
-    }
 }
