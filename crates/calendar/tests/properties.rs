@@ -91,9 +91,12 @@ fn instant() -> impl Strategy<Value = DateTime<Utc>> {
     let year_start = at("2026-01-01T00:00:00+00:00");
     let near_anchor = (0..ANCHORS.len(), -3 * 86_400i64..3 * 86_400)
         .prop_map(|(index, offset)| at(ANCHORS[index]) + TimeDelta::seconds(offset));
+    // The hours right around a clock change or a closing time.
+    let close_to_anchor = (0..ANCHORS.len(), -4 * 3600i64..4 * 3600)
+        .prop_map(|(index, offset)| at(ANCHORS[index]) + TimeDelta::seconds(offset));
     let anywhere =
         (0..2 * 365 * 86_400i64).prop_map(move |offset| year_start + TimeDelta::seconds(offset));
-    prop_oneof![3 => near_anchor, 1 => anywhere]
+    prop_oneof![2 => near_anchor, 2 => close_to_anchor, 1 => anywhere]
 }
 
 /// Working durations up to 100 hours, in whole seconds.
@@ -125,6 +128,12 @@ fn naive_open(calendar: &WorkingCalendar, at: DateTime<Utc>) -> Option<bool> {
     Some(hours.intervals().iter().any(|interval| {
         interval.start().secs_from_midnight() <= secs && secs < interval.end().secs_from_midnight()
     }))
+}
+
+/// Instants within three hours of a Berlin clock change (2026 and 2027).
+fn near_berlin_change() -> impl Strategy<Value = DateTime<Utc>> {
+    (0..4usize, -3 * 3600i64..3 * 3600)
+        .prop_map(|(index, offset)| at(ANCHORS[index]) + TimeDelta::seconds(offset))
 }
 
 proptest! {
@@ -171,6 +180,17 @@ proptest! {
         prop_assert!(calendar.is_open(opening));
         prop_assert_eq!(calendar.working_time_between(from, opening).unwrap(), Duration::ZERO);
         prop_assert_eq!(calendar.is_open(from), opening == from);
+    }
+
+    #[test]
+    fn berlin_hours_agree_with_the_wall_clock_around_the_changes(at in near_berlin_change(), work in work()) {
+        for calendar in &CALENDARS[2..] {
+            if let Some(expected) = naive_open(calendar, at) {
+                prop_assert_eq!(calendar.is_open(at), expected, "at {}", at);
+            }
+            let due = calendar.deadline(at, work).unwrap();
+            prop_assert_eq!(calendar.working_time_between(at, due).unwrap(), work);
+        }
     }
 
     #[test]
