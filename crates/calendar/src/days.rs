@@ -75,8 +75,13 @@ pub struct DaysFile {
 
 /// Parses a days file; every problem at once (`day[3].date: …`).
 pub fn parse_days_file(text: &str) -> Result<DaysFile, DaysError> {
-    let raw: RawDaysFile = toml::from_str(text)
-        .map_err(|error| DaysError::single("(file)", error.message().to_owned()))?;
+    let raw: RawDaysFile = toml::from_str(text).map_err(|error| {
+        let line = error
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let path = line.map_or_else(|| "(file)".to_owned(), |line| format!("line {line}"));
+        DaysError::single(path, error.message().to_owned())
+    })?;
     let derived = raw
         .day
         .iter()
@@ -272,5 +277,9 @@ kind = "holiday"
         )
         .unwrap_err();
         assert!(errors.to_string().contains("colour"), "{errors}");
+        let errors =
+            parse_days_file("source = \"x\"\n[[day]]\ndate = 2026-01-01\nkind = \"holiday\"\n")
+                .unwrap_err();
+        assert_eq!(errors.problems[0].path, "line 3", "{errors}");
     }
 }
