@@ -27,6 +27,7 @@ mod router;
 mod secret;
 mod source;
 mod store;
+mod working_time;
 mod zendesk;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
+pub use working_time::{IcalFeed, WorkingTimeConfig};
 pub use zendesk::{ZendeskAccount, ZendeskAuth, ZendeskConfig};
 
 use crate::problems::Problems;
@@ -61,6 +63,8 @@ pub struct Config {
     pub zendesk: ZendeskConfig,
     pub router: RouterConfig,
     pub channels: ChannelsConfig,
+    /// Working-time calendars and SLA policies (`[calendars.*]`, `[sla]`).
+    pub working_time: WorkingTimeConfig,
 }
 
 /// The file as written: one field per section.
@@ -94,6 +98,12 @@ struct RawConfig {
     /// The channel adapters.
     #[serde(default)]
     channels: channels::RawChannels,
+    /// Working-time calendars by name.
+    #[serde(default)]
+    calendars: std::collections::BTreeMap<String, working_time::RawCalendar>,
+    /// SLA first-response policies.
+    #[serde(default)]
+    sla: working_time::RawSla,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over it.
@@ -162,6 +172,7 @@ fn load_labelled(
         zendesk: raw.zendesk.validate(&mut ctx),
         router: raw.router.validate(&mut ctx),
         channels: raw.channels.validate(&mut ctx),
+        working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
     };
     let mut problems = ctx.problems;
     let missing = [
