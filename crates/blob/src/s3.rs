@@ -89,9 +89,9 @@ pub enum S3Credentials {
         secret_access_key: SecretString,
         session_token: Option<SecretString>,
     },
-    /// The standard AWS chain: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
-    /// (/ `AWS_SESSION_TOKEN`), else web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`
-    /// + `AWS_ROLE_ARN`, EKS IRSA), else ECS or EKS Pod Identity container
+    /// The standard AWS chain: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+    /// (and `AWS_SESSION_TOKEN`), else web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`
+    /// with `AWS_ROLE_ARN`, EKS IRSA), else ECS or EKS Pod Identity container
     /// credentials, else the instance metadata service.
     Chain,
 }
