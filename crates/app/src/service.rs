@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use intake_blob::{BlobStore, LocalDirBlobStore};
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
 use intake_channel::{ChannelContext, HttpChannel};
 use intake_channel_chat::{ChatChannel, ChatOptions};
@@ -208,9 +207,9 @@ async fn build(
         .await
         .context("cannot create the bus topics")?;
 
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
+    let blobs = crate::blob_retention::open(&config.blob)?;
     if let Some(retention) = config.blob.retention {
-        let store = LocalDirBlobStore::new(config.blob.dir.clone());
+        let store = Arc::clone(&blobs);
         let token = shutdown.clone();
         tasks.spawn(async move {
             (

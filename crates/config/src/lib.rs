@@ -18,6 +18,7 @@
 //! [`Config::require_gateway`], so `intake run --role gateway` does not ask
 //! for Zendesk credentials.
 
+mod blob;
 mod bus;
 mod channels;
 mod collect;
@@ -35,11 +36,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use blob::{BlobConfig, BlobS3Config, S3AccessKey};
 pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
     ChannelRouting, ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
 };
-pub use general::{BlobConfig, HttpConfig, LogConfig, ServiceConfig};
+pub use general::{HttpConfig, LogConfig, ServiceConfig};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
@@ -88,7 +90,7 @@ struct RawConfig {
     store: store::RawStore,
     /// The blob store.
     #[serde(default)]
-    blob: general::RawBlob,
+    blob: blob::RawBlob,
     /// The Zendesk account.
     #[serde(default)]
     zendesk: zendesk::RawZendesk,
