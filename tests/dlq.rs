@@ -253,7 +253,10 @@ async fn up_to_and_dry_run(backend: Backend, brokers: Option<&str>) {
     assert_eq!(got, wanted, "{republished:?}");
     for record in &republished {
         assert!(
-            record.headers.iter().all(|(name, _)| !name.starts_with("intake_")),
+            record
+                .headers
+                .iter()
+                .all(|(name, _)| !name.starts_with("intake_")),
             "error headers kept on replay: {record:?}"
         );
     }
