@@ -139,6 +139,9 @@ pub(crate) struct Shared {
     pub config: SimConfig,
     pub data: Mutex<Data>,
     pub runtime: Mutex<Runtime>,
+    /// The sim clock's origin: UTC when the state was built, and tokio's
+    /// clock at that moment.
+    clock_origin: (DateTime<Utc>, tokio::time::Instant),
     clock_offset_ms: AtomicI64,
     version: AtomicU64,
     persisted: tokio::sync::Mutex<u64>,
@@ -183,6 +186,7 @@ impl SimState {
                 config,
                 data: Mutex::new(data),
                 runtime: Mutex::new(runtime),
+                clock_origin: (Utc::now(), tokio::time::Instant::now()),
                 clock_offset_ms: AtomicI64::new(offset),
                 version: AtomicU64::new(0),
                 persisted: tokio::sync::Mutex::new(0),
@@ -195,9 +199,16 @@ impl SimState {
         &self.shared.config
     }
 
-    /// Current time on the sim clock: wall time plus the advanced offset.
+    /// Current time on the sim clock: the wall time at start moved on by
+    /// tokio's clock, plus the advanced offset. Outside paused time that is
+    /// wall time; a test on paused tokio time (`start_paused`) drives the sim
+    /// clock, its rate window and its delays together with the client's
+    /// timers, so what it measures does not depend on the machine's speed.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let (start, started) = self.shared.clock_origin;
+        let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        start
+            + elapsed
             + chrono::Duration::milliseconds(self.shared.clock_offset_ms.load(Ordering::SeqCst))
     }
 
