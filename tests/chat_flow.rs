@@ -174,8 +174,12 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
         .find(|u| u["id"] == ticket["requester_id"])
         .unwrap_or_else(|| panic!("requester {} not among {users:#?}", ticket["requester_id"]));
     assert_eq!(requester["name"], "Ольга Тестова");
-    assert_eq!(requester["email"], "olga@example.com");
+    // The visitor typed the e-mail and nothing vouches for it (decision 2):
+    // the requester is the visitor, the claimed address is shown, not attached.
+    assert_eq!(requester["email"], Value::Null);
+    assert_eq!(requester["external_id"], "chat:visitor-42");
     assert_eq!(requester["role"], "end-user");
+    assert!(tags.contains(&"intake_unverified_identity"), "{tags:?}");
     let comments = ticket["comments"].as_array().unwrap();
     assert_eq!(comments.len(), 1, "{comments:#?}");
     let comment_body = comments[0]["body"].as_str().unwrap();
@@ -183,6 +187,7 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
         comment_body.contains("Заказ 1042, карта отклонена."),
         "{comment_body}"
     );
+    assert!(comment_body.contains("olga@example.com"), "{comment_body}");
     let attachments = comments[0]["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), 1, "{attachments:#?}");
     assert_eq!(attachments[0]["file_name"], "screenshot.png");

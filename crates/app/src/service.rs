@@ -197,8 +197,7 @@ async fn build(
     let topics = Topics::new(config.bus.topic_prefix.clone());
     let bus = connect_bus(config, shutdown).await?;
     let mut all_topics: Vec<String> = config
-        .router
-        .channel_priority
+        .router_channels()
         .iter()
         .map(|channel| topics.events(channel))
         .collect();
@@ -457,8 +456,7 @@ fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
 
 fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
     let channels = config
-        .router
-        .channel_priority
+        .router_channels()
         .iter()
         .map(|name| {
             let mut route = ChannelRoute::new(name.clone());

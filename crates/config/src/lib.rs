@@ -214,12 +214,27 @@ fn process_env() -> Vec<(String, String)> {
 }
 
 impl Config {
+    /// The channel topics the router consumes (and every role creates): each
+    /// enabled channel, in `router.channel_priority` order, unlisted ones
+    /// last. The one place that decides it, so that no accepted message is
+    /// left without a consumer.
+    pub fn router_channels(&self) -> Vec<String> {
+        self.router.consumed_channels(&self.channels.enabled())
+    }
+
     /// Ok when everything the router role needs is configured (the Zendesk
-    /// URL and credentials); otherwise every missing piece with its key.
+    /// URL and credentials, at least one enabled channel); otherwise every
+    /// missing piece with its key.
     pub fn require_router(&self) -> Result<(), ConfigErrors> {
         let mut problems = Problems::default();
         for problem in &self.zendesk.missing {
             problems.push(problem.key.clone(), problem.message.clone());
+        }
+        if self.router_channels().is_empty() {
+            problems.push(
+                "channels",
+                "no channel is enabled: the router would have nothing to consume",
+            );
         }
         problems.finish(())
     }

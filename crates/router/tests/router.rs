@@ -17,6 +17,7 @@ async fn one_event_becomes_one_ticket_with_requester_tags_priority_and_attachmen
         key: "chat:visitor-7".to_owned(),
         name: Some("Alice".to_owned()),
         email: Some("Alice@Example.com".to_owned()),
+        verified: true,
         ..Contact::default()
     };
     let text = "\n  My invoice is wrong  \nPlease fix it";

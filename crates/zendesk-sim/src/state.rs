@@ -111,27 +111,31 @@ impl Data {
                 updated_at: now,
                 availability: is_agent.then(|| "online".to_owned()),
                 availability_updated_at: is_agent.then_some(now),
+                active: true,
+                extra_emails: Vec::new(),
             },
         );
         id
     }
 
-    /// Finds a user by e-mail, case-insensitively.
+    /// Finds an active user by any of its e-mail identities, case-insensitively.
     pub fn user_by_email(&self, email: &str) -> Option<&User> {
+        self.users.values().find(|u| u.active && u.has_email(email))
+    }
+
+    /// Finds an active user by external id, case-insensitively.
+    pub fn user_by_external_id(&self, external_id: &str) -> Option<&User> {
         self.users.values().find(|u| {
-            u.email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            u.active
+                && u.external_id
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(external_id))
         })
     }
 
-    /// Finds a user by external id, case-insensitively.
-    pub fn user_by_external_id(&self, external_id: &str) -> Option<&User> {
-        self.users.values().find(|u| {
-            u.external_id
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(external_id))
-        })
+    /// The user with `id` unless it was deleted or merged away.
+    pub fn active_user(&self, id: u64) -> Option<&User> {
+        self.users.get(&id).filter(|u| u.active)
     }
 }
 
@@ -274,6 +278,48 @@ impl SimState {
         let now = self.now();
         self.data()
             .add_user(name, Some(email.to_owned()), None, role, now)
+    }
+
+    /// Deletes user `id` as `DELETE /api/v2/users/{id}` does (soft delete);
+    /// returns the deleted user as rendered in the answer.
+    pub fn delete_user(&self, id: u64) -> Result<Value, crate::ApiError> {
+        let now = self.now();
+        let lag = self.shared.config.search_lag;
+        let owner = self.agent_id();
+        let base = self.render();
+        let mut data = self.data();
+        crate::api::user_ops::delete(&mut data, id, owner, lag, now)?;
+        let mut user = data
+            .users
+            .get(&id)
+            .map(|u| base.get().user(u))
+            .unwrap_or_default();
+        user["permanently_deleted"] = Value::Bool(false);
+        Ok(user)
+    }
+
+    /// Merges end user `source` into end user `target` as the seeded agent
+    /// would with `PUT /api/v2/users/{source}/merge`; returns the receiving user.
+    pub fn merge_users(&self, source: u64, target: u64) -> Result<Value, crate::ApiError> {
+        self.merge_users_as(self.agent_id(), source, target)
+    }
+
+    pub(crate) fn merge_users_as(
+        &self,
+        agent: u64,
+        source: u64,
+        target: u64,
+    ) -> Result<Value, crate::ApiError> {
+        let now = self.now();
+        let lag = self.shared.config.search_lag;
+        let base = self.render();
+        let mut data = self.data();
+        crate::api::user_ops::merge(&mut data, source, target, agent, lag, now)?;
+        Ok(data
+            .users
+            .get(&target)
+            .map(|u| base.get().user(u))
+            .unwrap_or_default())
     }
 
     /// Sets a ticket's status directly (as an agent in the UI or an automation would);
