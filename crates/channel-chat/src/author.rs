@@ -76,18 +76,19 @@ pub(crate) fn contact(
         .as_deref()
         .and_then(locale_region)
         .or_else(|| rules.phone_region.clone());
-    let phone = typed_phone.as_ref().and_then(|typed| {
-        match normalise_phone_in(typed, region.as_deref()) {
-            Ok(number) => Some(number),
-            Err(_) => {
-                dropped.push(DroppedField::AuthorPhone);
-                if looks_like_phone(typed) {
-                    metadata.insert("phone_as_typed".into(), typed.clone());
+    let phone =
+        typed_phone
+            .as_ref()
+            .and_then(|typed| match normalise_phone_in(typed, region.as_deref()) {
+                Ok(number) => Some(number),
+                Err(_) => {
+                    dropped.push(DroppedField::AuthorPhone);
+                    if looks_like_phone(typed) {
+                        metadata.insert("phone_as_typed".into(), typed.clone());
+                    }
+                    None
                 }
-                None
-            }
-        }
-    });
+            });
     let identity = lenient_text(
         author.identity_token,
         MAX_IDENTITY_TOKEN_CHARS,

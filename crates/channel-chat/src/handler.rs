@@ -13,8 +13,8 @@ use intake_channel::events::{
     AttachmentFetch, FieldsDropped, MessageReceived, MessageRejected, SignatureFailure,
 };
 use intake_channel::{
-    ApiError, BodyError, ChannelContext, FetchOutcome, PublishRefusal, RejectReason,
-    publish_event, read_body_limited,
+    ApiError, BodyError, ChannelContext, FetchOutcome, PublishRefusal, RejectReason, publish_event,
+    read_body_limited,
 };
 use intake_event::Attachment;
 use serde::Serialize;

@@ -126,11 +126,8 @@ impl IdentityVerifier {
         if external_id.is_empty() || external_id.chars().any(char::is_control) {
             return Err(IdentityError::Claim("external_id"));
         }
-        let present = |value: Option<String>| {
-            value
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let present =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let email = present(claims.email)
             .map(|address| normalise_email(&address).map_err(|_| IdentityError::Claim("email")))
             .transpose()?;
@@ -197,7 +194,11 @@ mod tests {
         let v = verifier();
         let cases = [
             (
-                token(good.clone(), "another-secret-0123456789abcdefgh", Algorithm::HS256),
+                token(
+                    good.clone(),
+                    "another-secret-0123456789abcdefgh",
+                    Algorithm::HS256,
+                ),
                 IdentityError::Signature,
             ),
             (

@@ -16,7 +16,12 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 
 use common::{options, retry_after, send, signed};
 
-async fn app(bus: &Arc<dyn Bus>, topics: Topics, dir: &tempfile::TempDir, opts: ChatOptions) -> Router {
+async fn app(
+    bus: &Arc<dyn Bus>,
+    topics: Topics,
+    dir: &tempfile::TempDir,
+    opts: ChatOptions,
+) -> Router {
     bus.ensure_topics(&[topics.events("chat")]).await.unwrap();
     let ctx = ChannelContext {
         publisher: bus.publisher(),
@@ -65,7 +70,11 @@ async fn an_event_over_the_embedded_record_limit_is_413_with_the_limit() {
         answer["message"].as_str().unwrap().contains(&limit),
         "{answer}"
     );
-    assert_eq!(retry_after(&headers), None, "a size refusal is never retried");
+    assert_eq!(
+        retry_after(&headers),
+        None,
+        "a size refusal is never retried"
+    );
 
     // The bus itself is fine: a normal message goes through.
     let small = r#"{"conversation_id":"c","author":{"id":"v"},"text":"hi"}"#;
@@ -79,7 +88,10 @@ async fn an_event_over_the_embedded_record_limit_is_413_with_the_limit() {
         ),
         "{rendered}"
     );
-    assert!(!rendered.contains(r#"reason="bus_unavailable""#), "{rendered}");
+    assert!(
+        !rendered.contains(r#"reason="bus_unavailable""#),
+        "{rendered}"
+    );
 }
 
 fn kafka_broker() -> Option<String> {
@@ -97,7 +109,9 @@ fn kafka_broker() -> Option<String> {
 
 #[tokio::test]
 async fn kafka_message_size_too_large_is_413_with_the_limit() {
-    let Some(brokers) = kafka_broker() else { return };
+    let Some(brokers) = kafka_broker() else {
+        return;
+    };
     let mut kafka = KafkaOptions::new(brokers);
     kafka.replication_factor = 1;
     kafka.partitions = 1;

@@ -31,7 +31,11 @@ async fn bad_optional_fields_are_dropped_counted_and_the_message_accepted() {
     let events = h.events();
     let event = &events[0];
     assert_eq!(event.text, "Моё сообщение не должно потеряться");
-    assert_eq!(event.contact.email.as_deref(), Some("anna@example.com"), "valid fields kept");
+    assert_eq!(
+        event.contact.email.as_deref(),
+        Some("anna@example.com"),
+        "valid fields kept"
+    );
     let mut dropped = event.dropped_fields.clone();
     dropped.sort();
     assert_eq!(dropped, ["author.phone", "page_url", "sent_at"]);

@@ -111,7 +111,11 @@ fn minimal_message_defaults() {
         assert!(e.metadata.is_empty(), "{body}: {:?}", e.metadata);
         assert!(e.attachments.is_empty());
         assert_eq!(e.sent_at, None);
-        assert!(e.dropped_fields.is_empty(), "{body}: {:?}", e.dropped_fields);
+        assert!(
+            e.dropped_fields.is_empty(),
+            "{body}: {:?}",
+            e.dropped_fields
+        );
     }
 }
 
@@ -126,7 +130,13 @@ fn url_attachments_become_links_to_fetch_in_body_order() {
         max_attachments: 3,
         ..LIMITS
     };
-    let n = normalise_bytes("wh", body.as_bytes(), received(), &MessageRules::new(limits)).unwrap();
+    let n = normalise_bytes(
+        "wh",
+        body.as_bytes(),
+        received(),
+        &MessageRules::new(limits),
+    )
+    .unwrap();
     // Only the base64 one is in the event so far; the text is untouched and
     // no URL is kept in the event.
     assert_eq!(n.event.attachments.len(), 1);
@@ -216,8 +226,7 @@ fn bad_input_names_the_field() {
         ),
     ];
     for (body, reason, needle) in cases {
-        let err: NormaliseError =
-            normalise(&body).expect_err(&body);
+        let err: NormaliseError = normalise(&body).expect_err(&body);
         assert_eq!(err.reason(), reason, "{body}: {err}");
         assert!(
             err.to_string().contains(needle),

@@ -59,11 +59,8 @@ async fn a_sender_over_its_allowance_gets_429_and_others_go_on() {
         )
     };
     for n in 0..4 {
-        let (status, _, answer) = send(
-            &h.app,
-            signed(&format!("t-{n}"), &typed(&format!("v{n}"))),
-        )
-        .await;
+        let (status, _, answer) =
+            send(&h.app, signed(&format!("t-{n}"), &typed(&format!("v{n}")))).await;
         assert_eq!(status, StatusCode::ACCEPTED, "visitor v{n}: {answer}");
     }
     let token = common::identity_token("olga@example.com");
@@ -84,7 +81,10 @@ async fn a_sender_over_its_allowance_gets_429_and_others_go_on() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let keys: Vec<_> = h.events().iter().map(|e| e.contact.key.clone()).collect();
     assert!(keys.contains(&"chat:v3".to_owned()), "{keys:?}");
-    assert!(keys.contains(&"email:olga@example.com".to_owned()), "{keys:?}");
+    assert!(
+        keys.contains(&"email:olga@example.com".to_owned()),
+        "{keys:?}"
+    );
 
     let rendered = handle.render();
     assert!(

@@ -60,10 +60,18 @@ fn invalid_optional_fields_are_dropped_and_the_message_kept() {
     });
     let n = normalise(&body);
     let e = &n.event;
-    assert_eq!(e.text, "Оплата не проходит", "the customer's words are kept");
+    assert_eq!(
+        e.text, "Оплата не проходит",
+        "the customer's words are kept"
+    );
     assert_eq!(e.contact.key, "chat:v1");
     assert_eq!(
-        (&e.contact.name, &e.contact.email, &e.contact.phone, &e.contact.locale),
+        (
+            &e.contact.name,
+            &e.contact.email,
+            &e.contact.phone,
+            &e.contact.locale
+        ),
         (&None, &None, &None, &None)
     );
     assert_eq!(e.sent_at, None);
@@ -71,7 +79,10 @@ fn invalid_optional_fields_are_dropped_and_the_message_kept() {
     assert!(!e.metadata.contains_key("sender_message_id"));
     // No region to read the national number with: kept as typed, not on the contact.
     assert_eq!(e.metadata["phone_as_typed"], "8 999 123-45-67");
-    assert_eq!(n.links[0].content_type, None, "the response's type will be used");
+    assert_eq!(
+        n.links[0].content_type, None,
+        "the response's type will be used"
+    );
     let mut dropped = e.dropped_fields.clone();
     dropped.sort();
     assert_eq!(
@@ -129,7 +140,12 @@ fn unknown_fields_are_ignored_and_listed_by_name() {
     unknown.sort();
     assert_eq!(
         unknown,
-        ["attachments[0].width", "author.avatar_url", "colour", "widget"]
+        [
+            "attachments[0].width",
+            "author.avatar_url",
+            "colour",
+            "widget"
+        ]
     );
     assert!(
         n.event.dropped_fields.is_empty(),
@@ -145,13 +161,19 @@ fn unknown_fields_are_ignored_and_listed_by_name() {
 fn text_is_capped_at_the_documented_length() {
     let received = Utc::now();
     let body = |chars: usize| {
-        json!({"conversation_id": "c", "author": {"id": "v"}, "text": "я".repeat(chars)}).to_string()
+        json!({"conversation_id": "c", "author": {"id": "v"}, "text": "я".repeat(chars)})
+            .to_string()
     };
     let at_limit = normalise_bytes("wh", body(MAX_TEXT_CHARS).as_bytes(), received, &rules())
         .expect("the limit itself is accepted");
     assert_eq!(at_limit.event.text.chars().count(), MAX_TEXT_CHARS);
-    let err = normalise_bytes("wh", body(MAX_TEXT_CHARS + 1).as_bytes(), received, &rules())
-        .unwrap_err();
+    let err = normalise_bytes(
+        "wh",
+        body(MAX_TEXT_CHARS + 1).as_bytes(),
+        received,
+        &rules(),
+    )
+    .unwrap_err();
     assert_eq!(err.reason(), RejectReason::Schema, "{err}");
     assert_eq!(err.field(), Some("text"));
     assert!(err.to_string().contains("at most 10000"), "{err}");
@@ -168,7 +190,11 @@ fn a_signed_identity_makes_a_verified_contact_keyed_by_its_email() {
     let e = normalise(&body).event;
     assert!(e.contact.verified);
     assert_eq!(e.contact.key, "email:olga@example.com");
-    assert_eq!(e.contact.email.as_deref(), Some("olga@example.com"), "the token's, not the typed one");
+    assert_eq!(
+        e.contact.email.as_deref(),
+        Some("olga@example.com"),
+        "the token's, not the typed one"
+    );
     assert_eq!(e.contact.name.as_deref(), Some("Ольга"));
     assert_eq!(e.contact.channel_user_id.as_deref(), Some("visitor-1"));
     assert_eq!(e.metadata["identity_external_id"], "user-77");
@@ -181,8 +207,15 @@ fn a_typed_email_is_only_a_claim() {
         "author": {"id": "visitor-1", "email": "Victim@Example.com"}});
     let e = normalise(&body).event;
     assert!(!e.contact.verified);
-    assert_eq!(e.contact.key, "chat:visitor-1", "never keyed by a typed e-mail");
-    assert_eq!(e.contact.email.as_deref(), Some("victim@example.com"), "kept as claimed");
+    assert_eq!(
+        e.contact.key, "chat:visitor-1",
+        "never keyed by a typed e-mail"
+    );
+    assert_eq!(
+        e.contact.email.as_deref(),
+        Some("victim@example.com"),
+        "kept as claimed"
+    );
 }
 
 #[test]

@@ -181,7 +181,7 @@ impl AttachmentFetcher {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| self.transport_error(url, &e))?;
+            .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         if status.is_server_error()
             || status == reqwest::StatusCode::REQUEST_TIMEOUT
@@ -208,7 +208,7 @@ impl AttachmentFetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| self.transport_error(url, &e))?
+            .map_err(|e| self.transport_error(&e))?
         {
             if bytes.len() + chunk.len() > limit {
                 return Err(FetchError::TooLarge { limit });
@@ -221,20 +221,15 @@ impl AttachmentFetcher {
         })
     }
 
-    /// Maps a client error of fetching `requested`: a refusal by the
-    /// redirect policy or the resolver stays a refusal (a redirect hop's
-    /// as [`FetchError::RedirectTo`]); the rest is timeout or unreachable.
-    fn transport_error(&self, requested: &Url, error: &reqwest::Error) -> FetchError {
+    /// Maps a client error: a refusal by the redirect policy or the
+    /// resolver (on the first request or any redirect hop) stays a refusal;
+    /// the rest is timeout or unreachable.
+    fn transport_error(&self, error: &reqwest::Error) -> FetchError {
         if let Some(refused) = find_in_chain::<FetchError>(error) {
             return refused.clone();
         }
         if let Some(refusal) = address_refusal(error) {
-            let on_redirect = error.url().is_some_and(|at| at != requested);
-            return if on_redirect {
-                FetchError::RedirectTo(refusal)
-            } else {
-                FetchError::Refused(refusal)
-            };
+            return FetchError::Refused(refusal);
         }
         if error.is_redirect() {
             FetchError::Redirect

@@ -192,7 +192,10 @@ impl UrlPolicy {
         if !allowed {
             return Err(Refusal::HostNotAllowed);
         }
-        if !url.port_or_known_default().is_some_and(|p| self.port_allowed(p)) {
+        if !url
+            .port_or_known_default()
+            .is_some_and(|p| self.port_allowed(p))
+        {
             return Err(Refusal::Port);
         }
         match literal {
@@ -274,11 +277,7 @@ mod tests {
                 Err(Refusal::ForbiddenAddress),
                 Err(Refusal::ForbiddenAddress),
             ),
-            (
-                "https://127.0.0.1/f",
-                Err(Refusal::InternalAddress),
-                Ok(()),
-            ),
+            ("https://127.0.0.1/f", Err(Refusal::InternalAddress), Ok(())),
             ("http://127.0.0.1:8080/f", Err(Refusal::Scheme), Ok(())),
             ("http://[::1]:9/f", Err(Refusal::Scheme), Ok(())),
             (
@@ -315,7 +314,10 @@ mod tests {
             Err(Refusal::Port)
         );
         assert_eq!(with_http.check(&url("http://files.example.com/")), Ok(()));
-        assert_eq!(with_http.check(&url("https://files.example.com:80/")), Ok(()));
+        assert_eq!(
+            with_http.check(&url("https://files.example.com:80/")),
+            Ok(())
+        );
         assert_eq!(
             with_http.check(&url("http://files.example.com:8080/")),
             Err(Refusal::Port)

@@ -91,7 +91,8 @@ impl Resolve for PinnedResolver {
                 return Err(Box::new(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "the name has no addresses",
-                )) as Box<dyn std::error::Error + Send + Sync>);
+                ))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             let mut refusal = None;
             let allowed: Vec<SocketAddr> = found
@@ -111,7 +112,9 @@ impl Resolve for PinnedResolver {
                 .collect();
             if allowed.is_empty() {
                 let reason = refusal.unwrap_or(Refusal::HostNotAllowed);
-                return Err(Box::new(AddressRefused(reason)) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(AddressRefused(reason)) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
