@@ -333,13 +333,10 @@ fn network_policy_egress_follows_the_configuration() {
 
 #[test]
 fn the_chart_dashboard_is_the_grafana_dashboard() {
+    // files/intake-dashboard.json is a symbolic link to it (helm follows it
+    // and says so), so the two cannot drift apart.
     let canonical =
         std::fs::read_to_string(repo_root().join("deploy/grafana/intake-dashboard.json")).unwrap();
-    let copy = std::fs::read_to_string(chart_dir().join("files/intake-dashboard.json")).unwrap();
-    assert!(
-        copy == canonical,
-        "deploy/helm/intake/files/intake-dashboard.json differs from deploy/grafana/intake-dashboard.json: copy it over"
-    );
     let Some(tools) = tools() else { return };
     let full = chart_dir().join("ci/full-values.yaml");
     let documents = documents(&tools.render(Some(&full), &[], tools.newest()).unwrap());
