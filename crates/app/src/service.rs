@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use intake_blob::{BlobStore, LocalDirBlobStore};
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
 use intake_channel::{ChannelContext, HttpChannel};
 use intake_channel_chat::{ChatChannel, ChatOptions};
@@ -207,8 +206,7 @@ async fn build(
     let topics = Topics::new(config.bus.topic_prefix.clone());
     let bus = connect_bus(config, shutdown).await?;
     let mut all_topics: Vec<String> = config
-        .router
-        .channel_priority
+        .router_channels()
         .iter()
         .map(|channel| topics.events(channel))
         .collect();
@@ -217,9 +215,9 @@ async fn build(
         .await
         .context("cannot create the bus topics")?;
 
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
+    let blobs = crate::blob_retention::open(&config.blob)?;
     if let Some(retention) = config.blob.retention {
-        let store = LocalDirBlobStore::new(config.blob.dir.clone());
+        let store = Arc::clone(&blobs);
         let token = shutdown.clone();
         tasks.spawn(async move {
             (
@@ -405,9 +403,14 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
             max_attachments: chat.max_attachments,
             attachment_url_hosts: chat.attachment_url_hosts.clone(),
             allow_http_attachment_urls: chat.allow_http_attachment_urls,
+            attachment_url_allow_private_networks: chat.attachment_url_allow_private_networks,
+            attachment_url_ports: chat.attachment_url_ports.clone(),
+            attachment_host_lookup: None,
             attachment_fetch_timeout: chat.attachment_fetch_timeout,
             sender_messages_per_minute: chat.sender_messages_per_minute,
             sender_burst_messages: chat.sender_burst_messages,
+            identity_secret: chat.identity_secret.clone(),
+            phone_region: chat.phone_region.clone(),
         };
         channels.push(Arc::new(
             ChatChannel::new(options).context("channels.chat")?,
@@ -467,8 +470,7 @@ fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
 
 fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
     let channels = config
-        .router
-        .channel_priority
+        .router_channels()
         .iter()
         .map(|name| {
             let mut route = ChannelRoute::new(name.clone());

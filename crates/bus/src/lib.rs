@@ -23,9 +23,11 @@ mod events;
 mod kafka;
 mod options;
 
-pub use embedded::EmbeddedBus;
+pub use embedded::{EMBEDDED_MAX_RECORD_BYTES, EmbeddedBus};
 pub use kafka::KafkaBus;
-pub use options::{BusOptions, EmbeddedOptions, KafkaOptions};
+pub use options::{
+    BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret, is_secret_property,
+};
 
 /// Opens the configured backend and checks that it answers.
 ///
@@ -93,12 +95,17 @@ pub enum BusError {
     /// The broker or file cannot be reached now (broker down, timeout, locked file).
     #[error("bus unavailable: {0}")]
     Unavailable(String),
-    /// The bus refused the request (bad topic, record too large, auth failure, bad config).
+    /// The bus refused the request (bad topic, auth failure, bad config).
     #[error("bus rejected the request: {0}")]
     Rejected(String),
-    /// The record is larger than the bus accepts; retrying cannot help.
-    #[error("record too large for the bus (limit {limit_bytes} bytes)")]
-    TooLarge { limit_bytes: usize },
+    /// The record is larger than the bus accepts (Kafka `MessageSizeTooLarge`,
+    /// the embedded bus's [`EMBEDDED_MAX_RECORD_BYTES`]). Never retryable:
+    /// the same record is refused again.
+    #[error("the record is larger than the bus accepts ({limit_bytes} bytes)")]
+    TooLarge {
+        /// The record limit in bytes (Kafka: the producer's `message.max.bytes`).
+        limit_bytes: u64,
+    },
     /// Anything else from the backend.
     #[error("bus error: {0}")]
     Other(String),
@@ -176,7 +183,10 @@ pub trait Bus: Send + Sync {
     /// Embedded: the writer commits what is queued, the retention task
     /// stops and every connection to the file is closed. Kafka: the
     /// producer's queue is flushed (bounded by `ready_timeout_secs`).
-    async fn close(&self) -> Result<(), BusError>;
+    /// The default does nothing (for wrappers and test doubles).
+    async fn close(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 /// Topic names: `<prefix>.events.<channel>` and `<prefix>.dlq`.

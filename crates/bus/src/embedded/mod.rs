@@ -42,6 +42,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
 /// How often `close` looks again for connections returned meanwhile.
 const CLOSE_RECHECK: Duration = Duration::from_millis(2);
+/// The largest record the embedded bus stores by default
+/// (`EmbeddedOptions::max_record_bytes`): key, payload and headers together,
+/// in bytes. The same as Kafka's default `message.max.bytes`, so a record
+/// that fits here fits a default Kafka too.
+pub const EMBEDDED_MAX_RECORD_BYTES: u64 = 1_000_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bus_topics (

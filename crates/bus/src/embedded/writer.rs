@@ -44,7 +44,7 @@ pub(super) struct Limits {
     pub max_batch_records: usize,
     pub max_batch_wait: Duration,
     /// Key + payload + encoded headers.
-    pub max_record_bytes: usize,
+    pub max_record_bytes: u64,
 }
 
 /// A checked record waiting for its commit.
@@ -303,7 +303,7 @@ async fn append(
 /// the commit that holds it.
 pub(super) struct EmbeddedPublisher {
     queue: mpsc::Sender<Pending>,
-    max_record_bytes: usize,
+    max_record_bytes: u64,
 }
 
 impl EmbeddedPublisher {
@@ -332,7 +332,7 @@ impl EmbeddedPublisher {
             headers,
             reply,
         };
-        if pending.bytes() > self.max_record_bytes {
+        if u64::try_from(pending.bytes()).unwrap_or(u64::MAX) > self.max_record_bytes {
             return Err(BusError::TooLarge {
                 limit_bytes: self.max_record_bytes,
             });
