@@ -22,6 +22,7 @@ mod bus;
 mod channels;
 mod collect;
 mod general;
+mod http;
 mod problems;
 mod router;
 mod secret;
@@ -38,7 +39,8 @@ pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
     ChannelRouting, ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
 };
-pub use general::{BlobConfig, HttpConfig, LogConfig, ServiceConfig};
+pub use general::{BlobConfig, LogConfig, ServiceConfig};
+pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
@@ -55,6 +57,7 @@ pub struct Config {
     pub log: LogConfig,
     pub service: ServiceConfig,
     pub http: HttpConfig,
+    pub ops: OpsConfig,
     pub bus: BusConfig,
     pub store: StoreConfig,
     pub blob: BlobConfig,
@@ -73,9 +76,12 @@ struct RawConfig {
     /// Process lifetime.
     #[serde(default)]
     service: general::RawService,
-    /// The gateway's HTTP listener.
+    /// The data listener (channel webhooks) and its limits.
     #[serde(default)]
-    http: general::RawHttp,
+    http: http::RawHttp,
+    /// The operational listener (`/metrics`, `/healthz`, `/readyz`).
+    #[serde(default)]
+    ops: http::RawOps,
     /// The event bus.
     #[serde(default)]
     bus: bus::RawBus,
@@ -152,10 +158,15 @@ fn load_labelled(
 
     let env_map: HashMap<String, String> = env.iter().cloned().collect();
     let mut ctx = Ctx::new(problems, &env_map);
+    let log = raw.log.validate(&mut ctx);
+    let service = raw.service.validate(&mut ctx);
+    let http = raw.http.validate(&mut ctx);
+    let ops = raw.ops.validate(&mut ctx, &http);
     let config = Config {
-        log: raw.log.validate(&mut ctx),
-        service: raw.service.validate(&mut ctx),
-        http: raw.http.validate(&mut ctx),
+        log,
+        service,
+        http,
+        ops,
         bus: raw.bus.validate(&mut ctx),
         store: raw.store.validate(&mut ctx),
         blob: raw.blob.validate(&mut ctx),
