@@ -134,11 +134,8 @@ impl RawHttp {
     pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> HttpConfig {
         let listen = socket_address(ctx, "http.listen", &self.listen, default_listen());
         let max_body_bytes = positive_usize(ctx, "http.max_body_bytes", self.max_body_bytes);
-        let request_timeout = positive_secs(
-            ctx,
-            "http.request_timeout_secs",
-            self.request_timeout_secs,
-        );
+        let request_timeout =
+            positive_secs(ctx, "http.request_timeout_secs", self.request_timeout_secs);
         let body_read_timeout = positive_secs(
             ctx,
             "http.body_read_timeout_secs",

@@ -8,7 +8,7 @@ use intake_blob::LocalDirBlobStore;
 use intake_bus::Topics;
 use intake_channel::ChannelContext;
 use intake_channel::testing::RecordingPublisher;
-use intake_gateway::{Health, app, serve, serve_with_deadline};
+use intake_gateway::{Health, RequestLimits, app, ops_app, serve, serve_with_deadline};
 use tokio_util::sync::CancellationToken;
 
 fn ctx(dir: &std::path::Path) -> ChannelContext {
@@ -21,13 +21,7 @@ fn ctx(dir: &std::path::Path) -> ChannelContext {
 
 #[tokio::test]
 async fn serves_until_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let router = app(
-        ctx(dir.path()),
-        Vec::new(),
-        Health::new(),
-        Arc::new(|| "m 1\n".to_owned()),
-    );
+    let router = ops_app(Health::new(), Arc::new(|| "m 1\n".to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -76,13 +70,7 @@ async fn drain_deadline_bounds_a_hanging_request() {
             "late"
         }),
     );
-    let router = app(
-        ctx(dir.path()),
-        Vec::new(),
-        Health::new(),
-        Arc::new(String::new),
-    )
-    .merge(slow);
+    let router = app(ctx(dir.path()), Vec::new(), RequestLimits::default()).merge(slow);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
