@@ -334,12 +334,27 @@ pub struct Intake {
 impl Intake {
     pub fn spawn(config: &Path, role: &str, crashpoint: Option<&str>) -> Intake {
         let config = config.display().to_string();
-        Self::spawn_args(&["run", "--config", &config, "--role", role], crashpoint)
+        Self::spawn_command(
+            &["run", "--config", &config, "--role", role],
+            crashpoint,
+            &[],
+        )
     }
 
     /// Starts the binary with any arguments (`demo`, `zendesk-sim`, …).
     pub fn spawn_args(args: &[&str], crashpoint: Option<&str>) -> Intake {
+        Self::spawn_command(args, crashpoint, &[])
+    }
+
+    /// `intake run` with extra environment variables (`INTAKE__…` overrides).
+    pub fn spawn_with_env(config: &Path, role: &str, env: &[(&str, &str)]) -> Intake {
+        let config = config.display().to_string();
+        Self::spawn_command(&["run", "--config", &config, "--role", role], None, env)
+    }
+
+    fn spawn_command(args: &[&str], crashpoint: Option<&str>, env: &[(&str, &str)]) -> Intake {
         let mut command = Command::new(env!("CARGO_BIN_EXE_intake"));
+        command.envs(env.iter().copied());
         command
             .args(args)
             .env_remove("INTAKE_CONFIG")

@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::{Instant, Sleep};
 
 use crate::RequestLimits;
-use crate::events::Limit;
+use crate::events::{InFlight, Limit, Phase as InFlightPhase};
 
 /// The slots and the shared buffer of one data listener.
 pub(crate) struct Pools {
@@ -68,7 +68,7 @@ impl Pools {
         }
         let (failure_tx, failure_rx) = oneshot::channel();
         let state = Arc::new(Mutex::new(State {
-            slot: Some(slot),
+            slot: Some((slot, InFlight::enter(InFlightPhase::Unauthenticated))),
             work: None,
             reserved: None,
             reserved_bytes: 0,
@@ -117,9 +117,9 @@ impl Admission {
 
 struct State {
     /// Held while the body is being read.
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<(OwnedSemaphorePermit, InFlight)>,
     /// Held from the end of the body until the answer.
-    work: Option<OwnedSemaphorePermit>,
+    work: Option<(OwnedSemaphorePermit, InFlight)>,
     /// Shared buffer bytes reserved for this body.
     reserved: Option<OwnedSemaphorePermit>,
     reserved_bytes: u64,
@@ -211,7 +211,7 @@ impl AdmittedBody {
         let work = Arc::clone(&self.pools.work)
             .try_acquire_owned()
             .map_err(|_| Limit::MaxInFlight)?;
-        state.work = Some(work);
+        state.work = Some((work, InFlight::enter(InFlightPhase::Work)));
         Ok(())
     }
 

@@ -6,13 +6,14 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 
 /// Metric names, for dashboards and tests.
 pub mod names {
     pub const REQUESTS_SHED: &str = "intake_http_requests_shed_total";
     pub const REQUEST_TIMEOUTS: &str = "intake_http_request_timeouts_total";
     pub const REQUEST_DURATION: &str = "intake_http_request_duration_seconds";
+    pub const REQUESTS_IN_FLIGHT: &str = "intake_http_requests_in_flight";
 }
 
 /// The `route` label of a request that matched no route.
@@ -27,6 +28,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::REQUEST_TIMEOUTS,
         "Requests answered 408 timeout: the body arrived too slowly or the request took too long, by route and limit"
+    );
+    metrics::describe_gauge!(
+        names::REQUESTS_IN_FLIGHT,
+        "Requests on the data listener now, by phase: unauthenticated (body still arriving) or work (body read)"
     );
     metrics::describe_histogram!(
         names::REQUEST_DURATION,
@@ -158,6 +163,42 @@ impl RequestAnswered<'_> {
             "status_class" => status_class(self.status)
         )
         .record(self.elapsed.as_secs_f64());
+    }
+}
+
+/// Where a request on the data listener is: the `phase` label of
+/// `intake_http_requests_in_flight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Its body is still arriving; nothing about it is authenticated yet.
+    Unauthenticated,
+    /// Its body was read; it is being verified and worked on.
+    Work,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Unauthenticated => "unauthenticated",
+            Phase::Work => "work",
+        }
+    }
+}
+
+/// Counts one request in `phase` for as long as it lives.
+#[derive(Debug)]
+pub struct InFlight(Phase);
+
+impl InFlight {
+    pub fn enter(phase: Phase) -> Self {
+        gauge!(names::REQUESTS_IN_FLIGHT, "phase" => phase.as_str()).increment(1.0);
+        Self(phase)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(names::REQUESTS_IN_FLIGHT, "phase" => self.0.as_str()).decrement(1.0);
     }
 }
 

@@ -374,11 +374,23 @@ async fn unauthenticated_bodies_and_authenticated_work_have_separate_slots() {
     })
     .await;
     assert!(message.contains(r#""error":"overloaded""#), "{message}");
+    let in_flight = |phase: &str| {
+        let labels = format!(r#"phase="{phase}""#);
+        counter(&server.metrics, "intake_http_requests_in_flight", &labels)
+    };
+    assert_eq!(
+        (in_flight("unauthenticated"), in_flight("work")),
+        (1.0, 1.0)
+    );
 
     // A's work was never disturbed by the slow body.
     server.gate.add_permits(1);
     let (status, body) = response(&mut working).await;
     assert_eq!((status, body.as_str()), (200, "10"));
+    eventually("A left its work slot", || async {
+        (in_flight("work") == 0.0).then_some(())
+    })
+    .await;
     let shed = |limit: &str| {
         let labels = format!(r#"route="/v1/echo/{{id}}",limit="{limit}""#);
         counter(&server.metrics, "intake_http_requests_shed_total", &labels)
