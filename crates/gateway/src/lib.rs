@@ -15,6 +15,7 @@ mod admission;
 pub mod events;
 mod health;
 mod ops;
+mod serve;
 
 use std::io;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::events::{Limit, RequestAnswered, RequestShed, RequestTimedOut, UNMATC
 pub use events::describe_metrics;
 pub use health::{CheckResult, Health, default_check_timeout};
 pub use ops::{ops_app, starting_app, starting_ops_app};
+pub use serve::{HEADER_READ_TIMEOUT, ServeOptions, serve_with};
 
 /// Renders the Prometheus text exposition of all metrics.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
@@ -245,7 +247,7 @@ pub async fn serve(
     app: Router,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    serve_with_deadline(listener, app, shutdown, default_drain_deadline()).await
+    serve_with(listener, app, shutdown, ServeOptions::default()).await
 }
 
 /// [`serve`] with an explicit drain deadline.
@@ -255,28 +257,9 @@ pub async fn serve_with_deadline(
     shutdown: CancellationToken,
     drain_deadline: Duration,
 ) -> io::Result<()> {
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "listening");
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = shutdown.cancelled() => {}
-    }
-    match tokio::time::timeout(drain_deadline, server).await {
-        Ok(result) => {
-            tracing::info!(%address, "listener stopped");
-            result
-        }
-        Err(_) => {
-            tracing::warn!(
-                %address,
-                deadline_ms = drain_deadline.as_millis() as u64,
-                "listener drain deadline passed, dropping in-flight requests"
-            );
-            Ok(())
-        }
-    }
+    let options = ServeOptions {
+        drain_deadline,
+        ..ServeOptions::default()
+    };
+    serve_with(listener, app, shutdown, options).await
 }

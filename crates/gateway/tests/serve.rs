@@ -98,3 +98,44 @@ async fn drain_deadline_bounds_a_hanging_request() {
     assert!(started.elapsed() < Duration::from_secs(3));
     request.abort();
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let router = ops_app(Health::new(), Arc::new(String::new));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let options = intake_gateway::ServeOptions {
+        header_read_timeout: Duration::from_millis(300),
+        ..intake_gateway::ServeOptions::default()
+    };
+    let server = tokio::spawn(intake_gateway::serve_with(
+        listener,
+        router,
+        shutdown.clone(),
+        options,
+    ));
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-slow: ")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the connection is still open");
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "a half head is never answered"
+    );
+    // The listener itself is unaffected.
+    let response = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stops")
+        .unwrap()
+        .unwrap();
+}
