@@ -82,25 +82,44 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DlqAction {
-    /// List pending dead letters (offset, channel, reason, event id).
+    /// List pending dead letters (PARTITION:OFFSET, reason, source topic, event id, error).
     List,
     /// Show one dead letter in full: headers and the original event.
     Show {
         /// The dead letter's id, PARTITION:OFFSET as printed by `list`.
         id: intake_app::LetterId,
     },
-    /// Put pending dead letters back on their source topic (all, or up to and including --up-to).
+    /// Put pending dead letters back on their source topic, then move past them.
+    ///
+    /// Without --up-to: every pending letter on every partition. With --up-to
+    /// P:O: only partition P, up to and including offset O; partitions not
+    /// named are left alone. Repeat --up-to for several partitions.
     Replay {
-        /// Last dead letter to replay, PARTITION:OFFSET (on its partition).
-        #[arg(long)]
-        up_to: Option<intake_app::LetterId>,
+        #[command(flatten)]
+        select: Select,
     },
-    /// Discard pending dead letters (all, or up to and including --up-to).
+    /// Discard pending dead letters (move past them without republishing).
+    ///
+    /// Without --up-to: every pending letter on every partition. With --up-to
+    /// P:O: only partition P, up to and including offset O; partitions not
+    /// named are left alone. Repeat --up-to for several partitions.
     Drop {
-        /// Last dead letter to drop, PARTITION:OFFSET (on its partition).
-        #[arg(long)]
-        up_to: Option<intake_app::LetterId>,
+        #[command(flatten)]
+        select: Select,
     },
+}
+
+/// Which letters `replay` and `drop` act on.
+#[derive(Debug, clap::Args)]
+struct Select {
+    /// Act on partition PARTITION only, up to and including OFFSET (a bare
+    /// OFFSET means partition 0). Repeatable, once per partition; partitions
+    /// not named are not touched. Without it: every pending letter.
+    #[arg(long, value_name = "PARTITION:OFFSET")]
+    up_to: Vec<intake_app::LetterId>,
+    /// Print the letters that would be acted on, counted per partition, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -167,8 +186,14 @@ fn main() -> ExitCode {
                 let action = match action {
                     DlqAction::List => intake_app::DlqAction::List,
                     DlqAction::Show { id } => intake_app::DlqAction::Show { id },
-                    DlqAction::Replay { up_to } => intake_app::DlqAction::Replay { up_to },
-                    DlqAction::Drop { up_to } => intake_app::DlqAction::Drop { up_to },
+                    DlqAction::Replay { select } => intake_app::DlqAction::Replay {
+                        up_to: select.up_to,
+                        dry_run: select.dry_run,
+                    },
+                    DlqAction::Drop { select } => intake_app::DlqAction::Drop {
+                        up_to: select.up_to,
+                        dry_run: select.dry_run,
+                    },
                 };
                 intake_app::dlq(config.as_deref(), action).await
             }

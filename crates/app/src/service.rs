@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use intake_blob::{BlobStore, LocalDirBlobStore};
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
 use intake_channel::{ChannelContext, HttpChannel};
 use intake_channel_chat::{ChatChannel, ChatOptions};
@@ -257,8 +256,7 @@ async fn build(
     let topics = Topics::new(config.bus.topic_prefix.clone());
     let bus = connect_bus(config, shutdown).await?;
     let mut all_topics: Vec<String> = config
-        .router
-        .channel_priority
+        .router_channels()
         .iter()
         .map(|channel| topics.events(channel))
         .collect();
@@ -267,9 +265,9 @@ async fn build(
         .await
         .context("cannot create the bus topics")?;
 
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(config.blob.dir.clone()));
+    let blobs = crate::blob_retention::open(&config.blob)?;
     if let Some(retention) = config.blob.retention {
-        let store = LocalDirBlobStore::new(config.blob.dir.clone());
+        let store = Arc::clone(&blobs);
         let token = shutdown.clone();
         tasks.spawn(async move {
             (
@@ -504,8 +502,7 @@ fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
 
 fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
     let channels = config
-        .router
-        .channel_priority
+        .router_channels()
         .iter()
         .map(|name| {
             let mut route = ChannelRoute::new(name.clone());

@@ -6,25 +6,43 @@
 //! `sha256/<64 lower-case hex digits>` of its bytes, so storing the same bytes
 //! twice is a no-op and a reference can be computed without any I/O
 //! ([`content_ref`]).
+//!
+//! Two backends: [`LocalDirBlobStore`] (a directory, one machine) and
+//! [`S3BlobStore`] (any S3-compatible object store, shared by gateways and
+//! routers on different machines). Both keep the same layout,
+//! `sha256/<first two hex>/<hex>` (under the S3 key prefix), so a directory
+//! can be copied into a bucket as it is.
 
 mod local;
 mod retention;
+mod s3;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 pub use intake_event::BlobRef;
 pub use local::LocalDirBlobStore;
 pub use retention::PurgeReport;
+pub use s3::{S3BlobStore, S3Credentials, S3Options};
 use sha2::{Digest, Sha256};
 
 /// Stores and fetches immutable blobs by content address.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Stores `bytes` durably and returns their reference. Idempotent.
+    /// Stores `bytes` durably and returns their reference. Idempotent; storing
+    /// bytes that are already there makes them new again for retention.
     async fn put(&self, bytes: &[u8]) -> Result<BlobRef, BlobError>;
-    /// Reads the blob behind `r`.
+    /// Reads the blob behind `r`, checking that its content matches.
     async fn get(&self, r: &BlobRef) -> Result<Vec<u8>, BlobError>;
+    /// True when a blob is stored under `r`.
+    async fn exists(&self, r: &BlobRef) -> Result<bool, BlobError>;
     /// Readiness: Ok when the store can be written now.
     async fn check_ready(&self) -> Result<(), BlobError>;
+    /// Deletes blobs last stored more than `age` ago. A blob stored again
+    /// while the sweep runs is kept (see each backend for how).
+    async fn purge_older_than(&self, age: Duration) -> Result<PurgeReport, BlobError>;
+    /// The backend's name for logs and metrics (`local`, `s3`).
+    fn backend(&self) -> &'static str;
 }
 
 /// Blob store failures. Every variant says whether retrying may work.
@@ -46,12 +64,29 @@ pub enum BlobError {
         #[source]
         source: std::io::Error,
     },
+    /// The object store cannot be reached or failed (connection refused,
+    /// timeout, 5xx after the client's own retries).
+    #[error("blob store unavailable during {operation}: {message}")]
+    Unavailable {
+        operation: &'static str,
+        message: String,
+    },
+    /// The object store refused the request for a reason that does not pass
+    /// by itself (credentials refused, no access, no such bucket).
+    #[error("blob store refused {operation}: {message}")]
+    Rejected {
+        operation: &'static str,
+        message: String,
+    },
+    /// The backend's settings cannot work (bad endpoint, empty bucket name).
+    #[error("blob store is misconfigured: {0}")]
+    Config(String),
 }
 
 impl BlobError {
     /// True when the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, BlobError::Io { .. })
+        matches!(self, BlobError::Io { .. } | BlobError::Unavailable { .. })
     }
 }
 

@@ -2,16 +2,25 @@
 //! through a temporary file in `<root>/tmp/` that is fsynced and renamed into
 //! place, so a reader never sees a partial blob and a crash leaves at most a
 //! stray temporary file.
+//!
+//! Storing bytes that are already there refreshes the file's modification
+//! time (retention counts from it) under a shared lock (`flock`) on the file;
+//! the retention sweep takes the exclusive lock and re-checks the time before
+//! it deletes (see `retention.rs`). So a put and a sweep of the same blob are
+//! atomic with respect to each other, in one process or several on one
+//! machine: either the put refreshed first and the sweep keeps the file, or
+//! the sweep deleted first and the put sees it gone and writes it anew.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use intake_event::BlobRef;
 
-use crate::{BlobError, BlobStore, content_ref, parse_ref, sha256_hex};
+use crate::{BlobError, BlobStore, PurgeReport, content_ref, parse_ref, sha256_hex};
 
 /// Blobs in a local directory (the single-machine default).
 #[derive(Debug, Clone)]
@@ -59,17 +68,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn write_atomically(root: &Path, bytes: &[u8]) -> Result<BlobRef, BlobError> {
+/// Stores `bytes` under their content address. `before_refresh` runs when the
+/// blob is already there, between opening it and locking it (tests use it to
+/// run a sweep exactly there).
+pub(crate) fn write_atomically(
+    root: &Path,
+    bytes: &[u8],
+    before_refresh: &dyn Fn(),
+) -> Result<BlobRef, BlobError> {
     let blob_ref = content_ref(bytes);
     let hex_part = parse_ref(&blob_ref)?.to_owned();
     let target = blob_path(root, &hex_part);
-    if target.is_file() {
-        // Stored again: in use by a new event, so retention must keep it.
-        File::options()
-            .write(true)
-            .open(&target)
-            .and_then(|file| file.set_modified(std::time::SystemTime::now()))
-            .map_err(io_error("refresh blob time"))?;
+    if refresh_existing(&target, before_refresh)? {
         return Ok(blob_ref);
     }
     let tmp_dir = root.join("tmp");
@@ -90,6 +100,49 @@ fn write_atomically(root: &Path, bytes: &[u8]) -> Result<BlobRef, BlobError> {
         let _ = fs::remove_file(&tmp_path);
     }
     result
+}
+
+/// Makes an existing blob new again for retention: stored again, it is in use
+/// by a new event. False when there is none, or when the sweep deleted it
+/// before the lock was had: then the caller writes it anew.
+fn refresh_existing(target: &Path, before_refresh: &dyn Fn()) -> Result<bool, BlobError> {
+    let file = match File::options().write(true).open(target) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_error("open blob")(e)),
+    };
+    before_refresh();
+    file.lock_shared().map_err(io_error("lock blob"))?;
+    if !still_linked(&file, target).map_err(io_error("check blob"))? {
+        return Ok(false);
+    }
+    file.set_modified(SystemTime::now())
+        .map_err(io_error("refresh blob time"))?;
+    Ok(true)
+}
+
+/// True when `path` still names the file `file` was opened from (not deleted
+/// or replaced since).
+pub(crate) fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
+    let opened = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(current) => Ok(same_file(&opened, &current)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Without inode numbers the check cannot be made; the lock still orders a
+/// put's refresh before or after a sweep's re-check.
+#[cfg(not(unix))]
+fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+    true
 }
 
 fn read_verified(path: &Path, blob_ref: &BlobRef, hex_part: &str) -> Result<Vec<u8>, BlobError> {
@@ -119,7 +172,7 @@ impl BlobStore for LocalDirBlobStore {
     async fn put(&self, bytes: &[u8]) -> Result<BlobRef, BlobError> {
         let root = Arc::clone(&self.root);
         let bytes = bytes.to_vec();
-        let blob_ref = tokio::task::spawn_blocking(move || write_atomically(&root, &bytes))
+        let blob_ref = tokio::task::spawn_blocking(move || write_atomically(&root, &bytes, &|| {}))
             .await
             .map_err(join_error)??;
         tracing::debug!(blob = %blob_ref.as_str(), "blob stored");
@@ -135,11 +188,30 @@ impl BlobStore for LocalDirBlobStore {
             .map_err(join_error)?
     }
 
+    async fn exists(&self, r: &BlobRef) -> Result<bool, BlobError> {
+        let path = self.path_of(r)?;
+        tokio::task::spawn_blocking(move || match fs::metadata(&path) {
+            Ok(metadata) => Ok(metadata.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("check blob")(e)),
+        })
+        .await
+        .map_err(join_error)?
+    }
+
     async fn check_ready(&self) -> Result<(), BlobError> {
         let root = Arc::clone(&self.root);
         tokio::task::spawn_blocking(move || probe_writable(&root))
             .await
             .map_err(join_error)?
+    }
+
+    async fn purge_older_than(&self, age: std::time::Duration) -> Result<PurgeReport, BlobError> {
+        LocalDirBlobStore::purge_older_than(self, age).await
+    }
+
+    fn backend(&self) -> &'static str {
+        "local"
     }
 }
 

@@ -24,7 +24,9 @@ mod options;
 
 pub use embedded::EmbeddedBus;
 pub use kafka::KafkaBus;
-pub use options::{BusOptions, EmbeddedOptions, KafkaOptions};
+pub use options::{
+    BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret, is_secret_property,
+};
 
 /// Opens the configured backend and checks that it answers.
 ///

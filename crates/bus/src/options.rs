@@ -29,7 +29,8 @@ pub struct KafkaOptions {
     /// SASL PLAIN/SCRAM, timeouts such as `session.timeout.ms` or
     /// `message.timeout.ms`). The bus's delivery guarantees
     /// (`enable.idempotence`, `acks`, offset storing) cannot be overridden.
-    /// Values of secret-looking keys (passwords, keys) never appear in `Debug`.
+    /// Values of secret properties ([`is_secret_property`], [`holds_secret`])
+    /// never appear in `Debug`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// Create missing topics in `ensure_topics`; when false, a missing topic is an error.
@@ -86,38 +87,69 @@ impl KafkaOptions {
     }
 }
 
-/// True for librdkafka property names whose values are credentials or keys.
-pub(crate) fn is_secret_property(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "pem",
-        "ssl.key",
-        "sasl.oauthbearer.config",
-        "token",
-    ]
-    .iter()
-    .any(|needle| name.contains(needle))
+/// The one rule for which Kafka client properties hold secrets, used by the
+/// bus (`Debug`, error messages) and by the configuration (which refuses
+/// them inline). True for names whose values are credentials or private key
+/// material:
+///
+/// - any name with `password`, `passphrase`, `secret` or `credential` in it
+///   (`sasl.password`, `ssl.key.password`, `ssl.keystore.password`,
+///   `ssl.truststore.password`, `sasl.oauthbearer.client.secret`,
+///   `sasl.oauthbearer.assertion.private.key.passphrase`, …);
+/// - `sasl.jaas.config` (the Java client's, with the password inside) and
+///   `sasl.oauthbearer.config` (may carry principal and extension secrets);
+/// - inline private keys: `ssl.key.pem`, `ssl_key`,
+///   `sasl.oauthbearer.assertion.private.key.pem`, any `….private.key`;
+/// - a name whose last part is `token`.
+///
+/// Case and `_` for `.` do not matter. Paths to key files (`ssl.key.location`,
+/// `….private.key.file`) and public certificates (`ssl.certificate.pem`,
+/// `ssl.ca.pem`) are not secret by name; see [`holds_secret`] for a private
+/// key pasted into one of those.
+pub fn is_secret_property(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase().replace('_', ".");
+    let credential = ["password", "passphrase", "secret", "credential"]
+        .iter()
+        .any(|word| name.contains(word));
+    let config_with_secrets = matches!(
+        name.as_str(),
+        "sasl.jaas.config" | "sasl.oauthbearer.config"
+    );
+    let key_material =
+        name == "ssl.key" || name.ends_with("key.pem") || name.ends_with(".private.key");
+    let token = name.rsplit('.').next() == Some("token");
+    credential || config_with_secrets || key_material || token
+}
+
+/// [`is_secret_property`], or a value that holds a PEM private key
+/// (`-----BEGIN … PRIVATE KEY-----`) whatever the property's name.
+pub fn holds_secret(name: &str, value: &str) -> bool {
+    is_secret_property(name) || value.contains("PRIVATE KEY-----")
+}
+
+/// `Debug` of a property map with every value [`holds_secret`] says is
+/// secret shown as `[redacted]`.
+pub struct RedactedProperties<'a>(pub &'a BTreeMap<String, String>);
+
+impl fmt::Debug for RedactedProperties<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.0 {
+            if holds_secret(name, value) {
+                map.entry(name, &"[redacted]");
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
 }
 
 impl fmt::Debug for KafkaOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let properties: BTreeMap<&str, &str> = self
-            .properties
-            .iter()
-            .map(|(name, value)| {
-                let shown = if is_secret_property(name) {
-                    "[redacted]"
-                } else {
-                    value.as_str()
-                };
-                (name.as_str(), shown)
-            })
-            .collect();
         f.debug_struct("KafkaOptions")
             .field("brokers", &self.brokers)
-            .field("properties", &properties)
+            .field("properties", &RedactedProperties(&self.properties))
             .field("create_topics", &self.create_topics)
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
@@ -175,10 +207,65 @@ mod tests {
         options
             .properties
             .insert("security.protocol".into(), "SASL_SSL".into());
+        options.properties.insert(
+            "ssl.certificate.pem".into(),
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n\
+             -----BEGIN PRIVATE KEY-----\nMIIE-key\n-----END PRIVATE KEY-----"
+                .into(),
+        );
+        options.properties.insert(
+            "sasl.oauthbearer.token.endpoint.url".into(),
+            "https://idp.example/token".into(),
+        );
         let shown = format!("{options:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("BEGIN"), "{shown}");
+        assert!(!shown.contains("MIIE-key"), "{shown}");
         assert!(shown.contains("SASL_SSL"), "{shown}");
+        assert!(shown.contains("https://idp.example/token"), "{shown}");
+    }
+
+    #[test]
+    fn the_rule_knows_secrets_from_paths_and_public_values() {
+        for secret in [
+            "sasl.password",
+            "SASL.PASSWORD",
+            "ssl.key.password",
+            "ssl.keystore.password",
+            "ssl.truststore.password",
+            "ssl.key.pem",
+            "ssl_key",
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.config",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.assertion.private.key.passphrase",
+            "sasl.jaas.config",
+            "sasl.oauthbearer.token",
+        ] {
+            assert!(is_secret_property(secret), "{secret} is secret");
+        }
+        for public in [
+            "security.protocol",
+            "sasl.mechanism",
+            "sasl.username",
+            "ssl.key.location",
+            "ssl.keystore.location",
+            "ssl.ca.pem",
+            "ssl.certificate.pem",
+            "sasl.oauthbearer.assertion.private.key.file",
+            "sasl.oauthbearer.token.endpoint.url",
+            "sasl.oauthbearer.client.id",
+        ] {
+            assert!(!is_secret_property(public), "{public} is not secret");
+        }
+        assert!(holds_secret(
+            "ssl.certificate.pem",
+            "-----BEGIN EC PRIVATE KEY-----\nx\n-----END EC PRIVATE KEY-----"
+        ));
+        assert!(!holds_secret(
+            "ssl.certificate.pem",
+            "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
+        ));
     }
 
     #[test]

@@ -297,6 +297,7 @@ fn contact(author_id: &str, msg: &ChatMessage) -> Result<Contact, NormaliseError
     }
     Ok(Contact {
         key: key.into_string(),
+        verified: false,
         name: non_blank(msg.author.name.clone()),
         email,
         phone,

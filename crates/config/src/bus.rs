@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use intake_bus::{RedactedProperties, holds_secret, is_secret_property};
+
 use crate::general::{non_empty, parse_choice};
 use crate::secret::{Ctx, SecretRef};
 
@@ -94,8 +96,8 @@ impl Default for RawEmbedded {
     }
 }
 
-/// `[bus.kafka]` as written.
-#[derive(Debug, Deserialize)]
+/// `[bus.kafka]` as written. `Debug` hides secret property values.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKafka {
     /// Comma-separated `host:port` list (librdkafka `bootstrap.servers`).
@@ -142,6 +144,31 @@ fn default_replication_factor() -> u32 {
 }
 fn default_client_id() -> String {
     "intake".to_owned()
+}
+
+impl std::fmt::Debug for RawKafka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `*_env` hold variable names, where a pasted secret may sit by
+        // mistake: only whether they are set (and which properties) shows.
+        f.debug_struct("RawKafka")
+            .field("brokers", &self.brokers)
+            .field("create_topics", &self.create_topics)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("client_id", &self.client_id)
+            .field("properties", &RedactedProperties(&self.properties))
+            .field(
+                "sasl_password_env",
+                &self.sasl_password_env.as_ref().map(|_| "[set]"),
+            )
+            .field("sasl_password_file", &self.sasl_password_file)
+            .field(
+                "secret_properties_env",
+                &self.secret_properties_env.keys().collect::<Vec<_>>(),
+            )
+            .field("secret_properties_file", &self.secret_properties_file)
+            .finish()
+    }
 }
 
 impl Default for RawKafka {
@@ -204,8 +231,8 @@ pub struct EmbeddedBusConfig {
     pub retention_hours: u64,
 }
 
-/// The Kafka bus.
-#[derive(Debug, Clone)]
+/// The Kafka bus. `Debug` hides secret values.
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// `host:port` entries, at least one.
     pub brokers: Vec<String>,
@@ -220,6 +247,21 @@ pub struct KafkaConfig {
     /// Secret librdkafka properties (`ssl.key.password`, …), read from the
     /// environment or files named in the configuration.
     pub secret_properties: BTreeMap<String, SecretString>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("create_topics", &self.create_topics)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("client_id", &self.client_id)
+            .field("properties", &RedactedProperties(&self.properties))
+            .field("sasl_password", &self.sasl_password)
+            .field("secret_properties", &self.secret_properties)
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -332,14 +374,23 @@ impl RawKafka {
     }
 }
 
+/// Refuses inline secrets (by the bus's one rule: [`holds_secret`]) and
+/// properties intake sets itself. Messages name the property, never its value.
 fn check_properties(ctx: &mut Ctx<'_>, properties: &BTreeMap<String, String>) {
-    for name in properties.keys() {
+    for (name, value) in properties {
         let key = format!("bus.kafka.properties.{name}");
-        if is_secret_property(name) {
+        if holds_secret(name, value) {
+            let what = if is_secret_property(name) {
+                "this property holds a secret"
+            } else {
+                "the value holds a private key"
+            };
             ctx.problem(
                 key,
-                "secrets are never given inline: name an environment variable in \
-                 bus.kafka.secret_properties_env or a file in bus.kafka.secret_properties_file",
+                format!(
+                    "{what}, and secrets are never given inline: name an environment variable in \
+                     bus.kafka.secret_properties_env or a file in bus.kafka.secret_properties_file"
+                ),
             );
             continue;
         }
@@ -355,13 +406,6 @@ fn check_managed(ctx: &mut Ctx<'_>, key: &str, name: &str) {
     {
         ctx.problem(key, *reason);
     }
-}
-
-/// Property names that hold secrets (`ssl.key.password`,
-/// `sasl.oauthbearer.client.secret`, `ssl.keystore.password`, …).
-fn is_secret_property(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.contains("password") || name.contains("secret")
 }
 
 fn parse_brokers(ctx: &mut Ctx<'_>, list: &str) -> Vec<String> {

@@ -1,6 +1,5 @@
-//! `[log]`, `[service]` and `[blob]`.
+//! `[log]` and `[service]`, and helpers shared by the sections.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use intake_telemetry::LogFormat;
@@ -113,69 +112,6 @@ impl RawService {
         }
         ServiceConfig {
             shutdown_deadline: Duration::from_secs(self.shutdown_deadline_secs),
-        }
-    }
-}
-
-// ---------------------------------------------------------------- [blob]
-
-/// `[blob]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBlob {
-    /// Directory of the local blob store (attachments, raw messages).
-    #[serde(default = "default_blob_dir")]
-    dir: PathBuf,
-    /// Days a blob is kept after it was last stored; older ones are deleted
-    /// hourly. 0 keeps blobs forever.
-    #[serde(default = "default_blob_retention_days")]
-    retention_days: u64,
-}
-
-fn default_blob_dir() -> PathBuf {
-    PathBuf::from("data/blobs")
-}
-/// 30 days: long enough to replay dead letters, short for personal data.
-fn default_blob_retention_days() -> u64 {
-    30
-}
-/// 100 years: anything longer is a typo (use 0 to keep blobs forever).
-const MAX_BLOB_RETENTION_DAYS: u64 = 36_500;
-
-impl Default for RawBlob {
-    fn default() -> Self {
-        Self {
-            dir: default_blob_dir(),
-            retention_days: default_blob_retention_days(),
-        }
-    }
-}
-
-/// The blob store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobConfig {
-    pub dir: PathBuf,
-    /// How long blobs are kept after they were last stored; `None` = forever.
-    pub retention: Option<Duration>,
-}
-
-impl RawBlob {
-    pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> BlobConfig {
-        if self.dir.as_os_str().is_empty() {
-            ctx.problem("blob.dir", "must not be empty");
-        }
-        if self.retention_days > MAX_BLOB_RETENTION_DAYS {
-            ctx.problem(
-                "blob.retention_days",
-                format!("must be at most {MAX_BLOB_RETENTION_DAYS} (0 keeps blobs forever)"),
-            );
-        }
-        let retention = (self.retention_days > 0).then(|| {
-            Duration::from_secs(self.retention_days.min(MAX_BLOB_RETENTION_DAYS) * 86_400)
-        });
-        BlobConfig {
-            dir: self.dir,
-            retention,
         }
     }
 }

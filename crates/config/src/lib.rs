@@ -18,6 +18,7 @@
 //! [`Config::require_gateway`], so `intake run --role gateway` does not ask
 //! for Zendesk credentials.
 
+mod blob;
 mod bus;
 mod channels;
 mod collect;
@@ -28,6 +29,7 @@ mod router;
 mod secret;
 mod source;
 mod store;
+mod working_time;
 mod zendesk;
 
 use std::collections::HashMap;
@@ -35,17 +37,19 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use blob::{BlobConfig, BlobS3Config, S3AccessKey};
 pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
     ChannelRouting, ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
 };
-pub use general::{BlobConfig, LogConfig, ServiceConfig};
+pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
+pub use working_time::{IcalFeed, WorkingTimeConfig};
 pub use zendesk::{ZendeskAccount, ZendeskAuth, ZendeskConfig};
 
 use crate::problems::Problems;
@@ -64,6 +68,8 @@ pub struct Config {
     pub zendesk: ZendeskConfig,
     pub router: RouterConfig,
     pub channels: ChannelsConfig,
+    /// Working-time calendars and SLA policies (`[calendars.*]`, `[sla]`).
+    pub working_time: WorkingTimeConfig,
 }
 
 /// The file as written: one field per section.
@@ -90,7 +96,7 @@ struct RawConfig {
     store: store::RawStore,
     /// The blob store.
     #[serde(default)]
-    blob: general::RawBlob,
+    blob: blob::RawBlob,
     /// The Zendesk account.
     #[serde(default)]
     zendesk: zendesk::RawZendesk,
@@ -100,6 +106,12 @@ struct RawConfig {
     /// The channel adapters.
     #[serde(default)]
     channels: channels::RawChannels,
+    /// Working-time calendars by name.
+    #[serde(default)]
+    calendars: std::collections::BTreeMap<String, working_time::RawCalendar>,
+    /// SLA first-response policies.
+    #[serde(default)]
+    sla: working_time::RawSla,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over it.
@@ -173,6 +185,7 @@ fn load_labelled(
         zendesk: raw.zendesk.validate(&mut ctx),
         router: raw.router.validate(&mut ctx),
         channels: raw.channels.validate(&mut ctx),
+        working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
     };
     let mut problems = ctx.problems;
     let missing = [
@@ -212,12 +225,27 @@ fn process_env() -> Vec<(String, String)> {
 }
 
 impl Config {
+    /// The channel topics the router consumes (and every role creates): each
+    /// enabled channel, in `router.channel_priority` order, unlisted ones
+    /// last. The one place that decides it, so that no accepted message is
+    /// left without a consumer.
+    pub fn router_channels(&self) -> Vec<String> {
+        self.router.consumed_channels(&self.channels.enabled())
+    }
+
     /// Ok when everything the router role needs is configured (the Zendesk
-    /// URL and credentials); otherwise every missing piece with its key.
+    /// URL and credentials, at least one enabled channel); otherwise every
+    /// missing piece with its key.
     pub fn require_router(&self) -> Result<(), ConfigErrors> {
         let mut problems = Problems::default();
         for problem in &self.zendesk.missing {
             problems.push(problem.key.clone(), problem.message.clone());
+        }
+        if self.router_channels().is_empty() {
+            problems.push(
+                "channels",
+                "no channel is enabled: the router would have nothing to consume",
+            );
         }
         problems.finish(())
     }

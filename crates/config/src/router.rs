@@ -17,7 +17,8 @@ pub(crate) struct RawRouter {
     #[serde(default = "default_consumer_group")]
     consumer_group: String,
     /// Channels in the order they are served when several have backlog;
-    /// channels not listed come after those listed.
+    /// enabled channels not listed come after those listed (every enabled
+    /// channel is consumed; listed channels that are not enabled are not).
     #[serde(default = "default_channel_priority")]
     channel_priority: Vec<String>,
     /// First wait before retrying a failed Zendesk call, in milliseconds.
@@ -73,7 +74,8 @@ impl Default for RawRouter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterConfig {
     pub consumer_group: String,
-    /// Known channel names, highest priority first, no duplicates.
+    /// Known channel names, highest priority first, no duplicates. Only
+    /// orders: see [`RouterConfig::consumed_channels`] for what is consumed.
     pub channel_priority: Vec<String>,
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
@@ -89,6 +91,20 @@ impl RouterConfig {
             .iter()
             .position(|listed| listed == channel)
             .unwrap_or(self.channel_priority.len())
+    }
+
+    /// The channels the router consumes: every one of `enabled`, those in
+    /// `channel_priority` first in its order, the others after them in the
+    /// order given. The priority list only orders: a listed channel that is
+    /// not enabled is not consumed (nothing is accepted for it), and an
+    /// enabled channel missing from the list is still consumed, so every
+    /// message the gateway accepts has a consumer.
+    pub fn consumed_channels(&self, enabled: &[&str]) -> Vec<String> {
+        let mut channels: Vec<String> = enabled.iter().map(|c| (*c).to_owned()).collect();
+        channels.dedup();
+        // Stable: unlisted channels keep their given order after the listed ones.
+        channels.sort_by_key(|channel| self.channel_rank(channel));
+        channels
     }
 }
 

@@ -112,7 +112,11 @@ pub(crate) fn env_key_segments(name: &str) -> Option<Vec<String>> {
 
 /// Keys whose environment value is a comma-separated list.
 pub(crate) fn is_list_key(key: &str) -> bool {
-    key == "router.channel_priority" || (key.starts_with("channels.") && key.ends_with(".tags"))
+    key == "router.channel_priority"
+        || (key.starts_with("channels.") && key.ends_with(".tags"))
+        || (key.starts_with("calendars.") && key.contains(".hours."))
+        || (key.starts_with("sla.policies.")
+            && (key.ends_with(".channels") || key.ends_with(".priorities")))
 }
 
 fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {

@@ -81,7 +81,15 @@ pub struct TicketEvent {
 pub struct Contact {
     /// Normalised contact key (`email:alice@example.com`, `telegram:123`, ...);
     /// the bus partition key, so one customer's messages stay in order.
+    /// Derived from the e-mail or phone only when `verified`; otherwise from
+    /// the channel's own user id (`chat:<visitor id>`).
     pub key: String,
+    /// True only when the channel vouches for `email`/`phone` (a signed
+    /// identity from the site's backend, a verified mailbox, a shared
+    /// contact). False: `email` and `phone` are what the customer claimed,
+    /// and must not be used to merge this contact with an existing one.
+    #[serde(default)]
+    pub verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,40 @@
 //! Dead letters: the original record plus headers saying why.
+//!
+//! # A dead letter the bus refuses
+//! A record close to the bus's size limit can be pushed over it by the
+//! error headers, and the DLQ then refuses it for good. The router does not
+//! stop on that (it would stop again on the same record after a restart):
+//! 1. it stores the payload in the blob store and writes the letter with an
+//!    empty payload and a [`PAYLOAD_BLOB_HEADER`] naming the blob;
+//! 2. should that be refused too, it writes a minimal letter: only the error
+//!    headers (message cut to [`MINIMAL_MESSAGE_CHARS`]), `ce_id` and the
+//!    blob header;
+//! 3. should even that be refused, the bus refuses every dead letter (a
+//!    missing topic, no permission): the router stops with the error and the
+//!    event stays unmarked on its topic, so nothing is lost.
+//!
+//! A record with an empty payload and a [`PAYLOAD_BLOB_HEADER`] (what
+//! `intake dlq replay` republishes from such a letter: the header is not an
+//! error header, so it is kept) is read from the blob store by the router
+//! before decoding. The blob store's retention must therefore outlast the
+//! time dead letters wait for a replay, as for attachments.
 
-use intake_bus::{Delivery, Record, Topics};
+use std::sync::Arc;
+
+use intake_blob::BlobStore;
+use intake_bus::{BusError, Delivery, Publisher, Record, Topics};
+use intake_event::BlobRef;
+
+use crate::RouterError;
+use crate::run::{Router, Run, Step};
+use crate::telemetry::{DeadLetterReduced, DeadLettered};
+
+/// Header of a record whose payload is in the blob store (`sha256/<hex>`).
+pub const PAYLOAD_BLOB_HEADER: &str = "intake_payload_blob";
+/// Size of the payload kept in the blob store, in bytes (informational).
+const PAYLOAD_BYTES_HEADER: &str = "intake_error_payload_bytes";
+/// Longest `intake_error_message` kept in a minimal letter, in characters.
+pub const MINIMAL_MESSAGE_CHARS: usize = 200;
 
 /// Fixed codes for `intake_error_reason` (also the metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +51,9 @@ pub enum DlqReason {
     AttachmentRejected,
     /// Zendesk refused the ticket, comment or a look-up permanently.
     ZendeskRejected,
+    /// The record's payload was moved to the blob store (an oversized dead
+    /// letter) and is not there any more.
+    PayloadUnavailable,
 }
 
 impl DlqReason {
@@ -28,6 +65,7 @@ impl DlqReason {
             DlqReason::AttachmentUnavailable => "attachment_unavailable",
             DlqReason::AttachmentRejected => "attachment_rejected",
             DlqReason::ZendeskRejected => "zendesk_rejected",
+            DlqReason::PayloadUnavailable => "payload_unavailable",
         }
     }
 }
@@ -110,6 +148,170 @@ pub fn record(topics: &Topics, delivery: &Delivery, letter: &DeadLetter) -> Reco
     }
 }
 
+/// `record` without its payload, which is in the blob store under `blob`.
+pub fn with_payload_in_blob(record: &Record, blob: &BlobRef) -> Record {
+    let mut headers = record.headers.clone();
+    headers.extend([
+        (PAYLOAD_BLOB_HEADER.to_owned(), blob.as_str().to_owned()),
+        (
+            PAYLOAD_BYTES_HEADER.to_owned(),
+            record.payload.len().to_string(),
+        ),
+    ]);
+    Record {
+        topic: record.topic.clone(),
+        key: record.key.clone(),
+        payload: Vec::new(),
+        headers,
+    }
+}
+
+/// The smallest useful letter: its error headers (message cut to
+/// [`MINIMAL_MESSAGE_CHARS`]), `ce_id` and the payload's blob.
+pub fn minimal(record: &Record, blob: Option<&BlobRef>) -> Record {
+    let mut headers: Vec<(String, String)> = record
+        .headers
+        .iter()
+        .filter(|(name, _)| is_error_header(name) || name == "ce_id")
+        .map(|(name, value)| {
+            let value = if name == "intake_error_message" {
+                value.chars().take(MINIMAL_MESSAGE_CHARS).collect()
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    if let Some(blob) = blob {
+        headers.push((PAYLOAD_BLOB_HEADER.to_owned(), blob.as_str().to_owned()));
+    }
+    Record {
+        topic: record.topic.clone(),
+        key: record.key.clone(),
+        payload: Vec::new(),
+        headers,
+    }
+}
+
+/// The blob holding the payload of a record that carries none itself.
+pub fn payload_blob(delivery: &Delivery) -> Option<BlobRef> {
+    if !delivery.payload.is_empty() {
+        return None;
+    }
+    let blob = delivery.header(PAYLOAD_BLOB_HEADER)?.trim();
+    (!blob.is_empty()).then(|| BlobRef(blob.to_owned()))
+}
+
+/// How one publish of a dead letter ended.
+enum Published {
+    Yes,
+    /// The bus refused it permanently.
+    Refused(BusError),
+    Interrupted,
+}
+
+impl Router {
+    /// Writes the dead letter of `delivery` (reduced when the bus refuses it
+    /// as it is, see the module doc), then marks the delivery done.
+    pub(crate) async fn dead_letter(
+        &self,
+        run: &mut Run<'_>,
+        index: usize,
+        delivery: &Delivery,
+        event_id: &str,
+        letter: &DeadLetter,
+        publisher: &Arc<dyn Publisher>,
+    ) -> Result<Step, RouterError> {
+        let channel = run.slots[index].route.name.clone();
+        let full = record(self.topics(), delivery, letter);
+        let refusal = match self.publish_letter(run, publisher, &full).await {
+            Published::Yes => None,
+            Published::Interrupted => return Ok(Step::Interrupted),
+            Published::Refused(refusal) => Some(refusal),
+        };
+        if let Some(refusal) = refusal {
+            let Some(blob) = self.payload_to_blob(run, &full.payload).await else {
+                return Ok(Step::Interrupted);
+            };
+            let reduced = with_payload_in_blob(&full, &blob);
+            let form = match self.publish_letter(run, publisher, &reduced).await {
+                Published::Yes => "payload_in_blob",
+                Published::Interrupted => return Ok(Step::Interrupted),
+                Published::Refused(_) => {
+                    match self
+                        .publish_letter(run, publisher, &minimal(&full, Some(&blob)))
+                        .await
+                    {
+                        Published::Yes => "minimal",
+                        Published::Interrupted => return Ok(Step::Interrupted),
+                        Published::Refused(error) => return Err(RouterError::Bus(error)),
+                    }
+                }
+            };
+            DeadLetterReduced {
+                channel: &channel,
+                event_id,
+                form,
+                payload_bytes: full.payload.len(),
+                refusal: &refusal.to_string(),
+            }
+            .emit();
+        }
+        DeadLettered {
+            channel: &channel,
+            event_id,
+            reason: letter.reason.as_str(),
+            message: &letter.log_message,
+            zendesk_status: letter.zendesk_status,
+            zendesk_request_id: letter.zendesk_request_id.as_deref(),
+        }
+        .emit();
+        self.mark_done(run, index, delivery, event_id).await
+    }
+
+    /// Publishes `letter`, retrying retryable failures with backoff.
+    async fn publish_letter(
+        &self,
+        run: &mut Run<'_>,
+        publisher: &Arc<dyn Publisher>,
+        letter: &Record,
+    ) -> Published {
+        let mut backoff = self.backoff();
+        loop {
+            match publisher.publish(letter.clone()).await {
+                Ok(_) => return Published::Yes,
+                Err(e) if e.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, "dead-letter publish failed, retrying");
+                    if !run.wait(delay).await {
+                        return Published::Interrupted;
+                    }
+                }
+                Err(e) => return Published::Refused(e),
+            }
+        }
+    }
+
+    /// Stores `payload` in the blob store, retrying while it is unavailable;
+    /// None when shutdown came first.
+    async fn payload_to_blob(&self, run: &mut Run<'_>, payload: &[u8]) -> Option<BlobRef> {
+        let blobs: &Arc<dyn BlobStore> = &self.processor().blobs;
+        let mut backoff = self.backoff();
+        loop {
+            match blobs.put(payload).await {
+                Ok(blob) => return Some(blob),
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, "storing a dead letter's payload failed, retrying");
+                    if !run.wait(delay).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Headers the router adds when it dead-letters a record (`intake_error_*`,
 /// `intake_source_*`, `intake_zendesk_*`); a replay drops them.
 pub fn is_error_header(name: &str) -> bool {
@@ -167,5 +369,67 @@ mod tests {
         assert_eq!(record.header("intake_source_offset"), Some("17"));
         assert_eq!(record.header("intake_zendesk_status"), Some("422"));
         assert_eq!(record.header("intake_zendesk_request_id"), Some("req-1"));
+    }
+
+    #[test]
+    fn reduced_letters_keep_what_a_replay_needs() {
+        let delivery = Delivery {
+            topic: "intake.events.chat".to_owned(),
+            partition: 0,
+            offset: 3,
+            key: "chat:v1".to_owned(),
+            payload: vec![b'x'; 1000],
+            headers: vec![
+                ("ce_id".to_owned(), "abc".to_owned()),
+                ("ce_source".to_owned(), "/intake/chat".to_owned()),
+            ],
+        };
+        let letter = DeadLetter::new(DlqReason::UndecodableEvent, "é".repeat(900));
+        let full = record(&Topics::new("intake"), &delivery, &letter);
+        let blob = BlobRef(format!("sha256/{}", "ab".repeat(32)));
+
+        let moved = with_payload_in_blob(&full, &blob);
+        assert!(moved.payload.is_empty());
+        assert_eq!(moved.header(PAYLOAD_BLOB_HEADER), Some(blob.as_str()));
+        assert_eq!(moved.header(PAYLOAD_BYTES_HEADER), Some("1000"));
+        assert_eq!(moved.header("ce_source"), Some("/intake/chat"));
+        assert_eq!(
+            (moved.topic.as_str(), moved.key.as_str()),
+            ("intake.dlq", "chat:v1")
+        );
+
+        let small = minimal(&full, Some(&blob));
+        assert!(small.payload.is_empty());
+        assert_eq!(small.header("ce_source"), None, "original headers dropped");
+        assert_eq!(small.header("ce_id"), Some("abc"));
+        assert_eq!(
+            small.header("intake_error_reason"),
+            Some("undecodable_event")
+        );
+        assert_eq!(small.header("intake_source_offset"), Some("3"));
+        assert_eq!(
+            small
+                .header("intake_error_message")
+                .map(|m| m.chars().count()),
+            Some(MINIMAL_MESSAGE_CHARS)
+        );
+        assert_eq!(small.header(PAYLOAD_BLOB_HEADER), Some(blob.as_str()));
+
+        // What a replay republishes from it: read from the blob store.
+        let replayed = Delivery {
+            topic: "intake.events.chat".to_owned(),
+            partition: 0,
+            offset: 9,
+            key: small.key.clone(),
+            payload: Vec::new(),
+            headers: small
+                .headers
+                .iter()
+                .filter(|(name, _)| !is_error_header(name))
+                .cloned()
+                .collect(),
+        };
+        assert_eq!(payload_blob(&replayed), Some(blob));
+        assert_eq!(payload_blob(&delivery), None, "a payload of its own wins");
     }
 }

@@ -6,15 +6,18 @@
 //! the bus position moves on.
 
 mod backoff;
+mod conversation;
 mod dlq;
 mod lag;
 mod options;
 pub mod plan;
 mod process;
+mod recover;
+mod requester;
 mod run;
 mod telemetry;
 
-pub use dlq::{DlqReason, is_error_header};
+pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_header};
 pub use options::{
     ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
     default_retry_initial_backoff, default_retry_max_backoff, default_subject_max_chars,

@@ -1,7 +1,7 @@
 //! Pure decisions: what an event becomes in Zendesk (subject, body, tags, and
 //! whether it is a new ticket, a comment or a follow-up). No I/O here.
 
-use intake_event::TicketEvent;
+use intake_event::{Contact, TicketEvent};
 use intake_zendesk::Status;
 
 /// What to do with an event given the ticket its conversation points at.
@@ -64,6 +64,42 @@ pub fn body(event: &TicketEvent) -> String {
     format!("(no text; attachments: {})", attachment_names(event))
 }
 
+/// Tag of tickets whose requester claimed an e-mail or phone the channel
+/// does not vouch for (see [`unverified_note`]).
+pub const UNVERIFIED_TAG: &str = "intake_unverified_identity";
+
+/// For a contact that typed an e-mail or phone the channel does not vouch
+/// for: the line shown to agents under the first message of a new ticket
+/// (the requester is deliberately not linked to those details).
+pub fn unverified_note(contact: &Contact) -> Option<String> {
+    if contact.verified {
+        return None;
+    }
+    let claimed: Vec<String> = [("e-mail", &contact.email), ("phone", &contact.phone)]
+        .into_iter()
+        .filter_map(|(what, value)| {
+            let value = value.as_deref()?.trim();
+            (!value.is_empty()).then(|| format!("{what} {value}"))
+        })
+        .collect();
+    if claimed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Unverified contact details (given by the customer, not checked; this \
+         ticket is not linked to a Zendesk user with them): {}",
+        claimed.join(", ")
+    ))
+}
+
+/// The first comment of a new ticket: the body, then the unverified note.
+pub fn first_comment(event: &TicketEvent) -> String {
+    match unverified_note(&event.contact) {
+        Some(note) => format!("{}\n\n---\n{note}", body(event)),
+        None => body(event),
+    }
+}
+
 /// Tags for a new ticket: `intake`, `channel_<name>`, then the channel
 /// route's tags, normalised the way Zendesk stores them (lower case, no
 /// spaces) and without duplicates.
@@ -114,7 +150,7 @@ pub fn truncate_chars(text: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use intake_event::{Attachment, BlobRef, Contact};
+    use intake_event::{Attachment, BlobRef};
 
     fn event(text: &str) -> TicketEvent {
         let contact = Contact {
@@ -179,6 +215,24 @@ mod tests {
         assert_eq!(body(&e), "(empty message)");
         e.attachments = vec![attachment("scan.pdf")];
         assert_eq!(body(&e), "(no text; attachments: scan.pdf)");
+    }
+
+    #[test]
+    fn an_unverified_claim_is_noted_under_the_first_message() {
+        let mut e = event("my order");
+        assert_eq!(unverified_note(&e.contact), None, "nothing claimed");
+        e.contact.email = Some(" ann@x.test ".to_owned());
+        e.contact.phone = Some("+15550100".to_owned());
+        let note = unverified_note(&e.contact).unwrap();
+        assert!(
+            note.ends_with(": e-mail ann@x.test, phone +15550100"),
+            "{note}"
+        );
+        let first = first_comment(&e);
+        assert!(first.starts_with("my order\n\n---\nUnverified"), "{first}");
+        e.contact.verified = true;
+        assert_eq!(unverified_note(&e.contact), None);
+        assert_eq!(first_comment(&e), "my order");
     }
 
     #[test]

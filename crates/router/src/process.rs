@@ -2,14 +2,24 @@
 //!
 //! # Replay safety
 //! The bus position moves only after the effect is recorded, so after a crash
-//! an event can come back after Zendesk already applied it. Three guards:
+//! an event can come back after Zendesk already applied it. The guards:
 //! 1. **Recorded events** (`ticket_for_event`) are suppressed as duplicates.
 //! 2. **Ticket creation** (new ticket or follow-up) sends the event id as
 //!    `Idempotency-Key` and `external_id`. Before each Zendesk call the router
 //!    writes a *pending* row; on replay of an event with a pending creation it
-//!    first looks the ticket up by `external_id` (which, unlike search, has no
-//!    indexing lag), so a replay beyond the key's 2-hour life, or one whose
-//!    upload tokens differ, still finds the first ticket.
+//!    first looks the ticket up by `external_id` (`recover.rs`; unlike search
+//!    it has no indexing lag), so a replay whose upload tokens differ still
+//!    finds the first ticket. Zendesk forgets a key 2 hours after its first
+//!    use, which comes after the event's receipt: an event received longer
+//!    ago than that (minus [`KEY_LIFE_MARGIN`] for clock skew) is looked up
+//!    by `external_id` before **every** creation, pending row or not, so a
+//!    replay into a restored or fresh state store does not make a second
+//!    ticket. A younger event needs no look-up: its key is still alive, and
+//!    Zendesk answers a repeat with the first ticket (or, for another body,
+//!    an idempotency mismatch that leads to the look-up).
+//!    A success status with an unreadable body may hide a created ticket: the
+//!    pending row is kept and the ticket looked up; when none is found the
+//!    event is dead-lettered with the row kept, so a replay looks again.
 //! 3. **Comments** are not idempotent in Zendesk, so each comment update
 //!    carries the event id as custom metadata (`metadata.intake_event_id`),
 //!    which Zendesk keeps on the update's *audit* as `metadata.custom` (the
@@ -17,17 +27,26 @@
 //!    The pending row is written right before `update_ticket`; it is removed
 //!    when Zendesk refused the update (a permanent error: closed or deleted
 //!    ticket, invalid input) and kept when the outcome is unknown (timeout,
-//!    5xx, crash). On replay of an event with a pending comment the router
-//!    lists the ticket's newest [`REPLAY_AUDIT_SCAN`] audits: one with the
-//!    event id in `metadata.custom` and a `Comment` event means Zendesk has it
-//!    and the event is recorded as commented; none means the request never
-//!    reached Zendesk, so the pending row is dropped and the comment is sent
-//!    again. A ticket that is gone (404) cannot hold it either. A listing that
-//!    fails permanently dead-letters the event with the pending row kept, so a
-//!    DLQ replay verifies again; nothing is assumed delivered. Left open: a
+//!    5xx, crash, an unreadable success). On replay of an event with a
+//!    pending comment the router lists the ticket's newest
+//!    [`REPLAY_AUDIT_SCAN`] audits: one with the event id in
+//!    `metadata.custom` and a `Comment` event means Zendesk has it and the
+//!    event is recorded as commented; none means the request never reached
+//!    Zendesk, so the pending row is dropped and the comment is sent again.
+//!    A ticket that is gone (404) cannot hold it either. A listing that fails
+//!    permanently dead-letters the event with the pending row kept, so a DLQ
+//!    replay verifies again; nothing is assumed delivered. Left open: a
 //!    request Zendesk applies only after our timeout *and* after the replay's
-//!    listing (the retry backoff lies between them), and a ticket that took
-//!    more than [`REPLAY_AUDIT_SCAN`] newer updates in the meantime.
+//!    listing (the retry backoff lies between them), a ticket that took more
+//!    than [`REPLAY_AUDIT_SCAN`] newer updates in the meantime, and a comment
+//!    replayed into a state store that lost the conversation (it becomes a
+//!    new ticket: without the conversation there is no ticket to look in).
+//!
+//! # Requesters
+//! See `requester.rs`: unverified contacts never meet an existing Zendesk
+//! user by e-mail, and a cached user that Zendesk says is gone is forgotten
+//! and resolved again once per event. See `conversation.rs` for why an
+//! unverified contact never joins a ticket another requester owns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +56,7 @@ use intake_blob::BlobStore;
 use intake_event::TicketEvent;
 use intake_store::{ConversationRef, Effect, StateStore, StoreError, TicketLink};
 use intake_telemetry::crashpoint;
-use intake_zendesk::{Client, Comment, NewTicket, TicketUpdate, UserInput};
+use intake_zendesk::{Client, Comment, NewTicket, Status, TicketUpdate};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -45,12 +64,16 @@ use crate::RouterError;
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
+use crate::requester;
 
 /// The `metadata` key (`metadata.custom` on the audit) that names the event.
 pub const EVENT_ID_METADATA_KEY: &str = "intake_event_id";
 /// Newest audits of a ticket searched for a pending comment on replay.
 pub const REPLAY_AUDIT_SCAN: usize = 100;
-
+/// Taken off Zendesk's idempotency-key life before an event counts as old
+/// enough for its key to have expired: room for a gateway clock (which
+/// stamps `received_at`) running ahead of the router's.
+pub const KEY_LIFE_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// The custom audit metadata every ticket creation and comment carries.
 fn event_metadata(event_id: Uuid) -> serde_json::Value {
     json!({ EVENT_ID_METADATA_KEY: event_id.to_string() })
@@ -86,7 +109,11 @@ pub enum Failure {
 }
 
 impl Failure {
-    fn zendesk(stage: &'static str, reason: DlqReason, error: intake_zendesk::Error) -> Self {
+    pub(crate) fn zendesk(
+        stage: &'static str,
+        reason: DlqReason,
+        error: intake_zendesk::Error,
+    ) -> Self {
         if error.is_retryable() {
             return Failure::Retry {
                 stage,
@@ -118,6 +145,13 @@ pub struct Processor {
     pub subject_max_chars: usize,
 }
 
+/// How one try of the planned action ended.
+enum Attempt {
+    Done(Outcome),
+    /// Zendesk refused the requester (deleted or merged away); nothing was applied.
+    RequesterGone(intake_zendesk::Error),
+}
+
 impl Processor {
     /// Handles one decoded event of `route`'s channel.
     pub async fn handle_event(
@@ -129,195 +163,55 @@ impl Processor {
         if let Some(link) = self.store.ticket_for_event(event_id).await? {
             return Ok(Outcome::Duplicate(link));
         }
-        let conversation = conversation_of(event);
-        if let Some(outcome) = self.recover(event_id, conversation.as_ref()).await? {
+        let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
+        let mut requester_id = self.requester(&identity).await?;
+        let target = self.target(event, &identity, requester_id).await?;
+        if let Some(outcome) = self.recover(event_id, target.conversation.as_ref()).await? {
             return Ok(outcome);
         }
-        let requester_id = self.requester(event).await?;
-        let current = match &conversation {
-            Some(conversation) => self.conversation_status(conversation).await?,
-            None => None,
-        };
         let upload_token = self.upload_attachments(event).await?;
-        let draft = Draft {
-            route,
-            event,
-            requester_id,
-            upload_token,
-            conversation: conversation.as_ref(),
-        };
-        match plan::decide(current) {
-            Action::Create => self.create(&draft, None).await,
-            Action::FollowUp { source_id } => self.create(&draft, Some(source_id)).await,
-            Action::Comment { ticket_id } => match self.comment(&draft, ticket_id).await? {
-                CommentResult::Added(outcome) => Ok(outcome),
-                CommentResult::TicketClosed => self.create(&draft, Some(ticket_id)).await,
-                CommentResult::TicketGone => self.create(&draft, None).await,
-            },
-        }
-    }
-
-    /// Finishes an effect a previous run began and may have completed.
-    async fn recover(
-        &self,
-        event_id: Uuid,
-        conversation: Option<&ConversationRef>,
-    ) -> Result<Option<Outcome>, Failure> {
-        let Some(pending) = self.store.pending_effect(event_id).await? else {
-            return Ok(None);
-        };
-        if pending.effect == Effect::Commented {
-            let Some(ticket_id) = pending.ticket_id else {
-                self.store.clear_pending(event_id).await?;
-                return Ok(None);
+        let mut resolved_again = false;
+        loop {
+            let draft = Draft {
+                route,
+                event,
+                requester_id,
+                upload_token: upload_token.clone(),
+                conversation: target.conversation.as_ref(),
             };
-            return self
-                .recover_comment(event_id, ticket_id, conversation)
-                .await;
-        }
-        let found = self
-            .zendesk
-            .tickets_by_external_id(&event_id.to_string())
-            .await
-            .map_err(|e| {
-                Failure::zendesk("tickets_by_external_id", DlqReason::ZendeskRejected, e)
-            })?;
-        let Some(ticket) = found.iter().min_by_key(|t| t.id) else {
-            return Ok(None);
-        };
-        let link = TicketLink {
-            ticket_id: ticket.id,
-            effect: pending.effect,
-        };
-        let recorded = self
-            .store
-            .record_event(event_id, link, conversation)
-            .await?;
-        crashpoint("router.before_offset_store");
-        Ok(Some(Outcome::Created {
-            ticket_id: recorded.ticket_id,
-            follow_up_of: pending.ticket_id,
-            already_in_zendesk: true,
-        }))
-    }
-
-    /// Looks for the pending comment of `event_id` among the ticket's newest
-    /// audits: an audit with the event id and a `Comment` event → recorded as
-    /// commented; none → pending dropped and `None`, so the caller sends it again.
-    async fn recover_comment(
-        &self,
-        event_id: Uuid,
-        ticket_id: u64,
-        conversation: Option<&ConversationRef>,
-    ) -> Result<Option<Outcome>, Failure> {
-        let audits = match self
-            .zendesk
-            .list_audits(ticket_id, true, REPLAY_AUDIT_SCAN)
-            .await
-        {
-            Ok(audits) => audits,
-            Err(e) if e.is_not_found() => {
-                self.store.clear_pending(event_id).await?;
-                return Ok(None);
+            match self.apply(&draft, target.current).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::RequesterGone(_) if !resolved_again => {
+                    resolved_again = true;
+                    requester_id = self
+                        .requester_again(&route.name, &identity, requester_id)
+                        .await?;
+                }
+                Attempt::RequesterGone(error) => {
+                    return Err(Failure::DeadLetter(DeadLetter::from_zendesk(
+                        DlqReason::RequesterRejected,
+                        &error,
+                    )));
+                }
             }
-            Err(e) => {
-                return Err(Failure::zendesk(
-                    "list_audits",
-                    DlqReason::ZendeskRejected,
-                    e,
-                ));
-            }
-        };
-        let key = event_id.to_string();
-        let delivered = audits.iter().any(|audit| {
-            audit
-                .custom_metadata(EVENT_ID_METADATA_KEY)
-                .and_then(serde_json::Value::as_str)
-                == Some(key.as_str())
-                && audit.comment_event().is_some()
-        });
-        if !delivered {
-            self.store.clear_pending(event_id).await?;
-            return Ok(None);
         }
-        let link = TicketLink {
-            ticket_id,
-            effect: Effect::Commented,
-        };
-        let recorded = self
-            .store
-            .record_event(event_id, link, conversation)
-            .await?;
-        crashpoint("router.before_offset_store");
-        Ok(Some(Outcome::Commented {
-            ticket_id: recorded.ticket_id,
-        }))
     }
 
-    /// The requester's Zendesk user id: cached per contact key, else
-    /// `create_or_update` by e-mail, or by `external_id` = contact key.
-    async fn requester(&self, event: &TicketEvent) -> Result<u64, Failure> {
-        let contact = &event.contact;
-        let key = contact.key.trim();
-        let email = contact
-            .email
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty());
-        if key.is_empty() && email.is_none() {
-            return Err(Failure::DeadLetter(DeadLetter::new(
-                DlqReason::RequesterMissing,
-                "event has neither a contact key nor an e-mail address",
-            )));
-        }
-        if !key.is_empty()
-            && let Some(user_id) = self.store.contact_user(key).await?
-        {
-            return Ok(user_id);
-        }
-        let name = contact
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .or(email)
-            .unwrap_or(key);
-        let input = UserInput {
-            name: Some(name.to_owned()),
-            email: email.map(str::to_owned),
-            phone: contact.phone.clone(),
-            external_id: email.is_none().then(|| key.to_owned()),
-            locale: contact.locale.clone(),
-        };
-        let user = self
-            .zendesk
-            .create_or_update_user(&input)
-            .await
-            .map_err(|e| {
-                Failure::zendesk("create_or_update_user", DlqReason::RequesterRejected, e)
-            })?;
-        if !key.is_empty() {
-            self.store.set_contact_user(key, user.id).await?;
-        }
-        Ok(user.id)
-    }
-
-    /// The conversation's ticket and its status, if it still exists.
-    async fn conversation_status(
+    /// One try of what the conversation's ticket calls for.
+    async fn apply(
         &self,
-        conversation: &ConversationRef,
-    ) -> Result<Option<(u64, intake_zendesk::Status)>, Failure> {
-        let Some(ticket_id) = self.store.conversation_ticket(conversation).await? else {
-            return Ok(None);
-        };
-        match self.zendesk.show_ticket(ticket_id).await {
-            Ok(ticket) => Ok(Some((ticket_id, ticket.status))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(Failure::zendesk(
-                "show_ticket",
-                DlqReason::ZendeskRejected,
-                e,
-            )),
+        draft: &Draft<'_>,
+        current: Option<(u64, Status)>,
+    ) -> Result<Attempt, Failure> {
+        match plan::decide(current) {
+            Action::Create => self.create(draft, None).await,
+            Action::FollowUp { source_id } => self.create(draft, Some(source_id)).await,
+            Action::Comment { ticket_id } => match self.comment(draft, ticket_id).await? {
+                CommentResult::Added(outcome) => Ok(Attempt::Done(outcome)),
+                CommentResult::TicketClosed => self.create(draft, Some(ticket_id)).await,
+                CommentResult::TicketGone => self.create(draft, None).await,
+                CommentResult::AuthorGone(error) => Ok(Attempt::RequesterGone(error)),
+            },
         }
     }
 
@@ -357,7 +251,7 @@ impl Processor {
         &self,
         draft: &Draft<'_>,
         follow_up_of: Option<u64>,
-    ) -> Result<Outcome, Failure> {
+    ) -> Result<Attempt, Failure> {
         let event_id = draft.event.event_id;
         let key = event_id.to_string();
         let effect = if follow_up_of.is_some() {
@@ -365,12 +259,19 @@ impl Processor {
         } else {
             Effect::Created
         };
+        if key_may_have_expired(draft.event)
+            && let Some(outcome) = self
+                .adopt_created(event_id, effect, follow_up_of, draft.conversation)
+                .await?
+        {
+            return Ok(Attempt::Done(outcome));
+        }
         let ticket = NewTicket {
             subject: Some(plan::subject(draft.event, self.subject_max_chars)),
-            comment: draft.comment(),
+            comment: draft.comment(plan::first_comment(draft.event)),
             requester_id: Some(draft.requester_id),
             priority: draft.route.priority,
-            tags: plan::tags(&draft.route.name, &draft.route.tags),
+            tags: draft.tags(),
             external_id: Some(key.clone()),
             group_id: draft.route.group_id,
             via_followup_source_id: follow_up_of,
@@ -388,13 +289,32 @@ impl Processor {
                 if e.is_idempotency_mismatch()
                     && let Some(outcome) = self.recover(event_id, draft.conversation).await?
                 {
-                    return Ok(outcome);
+                    return Ok(Attempt::Done(outcome));
+                }
+                // A success nobody can read may hide a created ticket: look
+                // for it; otherwise dead-letter with the pending row kept,
+                // so a replay looks again before creating.
+                if e.is_unreadable_success() {
+                    return match self
+                        .adopt_created(event_id, effect, follow_up_of, draft.conversation)
+                        .await?
+                    {
+                        Some(outcome) => Ok(Attempt::Done(outcome)),
+                        None => Err(Failure::zendesk(
+                            "create_ticket",
+                            DlqReason::ZendeskRejected,
+                            e,
+                        )),
+                    };
                 }
                 // A retryable failure (timeout, 5xx) may hide an applied
                 // create: keep the pending row so the retry looks the ticket
                 // up by external id first, even past the key's 2-hour life.
                 if !e.is_retryable() {
                     self.store.clear_pending(event_id).await?;
+                    if e.is_user_gone() {
+                        return Ok(Attempt::RequesterGone(e));
+                    }
                 }
                 return Err(Failure::zendesk(
                     "create_ticket",
@@ -413,17 +333,17 @@ impl Processor {
             .record_event(event_id, link, draft.conversation)
             .await?;
         crashpoint("router.before_offset_store");
-        Ok(Outcome::Created {
+        Ok(Attempt::Done(Outcome::Created {
             ticket_id: recorded.ticket_id,
             follow_up_of,
             already_in_zendesk: created.idempotency_hit,
-        })
+        }))
     }
 
     async fn comment(&self, draft: &Draft<'_>, ticket_id: u64) -> Result<CommentResult, Failure> {
         let event_id = draft.event.event_id;
         let update = TicketUpdate {
-            comment: Some(draft.comment()),
+            comment: Some(draft.comment(plan::body(draft.event))),
             metadata: Some(event_metadata(event_id)),
             ..TicketUpdate::default()
         };
@@ -431,6 +351,21 @@ impl Processor {
             .begin_effect(event_id, Effect::Commented, Some(ticket_id))
             .await?;
         if let Err(e) = self.zendesk.update_ticket(ticket_id, &update).await {
+            if e.is_unreadable_success() {
+                // Applied or not: the audits tell (not there: pending dropped,
+                // so a replay of the dead letter sends it again).
+                return match self
+                    .recover_comment(event_id, ticket_id, draft.conversation)
+                    .await?
+                {
+                    Some(outcome) => Ok(CommentResult::Added(outcome)),
+                    None => Err(Failure::zendesk(
+                        "update_ticket",
+                        DlqReason::ZendeskRejected,
+                        e,
+                    )),
+                };
+            }
             if e.is_retryable() {
                 // The outcome is unknown: the retry verifies it (`recover_comment`).
                 return Err(Failure::zendesk(
@@ -445,6 +380,9 @@ impl Processor {
             }
             if e.is_not_found() {
                 return Ok(CommentResult::TicketGone);
+            }
+            if e.is_user_gone() {
+                return Ok(CommentResult::AuthorGone(e));
             }
             return Err(Failure::zendesk(
                 "update_ticket",
@@ -472,6 +410,8 @@ enum CommentResult {
     Added(Outcome),
     TicketClosed,
     TicketGone,
+    /// The comment's author (the requester) is gone in Zendesk.
+    AuthorGone(intake_zendesk::Error),
 }
 
 /// The parts of a ticket or comment that do not depend on the action.
@@ -484,24 +424,31 @@ struct Draft<'a> {
 }
 
 impl Draft<'_> {
-    fn comment(&self) -> Comment {
+    fn comment(&self, body: String) -> Comment {
         Comment {
-            body: Some(plan::body(self.event)),
+            body: Some(body),
             public: true,
             author_id: Some(self.requester_id),
             uploads: self.upload_token.iter().cloned().collect(),
             ..Comment::default()
         }
     }
+
+    /// The new ticket's tags: the channel's, and [`plan::UNVERIFIED_TAG`]
+    /// when the requester claimed details the channel does not vouch for.
+    fn tags(&self) -> Vec<String> {
+        let mut extra = self.route.tags.clone();
+        if plan::unverified_note(&self.event.contact).is_some() {
+            extra.push(plan::UNVERIFIED_TAG.to_owned());
+        }
+        plan::tags(&self.route.name, &extra)
+    }
 }
 
-/// The event's conversation (channel + thread id), when it has a thread.
-fn conversation_of(event: &TicketEvent) -> Option<ConversationRef> {
-    let thread_id = event.conversation.thread_id.as_deref()?.trim();
-    (!thread_id.is_empty()).then(|| ConversationRef {
-        channel: event.channel.clone(),
-        thread_id: thread_id.to_owned(),
-    })
+/// Whether Zendesk may have forgotten the event's idempotency key: its first
+/// use came after receipt, so this is true at the latest when it expired.
+fn key_may_have_expired(event: &TicketEvent) -> bool {
+    since_receipt(event) >= intake_zendesk::IDEMPOTENCY_KEY_LIFE.saturating_sub(KEY_LIFE_MARGIN)
 }
 
 /// Seconds from receipt to now (zero when the clock went backwards).

@@ -19,9 +19,7 @@ use crate::dlq::{self, DeadLetter, DlqReason};
 use crate::lag::{self, LagClock};
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::process::{Failure, Outcome, Processor, since_receipt};
-use crate::telemetry::{
-    CommentAdded, DeadLettered, DuplicateSuppressed, RetryScheduled, TicketCreated,
-};
+use crate::telemetry::{CommentAdded, DuplicateSuppressed, RetryScheduled, TicketCreated};
 
 /// Turns bus events into Zendesk effects. Build with [`Router::new`], then
 /// [`Router::run`] until the shutdown token is cancelled.
@@ -33,8 +31,8 @@ pub struct Router {
 
 /// One channel: its route, its topic, its consumer, and a record polled but
 /// not yet handled.
-struct Slot {
-    route: ChannelRoute,
+pub(crate) struct Slot {
+    pub(crate) route: ChannelRoute,
     topic: String,
     consumer: Box<dyn Consumer>,
     head: Option<Delivery>,
@@ -43,7 +41,7 @@ struct Slot {
 }
 
 /// How handling one delivery ended.
-enum Step {
+pub(crate) enum Step {
     Done,
     Interrupted,
 }
@@ -167,7 +165,15 @@ impl Router {
         Ok(())
     }
 
-    fn backoff(&self) -> Backoff {
+    pub(crate) fn topics(&self) -> &intake_bus::Topics {
+        &self.options.topics
+    }
+
+    pub(crate) fn processor(&self) -> &Processor {
+        &self.processor
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
         Backoff::new(
             self.options.retry_initial_backoff,
             self.options.retry_max_backoff,
@@ -219,7 +225,20 @@ impl Router {
     ) -> Result<Step, RouterError> {
         let route = run.slots[index].route.clone();
         let channel = route.name.as_str();
-        let event = match TicketEvent::from_json(&delivery.payload) {
+        let payload = match dlq::payload_blob(&delivery) {
+            None => delivery.payload.clone(),
+            Some(blob) => match self.payload_from_blob(run, &blob).await {
+                Ok(Some(payload)) => payload,
+                Ok(None) => return Ok(Step::Interrupted),
+                Err(letter) => {
+                    let event_id = delivery.header("ce_id").unwrap_or("unknown").to_owned();
+                    return self
+                        .dead_letter(run, index, &delivery, &event_id, &letter, publisher)
+                        .await;
+                }
+            },
+        };
+        let event = match TicketEvent::from_json(&payload) {
             Ok(event) => event,
             Err(e) => {
                 let event_id = delivery.header("ce_id").unwrap_or("unknown").to_owned();
@@ -269,43 +288,7 @@ impl Router {
         }
     }
 
-    async fn dead_letter(
-        &self,
-        run: &mut Run<'_>,
-        index: usize,
-        delivery: &Delivery,
-        event_id: &str,
-        letter: &DeadLetter,
-        publisher: &Arc<dyn Publisher>,
-    ) -> Result<Step, RouterError> {
-        let record = dlq::record(&self.options.topics, delivery, letter);
-        let mut backoff = self.backoff();
-        loop {
-            match publisher.publish(record.clone()).await {
-                Ok(_) => break,
-                Err(e) if e.is_retryable() => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(event_id, error = %e, "dead-letter publish failed, retrying");
-                    if !run.wait(delay).await {
-                        return Ok(Step::Interrupted);
-                    }
-                }
-                Err(e) => return Err(RouterError::Bus(e)),
-            }
-        }
-        DeadLettered {
-            channel: &run.slots[index].route.name,
-            event_id,
-            reason: letter.reason.as_str(),
-            message: &letter.log_message,
-            zendesk_status: letter.zendesk_status,
-            zendesk_request_id: letter.zendesk_request_id.as_deref(),
-        }
-        .emit();
-        self.mark_done(run, index, delivery, event_id).await
-    }
-
-    async fn mark_done(
+    pub(crate) async fn mark_done(
         &self,
         run: &mut Run<'_>,
         index: usize,
@@ -324,6 +307,36 @@ impl Router {
                     }
                 }
                 Err(e) => return Err(RouterError::Bus(e)),
+            }
+        }
+    }
+}
+
+impl Router {
+    /// The payload of a record that carries it in the blob store (a replayed
+    /// oversized dead letter); `Ok(None)` when shutdown came first.
+    async fn payload_from_blob(
+        &self,
+        run: &mut Run<'_>,
+        blob: &intake_event::BlobRef,
+    ) -> Result<Option<Vec<u8>>, DeadLetter> {
+        let mut backoff = self.backoff();
+        loop {
+            match self.processor.blobs.get(blob).await {
+                Ok(payload) => return Ok(Some(payload)),
+                Err(e) if e.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, "reading a payload from the blob store failed, retrying");
+                    if !run.wait(delay).await {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => {
+                    return Err(DeadLetter::new(
+                        DlqReason::PayloadUnavailable,
+                        e.to_string(),
+                    ));
+                }
             }
         }
     }
@@ -375,14 +388,14 @@ fn starved(slots: &[Slot], limit: Duration) -> Option<usize> {
 
 /// What handling one delivery needs besides the router: every channel (to
 /// keep sampling the lag while a retry waits), the lag clock, the shutdown.
-struct Run<'a> {
-    slots: &'a mut [Slot],
+pub(crate) struct Run<'a> {
+    pub(crate) slots: &'a mut [Slot],
     lag: &'a mut LagClock,
     shutdown: &'a CancellationToken,
 }
 
 impl Run<'_> {
-    async fn wait(&mut self, delay: Duration) -> bool {
+    pub(crate) async fn wait(&mut self, delay: Duration) -> bool {
         wait(delay, self.slots, self.lag, self.shutdown).await
     }
 }

@@ -177,3 +177,55 @@ impl LagSampleFailed<'_> {
         .increment(1);
     }
 }
+
+/// Zendesk said a cached requester is gone (deleted or merged): the cached
+/// id was dropped and the contact resolved again.
+pub struct RequesterForgotten<'a> {
+    pub channel: &'a str,
+    pub user_id: u64,
+    pub new_user_id: u64,
+}
+
+impl RequesterForgotten<'_> {
+    pub fn emit(&self) {
+        warn!(
+            channel = self.channel,
+            user_id = self.user_id,
+            new_user_id = self.new_user_id,
+            "cached requester is gone in zendesk, resolved again"
+        );
+        counter!("intake_router_requesters_resolved_again_total", "channel" => self.channel.to_owned())
+            .increment(1);
+    }
+}
+
+/// A dead letter the DLQ refused as it was (too large with the error
+/// headers) was written in a smaller form instead.
+pub struct DeadLetterReduced<'a> {
+    pub channel: &'a str,
+    pub event_id: &'a str,
+    /// `payload_in_blob` (payload moved to the blob store) or `minimal`
+    /// (also without the original headers).
+    pub form: &'static str,
+    pub payload_bytes: usize,
+    pub refusal: &'a str,
+}
+
+impl DeadLetterReduced<'_> {
+    pub fn emit(&self) {
+        warn!(
+            event_id = self.event_id,
+            channel = self.channel,
+            form = self.form,
+            payload_bytes = self.payload_bytes,
+            error = self.refusal,
+            "dead letter refused by the bus, written reduced"
+        );
+        counter!(
+            "intake_dead_letters_reduced_total",
+            "channel" => self.channel.to_owned(),
+            "form" => self.form
+        )
+        .increment(1);
+    }
+}

@@ -133,6 +133,15 @@ pub trait StateStore: Send + Sync {
     /// Caches a contact key's Zendesk user id (replaces the old one).
     async fn set_contact_user(&self, contact_key: &str, user_id: u64) -> Result<(), StoreError>;
 
+    /// Forgets the cached user of a contact key, but only while it is still
+    /// `user_id` (Zendesk said that user is gone or merged; a replica that
+    /// meanwhile cached a fresh id keeps it). True when an entry was removed.
+    async fn forget_contact_user(
+        &self,
+        contact_key: &str,
+        user_id: u64,
+    ) -> Result<bool, StoreError>;
+
     /// Readiness: Ok when the store answers now.
     async fn check_ready(&self) -> Result<(), StoreError>;
 }

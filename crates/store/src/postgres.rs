@@ -348,6 +348,19 @@ impl StateStore for PostgresStore {
         Ok(())
     }
 
+    async fn forget_contact_user(
+        &self,
+        contact_key: &str,
+        user_id: u64,
+    ) -> Result<bool, StoreError> {
+        let removed = sqlx::query("DELETE FROM contacts WHERE contact_key = $1 AND user_id = $2")
+            .bind(contact_key)
+            .bind(to_db_id(user_id)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(removed.rows_affected() > 0)
+    }
+
     async fn check_ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -104,6 +104,7 @@ suite_tests!(
     pending_effects_can_be_replaced_and_cleared,
     conversations_are_set_and_replaced,
     contacts_are_cached_and_replaced,
+    a_contact_is_forgotten_only_while_it_names_that_user,
     ids_beyond_i64_are_a_typed_error,
     concurrent_records_of_one_event_agree,
 );

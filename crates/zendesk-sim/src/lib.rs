@@ -21,7 +21,7 @@ mod retention;
 mod state;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -53,7 +53,8 @@ fn api_routes() -> Router<SimState> {
             post(users::create_or_update),
         )
         .route("/api/v2/users/search", get(users::search))
-        .route("/api/v2/users/{id}", get(users::show))
+        .route("/api/v2/users/{id}", get(users::show).delete(users::delete))
+        .route("/api/v2/users/{id}/merge", put(users::merge))
         .route("/api/v2/users/{id}/identities", get(users::identities))
         .route(
             "/api/v2/users/{id}/tickets/requested",

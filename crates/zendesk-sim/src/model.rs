@@ -99,11 +99,31 @@ pub struct User {
     /// Agent availability status (`online|away|transfers_only|offline`); agents only.
     pub availability: Option<String>,
     pub availability_updated_at: Option<DateTime<Utc>>,
+    /// False once the user was deleted (or merged into another user): it is
+    /// then no longer found by e-mail or external id, nor usable as a
+    /// requester or author (older state files: every user active).
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+    /// E-mail identities besides the primary `email` (gained in a merge).
+    #[serde(default)]
+    pub extra_emails: Vec<String>,
+}
+
+fn active_by_default() -> bool {
+    true
 }
 
 impl User {
     pub fn is_agent(&self) -> bool {
         self.role == "agent" || self.role == "admin"
+    }
+
+    /// Whether `email` is one of the user's e-mail identities (case-insensitive).
+    pub fn has_email(&self, email: &str) -> bool {
+        self.email
+            .iter()
+            .chain(&self.extra_emails)
+            .any(|e| e.eq_ignore_ascii_case(email))
     }
 }
 
@@ -335,7 +355,7 @@ impl Render<'_> {
             "external_id": u.external_id,
             "tags": [],
             "alias": null,
-            "active": true,
+            "active": u.active,
             "shared": false,
             "shared_agent": false,
             "last_login_at": null,
@@ -378,6 +398,9 @@ impl Render<'_> {
         }
         if let Some(phone) = &u.phone {
             push("phone_number", phone, u.email.is_none(), 2);
+        }
+        for (n, email) in (3..).zip(&u.extra_emails) {
+            push("email", email, false, n);
         }
         out
     }

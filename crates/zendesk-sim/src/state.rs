@@ -111,27 +111,31 @@ impl Data {
                 updated_at: now,
                 availability: is_agent.then(|| "online".to_owned()),
                 availability_updated_at: is_agent.then_some(now),
+                active: true,
+                extra_emails: Vec::new(),
             },
         );
         id
     }
 
-    /// Finds a user by e-mail, case-insensitively.
+    /// Finds an active user by any of its e-mail identities, case-insensitively.
     pub fn user_by_email(&self, email: &str) -> Option<&User> {
+        self.users.values().find(|u| u.active && u.has_email(email))
+    }
+
+    /// Finds an active user by external id, case-insensitively.
+    pub fn user_by_external_id(&self, external_id: &str) -> Option<&User> {
         self.users.values().find(|u| {
-            u.email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            u.active
+                && u.external_id
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(external_id))
         })
     }
 
-    /// Finds a user by external id, case-insensitively.
-    pub fn user_by_external_id(&self, external_id: &str) -> Option<&User> {
-        self.users.values().find(|u| {
-            u.external_id
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(external_id))
-        })
+    /// The user with `id` unless it was deleted or merged away.
+    pub fn active_user(&self, id: u64) -> Option<&User> {
+        self.users.get(&id).filter(|u| u.active)
     }
 }
 
@@ -139,6 +143,9 @@ pub(crate) struct Shared {
     pub config: SimConfig,
     pub data: Mutex<Data>,
     pub runtime: Mutex<Runtime>,
+    /// The sim clock's origin: UTC when the state was built, and tokio's
+    /// clock at that moment.
+    clock_origin: (DateTime<Utc>, tokio::time::Instant),
     clock_offset_ms: AtomicI64,
     version: AtomicU64,
     persisted: tokio::sync::Mutex<u64>,
@@ -183,6 +190,7 @@ impl SimState {
                 config,
                 data: Mutex::new(data),
                 runtime: Mutex::new(runtime),
+                clock_origin: (Utc::now(), tokio::time::Instant::now()),
                 clock_offset_ms: AtomicI64::new(offset),
                 version: AtomicU64::new(0),
                 persisted: tokio::sync::Mutex::new(0),
@@ -195,9 +203,16 @@ impl SimState {
         &self.shared.config
     }
 
-    /// Current time on the sim clock: wall time plus the advanced offset.
+    /// Current time on the sim clock: the wall time at start moved on by
+    /// tokio's clock, plus the advanced offset. Outside paused time that is
+    /// wall time; a test on paused tokio time (`start_paused`) drives the sim
+    /// clock, its rate window and its delays together with the client's
+    /// timers, so what it measures does not depend on the machine's speed.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let (start, started) = self.shared.clock_origin;
+        let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        start
+            + elapsed
             + chrono::Duration::milliseconds(self.shared.clock_offset_ms.load(Ordering::SeqCst))
     }
 
@@ -263,6 +278,48 @@ impl SimState {
         let now = self.now();
         self.data()
             .add_user(name, Some(email.to_owned()), None, role, now)
+    }
+
+    /// Deletes user `id` as `DELETE /api/v2/users/{id}` does (soft delete);
+    /// returns the deleted user as rendered in the answer.
+    pub fn delete_user(&self, id: u64) -> Result<Value, crate::ApiError> {
+        let now = self.now();
+        let lag = self.shared.config.search_lag;
+        let owner = self.agent_id();
+        let base = self.render();
+        let mut data = self.data();
+        crate::api::user_ops::delete(&mut data, id, owner, lag, now)?;
+        let mut user = data
+            .users
+            .get(&id)
+            .map(|u| base.get().user(u))
+            .unwrap_or_default();
+        user["permanently_deleted"] = Value::Bool(false);
+        Ok(user)
+    }
+
+    /// Merges end user `source` into end user `target` as the seeded agent
+    /// would with `PUT /api/v2/users/{source}/merge`; returns the receiving user.
+    pub fn merge_users(&self, source: u64, target: u64) -> Result<Value, crate::ApiError> {
+        self.merge_users_as(self.agent_id(), source, target)
+    }
+
+    pub(crate) fn merge_users_as(
+        &self,
+        agent: u64,
+        source: u64,
+        target: u64,
+    ) -> Result<Value, crate::ApiError> {
+        let now = self.now();
+        let lag = self.shared.config.search_lag;
+        let base = self.render();
+        let mut data = self.data();
+        crate::api::user_ops::merge(&mut data, source, target, agent, lag, now)?;
+        Ok(data
+            .users
+            .get(&target)
+            .map(|u| base.get().user(u))
+            .unwrap_or_default())
     }
 
     /// Sets a ticket's status directly (as an agent in the UI or an automation would);

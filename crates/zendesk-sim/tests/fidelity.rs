@@ -226,11 +226,26 @@ async fn simulator_matches_every_fixture() {
             )
             .await;
         }
-        let path = fixture["request"]["path"]
-            .as_str()
-            .unwrap()
-            .replace("{ticket_id}", &ticket_id.to_string())
-            .replace("{agent_id}", &state.agent_id().to_string());
+        // `end_users`: two end users for `{user_id}` and `{other_user_id}`.
+        let (user_id, other_user_id) = if fixture["setup"] == "end_users" {
+            (
+                state.create_user("Fidelity One", "fidelity-1@example.test", "end-user"),
+                state.create_user("Fidelity Two", "fidelity-2@example.test", "end-user"),
+            )
+        } else {
+            (0, 0)
+        };
+        let fill = |text: &str| {
+            text.replace("{ticket_id}", &ticket_id.to_string())
+                .replace("{agent_id}", &state.agent_id().to_string())
+                .replace("{user_id}", &user_id.to_string())
+                .replace("{other_user_id}", &other_user_id.to_string())
+        };
+        let path = fill(fixture["request"]["path"].as_str().unwrap());
+        let mut fixture = fixture.clone();
+        if let Some(body) = fixture["request"].get("body") {
+            fixture["request"]["body"] = serde_json::from_str(&fill(&body.to_string())).unwrap();
+        }
         let (status, headers, actual) = replay(&app, &fixture, &path).await;
         check_head(&fixture, status, &headers, &mut errors);
         if let Some(shape) = fixture.get("shape") {

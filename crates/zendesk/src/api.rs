@@ -16,6 +16,11 @@ use crate::types::{
     TicketUpdate, Upload, User, UserInput,
 };
 
+/// How long Zendesk keeps an `Idempotency-Key` (2 hours): a repeat of a
+/// keyed ticket creation within it returns the first ticket; after it the
+/// same key creates a new one.
+pub const IDEMPOTENCY_KEY_LIFE: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
 /// Ids per `show_many` request (Zendesk's maximum).
 pub const SHOW_MANY_MAX_IDS: usize = 100;
 /// Pages followed by a list call before it stops (100 items each).
@@ -177,6 +182,13 @@ impl Client {
         let envelope: UserEnvelope = self.execute(call).await?.json()?;
         self.users().insert(user, &envelope.user, Instant::now());
         Ok(envelope.user)
+    }
+
+    /// Forgets user `id` in the client's cache (Zendesk said it is gone or
+    /// merged), so the next `create_or_update_user` for its e-mail or
+    /// external id asks Zendesk again.
+    pub fn forget_user(&self, id: u64) {
+        self.users().forget(id);
     }
 
     fn cached_user(&self, user: &UserInput) -> Option<User> {

@@ -187,6 +187,18 @@ impl fmt::Display for LogSummary<'_> {
 const IDEMPOTENCY_MISMATCH: &str = "IdempotentRequestError";
 /// Text of the 422 that refuses an update of a closed ticket.
 const CLOSED_TICKET_TEXT: &str = "closed prevents ticket update";
+/// Field names of a 422's `details` that mean a named user is not usable
+/// (Zendesk answers `"requester": [{"description": "Requester: is invalid"}]`
+/// for a requester id it does not know; the author and submitter forms are
+/// the same rule applied to the comment author and the submitter).
+const USER_FIELDS: &[&str] = &[
+    "requester",
+    "requester_id",
+    "submitter",
+    "submitter_id",
+    "author",
+    "author_id",
+];
 
 impl Error {
     /// Whether trying the same call later may succeed: 429, 5xx, 409, timeouts
@@ -239,6 +251,48 @@ impl Error {
     /// 404: the ticket or user does not exist.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// Zendesk says a user the request named is gone (deleted, or merged
+    /// into another user): a 404 from a call on a user, or a 422 whose
+    /// field errors name the requester, submitter or comment author. The
+    /// caller should forget that user id and resolve the contact again.
+    pub fn is_user_gone(&self) -> bool {
+        let Error::Api {
+            endpoint,
+            status,
+            body,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        match status {
+            404 => endpoint.contains("user"),
+            422 => body
+                .details
+                .as_ref()
+                .and_then(Value::as_object)
+                .is_some_and(|fields| {
+                    fields
+                        .keys()
+                        .any(|field| USER_FIELDS.contains(&field.as_str()))
+                }),
+            _ => false,
+        }
+    }
+
+    /// A success status whose body could not be read: Zendesk may well have
+    /// done what was asked (a ticket created, a comment added), so the
+    /// caller must verify before trying again.
+    pub fn is_unreadable_success(&self) -> bool {
+        matches!(
+            self,
+            Error::Decode {
+                status: 200..=299,
+                ..
+            }
+        )
     }
 
     /// The idempotency key was used before with a different request body.
@@ -368,6 +422,57 @@ mod tests {
             r#"{"error":"RecordInvalid","description":"Record validation errors","details":{"base":[{"description":"Comment limit reached"}]}}"#,
         );
         assert!(!other.is_closed_ticket());
+    }
+
+    #[test]
+    fn recognises_a_user_that_is_gone() {
+        let requester = api(
+            422,
+            r#"{"error":"RecordInvalid","description":"Record validation errors","details":{"requester":[{"description":"Requester: is invalid","error":"InvalidValue"}]}}"#,
+        );
+        assert!(requester.is_user_gone());
+        assert!(!requester.is_retryable());
+        let author = api(
+            422,
+            r#"{"error":"RecordInvalid","details":{"author_id":[{"description":"Author: is invalid"}]}}"#,
+        );
+        assert!(author.is_user_gone());
+        let other_field = api(
+            422,
+            r#"{"error":"RecordInvalid","details":{"status":[{"description":"Status: closed prevents ticket update"}]}}"#,
+        );
+        assert!(!other_field.is_user_gone());
+        assert!(!api(422, "{}").is_user_gone());
+        // A 404 means "user gone" only from a call on a user, not on a ticket.
+        assert!(!api(404, r#"{"error":"RecordNotFound"}"#).is_user_gone());
+        let user_404 = Error::Api {
+            endpoint: "show_user",
+            status: 404,
+            body: Box::default(),
+            request_id: None,
+            retry_after: None,
+        };
+        assert!(user_404.is_user_gone());
+        assert!(
+            !Error::Timeout {
+                endpoint: "show_user"
+            }
+            .is_user_gone()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_success_is_told_apart() {
+        let decode = |status| Error::Decode {
+            endpoint: "create_ticket",
+            status,
+            request_id: None,
+            detail: "Syntax error at line 1 column 1".into(),
+        };
+        assert!(decode(201).is_unreadable_success());
+        assert!(!decode(201).is_retryable());
+        assert!(!decode(404).is_unreadable_success());
+        assert!(!api(201, "{}").is_unreadable_success());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod ticket_limit;
 mod types;
 mod user_cache;
 
-pub use api::{MAX_PAGES, SHOW_MANY_MAX_IDS};
+pub use api::{IDEMPOTENCY_KEY_LIFE, MAX_PAGES, SHOW_MANY_MAX_IDS};
 pub use caller::for_channel;
 pub use client::Client;
 pub use error::{ApiErrorBody, Error, LogSummary, MAX_LOGGED_DESCRIPTION_CHARS};

@@ -87,6 +87,13 @@ impl UserCache {
         }
     }
 
+    /// Drops every entry of user `id` (Zendesk said it is gone or merged).
+    pub fn forget(&mut self, id: u64) {
+        self.entries.retain(|_, (user, _)| user.id != id);
+        let entries = &self.entries;
+        self.order.retain(|key| entries.contains_key(key));
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -153,6 +160,25 @@ mod tests {
                 .get(&by_email("a@x.test"), now + Duration::from_secs(60))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_forgotten_user_is_looked_up_again() {
+        let now = Instant::now();
+        let mut cache = UserCache::default();
+        let input = UserInput {
+            email: Some("a@x.test".into()),
+            external_id: Some("chat:a".into()),
+            ..UserInput::default()
+        };
+        cache.insert(&input, &user(1, "a@x.test"), now);
+        cache.insert(&by_email("b@x.test"), &user(2, "b@x.test"), now);
+        cache.forget(1);
+        assert!(cache.get(&input, now).is_none());
+        assert!(cache.get(&by_email("a@x.test"), now).is_none());
+        assert_eq!(cache.get(&by_email("b@x.test"), now).unwrap().id, 2);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.order.len(), 1, "the eviction order forgets it too");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The per-ticket update limit and concurrent updates of one ticket: a
 //! per-ticket 429 holds only that ticket, and a 409 (nothing was applied) is
 //! retried even for a comment.
+//!
+//! The tests run on paused tokio time, which drives the client's timers and
+//! the simulator's clock and delays alike: "at once" and "held" are measured
+//! on that clock, and a race is set up by the simulator's delay, not by how
+//! fast the machine is.
 
 mod common;
 
@@ -35,10 +40,11 @@ fn comment(text: &str) -> TicketUpdate {
     }
 }
 
-/// Longer than any pacing gap at 700/min, far shorter than the ticket's hold.
+/// Longer than any pacing gap at 700/min, far shorter than the ticket's hold
+/// (on the paused clock, so no allowance for a slow machine is needed).
 const AT_ONCE: Duration = Duration::from_secs(3);
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_per_ticket_429_holds_that_ticket_and_nobody_else() -> Result<()> {
     let sim = common::start(SimConfig {
         ticket_updates_per_10_min: 2,
@@ -113,7 +119,7 @@ async fn a_per_ticket_429_holds_that_ticket_and_nobody_else() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_comment_is_retried_after_a_409() -> Result<()> {
     let sim = common::start(common::config(None)).await?;
     let client = sim.client(700, 3);
@@ -150,7 +156,7 @@ async fn a_comment_is_retried_after_a_409() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_real_concurrent_update_409_is_retried() -> Result<()> {
     let sim = common::start(common::config(None)).await?;
     // Two clients do not share their per-ticket locks, as two processes would not.

@@ -62,6 +62,16 @@ impl ChannelsConfig {
         }
     }
 
+    /// The channels whose adapters are enabled (the gateway accepts messages
+    /// for them), in [`KNOWN_CHANNELS`] order.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let mut enabled = Vec::new();
+        if self.chat.enabled {
+            enabled.push("chat");
+        }
+        enabled
+    }
+
     /// What enabled channels still need before the gateway can run them.
     pub(crate) fn missing_for_gateway(&self) -> Vec<Problem> {
         let mut missing = Vec::new();

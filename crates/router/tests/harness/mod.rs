@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod limited;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,7 @@ pub fn routes() -> Vec<ChannelRoute> {
 }
 
 impl Harness {
+    /// The embedded bus in a temporary directory.
     pub async fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions::new(
@@ -51,6 +54,35 @@ impl Harness {
         )))
         .await
         .unwrap();
+        Self::on(dir, bus, Topics::new("intake")).await
+    }
+
+    /// The real Kafka broker of `scripts/test-services` (`INTAKE_TEST_KAFKA`)
+    /// with extra client `properties`, on topics of a fresh random prefix;
+    /// None when no broker is configured.
+    pub async fn kafka(properties: &[(&str, &str)]) -> Option<Harness> {
+        let brokers = std::env::var("INTAKE_TEST_KAFKA")
+            .ok()
+            .filter(|b| !b.is_empty())?;
+        let mut options = intake_bus::KafkaOptions::new(brokers);
+        options.partitions = 1;
+        options
+            .properties
+            .insert("session.timeout.ms".into(), "6000".into());
+        for (name, value) in properties {
+            options.properties.insert((*name).into(), (*value).into());
+        }
+        let bus = intake_bus::connect(BusOptions::Kafka(options))
+            .await
+            .unwrap();
+        let topics = Topics::new(format!("rt{}", uuid::Uuid::new_v4().simple()));
+        let mut all: Vec<String> = routes().iter().map(|r| topics.events(&r.name)).collect();
+        all.push(topics.dlq());
+        bus.ensure_topics(&all).await.unwrap();
+        Some(Self::on(tempfile::tempdir().unwrap(), bus, topics).await)
+    }
+
+    async fn on(dir: tempfile::TempDir, bus: Arc<dyn Bus>, topics: Topics) -> Harness {
         let store = Arc::new(
             SqliteStore::open(dir.path().join("state.db"))
                 .await
@@ -81,7 +113,7 @@ impl Harness {
             blobs,
             sim,
             client,
-            topics: Topics::new("intake"),
+            topics,
             http: reqwest::Client::new(),
             shutdown: CancellationToken::new(),
             router: None,
@@ -105,12 +137,24 @@ impl Harness {
     }
 
     pub async fn stop_router(&mut self) {
+        self.stop_router_with().await.unwrap();
+    }
+
+    /// Stops the router and returns how its run ended.
+    pub async fn stop_router_with(&mut self) -> Result<(), RouterError> {
         self.shutdown.cancel();
+        let mut outcome = Ok(());
         if let Some(router) = self.router.take() {
-            let result = tokio::time::timeout(Duration::from_secs(10), router).await;
-            result.expect("router stops in time").unwrap().unwrap();
+            let result = tokio::time::timeout(Duration::from_secs(30), router).await;
+            outcome = result.expect("router stops in time").unwrap();
         }
         self.shutdown = CancellationToken::new();
+        outcome
+    }
+
+    /// Whether the router task has ended (it returned, e.g. with an error).
+    pub fn router_finished(&self) -> bool {
+        self.router.as_ref().is_some_and(JoinHandle::is_finished)
     }
 
     pub async fn publish(&self, event: &TicketEvent) {
@@ -152,14 +196,15 @@ impl Harness {
     }
 
     pub async fn wait_until(&self, condition: impl Fn(&Harness) -> bool) {
-        for _ in 0..300 {
+        for _ in 0..900 {
             if condition(self) {
                 return;
             }
+            assert!(!self.router_finished(), "the router stopped");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!(
-            "condition not met within 15 s; tickets: {:#?}",
+            "condition not met within 45 s; tickets: {:#?}",
             self.tickets()
         );
     }
@@ -206,6 +251,48 @@ impl Harness {
         }
         out
     }
+
+    /// Waits (bounded) until the DLQ holds `count` letters, then returns them
+    /// (read by a fresh consumer group each round).
+    pub async fn wait_for_dead_letters(&self, count: usize) -> Vec<Delivery> {
+        for round in 0..30 {
+            let letters = self.dead_letters(&format!("wait-dlq-{round}")).await;
+            if letters.len() >= count {
+                return letters;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("fewer than {count} dead letters after about 45 s");
+    }
+
+    /// Publishes a dead letter again without its error headers, as
+    /// `intake dlq replay` does.
+    pub async fn replay(&self, letter: &Delivery) {
+        let topic = letter.header("intake_source_topic").unwrap().to_owned();
+        let headers = letter
+            .headers
+            .iter()
+            .filter(|(name, _)| !intake_router::is_error_header(name))
+            .cloned()
+            .collect();
+        let record = Record {
+            topic,
+            key: letter.key.clone(),
+            payload: letter.payload.clone(),
+            headers,
+        };
+        self.bus.publisher().publish(record).await.unwrap();
+    }
+
+    /// The user JSON of `id` as the simulator holds it.
+    pub fn user(&self, id: &Value) -> Value {
+        self.sim
+            .state()
+            .users()
+            .into_iter()
+            .find(|u| u["id"] == *id)
+            .unwrap_or_else(|| panic!("no user {id}"))
+    }
 }
 
 pub fn chat_event(message_id: &str, visitor: &str, text: &str) -> TicketEvent {
@@ -217,11 +304,13 @@ pub fn chat_event(message_id: &str, visitor: &str, text: &str) -> TicketEvent {
     TicketEvent::new("chat", message_id, contact, text, Utc::now())
 }
 
+/// A mail from a verified sender address.
 pub fn email_event(message_id: &str, address: &str, text: &str) -> TicketEvent {
     let contact = Contact {
         key: format!("email:{address}"),
         name: Some("Mail Customer".to_owned()),
         email: Some(address.to_owned()),
+        verified: true,
         ..Contact::default()
     };
     TicketEvent::new("email", message_id, contact, text, Utc::now())

@@ -179,6 +179,45 @@ pub async fn contacts_are_cached_and_replaced(store: Arc<dyn StateStore>) {
     assert_eq!(store.contact_user("chat:visitor-2").await.unwrap(), None);
 }
 
+pub async fn a_contact_is_forgotten_only_while_it_names_that_user(store: Arc<dyn StateStore>) {
+    store.set_contact_user("chat:visitor-1", 100).await.unwrap();
+    store.set_contact_user("chat:visitor-2", 100).await.unwrap();
+    // Another replica cached a fresh id meanwhile: the stale id does not remove it.
+    assert!(
+        !store
+            .forget_contact_user("chat:visitor-1", 99)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.contact_user("chat:visitor-1").await.unwrap(),
+        Some(100)
+    );
+    assert!(
+        store
+            .forget_contact_user("chat:visitor-1", 100)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.contact_user("chat:visitor-1").await.unwrap(), None);
+    assert_eq!(
+        store.contact_user("chat:visitor-2").await.unwrap(),
+        Some(100),
+        "only the named contact is forgotten"
+    );
+    assert!(
+        !store
+            .forget_contact_user("chat:visitor-1", 100)
+            .await
+            .unwrap()
+    );
+    store.set_contact_user("chat:visitor-1", 101).await.unwrap();
+    assert_eq!(
+        store.contact_user("chat:visitor-1").await.unwrap(),
+        Some(101)
+    );
+}
+
 pub async fn ids_beyond_i64_are_a_typed_error(store: Arc<dyn StateStore>) {
     fn check(err: StoreError) {
         assert!(matches!(err, StoreError::InvalidValue(_)), "{err:?}");

@@ -8,6 +8,7 @@ pub mod search;
 pub mod ticket_ops;
 pub mod tickets;
 pub mod uploads;
+pub mod user_ops;
 pub mod users;
 
 use axum::http::{HeaderValue, StatusCode, header};

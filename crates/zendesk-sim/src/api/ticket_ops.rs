@@ -133,9 +133,21 @@ fn take_uploads(
         .collect())
 }
 
+/// A comment's `author_id` must name an existing, active user (a deleted or
+/// merged-away author is refused like an unknown one; the field name and
+/// text are *unconfirmed*).
+fn check_author(data: &Data, id: Option<u64>) -> Result<(), ApiError> {
+    match id {
+        Some(id) if data.active_user(id).is_none() => {
+            Err(ApiError::invalid("author_id", "Author: is invalid"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_agent(data: &Data, field: &str, id: Option<u64>) -> Result<(), ApiError> {
     match id {
-        Some(id) if !data.users.get(&id).is_some_and(|u| u.is_agent()) => Err(ApiError::invalid(
+        Some(id) if !data.active_user(id).is_some_and(|u| u.is_agent()) => Err(ApiError::invalid(
             field,
             format!("{}: is invalid", capitalise(field)),
         )),
@@ -210,8 +222,10 @@ pub fn create(
             tags = Some(source.tags.clone());
         }
     }
+    check_author(data, comment.author_id)?;
     let requester_id = match opt_id(input, "requester_id")? {
-        Some(id) if data.users.contains_key(&id) => id,
+        // A deleted or merged-away user is no requester any more.
+        Some(id) if data.active_user(id).is_some() => id,
         Some(_) => return Err(ApiError::invalid("requester", "Requester: is invalid")),
         None => match input.get("requester").filter(|r| r.is_object()) {
             Some(req) => requester_from(data, req, now)?,
@@ -387,6 +401,7 @@ pub fn update(
         .transpose()?;
     check_agent(data, "assignee", assignee.flatten())?;
     check_group(data, group.flatten())?;
+    check_author(data, comment.as_ref().and_then(|c| c.author_id))?;
     if comment.is_some() && comment_count >= MAX_COMMENTS {
         return Err(ApiError::invalid(
             "base",

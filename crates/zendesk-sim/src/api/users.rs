@@ -1,4 +1,5 @@
-//! User endpoints: create_or_update, show, search, identities, requested tickets.
+//! User endpoints: create_or_update, show, delete, merge, search, identities,
+//! requested tickets.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,10 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{json, opt_str, page, parse_json, path_id, with_location, wrapped};
+use axum::Extension;
+
+use super::{json, opt_id, opt_str, page, parse_json, path_id, with_location, wrapped};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::SimState;
 
@@ -107,8 +111,37 @@ pub async fn show(
     let id = path_id(&raw_id)?;
     let base = state.render();
     let data = state.data();
-    let user = data.users.get(&id).ok_or(ApiError::NotFound)?;
+    let user = data.active_user(id).ok_or(ApiError::NotFound)?;
     Ok(json(StatusCode::OK, json!({"user": base.get().user(user)})))
+}
+
+/// `DELETE /api/v2/users/{id}`: soft delete, 200 with the user
+/// (`active: false`, `permanently_deleted: false`).
+pub async fn delete(
+    State(state): State<SimState>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&raw_id)?;
+    let user = state.delete_user(id)?;
+    state.persist().await;
+    Ok(json(StatusCode::OK, json!({"user": user})))
+}
+
+/// `PUT /api/v2/users/{id}/merge` with `{"user":{"id":TARGET}}`: 200 with the
+/// receiving user.
+pub async fn merge(
+    State(state): State<SimState>,
+    Extension(AuthUser(agent)): Extension<AuthUser>,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let source = path_id(&raw_id)?;
+    let body = parse_json(&body)?;
+    let target = opt_id(wrapped(&body, "user")?, "id")?
+        .ok_or_else(|| ApiError::invalid("id", "Id: is required"))?;
+    let user = state.merge_users_as(agent, source, target)?;
+    state.persist().await;
+    Ok(json(StatusCode::OK, json!({"user": user})))
 }
 
 /// `GET /api/v2/users/search?query=...` (search index, with lag) or `?external_id=...` (direct).
@@ -133,7 +166,8 @@ pub async fn search(
         let q = q.strip_prefix("email:").unwrap_or(&q).to_owned();
         data.searchable_users(now, lag)
             .filter(|u| {
-                !q.is_empty()
+                u.active
+                    && !q.is_empty()
                     && (u
                         .email
                         .as_deref()
@@ -159,7 +193,7 @@ pub async fn identities(
     let id = path_id(&raw_id)?;
     let base = state.render();
     let data = state.data();
-    let user = data.users.get(&id).ok_or(ApiError::NotFound)?;
+    let user = data.active_user(id).ok_or(ApiError::NotFound)?;
     let items = base.get().identities(user);
     Ok(page("identities", items))
 }
@@ -172,7 +206,7 @@ pub async fn requested(
     let id = path_id(&raw_id)?;
     let base = state.render();
     let data = state.data();
-    if !data.users.contains_key(&id) {
+    if data.active_user(id).is_none() {
         return Err(ApiError::NotFound);
     }
     let tickets: Vec<Value> = data

@@ -5,6 +5,10 @@
 //! `show` read without moving that position; `replay` republishes each letter
 //! to its source topic (without the error headers) and then moves past it;
 //! `drop` moves past it. A dead letter is identified as `partition:offset`.
+//!
+//! `replay` and `drop` act on every pending letter, or with `--up-to P:O`
+//! (one per partition) only on the named partitions up to and including
+//! their offsets; `--dry-run` prints what they would do and changes nothing.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,13 +19,31 @@ use anyhow::Context;
 use intake_bus::{Consumer, Delivery, Record, Topics};
 use tokio_util::sync::CancellationToken;
 
+mod select;
+
+use select::{UpTo, Verb};
+
 /// What to do with the dead letters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DlqAction {
     List,
-    Show { id: LetterId },
-    Replay { up_to: Option<LetterId> },
-    Drop { up_to: Option<LetterId> },
+    Show {
+        id: LetterId,
+    },
+    /// Republish to the source topic, then move past.
+    Replay {
+        /// At most one per partition; empty means every pending letter.
+        up_to: Vec<LetterId>,
+        /// Print what would be replayed; change nothing.
+        dry_run: bool,
+    },
+    /// Move past without republishing.
+    Drop {
+        /// At most one per partition; empty means every pending letter.
+        up_to: Vec<LetterId>,
+        /// Print what would be dropped; change nothing.
+        dry_run: bool,
+    },
 }
 
 /// A dead letter's place on the DLQ topic: `partition:offset` (or `offset` for partition 0).
@@ -39,10 +61,13 @@ impl FromStr for LetterId {
                 "{text:?} is not a dead-letter id (PARTITION:OFFSET as printed by `intake dlq list`)"
             )
         };
-        let (partition, offset) = match text.split_once(':') {
+        let (partition, offset): (i32, i64) = match text.split_once(':') {
             Some((p, o)) => (p.parse().map_err(|_| bad())?, o.parse().map_err(|_| bad())?),
             None => (0, text.parse().map_err(|_| bad())?),
         };
+        if partition < 0 || offset < 0 {
+            return Err(bad());
+        }
         Ok(LetterId { partition, offset })
     }
 }
@@ -62,6 +87,22 @@ const READ_LIMIT: Duration = Duration::from_secs(45);
 const MAX_LETTERS: usize = 10_000;
 
 pub async fn dlq(config_path: Option<&Path>, action: DlqAction) -> anyhow::Result<ExitCode> {
+    // Checked before anything is opened: a bad command line changes nothing.
+    let settle = match &action {
+        DlqAction::Replay { up_to, dry_run } => Some((Verb::Replay, up_to, *dry_run)),
+        DlqAction::Drop { up_to, dry_run } => Some((Verb::Drop, up_to, *dry_run)),
+        DlqAction::List | DlqAction::Show { .. } => None,
+    };
+    let settle = settle
+        .map(|(verb, up_to, dry_run)| UpTo::new(up_to).map(|up_to| (verb, up_to, dry_run)))
+        .transpose();
+    let settle = match settle {
+        Ok(settle) => settle,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let config = match crate::load_config(config_path, intake_config::Needs::default()) {
         Ok(config) => config,
         Err(code) => return Ok(code),
@@ -76,45 +117,107 @@ pub async fn dlq(config_path: Option<&Path>, action: DlqAction) -> anyhow::Resul
         .context("cannot read the dead-letter queue")?;
     eprintln!("reading {} …", topics.dlq());
     let letters = read_pending(consumer.as_mut()).await?;
-    match action {
-        DlqAction::List => {
-            if letters.is_empty() {
-                println!("no pending dead letters on {}", topics.dlq());
-            }
-            for letter in &letters {
-                println!("{}", summary(letter));
-            }
+    let Some((verb, up_to, dry_run)) = settle else {
+        return Ok(inspect(&action, &letters, &topics.dlq()));
+    };
+    let publisher = bus.publisher();
+    settle_letters(
+        consumer.as_mut(),
+        publisher.as_ref(),
+        &letters,
+        verb,
+        &up_to,
+        dry_run,
+    )
+    .await
+}
+
+/// `list`, or `show` of one letter. Moves nothing.
+fn inspect(action: &DlqAction, letters: &[Delivery], dlq_topic: &str) -> ExitCode {
+    if let DlqAction::Show { id } = action {
+        let Some(letter) = letters
+            .iter()
+            .find(|l| l.partition == id.partition && l.offset == id.offset)
+        else {
+            eprintln!("no pending dead letter {id} on {dlq_topic}");
+            return ExitCode::FAILURE;
+        };
+        println!("{}", detail(letter));
+        return ExitCode::SUCCESS;
+    }
+    if letters.is_empty() {
+        println!("no pending dead letters on {dlq_topic}");
+    }
+    for letter in letters {
+        println!("{}", summary(letter));
+    }
+    ExitCode::SUCCESS
+}
+
+/// `replay` or `drop` on the letters `up_to` selects; with `dry_run`, only
+/// the report. Every selected letter is checked before the first is touched.
+async fn settle_letters(
+    consumer: &mut dyn Consumer,
+    publisher: &dyn intake_bus::Publisher,
+    letters: &[Delivery],
+    verb: Verb,
+    up_to: &UpTo,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let (selected, plans) = select::plan(letters, up_to);
+    if verb == Verb::Replay {
+        let orphans: Vec<String> = selected
+            .iter()
+            .filter(|letter| original(letter).is_none())
+            .map(|letter| id_of(letter).to_string())
+            .collect();
+        if !orphans.is_empty() {
+            eprintln!(
+                "error: dead letter(s) {} have no intake_source_topic header, so there is nowhere \
+                 to replay them; nothing was replayed (drop them, or replay with --up-to \
+                 stopping before them)",
+                orphans.join(", ")
+            );
+            return Ok(ExitCode::FAILURE);
         }
-        DlqAction::Show { id } => {
-            let Some(letter) = letters
-                .iter()
-                .find(|l| l.partition == id.partition && l.offset == id.offset)
-            else {
-                eprintln!("no pending dead letter {id} on {}", topics.dlq());
-                return Ok(ExitCode::FAILURE);
+    }
+    if dry_run {
+        for letter in &selected {
+            println!("{}", summary(letter));
+        }
+    } else {
+        for (done_before, letter) in selected.iter().enumerate() {
+            let id = id_of(letter);
+            let failed = |what: &str| {
+                format!(
+                    "{what} dead letter {id} ({done_before} {} before it)",
+                    verb.done(false)
+                )
             };
-            println!("{}", detail(letter));
-        }
-        DlqAction::Replay { up_to } | DlqAction::Drop { up_to } => {
-            let replay = matches!(action, DlqAction::Replay { .. });
-            let publisher = bus.publisher();
-            let mut count = 0;
-            for letter in letters.iter().filter(|l| within(l, up_to)) {
-                if replay {
-                    let record = original(letter).with_context(|| {
-                        format!("dead letter {} has no source topic", id_of(letter))
-                    })?;
-                    publisher
-                        .publish(record)
-                        .await
-                        .context("cannot republish")?;
-                }
-                consumer.done(letter).await?;
-                count += 1;
+            if verb == Verb::Replay {
+                let record = original(letter).context("checked above")?;
+                publisher
+                    .publish(record)
+                    .await
+                    .with_context(|| failed("cannot republish"))?;
             }
-            let verb = if replay { "replayed" } else { "dropped" };
-            println!("{verb} {count} dead letter(s)");
+            consumer
+                .done(letter)
+                .await
+                .with_context(|| failed("cannot move past"))?;
         }
+    }
+    let count = selected.len();
+    for plan in &plans {
+        println!("{}", select::describe(plan, verb, dry_run));
+    }
+    if dry_run {
+        println!(
+            "{} {count} dead letter(s); dry run: nothing was changed",
+            verb.done(true)
+        );
+    } else {
+        println!("{} {count} dead letter(s)", verb.done(false));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -153,13 +256,6 @@ fn id_of(letter: &Delivery) -> LetterId {
     LetterId {
         partition: letter.partition,
         offset: letter.offset,
-    }
-}
-
-fn within(letter: &Delivery, up_to: Option<LetterId>) -> bool {
-    match up_to {
-        None => true,
-        Some(limit) => letter.partition != limit.partition || letter.offset <= limit.offset,
     }
 }
 

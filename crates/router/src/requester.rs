@@ -1,0 +1,244 @@
+//! Who the requester of an event is in Zendesk, and when to ask again.
+//!
+//! # Verified and unverified contacts
+//! A **verified** contact (the channel vouches for its e-mail or phone) is
+//! resolved as always: `create_or_update` by e-mail, else by `external_id` =
+//! contact key, so chat and mail from one person meet in one Zendesk user.
+//!
+//! An **unverified** contact (a visitor typed the address) is resolved by
+//! `external_id` only and its e-mail and phone are never sent to Zendesk:
+//! `create_or_update` matches by e-mail, so sending a typed address would
+//! put the message into the history of whoever owns it. The external id is
+//! the contact key when the channel derived it from its own user id
+//! (`chat:<visitor id>`); a key derived from a claimed identity (`email:…`,
+//! from an event written before contacts carried `verified`) is replaced by
+//! `<channel>:<channel user id>`, or `unverified:<key>` without one, so it
+//! can never meet the verified user of that address. The claimed address is
+//! shown to agents on the ticket instead (`plan::unverified_note`).
+//!
+//! # Users that are gone
+//! The contact → user id mapping is cached in the state store (and for an
+//! hour in the client). When Zendesk says that user is gone (deleted, or
+//! merged into another user: `Error::is_user_gone`), both caches drop it and
+//! the contact is resolved again, so later messages and DLQ replays do not
+//! keep naming a user that no longer exists.
+
+use intake_event::TicketEvent;
+use intake_zendesk::UserInput;
+
+use crate::dlq::{DeadLetter, DlqReason};
+use crate::process::{Failure, Processor};
+use crate::telemetry::RequesterForgotten;
+
+/// How an event's contact is looked up in Zendesk.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Identity {
+    /// Key of the state store's contact → user cache (empty: not cached).
+    pub cache_key: String,
+    /// What `create_or_update_user` is sent.
+    pub input: UserInput,
+    /// The channel vouches for the e-mail/phone.
+    pub verified: bool,
+}
+
+/// The Zendesk identity of the event's contact (see the module doc).
+pub(crate) fn identity(event: &TicketEvent) -> Result<Identity, DeadLetter> {
+    let contact = &event.contact;
+    let key = contact.key.trim();
+    let email = non_blank(contact.email.as_deref());
+    let name = non_blank(contact.name.as_deref());
+    if contact.verified {
+        if key.is_empty() && email.is_none() {
+            return Err(missing());
+        }
+        return Ok(Identity {
+            cache_key: key.to_owned(),
+            input: UserInput {
+                name: Some(name.or(email).unwrap_or(key).to_owned()),
+                email: email.map(str::to_owned),
+                phone: contact.phone.clone(),
+                external_id: email.is_none().then(|| key.to_owned()),
+                locale: contact.locale.clone(),
+            },
+            verified: true,
+        });
+    }
+    let external_id = unverified_external_id(event).ok_or_else(missing)?;
+    Ok(Identity {
+        cache_key: external_id.clone(),
+        input: UserInput {
+            name: Some(name.unwrap_or(&external_id).to_owned()),
+            email: None,
+            phone: None,
+            external_id: Some(external_id),
+            locale: contact.locale.clone(),
+        },
+        verified: false,
+    })
+}
+
+fn missing() -> DeadLetter {
+    DeadLetter::new(
+        DlqReason::RequesterMissing,
+        "event has neither a contact key nor an e-mail address",
+    )
+}
+
+fn non_blank(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Whether a contact key was derived from an e-mail or phone number.
+fn is_claim_derived(key: &str) -> bool {
+    key.starts_with("email:") || key.starts_with("phone:")
+}
+
+/// The external id of an unverified contact: never one a verified contact of
+/// the same address could have.
+fn unverified_external_id(event: &TicketEvent) -> Option<String> {
+    let contact = &event.contact;
+    let key = contact.key.trim();
+    if !key.is_empty() && !is_claim_derived(key) {
+        return Some(key.to_owned());
+    }
+    if let Some(user) = non_blank(contact.channel_user_id.as_deref()) {
+        return Some(format!("{}:{user}", event.channel));
+    }
+    if !key.is_empty() {
+        return Some(format!("unverified:{key}"));
+    }
+    let email = non_blank(contact.email.as_deref())?;
+    Some(format!("unverified:email:{}", email.to_lowercase()))
+}
+
+impl Processor {
+    /// The requester's Zendesk user id: cached per contact, else
+    /// `create_or_update_user` with the identity's input.
+    pub(crate) async fn requester(&self, identity: &Identity) -> Result<u64, Failure> {
+        let key = identity.cache_key.as_str();
+        if !key.is_empty()
+            && let Some(user_id) = self.store.contact_user(key).await?
+        {
+            return Ok(user_id);
+        }
+        let user = self
+            .zendesk
+            .create_or_update_user(&identity.input)
+            .await
+            .map_err(|e| {
+                Failure::zendesk("create_or_update_user", DlqReason::RequesterRejected, e)
+            })?;
+        if !key.is_empty() {
+            self.store.set_contact_user(key, user.id).await?;
+        }
+        Ok(user.id)
+    }
+
+    /// Drops `user_id` from both caches (Zendesk said it is gone or merged)
+    /// and resolves the contact again.
+    pub(crate) async fn requester_again(
+        &self,
+        channel: &str,
+        identity: &Identity,
+        user_id: u64,
+    ) -> Result<u64, Failure> {
+        self.zendesk.forget_user(user_id);
+        if !identity.cache_key.is_empty() {
+            self.store
+                .forget_contact_user(&identity.cache_key, user_id)
+                .await?;
+        }
+        let fresh = self.requester(identity).await?;
+        RequesterForgotten {
+            channel,
+            user_id,
+            new_user_id: fresh,
+        }
+        .emit();
+        Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use intake_event::Contact;
+
+    fn event(contact: Contact) -> TicketEvent {
+        TicketEvent::new("chat", "m1", contact, "hi", Utc::now())
+    }
+
+    #[test]
+    fn a_verified_contact_is_matched_by_email_as_before() {
+        let id = identity(&event(Contact {
+            key: "email:ann@x.test".into(),
+            email: Some(" ann@x.test ".into()),
+            phone: Some("+15550100".into()),
+            verified: true,
+            ..Contact::default()
+        }))
+        .unwrap();
+        assert_eq!(id.cache_key, "email:ann@x.test");
+        assert_eq!(id.input.email.as_deref(), Some("ann@x.test"));
+        assert_eq!(id.input.phone.as_deref(), Some("+15550100"));
+        assert_eq!(id.input.external_id, None);
+        assert_eq!(id.input.name.as_deref(), Some("ann@x.test"));
+    }
+
+    #[test]
+    fn an_unverified_contact_sends_no_claimed_identity() {
+        let id = identity(&event(Contact {
+            key: "chat:v1".into(),
+            name: Some("Mallory".into()),
+            email: Some("ann@x.test".into()),
+            phone: Some("+15550100".into()),
+            ..Contact::default()
+        }))
+        .unwrap();
+        assert!(!id.verified);
+        assert_eq!(id.cache_key, "chat:v1");
+        assert_eq!(id.input.external_id.as_deref(), Some("chat:v1"));
+        assert_eq!((id.input.email, id.input.phone), (None, None));
+        assert_eq!(id.input.name.as_deref(), Some("Mallory"));
+    }
+
+    #[test]
+    fn an_unverified_claim_derived_key_never_meets_the_verified_one() {
+        let legacy = |channel_user_id: Option<&str>| {
+            identity(&event(Contact {
+                key: "email:ann@x.test".into(),
+                email: Some("ann@x.test".into()),
+                channel_user_id: channel_user_id.map(str::to_owned),
+                ..Contact::default()
+            }))
+            .unwrap()
+        };
+        assert_eq!(legacy(Some("v9")).cache_key, "chat:v9");
+        let without = legacy(None);
+        assert_eq!(without.cache_key, "unverified:email:ann@x.test");
+        assert_eq!(without.input.email, None);
+        assert_eq!(
+            without.input.name.as_deref(),
+            Some("unverified:email:ann@x.test")
+        );
+        let email_only = identity(&event(Contact {
+            email: Some("Ann@X.test".into()),
+            ..Contact::default()
+        }))
+        .unwrap();
+        assert_eq!(email_only.cache_key, "unverified:email:ann@x.test");
+    }
+
+    #[test]
+    fn a_contact_without_key_or_email_is_missing() {
+        for verified in [true, false] {
+            let letter = identity(&event(Contact {
+                verified,
+                ..Contact::default()
+            }))
+            .unwrap_err();
+            assert_eq!(letter.reason, DlqReason::RequesterMissing);
+        }
+    }
+}
