@@ -143,9 +143,12 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     );
     let record = &records[0];
     assert_eq!(record.header("ce_id"), Some(event_id.as_str()));
-    assert_eq!(record.key, "email:olga@example.com");
+    // No signed identity: the typed e-mail is a claim, the key the visitor's.
+    assert_eq!(record.key, "chat:visitor-42");
     let event: Value = serde_json::from_slice(&record.payload).unwrap();
     assert_eq!(event["channel_message_id"], "good-1");
+    assert_eq!(event["contact"]["verified"], false);
+    assert_eq!(event["contact"]["email"], "olga@example.com");
 
     // --- Exactly one ticket, with everything right. ---
     let tickets = world.wait_tickets(1, Duration::from_secs(60)).await;

@@ -440,9 +440,14 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
             max_attachments: chat.max_attachments,
             attachment_url_hosts: chat.attachment_url_hosts.clone(),
             allow_http_attachment_urls: chat.allow_http_attachment_urls,
+            attachment_url_allow_private_networks: chat.attachment_url_allow_private_networks,
+            attachment_url_ports: chat.attachment_url_ports.clone(),
+            attachment_host_lookup: None,
             attachment_fetch_timeout: chat.attachment_fetch_timeout,
             sender_messages_per_minute: chat.sender_messages_per_minute,
             sender_burst_messages: chat.sender_burst_messages,
+            identity_secret: chat.identity_secret.clone(),
+            phone_region: chat.phone_region.clone(),
         };
         channels.push(Arc::new(
             ChatChannel::new(options).context("channels.chat")?,

@@ -22,7 +22,7 @@ mod events;
 mod kafka;
 mod options;
 
-pub use embedded::EmbeddedBus;
+pub use embedded::{EMBEDDED_MAX_RECORD_BYTES, EmbeddedBus};
 pub use kafka::KafkaBus;
 pub use options::{
     BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret, is_secret_property,
@@ -94,9 +94,17 @@ pub enum BusError {
     /// The broker or file cannot be reached now (broker down, timeout, locked file).
     #[error("bus unavailable: {0}")]
     Unavailable(String),
-    /// The bus refused the request (bad topic, record too large, auth failure, bad config).
+    /// The bus refused the request (bad topic, auth failure, bad config).
     #[error("bus rejected the request: {0}")]
     Rejected(String),
+    /// The record is larger than the bus accepts (Kafka `MessageSizeTooLarge`,
+    /// the embedded bus's [`EMBEDDED_MAX_RECORD_BYTES`]). Never retryable:
+    /// the same record is refused again.
+    #[error("the record is larger than the bus accepts ({limit_bytes} bytes)")]
+    TooLarge {
+        /// The record limit in bytes (Kafka: the producer's `message.max.bytes`).
+        limit_bytes: u64,
+    },
     /// Anything else from the backend.
     #[error("bus error: {0}")]
     Other(String),
@@ -113,6 +121,7 @@ impl BusError {
         match self {
             BusError::Unavailable(_) => "unavailable",
             BusError::Rejected(_) => "rejected",
+            BusError::TooLarge { .. } => "too_large",
             BusError::Other(_) => "other",
         }
     }

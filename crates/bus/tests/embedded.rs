@@ -40,6 +40,13 @@ async fn headers_and_payload_round_trip() {
 }
 
 #[tokio::test]
+async fn oversized_record_is_too_large() {
+    let dir = TempDir::new().expect("temp dir");
+    suite::oversized_record_is_too_large(options(&dir), intake_bus::EMBEDDED_MAX_RECORD_BYTES)
+        .await;
+}
+
+#[tokio::test]
 async fn lag_counts_records_not_done() {
     let dir = TempDir::new().expect("temp dir");
     suite::lag_counts_records_not_done(options(&dir)).await;

@@ -49,6 +49,19 @@ async fn publish_then_consume_in_order_per_key() {
 }
 
 #[tokio::test]
+async fn oversized_record_is_too_large() {
+    let Some(brokers) = broker() else { return };
+    let BusOptions::Kafka(mut kafka) = options(brokers) else {
+        unreachable!()
+    };
+    // A small producer limit, so the test record stays small.
+    kafka
+        .properties
+        .insert("message.max.bytes".to_owned(), "4000".to_owned());
+    suite::oversized_record_is_too_large(BusOptions::Kafka(kafka), 4000).await;
+}
+
+#[tokio::test]
 async fn undone_record_is_redelivered() {
     let Some(brokers) = broker() else { return };
     suite::undone_record_is_redelivered(options(brokers)).await;

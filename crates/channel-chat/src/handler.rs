@@ -9,9 +9,11 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
-use intake_channel::events::{AttachmentFetch, MessageReceived, MessageRejected, SignatureFailure};
+use intake_channel::events::{
+    AttachmentFetch, FieldsDropped, MessageReceived, MessageRejected, SignatureFailure,
+};
 use intake_channel::{
-    ApiError, BodyError, ChannelContext, FetchOutcome, RejectReason, publish_event,
+    ApiError, BodyError, ChannelContext, FetchOutcome, PublishRefusal, RejectReason, publish_event,
     read_body_limited,
 };
 use intake_event::Attachment;
@@ -19,8 +21,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ChatChannel;
+use crate::attachment::AttachmentLink;
 use crate::fetch::FetchError;
-use crate::normalise::{AttachmentLink, CHANNEL, normalise_bytes};
+use crate::normalise::{CHANNEL, normalise_bytes};
 use crate::ratelimit::retry_after_secs;
 use crate::signature::{VerifyError, check_timestamp, verify_signature};
 
@@ -161,13 +164,14 @@ pub(crate) async fn receive(
         ));
     }
     let normalised =
-        normalise_bytes(webhook_id, &body, Utc::now(), &channel.limits).map_err(|e| {
+        normalise_bytes(webhook_id, &body, Utc::now(), &channel.rules).map_err(|e| {
             let log_detail = match e.field() {
                 Some(field) => format!("invalid field {field}"),
                 None => e.to_string(),
             };
             reject_logging(e.reason(), Some(event_id), &log_detail, e.to_string())
         })?;
+    let dropped = normalised.dropped_labels();
     let mut event = normalised.event;
 
     if let Some(limiter) = &channel.limiter
@@ -214,14 +218,21 @@ pub(crate) async fn receive(
     })?;
     event.raw = Some(raw);
 
-    publish_event(&state.ctx, &event).await.map_err(|_| {
-        reject(
-            RejectReason::BusUnavailable,
-            Some(event_id),
-            "the event bus did not confirm the message, retry later".into(),
-        )
-        .with_retry_after(BUS_RETRY_AFTER)
+    publish_event(&state.ctx, &event).await.map_err(|error| {
+        let refusal = PublishRefusal::of(&error);
+        let answer = reject(refusal.reason, Some(event_id), refusal.message);
+        match refusal.retry_after {
+            Some(wait) => answer.with_retry_after(wait),
+            None => answer,
+        }
     })?;
+    FieldsDropped {
+        channel: CHANNEL,
+        event_id,
+        invalid: &dropped,
+        unknown: &normalised.unknown_fields,
+    }
+    .emit();
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -230,9 +241,6 @@ pub(crate) async fn receive(
         }),
     ))
 }
-
-/// What a sender is told to wait after the bus did not confirm.
-const BUS_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn blob_unavailable(event_id: Uuid) -> ApiError {
     reject(

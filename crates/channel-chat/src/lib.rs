@@ -6,13 +6,19 @@
 //! signature headers present (401) → timestamp within the window (401) →
 //! `Content-Length` within the limit (413) → body read within the limit (413)
 //! → signature matches (401) → content type `application/json` (415) → JSON
-//! (400) → schema (422) → per-sender rate limit on the contact key (429) →
+//! (400) → required fields and limits (422; invalid optional fields are
+//! dropped, unknown fields ignored) → per-sender rate limit on the contact
+//! key (429) →
 //! attachment URLs allowed (422) → attachment URLs fetched (422 permanent,
 //! 503 transient) → attachments and raw body to the blob store (503) → event
-//! on the bus (503) → `202 {"event_id", "status": "accepted"}`.
+//! on the bus (503, or 413 when the bus refuses it for its size) →
+//! `202 {"event_id", "status": "accepted"}`.
 
+pub mod attachment;
+pub mod author;
 pub mod fetch;
 mod handler;
+pub mod identity;
 pub mod message;
 pub mod normalise;
 pub mod ratelimit;
@@ -26,10 +32,14 @@ use axum::routing::post;
 use intake_channel::{ChannelContext, HttpChannel};
 use secrecy::SecretString;
 
-pub use fetch::{AttachmentFetcher, FetchError, HostRuleError, Refusal, UrlPolicy};
-pub use message::{ChatAttachment, ChatAuthor, ChatMessage, json_schema};
+pub use attachment::{AttachmentLimits, AttachmentLink};
+pub use fetch::{
+    AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
+};
+pub use identity::{IdentitySecretError, IdentityVerifier, MIN_IDENTITY_SECRET_BYTES};
+pub use message::{ChatAttachment, ChatAuthor, ChatMessage, Lenient, json_schema};
 pub use normalise::{
-    AttachmentLimits, AttachmentLink, CHANNEL, NormaliseError, Normalised, normalise,
+    CHANNEL, DroppedField, MessageRules, NormaliseError, Normalised, ParsedMessage, normalise,
     normalise_bytes, parse_message,
 };
 pub use ratelimit::SenderLimiter;
@@ -56,12 +66,26 @@ pub struct ChatOptions {
     pub attachment_url_hosts: Vec<String>,
     /// Also fetch plain `http` URLs from the listed hosts (default: https only).
     pub allow_http_attachment_urls: bool,
+    /// Also fetch from hosts whose addresses are loopback or private
+    /// (RFC 1918, CGNAT, IPv6 unique-local); link-local, cloud metadata,
+    /// multicast and reserved addresses are never fetched.
+    pub attachment_url_allow_private_networks: bool,
+    /// Ports attachment URLs may use; empty: 443, and 80 when http is allowed.
+    pub attachment_url_ports: Vec<u16>,
+    /// How attachment host names are resolved; `None`: the system resolver.
+    pub attachment_host_lookup: Option<Arc<dyn HostLookup>>,
     /// Longest time to download one attachment URL.
     pub attachment_fetch_timeout: Duration,
     /// Messages per minute one sender (contact key) may send on average; 0: no limit.
     pub sender_messages_per_minute: u32,
     /// Messages one sender may send at once before the per-minute rate applies.
     pub sender_burst_messages: u32,
+    /// The site's identity secret (HS256 key of `author.identity_token`, at
+    /// least 32 bytes); `None`: every visitor is unverified.
+    pub identity_secret: Option<SecretString>,
+    /// ISO 3166-1 alpha-2 region (`RU`) for national phone numbers when the
+    /// message's locale names no region.
+    pub phone_region: Option<String>,
 }
 
 impl ChatOptions {
@@ -75,9 +99,14 @@ impl ChatOptions {
             max_attachments: default_max_attachments(),
             attachment_url_hosts: Vec::new(),
             allow_http_attachment_urls: false,
+            attachment_url_allow_private_networks: false,
+            attachment_url_ports: Vec::new(),
+            attachment_host_lookup: None,
             attachment_fetch_timeout: default_attachment_fetch_timeout(),
             sender_messages_per_minute: default_sender_messages_per_minute(),
             sender_burst_messages: default_sender_burst_messages(),
+            identity_secret: None,
+            phone_region: None,
         }
     }
 }
@@ -123,7 +152,7 @@ pub struct ChatChannel {
     secret: WebhookSecret,
     timestamp_tolerance: Duration,
     max_body_bytes: usize,
-    limits: AttachmentLimits,
+    rules: MessageRules,
     fetcher: AttachmentFetcher,
     /// `None`: no per-sender limit.
     limiter: Option<SenderLimiter>,
@@ -138,6 +167,10 @@ pub enum ChatSetupError {
     UrlHost(#[from] HostRuleError),
     #[error(transparent)]
     HttpClient(#[from] fetch::ClientBuildError),
+    #[error(transparent)]
+    IdentitySecret(#[from] IdentitySecretError),
+    #[error("phone region {0:?} is not an ISO 3166-1 alpha-2 region code such as \"RU\"")]
+    PhoneRegion(String),
 }
 
 impl ChatSetupError {
@@ -153,20 +186,40 @@ impl ChatChannel {
         let policy = UrlPolicy::new(
             &options.attachment_url_hosts,
             options.allow_http_attachment_urls,
-        )?;
-        let fetcher = AttachmentFetcher::new(
+        )?
+        .allowing_private_networks(options.attachment_url_allow_private_networks)
+        .with_ports(&options.attachment_url_ports);
+        let lookup = options
+            .attachment_host_lookup
+            .clone()
+            .unwrap_or_else(|| Arc::new(fetch::SystemLookup));
+        let fetcher = AttachmentFetcher::with_lookup(
             policy,
             options.max_attachment_bytes,
             options.attachment_fetch_timeout,
+            lookup,
         )?;
+        let identity = options
+            .identity_secret
+            .as_ref()
+            .map(IdentityVerifier::new)
+            .transpose()?;
+        if let Some(region) = &options.phone_region
+            && !intake_event::is_phone_region(region)
+        {
+            return Err(ChatSetupError::PhoneRegion(region.clone()));
+        }
+        let mut rules = MessageRules::new(AttachmentLimits {
+            max_attachment_bytes: options.max_attachment_bytes,
+            max_attachments: options.max_attachments,
+        });
+        rules.identity = identity;
+        rules.phone_region = options.phone_region.clone();
         Ok(Self {
             secret: WebhookSecret::from_secret_string(&options.secret)?,
             timestamp_tolerance: options.timestamp_tolerance,
             max_body_bytes: options.max_body_bytes,
-            limits: AttachmentLimits {
-                max_attachment_bytes: options.max_attachment_bytes,
-                max_attachments: options.max_attachments,
-            },
+            rules,
             fetcher,
             limiter: SenderLimiter::new(
                 options.sender_messages_per_minute,

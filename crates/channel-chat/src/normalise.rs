@@ -2,8 +2,13 @@
 //!
 //! - channel `chat`; `channel_message_id` = the `webhook-id` header, so a
 //!   redelivered webhook gets the same event id;
-//! - contact key `email:<address>` when the author gives an e-mail (the same
-//!   person writing by mail is the same contact), else `chat:<author id>`;
+//! - required fields are strict (`conversation_id`, `author.id`, text or an
+//!   attachment, well-formed attachments): 422 naming the field;
+//! - optional fields are kept when valid and dropped when not; the event's
+//!   `dropped_fields` names them ([`DroppedField`]) and unknown fields are
+//!   ignored ([`Normalised::unknown_fields`], names only);
+//! - the contact: see [`crate::author`] (verified only with a valid
+//!   identity token, else keyed `chat:<author id>`);
 //! - `conversation.thread_id` = `conversation_id`; metadata `page_url`;
 //! - base64 attachments are decoded here; their blob references are content
 //!   addresses (`sha256/<hex>`), so they are known before the bytes are stored;
@@ -11,32 +16,81 @@
 //!   [`AttachmentLink`]s; the handler fetches them (see [`crate::fetch`]) and
 //!   inserts them into `event.attachments` at their `position`.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use intake_channel::RejectReason;
-use intake_event::{
-    Attachment, Contact, ContactKey, TicketEvent, normalise_email, normalise_phone,
-};
+use intake_event::{MAX_TEXT_CHARS, TicketEvent};
 
-use crate::message::{ChatAttachment, ChatMessage};
+use crate::attachment::{AttachmentLimits, AttachmentLink, Decoded, decode_attachment};
+use crate::identity::IdentityVerifier;
+use crate::message::{ChatMessage, Lenient, MAX_ID_CHARS, MAX_URL_CHARS, unknown_fields};
 
 /// The channel name of this adapter.
 pub const CHANNEL: &str = "chat";
 
-const MAX_ID_CHARS: usize = 256;
-const MAX_FILENAME_CHARS: usize = 255;
-const MAX_CONTENT_TYPE_CHARS: usize = 255;
-const MAX_URL_CHARS: usize = 2048;
-const MAX_LOCALE_CHARS: usize = 35;
+/// An optional field that can be dropped; [`DroppedField::as_str`] is its
+/// name in the event's `dropped_fields` and the metric's `field` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DroppedField {
+    MessageId,
+    SentAt,
+    PageUrl,
+    Locale,
+    AuthorName,
+    AuthorEmail,
+    AuthorPhone,
+    AuthorIdentityToken,
+    /// `content_type` of a URL attachment (optional there).
+    AttachmentContentType,
+}
 
-/// Attachment policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttachmentLimits {
-    /// Largest decoded attachment, in bytes.
-    pub max_attachment_bytes: usize,
-    /// Most attachments (base64 and URL together) per message.
-    pub max_attachments: usize,
+impl DroppedField {
+    pub const ALL: [DroppedField; 9] = [
+        DroppedField::MessageId,
+        DroppedField::SentAt,
+        DroppedField::PageUrl,
+        DroppedField::Locale,
+        DroppedField::AuthorName,
+        DroppedField::AuthorEmail,
+        DroppedField::AuthorPhone,
+        DroppedField::AuthorIdentityToken,
+        DroppedField::AttachmentContentType,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DroppedField::MessageId => "message_id",
+            DroppedField::SentAt => "sent_at",
+            DroppedField::PageUrl => "page_url",
+            DroppedField::Locale => "locale",
+            DroppedField::AuthorName => "author.name",
+            DroppedField::AuthorEmail => "author.email",
+            DroppedField::AuthorPhone => "author.phone",
+            DroppedField::AuthorIdentityToken => "author.identity_token",
+            DroppedField::AttachmentContentType => "attachments[].content_type",
+        }
+    }
+}
+
+/// What the normaliser needs besides the body.
+#[derive(Debug, Clone)]
+pub struct MessageRules {
+    pub attachments: AttachmentLimits,
+    /// Checks `author.identity_token`; `None`: no token is accepted.
+    pub identity: Option<IdentityVerifier>,
+    /// ISO 3166-1 alpha-2 region for national phone numbers (`RU`), when
+    /// the message's locale names none.
+    pub phone_region: Option<String>,
+}
+
+impl MessageRules {
+    /// Rules with no identity secret and no phone region.
+    pub fn new(attachments: AttachmentLimits) -> Self {
+        Self {
+            attachments,
+            identity: None,
+            phone_region: None,
+        }
+    }
 }
 
 /// A normalised message: the event plus the decoded attachment bytes, in the
@@ -49,39 +103,16 @@ pub struct Normalised {
     pub attachment_bytes: Vec<Vec<u8>>,
     /// URL attachments in body order.
     pub links: Vec<AttachmentLink>,
+    /// The optional fields dropped as invalid (also in `event.dropped_fields`).
+    pub dropped: Vec<DroppedField>,
+    /// Paths of fields this version does not know (ignored); names only.
+    pub unknown_fields: Vec<String>,
 }
 
-/// An attachment given by URL, syntax-checked (`http`/`https`, length).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttachmentLink {
-    /// Index in the body's `attachments` array, which is also its index in
-    /// the final `event.attachments` (insert in ascending order).
-    pub position: usize,
-    /// `attachments[<n>].url`, for error messages and logs.
-    pub field: String,
-    pub filename: String,
-    /// The sender's `content_type`, when given (else the response's is used).
-    pub content_type: Option<String>,
-    pub url: url::Url,
-}
-
-impl AttachmentLink {
-    /// The event's attachment for the fetched `bytes`: the sender's content
-    /// type, else `fetched_type` (the response header), else
-    /// `application/octet-stream`.
-    pub fn to_attachment(&self, bytes: &[u8], fetched_type: Option<String>) -> Attachment {
-        let content_type = self
-            .content_type
-            .clone()
-            .or(fetched_type)
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
-        Attachment {
-            filename: self.filename.clone(),
-            content_type,
-            size: bytes.len() as u64,
-            sha256: intake_blob::sha256_hex(bytes),
-            blob: intake_blob::content_ref(bytes),
-        }
+impl Normalised {
+    /// `dropped` as metric label values.
+    pub fn dropped_labels(&self) -> Vec<&'static str> {
+        self.dropped.iter().map(|field| field.as_str()).collect()
     }
 }
 
@@ -126,40 +157,46 @@ impl NormaliseError {
     }
 }
 
-fn schema(field: impl Into<String>, message: impl Into<String>) -> NormaliseError {
+pub(crate) fn schema(field: impl Into<String>, message: impl Into<String>) -> NormaliseError {
     NormaliseError::Schema {
         field: field.into(),
         message: message.into(),
     }
 }
 
-fn attachment(field: impl Into<String>, message: impl Into<String>) -> NormaliseError {
+pub(crate) fn attachment(field: impl Into<String>, message: impl Into<String>) -> NormaliseError {
     NormaliseError::Attachment {
         field: field.into(),
         message: message.into(),
     }
 }
 
-/// Parses the body; syntax errors are `BadJson`, type and field errors are
-/// `Schema` with the JSON path of the field.
-pub fn parse_message(body: &[u8]) -> Result<ChatMessage, NormaliseError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let message: ChatMessage =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => {
-                    let field = if path == "." { "body".to_owned() } else { path };
-                    schema(field, inner.to_string())
-                }
-                _ => NormaliseError::BadJson(inner.to_string()),
-            }
-        })?;
-    deserializer
-        .end()
-        .map_err(|e| NormaliseError::BadJson(e.to_string()))?;
-    Ok(message)
+/// A parsed body: the typed message and the names of unknown fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedMessage {
+    pub message: ChatMessage,
+    pub unknown_fields: Vec<String>,
+}
+
+/// Parses the body; syntax errors are `BadJson`, type errors of required
+/// fields are `Schema` with the JSON path of the field. Optional fields of
+/// the wrong type and unknown fields do not fail.
+pub fn parse_message(body: &[u8]) -> Result<ParsedMessage, NormaliseError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| NormaliseError::BadJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(schema("body", "must be a JSON object"));
+    }
+    let unknown_fields = unknown_fields(&value);
+    let message: ChatMessage = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        schema(field, e.into_inner().to_string())
+    })?;
+    Ok(ParsedMessage {
+        message,
+        unknown_fields,
+    })
 }
 
 /// Parses and normalises raw body bytes.
@@ -167,9 +204,12 @@ pub fn normalise_bytes(
     webhook_id: &str,
     body: &[u8],
     received_at: DateTime<Utc>,
-    limits: &AttachmentLimits,
+    rules: &MessageRules,
 ) -> Result<Normalised, NormaliseError> {
-    normalise(webhook_id, parse_message(body)?, received_at, limits)
+    let parsed = parse_message(body)?;
+    let mut normalised = normalise(webhook_id, parsed.message, received_at, rules)?;
+    normalised.unknown_fields = parsed.unknown_fields;
+    Ok(normalised)
 }
 
 fn required_id(field: &str, value: &str) -> Result<String, NormaliseError> {
@@ -189,8 +229,55 @@ fn required_id(field: &str, value: &str) -> Result<String, NormaliseError> {
     Ok(trimmed.to_owned())
 }
 
-fn non_blank(value: Option<String>) -> Option<String> {
+pub(crate) fn non_blank(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// An optional text field: `Some` when present, non-blank, at most
+/// `max_chars` and free of control characters; anything else present is
+/// recorded in `dropped`.
+pub(crate) fn lenient_text(
+    value: Lenient<String>,
+    max_chars: usize,
+    field: DroppedField,
+    dropped: &mut Vec<DroppedField>,
+) -> Option<String> {
+    let invalid = value.is_invalid();
+    let kept = non_blank(value.valid());
+    match kept {
+        Some(text) if text.chars().count() <= max_chars && !text.chars().any(char::is_control) => {
+            Some(text)
+        }
+        Some(_) => {
+            dropped.push(field);
+            None
+        }
+        None => {
+            if invalid {
+                dropped.push(field);
+            }
+            None
+        }
+    }
+}
+
+/// A BCP 47 tag of letters, digits, `-` and `_`, at most 35 characters.
+fn locale(value: Lenient<String>, dropped: &mut Vec<DroppedField>) -> Option<String> {
+    let tag = lenient_text(
+        value,
+        crate::message::MAX_LOCALE_CHARS,
+        DroppedField::Locale,
+        dropped,
+    )?;
+    if tag
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Some(tag)
+    } else {
+        dropped.push(DroppedField::Locale);
+        None
+    }
 }
 
 /// Turns a parsed message into an event. `webhook_id` is the authenticated
@@ -199,12 +286,12 @@ pub fn normalise(
     webhook_id: &str,
     msg: ChatMessage,
     received_at: DateTime<Utc>,
-    limits: &AttachmentLimits,
+    rules: &MessageRules,
 ) -> Result<Normalised, NormaliseError> {
+    let limits = &rules.attachments;
     let webhook_id = required_id("webhook-id", webhook_id)?;
     let conversation_id = required_id("conversation_id", &msg.conversation_id)?;
     let author_id = required_id("author.id", &msg.author.id)?;
-    let contact = contact(&author_id, &msg)?;
 
     let attachments = msg.attachments.unwrap_or_default();
     if attachments.len() > limits.max_attachments {
@@ -229,27 +316,57 @@ pub fn normalise(
             "a message needs text or at least one attachment",
         ));
     }
+    let text_chars = text.chars().count();
+    if text_chars > MAX_TEXT_CHARS {
+        return Err(schema(
+            "text",
+            format!(
+                "{text_chars} characters, at most {MAX_TEXT_CHARS} are accepted (a Zendesk comment's limit); split the message"
+            ),
+        ));
+    }
+
+    let mut dropped = Vec::new();
+    let mut metadata = std::collections::BTreeMap::new();
+    let locale = locale(msg.locale, &mut dropped);
+    let contact = crate::author::contact(
+        msg.author,
+        &author_id,
+        locale,
+        rules,
+        &mut dropped,
+        &mut metadata,
+    )?;
 
     let mut event = TicketEvent::new(CHANNEL, &webhook_id, contact, text, received_at);
-    event.sent_at = msg.sent_at;
+    if msg.sent_at.is_invalid() {
+        dropped.push(DroppedField::SentAt);
+    }
+    event.sent_at = msg.sent_at.valid();
     event.conversation.thread_id = Some(conversation_id);
-    if let Some(sender_id) = non_blank(msg.message_id).filter(|id| *id != webhook_id) {
-        event.metadata.insert("sender_message_id".into(), sender_id);
+    let sender_id = lenient_text(
+        msg.message_id,
+        MAX_ID_CHARS,
+        DroppedField::MessageId,
+        &mut dropped,
+    );
+    if let Some(sender_id) = sender_id.filter(|id| *id != webhook_id) {
+        metadata.insert("sender_message_id".into(), sender_id);
     }
-    if let Some(page_url) = non_blank(msg.page_url) {
-        if page_url.chars().count() > MAX_URL_CHARS {
-            return Err(schema(
-                "page_url",
-                format!("longer than {MAX_URL_CHARS} characters"),
-            ));
-        }
-        event.metadata.insert("page_url".into(), page_url);
+    if let Some(page_url) = lenient_text(
+        msg.page_url,
+        MAX_URL_CHARS,
+        DroppedField::PageUrl,
+        &mut dropped,
+    ) {
+        metadata.insert("page_url".into(), page_url);
     }
+    event.metadata = metadata;
 
     let mut attachment_bytes = Vec::new();
     let mut links = Vec::new();
     for (index, item) in attachments.into_iter().enumerate() {
-        match decode_attachment(index, item, limits)? {
+        match decode_attachment(index, item, limits, &mut dropped)? {
             Decoded::Bytes(meta, bytes) => {
                 event.attachments.push(meta);
                 attachment_bytes.push(bytes);
@@ -257,155 +374,12 @@ pub fn normalise(
             Decoded::Link(link) => links.push(link),
         }
     }
+    event.dropped_fields = dropped.iter().map(|f| f.as_str().to_owned()).collect();
     Ok(Normalised {
         event,
         attachment_bytes,
         links,
+        dropped,
+        unknown_fields: Vec::new(),
     })
-}
-
-fn contact(author_id: &str, msg: &ChatMessage) -> Result<Contact, NormaliseError> {
-    let email = match non_blank(msg.author.email.clone()) {
-        Some(address) => {
-            Some(normalise_email(&address).map_err(|e| schema("author.email", e.to_string()))?)
-        }
-        None => None,
-    };
-    let phone = match non_blank(msg.author.phone.clone()) {
-        Some(number) => {
-            Some(normalise_phone(&number).map_err(|e| schema("author.phone", e.to_string()))?)
-        }
-        None => None,
-    };
-    let key = match &email {
-        Some(address) => ContactKey::email(address),
-        None => ContactKey::channel_user(CHANNEL, author_id),
-    }
-    .map_err(|e| schema("author", e.to_string()))?;
-    let locale = non_blank(msg.locale.clone());
-    if let Some(tag) = &locale {
-        let valid = tag.len() <= MAX_LOCALE_CHARS
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid {
-            return Err(schema(
-                "locale",
-                "not a language tag such as `ru` or `en-GB`",
-            ));
-        }
-    }
-    Ok(Contact {
-        key: key.into_string(),
-        verified: false,
-        name: non_blank(msg.author.name.clone()),
-        email,
-        phone,
-        channel_user_id: Some(author_id.to_owned()),
-        locale,
-    })
-}
-
-enum Decoded {
-    Bytes(Attachment, Vec<u8>),
-    Link(AttachmentLink),
-}
-
-fn decode_attachment(
-    index: usize,
-    item: ChatAttachment,
-    limits: &AttachmentLimits,
-) -> Result<Decoded, NormaliseError> {
-    let field = |name: &str| format!("attachments[{index}].{name}");
-    let filename = item.filename.trim().to_owned();
-    if filename.is_empty() || filename.chars().count() > MAX_FILENAME_CHARS {
-        return Err(attachment(
-            field("filename"),
-            format!("must be 1 to {MAX_FILENAME_CHARS} characters"),
-        ));
-    }
-    if filename.chars().any(char::is_control) {
-        return Err(attachment(field("filename"), "contains control characters"));
-    }
-    let content_type = match non_blank(item.content_type) {
-        Some(value) => {
-            let value = value.to_ascii_lowercase();
-            let valid_type = value.len() <= MAX_CONTENT_TYPE_CHARS
-                && matches!(value.split_once('/'), Some((t, s)) if !t.is_empty() && !s.is_empty())
-                && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-            if !valid_type {
-                return Err(attachment(
-                    field("content_type"),
-                    "not a MIME type such as `image/png`",
-                ));
-            }
-            Some(value)
-        }
-        None => None,
-    };
-    match (item.data_base64, item.url) {
-        (Some(data), None) => {
-            let Some(content_type) = content_type else {
-                return Err(attachment(
-                    field("content_type"),
-                    "required with data_base64 (a MIME type such as `image/png`)",
-                ));
-            };
-            let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-            // Reject before decoding: base64 carries 3 bytes per 4 characters.
-            if compact.len() / 4 * 3 > limits.max_attachment_bytes + 2 {
-                return Err(too_big(field("data_base64"), limits));
-            }
-            let bytes = STANDARD
-                .decode(compact.as_bytes())
-                .map_err(|e| attachment(field("data_base64"), format!("not valid base64: {e}")))?;
-            if bytes.len() > limits.max_attachment_bytes {
-                return Err(too_big(field("data_base64"), limits));
-            }
-            let meta = Attachment {
-                filename,
-                content_type,
-                size: bytes.len() as u64,
-                sha256: intake_blob::sha256_hex(&bytes),
-                blob: intake_blob::content_ref(&bytes),
-            };
-            Ok(Decoded::Bytes(meta, bytes))
-        }
-        (None, Some(url)) => {
-            let url = url.trim().to_owned();
-            let parsed = url::Url::parse(&url)
-                .map_err(|e| attachment(field("url"), format!("not a valid URL: {e}")))?;
-            if !matches!(parsed.scheme(), "http" | "https")
-                || parsed.host().is_none()
-                || url.chars().count() > MAX_URL_CHARS
-            {
-                return Err(attachment(
-                    field("url"),
-                    format!("must be an http(s) URL of at most {MAX_URL_CHARS} characters"),
-                ));
-            }
-            Ok(Decoded::Link(AttachmentLink {
-                position: index,
-                field: field("url"),
-                filename,
-                content_type,
-                url: parsed,
-            }))
-        }
-        (Some(_), Some(_)) => Err(attachment(
-            field("url"),
-            "give either data_base64 or url, not both",
-        )),
-        (None, None) => Err(attachment(
-            field("data_base64"),
-            "give either data_base64 or url",
-        )),
-    }
-}
-
-fn too_big(field: String, limits: &AttachmentLimits) -> NormaliseError {
-    attachment(
-        field,
-        format!("larger than {} bytes", limits.max_attachment_bytes),
-    )
 }

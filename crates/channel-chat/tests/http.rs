@@ -109,7 +109,8 @@ async fn valid_message_is_published_then_accepted() {
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!(record.topic, "intake.events.chat");
-    assert_eq!(record.key, "email:anna@example.com");
+    // A typed e-mail is a claim: the key is the visitor's, the address kept.
+    assert_eq!(record.key, "chat:visitor-1");
     assert_eq!(record.header("ce_id"), Some(expected_id.as_str()));
     assert_eq!(record.header("ce_source"), Some("/intake/chat"));
     assert_eq!(record.header("ce_type"), Some(CE_TYPE));
@@ -118,6 +119,8 @@ async fn valid_message_is_published_then_accepted() {
     assert_eq!(event.channel_message_id, "msg_1");
     assert_eq!(event.text, "Заказ не пришёл 📦");
     assert_eq!(event.conversation.thread_id.as_deref(), Some("conv-9"));
+    assert_eq!(event.contact.email.as_deref(), Some("anna@example.com"));
+    assert!(!event.contact.verified);
     // The raw body is kept byte for byte.
     let raw = event.raw.expect("raw payload reference");
     assert_eq!(h.blobs.get(&raw).await.unwrap(), MESSAGE.as_bytes());
@@ -293,11 +296,8 @@ fn rejection_cases() -> Vec<(&'static str, Request<Body>, StatusCode, &'static s
         "schema",
     ));
     cases.push((
-        "bad email",
-        signed(
-            "m",
-            r#"{"conversation_id":"c","author":{"id":"v","email":"nope"},"text":"x"}"#,
-        ),
+        "author not an object",
+        signed("m", r#"{"conversation_id":"c","author":"v","text":"x"}"#),
         StatusCode::UNPROCESSABLE_ENTITY,
         "schema",
     ));

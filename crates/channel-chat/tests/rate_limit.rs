@@ -46,25 +46,45 @@ async fn a_sender_over_its_allowance_gets_429_and_others_go_on() {
     );
     assert!(h.events().iter().all(|e| e.text != "flood"));
 
-    // Another sender is not affected; the limit follows the contact key, so
-    // a different visitor id with the same e-mail is the same sender.
+    // Another sender is not affected.
     let (status, _, _) = send(&h.app, signed("b-0", &body("boris", "hello"))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let by_email = |id: &str| {
+
+    // The limit follows the contact key. A typed e-mail is only a claim, so
+    // visitors typing Olga's address each have their own allowance and
+    // cannot use up hers; a signed identity makes them one sender.
+    let typed = |id: &str| {
         format!(
             r#"{{"conversation_id":"c","author":{{"id":"{id}","email":"olga@example.com"}},"text":"x"}}"#
         )
     };
+    for n in 0..4 {
+        let (status, _, answer) =
+            send(&h.app, signed(&format!("t-{n}"), &typed(&format!("v{n}")))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "visitor v{n}: {answer}");
+    }
+    let token = common::identity_token("olga@example.com");
+    let verified = |id: &str| {
+        format!(
+            r#"{{"conversation_id":"c","author":{{"id":"{id}","identity_token":"{token}"}},"text":"x"}}"#
+        )
+    };
     for n in 0..3 {
-        let (status, _, _) = send(
+        let (status, _, answer) = send(
             &h.app,
-            signed(&format!("o-{n}"), &by_email(&format!("v{n}"))),
+            signed(&format!("o-{n}"), &verified(&format!("w{n}"))),
         )
         .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
-    let (status, _, _) = send(&h.app, signed("o-3", &by_email("v9"))).await;
+    let (status, _, _) = send(&h.app, signed("o-3", &verified("w9"))).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let keys: Vec<_> = h.events().iter().map(|e| e.contact.key.clone()).collect();
+    assert!(keys.contains(&"chat:v3".to_owned()), "{keys:?}");
+    assert!(
+        keys.contains(&"email:olga@example.com".to_owned()),
+        "{keys:?}"
+    );
 
     let rendered = handle.render();
     assert!(

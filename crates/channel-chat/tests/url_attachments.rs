@@ -1,5 +1,6 @@
 //! Attachments by URL, fetched from a local file server on 127.0.0.1:0
-//! (allowed host `127.0.0.1`, plain http allowed for the test).
+//! (allowed host `127.0.0.1`, plain http, the server's port and loopback
+//! addresses allowed for the test).
 
 mod common;
 
@@ -79,11 +80,13 @@ async fn file_server() -> FileServer {
     FileServer { addr, hits }
 }
 
-fn fetching_options() -> ChatOptions {
+fn fetching_options(ports: &[u16]) -> ChatOptions {
     ChatOptions {
         max_attachment_bytes: LIMIT,
         attachment_url_hosts: vec!["127.0.0.1".into(), "localhost".into()],
         allow_http_attachment_urls: true,
+        attachment_url_allow_private_networks: true,
+        attachment_url_ports: ports.to_vec(),
         attachment_fetch_timeout: Duration::from_secs(1),
         ..options()
     }
@@ -151,7 +154,7 @@ async fn fetched_file_is_in_the_blob_store_and_the_event() {
     .to_string();
     let h = harness(ChatOptions {
         max_attachments: 5,
-        ..fetching_options()
+        ..fetching_options(&[server.addr.port()])
     });
     let (status, _, answer) = send(&h.app, signed("url-ok", &body)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
@@ -226,7 +229,7 @@ async fn hosts_not_listed_are_refused_without_contact() {
     let h = harness(ChatOptions {
         attachment_url_hosts: vec!["127.0.0.1".into()],
         allow_http_attachment_urls: false,
-        ..fetching_options()
+        ..fetching_options(&[port])
     });
     let cases = [
         (
@@ -268,7 +271,7 @@ async fn failed_fetches_are_422_when_permanent_and_503_when_not() {
     let handle = recorder.handle();
     let _guard = metrics::set_default_local_recorder(&recorder);
     let server = file_server().await;
-    let h = harness(fetching_options());
+    let h = harness(fetching_options(&[server.addr.port()]));
     let url = |name: &str| format!("http://127.0.0.1:{}/files/{name}", server.addr.port());
     let cases = [
         (
@@ -361,9 +364,16 @@ async fn raw_server(head: &'static str, body_len: usize) -> SocketAddr {
 
 #[tokio::test]
 async fn the_limit_counts_received_bytes_not_the_declared_length() {
-    let h = harness(fetching_options());
     // No Content-Length at all: the body ends when the connection closes.
     let unsized_body = raw_server("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n", 10 * LIMIT).await;
+    // An understated Content-Length: HTTP framing stops the client at the
+    // declared 8 bytes, so the extra bytes never arrive and the limit holds.
+    let understated = raw_server(
+        "HTTP/1.1 200 OK\r\ncontent-length: 8\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n",
+        10 * LIMIT,
+    )
+    .await;
+    let h = harness(fetching_options(&[unsized_body.port(), understated.port()]));
     let url = format!("http://127.0.0.1:{}/f", unsized_body.port());
     let answer = refused(
         &h,
@@ -381,13 +391,6 @@ async fn the_limit_counts_received_bytes_not_the_declared_length() {
         "{answer}"
     );
 
-    // An understated Content-Length: HTTP framing stops the client at the
-    // declared 8 bytes, so the extra bytes never arrive and the limit holds.
-    let understated = raw_server(
-        "HTTP/1.1 200 OK\r\ncontent-length: 8\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n",
-        10 * LIMIT,
-    )
-    .await;
     let url = format!("http://127.0.0.1:{}/f", understated.port());
     let (status, _, answer) = send(&h.app, signed("understated", &message(&[(&url, None)]))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");

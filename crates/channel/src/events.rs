@@ -15,6 +15,7 @@ pub mod names {
     pub const EVENTS_PUBLISHED: &str = "intake_events_published_total";
     pub const EVENT_PUBLISH_FAILURES: &str = "intake_event_publish_failures_total";
     pub const ATTACHMENT_FETCHES: &str = "intake_attachment_fetches_total";
+    pub const FIELDS_DROPPED: &str = "intake_fields_dropped_total";
 }
 
 /// Registers help texts for the channel metrics with the installed recorder.
@@ -43,6 +44,10 @@ pub fn describe_metrics() {
         names::ATTACHMENT_FETCHES,
         "Attachments downloaded from a URL given in a message, by outcome"
     );
+    metrics::describe_counter!(
+        names::FIELDS_DROPPED,
+        "Fields of accepted messages not carried into the event: invalid optional fields by name, unknown fields as `unknown`"
+    );
 }
 
 /// Why a message was refused. The label value and the JSON error code are
@@ -67,6 +72,8 @@ pub enum RejectReason {
     Attachment,
     /// The bus did not confirm the event; the sender should retry.
     BusUnavailable,
+    /// The bus refused the event for its size; the same message never fits.
+    EventTooLarge,
     /// The blob store could not store an attachment or the raw payload.
     BlobUnavailable,
     /// An attachment URL could not be fetched for now (timeout, 5xx); the sender should retry.
@@ -76,7 +83,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 13] = [
         RejectReason::Signature,
         RejectReason::StaleTimestamp,
         RejectReason::TooLarge,
@@ -86,6 +93,7 @@ impl RejectReason {
         RejectReason::Schema,
         RejectReason::Attachment,
         RejectReason::BusUnavailable,
+        RejectReason::EventTooLarge,
         RejectReason::BlobUnavailable,
         RejectReason::AttachmentUnavailable,
         RejectReason::RateLimited,
@@ -103,6 +111,7 @@ impl RejectReason {
             RejectReason::Schema => "schema",
             RejectReason::Attachment => "attachment",
             RejectReason::BusUnavailable => "bus_unavailable",
+            RejectReason::EventTooLarge => "event_too_large",
             RejectReason::BlobUnavailable => "blob_unavailable",
             RejectReason::AttachmentUnavailable => "attachment_unavailable",
             RejectReason::RateLimited => "rate_limited",
@@ -113,7 +122,7 @@ impl RejectReason {
     pub fn status(self) -> StatusCode {
         match self {
             RejectReason::Signature | RejectReason::StaleTimestamp => StatusCode::UNAUTHORIZED,
-            RejectReason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectReason::TooLarge | RejectReason::EventTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RejectReason::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RejectReason::BadJson | RejectReason::BadRequest => StatusCode::BAD_REQUEST,
             RejectReason::Schema | RejectReason::Attachment => StatusCode::UNPROCESSABLE_ENTITY,
@@ -246,6 +255,64 @@ impl EventPublishFailed<'_> {
     }
 }
 
+/// The `field` label of [`FieldsDropped`] for fields the adapter does not know.
+pub const UNKNOWN_FIELD_LABEL: &str = "unknown";
+/// Most unknown field names one debug line lists (each cut to 64 characters).
+const UNKNOWN_NAMES_LOGGED: usize = 16;
+
+/// An accepted message carried fields that are not in its event: optional
+/// fields dropped as invalid (named in the event's `dropped_fields`), and
+/// fields the adapter does not know (ignored).
+#[derive(Debug, Clone, Copy)]
+pub struct FieldsDropped<'a> {
+    pub channel: &'static str,
+    pub event_id: Uuid,
+    /// Known optional fields dropped as invalid: names chosen by code (the
+    /// adapter's fixed list), so they are bounded label values.
+    pub invalid: &'a [&'static str],
+    /// Names of unknown fields, as the sender wrote them: logged at debug
+    /// level only (never values, never labels); counted as `unknown`.
+    pub unknown: &'a [String],
+}
+
+impl FieldsDropped<'_> {
+    pub fn emit(&self) {
+        if !self.invalid.is_empty() {
+            tracing::info!(
+                channel = self.channel,
+                event_id = %self.event_id,
+                fields = ?self.invalid,
+                "invalid optional fields dropped"
+            );
+        }
+        for field in self.invalid {
+            counter!(names::FIELDS_DROPPED, "channel" => self.channel, "field" => *field)
+                .increment(1);
+        }
+        if !self.unknown.is_empty() {
+            let shown: Vec<String> = self
+                .unknown
+                .iter()
+                .take(UNKNOWN_NAMES_LOGGED)
+                .map(|name| name.chars().take(64).collect())
+                .collect();
+            tracing::debug!(
+                channel = self.channel,
+                event_id = %self.event_id,
+                count = self.unknown.len(),
+                names = ?shown,
+                "unknown fields ignored"
+            );
+            counter!(
+                names::FIELDS_DROPPED,
+                "channel" => self.channel,
+                "field" => UNKNOWN_FIELD_LABEL
+            )
+            .increment(self.unknown.len() as u64);
+        }
+    }
+}
+
 /// How fetching one attachment from a URL ended (the `outcome` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FetchOutcome {
@@ -367,6 +434,11 @@ mod tests {
             StatusCode::TOO_MANY_REQUESTS
         );
         assert_eq!(RejectReason::RateLimited.as_str(), "rate_limited");
+        assert_eq!(
+            RejectReason::EventTooLarge.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert!(!RejectReason::EventTooLarge.is_retryable());
     }
 
     #[test]

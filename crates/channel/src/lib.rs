@@ -29,7 +29,10 @@ pub use body::{BodyError, read_body_limited};
 pub use error::ApiError;
 pub use events::{FetchOutcome, RejectReason};
 pub use intake_event::TicketEvent;
-pub use publish::{CE_TYPE, PUBLISH_DEADLINE, ce_source, new_traceparent, publish_event};
+pub use publish::{
+    BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
+    publish_event,
+};
 
 /// Everything an adapter needs to hand messages on.
 #[derive(Clone)]

@@ -4,12 +4,48 @@
 use intake_bus::{BusError, Position, Record};
 use intake_event::TicketEvent;
 
-use crate::ChannelContext;
 use crate::events::{EventPublishFailed, EventPublished};
+use crate::{ChannelContext, RejectReason};
 
 /// Longest wait for the bus to confirm one event before the adapter answers
 /// "unavailable, retry later".
 pub const PUBLISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a sender is told to wait after the bus did not confirm an event.
+pub const BUS_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How a webhook adapter answers a failed [`publish_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRefusal {
+    /// `EventTooLarge` (413, permanent) or `BusUnavailable` (503).
+    pub reason: RejectReason,
+    /// The answer's message (names the limit for a size refusal).
+    pub message: String,
+    /// `Retry-After` for a failure that may pass; `None` for a permanent one.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl PublishRefusal {
+    /// A record the bus refuses for its size is refused for good (413 with
+    /// the limit: sending it again can never work); anything else may pass
+    /// (503 with `Retry-After`).
+    pub fn of(error: &BusError) -> Self {
+        match error {
+            BusError::TooLarge { limit_bytes } => Self {
+                reason: RejectReason::EventTooLarge,
+                message: format!(
+                    "the message is too large for the event bus (its record limit is {limit_bytes} bytes); send less text, fewer or smaller attachments"
+                ),
+                retry_after: None,
+            },
+            _ => Self {
+                reason: RejectReason::BusUnavailable,
+                message: "the event bus did not confirm the message, retry later".to_owned(),
+                retry_after: Some(BUS_RETRY_AFTER),
+            },
+        }
+    }
+}
 
 /// CloudEvents `ce_type` of every ticket event.
 pub const CE_TYPE: &str = "intake.ticket_event.v1";

@@ -82,3 +82,26 @@ async fn publishes_with_topic_key_cloudevent_headers_and_counts() {
         "{rendered}"
     );
 }
+
+#[test]
+fn a_size_refusal_is_permanent_and_names_the_limit() {
+    use intake_bus::BusError;
+    use intake_channel::{PublishRefusal, RejectReason};
+
+    let too_large = PublishRefusal::of(&BusError::TooLarge {
+        limit_bytes: 1_000_000,
+    });
+    assert_eq!(too_large.reason, RejectReason::EventTooLarge);
+    assert_eq!(too_large.reason.status().as_u16(), 413);
+    assert!(too_large.message.contains("1000000 bytes"), "{too_large:?}");
+    assert_eq!(too_large.retry_after, None, "never retry a size refusal");
+
+    let down = PublishRefusal::of(&BusError::Unavailable("broker down".into()));
+    assert_eq!(down.reason, RejectReason::BusUnavailable);
+    assert_eq!(down.reason.status().as_u16(), 503);
+    assert!(down.retry_after.is_some());
+    assert!(
+        !down.message.contains("broker down"),
+        "no backend detail to the sender"
+    );
+}

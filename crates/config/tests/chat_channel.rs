@@ -86,3 +86,64 @@ sender_burst_messages = 0
     );
     assert_eq!(errors.problems.len(), 7, "{errors}");
 }
+
+#[test]
+fn ssrf_identity_and_phone_keys() {
+    let chat = load_from(None, &[]).unwrap().channels.chat;
+    assert!(!chat.attachment_url_allow_private_networks);
+    assert!(chat.attachment_url_ports.is_empty());
+    assert!(chat.identity_secret.is_none());
+    assert_eq!(chat.phone_region, None);
+
+    let file = r#"
+[channels.chat]
+attachment_url_allow_private_networks = true
+attachment_url_ports = [8443, 443, 8443]
+identity_secret_env = "SITE_IDENTITY"
+phone_region = "ru"
+"#;
+    let secret = "a-site-identity-secret-of-32-bytes!!";
+    let chat = load_from(Some(file), &env(&[("SITE_IDENTITY", secret)]))
+        .unwrap()
+        .channels
+        .chat;
+    assert!(chat.attachment_url_allow_private_networks);
+    assert_eq!(chat.attachment_url_ports, [8443, 443]);
+    assert_eq!(
+        chat.identity_secret
+            .as_ref()
+            .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+        Some(secret.to_owned())
+    );
+    assert!(!format!("{chat:?}").contains(secret), "secret in Debug");
+    assert_eq!(chat.phone_region.as_deref(), Some("RU"));
+
+    let from_env = load_from(
+        None,
+        &env(&[("INTAKE__CHANNELS__CHAT__ATTACHMENT_URL_PORTS", "8443, 9443")]),
+    )
+    .unwrap()
+    .channels
+    .chat;
+    assert_eq!(from_env.attachment_url_ports, [8443, 9443]);
+
+    let bad = r#"
+[channels.chat]
+attachment_url_ports = [0, 70000]
+identity_secret_env = "SITE_IDENTITY"
+phone_region = "XX"
+"#;
+    let errors = load_from(Some(bad), &env(&[("SITE_IDENTITY", "too-short")])).unwrap_err();
+    for key in [
+        "channels.chat.attachment_url_ports[0]",
+        "channels.chat.attachment_url_ports[1]",
+        "channels.chat.identity_secret_env",
+        "channels.chat.phone_region",
+    ] {
+        assert!(
+            errors.for_key(key).is_some(),
+            "no problem for {key}: {errors}"
+        );
+    }
+    assert!(!errors.to_string().contains("too-short"), "{errors}");
+}

@@ -91,6 +91,40 @@ pub fn normalise_email(address: &str) -> Result<String, ContactKeyError> {
 /// Parses a phone number into E.164. A number without a leading `+` or `00`
 /// is read as international (`79991234567` is `+79991234567`).
 pub fn normalise_phone(number: &str) -> Result<String, ContactKeyError> {
+    normalise_phone_in(number, None)
+}
+
+/// Like [`normalise_phone`], and when the number is not valid read as
+/// international, reads it as a national number of `region` (ISO 3166-1
+/// alpha-2 such as `RU`): `8 999 123-45-67` in `RU` is `+79991234567`.
+/// An unknown region is ignored.
+pub fn normalise_phone_in(number: &str, region: Option<&str>) -> Result<String, ContactKeyError> {
+    let international = parse_international(number);
+    if international.is_ok() {
+        return international;
+    }
+    let Some(region) = region.and_then(|r| r.trim().to_ascii_uppercase().parse().ok()) else {
+        return international;
+    };
+    let trimmed = number.trim();
+    match phonenumber::parse(Some(region), trimmed) {
+        Ok(parsed) if phonenumber::is_valid(&parsed) => {
+            Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+        }
+        _ => Err(ContactKeyError::InvalidPhone(trimmed.to_owned())),
+    }
+}
+
+/// True when `region` is an ISO 3166-1 alpha-2 code the phone parser knows.
+pub fn is_phone_region(region: &str) -> bool {
+    region
+        .trim()
+        .to_ascii_uppercase()
+        .parse::<phonenumber::country::Id>()
+        .is_ok()
+}
+
+fn parse_international(number: &str) -> Result<String, ContactKeyError> {
     let trimmed = number.trim();
     let international = if let Some(rest) = trimmed.strip_prefix("00") {
         format!("+{rest}")
@@ -162,6 +196,24 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn national_numbers_need_a_region() {
+        assert!(normalise_phone("8 999 123-45-67").is_err());
+        assert_eq!(
+            normalise_phone_in("8 999 123-45-67", Some("ru")).unwrap(),
+            "+79991234567"
+        );
+        assert_eq!(
+            normalise_phone_in("+44 20 7946 0958", Some("RU")).unwrap(),
+            "+442079460958",
+            "an international number ignores the region"
+        );
+        assert!(normalise_phone_in("8 999 123-45-67", Some("XX")).is_err());
+        assert!(normalise_phone_in("12", Some("RU")).is_err());
+        assert!(is_phone_region("ru") && is_phone_region("GB"));
+        assert!(!is_phone_region("XX") && !is_phone_region(""));
     }
 
     #[test]

@@ -33,9 +33,26 @@ impl BlobRef {
     }
 }
 
+/// Most characters (Unicode scalar values) of [`TicketEvent::text`]. Every
+/// adapter refuses (or cuts, where its channel allows) longer texts: the text
+/// becomes a Zendesk comment body, which Zendesk limits to about 64 KB, and
+/// 10,000 characters are at most 40,000 bytes of UTF-8 (60,000 once escaped
+/// as JSON on the bus), well inside both that limit and the bus's record limit.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+/// The largest bus record the adapters may count on, in bytes: Kafka's
+/// default `message.max.bytes` (1,000,000), which the embedded bus applies too.
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
+
 /// One customer message, normalised from any channel.
+///
+/// Readers ignore fields they do not know (no `deny_unknown_fields`): a
+/// newer adapter may add an optional field during a rolling upgrade, and an
+/// older router must still handle the event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(
+    description = "One customer message, normalised from any channel. Readers ignore unknown fields. The whole JSON document is at most 1,000,000 bytes (the bus's record limit)."
+)]
 pub struct TicketEvent {
     /// Always `intake.ticket_event/v1`.
     pub schema: String,
@@ -55,7 +72,9 @@ pub struct TicketEvent {
     pub conversation: Conversation,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// Decoded text with quoted history stripped.
+    /// Decoded text with quoted history stripped; at most
+    /// [`MAX_TEXT_CHARS`] characters.
+    #[schemars(length(max = MAX_TEXT_CHARS))]
     pub text: String,
     /// Decoded text including quoted history, when it differs from `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,11 +92,14 @@ pub struct TicketEvent {
     /// Channel-specific extras with bounded size (page URL, bot name, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// Names of optional fields the adapter received but dropped as invalid
+    /// (`author.phone`, `sent_at`, ...), so the message itself was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_fields: Vec<String>,
 }
 
 /// Who wrote the message.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Contact {
     /// Normalised contact key (`email:alice@example.com`, `telegram:123`, ...);
     /// the bus partition key, so one customer's messages stay in order.
@@ -106,7 +128,6 @@ pub struct Contact {
 
 /// Where the message sits in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Conversation {
     /// The channel's own thread/conversation/chat id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +140,6 @@ pub struct Conversation {
 
 /// A file that came with the message; its bytes are in the blob store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Attachment {
     pub filename: String,
     pub content_type: String,
@@ -156,6 +176,7 @@ impl TicketEvent {
             auto_submitted: false,
             raw: None,
             metadata: BTreeMap::new(),
+            dropped_fields: Vec::new(),
         }
     }
 

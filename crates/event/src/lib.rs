@@ -6,9 +6,10 @@ mod contact;
 mod event;
 
 pub use contact::{
-    ContactKey, ContactKeyError, is_valid_channel_name, normalise_email, normalise_phone,
+    ContactKey, ContactKeyError, is_phone_region, is_valid_channel_name, normalise_email,
+    normalise_phone, normalise_phone_in,
 };
 pub use event::{
-    Attachment, BlobRef, Contact, Conversation, EVENT_ID_NAMESPACE, EventDecodeError, SCHEMA_ID,
-    TicketEvent, event_id, json_schema,
+    Attachment, BlobRef, Contact, Conversation, EVENT_ID_NAMESPACE, EventDecodeError,
+    MAX_RECORD_BYTES, MAX_TEXT_CHARS, SCHEMA_ID, TicketEvent, event_id, json_schema,
 };

@@ -84,13 +84,55 @@ fn tampered_or_foreign_events_are_rejected() {
     assert!(TicketEvent::from_json(&event.to_json()).is_err());
 
     assert!(TicketEvent::from_json(b"{not json").is_err());
-    let unknown =
-        String::from_utf8(sample().to_json())
-            .unwrap()
-            .replacen('{', r#"{"surprise":1,"#, 1);
+}
+
+#[test]
+fn unknown_fields_from_a_newer_writer_are_ignored() {
+    // A newer adapter adds optional fields, at the top and inside nested
+    // objects; an older reader keeps everything it knows.
+    let mut value: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+    value["surprise"] = serde_json::json!({"nested": [1, 2]});
+    value["contact"]["trust_level"] = "high".into();
+    value["conversation"] = serde_json::json!({"thread_id": "c1", "channel_thread": "x"});
+    value["attachments"][0]["width_px"] = 640.into();
+    let event = TicketEvent::from_json(&serde_json::to_vec(&value).unwrap()).unwrap();
+    let mut expected = sample();
+    expected.conversation.thread_id = Some("c1".into());
+    assert_eq!(event, expected);
+}
+
+#[test]
+fn dropped_fields_and_verified_round_trip_and_default() {
+    let mut event = sample();
     assert!(
-        TicketEvent::from_json(unknown.as_bytes()).is_err(),
-        "unknown fields are errors"
+        !String::from_utf8(event.to_json())
+            .unwrap()
+            .contains("dropped_fields"),
+        "omitted when empty"
+    );
+    assert!(
+        !event.contact.verified,
+        "unverified unless a channel vouches"
+    );
+    event.dropped_fields = vec!["author.phone".into(), "sent_at".into()];
+    event.contact.verified = true;
+    let bytes = event.to_json();
+    let decoded = TicketEvent::from_json(&bytes).unwrap();
+    assert_eq!(decoded.dropped_fields, ["author.phone", "sent_at"]);
+    assert!(decoded.contact.verified);
+}
+
+#[test]
+fn schema_publishes_the_text_limit_and_accepts_unknown_fields() {
+    let schema = intake_event::json_schema();
+    assert_eq!(
+        schema["properties"]["text"]["maxLength"],
+        intake_event::MAX_TEXT_CHARS
+    );
+    assert_ne!(schema["additionalProperties"], false, "{schema}");
+    assert_eq!(
+        schema["$defs"]["Contact"]["properties"]["verified"]["default"],
+        false
     );
 }
 

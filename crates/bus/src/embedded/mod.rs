@@ -32,6 +32,11 @@ use consumer::EmbeddedConsumer;
 const BACKEND: &str = "embedded";
 /// How long a writer waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest record the embedded bus stores: key, payload and headers
+/// together, in bytes. The same as Kafka's default `message.max.bytes`, so a
+/// record that fits here fits a default Kafka too.
+pub const EMBEDDED_MAX_RECORD_BYTES: u64 = 1_000_000;
+
 /// How often the retention task purges (it also purges once at open).
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -257,6 +262,12 @@ impl EmbeddedPublisher {
         }
         let headers = serde_json::to_string(&record.headers)
             .map_err(|e| BusError::Rejected(format!("headers cannot be encoded: {e}")))?;
+        let size = record.key.len() + record.payload.len() + headers.len();
+        if size as u64 > EMBEDDED_MAX_RECORD_BYTES {
+            return Err(BusError::TooLarge {
+                limit_bytes: EMBEDDED_MAX_RECORD_BYTES,
+            });
+        }
         let failed = |e| map_sqlx(&format!("appending to topic {}", record.topic), e);
         let mut tx = self.pool.begin().await.map_err(failed)?;
         // The first statement writes, so the transaction takes the write lock

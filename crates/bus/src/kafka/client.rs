@@ -153,6 +153,15 @@ fn is_unavailable(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// True for a record over the producer's or the broker's size limit.
+pub(crate) fn is_too_large(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge)
+    )
+}
+
 fn is_rejected(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode as C;
     matches!(
@@ -209,11 +218,12 @@ mod tests {
             &KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
         );
         assert!(timeout.is_retryable(), "{timeout:?}");
-        let too_large = classify(
-            "publish",
-            &KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
-        );
-        assert!(matches!(too_large, BusError::Rejected(_)), "{too_large:?}");
+        let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert!(is_too_large(&too_large));
+        assert!(!classify("publish", &too_large).is_retryable());
+        assert!(!is_too_large(&KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageTimedOut
+        )));
     }
 
     #[test]

@@ -20,7 +20,9 @@ use tracing::info;
 
 use crate::events::report_publish;
 use crate::{Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record};
-use client::{KafkaContext, admin_config, classify, consumer_config, producer_config};
+use client::{
+    KafkaContext, admin_config, classify, consumer_config, is_too_large, producer_config,
+};
 use consumer::KafkaConsumer;
 
 const BACKEND: &str = "kafka";
@@ -49,9 +51,13 @@ impl KafkaBus {
         let admin: AdminClient<KafkaContext> = admin_config(&options)
             .create_with_context(KafkaContext)
             .map_err(|e| classify("creating the kafka admin client", &e))?;
+        let max_record_bytes = max_record_bytes(&options);
         let bus = Self {
             options,
-            publisher: Arc::new(KafkaPublisher { producer }),
+            publisher: Arc::new(KafkaPublisher {
+                producer,
+                max_record_bytes,
+            }),
             admin,
         };
         bus.check_ready().await?;
@@ -180,9 +186,25 @@ impl Bus for KafkaBus {
     }
 }
 
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_000_000;
+
+/// The producer's `message.max.bytes`: the record limit `TooLarge` reports.
+/// (A broker or topic limit below it is refused by the broker with the same
+/// error code; keep the topics' `max.message.bytes` at least this large.)
+fn max_record_bytes(options: &KafkaOptions) -> u64 {
+    options
+        .properties
+        .get("message.max.bytes")
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES)
+}
+
 /// Publishes through one shared idempotent producer.
 struct KafkaPublisher {
     producer: FutureProducer<KafkaContext>,
+    /// See [`max_record_bytes`].
+    max_record_bytes: u64,
 }
 
 impl KafkaPublisher {
@@ -207,6 +229,9 @@ impl KafkaPublisher {
             Ok(delivery) => Ok(Position {
                 partition: delivery.partition,
                 offset: delivery.offset,
+            }),
+            Err((error, _)) if is_too_large(&error) => Err(BusError::TooLarge {
+                limit_bytes: self.max_record_bytes,
             }),
             Err((error, _)) => Err(classify(
                 &format!("publishing to kafka topic {}", record.topic),

@@ -290,3 +290,31 @@ pub async fn unreachable_bus_is_a_clear_error(options: BusOptions, limit: Durati
     );
     assert!(elapsed <= limit, "took {elapsed:?}, limit {limit:?}");
 }
+
+/// A record over the bus's size limit is refused as `TooLarge` with the
+/// limit, not as "unavailable": retrying it can never work. A record within
+/// the limit on the same topic still goes through.
+pub async fn oversized_record_is_too_large(options: BusOptions, limit_bytes: u64) {
+    let bus = open(&options).await;
+    let topic = unique("size");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("ensure topics");
+    let publisher = bus.publisher();
+    let oversized = vec![b'x'; usize::try_from(limit_bytes).unwrap() + 1];
+    let error = publisher
+        .publish(record(&topic, "k", oversized))
+        .await
+        .expect_err("an oversized record is refused");
+    assert!(
+        matches!(error, BusError::TooLarge { limit_bytes: got } if got == limit_bytes),
+        "{error:?}"
+    );
+    assert!(!error.is_retryable(), "{error:?}");
+    assert_eq!(error.kind(), "too_large");
+    let fitting = vec![b'y'; usize::try_from(limit_bytes).unwrap() / 2];
+    publisher
+        .publish(record(&topic, "k", fitting))
+        .await
+        .expect("a record within the limit is published");
+}

@@ -17,6 +17,23 @@ use secrecy::SecretString;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The site's identity secret of the test options.
+pub const IDENTITY_SECRET: &str = "site-identity-secret-0123456789abcdef";
+
+/// A valid identity token for `email`, as the site's backend signs it.
+pub fn identity_token(email: &str) -> String {
+    let claims = serde_json::json!({
+        "external_id": format!("user-{email}"),
+        "email": email,
+        "exp": chrono::Utc::now().timestamp() + 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(IDENTITY_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
 
 pub struct Harness {
     pub app: Router,
@@ -36,9 +53,12 @@ impl Harness {
     }
 }
 
-/// Default options with the test secret.
+/// Default options with the test secrets.
 pub fn options() -> ChatOptions {
-    ChatOptions::with_secret(SecretString::from(SECRET))
+    ChatOptions {
+        identity_secret: Some(SecretString::from(IDENTITY_SECRET)),
+        ..ChatOptions::with_secret(SecretString::from(SECRET))
+    }
 }
 
 pub fn harness(options: ChatOptions) -> Harness {

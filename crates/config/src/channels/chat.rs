@@ -53,6 +53,14 @@ pub(crate) struct RawChat {
     /// Also download plain `http` URLs from those hosts (default: https only).
     #[serde(default)]
     allow_http_attachment_urls: bool,
+    /// Also download from hosts whose addresses are loopback or private
+    /// (RFC 1918, CGNAT, IPv6 unique-local). Link-local, cloud metadata,
+    /// multicast and reserved addresses are never fetched.
+    #[serde(default)]
+    attachment_url_allow_private_networks: bool,
+    /// Ports attachment URLs may use. Empty: 443, and 80 when http is allowed.
+    #[serde(default, deserialize_with = "ports_list_or_comma_separated")]
+    attachment_url_ports: Vec<u64>,
     /// Longest time to download one attachment URL, in seconds.
     #[serde(default = "default_attachment_fetch_timeout_secs")]
     attachment_fetch_timeout_secs: u64,
@@ -62,6 +70,19 @@ pub(crate) struct RawChat {
     /// Messages one sender may send at once before the per-minute rate applies.
     #[serde(default = "default_sender_burst_messages")]
     sender_burst_messages: u32,
+    /// Environment variable holding the site's identity secret: the HS256
+    /// key of `author.identity_token` (at least 32 bytes). Unset: every
+    /// visitor is unverified.
+    #[serde(default)]
+    identity_secret_env: Option<String>,
+    /// File holding the site's identity secret.
+    #[serde(default)]
+    identity_secret_file: Option<PathBuf>,
+    /// ISO 3166-1 alpha-2 region (`RU`) for reading national phone numbers
+    /// when the message's locale names no region. Unset: only international
+    /// numbers are read.
+    #[serde(default)]
+    phone_region: Option<String>,
 }
 
 /// Longest accepted `attachment_fetch_timeout_secs`: the gateway answers
@@ -117,6 +138,30 @@ fn list_or_comma_separated<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Strin
     })
 }
 
+/// Ports as a TOML list, or one comma-separated string (an environment variable).
+fn ports_list_or_comma_separated<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<u64>),
+        Number(u64),
+        Text(String),
+    }
+    match ListOrString::deserialize(de)? {
+        ListOrString::List(items) => Ok(items),
+        ListOrString::Number(port) => Ok(vec![port]),
+        ListOrString::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<u64>()
+                    .map_err(|_| serde::de::Error::custom(format!("{item:?} is not a port number")))
+            })
+            .collect(),
+    }
+}
+
 impl Default for RawChat {
     fn default() -> Self {
         Self {
@@ -132,9 +177,14 @@ impl Default for RawChat {
             tags: Vec::new(),
             attachment_url_hosts: Vec::new(),
             allow_http_attachment_urls: false,
+            attachment_url_allow_private_networks: false,
+            attachment_url_ports: Vec::new(),
             attachment_fetch_timeout_secs: default_attachment_fetch_timeout_secs(),
             sender_messages_per_minute: default_sender_messages_per_minute(),
             sender_burst_messages: default_sender_burst_messages(),
+            identity_secret_env: None,
+            identity_secret_file: None,
+            phone_region: None,
         }
     }
 }
@@ -159,12 +209,20 @@ pub struct ChatChannelConfig {
     pub attachment_url_hosts: Vec<String>,
     /// Plain `http` attachment URLs are downloaded too.
     pub allow_http_attachment_urls: bool,
+    /// Attachment hosts in loopback and private networks are downloaded too.
+    pub attachment_url_allow_private_networks: bool,
+    /// Allowed attachment URL ports (1-65535); empty: 443, and 80 with http.
+    pub attachment_url_ports: Vec<u16>,
     /// Longest time to download one attachment URL (1 to 20 seconds).
     pub attachment_fetch_timeout: Duration,
     /// Average messages per minute per sender; 0 means no limit.
     pub sender_messages_per_minute: u32,
     /// Messages a sender may send at once (at least 1).
     pub sender_burst_messages: u32,
+    /// The site's identity secret (at least 32 bytes), when configured.
+    pub identity_secret: Option<SecretString>,
+    /// Upper-case ISO 3166-1 alpha-2 region for national phone numbers.
+    pub phone_region: Option<String>,
 }
 
 impl RawChat {
@@ -218,6 +276,33 @@ impl RawChat {
         if self.sender_burst_messages == 0 {
             ctx.problem("channels.chat.sender_burst_messages", "must be at least 1");
         }
+        let attachment_url_ports = validate_ports(ctx, &self.attachment_url_ports);
+        let identity_source = SecretRef::new(&self.identity_secret_env, &self.identity_secret_file);
+        let identity_secret = identity_source.resolve(ctx, "channels.chat.identity_secret");
+        if let Some(secret) = &identity_secret
+            && secret.expose_secret().len() < MIN_IDENTITY_SECRET_BYTES
+        {
+            let key = if self.identity_secret_env.is_some() {
+                "channels.chat.identity_secret_env"
+            } else {
+                "channels.chat.identity_secret_file"
+            };
+            ctx.problem(
+                key,
+                format!(
+                    "the identity secret must be at least {MIN_IDENTITY_SECRET_BYTES} bytes (an HS256 key)"
+                ),
+            );
+        }
+        let phone_region = self.phone_region.map(|r| r.trim().to_ascii_uppercase());
+        if let Some(region) = &phone_region
+            && !intake_event::is_phone_region(region)
+        {
+            ctx.problem(
+                "channels.chat.phone_region",
+                format!("{region:?} is not an ISO 3166-1 alpha-2 region code such as \"RU\""),
+            );
+        }
         ChatChannelConfig {
             enabled: self.enabled,
             secret,
@@ -230,11 +315,34 @@ impl RawChat {
             tags,
             attachment_url_hosts,
             allow_http_attachment_urls: self.allow_http_attachment_urls,
+            attachment_url_allow_private_networks: self.attachment_url_allow_private_networks,
+            attachment_url_ports,
             attachment_fetch_timeout: Duration::from_secs(self.attachment_fetch_timeout_secs),
             sender_messages_per_minute: self.sender_messages_per_minute,
             sender_burst_messages: self.sender_burst_messages.max(1),
+            identity_secret,
+            phone_region,
         }
     }
+}
+
+/// Each port must be 1 to 65535.
+fn validate_ports(ctx: &mut Ctx<'_>, ports: &[u64]) -> Vec<u16> {
+    let mut valid = Vec::new();
+    for (index, port) in ports.iter().enumerate() {
+        match u16::try_from(*port) {
+            Ok(port) if port > 0 => {
+                if !valid.contains(&port) {
+                    valid.push(port);
+                }
+            }
+            _ => ctx.problem(
+                format!("channels.chat.attachment_url_ports[{index}]"),
+                format!("{port} is not a port (1 to 65535)"),
+            ),
+        }
+    }
+    valid
 }
 
 /// Each entry must be a host name, `*.` + host name, or an IP address (IPv6
@@ -282,6 +390,10 @@ impl ChatChannelConfig {
         })
     }
 }
+
+/// Fewest identity secret bytes the chat adapter accepts (its
+/// `MIN_IDENTITY_SECRET_BYTES`: an HS256 key of 256 bits).
+const MIN_IDENTITY_SECRET_BYTES: usize = 32;
 
 /// Fewest key bytes the chat adapter accepts (its `MIN_SECRET_BYTES`).
 const MIN_SECRET_BYTES: usize = 16;
