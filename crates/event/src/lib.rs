@@ -4,6 +4,7 @@
 
 mod contact;
 mod event;
+mod raw;
 
 pub use contact::{
     ContactKey, ContactKeyError, is_phone_region, is_valid_channel_name, normalise_email,
@@ -13,3 +14,4 @@ pub use event::{
     Attachment, BlobRef, Contact, Conversation, EVENT_ID_NAMESPACE, EventDecodeError,
     MAX_RECORD_BYTES, MAX_TEXT_CHARS, SCHEMA_ID, TicketEvent, event_id, json_schema,
 };
+pub use raw::{InlineRaw, InlineRawError, MAX_INLINE_RAW_BYTES, RawPayload};
