@@ -16,6 +16,7 @@ mod body;
 mod error;
 pub mod events;
 mod publish;
+mod raw;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -32,6 +33,9 @@ pub use intake_event::TicketEvent;
 pub use publish::{
     BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
     publish_event,
+};
+pub use raw::{
+    DEFAULT_RAW_INLINE_MAX_BYTES, INLINE_EVENT_BUDGET_BYTES, RawPlacement, attach_raw, read_raw,
 };
 
 /// Everything an adapter needs to hand messages on.
