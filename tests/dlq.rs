@@ -50,7 +50,7 @@ fn letter_event(index: usize) -> TicketEvent {
     let id = format!("letter-{index}");
     let mut event = TicketEvent::new("chat", &id, contact, "dead", chrono::Utc::now());
     let body = format!("{{\"letter\":{index}}}");
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         event.raw_inline = Some(InlineRaw::new(body.as_bytes()));
     } else {
         event.raw = Some(intake_blob::content_ref(body.as_bytes()));
@@ -276,7 +276,7 @@ async fn up_to_and_dry_run(backend: Backend, brokers: Option<&str>) {
         let index: usize = event.channel_message_id["letter-".len()..].parse().unwrap();
         let body = format!("{{\"letter\":{index}}}");
         match event.raw_payload() {
-            Some(RawPayload::Inline(inline)) if index % 2 == 0 => {
+            Some(RawPayload::Inline(inline)) if index.is_multiple_of(2) => {
                 assert_eq!(inline.decode().unwrap(), body.as_bytes());
             }
             Some(RawPayload::Blob(r)) if index % 2 == 1 => {
