@@ -112,9 +112,6 @@ pub struct TicketOutcome {
     /// The Zendesk ticket (absent for `dead_lettered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_id: Option<u64>,
-    /// For `follow_up`: the closed ticket it follows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_up_of: Option<u64>,
     /// The first-response deadline, for `created` and `follow_up` when an
     /// SLA policy covers the channel; absent for comments.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -21,7 +21,6 @@ fn sample() -> TicketOutcome {
         conversation_id: Some("conv-1".into()),
         effect: OutcomeEffect::Created,
         ticket_id: Some(42),
-        follow_up_of: None,
         deadline: Some(AnswerDeadline {
             due_at: Utc.with_ymd_and_hms(2026, 12, 7, 7, 2, 0).unwrap(),
             policy: "chat".into(),
@@ -61,7 +60,7 @@ fn json_round_trip_uses_snake_case_effects_and_rfc3339() {
         "{text}"
     );
     assert!(
-        !text.contains("follow_up_of"),
+        !text.contains("dead_letter_reason"),
         "omitted when absent: {text}"
     );
     assert_eq!(TicketOutcome::from_json(text.as_bytes()).unwrap(), outcome);
