@@ -27,6 +27,9 @@ pub use options::{
     default_retry_initial_backoff, default_retry_max_backoff, default_sla,
     default_subject_max_chars,
 };
+/// The live SLA policies [`RouterOptions::sla`] holds (re-exported so the
+/// binary can build them from config without naming the calendar crate).
+pub use intake_calendar::refresh::LivePolicies;
 pub use outcome::OUTCOME_CE_TYPE;
 pub use run::Router;
 
