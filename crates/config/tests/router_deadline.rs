@@ -18,8 +18,13 @@ fn the_deadline_field_is_optional_and_read_from_file_or_environment() {
 #[test]
 fn a_zero_or_negative_field_id_is_reported_with_its_key() {
     let errors = load_from(Some("[router]\ndeadline_field_id = 0\n"), &[]).unwrap_err();
-    let problem = errors.for_key("router.deadline_field_id").expect("reported");
+    let problem = errors
+        .for_key("router.deadline_field_id")
+        .expect("reported");
     assert!(problem.message.contains("field id"), "{}", problem.message);
     let errors = load_from(Some("[router]\ndeadline_field_id = -5\n"), &[]).unwrap_err();
-    assert!(errors.for_key("router.deadline_field_id").is_some(), "{errors}");
+    assert!(
+        errors.for_key("router.deadline_field_id").is_some(),
+        "{errors}"
+    );
 }

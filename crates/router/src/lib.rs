@@ -22,14 +22,14 @@ mod telemetry;
 
 pub use deadline::SLA_TAG_PREFIX;
 pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_header};
+/// The live SLA policies [`RouterOptions::sla`] holds (re-exported so the
+/// binary can build them from config without naming the calendar crate).
+pub use intake_calendar::refresh::LivePolicies;
 pub use options::{
     ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
     default_retry_initial_backoff, default_retry_max_backoff, default_sla,
     default_subject_max_chars,
 };
-/// The live SLA policies [`RouterOptions::sla`] holds (re-exported so the
-/// binary can build them from config without naming the calendar crate).
-pub use intake_calendar::refresh::LivePolicies;
 pub use outcome::OUTCOME_CE_TYPE;
 pub use run::Router;
 

@@ -76,7 +76,10 @@ async fn new_ticket_publishes_one_created_outcome_with_the_deadline(mut h: Harne
     assert_eq!(outcome.conversation_id.as_deref(), Some("conv-1"));
     assert!(!outcome.auto_submitted);
     assert_eq!(outcome.ticket_id, tickets[0]["id"].as_u64());
-    let deadline = outcome.deadline.as_ref().expect("a new ticket has a deadline");
+    let deadline = outcome
+        .deadline
+        .as_ref()
+        .expect("a new ticket has a deadline");
     // 3 working minutes on Friday, 2 on Monday (the calendar's golden table).
     assert_eq!(deadline.due_at, at("2026-12-07T10:02:00+03:00"));
     assert_eq!(deadline.policy, "chat");
@@ -159,7 +162,10 @@ async fn a_dead_letter_publishes_dead_lettered() {
     );
     assert_eq!(outcome.ticket_id, None);
     assert_eq!(outcome.deadline, None);
-    assert_eq!(outcome.dead_letter_reason.as_deref(), Some("zendesk_rejected"));
+    assert_eq!(
+        outcome.dead_letter_reason.as_deref(),
+        Some("zendesk_rejected")
+    );
 
     // Undecodable, without a ce_id: named by the record's position.
     let (record, garbage) = &outcomes[1];
@@ -171,7 +177,11 @@ async fn a_dead_letter_publishes_dead_lettered() {
         Some("undecodable_event")
     );
     let source = &letters[1];
-    let offset: i64 = source.header("intake_source_offset").unwrap().parse().unwrap();
+    let offset: i64 = source
+        .header("intake_source_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
     let partition: i32 = source
         .header("intake_source_partition")
         .unwrap()

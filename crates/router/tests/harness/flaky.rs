@@ -48,7 +48,9 @@ impl Publisher for FlakyPublisher {
         if record.topic == self.topic {
             let failing = self
                 .failures_left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
                 .is_ok();
             if failing {
                 self.refused.fetch_add(1, Ordering::SeqCst);
