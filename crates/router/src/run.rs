@@ -276,6 +276,7 @@ impl Router {
                     {
                         return Ok(Step::Interrupted);
                     }
+                    intake_telemetry::crashpoint("router.after_outcome_publish");
                     return self.mark_done(run, index, &delivery, &event_id).await;
                 }
                 Err(Failure::Retry { stage, message }) => {
