@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, World, kafka_brokers};
+use common::{Backend, World, kafka_brokers, metric_value};
 use intake_event::{OutcomeEffect, TicketEvent, TicketOutcome, outcome_id};
 use serde_json::json;
 
@@ -69,6 +69,7 @@ async fn chat_message_outcome(backend: Backend, brokers: Option<&str>) {
             Duration::from_secs(30),
         )
         .await;
+    let metrics = world.metrics().await;
     intake.terminate(Duration::from_secs(30)).await;
 
     assert_eq!(records.len(), 1, "exactly one outcome: {}", intake.output());
@@ -109,5 +110,24 @@ async fn chat_message_outcome(backend: Backend, brokers: Option<&str>) {
             .unwrap()
             .contains(&json!({"id": FIELD_ID, "value": value})),
         "{ticket:#}"
+    );
+
+    // Point 6: the deadline histogram of new tickets, in wall seconds.
+    let chat = [("channel", "chat")];
+    assert_eq!(
+        metric_value(&metrics, "intake_ticket_deadline_seconds_count", &chat),
+        Some(1.0),
+        "{metrics}"
+    );
+    let wall = (expected.due_at - event.received_at).num_milliseconds() as f64 / 1000.0;
+    let sum = metric_value(&metrics, "intake_ticket_deadline_seconds_sum", &chat).unwrap();
+    assert!((sum - wall).abs() < 0.01, "{sum} vs {wall}");
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "intake_outcomes_published_total",
+            &[("channel", "chat"), ("effect", "created")]
+        ),
+        Some(1.0)
     );
 }
