@@ -31,7 +31,7 @@ async fn crash_after_outcome(backend: Backend, brokers: Option<&str>) {
     let mut gateway = world.spawn("gateway", None);
     let mut router = world.spawn("router", Some("router.after_outcome_publish"));
     world.wait_ready(&mut gateway).await;
-    world.wait_ready_on(world.router_http, &mut router).await;
+    world.wait_ready_on(world.router_ops, &mut router).await;
 
     let body = common::chat_body("conv-c1", "visitor-c1", None, "Где мой заказ?");
     let (status, accepted) = world.post_chat("crash-o1", &body).await;
@@ -43,7 +43,7 @@ async fn crash_after_outcome(backend: Backend, brokers: Option<&str>) {
     router.kill();
 
     let mut router = world.spawn("router", None);
-    world.wait_ready_on(world.router_http, &mut router).await;
+    world.wait_ready_on(world.router_ops, &mut router).await;
     router.wait_output("duplicate event suppressed", WAIT).await;
     let outcomes_topic = format!("{}.outcomes", world.topic_prefix);
     let records = world
