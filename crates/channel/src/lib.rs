@@ -16,6 +16,8 @@ mod body;
 mod error;
 pub mod events;
 mod publish;
+pub mod pull_runner;
+mod reply;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -29,6 +31,13 @@ pub use body::{BodyError, read_body_limited};
 pub use error::ApiError;
 pub use events::{FetchOutcome, RejectReason};
 pub use intake_event::TicketEvent;
+pub use pull_runner::{
+    Backoff, PullReadiness, PullRunner, PullRunnerError, PullRunnerOptions, PullStatus,
+};
+pub use reply::{
+    Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,
+    UNREGISTERED_CHANNEL_LABEL,
+};
 pub use publish::{
     BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
     publish_event,
@@ -62,16 +71,23 @@ pub trait HttpChannel: Send + Sync {
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> axum::Router;
 }
 
-/// A channel that fetches messages itself (IMAP IDLE, Telegram long polling).
+/// A channel that fetches messages itself (IMAP IDLE, Telegram long polling),
+/// run by the [`PullRunner`].
 #[async_trait]
 pub trait PullChannel: Send {
     /// The channel name, as used in topics and metrics.
     fn name(&self) -> &'static str;
-    /// Runs until `shutdown` is cancelled (then returns `Ok`) or a fatal error.
-    /// The source is acknowledged only after [`publish_event`] succeeded.
+    /// Connects, then fetches until `shutdown` is cancelled (then returns
+    /// `Ok`) or an error. The source is acknowledged only after
+    /// [`publish_event`] succeeded. After a retryable error the runner calls
+    /// `run` again on the same value (so a run starts by connecting); a
+    /// non-retryable one ([`ChannelError::Config`]) stops the process.
+    /// The channel reports on `status`: [`PullStatus::set_connected`] once
+    /// its session is open, [`PullStatus::fetched`] after each good round.
     async fn run(
-        self: Box<Self>,
+        &mut self,
         ctx: ChannelContext,
+        status: PullStatus,
         shutdown: CancellationToken,
     ) -> Result<(), ChannelError>;
 }
