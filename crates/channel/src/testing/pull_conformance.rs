@@ -19,6 +19,9 @@ use crate::{ChannelContext, PullChannel, PullStatus};
 
 /// Longest wait for anything the harness waits on.
 const WAIT: Duration = Duration::from_secs(30);
+/// The texts of the messages the checks push (events are told apart by text).
+const FIRST: &str = "conformance: first message";
+const SECOND: &str = "conformance: second message";
 /// How often the harness looks again.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -155,14 +158,13 @@ async fn wait_for(mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// The ce_id (event id) of every record whose event has `channel_message_id`.
-fn event_ids_of(publisher: &ControlledPublisher, id: &str) -> Vec<String> {
+/// The ce_id (event id) of every record whose event carries `text`.
+fn event_ids_of(publisher: &ControlledPublisher, text: &str) -> Vec<String> {
     publisher
         .records()
         .iter()
         .filter(|record| {
-            crate::TicketEvent::from_json(&record.payload)
-                .is_ok_and(|event| event.channel_message_id == id)
+            crate::TicketEvent::from_json(&record.payload).is_ok_and(|event| event.text == text)
         })
         .filter_map(|record| record.header("ce_id").map(str::to_owned))
         .collect()
@@ -174,7 +176,7 @@ pub async fn check_ack_after_publish<S: PullTestSource>(
     make: &dyn Fn(Arc<S>) -> Box<dyn PullChannel>,
 ) -> Result<(), String> {
     let source = Arc::new(S::default());
-    source.push("conformance-1", "first message");
+    source.push("conformance-1", FIRST);
     let publisher = ControlledPublisher::new(BusMode::Fail);
 
     let running = Running::start(make(Arc::clone(&source)), &publisher);
@@ -216,7 +218,7 @@ pub async fn check_ack_after_publish<S: PullTestSource>(
     if !acked {
         return Err("the message was not acknowledged within 30 s of a working bus".to_owned());
     }
-    if event_ids_of(&publisher, "conformance-1").is_empty() {
+    if event_ids_of(&publisher, FIRST).is_empty() {
         return Err("the message was acknowledged but never published".to_owned());
     }
     Ok(())
@@ -229,12 +231,12 @@ pub async fn check_replay_after_crash<S: PullTestSource>(
     make: &dyn Fn(Arc<S>) -> Box<dyn PullChannel>,
 ) -> Result<(), String> {
     let source = Arc::new(S::default());
-    source.push("conformance-2", "second message");
+    source.push("conformance-2", SECOND);
     let publisher = ControlledPublisher::new(BusMode::StoreThenStall);
 
     let running = Running::start(make(Arc::clone(&source)), &publisher);
     let stored = wait_for(|| {
-        !event_ids_of(&publisher, "conformance-2").is_empty() || !source.acknowledged().is_empty()
+        !event_ids_of(&publisher, SECOND).is_empty() || !source.acknowledged().is_empty()
     })
     .await;
     running.crash().await;
@@ -247,13 +249,13 @@ pub async fn check_replay_after_crash<S: PullTestSource>(
     if !stored {
         return Err("the channel did not publish the message within 30 s".to_owned());
     }
-    let first = event_ids_of(&publisher, "conformance-2");
+    let first = event_ids_of(&publisher, SECOND);
 
     publisher.set_mode(BusMode::Confirm);
     let running = Running::start(make(Arc::clone(&source)), &publisher);
     let acked = wait_for(|| source.acknowledged().iter().any(|id| id == "conformance-2")).await;
     running.stop().await;
-    let ids = event_ids_of(&publisher, "conformance-2");
+    let ids = event_ids_of(&publisher, SECOND);
     if ids.len() <= first.len() {
         return Err("the message was not published again after the crash".to_owned());
     }
