@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
-use intake_channel::{ChannelContext, HttpChannel};
+use intake_channel::{ChannelContext, HttpChannel, PullChannel, PullRunner, PullRunnerOptions};
 use intake_channel_chat::{ChatChannel, ChatOptions};
 use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
 use intake_gateway::Health;
@@ -240,6 +240,25 @@ async fn build(
     let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
     if role.runs_gateway() {
         channels = http_channels(config)?;
+        let mut runner = PullRunner::new(PullRunnerOptions::default());
+        for channel in pull_channels(config)? {
+            runner.add(channel);
+        }
+        if !runner.is_empty() {
+            let readiness = runner.readiness();
+            health = health.with_check("pull_channels", move || {
+                let readiness = readiness.clone();
+                async move { readiness.check() }
+            });
+            let ctx = ctx.clone();
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                (
+                    "pull channels",
+                    runner.run(ctx, token).await.map_err(anyhow::Error::from),
+                )
+            });
+        }
     }
     if role.runs_router() {
         let store = open_store(config).await?;
@@ -408,6 +427,12 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
         ));
     }
     Ok(channels)
+}
+
+/// The pull channels (IMAP, Telegram polling) this gateway runs, supervised
+/// by the [`PullRunner`]. Adding a channel: one line here. None yet.
+fn pull_channels(_config: &Config) -> anyhow::Result<Vec<Box<dyn PullChannel>>> {
+    Ok(Vec::new())
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
