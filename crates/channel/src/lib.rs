@@ -7,10 +7,12 @@
 //!   bus (topic, key, CloudEvents headers, telemetry).
 //! - The adapter traits, one per role: [`HttpChannel`] for webhook channels
 //!   mounted on the gateway, [`PullChannel`] for channels that fetch
-//!   (IMAP, Telegram polling). Registration is explicit: the binary lists the
-//!   channels it runs.
+//!   (IMAP, Telegram polling), supervised by the [`PullRunner`]; a channel
+//!   that can answer customers provides a [`ReplySender`]. Registration is
+//!   explicit: the binary lists the channels it runs.
 //! - Typed telemetry events ([`events`]) that log and count, shared by all
 //!   channels, and the JSON error response ([`ApiError`]).
+//! - `testing` (feature `test-util`): test doubles and the pull conformance checks.
 
 mod body;
 mod error;
@@ -81,7 +83,9 @@ pub trait PullChannel: Send {
     /// `Ok`) or an error. The source is acknowledged only after
     /// [`publish_event`] succeeded. After a retryable error the runner calls
     /// `run` again on the same value (so a run starts by connecting); a
-    /// non-retryable one ([`ChannelError::Config`]) stops the process.
+    /// non-retryable one ([`ChannelError::Config`]) stops the process, so a
+    /// problem of one message (the bus refuses it for its size) is the
+    /// channel's to handle (reject or set aside that message), not returned.
     /// The channel reports on `status`: [`PullStatus::set_connected`] once
     /// its session is open, [`PullStatus::fetched`] after each good round.
     async fn run(
