@@ -33,16 +33,16 @@ pub use body::{BodyError, read_body_limited};
 pub use error::ApiError;
 pub use events::{FetchOutcome, RejectReason};
 pub use intake_event::TicketEvent;
+pub use publish::{
+    BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
+    publish_event,
+};
 pub use pull_runner::{
     Backoff, PullReadiness, PullRunner, PullRunnerError, PullRunnerOptions, PullStatus,
 };
 pub use reply::{
     Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,
     UNREGISTERED_CHANNEL_LABEL,
-};
-pub use publish::{
-    BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
-    publish_event,
 };
 
 /// Everything an adapter needs to hand messages on.

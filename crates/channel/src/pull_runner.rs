@@ -81,8 +81,11 @@ impl PullStatus {
     /// The channel reached its upstream (logged in, session open), or lost it.
     pub fn set_connected(&self, connected: bool) {
         self.inner.connected.store(connected, Ordering::SeqCst);
-        gauge!(names::PULL_CONNECTED, "channel" => self.inner.channel)
-            .set(if connected { 1.0 } else { 0.0 });
+        gauge!(names::PULL_CONNECTED, "channel" => self.inner.channel).set(if connected {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     /// A fetch round ended well (messages published and acknowledged, or

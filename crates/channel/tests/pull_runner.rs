@@ -60,10 +60,9 @@ impl PullChannel for ScriptedChannel {
         shutdown: CancellationToken,
     ) -> Result<(), ChannelError> {
         let _ = self.seen.send(Seen::Started(Instant::now()));
-        let step = self
-            .script
-            .pop_front()
-            .unwrap_or(Step::Serve { drain: Duration::ZERO });
+        let step = self.script.pop_front().unwrap_or(Step::Serve {
+            drain: Duration::ZERO,
+        });
         let source_error = || ChannelError::Source {
             channel: "scripted",
             message: "upstream hung up".to_owned(),
@@ -212,7 +211,9 @@ async fn a_config_error_stops_the_runner_with_the_channels_message_and_drains_th
     );
     let (broken, _broken_seen, _) = channel(
         "mail",
-        vec![Step::FailConfig("login refused: check channels.mail.password_env")],
+        vec![Step::FailConfig(
+            "login refused: check channels.mail.password_env",
+        )],
     );
     let mut runner = PullRunner::new(options());
     runner.add(healthy);
@@ -225,7 +226,8 @@ async fn a_config_error_stops_the_runner_with_the_channels_message_and_drains_th
     assert_eq!(error.channel, "mail");
     let message = error.to_string();
     assert!(
-        message.contains("mail") && message.contains("login refused: check channels.mail.password_env"),
+        message.contains("mail")
+            && message.contains("login refused: check channels.mail.password_env"),
         "{message}"
     );
     assert!(!error.source.is_retryable());
@@ -319,7 +321,10 @@ async fn readiness_follows_connected_and_the_last_fetch_age() {
 
     tokio::time::advance(Duration::from_secs(601)).await;
     let stale = readiness.check().unwrap_err();
-    assert!(stale.contains("mail: no successful fetch for 601 s"), "{stale}");
+    assert!(
+        stale.contains("mail: no successful fetch for 601 s"),
+        "{stale}"
+    );
 
     shutdown.cancel();
     running.await.unwrap().unwrap();

@@ -48,7 +48,10 @@ async fn replies_go_to_their_channels_sender_and_are_counted() {
     let limited = senders.send(&reply("telegram")).await.unwrap_err();
     assert!(limited.is_retryable());
     assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
-    telegram.fail_next(ReplyError::from_http_status(403, "bot was blocked by the user"));
+    telegram.fail_next(ReplyError::from_http_status(
+        403,
+        "bot was blocked by the user",
+    ));
     let blocked = senders.send(&reply("telegram")).await.unwrap_err();
     assert!(!blocked.is_retryable());
     assert_eq!(blocked.reason(), ReplyFailure::Unauthorized);

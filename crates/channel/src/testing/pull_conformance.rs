@@ -198,8 +198,8 @@ pub async fn check_ack_after_publish<S: PullTestSource>(
     publisher.set_mode(BusMode::Stall);
     let attempts = publisher.attempts();
     let running = Running::start(make(Arc::clone(&source)), &publisher);
-    let reached = wait_for(|| publisher.attempts() > attempts || !source.acknowledged().is_empty())
-        .await;
+    let reached =
+        wait_for(|| publisher.attempts() > attempts || !source.acknowledged().is_empty()).await;
     let acknowledged = source.acknowledged();
     running.crash().await;
     if !acknowledged.is_empty() {
