@@ -245,19 +245,7 @@ async fn build(
             runner.add(channel);
         }
         if !runner.is_empty() {
-            let readiness = runner.readiness();
-            health = health.with_check("pull_channels", move || {
-                let readiness = readiness.clone();
-                async move { readiness.check() }
-            });
-            let ctx = ctx.clone();
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                (
-                    "pull channels",
-                    runner.run(ctx, token).await.map_err(anyhow::Error::from),
-                )
-            });
+            health = spawn_pull_runner(runner, ctx.clone(), shutdown, tasks, health);
         }
     }
     if role.runs_router() {
@@ -429,6 +417,29 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
     Ok(channels)
 }
 
+/// Spawns the pull runner as the component `pull channels` (a channel's
+/// configuration error ends it, and so the process) and adds its readiness.
+fn spawn_pull_runner(
+    runner: PullRunner,
+    ctx: ChannelContext,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
+    health: Health,
+) -> Health {
+    let readiness = runner.readiness();
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        (
+            "pull channels",
+            runner.run(ctx, token).await.map_err(anyhow::Error::from),
+        )
+    });
+    health.with_check("pull_channels", move || {
+        let readiness = readiness.clone();
+        async move { readiness.check() }
+    })
+}
+
 /// The pull channels (IMAP, Telegram polling) this gateway runs, supervised
 /// by the [`PullRunner`]. Adding a channel: one line here. None yet.
 fn pull_channels(_config: &Config) -> anyhow::Result<Vec<Box<dyn PullChannel>>> {
@@ -514,5 +525,65 @@ fn priority(priority: TicketPriority) -> intake_zendesk::Priority {
         TicketPriority::High => intake_zendesk::Priority::High,
         TicketPriority::Normal => intake_zendesk::Priority::Normal,
         TicketPriority::Low => intake_zendesk::Priority::Low,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use intake_channel::{ChannelError, PullStatus};
+
+    /// A pull channel whose credentials are refused.
+    struct Misconfigured;
+
+    #[async_trait::async_trait]
+    impl PullChannel for Misconfigured {
+        fn name(&self) -> &'static str {
+            "mail"
+        }
+
+        async fn run(
+            &mut self,
+            _ctx: ChannelContext,
+            _status: PullStatus,
+            _shutdown: CancellationToken,
+        ) -> Result<(), ChannelError> {
+            Err(ChannelError::Config {
+                channel: "mail",
+                message: "login refused; check channels.mail.password_env".to_owned(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pull_channels_config_error_stops_the_service_with_its_message() {
+        let ctx = ChannelContext {
+            publisher: intake_channel::testing::RecordingPublisher::new(),
+            topics: Topics::new("intake"),
+            blobs: Arc::new(intake_blob::LocalDirBlobStore::new(std::env::temp_dir())),
+        };
+        let mut runner = PullRunner::new(PullRunnerOptions::default());
+        runner.add(Box::new(Misconfigured));
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let health = spawn_pull_runner(runner, ctx, &shutdown, &mut tasks, Health::new());
+        let checks = health.check_all().await;
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].name, "pull_channels");
+
+        let service = Service {
+            http_addr: None,
+            tasks,
+            shutdown: shutdown.clone(),
+            drain_deadline: Duration::from_secs(30),
+        };
+        let error = service.wait().await.unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("pull channels failed")
+                && message.contains("login refused; check channels.mail.password_env"),
+            "{message}"
+        );
+        assert!(shutdown.is_cancelled(), "the other components are stopped");
     }
 }
