@@ -259,7 +259,8 @@ impl PullRunner {
 
     /// Runs every channel until `shutdown` (then waits for all of them to
     /// return) or until one fails for good (then stops the others and
-    /// returns that channel's error).
+    /// returns that channel's error). With no channel it returns at once:
+    /// the app spawns a runner only when a pull channel is registered.
     pub async fn run(
         self,
         ctx: ChannelContext,
