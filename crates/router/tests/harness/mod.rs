@@ -209,6 +209,19 @@ impl Harness {
         );
     }
 
+    /// The state store's record of `event_id`, once the router has written it
+    /// (it is written after Zendesk answered, so a ticket can be seen first).
+    pub async fn wait_for_link(&self, event_id: uuid::Uuid) -> intake_store::TicketLink {
+        for _ in 0..900 {
+            if let Some(link) = self.store.ticket_for_event(event_id).await.unwrap() {
+                return link;
+            }
+            assert!(!self.router_finished(), "the router stopped");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("event {event_id} not recorded in the state store within 45 s");
+    }
+
     pub async fn add_fault(&self, fault: Value) {
         let response = self
             .http
