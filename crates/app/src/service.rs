@@ -14,7 +14,7 @@ use intake_channel::{ChannelContext, HttpChannel, PullChannel, PullRunner, PullR
 use intake_channel_chat::{ChatChannel, ChatOptions};
 use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
 use intake_gateway::{Health, RequestLimits};
-use intake_router::{ChannelRoute, Router, RouterOptions};
+use intake_router::{ChannelRoute, LivePolicies, Router, RouterOptions};
 use intake_store::{SqliteStore, StateStore};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
@@ -261,6 +261,7 @@ async fn build(
         .map(|channel| topics.events(channel))
         .collect();
     all_topics.push(topics.dlq());
+    all_topics.push(topics.outcomes());
     bus.ensure_topics(&all_topics)
         .await
         .context("cannot create the bus topics")?;
@@ -561,6 +562,8 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         retry_initial_backoff: config.router.retry_initial_backoff,
         retry_max_backoff: config.router.retry_max_backoff,
         max_priority_wait: config.router.max_priority_wait,
+        sla: LivePolicies::new(config.working_time.sla.clone()),
+        deadline_field_id: config.router.deadline_field_id,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }
