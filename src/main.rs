@@ -41,9 +41,12 @@ enum Command {
     /// Everything in one process on loopback: embedded bus, gateway, router and a
     /// Zendesk simulator. Prints a ready-to-paste curl and the simulator's page.
     Demo {
-        /// Gateway listen address.
+        /// Gateway listen address (the chat webhook).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Ops listen address (/metrics, /healthz, /readyz).
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        ops_listen: SocketAddr,
         /// Zendesk simulator listen address.
         #[arg(long, default_value = "127.0.0.1:8089")]
         sim_listen: SocketAddr,
@@ -153,11 +156,13 @@ fn main() -> ExitCode {
             }
             Command::Demo {
                 listen,
+                ops_listen,
                 sim_listen,
                 data_dir,
             } => {
                 intake_app::demo(intake_app::DemoOptions {
                     listen,
+                    ops_listen,
                     sim_listen,
                     data_dir,
                 })

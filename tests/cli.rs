@@ -116,6 +116,8 @@ async fn demo_prints_real_ports_and_a_curl_that_makes_a_ticket() {
             "demo",
             "--listen",
             "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
             "--sim-listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -128,19 +130,30 @@ async fn demo_prints_real_ports_and_a_curl_that_makes_a_ticket() {
     let output = demo.output();
 
     let gateway = banner_value(&output, "gateway:");
+    let health_url = banner_value(&output, "health:");
+    let metrics_url = banner_value(&output, "metrics:");
     let sim_url = banner_value(&output, "tickets (Zendesk simulator):");
     let sim_url = sim_url.trim_end_matches('/').to_owned();
-    for url in [&gateway, &sim_url] {
+    for url in [&gateway, &health_url, &metrics_url, &sim_url] {
         assert!(url.starts_with("http://127.0.0.1:"), "{url}\n{output}");
         assert!(
             !url.ends_with(":0"),
             "the banner shows port 0 instead of the bound port: {url}\n{output}"
         );
     }
-    let health = reqwest::get(format!("{gateway}/healthz"))
+    let health = reqwest::get(&health_url)
         .await
-        .expect("gateway answers at the printed URL");
+        .expect("the ops listener answers at the printed URL");
     assert!(health.status().is_success());
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .expect("metrics at the printed URL");
+    assert!(metrics.status().is_success());
+    assert_ne!(
+        health_url.rsplit_once('/').map(|(base, _)| base),
+        Some(gateway.as_str()),
+        "the ops routes are not on the gateway listener"
+    );
 
     // The snippet, from the `body=` line to the `curl` line, run as printed.
     let lines: Vec<&str> = output.lines().collect();
@@ -225,7 +238,7 @@ async fn waiting_for_the_bus_the_gateway_is_alive_but_not_ready() {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = loop {
-        if let Ok(response) = client.get(world.url("/healthz")).send().await {
+        if let Ok(response) = client.get(world.ops_url("/healthz")).send().await {
             break response;
         }
         assert!(
@@ -236,7 +249,7 @@ async fn waiting_for_the_bus_the_gateway_is_alive_but_not_ready() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(health.status(), 200);
-    let ready = client.get(world.url("/readyz")).send().await.unwrap();
+    let ready = client.get(world.ops_url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.headers().contains_key("retry-after"));
     let body: Value = ready.json().await.unwrap();
@@ -265,11 +278,17 @@ async fn sigterm_exits_zero() {
         let role = ["all", "router", "gateway"][round % 3];
         let mut intake = world.spawn(role, None);
         let addr = if role == "router" {
-            world.router_http
+            world.router_ops
         } else {
-            world.http
+            world.ops
         };
         world.wait_ready_on(addr, &mut intake).await;
+        if role == "router" {
+            assert!(
+                std::net::TcpStream::connect(world.router_http).is_err(),
+                "round {round}: a router opens no data listener"
+            );
+        }
         let code = intake.terminate(Duration::from_secs(20)).await;
         let output = intake.output();
         assert_eq!(

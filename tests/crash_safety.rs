@@ -22,7 +22,7 @@ async fn start_pair(
     let mut gateway = world.spawn("gateway", gateway_crashpoint);
     let mut router = world.spawn("router", router_crashpoint);
     world.wait_ready(&mut gateway).await;
-    world.wait_ready_on(world.router_http, &mut router).await;
+    world.wait_ready_on(world.router_ops, &mut router).await;
     (gateway, router)
 }
 
@@ -84,7 +84,7 @@ async fn router_crash(backend: Backend, brokers: Option<&str>, point: &str) {
     router.kill();
 
     let mut router = world.spawn("router", None);
-    world.wait_ready_on(world.router_http, &mut router).await;
+    world.wait_ready_on(world.router_ops, &mut router).await;
     // The restarted router gets the event again and records it without a second create.
     let handled = |output: &str| {
         output.lines().any(|l| {
@@ -125,7 +125,7 @@ async fn router_crash(backend: Backend, brokers: Option<&str>, point: &str) {
     // A clean stop (exit code: see cli.rs `sigterm_exits_zero`).
     router.terminate(Duration::from_secs(15)).await;
     let mut router = world.spawn("router", None);
-    world.wait_ready_on(world.router_http, &mut router).await;
+    world.wait_ready_on(world.router_ops, &mut router).await;
     let (status, second) = world
         .post_chat(
             "crash-2",

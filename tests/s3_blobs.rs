@@ -121,7 +121,7 @@ async fn s3_restart_in_a_run_of_200_messages_loses_nothing() {
             // Down: the gateway says it is not ready (bounded wait)...
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let ready = reqwest::get(format!("http://{}/readyz", pair.gateway_http))
+                let ready = reqwest::get(format!("http://{}/readyz", pair.gateway_ops))
                     .await
                     .unwrap();
                 if ready.status().as_u16() == 503 {

@@ -46,12 +46,26 @@ pub fn kafka_brokers() -> Option<String> {
 }
 
 /// A free loopback port (bound then released; the binary binds it right after).
+/// A loopback port that nothing listens on now and that no other call in
+/// this test process has handed out (two listeners of one process must never
+/// be given the same port, which the kernel may do for back-to-back binds).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no unused loopback port after 1000 tries");
 }
 
 /// The simulator, started in the test process on a free port.
@@ -66,12 +80,18 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub backend: Backend,
     pub sim: SimHandle,
+    /// The data listener (channel webhooks) of the gateway/all process.
     pub http: SocketAddr,
+    /// Its ops listener (`/metrics`, `/healthz`, `/readyz`).
+    pub ops: SocketAddr,
     pub chat_key: Vec<u8>,
     pub topic_prefix: String,
     pub config_path: PathBuf,
-    /// The HTTP listener of a separate `--role router` process (its own
-    /// config file, `router_config_path`, differs only in `http.listen`).
+    /// The ops listener of a separate `--role router` process (its own
+    /// config file, `router_config_path`, differs only in the listeners;
+    /// a router opens no data listener).
+    pub router_ops: SocketAddr,
+    /// The `http.listen` of the router's config, which a router never opens.
     pub router_http: SocketAddr,
     pub router_config_path: PathBuf,
     /// The Kafka brokers, for the Kafka backend.
@@ -93,6 +113,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let sim = start_sim(sim_config).await;
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let chat_key: Vec<u8> = (0..32).map(|i| (i * 7 + 3) as u8).collect();
         std::fs::write(
             dir.path().join("chat-secret"),
@@ -111,7 +132,7 @@ impl World {
                 brokers.expect("kafka brokers")
             ),
         };
-        let config_for = |http: SocketAddr| {
+        let config_for = |http: SocketAddr, ops: SocketAddr| {
             format!(
                 r#"[log]
 level = "info,intake=debug"
@@ -119,6 +140,8 @@ level = "info,intake=debug"
 shutdown_deadline_secs = 5
 [http]
 listen = "{http}"
+[ops]
+listen = "{ops}"
 [bus]
 {bus}
 [store]
@@ -149,18 +172,21 @@ tags = ["web"]
             )
         };
         let config_path = dir.path().join("intake.toml");
-        std::fs::write(&config_path, config_for(http)).unwrap();
+        std::fs::write(&config_path, config_for(http, ops)).unwrap();
         let router_http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let router_ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let router_config_path = dir.path().join("intake-router.toml");
-        std::fs::write(&router_config_path, config_for(router_http)).unwrap();
+        std::fs::write(&router_config_path, config_for(router_http, router_ops)).unwrap();
         World {
             dir,
             backend,
             sim,
             http,
+            ops,
             chat_key,
             topic_prefix,
             config_path,
+            router_ops,
             router_http,
             router_config_path,
             brokers: brokers.map(str::to_owned),
@@ -168,7 +194,7 @@ tags = ["web"]
     }
 
     /// Starts `intake run --role <role>`; `crashpoint` arms a test crash point.
-    /// `--role router` gets its own config file (own `http.listen`) so that a
+    /// `--role router` gets its own config file (own listeners) so that a
     /// gateway and a router can run side by side.
     pub fn spawn(&self, role: &str, crashpoint: Option<&str>) -> Intake {
         let config = if role == "router" {
@@ -179,8 +205,14 @@ tags = ["web"]
         Intake::spawn(config, role, crashpoint)
     }
 
+    /// A URL on the data listener (channel webhooks).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
+    }
+
+    /// A URL on the ops listener (`/metrics`, `/healthz`, `/readyz`).
+    pub fn ops_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.ops)
     }
 
     /// Standard Webhooks signature of `id.timestamp.body` with the chat key.
@@ -272,12 +304,12 @@ tags = ["web"]
         response.json().await.unwrap_or(Value::Null)
     }
 
-    /// Waits (bounded) until the gateway answers `/readyz` with 200.
+    /// Waits (bounded) until the gateway's ops listener answers `/readyz` with 200.
     pub async fn wait_ready(&self, intake: &mut Intake) {
-        self.wait_ready_on(self.http, intake).await;
+        self.wait_ready_on(self.ops, intake).await;
     }
 
-    /// Waits (bounded) until the process listening on `addr` answers `/readyz` with 200.
+    /// Waits (bounded) until the ops listener `addr` answers `/readyz` with 200.
     pub async fn wait_ready_on(&self, addr: SocketAddr, intake: &mut Intake) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -292,8 +324,9 @@ tags = ["web"]
         panic!("intake not ready after 60 s:\n{}", intake.output());
     }
 
+    /// The gateway's `/metrics` text (from its ops listener).
     pub async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics"))
+        reqwest::get(self.ops_url("/metrics"))
             .await
             .unwrap()
             .text()
@@ -315,12 +348,27 @@ pub struct Intake {
 impl Intake {
     pub fn spawn(config: &Path, role: &str, crashpoint: Option<&str>) -> Intake {
         let config = config.display().to_string();
-        Self::spawn_args(&["run", "--config", &config, "--role", role], crashpoint)
+        Self::spawn_command(
+            &["run", "--config", &config, "--role", role],
+            crashpoint,
+            &[],
+        )
     }
 
     /// Starts the binary with any arguments (`demo`, `zendesk-sim`, …).
     pub fn spawn_args(args: &[&str], crashpoint: Option<&str>) -> Intake {
+        Self::spawn_command(args, crashpoint, &[])
+    }
+
+    /// `intake run` with extra environment variables (`INTAKE__…` overrides).
+    pub fn spawn_with_env(config: &Path, role: &str, env: &[(&str, &str)]) -> Intake {
+        let config = config.display().to_string();
+        Self::spawn_command(&["run", "--config", &config, "--role", role], None, env)
+    }
+
+    fn spawn_command(args: &[&str], crashpoint: Option<&str>, env: &[(&str, &str)]) -> Intake {
         let mut command = Command::new(env!("CARGO_BIN_EXE_intake"));
+        command.envs(env.iter().copied());
         command
             .args(args)
             .env_remove("INTAKE_CONFIG")
@@ -351,6 +399,11 @@ impl Intake {
 
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
+    }
+
+    /// The process id, e.g. to read `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn running(&mut self) -> bool {

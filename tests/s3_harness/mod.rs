@@ -90,6 +90,8 @@ pub struct Pair {
     pub sim: SimHandle,
     pub chat_key: Vec<u8>,
     pub gateway_http: SocketAddr,
+    /// The gateway's ops listener (`/readyz`, `/metrics`).
+    pub gateway_ops: SocketAddr,
     pub gateway_config: PathBuf,
     pub gateway_dir: PathBuf,
     pub router_config: PathBuf,
@@ -108,8 +110,13 @@ impl Pair {
         let topic_prefix = format!("s3e2e{}", uuid::Uuid::new_v4().simple());
         let gateway_http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let router_http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let gateway_ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let router_ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut paths = Vec::new();
-        for (role, http) in [("gateway", gateway_http), ("router", router_http)] {
+        for (role, http, ops) in [
+            ("gateway", gateway_http, gateway_ops),
+            ("router", router_http, router_ops),
+        ] {
             // Each process its own directory, as on two machines.
             let own = dir.path().join(role);
             std::fs::create_dir_all(&own).unwrap();
@@ -128,6 +135,8 @@ level = "info,intake=debug"
 shutdown_deadline_secs = 5
 [http]
 listen = "{http}"
+[ops]
+listen = "{ops}"
 [bus]
 backend = "kafka"
 topic_prefix = "{topic_prefix}"
@@ -186,6 +195,7 @@ secret_file = {chat_secret:?}
             sim,
             chat_key,
             gateway_http,
+            gateway_ops,
             gateway_config,
             gateway_dir,
             router_config,
@@ -196,7 +206,7 @@ secret_file = {chat_secret:?}
     pub async fn start(&self) -> (Intake, Intake) {
         let mut gateway = Intake::spawn(&self.gateway_config, "gateway", None);
         let mut router = Intake::spawn(&self.router_config, "router", None);
-        wait_ready(self.gateway_http, &mut gateway).await;
+        wait_ready(self.gateway_ops, &mut gateway).await;
         gateway
             .wait_output("intake started", Duration::from_secs(60))
             .await;
@@ -248,6 +258,7 @@ secret_file = {chat_secret:?}
     }
 }
 
+/// Waits (bounded) until the ops listener `addr` answers `/readyz` with 200.
 pub async fn wait_ready(addr: SocketAddr, intake: &mut Intake) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {

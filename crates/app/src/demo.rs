@@ -18,6 +18,8 @@ use crate::service::{Role, Service};
 pub struct DemoOptions {
     /// Gateway address (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// Ops listener address: `/metrics`, `/healthz`, `/readyz` (port 0 picks a free port).
+    pub ops_listen: SocketAddr,
     /// Simulator address (port 0 picks a free port).
     pub sim_listen: SocketAddr,
     /// Where to keep bus, state and blobs; a new temporary directory if `None`.
@@ -59,6 +61,7 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
 
     let config_text = demo_config(&DemoConfig {
         listen: options.listen,
+        ops_listen: options.ops_listen,
         data_dir: &data_dir,
         zendesk_url: &sim.base_url,
         agent_email: &agent_email,
@@ -74,8 +77,9 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let gateway = service
         .http_addr()
         .context("the demo gateway did not start its listener")?;
+    let ops = service.ops_addr();
 
-    println!("{}", banner(gateway, &sim.base_url, &data_dir, &key));
+    println!("{}", banner(gateway, ops, &sim.base_url, &data_dir, &key));
     let outcome = service.wait().await;
     sim.shutdown().await;
     outcome?;
@@ -85,6 +89,7 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
 
 struct DemoConfig<'a> {
     listen: SocketAddr,
+    ops_listen: SocketAddr,
     data_dir: &'a Path,
     zendesk_url: &'a str,
     agent_email: &'a str,
@@ -106,6 +111,7 @@ fn demo_config(demo: &DemoConfig<'_>) -> anyhow::Result<String> {
         root.insert(name.to_owned(), toml::Value::Table(table));
     };
     section("http", vec![("listen", text(&demo.listen.to_string()))]);
+    section("ops", vec![("listen", text(&demo.ops_listen.to_string()))]);
     section(
         "bus",
         vec![
@@ -159,14 +165,21 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
 
 /// What the demo prints: where things are and a curl that signs at paste time
 /// (Standard Webhooks: base64 HMAC-SHA256 of "id.timestamp.body").
-fn banner(gateway: SocketAddr, sim_url: &str, data_dir: &Path, key: &[u8]) -> String {
+fn banner(
+    gateway: SocketAddr,
+    ops: SocketAddr,
+    sim_url: &str,
+    data_dir: &Path,
+    key: &[u8],
+) -> String {
     let hex_key = hex::encode(key);
     format!(
         r#"
 intake demo is running (embedded bus, router and a Zendesk simulator, all on loopback)
 
   gateway:        http://{gateway}
-  metrics:        http://{gateway}/metrics
+  metrics:        http://{ops}/metrics
+  health:         http://{ops}/healthz
   tickets (Zendesk simulator): {sim_url}/
   data directory: {data_dir}
 

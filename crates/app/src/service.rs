@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
-use intake_channel::{ChannelContext, HttpChannel};
+use intake_channel::{ChannelContext, HttpChannel, PullChannel, PullRunner, PullRunnerOptions};
 use intake_channel_chat::{ChatChannel, ChatOptions};
 use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
-use intake_gateway::Health;
-use intake_router::{ChannelRoute, Router, RouterOptions};
+use intake_gateway::{Health, RequestLimits};
+use intake_router::{ChannelRoute, LivePolicies, Router, RouterOptions};
 use intake_store::{SqliteStore, StateStore};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
@@ -27,7 +27,7 @@ pub enum Role {
     All,
     /// The HTTP gateway with the channel adapters.
     Gateway,
-    /// The router (it still serves `/metrics` and the health routes).
+    /// The router (it opens only the ops listener: `/metrics` and the health routes).
     Router,
 }
 
@@ -82,10 +82,14 @@ pub async fn run(config_path: Option<&Path>, role: Role) -> anyhow::Result<ExitC
 /// The running components of one process.
 pub struct Service {
     http_addr: Option<SocketAddr>,
+    ops_addr: SocketAddr,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown: CancellationToken,
     drain_deadline: Duration,
 }
+
+type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
+type AppSlot = Arc<std::sync::RwLock<axum::Router>>;
 
 impl Service {
     /// Connects the bus (retrying while it is unavailable, until `shutdown`),
@@ -97,53 +101,81 @@ impl Service {
     ) -> anyhow::Result<Service> {
         let metrics = intake_telemetry::metrics();
         intake_channel::events::describe_metrics();
+        intake_gateway::describe_metrics();
         let render: intake_gateway::MetricsRender = Arc::new(move || metrics.render());
 
-        // The listener opens first, so /healthz answers (and /readyz says
+        // The listeners open first, so /healthz answers (and /readyz says
         // "starting") while the bus is still being reached.
-        let listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-        let http_addr = listener.local_addr()?;
-        let app_slot = Arc::new(std::sync::RwLock::new(starting_app(Arc::clone(&render))));
         let mut tasks = JoinSet::new();
         let http_token = shutdown.child_token();
         let drain_deadline = config.service.shutdown_deadline;
-        {
-            let app = swappable(Arc::clone(&app_slot));
+        let serve = |tasks: &mut Tasks, name, listener, slot: &AppSlot| {
+            let app = swappable(Arc::clone(slot));
             let token = http_token.clone();
             tasks.spawn(async move {
                 let served =
                     intake_gateway::serve_with_deadline(listener, app, token, drain_deadline).await;
-                ("http", served.map_err(anyhow::Error::from))
+                (name, served.map_err(anyhow::Error::from))
             });
+        };
+        let ops_listener = bind(config.ops.listen, "ops.listen").await?;
+        let ops_addr = ops_listener.local_addr()?;
+        let ops_slot: AppSlot = Arc::new(std::sync::RwLock::new(intake_gateway::starting_ops_app(
+            Arc::clone(&render),
+        )));
+        serve(&mut tasks, "ops listener", ops_listener, &ops_slot);
+        let mut data = None;
+        if role.runs_gateway() {
+            let listener = match bind(config.http.listen, "http.listen").await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    stop(http_token, tasks).await;
+                    return Err(error);
+                }
+            };
+            let addr = listener.local_addr()?;
+            let slot: AppSlot = Arc::new(std::sync::RwLock::new(intake_gateway::starting_app()));
+            serve(&mut tasks, "http listener", listener, &slot);
+            data = Some((addr, slot));
         }
 
         match build(&config, role, &shutdown, &mut tasks, render).await {
-            Ok((app, backend)) => {
-                *app_slot
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
-                tracing::info!(%role, %http_addr, bus = backend, "intake started");
+            Ok(built) => {
+                install(&ops_slot, built.ops);
+                if let (Some((_, slot)), Some(app)) = (&data, built.data) {
+                    install(slot, app);
+                }
+                let http_addr = data.map(|(addr, _)| addr);
+                match http_addr {
+                    Some(http_addr) => {
+                        tracing::info!(%role, %http_addr, %ops_addr, bus = built.backend, "intake started")
+                    }
+                    None => tracing::info!(%role, %ops_addr, bus = built.backend, "intake started"),
+                }
                 Ok(Service {
-                    http_addr: Some(http_addr),
+                    http_addr,
+                    ops_addr,
                     tasks,
                     shutdown,
                     drain_deadline,
                 })
             }
             Err(error) => {
-                http_token.cancel();
-                tasks.abort_all();
-                while tasks.join_next().await.is_some() {}
+                stop(http_token, tasks).await;
                 Err(error)
             }
         }
     }
 
-    /// The address the HTTP listener is bound to.
+    /// The address the data listener (channel webhooks) is bound to; `None`
+    /// for the router role, which has none.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The address the ops listener (`/metrics`, `/healthz`, `/readyz`) is bound to.
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops_addr
     }
 
     /// Runs until the shutdown signal or until a component stops by itself
@@ -185,15 +217,42 @@ impl Service {
     }
 }
 
+async fn bind(address: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} ({key})"))
+}
+
+/// Stops the listeners of a start-up that failed.
+async fn stop(http_token: CancellationToken, mut tasks: Tasks) {
+    http_token.cancel();
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+fn install(slot: &AppSlot, app: axum::Router) {
+    *slot
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = app;
+}
+
+/// What [`build`] made: the apps for both listeners.
+struct Built {
+    /// The channel routes; `None` when the role runs no gateway.
+    data: Option<axum::Router>,
+    ops: axum::Router,
+    backend: &'static str,
+}
+
 /// Connects the bus, opens the stores, spawns the role's components into
-/// `tasks` and returns the full HTTP app and the bus backend's name.
+/// `tasks` and returns the full HTTP apps and the bus backend's name.
 async fn build(
     config: &Config,
     role: Role,
     shutdown: &CancellationToken,
-    tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
+    tasks: &mut Tasks,
     render: intake_gateway::MetricsRender,
-) -> anyhow::Result<(axum::Router, &'static str)> {
+) -> anyhow::Result<Built> {
     let topics = Topics::new(config.bus.topic_prefix.clone());
     let bus = connect_bus(config, shutdown).await?;
     let mut all_topics: Vec<String> = config
@@ -202,6 +261,7 @@ async fn build(
         .map(|channel| topics.events(channel))
         .collect();
     all_topics.push(topics.dlq());
+    all_topics.push(topics.outcomes());
     bus.ensure_topics(&all_topics)
         .await
         .context("cannot create the bus topics")?;
@@ -237,9 +297,17 @@ async fn build(
         }
     });
 
-    let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
+    let mut data = None;
     if role.runs_gateway() {
-        channels = http_channels(config)?;
+        let channels = http_channels(config)?;
+        let mut runner = PullRunner::new(PullRunnerOptions::default());
+        for channel in pull_channels(config)? {
+            runner.add(channel);
+        }
+        if !runner.is_empty() {
+            health = spawn_pull_runner(runner, ctx.clone(), shutdown, tasks, health);
+        }
+        data = Some(intake_gateway::app(ctx, channels, request_limits(config)));
     }
     if role.runs_router() {
         let store = open_store(config).await?;
@@ -267,45 +335,31 @@ async fn build(
             )
         });
     }
-    let app = intake_gateway::app(ctx, channels, health, render);
-    Ok((app, bus.backend()))
+    Ok(Built {
+        data,
+        ops: intake_gateway::ops_app(health, render),
+        backend: bus.backend(),
+    })
 }
 
-/// What the listener serves until the components are built: liveness,
-/// metrics, and 503 "starting" for everything else (readiness included).
-fn starting_app(render: intake_gateway::MetricsRender) -> axum::Router {
-    use axum::routing::get;
-    let starting = || async {
-        intake_channel::ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "starting",
-            "intake is starting (connecting to the bus and the stores), retry shortly",
-        )
-        .with_retry_after(Duration::from_secs(2))
-    };
-    axum::Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "starting"})) }),
-        )
-        .route(
-            "/metrics",
-            get(move || async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        intake_gateway::PROMETHEUS_CONTENT_TYPE,
-                    )],
-                    render(),
-                )
-            }),
-        )
-        .fallback(starting)
+/// The data listener's limits from `[http]`.
+fn request_limits(config: &Config) -> RequestLimits {
+    let http = &config.http;
+    RequestLimits {
+        timeout: http.request_timeout,
+        max_in_flight: http.max_in_flight,
+        max_unauthenticated_in_flight: http.max_unauthenticated_in_flight,
+        max_unauthenticated_buffer_bytes: http.max_unauthenticated_buffer_bytes,
+        unauthenticated_allowance_bytes: intake_config::UNAUTHENTICATED_BODY_ALLOWANCE_BYTES,
+        body_read_timeout: http.body_read_timeout,
+        min_body_bytes_per_sec: http.min_body_bytes_per_sec,
+        min_rate_grace: intake_gateway::MIN_RATE_GRACE,
+    }
 }
 
 /// A service that forwards each request to the app currently in `slot`, so
 /// the started app replaces the starting one on the same listener.
-fn swappable(slot: Arc<std::sync::RwLock<axum::Router>>) -> axum::Router {
+fn swappable(slot: AppSlot) -> axum::Router {
     let forward = tower::service_fn(move |request: axum::extract::Request| {
         // The guard is dropped before anything is awaited.
         let app = slot
@@ -411,6 +465,35 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
     Ok(channels)
 }
 
+/// Spawns the pull runner as the component `pull channels` (a channel's
+/// configuration error ends it, and so the process) and adds its readiness.
+fn spawn_pull_runner(
+    runner: PullRunner,
+    ctx: ChannelContext,
+    shutdown: &CancellationToken,
+    tasks: &mut Tasks,
+    health: Health,
+) -> Health {
+    let readiness = runner.readiness();
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        (
+            "pull channels",
+            runner.run(ctx, token).await.map_err(anyhow::Error::from),
+        )
+    });
+    health.with_check("pull_channels", move || {
+        let readiness = readiness.clone();
+        async move { readiness.check() }
+    })
+}
+
+/// The pull channels (IMAP, Telegram polling) this gateway runs, supervised
+/// by the [`PullRunner`]. Adding a channel: one line here. None yet.
+fn pull_channels(_config: &Config) -> anyhow::Result<Vec<Box<dyn PullChannel>>> {
+    Ok(Vec::new())
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
     match &config.store {
         StoreConfig::Sqlite { path } => {
@@ -480,6 +563,8 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         retry_initial_backoff: config.router.retry_initial_backoff,
         retry_max_backoff: config.router.retry_max_backoff,
         max_priority_wait: config.router.max_priority_wait,
+        sla: LivePolicies::new(config.working_time.sla.clone()),
+        deadline_field_id: config.router.deadline_field_id,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }
@@ -490,5 +575,66 @@ fn priority(priority: TicketPriority) -> intake_zendesk::Priority {
         TicketPriority::High => intake_zendesk::Priority::High,
         TicketPriority::Normal => intake_zendesk::Priority::Normal,
         TicketPriority::Low => intake_zendesk::Priority::Low,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use intake_channel::{ChannelError, PullStatus};
+
+    /// A pull channel whose credentials are refused.
+    struct Misconfigured;
+
+    #[async_trait::async_trait]
+    impl PullChannel for Misconfigured {
+        fn name(&self) -> &'static str {
+            "mail"
+        }
+
+        async fn run(
+            &mut self,
+            _ctx: ChannelContext,
+            _status: PullStatus,
+            _shutdown: CancellationToken,
+        ) -> Result<(), ChannelError> {
+            Err(ChannelError::Config {
+                channel: "mail",
+                message: "login refused; check channels.mail.password_env".to_owned(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pull_channels_config_error_stops_the_service_with_its_message() {
+        let ctx = ChannelContext {
+            publisher: intake_channel::testing::RecordingPublisher::new(),
+            topics: Topics::new("intake"),
+            blobs: Arc::new(intake_blob::LocalDirBlobStore::new(std::env::temp_dir())),
+        };
+        let mut runner = PullRunner::new(PullRunnerOptions::default());
+        runner.add(Box::new(Misconfigured));
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let health = spawn_pull_runner(runner, ctx, &shutdown, &mut tasks, Health::new());
+        let checks = health.check_all().await;
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].name, "pull_channels");
+
+        let service = Service {
+            http_addr: None,
+            ops_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            tasks,
+            shutdown: shutdown.clone(),
+            drain_deadline: Duration::from_secs(30),
+        };
+        let error = service.wait().await.unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("pull channels failed")
+                && message.contains("login refused; check channels.mail.password_env"),
+            "{message}"
+        );
+        assert!(shutdown.is_cancelled(), "the other components are stopped");
     }
 }

@@ -45,49 +45,63 @@ impl Publisher for RecordingPublisher {
     }
 }
 
-/// A blob store that counts the writes it passes on to `inner`, so a test
-/// can tell how many durable writes a message cost.
-pub struct CountingBlobStore<S> {
-    pub inner: S,
-    puts: std::sync::atomic::AtomicUsize,
+/// A reply sender that records every reply and answers from a script
+/// (delivered, unless a failure was queued with [`FakeReplySender::fail_next`]).
+#[derive(Debug)]
+pub struct FakeReplySender {
+    channel: &'static str,
+    sent: Mutex<Vec<crate::Reply>>,
+    script: Mutex<std::collections::VecDeque<crate::ReplyError>>,
 }
 
-impl<S> CountingBlobStore<S> {
-    pub fn new(inner: S) -> Arc<Self> {
+impl FakeReplySender {
+    pub fn new(channel: &'static str) -> Arc<Self> {
         Arc::new(Self {
-            inner,
-            puts: std::sync::atomic::AtomicUsize::new(0),
+            channel,
+            sent: Mutex::new(Vec::new()),
+            script: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
-    /// `put` calls so far.
-    pub fn puts(&self) -> usize {
-        self.puts.load(std::sync::atomic::Ordering::SeqCst)
+    /// The next send fails with `error` (queued in order).
+    pub fn fail_next(&self, error: crate::ReplyError) {
+        self.script.lock().expect("script lock").push_back(error);
+    }
+
+    /// Every reply handed to this sender, delivered or not, in order.
+    pub fn sent(&self) -> Vec<crate::Reply> {
+        self.sent.lock().expect("sent lock").clone()
     }
 }
 
 #[async_trait]
-impl<S: intake_blob::BlobStore> intake_blob::BlobStore for CountingBlobStore<S> {
-    async fn put(&self, bytes: &[u8]) -> Result<intake_blob::BlobRef, intake_blob::BlobError> {
-        self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.put(bytes).await
+impl crate::ReplySender for FakeReplySender {
+    fn channel(&self) -> &'static str {
+        self.channel
     }
-    async fn get(&self, r: &intake_blob::BlobRef) -> Result<Vec<u8>, intake_blob::BlobError> {
-        self.inner.get(r).await
-    }
-    async fn exists(&self, r: &intake_blob::BlobRef) -> Result<bool, intake_blob::BlobError> {
-        self.inner.exists(r).await
-    }
-    async fn check_ready(&self) -> Result<(), intake_blob::BlobError> {
-        self.inner.check_ready().await
-    }
-    async fn purge_older_than(
-        &self,
-        age: std::time::Duration,
-    ) -> Result<intake_blob::PurgeReport, intake_blob::BlobError> {
-        self.inner.purge_older_than(age).await
-    }
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
+
+    async fn send(&self, reply: &crate::Reply) -> Result<crate::Delivery, crate::ReplyError> {
+        let count = {
+            let mut sent = self.sent.lock().expect("sent lock");
+            sent.push(reply.clone());
+            sent.len()
+        };
+        if let Some(error) = self.script.lock().expect("script lock").pop_front() {
+            return Err(error);
+        }
+        Ok(crate::Delivery {
+            message_id: Some(format!("fake-{count}")),
+        })
     }
 }
+
+pub use pull_conformance::{
+    BusMode, ControlledPublisher, PullTestSource, check_ack_after_publish,
+    check_replay_after_crash, pull_conformance,
+};
+
+mod pull_conformance;
+
+pub use counting_blobs::CountingBlobStore;
+
+mod counting_blobs;

@@ -1,6 +1,5 @@
-//! `[log]`, `[service]` and `[http]`.
+//! `[log]` and `[service]`, and helpers shared by the sections.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use intake_telemetry::LogFormat;
@@ -113,68 +112,6 @@ impl RawService {
         }
         ServiceConfig {
             shutdown_deadline: Duration::from_secs(self.shutdown_deadline_secs),
-        }
-    }
-}
-
-// ---------------------------------------------------------------- [http]
-
-/// `[http]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHttp {
-    /// IP address and port of the gateway listener (webhooks, /metrics, /healthz).
-    #[serde(default = "default_listen")]
-    listen: String,
-    /// Largest request body accepted on any route, in bytes.
-    #[serde(default = "default_http_max_body_bytes")]
-    max_body_bytes: u64,
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_owned()
-}
-fn default_http_max_body_bytes() -> u64 {
-    10 * 1024 * 1024
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            max_body_bytes: default_http_max_body_bytes(),
-        }
-    }
-}
-
-/// The gateway's HTTP listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpConfig {
-    pub listen: SocketAddr,
-    pub max_body_bytes: usize,
-}
-
-impl RawHttp {
-    pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> HttpConfig {
-        let listen = match self.listen.trim().parse::<SocketAddr>() {
-            Ok(address) => address,
-            Err(_) => {
-                ctx.problem(
-                    "http.listen",
-                    format!(
-                        "{:?} is not an IP address and port (e.g. 0.0.0.0:8080)",
-                        self.listen
-                    ),
-                );
-                default_listen()
-                    .parse()
-                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)))
-            }
-        };
-        let max_body_bytes = positive_usize(ctx, "http.max_body_bytes", self.max_body_bytes);
-        HttpConfig {
-            listen,
-            max_body_bytes,
         }
     }
 }

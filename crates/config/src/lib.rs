@@ -23,6 +23,7 @@ mod bus;
 mod channels;
 mod collect;
 mod general;
+mod http;
 mod problems;
 mod router;
 mod secret;
@@ -41,7 +42,8 @@ pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
     ChannelRouting, ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
 };
-pub use general::{HttpConfig, LogConfig, ServiceConfig};
+pub use general::{LogConfig, ServiceConfig};
+pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
@@ -59,6 +61,7 @@ pub struct Config {
     pub log: LogConfig,
     pub service: ServiceConfig,
     pub http: HttpConfig,
+    pub ops: OpsConfig,
     pub bus: BusConfig,
     pub store: StoreConfig,
     pub blob: BlobConfig,
@@ -79,9 +82,12 @@ struct RawConfig {
     /// Process lifetime.
     #[serde(default)]
     service: general::RawService,
-    /// The gateway's HTTP listener.
+    /// The data listener (channel webhooks) and its limits.
     #[serde(default)]
-    http: general::RawHttp,
+    http: http::RawHttp,
+    /// The operational listener (`/metrics`, `/healthz`, `/readyz`).
+    #[serde(default)]
+    ops: http::RawOps,
     /// The event bus.
     #[serde(default)]
     bus: bus::RawBus,
@@ -164,10 +170,15 @@ fn load_labelled(
 
     let env_map: HashMap<String, String> = env.iter().cloned().collect();
     let mut ctx = Ctx::new(problems, &env_map);
+    let log = raw.log.validate(&mut ctx);
+    let service = raw.service.validate(&mut ctx);
+    let http = raw.http.validate(&mut ctx);
+    let ops = raw.ops.validate(&mut ctx, &http);
     let config = Config {
-        log: raw.log.validate(&mut ctx),
-        service: raw.service.validate(&mut ctx),
-        http: raw.http.validate(&mut ctx),
+        log,
+        service,
+        http,
+        ops,
         bus: raw.bus.validate(&mut ctx),
         store: raw.store.validate(&mut ctx),
         blob: raw.blob.validate(&mut ctx),

@@ -1,49 +1,19 @@
 //! Every `INTAKE__…` variable set by `docker-compose.yml` and
 //! `deploy/k8s/*.yaml` is a real configuration key: each service's variables
 //! load into a valid configuration (unknown keys are errors), complete for
-//! the role the service runs.
+//! the role the service runs. The Helm chart's variables are checked by
+//! `helm_chart.rs`.
 
 mod common;
+mod deploy;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::CHAT_SECRET;
-use intake_config::{Config, ENV_PREFIX, load_from};
+use deploy::{Service, load_service, repo_root, role_of, scalar};
+use intake_config::load_from;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// One service or Deployment: its name, role (from its command) and variables.
-struct Service {
-    name: String,
-    role: Option<String>,
-    env: BTreeMap<String, String>,
-}
-
-fn scalar(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Number(number) => number.to_string(),
-        Value::Bool(flag) => flag.to_string(),
-        other => panic!("not a scalar: {other:?}"),
-    }
-}
-
-fn role_of(command: Option<&Value>) -> Option<String> {
-    let words: Vec<String> = command?.as_sequence()?.iter().map(scalar).collect();
-    if words.first().map(String::as_str) != Some("run") {
-        return None;
-    }
-    let role = words
-        .iter()
-        .position(|word| word == "--role")
-        .and_then(|index| words.get(index + 1).cloned());
-    Some(role.unwrap_or_else(|| "all".to_owned()))
-}
 
 fn compose_services() -> (Vec<Service>, BTreeMap<String, PathBuf>) {
     let text = std::fs::read_to_string(repo_root().join("docker-compose.yml")).unwrap();
@@ -72,6 +42,7 @@ fn compose_services() -> (Vec<Service>, BTreeMap<String, PathBuf>) {
         services.push(Service {
             name: scalar(name),
             role: role_of(spec.get("command")),
+            toml: None,
             env,
         });
     }
@@ -128,67 +99,12 @@ fn k8s_services() -> Vec<Service> {
             services.push(Service {
                 name: scalar(&document["metadata"]["name"]),
                 role: role_of(container.get("args")),
+                toml: None,
                 env,
             });
         }
     }
     services
-}
-
-/// Loads one service's `INTAKE__…` variables; secret files it names are the
-/// compose development files when known, otherwise stand-ins with valid content.
-fn load_service(
-    service: &Service,
-    secret_files: &BTreeMap<String, PathBuf>,
-    scratch: &Path,
-) -> Config {
-    let mut env = Vec::new();
-    for (name, value) in &service.env {
-        if !name.to_ascii_uppercase().starts_with(ENV_PREFIX) {
-            continue;
-        }
-        let upper = name.to_ascii_uppercase();
-        let value = if upper.ends_with("_FILE") {
-            match secret_files.get(value) {
-                Some(path) => path.display().to_string(),
-                None => {
-                    let stand_in = scratch.join(format!("{}-{name}", service.name));
-                    let content = if upper.contains("CHAT__SECRET") {
-                        CHAT_SECRET
-                    } else {
-                        "stand-in-secret"
-                    };
-                    std::fs::write(&stand_in, content).unwrap();
-                    stand_in.display().to_string()
-                }
-            }
-        } else {
-            value.clone()
-        };
-        if upper.ends_with("_ENV") {
-            env.push((value.clone(), "stand-in-secret".to_owned()));
-        }
-        env.push((name.clone(), value));
-    }
-    assert!(
-        env.iter().any(|(name, _)| name.starts_with(ENV_PREFIX)),
-        "{} sets no INTAKE__ variable",
-        service.name
-    );
-    let config = load_from(None, &env).unwrap_or_else(|errors| {
-        panic!(
-            "{}: its INTAKE__ variables do not load:\n{errors}",
-            service.name
-        )
-    });
-    match service.role.as_deref() {
-        Some("gateway") => config.require_gateway(),
-        Some("router") => config.require_router(),
-        Some("all") => config.require_gateway().and(config.require_router()),
-        _ => Ok(()),
-    }
-    .unwrap_or_else(|errors| panic!("{}: incomplete for its role:\n{errors}", service.name));
-    config
 }
 
 #[test]

@@ -59,13 +59,13 @@ fn the_example_loads_with_kafka_and_postgres_selected() {
 fn the_example_sets_every_key_the_loader_knows() {
     // A key missing from the example would be undocumented: check each
     // section's keys against the unknown-key message, which lists them all.
-    let probe = "[log]\nx=1\n[service]\nx=1\n[http]\nx=1\n[bus]\nx=1\n[bus.embedded]\nx=1\n\
+    let probe = "[log]\nx=1\n[service]\nx=1\n[http]\nx=1\n[ops]\nx=1\n[bus]\nx=1\n[bus.embedded]\nx=1\n\
                  [bus.kafka]\nx=1\n[store]\nx=1\n[blob]\nx=1\n[blob.s3]\nx=1\n[zendesk]\nx=1\n[router]\nx=1\n\
                  [channels]\nx=1\n[channels.chat]\nx=1\n";
     let errors = load_from(Some(probe), &[]).unwrap_err();
     assert_eq!(
         errors.problems.len(),
-        13,
+        14,
         "one unknown key per section: {errors}"
     );
     let example: toml::Table = EXAMPLE.parse().expect("example is TOML");

@@ -35,12 +35,15 @@ impl std::fmt::Debug for Health {
     }
 }
 
-/// The outcome of one check.
+/// The outcome of one check. Serialised (in `/readyz` answers) as its name
+/// and whether it passed only: the error can name hosts, addresses or a
+/// driver's message, which belong in the log, not in an HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
     pub name: &'static str,
     pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it failed; logged, never serialised.
+    #[serde(skip)]
     pub error: Option<String>,
 }
 

@@ -1,25 +1,42 @@
 #![forbid(unsafe_code)]
-//! The gateway HTTP server: every registered [`HttpChannel`]'s routes plus
-//! `GET /metrics`, `GET /healthz` and `GET /readyz`; unknown routes answer
-//! with the JSON error body.
+//! The gateway's two HTTP listeners.
+//!
+//! - [`app`]: the data listener, every registered [`HttpChannel`]'s routes
+//!   behind the request limits ([`RequestLimits`]): unauthenticated bodies in
+//!   flight are counted and bounded apart from authenticated work, their
+//!   bytes bounded in total, and a body must arrive within a deadline and at
+//!   a minimum rate (see `admission.rs`).
+//! - [`ops_app`]: the operational listener, `GET /metrics`, `GET /healthz`
+//!   and `GET /readyz`, outside those limits.
+//!
+//! Unknown routes answer with the JSON error body on both.
 
+mod admission;
+pub mod events;
 mod health;
+mod ops;
+mod serve;
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::{MatchedPath, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use intake_channel::{ApiError, ChannelContext, HttpChannel};
-use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::{Pools, declared_length};
+use crate::events::{Limit, RequestAnswered, RequestShed, RequestTimedOut, UNMATCHED_ROUTE};
+
+pub use events::describe_metrics;
 pub use health::{CheckResult, Health, default_check_timeout};
+pub use ops::{ops_app, starting_app, starting_ops_app};
+pub use serve::{HEADER_READ_TIMEOUT, ServeOptions, serve_with};
 
 /// Renders the Prometheus text exposition of all metrics.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
@@ -27,24 +44,29 @@ pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 /// Content type of the Prometheus text format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
-/// The whole gateway router: each channel's routes, the operational
-/// endpoints, and JSON 404/405 answers.
-pub fn app(
-    ctx: ChannelContext,
-    channels: Vec<Arc<dyn HttpChannel>>,
-    health: Health,
-    metrics: MetricsRender,
-) -> Router {
-    app_with_limits(ctx, channels, health, metrics, RequestLimits::default())
-}
-
-/// How much work the gateway takes on at once, and for how long.
+/// How much work the data listener takes on at once, and for how long.
+/// The defaults are those of the `[http]` configuration section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimits {
     /// Longest time one request may take, body upload included.
     pub timeout: Duration,
-    /// Most requests handled at once; past it requests are shed (503).
+    /// Requests past their body (authenticated work) at once; past it
+    /// requests are shed (503).
     pub max_in_flight: usize,
+    /// Requests still reading their body (not yet authenticated) at once.
+    pub max_unauthenticated_in_flight: usize,
+    /// Bytes buffered for unauthenticated bodies in total, per-slot
+    /// allowances included.
+    pub max_unauthenticated_buffer_bytes: usize,
+    /// Bytes of its body each unauthenticated request buffers within its
+    /// slot before it draws on the shared buffer.
+    pub unauthenticated_allowance_bytes: usize,
+    /// How long a body may take to arrive, from the request's arrival.
+    pub body_read_timeout: Duration,
+    /// Slowest average body rate after `min_rate_grace`; 0 = no check.
+    pub min_body_bytes_per_sec: u64,
+    /// How long a body may take to start arriving before the rate counts.
+    pub min_rate_grace: Duration,
 }
 
 impl Default for RequestLimits {
@@ -52,16 +74,43 @@ impl Default for RequestLimits {
         Self {
             timeout: REQUEST_TIMEOUT,
             max_in_flight: MAX_REQUESTS_IN_FLIGHT,
+            max_unauthenticated_in_flight: 256,
+            max_unauthenticated_buffer_bytes: 64 * 1024 * 1024,
+            unauthenticated_allowance_bytes: 64 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            min_body_bytes_per_sec: 16 * 1024,
+            min_rate_grace: MIN_RATE_GRACE,
         }
     }
 }
 
-/// [`app`] with explicit [`RequestLimits`].
-pub fn app_with_limits(
+impl RequestLimits {
+    /// The part of the unauthenticated buffer left after the per-slot allowances.
+    pub fn shared_unauthenticated_buffer_bytes(&self) -> usize {
+        self.max_unauthenticated_buffer_bytes.saturating_sub(
+            self.max_unauthenticated_in_flight
+                .saturating_mul(self.unauthenticated_allowance_bytes),
+        )
+    }
+}
+
+/// Longest time one request may take, body upload included. Every inner
+/// deadline (attachment downloads, the bus confirmation) is shorter, so a
+/// sender normally gets a precise answer first.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Authenticated requests handled at once by default.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 128;
+
+/// The first seconds of a body during which its rate is not checked (a
+/// sender's first bytes may wait for a connection to warm up).
+pub const MIN_RATE_GRACE: Duration = Duration::from_secs(2);
+
+/// The data listener: each channel's routes behind the request limits, and
+/// JSON 404/405 answers.
+pub fn app(
     ctx: ChannelContext,
     channels: Vec<Arc<dyn HttpChannel>>,
-    health: Health,
-    metrics: MetricsRender,
     limits: RequestLimits,
 ) -> Router {
     let mut router = Router::new();
@@ -69,100 +118,119 @@ pub fn app_with_limits(
         tracing::info!(channel = channel.name(), "http channel mounted");
         router = router.merge(channel.routes(ctx.clone()));
     }
-    let ops = Router::new()
-        .route("/metrics", get(render_metrics).with_state(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz).with_state(Arc::new(health)));
-    let limits = Arc::new(Limits {
-        in_flight: tokio::sync::Semaphore::new(limits.max_in_flight),
-        limits,
-    });
+    let pools = Arc::new(Pools::new(limits));
     router
-        .merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(limits, guard))
+        .layer(axum::middleware::from_fn_with_state(pools, guard))
 }
 
-/// Longest time one request may take, body upload included: a client that
-/// trickles its body must not hold a connection (and a slot) forever. Every
-/// inner deadline (attachment downloads, the bus confirmation) is shorter, so
-/// a sender normally gets a precise answer first.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// Most requests handled at once. Each may buffer a body of up to the
-/// channel's limit before its signature can be checked, so this bounds the
-/// gateway's memory; past it requests are shed with 503 + `Retry-After`.
-pub const MAX_REQUESTS_IN_FLIGHT: usize = 128;
-
-struct Limits {
-    in_flight: tokio::sync::Semaphore,
-    limits: RequestLimits,
-}
-
-/// Sheds load past the in-flight limit and answers a request that outlives
-/// the timeout with the JSON error body (408).
+/// Admits the request (or sheds it), runs it within the limits, and records
+/// its latency under its route template.
 async fn guard(
-    State(limits): State<Arc<Limits>>,
+    State(pools): State<Arc<Pools>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Ok(_permit) = limits.in_flight.try_acquire() else {
-        tracing::warn!(limit = limits.limits.max_in_flight, path = %request.uri().path(), "request shed: too many in flight");
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "too many requests in flight, retry later",
-        )
-        .with_retry_after(Duration::from_secs(1))
-        .into_response();
-    };
-    let timeout = limits.limits.timeout;
-    match tokio::time::timeout(timeout, next.run(request)).await {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
+    let response = match run_admitted(&pools, route, started, request, next).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!("the request took longer than {timeout:?}"),
-        )
-        .into_response(),
+        Err((limit, received_bytes)) => {
+            refuse(&pools.limits, route, limit, started, received_bytes)
+        }
+    };
+    RequestAnswered {
+        route,
+        status: response.status(),
+        elapsed: started.elapsed(),
     }
+    .emit();
+    response
 }
 
-async fn render_metrics(State(render): State<MetricsRender>) -> Response {
-    ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], render()).into_response()
+/// Runs the handler with an admitted body; `Err` names the limit that
+/// refused or cut the request (and the body bytes that had arrived).
+async fn run_admitted(
+    pools: &Arc<Pools>,
+    route: &str,
+    started: Instant,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, (Limit, u64)> {
+    let (parts, body) = request.into_parts();
+    let mut admission = pools
+        .admit(declared_length(&body))
+        .map_err(|limit| (limit, 0))?;
+    let request = axum::extract::Request::from_parts(parts, admission.body(body, started));
+    let handler = tokio::time::timeout_at(started + pools.limits.timeout, next.run(request));
+    tokio::pin!(handler);
+    let outcome = tokio::select! {
+        biased;
+        Ok(limit) = &mut admission.failure => Err(limit),
+        answered = &mut handler => answered.map_err(|_| Limit::RequestTimeout),
+    };
+    outcome.map_err(|limit| {
+        tracing::debug!(route, limit = limit.as_str(), "request stopped by a limit");
+        (limit, admission.received_bytes())
+    })
 }
 
-async fn healthz() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
-}
-
-async fn readyz(State(health): State<Arc<Health>>) -> Response {
-    let results = health.check_all().await;
-    let failing: Vec<&str> = results.iter().filter(|r| !r.ok).map(|r| r.name).collect();
-    if failing.is_empty() {
-        return axum::Json(json!({"status": "ready", "checks": results})).into_response();
+/// The answer for a request a limit refused (503 `overloaded`) or cut (408
+/// `timeout`), counted and logged.
+fn refuse(
+    limits: &RequestLimits,
+    route: &str,
+    limit: Limit,
+    started: Instant,
+    received_bytes: u64,
+) -> Response {
+    if limit.is_timeout() {
+        RequestTimedOut {
+            route,
+            limit,
+            elapsed: started.elapsed(),
+            received_bytes,
+        }
+        .emit();
+        let message = match limit {
+            Limit::BodyReadTimeout => format!(
+                "the request body did not arrive within {} s",
+                limits.body_read_timeout.as_secs_f64()
+            ),
+            Limit::MinBodyRate => format!(
+                "the request body arrived slower than {} bytes per second",
+                limits.min_body_bytes_per_sec
+            ),
+            _ => format!(
+                "the request took longer than {} s",
+                limits.timeout.as_secs_f64()
+            ),
+        };
+        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", message).into_response();
     }
-    for result in results.iter().filter(|r| !r.ok) {
-        tracing::warn!(
-            check = result.name,
-            error = result.error.as_deref().unwrap_or_default(),
-            "readiness check failed"
-        );
-    }
-    let body = json!({
-        "error": "not_ready",
-        "message": format!("readiness checks failed: {}", failing.join(", ")),
-        "checks": results,
-    });
-    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    RequestShed { route, limit }.emit();
+    let message = match limit {
+        Limit::MaxUnauthenticatedBufferBytes => {
+            "too many request bodies are being buffered, retry later"
+        }
+        Limit::MaxUnauthenticatedInFlight => "too many requests are being received, retry later",
+        _ => "too many requests are being processed, retry later",
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+        .with_retry_after(Duration::from_secs(1))
+        .into_response()
 }
 
-async fn not_found(uri: Uri) -> ApiError {
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route for {}", uri.path()))
 }
 
-async fn method_not_allowed(uri: Uri) -> ApiError {
+pub(crate) async fn method_not_allowed(uri: Uri) -> ApiError {
     ApiError::method_not_allowed(format!("method not allowed on {}", uri.path()))
 }
 
@@ -179,7 +247,7 @@ pub async fn serve(
     app: Router,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    serve_with_deadline(listener, app, shutdown, default_drain_deadline()).await
+    serve_with(listener, app, shutdown, ServeOptions::default()).await
 }
 
 /// [`serve`] with an explicit drain deadline.
@@ -189,28 +257,9 @@ pub async fn serve_with_deadline(
     shutdown: CancellationToken,
     drain_deadline: Duration,
 ) -> io::Result<()> {
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "gateway listening");
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = shutdown.cancelled() => {}
-    }
-    match tokio::time::timeout(drain_deadline, server).await {
-        Ok(result) => {
-            tracing::info!(%address, "gateway stopped");
-            result
-        }
-        Err(_) => {
-            tracing::warn!(
-                %address,
-                deadline_ms = drain_deadline.as_millis() as u64,
-                "gateway drain deadline passed, dropping in-flight requests"
-            );
-            Ok(())
-        }
-    }
+    let options = ServeOptions {
+        drain_deadline,
+        ..ServeOptions::default()
+    };
+    serve_with(listener, app, shutdown, options).await
 }

@@ -62,12 +62,7 @@ async fn one_event_becomes_one_ticket_with_requester_tags_priority_and_attachmen
     assert_eq!(attachments.len(), 1);
     assert_eq!(attachments[0]["file_name"], "invoice.pdf");
 
-    let link = h
-        .store
-        .ticket_for_event(event.event_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let link = h.wait_for_link(event.event_id).await;
     assert_eq!(link.effect, Effect::Created);
     assert_eq!(Some(link.ticket_id), ticket["id"].as_u64());
     h.stop_router().await;
@@ -149,12 +144,7 @@ async fn a_second_message_in_the_conversation_is_a_comment_and_a_closed_ticket_g
     assert_eq!(comment["body"], "any news?");
     assert_eq!(comment["public"], true);
     assert_eq!(comment["author_id"], ticket["requester_id"]);
-    let link = h
-        .store
-        .ticket_for_event(second.event_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let link = h.wait_for_link(second.event_id).await;
     assert_eq!(link.effect, Effect::Commented);
 
     let first_id = ticket["id"].as_u64().unwrap();

@@ -93,6 +93,8 @@ level = {log_level:?}
 shutdown_deadline_secs = 10
 [http]
 listen = "127.0.0.1:0"
+[ops]
+listen = "127.0.0.1:0"
 [bus]
 {bus}
 [store]
@@ -140,9 +142,9 @@ secret_file = {secret_file:?}
         })
     }
 
-    /// The service's `/metrics` text.
+    /// The service's `/metrics` text (from its ops listener).
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        let url = format!("http://{}/metrics", self.poster.gateway);
+        let url = format!("http://{}/metrics", self.service.ops_addr());
         Ok(self.poster.client.get(url).send().await?.text().await?)
     }
 
