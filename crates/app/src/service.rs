@@ -456,6 +456,7 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
             sender_burst_messages: chat.sender_burst_messages,
             identity_secret: chat.identity_secret.clone(),
             phone_region: chat.phone_region.clone(),
+            raw_inline_max_bytes: chat.raw_inline_max_bytes,
         };
         channels.push(Arc::new(
             ChatChannel::new(options).context("channels.chat")?,

@@ -19,6 +19,7 @@ mod error;
 pub mod events;
 mod publish;
 pub mod pull_runner;
+mod raw;
 mod reply;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -39,6 +40,9 @@ pub use publish::{
 };
 pub use pull_runner::{
     Backoff, PullReadiness, PullRunner, PullRunnerError, PullRunnerOptions, PullStatus,
+};
+pub use raw::{
+    DEFAULT_RAW_INLINE_MAX_BYTES, INLINE_EVENT_BUDGET_BYTES, RawPlacement, attach_raw, read_raw,
 };
 pub use reply::{
     Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,

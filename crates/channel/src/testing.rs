@@ -101,3 +101,7 @@ pub use pull_conformance::{
 };
 
 mod pull_conformance;
+
+pub use counting_blobs::CountingBlobStore;
+
+mod counting_blobs;

@@ -6,6 +6,7 @@
 mod contact;
 mod event;
 mod outcome;
+mod raw;
 
 pub use contact::{
     ContactKey, ContactKeyError, is_phone_region, is_valid_channel_name, normalise_email,
@@ -19,3 +20,4 @@ pub use outcome::{
     AnswerDeadline, OUTCOME_ID_NAMESPACE, OUTCOME_SCHEMA_ID, OutcomeContact, OutcomeDecodeError,
     OutcomeEffect, TicketOutcome, outcome_id, outcome_json_schema, record_outcome_id,
 };
+pub use raw::{InlineRaw, InlineRawError, MAX_INLINE_RAW_BYTES, RawPayload};
