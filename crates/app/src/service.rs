@@ -86,6 +86,8 @@ pub struct Service {
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown: CancellationToken,
     drain_deadline: Duration,
+    /// Closed after the components have drained.
+    bus: Arc<dyn Bus>,
 }
 
 type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
@@ -148,9 +150,11 @@ impl Service {
                 let http_addr = data.map(|(addr, _)| addr);
                 match http_addr {
                     Some(http_addr) => {
-                        tracing::info!(%role, %http_addr, %ops_addr, bus = built.backend, "intake started")
+                        tracing::info!(%role, %http_addr, %ops_addr, bus = built.bus.backend(), "intake started")
                     }
-                    None => tracing::info!(%role, %ops_addr, bus = built.backend, "intake started"),
+                    None => {
+                        tracing::info!(%role, %ops_addr, bus = built.bus.backend(), "intake started")
+                    }
                 }
                 Ok(Service {
                     http_addr,
@@ -158,6 +162,7 @@ impl Service {
                     tasks,
                     shutdown,
                     drain_deadline,
+                    bus: built.bus,
                 })
             }
             Err(error) => {
@@ -209,6 +214,12 @@ impl Service {
         for error in &errors {
             tracing::error!(error = %format!("{error:#}"), "component error during shutdown");
         }
+        // Last: the embedded bus commits what is queued and releases its file.
+        match tokio::time::timeout(self.drain_deadline, self.bus.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(error = %error, "closing the bus failed"),
+            Err(_) => tracing::error!("the bus did not close within the drain deadline"),
+        }
         tracing::info!("intake stopped");
         match failure {
             Some(error) => Err(error),
@@ -241,11 +252,12 @@ struct Built {
     /// The channel routes; `None` when the role runs no gateway.
     data: Option<axum::Router>,
     ops: axum::Router,
-    backend: &'static str,
+    /// Closed by [`Service::wait`] after the components have drained.
+    bus: Arc<dyn Bus>,
 }
 
 /// Connects the bus, opens the stores, spawns the role's components into
-/// `tasks` and returns the full HTTP apps and the bus backend's name.
+/// `tasks` and returns the full HTTP apps and the bus.
 async fn build(
     config: &Config,
     role: Role,
@@ -338,7 +350,7 @@ async fn build(
     Ok(Built {
         data,
         ops: intake_gateway::ops_app(health, render),
-        backend: bus.backend(),
+        bus,
     })
 }
 

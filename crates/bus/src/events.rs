@@ -56,6 +56,24 @@ impl PublishFailed<'_> {
     }
 }
 
+/// The embedded bus committed one transaction holding `records` published
+/// records (group commit: records published / commits = mean batch size).
+pub(crate) struct BatchCommitted {
+    pub backend: &'static str,
+    pub records: usize,
+}
+
+impl BatchCommitted {
+    pub fn emit(self) {
+        debug!(
+            backend = self.backend,
+            records = self.records,
+            "publish batch committed"
+        );
+        metrics::counter!("intake_bus_commits_total", "backend" => self.backend).increment(1);
+    }
+}
+
 /// Emits [`RecordPublished`] or [`PublishFailed`] for a publish outcome and
 /// passes the outcome on; both backends report through this.
 pub(crate) fn report_publish(

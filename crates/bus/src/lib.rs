@@ -6,7 +6,8 @@
 //! Contract shared by both backends (and tested by one suite against both):
 //! - [`Publisher::publish`] returns only once the record is durable
 //!   (Kafka: acknowledged by all in-sync replicas with an idempotent producer;
-//!   embedded: committed to the SQLite file with `synchronous=FULL`).
+//!   embedded: committed to the SQLite file with `synchronous=FULL`, in a
+//!   transaction that concurrent publishes share).
 //! - Records with the same key on the same topic are delivered in publish order.
 //! - A consumer group's position advances only through [`Consumer::done`];
 //!   a record polled but never marked done is delivered again to the next
@@ -89,7 +90,7 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
 }
 
 /// Bus failures. Every variant says whether retrying the same call may work.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
     /// The broker or file cannot be reached now (broker down, timeout, locked file).
     #[error("bus unavailable: {0}")]
@@ -177,6 +178,15 @@ pub trait Bus: Send + Sync {
     async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError>;
     /// Readiness: Ok when the bus answers now.
     async fn check_ready(&self) -> Result<(), BusError>;
+    /// Shuts the bus down and waits until it has: publishes already
+    /// underway are answered, later ones fail, background tasks have ended.
+    /// Embedded: the writer commits what is queued, the retention task
+    /// stops and every connection to the file is closed. Kafka: the
+    /// producer's queue is flushed (bounded by `ready_timeout_secs`).
+    /// The default does nothing (for wrappers and test doubles).
+    async fn close(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 /// Topic names: `<prefix>.events.<channel>`, `<prefix>.dlq` and `<prefix>.outcomes`.

@@ -170,15 +170,43 @@ pub struct EmbeddedOptions {
     /// The SQLite file; created (with its parent directory) when missing.
     pub path: PathBuf,
     /// Retention: records older than this many hours that every consumer
-    /// group reading their topic has marked done are deleted by a background
-    /// task (once at open, then hourly). 0 keeps every record forever.
+    /// group reading their topic has marked done are deleted (once while
+    /// opening, then hourly by a background task). 0 keeps every record forever.
     #[serde(default = "default_retention_hours")]
     pub retention_hours: u64,
+    /// Group commit: at most this many concurrent publishes share one SQLite
+    /// transaction (one fsync). 1 commits every record on its own; 0 counts as 1.
+    #[serde(default = "default_max_batch_records")]
+    pub max_batch_records: usize,
+    /// Group commit: how long the writer waits, after the first record of a
+    /// batch, for more records before committing, in microseconds. 0 commits
+    /// what is queued at once (records published while a commit runs still
+    /// share the next one).
+    #[serde(default = "default_max_batch_wait_micros")]
+    pub max_batch_wait_micros: u64,
+    /// The largest record accepted, in bytes (key, payload and headers
+    /// together); a larger one is refused with `BusError::TooLarge`.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: u64,
 }
 
 /// 7 days.
 fn default_retention_hours() -> u64 {
     168
+}
+
+fn default_max_batch_records() -> usize {
+    256
+}
+
+fn default_max_batch_wait_micros() -> u64 {
+    500
+}
+
+/// [`crate::EMBEDDED_MAX_RECORD_BYTES`] (1 MB, librdkafka's default
+/// `message.max.bytes`).
+fn default_max_record_bytes() -> u64 {
+    crate::EMBEDDED_MAX_RECORD_BYTES
 }
 
 impl EmbeddedOptions {
@@ -187,6 +215,9 @@ impl EmbeddedOptions {
         Self {
             path: path.into(),
             retention_hours: default_retention_hours(),
+            max_batch_records: default_max_batch_records(),
+            max_batch_wait_micros: default_max_batch_wait_micros(),
+            max_record_bytes: default_max_record_bytes(),
         }
     }
 }

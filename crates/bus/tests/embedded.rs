@@ -9,6 +9,9 @@ use std::time::Duration;
 use intake_bus::{BusOptions, EmbeddedBus, EmbeddedOptions, Record, connect};
 use tempfile::TempDir;
 
+/// Upper bound for a poll that must find a record (it returns at once when one is there).
+const WAIT: Duration = Duration::from_secs(60);
+
 fn options(dir: &TempDir) -> BusOptions {
     BusOptions::Embedded(EmbeddedOptions::new(
         dir.path().join("data").join("bus.sqlite"),
@@ -59,7 +62,7 @@ async fn unwritable_path_is_a_clear_error() {
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"x").expect("write blocker");
     let options = BusOptions::Embedded(EmbeddedOptions::new(blocker.join("bus.sqlite")));
-    suite::unreachable_bus_is_a_clear_error(options, Duration::from_secs(15)).await;
+    suite::unreachable_bus_is_a_clear_error(options).await;
 }
 
 const CHILD_PATH_ENV: &str = "INTAKE_BUS_TEST_CHILD_PATH";
@@ -114,7 +117,7 @@ async fn records_from_another_process_are_seen() {
     assert!(status.success(), "child publisher failed: {status}");
 
     let got = consumer
-        .poll(Duration::from_secs(5))
+        .poll(WAIT)
         .await
         .expect("poll")
         .expect("the other process's record is seen");
@@ -148,10 +151,10 @@ async fn retention_deletes_only_what_every_group_has_done() {
     let mut fast = bus.consumer("fast", &topics).await.expect("consumer");
     let mut slow = bus.consumer("slow", &topics).await.expect("consumer");
     for _ in 0..3 {
-        let d = fast.poll(Duration::from_secs(1)).await.unwrap().unwrap();
+        let d = fast.poll(WAIT).await.unwrap().unwrap();
         fast.done(&d).await.expect("done");
     }
-    let d = slow.poll(Duration::from_secs(1)).await.unwrap().unwrap();
+    let d = slow.poll(WAIT).await.unwrap().unwrap();
     slow.done(&d).await.expect("done");
 
     // Too young for an hour's retention.
@@ -166,9 +169,9 @@ async fn retention_deletes_only_what_every_group_has_done() {
 
     // The slow group still gets everything it has not done.
     let rest: Vec<u8> = [
-        slow.poll(Duration::from_secs(1)).await.unwrap().unwrap(),
-        slow.poll(Duration::from_secs(1)).await.unwrap().unwrap(),
-        slow.poll(Duration::from_secs(1)).await.unwrap().unwrap(),
+        slow.poll(WAIT).await.unwrap().unwrap(),
+        slow.poll(WAIT).await.unwrap().unwrap(),
+        slow.poll(WAIT).await.unwrap().unwrap(),
     ]
     .iter()
     .map(|d| d.payload[0])

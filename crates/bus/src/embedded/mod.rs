@@ -7,10 +7,14 @@
 //! numbers, so a consumer group has one active reader at a time: two
 //! consumers of the same group would both read every record.
 //!
+//! Publishes go through one writer task that owns its own connection and
+//! commits concurrent publishes together (group commit, see [`writer`]).
 //! Writes commit with `synchronous=FULL`: when `publish` or `done` returns,
 //! the record or the group's position survives a crash or power loss.
 
 mod consumer;
+mod retention;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,27 +22,31 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 use tracing::info;
 
-use crate::events::{PurgeFailed, RecordsPurged, report_publish};
-use crate::{Bus, BusError, Consumer, EmbeddedOptions, Position, Publisher, Record};
+use crate::{Bus, BusError, Consumer, EmbeddedOptions, Publisher};
 use consumer::EmbeddedConsumer;
+use retention::RetentionTask;
+use writer::{EmbeddedPublisher, Limits, WriterTask};
 
 const BACKEND: &str = "embedded";
 /// How long a writer waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest record the embedded bus stores: key, payload and headers
-/// together, in bytes. The same as Kafka's default `message.max.bytes`, so a
-/// record that fits here fits a default Kafka too.
+/// How long [`Bus::close`] waits for connections on their way back to the
+/// pool (a ping each; far longer than that takes even on a busy machine).
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+/// How often `close` looks again for connections returned meanwhile.
+const CLOSE_RECHECK: Duration = Duration::from_millis(2);
+/// The largest record the embedded bus stores by default
+/// (`EmbeddedOptions::max_record_bytes`): key, payload and headers together,
+/// in bytes. The same as Kafka's default `message.max.bytes`, so a record
+/// that fits here fits a default Kafka too.
 pub const EMBEDDED_MAX_RECORD_BYTES: u64 = 1_000_000;
-
-/// How often the retention task purges (it also purges once at open).
-const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bus_topics (
@@ -72,23 +80,44 @@ CREATE TABLE IF NOT EXISTS bus_offsets (
 /// once on publishes from this process and poll the file every 200 ms for
 /// records written by other processes.
 ///
-/// With `retention_hours > 0`, a background task deletes records older than
-/// the retention that every group reading their topic has marked done, once
-/// at open and then hourly, until the bus is dropped.
+/// Concurrent publishes share one SQLite transaction (group commit): a
+/// writer task takes the records queued while the previous commit ran (at
+/// most `max_batch_records`, waiting at most `max_batch_wait_micros` for
+/// more) and commits them together; each caller is answered after the
+/// commit that holds its record, or with the error of its failed batch.
+///
+/// With `retention_hours > 0`, records older than the retention that every
+/// group reading their topic has marked done are deleted once while
+/// opening and then hourly by a background task.
+///
+/// [`Bus::close`] stops the writer (after committing what is queued) and the
+/// retention task and closes every connection, so the file is released when
+/// it returns. Dropping the bus without closing it stops them too, but
+/// without waiting.
 pub struct EmbeddedBus {
     pool: SqlitePool,
     notify: Arc<Notify>,
     publisher: Arc<EmbeddedPublisher>,
-    /// The retention task, stopped when the bus is dropped.
-    _retention: Option<RetentionTask>,
+    /// The background tasks; `None` once closed.
+    tasks: tokio::sync::Mutex<Option<Tasks>>,
+}
+
+/// The tasks a bus runs; dropping them stops them (without waiting).
+struct Tasks {
+    writer: WriterTask,
+    retention: Option<RetentionTask>,
 }
 
 impl EmbeddedBus {
-    /// Opens (creating when missing) the file and its schema.
+    /// Opens (creating when missing) the file and its schema, starts the
+    /// writer and, with retention on, purges once and starts the hourly purge.
     pub async fn open(options: EmbeddedOptions) -> Result<Self, BusError> {
         let EmbeddedOptions {
             path,
             retention_hours,
+            max_batch_records,
+            max_batch_wait_micros,
+            max_record_bytes,
         } = options;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(|e| {
@@ -98,6 +127,7 @@ impl EmbeddedBus {
                 ))
             })?;
         }
+        let opening = format!("opening the embedded bus file {}", path.display());
         let connect_options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -107,34 +137,47 @@ impl EmbeddedBus {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(BUSY_TIMEOUT * 2)
-            .connect_with(connect_options)
+            .connect_with(connect_options.clone())
             .await
-            .map_err(|e| {
-                map_sqlx(
-                    &format!("opening the embedded bus file {}", path.display()),
-                    e,
-                )
-            })?;
+            .map_err(|e| map_sqlx(&opening, e))?;
         sqlx::raw_sql(SCHEMA)
             .execute(&pool)
             .await
             .map_err(|e| map_sqlx("creating the embedded bus schema", e))?;
+        let connection = connect_options
+            .connect()
+            .await
+            .map_err(|e| map_sqlx(&opening, e))?;
         let notify = shared_notify(&path);
-        let retention = (retention_hours > 0).then(|| {
-            RetentionTask::start(
-                pool.clone(),
-                Duration::from_secs(retention_hours.saturating_mul(3600)),
-            )
-        });
-        info!(path = %path.display(), retention_hours, "embedded bus opened");
+        let limits = Limits {
+            max_batch_records: max_batch_records.max(1),
+            max_batch_wait: Duration::from_micros(max_batch_wait_micros),
+            max_record_bytes,
+        };
+        let (publisher, writer) =
+            writer::start(connect_options, connection, notify.clone(), limits);
+        let retention = match retention_hours {
+            0 => None,
+            hours => {
+                let retention = Duration::from_secs(hours.saturating_mul(3600));
+                // A failure is logged and counted by the event; the task tries again hourly.
+                let _ = retention::purge_consumed(&pool, retention).await;
+                Some(RetentionTask::start(pool.clone(), retention))
+            }
+        };
+        info!(
+            path = %path.display(),
+            retention_hours,
+            max_batch_records,
+            max_batch_wait_micros,
+            max_record_bytes,
+            "embedded bus opened"
+        );
         Ok(Self {
-            publisher: Arc::new(EmbeddedPublisher {
-                pool: pool.clone(),
-                notify: notify.clone(),
-            }),
             pool,
             notify,
-            _retention: retention,
+            publisher: Arc::new(publisher),
+            tasks: tokio::sync::Mutex::new(Some(Tasks { writer, retention })),
         })
     }
 
@@ -142,69 +185,7 @@ impl EmbeddedBus {
     /// consumer group reading their topic has marked done. Topics no group
     /// has read are kept whole. Returns how many records were deleted.
     pub async fn purge_consumed(&self, older_than: Duration) -> Result<u64, BusError> {
-        purge_consumed(&self.pool, older_than).await
-    }
-}
-
-async fn purge_consumed(pool: &SqlitePool, older_than: Duration) -> Result<u64, BusError> {
-    let cutoff_ms = now_ms().saturating_sub(older_than.as_millis().try_into().unwrap_or(i64::MAX));
-    let result = sqlx::query(
-        "DELETE FROM bus_records
-         WHERE created_at_ms < ?1
-           AND seq < (SELECT MIN(o.next_seq) FROM bus_offsets o
-                      WHERE o.topic = bus_records.topic)",
-    )
-    .bind(cutoff_ms)
-    .execute(pool)
-    .await
-    .map_err(|e| map_sqlx("purging consumed records", e));
-    match result {
-        Ok(done) => {
-            RecordsPurged {
-                backend: BACKEND,
-                records: done.rows_affected(),
-                older_than,
-            }
-            .emit();
-            Ok(done.rows_affected())
-        }
-        Err(error) => {
-            PurgeFailed {
-                backend: BACKEND,
-                error: &error,
-            }
-            .emit();
-            Err(error)
-        }
-    }
-}
-
-/// The background retention task; aborted when dropped.
-struct RetentionTask {
-    handle: AbortHandle,
-}
-
-impl RetentionTask {
-    fn start(pool: SqlitePool, retention: Duration) -> Self {
-        let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(PURGE_INTERVAL);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                // The first tick is immediate: one purge at open.
-                ticks.tick().await;
-                // A failure is logged and counted by the event; try again next hour.
-                let _ = purge_consumed(&pool, retention).await;
-            }
-        });
-        Self {
-            handle: task.abort_handle(),
-        }
-    }
-}
-
-impl Drop for RetentionTask {
-    fn drop(&mut self) {
-        self.handle.abort();
+        retention::purge_consumed(&self.pool, older_than).await
     }
 }
 
@@ -242,72 +223,46 @@ impl Bus for EmbeddedBus {
     }
 
     async fn check_ready(&self) -> Result<(), BusError> {
+        if self.publisher.is_closed() {
+            return Err(BusError::Unavailable(writer::CLOSED.to_owned()));
+        }
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
             .map(|_| ())
             .map_err(|e| map_sqlx("embedded bus readiness check", e))
     }
-}
 
-struct EmbeddedPublisher {
-    pool: SqlitePool,
-    notify: Arc<Notify>,
-}
-
-impl EmbeddedPublisher {
-    async fn append(&self, record: &Record) -> Result<Position, BusError> {
-        if record.topic.is_empty() {
-            return Err(BusError::Rejected("empty topic name".to_owned()));
+    /// Stops taking publishes, commits the ones already queued (their callers
+    /// are answered as usual), stops the retention task and closes every
+    /// connection to the file. Consumers of this bus fail from then on.
+    async fn close(&self) -> Result<(), BusError> {
+        let mut tasks = self.tasks.lock().await;
+        let mut outcome = Ok(());
+        if let Some(Tasks { writer, retention }) = tasks.take() {
+            outcome = writer.stop().await;
+            if let Some(retention) = retention {
+                retention.stop().await;
+            }
         }
-        let headers = serde_json::to_string(&record.headers)
-            .map_err(|e| BusError::Rejected(format!("headers cannot be encoded: {e}")))?;
-        let size = record.key.len() + record.payload.len() + headers.len();
-        if size as u64 > EMBEDDED_MAX_RECORD_BYTES {
-            return Err(BusError::TooLarge {
-                limit_bytes: EMBEDDED_MAX_RECORD_BYTES,
-            });
+        // Waits until every connection (consumers' included) is closed. sqlx
+        // returns a connection to the pool in a task of its own (after a
+        // ping); one still on its way back when `close` ran ends up idle and
+        // open, so close again until the pool is empty.
+        self.pool.close().await;
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+        while self.pool.size() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BusError::Other(format!(
+                    "{} connections to the embedded bus file still open after {} s",
+                    self.pool.size(),
+                    CLOSE_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(CLOSE_RECHECK).await;
+            self.pool.close().await;
         }
-        let failed = |e| map_sqlx(&format!("appending to topic {}", record.topic), e);
-        let mut tx = self.pool.begin().await.map_err(failed)?;
-        // The first statement writes, so the transaction takes the write lock
-        // at once (no stale read snapshot to upgrade).
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO bus_topics (topic, next_seq) VALUES (?1, 1)
-             ON CONFLICT (topic) DO UPDATE SET next_seq = next_seq + 1
-             RETURNING next_seq - 1",
-        )
-        .bind(&record.topic)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(failed)?;
-        sqlx::query(
-            "INSERT INTO bus_records (topic, seq, key, payload, headers, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&record.topic)
-        .bind(seq)
-        .bind(&record.key)
-        .bind(&record.payload)
-        .bind(&headers)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
-        self.notify.notify_waiters();
-        Ok(Position {
-            partition: 0,
-            offset: seq,
-        })
-    }
-}
-
-#[async_trait]
-impl Publisher for EmbeddedPublisher {
-    async fn publish(&self, record: Record) -> Result<Position, BusError> {
-        let outcome = self.append(&record).await;
-        report_publish(BACKEND, &record.topic, outcome)
+        outcome
     }
 }
 

@@ -184,6 +184,17 @@ impl Bus for KafkaBus {
         }
         Ok(())
     }
+
+    async fn close(&self) -> Result<(), BusError> {
+        // Every publish waits for its acknowledgement, so the queue is
+        // normally empty here; flush whatever a cancelled publish left.
+        let producer = self.publisher.producer.clone();
+        let timeout = self.ready_timeout();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(|e| BusError::Other(format!("flush task failed: {e}")))?
+            .map_err(|e| classify("flushing the kafka producer", &e))
+    }
 }
 
 /// librdkafka's default `message.max.bytes`.

@@ -164,7 +164,7 @@ pub async fn restart_resumes_from_stored_position(options: BusOptions) {
             consumer.done(delivery).await.expect("done");
         }
         drop(consumer);
-        drop(bus);
+        bus.close().await.expect("close");
     }
 
     let bus = open(&options).await;
@@ -270,11 +270,12 @@ pub async fn headers_and_payload_round_trip(options: BusOptions) {
 }
 
 /// A bus that cannot be reached at start gives a clear, retryable
-/// `Unavailable` error within `limit`, without a panic.
-pub async fn unreachable_bus_is_a_clear_error(options: BusOptions, limit: Duration) {
-    let started = Instant::now();
-    let result = connect(options).await;
-    let elapsed = started.elapsed();
+/// `Unavailable` error, without a panic and without hanging (it must answer
+/// within [`WAIT`], far beyond any configured timeout).
+pub async fn unreachable_bus_is_a_clear_error(options: BusOptions) {
+    let result = tokio::time::timeout(WAIT, connect(options))
+        .await
+        .unwrap_or_else(|_| panic!("connect did not answer within {WAIT:?}"));
     let error = match result {
         Ok(bus) => panic!("connect to an unreachable {} bus succeeded", bus.backend()),
         Err(error) => error,
@@ -288,7 +289,6 @@ pub async fn unreachable_bus_is_a_clear_error(options: BusOptions, limit: Durati
         error.to_string().len() > 20,
         "error says too little: {error}"
     );
-    assert!(elapsed <= limit, "took {elapsed:?}, limit {limit:?}");
 }
 
 /// A record over the bus's size limit is refused as `TooLarge` with the
