@@ -633,12 +633,18 @@ mod tests {
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].name, "pull_channels");
 
+        let dir = tempfile::tempdir().unwrap();
+        let bus =
+            intake_bus::EmbeddedBus::open(EmbeddedOptions::new(dir.path().join("bus.sqlite")))
+                .await
+                .unwrap();
         let service = Service {
             http_addr: None,
             ops_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             tasks,
             shutdown: shutdown.clone(),
             drain_deadline: Duration::from_secs(30),
+            bus: Arc::new(bus),
         };
         let error = service.wait().await.unwrap_err();
         let message = format!("{error:#}");
