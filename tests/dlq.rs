@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, CliOutput, World, kafka_brokers};
 use intake_bus::{Bus, Delivery, Record};
+use intake_event::{Contact, InlineRaw, RawPayload, TicketEvent};
 
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 /// Letters wanted on each of the first two partitions that get any (Kafka).
@@ -26,7 +27,7 @@ fn letter(world: &World, index: usize) -> Record {
     Record {
         topic: format!("{}.dlq", world.topic_prefix),
         key: format!("chat:visitor-{index}"),
-        payload: format!("{{\"letter\":{index}}}").into_bytes(),
+        payload: letter_event(index).to_json(),
         headers: vec![
             ("ce_id".into(), format!("letter-{index}")),
             ("content-type".into(), "application/json".into()),
@@ -37,6 +38,24 @@ fn letter(world: &World, index: usize) -> Record {
             ("intake_source_offset".into(), index.to_string()),
         ],
     }
+}
+
+/// The event of letter `index`: its raw payload inline for an even index,
+/// a blob reference (as events made before `raw_inline` have) for an odd one.
+fn letter_event(index: usize) -> TicketEvent {
+    let contact = Contact {
+        key: format!("chat:visitor-{index}"),
+        ..Contact::default()
+    };
+    let id = format!("letter-{index}");
+    let mut event = TicketEvent::new("chat", &id, contact, "dead", chrono::Utc::now());
+    let body = format!("{{\"letter\":{index}}}");
+    if index.is_multiple_of(2) {
+        event.raw_inline = Some(InlineRaw::new(body.as_bytes()));
+    } else {
+        event.raw = Some(intake_blob::content_ref(body.as_bytes()));
+    }
+    event
 }
 
 /// Publishes letters until two partitions hold at least `PER_PARTITION` each
@@ -252,6 +271,19 @@ async fn up_to_and_dry_run(backend: Backend, brokers: Option<&str>) {
     wanted.sort_unstable();
     assert_eq!(got, wanted, "{republished:?}");
     for record in &republished {
+        // Replayed as it was: either form of the raw payload survives.
+        let event = TicketEvent::from_json(&record.payload).expect("replayed event");
+        let index: usize = event.channel_message_id["letter-".len()..].parse().unwrap();
+        let body = format!("{{\"letter\":{index}}}");
+        match event.raw_payload() {
+            Some(RawPayload::Inline(inline)) if index.is_multiple_of(2) => {
+                assert_eq!(inline.decode().unwrap(), body.as_bytes());
+            }
+            Some(RawPayload::Blob(r)) if index % 2 == 1 => {
+                assert_eq!(*r, intake_blob::content_ref(body.as_bytes()));
+            }
+            other => panic!("letter {index}: raw payload {other:?}"),
+        }
         assert!(
             record
                 .headers
@@ -293,5 +325,44 @@ async fn one_up_to_per_partition() {
     assert!(
         out.stderr.contains("partition 0 twice"),
         "the refusal says why: {out:?}"
+    );
+}
+
+/// `dlq show` prints the raw payload of an inline event (checked against its
+/// sha256) and names the blob of an older event with a reference.
+#[tokio::test]
+async fn show_reads_either_form_of_the_raw_payload() {
+    let world = World::new(Backend::Embedded, None).await;
+    let bus = intake_bus::connect(world.bus_options())
+        .await
+        .expect("test opens the bus");
+    let dlq_topic = format!("{}.dlq", world.topic_prefix);
+    bus.ensure_topics(&[dlq_topic, world.chat_topic()])
+        .await
+        .expect("topics");
+    let publisher = bus.publisher();
+    let mut positions = Vec::new();
+    for index in 0..2 {
+        let position = publisher.publish(letter(&world, index)).await.unwrap();
+        positions.push(format!("{}:{}", position.partition, position.offset));
+    }
+
+    let out = dlq(&world, &["show", &positions[0]]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("raw payload: inline, 12 bytes, sha256 ")
+            && out.stdout.contains("(verified)\n{\"letter\":0}"),
+        "{out:?}"
+    );
+    let out = dlq(&world, &["show", &positions[1]]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let blob = intake_blob::content_ref(b"{\"letter\":1}");
+    assert!(
+        out.stdout.contains(&format!(
+            "raw payload: in the blob store as {}",
+            blob.as_str()
+        )),
+        "{out:?}"
     );
 }

@@ -46,12 +46,26 @@ pub fn kafka_brokers() -> Option<String> {
 }
 
 /// A free loopback port (bound then released; the binary binds it right after).
+/// A loopback port that nothing listens on now and that no other call in
+/// this test process has handed out (two listeners of one process must never
+/// be given the same port, which the kernel may do for back-to-back binds).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no unused loopback port after 1000 tries");
 }
 
 /// The simulator, started in the test process on a free port.

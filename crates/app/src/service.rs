@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
-use intake_channel::{ChannelContext, HttpChannel};
+use intake_channel::{ChannelContext, HttpChannel, PullChannel, PullRunner, PullRunnerOptions};
 use intake_channel_chat::{ChatChannel, ChatOptions};
 use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
 use intake_gateway::{Health, RequestLimits};
-use intake_router::{ChannelRoute, Router, RouterOptions};
+use intake_router::{ChannelRoute, LivePolicies, Router, RouterOptions};
 use intake_store::{SqliteStore, StateStore};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
@@ -273,6 +273,7 @@ async fn build(
         .map(|channel| topics.events(channel))
         .collect();
     all_topics.push(topics.dlq());
+    all_topics.push(topics.outcomes());
     bus.ensure_topics(&all_topics)
         .await
         .context("cannot create the bus topics")?;
@@ -311,6 +312,13 @@ async fn build(
     let mut data = None;
     if role.runs_gateway() {
         let channels = http_channels(config)?;
+        let mut runner = PullRunner::new(PullRunnerOptions::default());
+        for channel in pull_channels(config)? {
+            runner.add(channel);
+        }
+        if !runner.is_empty() {
+            health = spawn_pull_runner(runner, ctx.clone(), shutdown, tasks, health);
+        }
         data = Some(intake_gateway::app(ctx, channels, request_limits(config)));
     }
     if role.runs_router() {
@@ -460,12 +468,42 @@ fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
             sender_burst_messages: chat.sender_burst_messages,
             identity_secret: chat.identity_secret.clone(),
             phone_region: chat.phone_region.clone(),
+            raw_inline_max_bytes: chat.raw_inline_max_bytes,
         };
         channels.push(Arc::new(
             ChatChannel::new(options).context("channels.chat")?,
         ));
     }
     Ok(channels)
+}
+
+/// Spawns the pull runner as the component `pull channels` (a channel's
+/// configuration error ends it, and so the process) and adds its readiness.
+fn spawn_pull_runner(
+    runner: PullRunner,
+    ctx: ChannelContext,
+    shutdown: &CancellationToken,
+    tasks: &mut Tasks,
+    health: Health,
+) -> Health {
+    let readiness = runner.readiness();
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        (
+            "pull channels",
+            runner.run(ctx, token).await.map_err(anyhow::Error::from),
+        )
+    });
+    health.with_check("pull_channels", move || {
+        let readiness = readiness.clone();
+        async move { readiness.check() }
+    })
+}
+
+/// The pull channels (IMAP, Telegram polling) this gateway runs, supervised
+/// by the [`PullRunner`]. Adding a channel: one line here. None yet.
+fn pull_channels(_config: &Config) -> anyhow::Result<Vec<Box<dyn PullChannel>>> {
+    Ok(Vec::new())
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
@@ -537,6 +575,8 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         retry_initial_backoff: config.router.retry_initial_backoff,
         retry_max_backoff: config.router.retry_max_backoff,
         max_priority_wait: config.router.max_priority_wait,
+        sla: LivePolicies::new(config.working_time.sla.clone()),
+        deadline_field_id: config.router.deadline_field_id,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }
@@ -547,5 +587,72 @@ fn priority(priority: TicketPriority) -> intake_zendesk::Priority {
         TicketPriority::High => intake_zendesk::Priority::High,
         TicketPriority::Normal => intake_zendesk::Priority::Normal,
         TicketPriority::Low => intake_zendesk::Priority::Low,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use intake_channel::{ChannelError, PullStatus};
+
+    /// A pull channel whose credentials are refused.
+    struct Misconfigured;
+
+    #[async_trait::async_trait]
+    impl PullChannel for Misconfigured {
+        fn name(&self) -> &'static str {
+            "mail"
+        }
+
+        async fn run(
+            &mut self,
+            _ctx: ChannelContext,
+            _status: PullStatus,
+            _shutdown: CancellationToken,
+        ) -> Result<(), ChannelError> {
+            Err(ChannelError::Config {
+                channel: "mail",
+                message: "login refused; check channels.mail.password_env".to_owned(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pull_channels_config_error_stops_the_service_with_its_message() {
+        let ctx = ChannelContext {
+            publisher: intake_channel::testing::RecordingPublisher::new(),
+            topics: Topics::new("intake"),
+            blobs: Arc::new(intake_blob::LocalDirBlobStore::new(std::env::temp_dir())),
+        };
+        let mut runner = PullRunner::new(PullRunnerOptions::default());
+        runner.add(Box::new(Misconfigured));
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let health = spawn_pull_runner(runner, ctx, &shutdown, &mut tasks, Health::new());
+        let checks = health.check_all().await;
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].name, "pull_channels");
+
+        let dir = tempfile::tempdir().unwrap();
+        let bus =
+            intake_bus::EmbeddedBus::open(EmbeddedOptions::new(dir.path().join("bus.sqlite")))
+                .await
+                .unwrap();
+        let service = Service {
+            http_addr: None,
+            ops_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            tasks,
+            shutdown: shutdown.clone(),
+            drain_deadline: Duration::from_secs(30),
+            bus: Arc::new(bus),
+        };
+        let error = service.wait().await.unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("pull channels failed")
+                && message.contains("login refused; check channels.mail.password_env"),
+            "{message}"
+        );
+        assert!(shutdown.is_cancelled(), "the other components are stopped");
     }
 }

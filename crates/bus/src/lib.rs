@@ -189,7 +189,7 @@ pub trait Bus: Send + Sync {
     }
 }
 
-/// Topic names: `<prefix>.events.<channel>` and `<prefix>.dlq`.
+/// Topic names: `<prefix>.events.<channel>`, `<prefix>.dlq` and `<prefix>.outcomes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub prefix: String,
@@ -206,6 +206,10 @@ impl Topics {
     }
     pub fn dlq(&self) -> String {
         format!("{}.dlq", self.prefix)
+    }
+    /// What the router did with each event (`intake.ticket_outcome/v1`).
+    pub fn outcomes(&self) -> String {
+        format!("{}.outcomes", self.prefix)
     }
 }
 

@@ -13,8 +13,8 @@ use intake_channel::events::{
     AttachmentFetch, FieldsDropped, MessageReceived, MessageRejected, SignatureFailure,
 };
 use intake_channel::{
-    ApiError, BodyError, ChannelContext, FetchOutcome, PublishRefusal, RejectReason, publish_event,
-    read_body_limited,
+    ApiError, BodyError, ChannelContext, FetchOutcome, PublishRefusal, RejectReason, attach_raw,
+    publish_event, read_body_limited,
 };
 use intake_event::Attachment;
 use serde::Serialize;
@@ -212,11 +212,14 @@ pub(crate) async fn receive(
             event.attachments.insert(position, meta);
         }
     }
-    let raw = blobs.put(&body).await.map_err(|e| {
-        tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "raw payload store failed");
-        reject(RejectReason::BlobUnavailable, Some(event_id), "payload storage unavailable, retry later".into())
-    })?;
-    event.raw = Some(raw);
+    // A small body travels inside the event: the bus's commit is then the
+    // message's only durable write before the 202.
+    attach_raw(blobs.as_ref(), &mut event, &body, channel.raw_inline_max_bytes)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, channel = CHANNEL, event_id = %event_id, "raw payload store failed");
+            reject(RejectReason::BlobUnavailable, Some(event_id), "payload storage unavailable, retry later".into())
+        })?;
 
     publish_event(&state.ctx, &event).await.map_err(|error| {
         let refusal = PublishRefusal::of(&error);

@@ -86,6 +86,10 @@ pub struct ChatOptions {
     /// ISO 3166-1 alpha-2 region (`RU`) for national phone numbers when the
     /// message's locale names no region.
     pub phone_region: Option<String>,
+    /// Largest raw body carried inside the event instead of the blob store,
+    /// in bytes (at most [`intake_event::MAX_INLINE_RAW_BYTES`]); 0: always
+    /// the blob store.
+    pub raw_inline_max_bytes: usize,
 }
 
 impl ChatOptions {
@@ -107,6 +111,7 @@ impl ChatOptions {
             sender_burst_messages: default_sender_burst_messages(),
             identity_secret: None,
             phone_region: None,
+            raw_inline_max_bytes: intake_channel::DEFAULT_RAW_INLINE_MAX_BYTES,
         }
     }
 }
@@ -152,6 +157,7 @@ pub struct ChatChannel {
     secret: WebhookSecret,
     timestamp_tolerance: Duration,
     max_body_bytes: usize,
+    raw_inline_max_bytes: usize,
     rules: MessageRules,
     fetcher: AttachmentFetcher,
     /// `None`: no per-sender limit.
@@ -219,6 +225,7 @@ impl ChatChannel {
             secret: WebhookSecret::from_secret_string(&options.secret)?,
             timestamp_tolerance: options.timestamp_tolerance,
             max_body_bytes: options.max_body_bytes,
+            raw_inline_max_bytes: options.raw_inline_max_bytes,
             rules,
             fetcher,
             limiter: SenderLimiter::new(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use intake_blob::{BlobStore, LocalDirBlobStore};
+use intake_blob::LocalDirBlobStore;
 use intake_bus::Topics;
 use intake_channel::testing::RecordingPublisher;
 use intake_channel::{CE_TYPE, ChannelContext, HttpChannel};
@@ -121,9 +121,10 @@ async fn valid_message_is_published_then_accepted() {
     assert_eq!(event.conversation.thread_id.as_deref(), Some("conv-9"));
     assert_eq!(event.contact.email.as_deref(), Some("anna@example.com"));
     assert!(!event.contact.verified);
-    // The raw body is kept byte for byte.
-    let raw = event.raw.expect("raw payload reference");
-    assert_eq!(h.blobs.get(&raw).await.unwrap(), MESSAGE.as_bytes());
+    // The raw body is kept byte for byte, inside the event (it is small).
+    assert_eq!(event.raw, None);
+    let raw = event.raw_inline.expect("raw payload inline");
+    assert_eq!(raw.decode().unwrap(), MESSAGE.as_bytes());
 
     // Redelivery: same event id, accepted again (the router de-duplicates).
     let (status, again) = send(&h.app, signed("msg_1", MESSAGE)).await;
@@ -406,8 +407,19 @@ async fn blob_store_failure_is_503() {
         topics: Topics::new("intake"),
         blobs: Arc::new(LocalDirBlobStore::new(&not_a_dir)),
     };
-    let channel =
+    // A small message needs no blob store: its raw body travels inline.
+    let inline =
         Arc::new(ChatChannel::new(ChatOptions::with_secret(SecretString::from(SECRET))).unwrap());
+    let (status, body) = send(&inline.routes(ctx.clone()), signed("msg_inline", MESSAGE)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(publisher.records().len(), 1);
+
+    // A raw body that must go to the blob store cannot be accepted without it.
+    let options = ChatOptions {
+        raw_inline_max_bytes: 0,
+        ..ChatOptions::with_secret(SecretString::from(SECRET))
+    };
+    let channel = Arc::new(ChatChannel::new(options).unwrap());
     let app = channel.routes(ctx);
     let (status, body) = send(&app, signed("msg_blob", MESSAGE)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -416,7 +428,11 @@ async fn blob_store_failure_is_503() {
         !body.to_string().contains(&*not_a_dir.to_string_lossy()),
         "path leaked: {body}"
     );
-    assert!(publisher.records().is_empty());
+    assert_eq!(
+        publisher.records().len(),
+        1,
+        "nothing published for the 503"
+    );
 }
 
 #[test]

@@ -16,6 +16,12 @@ pub mod names {
     pub const EVENT_PUBLISH_FAILURES: &str = "intake_event_publish_failures_total";
     pub const ATTACHMENT_FETCHES: &str = "intake_attachment_fetches_total";
     pub const FIELDS_DROPPED: &str = "intake_fields_dropped_total";
+    pub const REPLIES_SENT: &str = "intake_replies_sent_total";
+    pub const REPLY_FAILURES: &str = "intake_reply_failures_total";
+    pub const PULL_CONNECTED: &str = "intake_pull_channel_connected";
+    pub const PULL_LAST_FETCH: &str = "intake_pull_channel_last_fetch_timestamp_seconds";
+    pub const PULL_RESTARTS: &str = "intake_pull_channel_restarts_total";
+    pub const PULL_FATAL_ERRORS: &str = "intake_pull_channel_fatal_errors_total";
 }
 
 /// Registers help texts for the channel metrics with the installed recorder.
@@ -48,6 +54,15 @@ pub fn describe_metrics() {
         names::FIELDS_DROPPED,
         "Fields of accepted messages not carried into the event: invalid optional fields by name, unknown fields as `unknown`"
     );
+    metrics::describe_counter!(
+        names::REPLIES_SENT,
+        "Replies a channel's upstream accepted (mail, bot API, chat callback)"
+    );
+    metrics::describe_counter!(
+        names::REPLY_FAILURES,
+        "Replies not delivered, by reason (retryable or not, see the catalogue)"
+    );
+    crate::pull_runner::describe_metrics();
 }
 
 /// Why a message was refused. The label value and the JSON error code are
@@ -252,6 +267,56 @@ impl EventPublishFailed<'_> {
             "event publish failed"
         );
         counter!(names::EVENT_PUBLISH_FAILURES, "channel" => self.channel.to_owned()).increment(1);
+    }
+}
+
+/// A channel's upstream accepted a reply.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplySent {
+    pub channel: &'static str,
+    pub outcome_id: Uuid,
+    pub ticket_id: Option<u64>,
+}
+
+impl ReplySent {
+    pub fn emit(&self) {
+        tracing::info!(
+            channel = self.channel,
+            outcome_id = %self.outcome_id,
+            ticket_id = self.ticket_id,
+            "reply sent"
+        );
+        counter!(names::REPLIES_SENT, "channel" => self.channel).increment(1);
+    }
+}
+
+/// A reply was not delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyFailed<'a> {
+    /// The sender's channel, or `unregistered` when there is none.
+    pub channel: &'static str,
+    pub outcome_id: Uuid,
+    pub ticket_id: Option<u64>,
+    pub error: &'a crate::ReplyError,
+}
+
+impl ReplyFailed<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(
+            channel = self.channel,
+            outcome_id = %self.outcome_id,
+            ticket_id = self.ticket_id,
+            reason = self.error.reason().as_str(),
+            retryable = self.error.is_retryable(),
+            error = %self.error,
+            "reply failed"
+        );
+        counter!(
+            names::REPLY_FAILURES,
+            "channel" => self.channel,
+            "reason" => self.error.reason().as_str()
+        )
+        .increment(1);
     }
 }
 

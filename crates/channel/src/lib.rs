@@ -7,15 +7,20 @@
 //!   bus (topic, key, CloudEvents headers, telemetry).
 //! - The adapter traits, one per role: [`HttpChannel`] for webhook channels
 //!   mounted on the gateway, [`PullChannel`] for channels that fetch
-//!   (IMAP, Telegram polling). Registration is explicit: the binary lists the
-//!   channels it runs.
+//!   (IMAP, Telegram polling), supervised by the [`PullRunner`]; a channel
+//!   that can answer customers provides a [`ReplySender`]. Registration is
+//!   explicit: the binary lists the channels it runs.
 //! - Typed telemetry events ([`events`]) that log and count, shared by all
 //!   channels, and the JSON error response ([`ApiError`]).
+//! - `testing` (feature `test-util`): test doubles and the pull conformance checks.
 
 mod body;
 mod error;
 pub mod events;
 mod publish;
+pub mod pull_runner;
+mod raw;
+mod reply;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -32,6 +37,16 @@ pub use intake_event::TicketEvent;
 pub use publish::{
     BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
     publish_event,
+};
+pub use pull_runner::{
+    Backoff, PullReadiness, PullRunner, PullRunnerError, PullRunnerOptions, PullStatus,
+};
+pub use raw::{
+    DEFAULT_RAW_INLINE_MAX_BYTES, INLINE_EVENT_BUDGET_BYTES, RawPlacement, attach_raw, read_raw,
+};
+pub use reply::{
+    Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,
+    UNREGISTERED_CHANNEL_LABEL,
 };
 
 /// Everything an adapter needs to hand messages on.
@@ -62,16 +77,25 @@ pub trait HttpChannel: Send + Sync {
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> axum::Router;
 }
 
-/// A channel that fetches messages itself (IMAP IDLE, Telegram long polling).
+/// A channel that fetches messages itself (IMAP IDLE, Telegram long polling),
+/// run by the [`PullRunner`].
 #[async_trait]
 pub trait PullChannel: Send {
     /// The channel name, as used in topics and metrics.
     fn name(&self) -> &'static str;
-    /// Runs until `shutdown` is cancelled (then returns `Ok`) or a fatal error.
-    /// The source is acknowledged only after [`publish_event`] succeeded.
+    /// Connects, then fetches until `shutdown` is cancelled (then returns
+    /// `Ok`) or an error. The source is acknowledged only after
+    /// [`publish_event`] succeeded. After a retryable error the runner calls
+    /// `run` again on the same value (so a run starts by connecting); a
+    /// non-retryable one ([`ChannelError::Config`]) stops the process, so a
+    /// problem of one message (the bus refuses it for its size) is the
+    /// channel's to handle (reject or set aside that message), not returned.
+    /// The channel reports on `status`: [`PullStatus::set_connected`] once
+    /// its session is open, [`PullStatus::fetched`] after each good round.
     async fn run(
-        self: Box<Self>,
+        &mut self,
         ctx: ChannelContext,
+        status: PullStatus,
         shutdown: CancellationToken,
     ) -> Result<(), ChannelError>;
 }

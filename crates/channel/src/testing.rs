@@ -44,3 +44,64 @@ impl Publisher for RecordingPublisher {
         })
     }
 }
+
+/// A reply sender that records every reply and answers from a script
+/// (delivered, unless a failure was queued with [`FakeReplySender::fail_next`]).
+#[derive(Debug)]
+pub struct FakeReplySender {
+    channel: &'static str,
+    sent: Mutex<Vec<crate::Reply>>,
+    script: Mutex<std::collections::VecDeque<crate::ReplyError>>,
+}
+
+impl FakeReplySender {
+    pub fn new(channel: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            channel,
+            sent: Mutex::new(Vec::new()),
+            script: Mutex::new(std::collections::VecDeque::new()),
+        })
+    }
+
+    /// The next send fails with `error` (queued in order).
+    pub fn fail_next(&self, error: crate::ReplyError) {
+        self.script.lock().expect("script lock").push_back(error);
+    }
+
+    /// Every reply handed to this sender, delivered or not, in order.
+    pub fn sent(&self) -> Vec<crate::Reply> {
+        self.sent.lock().expect("sent lock").clone()
+    }
+}
+
+#[async_trait]
+impl crate::ReplySender for FakeReplySender {
+    fn channel(&self) -> &'static str {
+        self.channel
+    }
+
+    async fn send(&self, reply: &crate::Reply) -> Result<crate::Delivery, crate::ReplyError> {
+        let count = {
+            let mut sent = self.sent.lock().expect("sent lock");
+            sent.push(reply.clone());
+            sent.len()
+        };
+        if let Some(error) = self.script.lock().expect("script lock").pop_front() {
+            return Err(error);
+        }
+        Ok(crate::Delivery {
+            message_id: Some(format!("fake-{count}")),
+        })
+    }
+}
+
+pub use pull_conformance::{
+    BusMode, ControlledPublisher, PullTestSource, check_ack_after_publish,
+    check_replay_after_crash, pull_conformance,
+};
+
+mod pull_conformance;
+
+pub use counting_blobs::CountingBlobStore;
+
+mod counting_blobs;

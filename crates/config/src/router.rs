@@ -34,6 +34,11 @@ pub(crate) struct RawRouter {
     /// channels keep the router busy, in seconds; then it is served next.
     #[serde(default = "default_max_priority_wait_secs")]
     max_priority_wait_secs: u64,
+    /// Id of a Zendesk custom ticket field (a text field) that receives each
+    /// new ticket's first-response deadline as RFC 3339 UTC, so views can
+    /// sort by it; none: only the `intake_sla_<policy>` tag is written.
+    #[serde(default)]
+    deadline_field_id: Option<u64>,
 }
 
 fn default_consumer_group() -> String {
@@ -66,6 +71,7 @@ impl Default for RawRouter {
             retry_max_backoff_secs: default_retry_max_backoff_secs(),
             subject_max_chars: default_subject_max_chars(),
             max_priority_wait_secs: default_max_priority_wait_secs(),
+            deadline_field_id: None,
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct RouterConfig {
     pub subject_max_chars: NonZeroUsize,
     /// Starvation guard of the channel priority.
     pub max_priority_wait: Duration,
+    /// Custom ticket field that receives the deadline (see `RawRouter`).
+    pub deadline_field_id: Option<u64>,
 }
 
 impl RouterConfig {
@@ -147,7 +155,14 @@ impl RawRouter {
                 ctx.problem("router.subject_max_chars", "must be at least 1");
                 NonZeroUsize::MIN
             });
+        if self.deadline_field_id == Some(0) {
+            ctx.problem(
+                "router.deadline_field_id",
+                "must be a Zendesk ticket field id (at least 1), or left out",
+            );
+        }
         RouterConfig {
+            deadline_field_id: self.deadline_field_id.filter(|id| *id > 0),
             consumer_group,
             channel_priority,
             retry_initial_backoff,

@@ -147,3 +147,24 @@ phone_region = "XX"
     }
     assert!(!errors.to_string().contains("too-short"), "{errors}");
 }
+
+#[test]
+fn raw_inline_threshold_defaults_to_64_kib_and_is_bounded() {
+    let chat = load_from(None, &[]).unwrap().channels.chat;
+    assert_eq!(chat.raw_inline_max_bytes, 64 * 1024);
+    let chat = load_from(
+        None,
+        &env(&[("INTAKE__CHANNELS__CHAT__RAW_INLINE_MAX_BYTES", "0")]),
+    )
+    .unwrap()
+    .channels
+    .chat;
+    assert_eq!(chat.raw_inline_max_bytes, 0);
+
+    let file = "[channels.chat]\nraw_inline_max_bytes = 262145\n";
+    let errors = load_from(Some(file), &[]).unwrap_err();
+    let problem = errors
+        .for_key("channels.chat.raw_inline_max_bytes")
+        .unwrap_or_else(|| panic!("no problem for the threshold: {errors}"));
+    assert!(problem.message.contains("at most 262144"), "{problem}");
+}

@@ -5,6 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::raw::InlineRaw;
+
 /// The schema identifier carried in every event (`schema` field). On the bus
 /// the CloudEvents `ce_type` header says `intake.ticket_event.v1` (CloudEvents
 /// types are reverse-DNS-like names without slashes).
@@ -21,8 +23,8 @@ pub fn event_id(channel: &str, channel_message_id: &str) -> Uuid {
     Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
 }
 
-/// A reference to an object in the blob store (attachments, raw payloads);
-/// events carry references, never the bytes.
+/// A reference to an object in the blob store (attachments, large raw
+/// payloads); events carry references, never those bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct BlobRef(pub String);
@@ -86,9 +88,16 @@ pub struct TicketEvent {
     /// True for auto-replies, bounces and other machine-sent messages (RFC 3834).
     #[serde(default)]
     pub auto_submitted: bool,
-    /// Blob reference of the original payload, byte for byte.
+    /// Blob reference of the original payload, byte for byte, when it was
+    /// too large to travel inside the event (see `raw_inline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<BlobRef>,
+    /// The original payload itself, byte for byte, when it is small (at most
+    /// [`MAX_INLINE_RAW_BYTES`](crate::MAX_INLINE_RAW_BYTES)). An adapter
+    /// sets either this or `raw`; readers use [`TicketEvent::raw_payload`].
+    /// A reader that does not know the field ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_inline: Option<InlineRaw>,
     /// Channel-specific extras with bounded size (page URL, bot name, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
@@ -175,6 +184,7 @@ impl TicketEvent {
             attachments: Vec::new(),
             auto_submitted: false,
             raw: None,
+            raw_inline: None,
             metadata: BTreeMap::new(),
             dropped_fields: Vec::new(),
         }

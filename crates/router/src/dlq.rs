@@ -266,6 +266,13 @@ impl Router {
             zendesk_request_id: letter.zendesk_request_id.as_deref(),
         }
         .emit();
+        let outcome = crate::outcome::for_dead_letter(&channel, delivery, letter);
+        if !self
+            .publish_outcome(run, publisher, delivery, &outcome)
+            .await?
+        {
+            return Ok(Step::Interrupted);
+        }
         self.mark_done(run, index, delivery, event_id).await
     }
 

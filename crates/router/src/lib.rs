@@ -2,14 +2,17 @@
 //! The router: consumes every channel topic (higher-priority channels first
 //! when several have backlog) and turns each event into exactly one Zendesk
 //! effect — a new ticket, a public comment on the conversation's open ticket,
-//! or a follow-up of its closed one — recording it in the state store before
-//! the bus position moves on.
+//! or a follow-up of its closed one — recording it in the state store and
+//! publishing its outcome (`<prefix>.outcomes`, see `outcome.rs`) before the
+//! bus position moves on.
 
 mod backoff;
 mod conversation;
+mod deadline;
 mod dlq;
 mod lag;
 mod options;
+mod outcome;
 pub mod plan;
 mod process;
 mod recover;
@@ -17,11 +20,17 @@ mod requester;
 mod run;
 mod telemetry;
 
+pub use deadline::SLA_TAG_PREFIX;
 pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_header};
+/// The live SLA policies [`RouterOptions::sla`] holds (re-exported so the
+/// binary can build them from config without naming the calendar crate).
+pub use intake_calendar::refresh::LivePolicies;
 pub use options::{
     ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
-    default_retry_initial_backoff, default_retry_max_backoff, default_subject_max_chars,
+    default_retry_initial_backoff, default_retry_max_backoff, default_sla,
+    default_subject_max_chars,
 };
+pub use outcome::OUTCOME_CE_TYPE;
 pub use run::Router;
 
 use intake_bus::BusError;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use intake_bus::Topics;
+use intake_calendar::refresh::LivePolicies;
 use intake_zendesk::Priority;
 
 /// One channel the router consumes and how its tickets are routed.
@@ -31,7 +32,7 @@ impl ChannelRoute {
 }
 
 /// How the router runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RouterOptions {
     pub topics: Topics,
     /// Channels in priority order: the first one wins when several have backlog.
@@ -51,6 +52,13 @@ pub struct RouterOptions {
     /// channels keep the router busy; past it, it is served next (oldest
     /// first), so a chat surge delays mail but never starves it.
     pub max_priority_wait: Duration,
+    /// SLA first-response policies and their calendars (kept current by the
+    /// iCalendar refresh tasks that share them): the deadline of each new
+    /// ticket and follow-up.
+    pub sla: LivePolicies,
+    /// Zendesk custom ticket field (a text field) that receives the deadline
+    /// as RFC 3339 UTC; None writes only the `intake_sla_<policy>` tag.
+    pub deadline_field_id: Option<u64>,
 }
 
 impl RouterOptions {
@@ -65,6 +73,8 @@ impl RouterOptions {
             retry_max_backoff: default_retry_max_backoff(),
             idle_poll: default_idle_poll(),
             max_priority_wait: default_max_priority_wait(),
+            sla: LivePolicies::new(default_sla()),
+            deadline_field_id: None,
         }
     }
 }
@@ -91,4 +101,22 @@ pub fn default_idle_poll() -> Duration {
 
 pub fn default_max_priority_wait() -> Duration {
     Duration::from_secs(60)
+}
+
+/// The seeds' SLA policies on the seeds' calendar (what an empty `[sla]`
+/// and `[calendars]` config gives).
+pub fn default_sla() -> intake_calendar::SlaPolicies {
+    // Nothing written, so nothing to check against known channels or to read.
+    let (config, _problems) = intake_calendar::config::validate(
+        std::collections::BTreeMap::new(),
+        intake_calendar::config::RawSla::default(),
+        &[],
+        &|path| {
+            Err(format!(
+                "no files for the default policies ({})",
+                path.display()
+            ))
+        },
+    );
+    config.sla
 }

@@ -53,6 +53,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use intake_blob::BlobStore;
+use intake_calendar::Deadline;
 use intake_event::TicketEvent;
 use intake_store::{ConversationRef, Effect, StateStore, StoreError, TicketLink};
 use intake_telemetry::crashpoint;
@@ -61,6 +62,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::RouterError;
+use crate::deadline;
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
@@ -143,6 +145,8 @@ pub struct Processor {
     pub blobs: Arc<dyn BlobStore>,
     pub zendesk: Client,
     pub subject_max_chars: usize,
+    /// Custom ticket field that receives the deadline, if configured.
+    pub deadline_field_id: Option<u64>,
 }
 
 /// How one try of the planned action ended.
@@ -153,11 +157,13 @@ enum Attempt {
 }
 
 impl Processor {
-    /// Handles one decoded event of `route`'s channel.
+    /// Handles one decoded event of `route`'s channel; a new ticket or
+    /// follow-up carries `deadline` (tag and custom field).
     pub async fn handle_event(
         &self,
         route: &ChannelRoute,
         event: &TicketEvent,
+        deadline: Option<&Deadline>,
     ) -> Result<Outcome, Failure> {
         let event_id = event.event_id;
         if let Some(link) = self.store.ticket_for_event(event_id).await? {
@@ -178,6 +184,7 @@ impl Processor {
                 requester_id,
                 upload_token: upload_token.clone(),
                 conversation: target.conversation.as_ref(),
+                deadline,
             };
             match self.apply(&draft, target.current).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
@@ -276,6 +283,7 @@ impl Processor {
             group_id: draft.route.group_id,
             via_followup_source_id: follow_up_of,
             metadata: Some(event_metadata(event_id)),
+            custom_fields: draft.custom_fields(self.deadline_field_id),
             ..NewTicket::default()
         };
         self.store
@@ -421,6 +429,7 @@ struct Draft<'a> {
     requester_id: u64,
     upload_token: Option<String>,
     conversation: Option<&'a ConversationRef>,
+    deadline: Option<&'a Deadline>,
 }
 
 impl Draft<'_> {
@@ -434,14 +443,24 @@ impl Draft<'_> {
         }
     }
 
-    /// The new ticket's tags: the channel's, and [`plan::UNVERIFIED_TAG`]
-    /// when the requester claimed details the channel does not vouch for.
+    /// The new ticket's tags: the channel's, [`plan::UNVERIFIED_TAG`]
+    /// when the requester claimed details the channel does not vouch for,
+    /// and `intake_sla_<policy>` when it has a deadline.
     fn tags(&self) -> Vec<String> {
         let mut extra = self.route.tags.clone();
         if plan::unverified_note(&self.event.contact).is_some() {
             extra.push(plan::UNVERIFIED_TAG.to_owned());
         }
+        extra.extend(self.deadline.map(deadline::tag));
         plan::tags(&self.route.name, &extra)
+    }
+
+    /// The deadline in the configured custom field (none without either).
+    fn custom_fields(&self, field_id: Option<u64>) -> Vec<intake_zendesk::CustomField> {
+        match (field_id, self.deadline) {
+            (Some(id), Some(deadline)) => vec![deadline::field(id, deadline)],
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use intake_blob::BlobStore;
 use intake_bus::{Bus, BusError, Consumer, Delivery, Publisher};
+use intake_calendar::Deadline;
 use intake_event::TicketEvent;
 use intake_store::StateStore;
 use intake_zendesk::Client;
@@ -15,9 +16,11 @@ use tracing::Instrument;
 
 use crate::RouterError;
 use crate::backoff::Backoff;
+use crate::deadline;
 use crate::dlq::{self, DeadLetter, DlqReason};
 use crate::lag::{self, LagClock};
 use crate::options::{ChannelRoute, RouterOptions};
+use crate::outcome;
 use crate::process::{Failure, Outcome, Processor, since_receipt};
 use crate::telemetry::{CommentAdded, DuplicateSuppressed, RetryScheduled, TicketCreated};
 
@@ -83,6 +86,7 @@ impl Router {
             blobs,
             zendesk,
             subject_max_chars: options.subject_max_chars,
+            deadline_field_id: options.deadline_field_id,
         };
         Ok(Self {
             bus,
@@ -102,6 +106,7 @@ impl Router {
             .map(|c| topics.events(&c.name))
             .collect();
         all_topics.push(topics.dlq());
+        all_topics.push(topics.outcomes());
         self.bus.ensure_topics(&all_topics).await?;
         let mut slots = Vec::with_capacity(self.options.channels.len());
         for route in &self.options.channels {
@@ -249,16 +254,29 @@ impl Router {
             }
         };
         let event_id = event.event_id.to_string();
+        // Once per event, from its receipt: a replay computes the same one.
+        let deadline = deadline::for_event(&self.options.sla.current(), &route, &event);
         let mut backoff = self.backoff();
         loop {
             let span = tracing::info_span!("event", event_id = %event_id, channel);
-            let handled =
-                intake_zendesk::for_channel(channel, self.processor.handle_event(&route, &event))
-                    .instrument(span)
-                    .await;
+            let handled = intake_zendesk::for_channel(
+                channel,
+                self.processor
+                    .handle_event(&route, &event, deadline.as_ref()),
+            )
+            .instrument(span)
+            .await;
             match handled {
-                Ok(outcome) => {
-                    report(channel, &event_id, &event, &outcome);
+                Ok(effect) => {
+                    report(channel, &event_id, &event, &effect, deadline.as_ref());
+                    let outcome = outcome::for_effect(&event, &effect, deadline.as_ref());
+                    if !self
+                        .publish_outcome(run, publisher, &delivery, &outcome)
+                        .await?
+                    {
+                        return Ok(Step::Interrupted);
+                    }
+                    intake_telemetry::crashpoint("router.after_outcome_publish");
                     return self.mark_done(run, index, &delivery, &event_id).await;
                 }
                 Err(Failure::Retry { stage, message }) => {
@@ -342,7 +360,13 @@ impl Router {
     }
 }
 
-fn report(channel: &str, event_id: &str, event: &TicketEvent, outcome: &Outcome) {
+fn report(
+    channel: &str,
+    event_id: &str,
+    event: &TicketEvent,
+    outcome: &Outcome,
+    deadline: Option<&Deadline>,
+) {
     match *outcome {
         Outcome::Duplicate(link) => {
             DuplicateSuppressed {
@@ -363,6 +387,8 @@ fn report(channel: &str, event_id: &str, event: &TicketEvent, outcome: &Outcome)
             follow_up_of,
             already_in_zendesk,
             receipt_to_ticket: since_receipt(event),
+            until_deadline: deadline
+                .map(|d| (d.due_at - event.received_at).to_std().unwrap_or_default()),
         }
         .emit(),
         Outcome::Commented { ticket_id } => CommentAdded {

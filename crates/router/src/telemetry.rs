@@ -13,6 +13,9 @@ pub struct TicketCreated<'a> {
     pub follow_up_of: Option<u64>,
     pub already_in_zendesk: bool,
     pub receipt_to_ticket: Duration,
+    /// Wall-clock time from receipt to the first-response deadline, when
+    /// an SLA policy covers the channel.
+    pub until_deadline: Option<Duration>,
 }
 
 impl TicketCreated<'_> {
@@ -27,6 +30,10 @@ impl TicketCreated<'_> {
         );
         counter!("intake_tickets_created_total", "channel" => self.channel.to_owned()).increment(1);
         receipt_to_ticket(self.channel, self.receipt_to_ticket);
+        if let Some(until_deadline) = self.until_deadline {
+            histogram!("intake_ticket_deadline_seconds", "channel" => self.channel.to_owned())
+                .record(until_deadline.as_secs_f64());
+        }
     }
 }
 
@@ -227,5 +234,52 @@ impl DeadLetterReduced<'_> {
             "form" => self.form
         )
         .increment(1);
+    }
+}
+
+/// An outcome went onto the outcomes topic (before the event is marked done).
+pub struct OutcomePublished<'a> {
+    pub channel: &'a str,
+    pub event_id: &'a str,
+    pub outcome_id: &'a str,
+    pub effect: &'static str,
+}
+
+impl OutcomePublished<'_> {
+    pub fn emit(&self) {
+        debug!(
+            event_id = self.event_id,
+            channel = self.channel,
+            outcome_id = self.outcome_id,
+            effect = self.effect,
+            "outcome published"
+        );
+        counter!(
+            "intake_outcomes_published_total",
+            "channel" => self.channel.to_owned(),
+            "effect" => self.effect
+        )
+        .increment(1);
+    }
+}
+
+/// The calendar could not give a deadline (a calendar without working
+/// hours): the ticket is made without one.
+pub struct DeadlineFailed<'a> {
+    pub channel: &'a str,
+    pub event_id: &'a str,
+    pub error: &'a str,
+}
+
+impl DeadlineFailed<'_> {
+    pub fn emit(&self) {
+        warn!(
+            event_id = self.event_id,
+            channel = self.channel,
+            error = self.error,
+            "no first-response deadline for the new ticket"
+        );
+        counter!("intake_deadline_failures_total", "channel" => self.channel.to_owned())
+            .increment(1);
     }
 }

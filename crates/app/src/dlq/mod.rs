@@ -19,6 +19,7 @@ use anyhow::Context;
 use intake_bus::{Consumer, Delivery, Record, Topics};
 use tokio_util::sync::CancellationToken;
 
+mod raw;
 mod select;
 
 use select::{UpTo, Verb};
@@ -284,6 +285,10 @@ fn detail(letter: &Delivery) -> String {
     match serde_json::from_slice::<serde_json::Value>(&letter.payload) {
         Ok(json) => out.push_str(&serde_json::to_string_pretty(&json).unwrap_or_default()),
         Err(_) => out.push_str(&String::from_utf8_lossy(&letter.payload)),
+    }
+    if let Some(raw) = raw::describe(&letter.payload) {
+        out.push('\n');
+        out.push_str(&raw);
     }
     out
 }

@@ -83,6 +83,10 @@ pub(crate) struct RawChat {
     /// numbers are read.
     #[serde(default)]
     phone_region: Option<String>,
+    /// Largest raw webhook body carried inside the bus event instead of the
+    /// blob store, in bytes (0 to 262144); 0: always the blob store.
+    #[serde(default = "default_raw_inline_max_bytes")]
+    raw_inline_max_bytes: u64,
 }
 
 /// Longest accepted `attachment_fetch_timeout_secs`: the gateway answers
@@ -90,6 +94,9 @@ pub(crate) struct RawChat {
 /// at most 20.
 pub const MAX_ATTACHMENT_FETCH_TIMEOUT_SECS: u64 = 20;
 
+fn default_raw_inline_max_bytes() -> u64 {
+    64 * 1024
+}
 fn default_enabled() -> bool {
     true
 }
@@ -185,6 +192,7 @@ impl Default for RawChat {
             identity_secret_env: None,
             identity_secret_file: None,
             phone_region: None,
+            raw_inline_max_bytes: default_raw_inline_max_bytes(),
         }
     }
 }
@@ -223,6 +231,9 @@ pub struct ChatChannelConfig {
     pub identity_secret: Option<SecretString>,
     /// Upper-case ISO 3166-1 alpha-2 region for national phone numbers.
     pub phone_region: Option<String>,
+    /// Largest raw body sent inside the event (at most
+    /// [`intake_event::MAX_INLINE_RAW_BYTES`]); 0: always the blob store.
+    pub raw_inline_max_bytes: usize,
 }
 
 impl RawChat {
@@ -303,6 +314,19 @@ impl RawChat {
                 format!("{region:?} is not an ISO 3166-1 alpha-2 region code such as \"RU\""),
             );
         }
+        let inline_cap = intake_event::MAX_INLINE_RAW_BYTES;
+        let raw_inline_max_bytes = match usize::try_from(self.raw_inline_max_bytes) {
+            Ok(bytes) if bytes <= inline_cap => bytes,
+            _ => {
+                ctx.problem(
+                    "channels.chat.raw_inline_max_bytes",
+                    format!(
+                        "must be at most {inline_cap} (larger bodies go to the blob store; the event must stay well under the bus's record limit)"
+                    ),
+                );
+                0
+            }
+        };
         ChatChannelConfig {
             enabled: self.enabled,
             secret,
@@ -322,6 +346,7 @@ impl RawChat {
             sender_burst_messages: self.sender_burst_messages.max(1),
             identity_secret,
             phone_region,
+            raw_inline_max_bytes,
         }
     }
 }

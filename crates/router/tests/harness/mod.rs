@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod flaky;
 pub mod limited;
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use intake_blob::{BlobStore, LocalDirBlobStore};
 use intake_bus::{Bus, BusOptions, Delivery, EmbeddedOptions, Record, Topics, cloudevent_headers};
-use intake_event::{Contact, SCHEMA_ID, TicketEvent};
+use intake_event::{Contact, SCHEMA_ID, TicketEvent, TicketOutcome};
 use intake_router::{ChannelRoute, Router, RouterError, RouterOptions};
 use intake_store::{SqliteStore, StateStore};
 use intake_zendesk::{Auth, Client, ClientOptions};
@@ -276,6 +277,40 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         panic!("fewer than {count} dead letters after about 45 s");
+    }
+
+    /// Every record on the outcomes topic so far (read by a fresh consumer group).
+    pub async fn outcomes(&self, group: &str) -> Vec<Delivery> {
+        let mut consumer = self
+            .bus
+            .consumer(group, &[self.topics.outcomes()])
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(delivery) = consumer.poll(Duration::from_millis(200)).await.unwrap() {
+            out.push(delivery);
+            assert!(out.len() < 100, "too many outcomes");
+        }
+        out
+    }
+
+    /// Waits (bounded) until the outcomes topic holds `count` records, then
+    /// returns them decoded with their records (a fresh group each round).
+    pub async fn wait_for_outcomes(&self, count: usize) -> Vec<(Delivery, TicketOutcome)> {
+        for round in 0..60 {
+            let records = self.outcomes(&format!("wait-outcomes-{round}")).await;
+            if records.len() >= count {
+                return records
+                    .into_iter()
+                    .map(|record| {
+                        let outcome = TicketOutcome::from_json(&record.payload).unwrap();
+                        (record, outcome)
+                    })
+                    .collect();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("fewer than {count} outcomes after about 45 s");
     }
 
     /// Publishes a dead letter again without its error headers, as
