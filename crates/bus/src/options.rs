@@ -200,7 +200,7 @@ fn default_max_batch_records() -> usize {
 }
 
 fn default_max_batch_wait_micros() -> u64 {
-    500
+    0
 }
 
 /// [`crate::EMBEDDED_MAX_RECORD_BYTES`] (1 MB, librdkafka's default
