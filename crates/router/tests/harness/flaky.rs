@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use intake_bus::{Bus, BusError, Consumer, Position, Publisher, Record};
+use intake_bus::{Bus, BusError, Position, Publisher, Record};
 
-pub struct FlakyBus {
-    inner: Arc<dyn Bus>,
-    publisher: Arc<FlakyPublisher>,
-}
+use super::publisher_bus::PublisherBus;
+
+pub struct FlakyBus;
 
 pub struct FlakyPublisher {
     inner: Arc<dyn Publisher>,
@@ -34,10 +33,7 @@ impl FlakyBus {
             failures_left: AtomicUsize::new(failures),
             refused: AtomicUsize::new(0),
         });
-        let bus = Arc::new(FlakyBus {
-            inner,
-            publisher: Arc::clone(&publisher),
-        });
+        let bus = PublisherBus::wrap(inner, publisher.clone());
         (bus, publisher)
     }
 }
@@ -58,32 +54,5 @@ impl Publisher for FlakyPublisher {
             }
         }
         self.inner.publish(record).await
-    }
-}
-
-#[async_trait]
-impl Bus for FlakyBus {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-
-    fn publisher(&self) -> Arc<dyn Publisher> {
-        self.publisher.clone()
-    }
-
-    async fn consumer(
-        &self,
-        group: &str,
-        topics: &[String],
-    ) -> Result<Box<dyn Consumer>, BusError> {
-        self.inner.consumer(group, topics).await
-    }
-
-    async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
-        self.inner.ensure_topics(topics).await
-    }
-
-    async fn check_ready(&self) -> Result<(), BusError> {
-        self.inner.check_ready().await
     }
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use intake_bus::{Bus, BusError, Consumer, Position, Publisher, Record};
+use intake_bus::{Bus, BusError, Position, Publisher, Record};
+
+use super::publisher_bus::PublisherBus;
 
 /// Key, payload and header bytes of a record.
 pub fn record_bytes(record: &Record) -> usize {
@@ -18,10 +20,7 @@ pub fn record_bytes(record: &Record) -> usize {
             .sum::<usize>()
 }
 
-pub struct LimitedBus {
-    inner: Arc<dyn Bus>,
-    publisher: Arc<dyn Publisher>,
-}
+pub struct LimitedBus;
 
 struct LimitedPublisher {
     inner: Arc<dyn Publisher>,
@@ -37,7 +36,7 @@ impl LimitedBus {
             topic,
             limit_bytes,
         });
-        Arc::new(LimitedBus { inner, publisher })
+        PublisherBus::wrap(inner, publisher)
     }
 }
 
@@ -52,32 +51,5 @@ impl Publisher for LimitedPublisher {
             )));
         }
         self.inner.publish(record).await
-    }
-}
-
-#[async_trait]
-impl Bus for LimitedBus {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-
-    fn publisher(&self) -> Arc<dyn Publisher> {
-        self.publisher.clone()
-    }
-
-    async fn consumer(
-        &self,
-        group: &str,
-        topics: &[String],
-    ) -> Result<Box<dyn Consumer>, BusError> {
-        self.inner.consumer(group, topics).await
-    }
-
-    async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
-        self.inner.ensure_topics(topics).await
-    }
-
-    async fn check_ready(&self) -> Result<(), BusError> {
-        self.inner.check_ready().await
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod flaky;
 pub mod limited;
+pub mod publisher_bus;
 
 use std::sync::Arc;
 use std::time::Duration;
