@@ -68,6 +68,30 @@ pub fn free_port() -> u16 {
     panic!("no unused loopback port after 1000 tries");
 }
 
+/// Every ticket in the simulator `sim`, with comments (its admin API).
+pub async fn sim_tickets(sim: &SimHandle) -> Vec<Value> {
+    let body: Value = reqwest::get(format!("{}/admin/tickets", sim.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["tickets"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits (bounded by `timeout`) until `sim` holds at least `count` tickets;
+/// returns what it holds then.
+pub async fn wait_sim_tickets(sim: &SimHandle, count: usize, timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let tickets = sim_tickets(sim).await;
+        if tickets.len() >= count || Instant::now() > deadline {
+            return tickets;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The simulator, started in the test process on a free port.
 pub async fn start_sim(config: SimConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -263,25 +287,12 @@ tags = ["web"]
 
     /// Every ticket in the simulator, with comments.
     pub async fn tickets(&self) -> Vec<Value> {
-        let body: Value = reqwest::get(format!("{}/admin/tickets", self.sim.base_url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["tickets"].as_array().cloned().unwrap_or_default()
+        sim_tickets(&self.sim).await
     }
 
     /// Waits (bounded) until the simulator holds `count` tickets and returns them.
     pub async fn wait_tickets(&self, count: usize, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let tickets = self.tickets().await;
-            if tickets.len() >= count || Instant::now() > deadline {
-                return tickets;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_sim_tickets(&self.sim, count, timeout).await
     }
 
     pub async fn sim_admin(

@@ -236,25 +236,12 @@ secret_file = {chat_secret:?}
     }
 
     pub async fn tickets(&self) -> Vec<Value> {
-        let body: Value = reqwest::get(format!("{}/admin/tickets", self.sim.base_url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["tickets"].as_array().cloned().unwrap_or_default()
+        common::sim_tickets(&self.sim).await
     }
 
     /// Waits (bounded) until the simulator holds at least `count` tickets.
     pub async fn wait_tickets(&self, count: usize, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let tickets = self.tickets().await;
-            if tickets.len() >= count || Instant::now() > deadline {
-                return tickets;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        common::wait_sim_tickets(&self.sim, count, timeout).await
     }
 }
 
