@@ -23,7 +23,7 @@ use async_trait::async_trait;
 pub use intake_event::BlobRef;
 pub use local::LocalDirBlobStore;
 pub use retention::PurgeReport;
-pub use s3::{S3BlobStore, S3Credentials, S3Options};
+pub use s3::{S3BlobStore, S3Credentials, S3Options, is_valid_prefix};
 use sha2::{Digest, Sha256};
 
 /// Stores and fetches immutable blobs by content address.

@@ -233,11 +233,10 @@ impl S3BlobStore {
 
 /// `a/b/c` from the configured prefix (slashes at the ends trimmed); each
 /// segment must be a plain name.
-fn checked_prefix(prefix: &str) -> Result<Option<String>, BlobError> {
-    let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
+/// True when `prefix` (leading and trailing `/` ignored) is empty or made of
+/// segments of letters, digits, `-`, `_` and `.` separated by `/` (no `.` or
+/// `..` segment): the one rule for `blob.s3.prefix`, used by the config check too.
+pub fn is_valid_prefix(prefix: &str) -> bool {
     let plain = |segment: &str| {
         !segment.is_empty()
             && segment != "."
@@ -246,12 +245,18 @@ fn checked_prefix(prefix: &str) -> Result<Option<String>, BlobError> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
-    if !trimmed.split('/').all(plain) {
+    let trimmed = prefix.trim_matches('/');
+    trimmed.is_empty() || trimmed.split('/').all(plain)
+}
+
+fn checked_prefix(prefix: &str) -> Result<Option<String>, BlobError> {
+    if !is_valid_prefix(prefix) {
         return Err(BlobError::Config(format!(
             "prefix {prefix:?}: segments of letters, digits, '-', '_' and '.' separated by '/'"
         )));
     }
-    Ok(Some(trimmed.to_owned()))
+    let trimmed = prefix.trim_matches('/');
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
 /// Maps an object store error to the blob store's kinds (a missing object is

@@ -272,7 +272,7 @@ impl RawBlobS3 {
             );
         }
         let prefix = self.prefix.trim().trim_matches('/').to_owned();
-        if !prefix.is_empty() && !prefix.split('/').all(plain_segment) {
+        if !intake_blob::is_valid_prefix(&prefix) {
             ctx.problem(
                 "blob.s3.prefix",
                 "must be segments of letters, digits, '-', '_' and '.' separated by '/'",
@@ -393,13 +393,4 @@ fn valid_bucket(bucket: &str) -> bool {
             .is_some_and(|(first, last)| {
                 first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric()
             })
-}
-
-fn plain_segment(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment != "."
-        && segment != ".."
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
