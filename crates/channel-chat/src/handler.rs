@@ -84,8 +84,7 @@ impl WebhookChannel for ChatChannel {
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Authenticated, Rejection> {
-        let (webhook_id, timestamp, signature) =
-            signature_headers(headers).map_err(reject_auth)?;
+        let (webhook_id, timestamp, signature) = signature_headers(headers).map_err(reject_auth)?;
         verify_signature(&self.secret, webhook_id, timestamp, signature, body)
             .map_err(reject_auth)?;
         Ok(Authenticated::with_message_id(webhook_id))

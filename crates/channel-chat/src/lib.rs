@@ -34,12 +34,12 @@ pub use fetch::{
     AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
 };
 pub use identity::{IdentitySecretError, IdentityVerifier, MIN_IDENTITY_SECRET_BYTES};
+pub use intake_channel::SenderLimiter;
 pub use message::{ChatAttachment, ChatAuthor, ChatMessage, Lenient, json_schema};
 pub use normalise::{
     CHANNEL, DroppedField, MessageRules, NormaliseError, Normalised, ParsedMessage, normalise,
     normalise_bytes, parse_message,
 };
-pub use intake_channel::SenderLimiter;
 pub use signature::{SecretError, VerifyError, WebhookSecret, sign};
 
 /// The route of the chat webhook.

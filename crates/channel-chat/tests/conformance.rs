@@ -64,7 +64,10 @@ impl WebhookTestSender for Chat {
 
     fn malformed_body(&self, _id: &str) -> (Vec<u8>, StatusCode) {
         let body = serde_json::json!({"author": {"id": "v-1"}, "text": "no conversation"});
-        (body.to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY)
+        (
+            body.to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
     }
 
     fn signed(&self, id: &str, body: Vec<u8>) -> Request<Body> {

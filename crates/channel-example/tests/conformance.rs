@@ -39,7 +39,10 @@ impl WebhookTestSender for Example {
     }
     fn malformed_body(&self, id: &str) -> (Vec<u8>, StatusCode) {
         let body = serde_json::json!({"id": id, "text": "no sender"});
-        (body.to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY)
+        (
+            body.to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
     }
     fn signed(&self, _id: &str, body: Vec<u8>) -> Request<Body> {
         request(body, Some(SECRET))

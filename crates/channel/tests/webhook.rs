@@ -64,7 +64,10 @@ impl WebhookChannel for Toy {
         self.headers_checked.store(true, Ordering::SeqCst);
         match headers.get("x-toy-token") {
             Some(_) => Ok(()),
-            None => Err(Rejection::new(RejectReason::Signature, "missing x-toy-token")),
+            None => Err(Rejection::new(
+                RejectReason::Signature,
+                "missing x-toy-token",
+            )),
         }
     }
     fn verify(&self, headers: &HeaderMap, _body: &[u8]) -> Result<Authenticated, Rejection> {

@@ -110,7 +110,9 @@ struct Answer {
 impl Answer {
     /// The `error` code of a JSON error body.
     fn code(&self) -> &str {
-        self.json["error"].as_str().unwrap_or("(no JSON error body)")
+        self.json["error"]
+            .as_str()
+            .unwrap_or("(no JSON error body)")
     }
 }
 
@@ -234,7 +236,11 @@ pub async fn check_oversized_refused(sender: &dyn WebhookTestSender) {
         answer.json
     );
     assert_eq!(answer.code(), "too_large");
-    assert_eq!(harness.bus.attempts(), 0, "nothing oversized reaches the bus");
+    assert_eq!(
+        harness.bus.attempts(),
+        0,
+        "nothing oversized reaches the bus"
+    );
 }
 
 /// A malformed body: the channel's 4xx, the bus never asked.

@@ -75,7 +75,10 @@ pub async fn body_limit_layer(
 ) -> Response {
     let (parts, body) = request.into_parts();
     match read_limited(&parts.headers, body, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Err(rejection) => reject(channel, None, rejection).into_response(),
     }
 }
@@ -83,7 +86,10 @@ pub async fn body_limit_layer(
 /// Counts and logs a refused delivery of `channel` and builds its answer
 /// (for a channel's extra routes; the pipeline uses it for every refusal).
 pub fn reject(channel: &'static str, event_id: Option<Uuid>, rejection: Rejection) -> ApiError {
-    let detail = rejection.log_detail.as_deref().unwrap_or(&rejection.message);
+    let detail = rejection
+        .log_detail
+        .as_deref()
+        .unwrap_or(&rejection.message);
     if rejection.reason.is_authentication() {
         SignatureFailure { channel, detail }.emit();
     }
