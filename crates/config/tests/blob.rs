@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::env;
-use intake_config::load_from;
+use common::load_from;
 use secrecy::ExposeSecret;
 
 const DAY: Duration = Duration::from_secs(86_400);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use common::env;
-use intake_config::{Needs, load_for, load_from};
+use common::load_for;
+use common::load_from;
+use intake_config::Needs;
 
 const BROKEN: &str = r#"
 [zendesk]
