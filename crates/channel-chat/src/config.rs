@@ -117,30 +117,6 @@ pub fn default_raw_inline_max_bytes() -> u64 {
     intake_channel::DEFAULT_RAW_INLINE_MAX_BYTES as u64
 }
 
-impl Default for RawChat {
-    fn default() -> Self {
-        Self {
-            secret_env: None,
-            secret_file: None,
-            timestamp_tolerance_secs: default_timestamp_tolerance_secs(),
-            max_body_bytes: default_max_body_bytes(),
-            max_attachment_bytes: default_max_attachment_bytes(),
-            max_attachments: default_max_attachments(),
-            attachment_url_hosts: Vec::new(),
-            allow_http_attachment_urls: false,
-            attachment_url_allow_private_networks: false,
-            attachment_url_ports: Vec::new(),
-            attachment_fetch_timeout_secs: default_attachment_fetch_timeout_secs(),
-            sender_messages_per_minute: default_sender_messages_per_minute(),
-            sender_burst_messages: default_sender_burst_messages(),
-            identity_secret_env: None,
-            identity_secret_file: None,
-            phone_region: None,
-            raw_inline_max_bytes: default_raw_inline_max_bytes(),
-        }
-    }
-}
-
 /// The chat channel, as the app's registration list names it.
 #[derive(Debug)]
 pub struct Chat;

@@ -31,9 +31,11 @@ pub trait ChannelSection: 'static {
     const NAME: &'static str;
     /// Whether the channel runs when its section does not say `enabled`.
     const ENABLED_BY_DEFAULT: bool = false;
-    /// The section as written (every field with a default, so a key with a
-    /// problem falls back to its default and the others are still checked).
-    type Raw: DeserializeOwned + Default;
+    /// The section as written. Give every field a default (`Option` fields
+    /// are `None` when absent; others `#[serde(default = "named_fn")]`), so
+    /// that a key with a problem falls back to its default and every other
+    /// key is still checked.
+    type Raw: DeserializeOwned;
     /// The validated settings the channel's adapter is built from.
     type Options: Debug + Send + Sync + 'static;
 
@@ -83,8 +85,7 @@ fn load_section<S: ChannelSection>(
 ) -> Option<Arc<dyn SectionOptions>> {
     let prefix = ctx.prefix.clone();
     let before = ctx.problems().len();
-    let raw: S::Raw = crate::collect::deserialize_collecting_at(&prefix, table, ctx.problems())
-        .unwrap_or_default();
+    let raw: S::Raw = crate::collect::deserialize_collecting_at(&prefix, table, ctx.problems())?;
     let options = S::validate(raw, ctx)?;
     // Options of a section with problems are never used.
     (ctx.problems().len() == before).then(|| Arc::new(options) as Arc<dyn SectionOptions>)
