@@ -13,6 +13,7 @@ use intake_config::{Config, Section};
 const CHANNELS: &[Registration] = &[
     // One line per channel, in any order.
     Registration::of::<intake_channel_chat::Chat>(),
+    Registration::of::<intake_channel_example::Example>(),
 ];
 
 /// The configuration sections of every registered channel, for loading.
