@@ -21,11 +21,16 @@ pub fn channel_sections() -> Vec<Section> {
     intake_channel::sections(CHANNELS)
 }
 
-/// The adapters of the enabled channels: webhook channels for the gateway,
-/// pull channels for the pull runner.
-pub(crate) fn adapters(
-    config: &Config,
-) -> anyhow::Result<(Vec<Arc<dyn HttpChannel>>, Vec<Box<dyn PullChannel>>)> {
+/// The adapters of the enabled channels.
+pub(crate) struct Adapters {
+    /// Webhook channels, for the gateway.
+    pub(crate) http: Vec<Arc<dyn HttpChannel>>,
+    /// Pull channels, for the pull runner.
+    pub(crate) pull: Vec<Box<dyn PullChannel>>,
+}
+
+/// Builds the adapter of every enabled channel.
+pub(crate) fn adapters(config: &Config) -> anyhow::Result<Adapters> {
     let limits = GatewayLimits {
         max_body_bytes: config.http.max_body_bytes,
     };
@@ -39,5 +44,5 @@ pub(crate) fn adapters(
             Adapter::Pull(channel) => pull.push(channel),
         }
     }
-    Ok((http, pull))
+    Ok(Adapters { http, pull })
 }

@@ -310,9 +310,10 @@ async fn build(
 
     let mut data = None;
     if role.runs_gateway() {
-        let (channels, pull_channels) = crate::channels::adapters(config)?;
+        let adapters = crate::channels::adapters(config)?;
+        let channels = adapters.http;
         let mut runner = PullRunner::new(PullRunnerOptions::default());
-        for channel in pull_channels {
+        for channel in adapters.pull {
             runner.add(channel);
         }
         if !runner.is_empty() {
