@@ -124,3 +124,33 @@ fn the_example_sets_every_key_the_loader_knows() {
         }
     }
 }
+
+/// Moved from the config crate's blob tests (the example needs every
+/// registered channel to load).
+#[test]
+fn the_example_loads_with_s3_selected() {
+    let config = load_from(
+        Some(EXAMPLE),
+        &example_env(&[
+            ("INTAKE__BLOB__BACKEND", "s3"),
+            ("INTAKE_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("INTAKE_S3_SECRET_ACCESS_KEY", "example-secret"),
+        ]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let s3 = config.blob.s3.expect("s3 backend");
+    assert_eq!(s3.bucket, "intake-blobs");
+    assert!(s3.access_key.is_some());
+}
+
+/// Moved from the config crate's working-time tests.
+#[test]
+fn the_example_sla_policies_load() {
+    let config = load_from(Some(EXAMPLE), &example_env(&[])).unwrap_or_else(|e| panic!("{e}"));
+    let urgent = config
+        .working_time
+        .sla
+        .policy_for("email", Some(intake_calendar::Priority::Urgent))
+        .unwrap();
+    assert_eq!(urgent.name, "email_urgent");
+}
