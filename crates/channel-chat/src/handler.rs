@@ -163,14 +163,19 @@ pub(crate) async fn receive(
             "content type must be application/json".into(),
         ));
     }
-    let normalised =
-        normalise_bytes(webhook_id, &body, Utc::now(), &channel.rules).map_err(|e| {
-            let log_detail = match e.field() {
-                Some(field) => format!("invalid field {field}"),
-                None => e.to_string(),
-            };
-            reject_logging(e.reason(), Some(event_id), &log_detail, e.to_string())
-        })?;
+    let normalised = normalise_bytes(
+        webhook_id,
+        &body,
+        intake_telemetry::clock::now(),
+        &channel.rules,
+    )
+    .map_err(|e| {
+        let log_detail = match e.field() {
+            Some(field) => format!("invalid field {field}"),
+            None => e.to_string(),
+        };
+        reject_logging(e.reason(), Some(event_id), &log_detail, e.to_string())
+    })?;
     let dropped = normalised.dropped_labels();
     let mut event = normalised.event;
 
