@@ -16,6 +16,7 @@
 
 pub mod attachment;
 pub mod author;
+pub mod callback;
 pub mod fetch;
 mod handler;
 pub mod identity;
@@ -33,6 +34,7 @@ use intake_channel::{ChannelContext, HttpChannel};
 use secrecy::SecretString;
 
 pub use attachment::{AttachmentLimits, AttachmentLink};
+pub use callback::{CallbackOptions, CallbackSetupError, ChatCallback};
 pub use fetch::{
     AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
 };
