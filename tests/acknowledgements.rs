@@ -73,7 +73,10 @@ retry_max_backoff_secs = 2
     let secret_path = world.path("site-secret");
     std::fs::write(
         &secret_path,
-        format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(&site_key)),
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&site_key)
+        ),
     )
     .unwrap();
     for path in [&world.config_path, &world.router_config_path] {
@@ -131,11 +134,17 @@ retry_max_backoff_secs = 2
         .await;
     tokio::time::sleep_until(posted + DOWN_FOR).await;
     let seen: Seen = Arc::default();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     start_endpoint(listener, Arc::clone(&seen)).await;
 
     let sent = |metrics: &str| {
-        metric_value(metrics, "intake_acknowledgements_sent_total", &[("channel", "chat")])
+        metric_value(
+            metrics,
+            "intake_acknowledgements_sent_total",
+            &[("channel", "chat")],
+        )
     };
     let suppressed = |metrics: &str, reason: &str| {
         metric_value(
@@ -144,12 +153,15 @@ retry_max_backoff_secs = 2
             &[("channel", "chat"), ("reason", reason)],
         )
     };
-    wait_for("the acknowledgement, the duplicate and the auto-reply", async || {
-        let metrics = world.metrics().await;
-        sent(&metrics) == Some(1.0)
-            && suppressed(&metrics, "duplicate") == Some(1.0)
-            && suppressed(&metrics, "auto_submitted") == Some(1.0)
-    })
+    wait_for(
+        "the acknowledgement, the duplicate and the auto-reply",
+        async || {
+            let metrics = world.metrics().await;
+            sent(&metrics) == Some(1.0)
+                && suppressed(&metrics, "duplicate") == Some(1.0)
+                && suppressed(&metrics, "auto_submitted") == Some(1.0)
+        },
+    )
     .await;
     let tickets = world.wait_tickets(2, WAIT).await;
     router.terminate(Duration::from_secs(30)).await;
@@ -165,14 +177,22 @@ retry_max_backoff_secs = 2
         header("webhook-timestamp").parse().unwrap(),
         body,
     );
-    assert_eq!(header("webhook-signature"), signature, "signed with the site's secret");
+    assert_eq!(
+        header("webhook-signature"),
+        signature,
+        "signed with the site's secret"
+    );
     let callback: Value = serde_json::from_slice(body).unwrap();
-    let ticket = common::ticket_by_subject(&tickets, "Не проходит оплата").expect("the chat ticket");
+    let ticket =
+        common::ticket_by_subject(&tickets, "Не проходит оплата").expect("the chat ticket");
     assert_eq!(callback["ticket_id"], ticket["id"]);
     assert_eq!(callback["conversation_id"], "conv-ack-1");
     assert_eq!(callback["type"], "ticket.acknowledgement");
     let deadline = callback["deadline"].as_str().unwrap();
-    assert!(deadline.starts_with("2026-12-07T07:02:"), "Monday 10:02 Moscow: {deadline}");
+    assert!(
+        deadline.starts_with("2026-12-07T07:02:"),
+        "Monday 10:02 Moscow: {deadline}"
+    );
     let text = callback["text"].as_str().unwrap();
     assert!(
         text.contains("Мы ответим до 10:02 по московскому времени в понедельник, 7 декабря."),

@@ -334,7 +334,13 @@ async fn build(
     if let (true, Some(store)) = (acks, &store) {
         let (bus, store) = (Arc::clone(&bus), Arc::clone(store));
         crate::way_back::spawn_acknowledgements(
-            config, &topics, bus, store, live.clone(), shutdown, tasks,
+            config,
+            &topics,
+            bus,
+            store,
+            live.clone(),
+            shutdown,
+            tasks,
         )?;
     }
     if let (true, Some(store)) = (role.runs_router(), store) {

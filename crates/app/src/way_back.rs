@@ -118,3 +118,68 @@ pub(crate) fn spawn_ical_feeds(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Monday 7 December 2026 as a holiday.
+    const FEED: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:d7@test\r\nDTSTART;VALUE=DATE:20261207\r\nSUMMARY:Team holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    fn chat_due(live: &LivePolicies) -> chrono::DateTime<chrono::Utc> {
+        let friday = chrono::DateTime::parse_from_rfc3339("2026-12-04T17:57:00+03:00").unwrap();
+        live.current()
+            .first_response_deadline("chat", None, friday.with_timezone(&chrono::Utc))
+            .unwrap()
+            .due_at
+    }
+
+    #[tokio::test]
+    async fn a_calendar_with_an_ical_url_is_refreshed_by_a_spawned_task() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().route("/h.ics", axum::routing::get(|| async { FEED }));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let text = format!(
+            "[calendars.default]\nical_url = \"http://127.0.0.1:{port}/h.ics\"\nrefresh_secs = 3600\n"
+        );
+        let config = intake_config::load_from(Some(&text), &[]).unwrap();
+        let live = LivePolicies::new(config.working_time.sla.clone());
+        assert_eq!(
+            chat_due(&live).to_rfc3339(),
+            "2026-12-07T07:02:00+00:00",
+            "before the feed: Monday 10:02 Moscow"
+        );
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        spawn_ical_feeds(&config, &live, &shutdown, &mut tasks).unwrap();
+        assert_eq!(tasks.len(), 1, "one task per calendar with a URL");
+
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while live.status("default").successes == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the feed was not fetched"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            chat_due(&live).to_rfc3339(),
+            "2026-12-08T07:02:00+00:00",
+            "the feed's holiday moves the deadline to Tuesday 10:02"
+        );
+        shutdown.cancel();
+        let (name, ended) = tasks.join_next().await.unwrap().unwrap();
+        assert_eq!(name, "calendar feed");
+        assert!(ended.is_ok());
+    }
+
+    #[tokio::test]
+    async fn no_feed_no_task() {
+        let config = intake_config::load_from(None, &[]).unwrap();
+        let live = LivePolicies::new(config.working_time.sla.clone());
+        let mut tasks = JoinSet::new();
+        spawn_ical_feeds(&config, &live, &CancellationToken::new(), &mut tasks).unwrap();
+        assert!(tasks.is_empty());
+    }
+}

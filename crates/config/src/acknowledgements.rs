@@ -126,18 +126,17 @@ pub struct ChannelAckConfig {
 
 impl RawAcknowledgements {
     pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> AcknowledgementsConfig {
-        let consumer_group = non_empty(
-            ctx,
-            "acknowledgements.consumer_group",
-            self.consumer_group,
-        );
+        let consumer_group = non_empty(ctx, "acknowledgements.consumer_group", self.consumer_group);
         let choices = [("ru", AckLanguage::Ru), ("en", AckLanguage::En)];
         let default_language = parse_choice(&self.default_locale, &choices).unwrap_or_else(|e| {
             ctx.problem("acknowledgements.default_locale", e);
             AckLanguage::Ru
         });
         if self.retry_initial_backoff_ms == 0 {
-            ctx.problem("acknowledgements.retry_initial_backoff_ms", "must be at least 1");
+            ctx.problem(
+                "acknowledgements.retry_initial_backoff_ms",
+                "must be at least 1",
+            );
         }
         let retry_initial_backoff = Duration::from_millis(self.retry_initial_backoff_ms);
         let retry_max_backoff = Duration::from_secs(self.retry_max_backoff_secs);
@@ -222,7 +221,10 @@ mod tests {
         let config = load_from(Some(text), &[]).unwrap().acknowledgements;
         assert_eq!(config.default_language, AckLanguage::En);
         assert!(config.sender_window.is_zero());
-        assert_eq!(config.channels["chat"].templates[&AckLanguage::En], "#{{ ticket_id }}");
+        assert_eq!(
+            config.channels["chat"].templates[&AckLanguage::En],
+            "#{{ ticket_id }}"
+        );
         assert!(config.channels["chat"].enabled);
         assert!(!config.channels["slack"].enabled);
     }

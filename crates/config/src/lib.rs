@@ -42,7 +42,8 @@ pub use acknowledgements::{AckLanguage, AcknowledgementsConfig, ChannelAckConfig
 pub use blob::{BlobConfig, BlobS3Config, S3AccessKey};
 pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
-    ChannelRouting, ChannelsConfig, ChatCallbackConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
+    ChannelRouting, ChannelsConfig, ChatCallbackConfig, ChatChannelConfig, KNOWN_CHANNELS,
+    TicketPriority,
 };
 pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};

@@ -70,7 +70,11 @@ impl RawChatCallback {
         if let Some(secret) = &secret
             && !super::chat::is_standard_webhooks_secret(secret.expose_secret())
         {
-            let key = if self.secret_env.is_some() { "secret_env" } else { "secret_file" };
+            let key = if self.secret_env.is_some() {
+                "secret_env"
+            } else {
+                "secret_file"
+            };
             ctx.problem(
                 format!("{BASE}.{key}"),
                 "the secret is not a Standard Webhooks secret (\"whsec_\" followed by the base64 of at least 16 bytes)",
@@ -105,10 +109,20 @@ mod tests {
         "#;
         let config = load_from(Some(text), &env()).unwrap();
         let callback = config.channels.chat.callback.unwrap();
-        assert_eq!(callback.url.as_str(), "https://chat.example.com/intake/replies");
+        assert_eq!(
+            callback.url.as_str(),
+            "https://chat.example.com/intake/replies"
+        );
         assert_eq!(callback.timeout.as_secs(), 5);
         assert!(!format!("{callback:?}").contains(SECRET));
-        assert!(load_from(None, &[]).unwrap().channels.chat.callback.is_none());
+        assert!(
+            load_from(None, &[])
+                .unwrap()
+                .channels
+                .chat
+                .callback
+                .is_none()
+        );
     }
 
     #[test]
