@@ -55,7 +55,19 @@ async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_callback_naming_monday_10_02_across_a_router_crash_and_an_endpoint_outage() {
+async fn one_callback_naming_monday_10_02_across_a_router_crash_and_an_endpoint_outage_embedded() {
+    one_callback(Backend::Embedded, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_callback_naming_monday_10_02_across_a_router_crash_and_an_endpoint_outage_kafka() {
+    let Some(brokers) = common::kafka_brokers() else {
+        return;
+    };
+    one_callback(Backend::Kafka, Some(&brokers)).await;
+}
+
+async fn one_callback(backend: Backend, brokers: Option<&str>) {
     let port = common::free_port();
     let site_key: Vec<u8> = (0..32).map(|i| (i * 11 + 5) as u8).collect();
     let extra = format!(
@@ -69,7 +81,7 @@ retry_initial_backoff_ms = 200
 retry_max_backoff_secs = 2
 "#
     );
-    let world = World::with_sim(Backend::Embedded, None, Default::default(), &extra).await;
+    let world = World::with_sim(backend, brokers, Default::default(), &extra).await;
     let secret_path = world.path("site-secret");
     std::fs::write(
         &secret_path,

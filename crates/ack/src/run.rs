@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use intake_bus::{Bus, Consumer, Delivery};
 use intake_calendar::refresh::LivePolicies;
-use intake_channel::{Reply, ReplyError, ReplySenders};
+use intake_channel::{Reply, ReplySenders};
 use intake_event::TicketOutcome;
 use intake_store::{AckRecord, AckStatus, StateStore, StoreError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::deliver::Sent;
 use crate::policy::{Suppression, static_rules, window_rule};
-use crate::telemetry::{AckFailed, AckRetrying, AckSent, AckSuppressed, OutcomeLagSampled};
+use crate::telemetry::{AckFailed, AckSent, AckSuppressed, OutcomeLagSampled};
 use crate::{AckError, AckOptions, Templates};
 
 /// How long one poll waits for an outcome.
@@ -243,7 +244,7 @@ impl Acknowledger {
             deadline: outcome.deadline.as_ref().map(|d| d.due_at),
             ..Reply::default()
         };
-        match self.send(&reply, channel, shutdown).await {
+        match crate::deliver::send(&self.senders, &self.options, &reply, channel, shutdown).await {
             Sent::Delivered { attempts } => {
                 AckSent {
                     channel,
@@ -259,48 +260,6 @@ impl Acknowledger {
                     .await
             }
             Sent::Stopped => Handled::Stopped,
-        }
-    }
-
-    /// Sends with retries on retryable failures, until `give_up_after`.
-    async fn send(&self, reply: &Reply, channel: &str, shutdown: &CancellationToken) -> Sent {
-        let started = Instant::now();
-        let mut wait = self.options.retry_initial_backoff;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let error: ReplyError = match self.senders.send(reply).await {
-                Ok(_) => return Sent::Delivered { attempts },
-                Err(error) => error,
-            };
-            if !error.is_retryable() {
-                return Sent::Failed {
-                    reason: error.reason().as_str(),
-                    message: error.message().to_owned(),
-                };
-            }
-            if started.elapsed() + wait > self.options.give_up_after {
-                return Sent::Failed {
-                    reason: "retries_exhausted",
-                    message: format!("still failing after {attempts} attempts: {error}"),
-                };
-            }
-            let delay = error
-                .retry_after()
-                .unwrap_or(wait)
-                .min(self.options.retry_max_backoff);
-            AckRetrying {
-                channel,
-                outcome_id: reply.outcome_id,
-                attempt: attempts,
-                reason: error.reason().as_str(),
-                retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            }
-            .emit();
-            if !sleep(shutdown, delay).await {
-                return Sent::Stopped;
-            }
-            wait = (wait * 2).min(self.options.retry_max_backoff);
         }
     }
 
@@ -405,20 +364,8 @@ impl Acknowledger {
     }
 }
 
-/// How a send ended.
-enum Sent {
-    Delivered {
-        attempts: u32,
-    },
-    Failed {
-        reason: &'static str,
-        message: String,
-    },
-    Stopped,
-}
-
 /// Sleeps `wait`; false when shutdown came first.
-async fn sleep(shutdown: &CancellationToken, wait: Duration) -> bool {
+pub(crate) async fn sleep(shutdown: &CancellationToken, wait: Duration) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => false,
         () = tokio::time::sleep(wait) => true,
