@@ -10,7 +10,7 @@ use intake_channel::{Adapter, GatewayLimits, HttpChannel, PullChannel, Registrat
 use intake_config::{Config, Section};
 
 /// Adding a channel: its dependency in `crates/app/Cargo.toml` and one line here.
-const CHANNELS: &[Registration] = &[
+pub(crate) const CHANNELS: &[Registration] = &[
     // One line per channel, in any order.
     Registration::of::<intake_channel_chat::Chat>(),
     Registration::of::<intake_channel_example::Example>(),

@@ -77,7 +77,8 @@ fn the_example_sets_every_key_the_loader_knows() {
     // section's keys against the unknown-key message, which lists them all
     // (a channel section's own keys; the generic ones are checked below).
     let mut probe = "[log]\nx=1\n[service]\nx=1\n[http]\nx=1\n[ops]\nx=1\n[bus]\nx=1\n[bus.embedded]\nx=1\n\
-                 [bus.kafka]\nx=1\n[store]\nx=1\n[blob]\nx=1\n[blob.s3]\nx=1\n[zendesk]\nx=1\n[router]\nx=1\n"
+                 [bus.kafka]\nx=1\n[store]\nx=1\n[blob]\nx=1\n[blob.s3]\nx=1\n[zendesk]\nx=1\n[router]\nx=1\n\
+                 [acknowledgements]\nx=1\n[acknowledgements.channels.chat]\nx=1\n"
         .to_owned();
     let channels = intake_app::channel_sections();
     for section in &channels {
@@ -86,7 +87,7 @@ fn the_example_sets_every_key_the_loader_knows() {
     let errors = load_from(Some(&probe), &[]).unwrap_err();
     assert_eq!(
         errors.problems.len(),
-        12 + channels.len(),
+        14 + channels.len(),
         "one unknown key per section: {errors}"
     );
     let example: toml::Table = EXAMPLE.parse().expect("example is TOML");
@@ -119,7 +120,8 @@ fn the_example_sets_every_key_the_loader_knows() {
         for key in expected.split('`').skip(1).step_by(2) {
             let documented = table.contains_key(key)
                 || EXAMPLE.contains(&format!("{key} = "))
-                || EXAMPLE.contains(&format!("{key} ="));
+                || EXAMPLE.contains(&format!("{key} ="))
+                || EXAMPLE.contains(&format!("[{section}.{key}]"));
             assert!(documented, "{section}.{key} is not in the example");
         }
     }

@@ -7,12 +7,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use intake_channel::{Adapter, BuildError, Channel, ChannelSection, GatewayLimits, SectionContext};
+use intake_channel::{
+    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, ReplySender, SectionContext,
+};
 use serde::{Deserialize, Deserializer};
 
 use crate::fetch::parse_host_rule;
 use crate::signature::MIN_SECRET_BYTES;
-use crate::{ChatChannel, ChatOptions, IdentityVerifier, WebhookSecret};
+use crate::{
+    CallbackOptions, ChatCallback, ChatChannel, ChatOptions, IdentityVerifier, WebhookSecret,
+};
 
 /// `[channels.chat]` as written.
 #[derive(Debug, Deserialize)]
@@ -77,6 +81,29 @@ pub struct RawChat {
     /// blob store, in bytes (0 to 262144); 0: always the blob store.
     #[serde(default = "default_raw_inline_max_bytes")]
     raw_inline_max_bytes: u64,
+    /// The site's endpoint for acknowledgements (`[channels.chat.callback]`);
+    /// none: the chat channel cannot reply.
+    #[serde(default)]
+    callback: Option<RawChatCallback>,
+}
+
+/// `[channels.chat.callback]` as written: where the chat channel's reply
+/// sender posts acknowledgements, signed with Standard Webhooks under the
+/// site's own secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChatCallback {
+    /// The site's endpoint receiving acknowledgements (`http` or `https`).
+    url: String,
+    /// Environment variable holding the site's Standard Webhooks secret (`whsec_…`).
+    #[serde(default)]
+    secret_env: Option<String>,
+    /// File holding the site's Standard Webhooks secret (`whsec_…`).
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
+    /// Longest time one callback may take, connection included, in seconds.
+    #[serde(default = "default_callback_timeout_secs")]
+    timeout_secs: u64,
 }
 
 /// Longest accepted `attachment_fetch_timeout_secs`: the gateway answers
@@ -111,6 +138,10 @@ pub fn default_sender_messages_per_minute() -> u32 {
 /// Ten messages at once.
 pub fn default_sender_burst_messages() -> u32 {
     10
+}
+/// Ten seconds ([`crate::callback::DEFAULT_CALLBACK_TIMEOUT`]).
+pub fn default_callback_timeout_secs() -> u64 {
+    crate::callback::DEFAULT_CALLBACK_TIMEOUT.as_secs()
 }
 /// The kit's default (64 KiB).
 pub fn default_raw_inline_max_bytes() -> u64 {
@@ -184,7 +215,11 @@ impl ChannelSection for Chat {
                 format!("must be at most {inline_cap} (larger bodies go to the blob store; the event must stay well under the bus's record limit)"),
             );
         }
+        let callback = raw
+            .callback
+            .and_then(|callback| validate_callback(ctx, callback));
         Some(ChatOptions {
+            callback,
             timestamp_tolerance: Duration::from_secs(raw.timestamp_tolerance_secs),
             max_body_bytes,
             max_attachment_bytes,
@@ -214,6 +249,57 @@ impl Channel for Chat {
         let channel = ChatChannel::new(options).map_err(BuildError::from_error)?;
         Ok(Adapter::Http(Arc::new(channel)))
     }
+
+    fn reply_sender(options: &ChatOptions) -> Result<Option<Arc<dyn ReplySender>>, BuildError> {
+        let Some(callback) = &options.callback else {
+            return Ok(None);
+        };
+        let sender = ChatCallback::new(callback.clone()).map_err(BuildError::from_error)?;
+        Ok(Some(Arc::new(sender)))
+    }
+}
+
+/// `[channels.chat.callback]`: an http(s) URL (never repeated in a message:
+/// it may carry a token), a Standard Webhooks secret, a timeout.
+fn validate_callback(
+    ctx: &mut SectionContext<'_, '_>,
+    raw: RawChatCallback,
+) -> Option<CallbackOptions> {
+    let url = match url::Url::parse(raw.url.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+        Ok(_) => {
+            ctx.problem("callback.url", "must be an http or https URL");
+            None
+        }
+        Err(error) => {
+            ctx.problem("callback.url", format!("not a URL: {error}"));
+            None
+        }
+    };
+    ctx.at_least_one("callback.timeout_secs", raw.timeout_secs);
+    if raw.secret_env.is_none() && raw.secret_file.is_none() {
+        let message = format!(
+            "required with a callback URL (or {})",
+            ctx.key("callback.secret_file")
+        );
+        ctx.problem("callback.secret_env", message);
+    }
+    let secret = ctx.secret("callback.secret", &raw.secret_env, &raw.secret_file);
+    if let Some(Err(error)) = secret.as_ref().map(WebhookSecret::from_secret_string) {
+        let key = ctx.secret_key("callback.secret", &raw.secret_env);
+        ctx.problem(
+            &key,
+            format!(
+                "the secret is not a Standard Webhooks secret (\"whsec_\" followed by the base64 of at least {MIN_SECRET_BYTES} bytes): {error}"
+            ),
+        );
+        return None;
+    }
+    Some(CallbackOptions {
+        url: url?,
+        secret: secret?,
+        timeout: Duration::from_secs(raw.timeout_secs.max(1)),
+    })
 }
 
 /// Each port must be 1 to 65535; duplicates are dropped.

@@ -16,6 +16,7 @@
 
 pub mod attachment;
 pub mod author;
+pub mod callback;
 pub mod config;
 pub mod fetch;
 mod handler;
@@ -31,6 +32,7 @@ use intake_channel::WebhookSettings;
 use secrecy::SecretString;
 
 pub use attachment::{AttachmentLimits, AttachmentLink};
+pub use callback::{CallbackOptions, CallbackSetupError, ChatCallback};
 pub use config::Chat;
 pub use fetch::{
     AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
@@ -90,6 +92,10 @@ pub struct ChatOptions {
     /// in bytes (at most [`intake_event::MAX_INLINE_RAW_BYTES`]); 0: always
     /// the blob store.
     pub raw_inline_max_bytes: usize,
+    /// The reply sender's endpoint (`[channels.chat.callback]`), used by
+    /// [`config::Chat`]'s reply role, not by the webhook; `None`: the chat
+    /// channel cannot reply.
+    pub callback: Option<CallbackOptions>,
 }
 
 impl ChatOptions {
@@ -116,6 +122,7 @@ impl ChatOptions {
             identity_secret: None,
             phone_region: None,
             raw_inline_max_bytes: size(config::default_raw_inline_max_bytes()),
+            callback: None,
         }
     }
 }

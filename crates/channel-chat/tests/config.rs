@@ -176,3 +176,54 @@ fn raw_inline_threshold_defaults_to_64_kib_and_is_bounded() {
         .unwrap_or_else(|| panic!("no problem for the threshold: {errors}"));
     assert!(problem.message.contains("at most 262144"), "{problem}");
 }
+
+// `[channels.chat.callback]` (moved from the config crate with the section).
+
+const SITE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[test]
+fn a_callback_is_read_with_its_secret_and_timeout() {
+    let text = r#"
+        [channels.chat.callback]
+        url = "https://chat.example.com/intake/replies"
+        secret_env = "SITE_SECRET"
+        timeout_secs = 5
+    "#;
+    let chat = load_from(Some(text), &[("SITE_SECRET", SITE_SECRET)]).unwrap();
+    let callback = chat.callback.expect("callback");
+    assert_eq!(
+        callback.url.as_str(),
+        "https://chat.example.com/intake/replies"
+    );
+    assert_eq!(callback.timeout.as_secs(), 5);
+    assert!(!format!("{callback:?}").contains(SITE_SECRET));
+    assert!(load_from(None, &[]).unwrap().callback.is_none());
+}
+
+#[test]
+fn callback_problems_are_reported_with_their_keys() {
+    let text = r#"
+        [channels.chat.callback]
+        url = "ftp://chat.example.com/"
+        timeout_secs = 0
+        colour = "red"
+    "#;
+    let errors = load_from(Some(text), &[("SITE_SECRET", SITE_SECRET)]).unwrap_err();
+    let keys: Vec<&str> = errors.problems.iter().map(|p| p.key.as_str()).collect();
+    for key in [
+        "channels.chat.callback.url",
+        "channels.chat.callback.timeout_secs",
+        "channels.chat.callback.secret_env",
+        "channels.chat.callback.colour",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    let bad_secret = r#"
+        [channels.chat.callback]
+        url = "https://chat.example.com/"
+        secret_env = "SITE_SECRET"
+    "#;
+    let errors = load_from(Some(bad_secret), &[("SITE_SECRET", "not-a-whsec")]).unwrap_err();
+    assert_eq!(errors.problems[0].key, "channels.chat.callback.secret_env");
+    assert!(!errors.to_string().contains("not-a-whsec"), "{errors}");
+}

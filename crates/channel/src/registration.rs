@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use intake_config::{ChannelSection, ChannelsConfig, Section, SectionContext};
 
-use crate::{HttpChannel, PullChannel};
+use crate::{HttpChannel, PullChannel, ReplySender};
 
 /// A channel: its configuration section and the adapter it builds.
 pub trait Channel: ChannelSection {
@@ -21,6 +21,13 @@ pub trait Channel: ChannelSection {
     /// An error is a configuration error: the process stops with it,
     /// prefixed with `channels.<name>`.
     fn build(options: &Self::Options, gateway: &GatewayLimits) -> Result<Adapter, BuildError>;
+
+    /// The channel's reply sender (the reply role), when its options
+    /// configure one; the default: the channel cannot reply.
+    fn reply_sender(options: &Self::Options) -> Result<Option<Arc<dyn ReplySender>>, BuildError> {
+        let _ = options;
+        Ok(None)
+    }
 }
 
 /// Limits of the gateway every channel must respect.
@@ -70,9 +77,11 @@ impl BuildError {
 pub struct Registration {
     section: Section,
     build: BuildFn,
+    reply_sender: ReplySenderFn,
 }
 
 type BuildFn = fn(&dyn Any, &GatewayLimits) -> Option<Result<Adapter, BuildError>>;
+type ReplySenderFn = fn(&dyn Any) -> Option<Result<Option<Arc<dyn ReplySender>>, BuildError>>;
 
 impl Registration {
     /// The registration of channel `C`.
@@ -80,6 +89,7 @@ impl Registration {
         Self {
             section: Section::of::<C>(),
             build: build_erased::<C>,
+            reply_sender: reply_sender_erased::<C>,
         }
     }
 
@@ -111,6 +121,30 @@ impl Registration {
         };
         (self.build)(options, gateway)
     }
+}
+
+impl Registration {
+    /// The reply sender of this channel, when it is enabled, its section is
+    /// complete and configures one.
+    pub fn reply_sender(
+        &self,
+        channels: &ChannelsConfig,
+    ) -> Result<Option<Arc<dyn ReplySender>>, BuildError> {
+        if !channels.is_enabled(self.name()) {
+            return Ok(None);
+        }
+        let Some(options) = channels.options_of(self.name()) else {
+            return Ok(None);
+        };
+        (self.reply_sender)(options).unwrap_or(Ok(None))
+    }
+}
+
+fn reply_sender_erased<C: Channel>(
+    options: &dyn Any,
+) -> Option<Result<Option<Arc<dyn ReplySender>>, BuildError>> {
+    let options = options.downcast_ref::<C::Options>()?;
+    Some(C::reply_sender(options))
 }
 
 fn build_erased<C: Channel>(

@@ -107,6 +107,8 @@ suite_tests!(
     a_contact_is_forgotten_only_while_it_names_that_user,
     ids_beyond_i64_are_a_typed_error,
     concurrent_records_of_one_event_agree,
+    acknowledgements_first_decision_wins,
+    last_acknowledgement_counts_only_sent_ones_per_contact,
 );
 
 #[tokio::test]
