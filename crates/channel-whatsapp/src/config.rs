@@ -112,10 +112,16 @@ impl ChannelSection for WhatsApp {
         };
         let app_secret =
             ctx.required_secret("app_secret", &raw.app_secret_env, &raw.app_secret_file);
-        let verify_token =
-            ctx.required_secret("verify_token", &raw.verify_token_env, &raw.verify_token_file);
-        let access_token =
-            ctx.required_secret("access_token", &raw.access_token_env, &raw.access_token_file);
+        let verify_token = ctx.required_secret(
+            "verify_token",
+            &raw.verify_token_env,
+            &raw.verify_token_file,
+        );
+        let access_token = ctx.required_secret(
+            "access_token",
+            &raw.access_token_env,
+            &raw.access_token_file,
+        );
         let reply_template = raw.reply_template_name.map(|name| ReplyTemplate {
             name,
             language: raw.reply_template_language,

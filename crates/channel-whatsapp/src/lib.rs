@@ -90,11 +90,14 @@ impl WhatsAppChannel {
         let token = query.get("hub.verify_token").map(String::as_str);
         let subscribe = query.get("hub.mode").map(String::as_str) == Some("subscribe");
         match (subscribe, token, query.get("hub.challenge")) {
-            (true, Some(token), Some(challenge)) if verify::token_matches(&self.verify_token, token) => {
+            (true, Some(token), Some(challenge))
+                if verify::token_matches(&self.verify_token, token) =>
+            {
                 (StatusCode::OK, challenge.clone()).into_response()
             }
             (true, Some(_), Some(_)) => {
-                let rejection = Rejection::new(RejectReason::Signature, "hub.verify_token does not match");
+                let rejection =
+                    Rejection::new(RejectReason::Signature, "hub.verify_token does not match");
                 let mut answer = webhook::reject(CHANNEL, None, rejection).into_response();
                 *answer.status_mut() = StatusCode::FORBIDDEN;
                 answer
@@ -183,9 +186,11 @@ impl WebhookChannel for WhatsAppChannel {
     fn extra_routes(self: Arc<Self>, _ctx: ChannelContext) -> axum::Router {
         axum::Router::new().route(
             PATH,
-            get(move |Query(query): Query<HashMap<String, String>>| async move {
-                self.challenge(&query)
-            }),
+            get(
+                move |Query(query): Query<HashMap<String, String>>| async move {
+                    self.challenge(&query)
+                },
+            ),
         )
     }
 }

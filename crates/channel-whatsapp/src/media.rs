@@ -132,13 +132,10 @@ impl MediaFetcher {
     }
 
     async fn fetch(&self, media: &MediaRef) -> Result<Vec<u8>, Failed> {
-        let info_url = self
-            .api_base_url
-            .join(&media.id)
-            .map_err(|_| Failed {
-                outcome: FetchOutcome::ClientError,
-                detail: "media id is not a URL path segment".to_owned(),
-            })?;
+        let info_url = self.api_base_url.join(&media.id).map_err(|_| Failed {
+            outcome: FetchOutcome::ClientError,
+            detail: "media id is not a URL path segment".to_owned(),
+        })?;
         let answer = self.get(info_url).await?;
         let info: MediaInfo = answer.json().await.map_err(|e| Failed::of(e))?;
         let declared = info.file_size.as_ref().and_then(|size| match size {

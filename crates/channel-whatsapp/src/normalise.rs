@@ -107,19 +107,24 @@ fn one(
             .as_str()
             .filter(|text| !text.trim().is_empty())
             .ok_or_else(|| {
-                Rejection::new(RejectReason::Schema, format!("{at}.{field}: a non-empty string"))
+                Rejection::new(
+                    RejectReason::Schema,
+                    format!("{at}.{field}: a non-empty string"),
+                )
             })
     };
     let (wamid, from) = (required("id")?, required("from")?);
     let kind = message["type"].as_str().unwrap_or("unknown");
-    let key = match ContactKey::phone(from) {
+    // A `wa_id` is the number in international form without the `+`.
+    let number = format!("+{}", from.trim_start_matches('+'));
+    let key = match ContactKey::phone(&number) {
         Ok(key) => key,
         Err(_) => ContactKey::channel_user(CHANNEL, from)
             .map_err(|e| Rejection::new(RejectReason::Schema, format!("{at}.from: {e}")))?,
     };
     let contact = Contact {
         key: key.into_string(),
-        phone: intake_event::normalise_phone(from).ok(),
+        phone: intake_event::normalise_phone(&number).ok(),
         channel_user_id: Some(from.to_owned()),
         ..Contact::default()
     };
@@ -134,16 +139,19 @@ fn one(
     event
         .metadata
         .insert("whatsapp.type".to_owned(), kind.to_owned());
-    event
-        .metadata
-        .insert("whatsapp.phone_number_id".to_owned(), phone_number_id.to_owned());
+    event.metadata.insert(
+        "whatsapp.phone_number_id".to_owned(),
+        phone_number_id.to_owned(),
+    );
     let mut dropped = Vec::new();
     match profiles.names.get(from) {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => event.contact.name = Some(name.clone()),
         Some(_) => {
             dropped.push("contacts.profile.name");
-            event.dropped_fields.push("contacts.profile.name".to_owned());
+            event
+                .dropped_fields
+                .push("contacts.profile.name".to_owned());
         }
     }
     Ok(Normalised {
@@ -205,7 +213,11 @@ fn content(kind: &str, message: &Value) -> (String, Vec<MediaRef>) {
                         .flatten()
                         .map(|p| str_of(&p["phone"]))
                         .collect();
-                    format!("{} {}", str_of(&card["name"]["formatted_name"]), phones.join(", "))
+                    format!(
+                        "{} {}",
+                        str_of(&card["name"]["formatted_name"]),
+                        phones.join(", ")
+                    )
                 })
                 .collect();
             format!("Shared contact: {}", shared.join("; "))
@@ -215,7 +227,11 @@ fn content(kind: &str, message: &Value) -> (String, Vec<MediaRef>) {
             str_of(&reply["title"])
         }
         "button" => str_of(&body["text"]),
-        "reaction" => format!("Reaction {} to message {}", str_of(&body["emoji"]), str_of(&body["message_id"])),
+        "reaction" => format!(
+            "Reaction {} to message {}",
+            str_of(&body["emoji"]),
+            str_of(&body["message_id"])
+        ),
         _ => String::new(),
     };
     if text.trim().is_empty() {
@@ -227,5 +243,7 @@ fn content(kind: &str, message: &Value) -> (String, Vec<MediaRef>) {
 
 /// The note kept for a message this adapter cannot read.
 fn unread(kind: &str) -> String {
-    format!("[WhatsApp message of type \"{kind}\" that intake does not read; the raw payload is attached]")
+    format!(
+        "[WhatsApp message of type \"{kind}\" that intake does not read; the raw payload is attached]"
+    )
 }

@@ -74,7 +74,12 @@ impl WhatsAppReplies {
         let url = self
             .api_base_url
             .join(&format!("{number}/messages"))
-            .map_err(|_| (ReplyError::new(ReplyFailure::Invalid, "bad phone number id"), None))?;
+            .map_err(|_| {
+                (
+                    ReplyError::new(ReplyFailure::Invalid, "bad phone number id"),
+                    None,
+                )
+            })?;
         let answer = self
             .http
             .post(url)
@@ -88,7 +93,10 @@ impl WhatsAppReplies {
                 } else {
                     ReplyFailure::Unreachable
                 };
-                (ReplyError::new(reason, format!("messages API: {}", e.without_url())), None)
+                (
+                    ReplyError::new(reason, format!("messages API: {}", e.without_url())),
+                    None,
+                )
             })?;
         let status = answer.status();
         let retry_after = answer

@@ -456,11 +456,7 @@ pub struct NoticeIgnored {
 
 impl NoticeIgnored {
     pub fn emit(&self) {
-        tracing::debug!(
-            channel = self.channel,
-            kind = self.kind,
-            "notice ignored"
-        );
+        tracing::debug!(channel = self.channel, kind = self.kind, "notice ignored");
         counter!(names::NOTICES_IGNORED, "channel" => self.channel, "kind" => self.kind)
             .increment(1);
     }

@@ -272,18 +272,21 @@ async fn publish(
     name: &'static str,
     event: &intake_event::TicketEvent,
 ) -> Result<(), ApiError> {
-    publish_event(ctx, event).await.map(|_| ()).map_err(|error| {
-        let refusal = PublishRefusal::of(&error);
-        let rejection = Rejection::new(refusal.reason, refusal.message);
-        reject(
-            name,
-            Some(event.event_id),
-            match refusal.retry_after {
-                Some(wait) => rejection.with_retry_after(wait),
-                None => rejection,
-            },
-        )
-    })
+    publish_event(ctx, event)
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            let refusal = PublishRefusal::of(&error);
+            let rejection = Rejection::new(refusal.reason, refusal.message);
+            reject(
+                name,
+                Some(event.event_id),
+                match refusal.retry_after {
+                    Some(wait) => rejection.with_retry_after(wait),
+                    None => rejection,
+                },
+            )
+        })
 }
 
 fn early_event_id(channel: &'static str, authenticated: &Authenticated) -> Option<Uuid> {
