@@ -12,7 +12,8 @@
 //! 4. authenticates the raw bytes ([`WebhookChannel::verify`], 401) before
 //!    anything is parsed;
 //! 5. checks the content type ([`WebhookChannel::CONTENT_TYPE`], 415);
-//! 6. normalises ([`WebhookChannel::normalise`]: pure, no I/O; 400/422);
+//! 6. answers a handshake itself ([`WebhookChannel::handshake`]), else
+//!    normalises ([`WebhookChannel::normalise`]: pure, no I/O; 400/422);
 //! 7. applies the per-sender limit on the event's contact key (429) and the
 //!    channel's own admission check ([`WebhookChannel::admit`]);
 //! 8. stores the attachment bytes in the blob store (503), runs the
@@ -92,6 +93,14 @@ pub trait WebhookChannel: Send + Sync + 'static {
         body: &[u8],
         received_at: DateTime<Utc>,
     ) -> Result<Normalised<Self::Extra>, Rejection>;
+
+    /// An authenticated delivery the channel answers itself, publishing
+    /// nothing (a handshake such as Slack's `url_verification`): checked
+    /// after authentication and the content type, before normalising. The
+    /// default answers none this way.
+    fn handshake(&self, _body: &[u8]) -> Option<axum::response::Response> {
+        None
+    }
 
     /// The messages of one delivery, each to become one event (a WhatsApp
     /// payload carries several). The pipeline calls this; the default is the

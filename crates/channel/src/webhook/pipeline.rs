@@ -176,6 +176,9 @@ async fn receive<C: WebhookChannel>(
         );
         return Err(reject(name, early_id, rejection));
     }
+    if let Some(answer) = channel.handshake(&body) {
+        return Ok(answer);
+    }
     let messages = channel
         .normalise_batch(&authenticated, &body, intake_telemetry::clock::now())
         .map_err(|rejection| reject(name, early_id, rejection))?;
