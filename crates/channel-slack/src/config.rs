@@ -88,8 +88,12 @@ impl ChannelSection for Slack {
     fn validate(raw: RawSlack, ctx: &mut SectionContext<'_, '_>) -> Option<SlackOptions> {
         let max_body_bytes = ctx.positive_usize("max_body_bytes", raw.max_body_bytes);
         let api_timeout = ctx.secs_between("api_timeout_secs", raw.api_timeout_secs, 1, 300);
-        let timestamp_tolerance =
-            ctx.secs_between("timestamp_tolerance_secs", raw.timestamp_tolerance_secs, 1, 300);
+        let timestamp_tolerance = ctx.secs_between(
+            "timestamp_tolerance_secs",
+            raw.timestamp_tolerance_secs,
+            1,
+            300,
+        );
         let mut api_base_url = match Url::parse(&raw.api_base_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             _ => {
@@ -103,7 +107,10 @@ impl ChannelSection for Slack {
         }
         for (i, id) in raw.support_channels.iter().enumerate() {
             if id.trim().is_empty() || id.contains(':') {
-                ctx.problem(&format!("support_channels[{i}]"), "must be a channel id (C0123ABCD)");
+                ctx.problem(
+                    &format!("support_channels[{i}]"),
+                    "must be a channel id (C0123ABCD)",
+                );
             }
         }
         let signing_secret = ctx.required_secret(

@@ -119,7 +119,13 @@ impl WebhookChannel for SlackChannel {
             return None;
         }
         let challenge = value["challenge"].as_str()?.to_owned();
-        Some((StatusCode::OK, axum::Json(serde_json::json!({"challenge": challenge}))).into_response())
+        Some(
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({"challenge": challenge})),
+            )
+                .into_response(),
+        )
     }
 
     fn normalise(

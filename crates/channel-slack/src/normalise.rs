@@ -42,7 +42,11 @@ pub enum Delivery {
 }
 
 /// The delivery of `body`.
-pub fn normalise(body: &[u8], scope: &Scope, received_at: DateTime<Utc>) -> Result<Delivery, Rejection> {
+pub fn normalise(
+    body: &[u8],
+    scope: &Scope,
+    received_at: DateTime<Utc>,
+) -> Result<Delivery, Rejection> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Rejection::new(RejectReason::BadJson, format!("body is not JSON: {e}")))?;
     let schema = |m: &str| Rejection::new(RejectReason::Schema, m.to_owned());
@@ -100,7 +104,10 @@ pub fn normalise(body: &[u8], scope: &Scope, received_at: DateTime<Utc>) -> Resu
         .filter_map(|f| f["name"].as_str())
         .collect();
     if !files.is_empty() {
-        text.push_str(&format!("\n\n[files shared in Slack: {}]", files.join(", ")));
+        text.push_str(&format!(
+            "\n\n[files shared in Slack: {}]",
+            files.join(", ")
+        ));
     }
     if text.trim().is_empty() {
         text = "[an empty Slack message]".to_owned();
@@ -119,7 +126,11 @@ pub fn normalise(body: &[u8], scope: &Scope, received_at: DateTime<Utc>) -> Resu
     ticket.conversation.thread_id = Some(format!("{team}:{channel}:{root}"));
     ticket.conversation.in_reply_to = thread_ts.filter(|t| *t != ts);
     ticket.sent_at = slack_time(&ts);
-    for (name, value) in [("slack.channel", &channel), ("slack.ts", &ts), ("slack.team", &team)] {
+    for (name, value) in [
+        ("slack.channel", &channel),
+        ("slack.ts", &ts),
+        ("slack.team", &team),
+    ] {
         ticket.metadata.insert(name.to_owned(), value.clone());
     }
     ticket

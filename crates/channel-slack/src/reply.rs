@@ -50,7 +50,8 @@ impl ReplySender for SlackReplies {
     async fn send(&self, reply: &Reply) -> Result<Delivery, ReplyError> {
         let conversation = reply.conversation_id.as_deref().unwrap_or_default();
         let mut parts = conversation.splitn(3, ':');
-        let (Some(_team), Some(channel), Some(thread_ts)) = (parts.next(), parts.next(), parts.next())
+        let (Some(_team), Some(channel), Some(thread_ts)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(ReplyError::new(
                 ReplyFailure::Invalid,

@@ -20,8 +20,8 @@ pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
 fn mac(secret: &SecretString, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     // HMAC takes a key of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("any key length");
     mac.update(b"v0:");
     mac.update(timestamp.as_bytes());
     mac.update(b":");
@@ -50,7 +50,11 @@ fn timestamp(headers: &HeaderMap) -> Result<&str, Rejection> {
 }
 
 /// Both headers present and the timestamp within `window` of `now` (unix seconds).
-pub(crate) fn check_headers(headers: &HeaderMap, window: Duration, now: i64) -> Result<(), Rejection> {
+pub(crate) fn check_headers(
+    headers: &HeaderMap,
+    window: Duration,
+    now: i64,
+) -> Result<(), Rejection> {
     if headers.get(SIGNATURE_HEADER).is_none() {
         return Err(refuse("missing x-slack-signature header"));
     }
@@ -70,7 +74,11 @@ pub(crate) fn check_headers(headers: &HeaderMap, window: Duration, now: i64) -> 
 }
 
 /// Ok when the signature header holds the signature of `body`.
-pub(crate) fn verify(secret: &SecretString, headers: &HeaderMap, body: &[u8]) -> Result<(), Rejection> {
+pub(crate) fn verify(
+    secret: &SecretString,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Rejection> {
     let timestamp = timestamp(headers)?;
     let signature = headers
         .get(SIGNATURE_HEADER)
