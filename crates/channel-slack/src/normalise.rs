@@ -91,8 +91,13 @@ pub fn normalise(
 
     let key = ContactKey::channel_user(CHANNEL, &format!("{team}:{user}"))
         .map_err(|e| schema(&format!("event.user: {e}")))?;
+    // Slack vouches for the user: the id comes from its signed delivery
+    // and belongs to a member of the workspace. Verified, a thread reply by
+    // another member joins the thread's ticket (the router keeps
+    // unverified strangers out of others' tickets).
     let contact = Contact {
         key: key.into_string(),
+        verified: true,
         channel_user_id: Some(user.clone()),
         ..Contact::default()
     };

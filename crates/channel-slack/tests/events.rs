@@ -176,6 +176,7 @@ async fn direct_messages_and_support_channels_count_bots_and_the_app_itself_do_n
     }
     let events = harness.events();
     assert_eq!(events[0].contact.key, "slack:T0TEAM:U0ANNA");
+    assert!(events[0].contact.verified, "Slack vouches for the member");
     assert_eq!(events[0].text, "DM to the app");
     assert_eq!(events[1].metadata["slack.channel"], SUPPORT);
 }

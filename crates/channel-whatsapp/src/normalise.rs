@@ -122,8 +122,12 @@ fn one(
         Err(_) => ContactKey::channel_user(CHANNEL, from)
             .map_err(|e| Rejection::new(RejectReason::Schema, format!("{at}.from: {e}")))?,
     };
+    // Meta vouches for the number: a WhatsApp account is its phone's, and
+    // the delivery is signed. So the key is the phone, shared with other
+    // channels that know the same person by it.
     let contact = Contact {
         key: key.into_string(),
+        verified: true,
         phone: intake_event::normalise_phone(&number).ok(),
         channel_user_id: Some(from.to_owned()),
         ..Contact::default()

@@ -145,6 +145,10 @@ async fn every_message_of_a_payload_becomes_one_event_and_statuses_none() {
         ]
     );
     assert_eq!(events[1].contact.name.as_deref(), Some("Ben"));
+    assert!(
+        events.iter().all(|e| e.contact.verified),
+        "Meta vouches for the number"
+    );
     assert_eq!(
         events[0].conversation.thread_id.as_deref(),
         Some("106540352242922:16505551234")
