@@ -76,8 +76,7 @@ impl MediaFetcher {
     ) -> Result<(), Rejection> {
         let event_id = message.event.event_id;
         for media in std::mem::take(&mut message.extra) {
-            let detail;
-            match self.fetch(&media).await {
+            let detail = match self.fetch(&media).await {
                 Ok(bytes) => {
                     let blob = ctx.blobs.put(&bytes).await.map_err(|e| {
                         tracing::warn!(error = %e, channel = CHANNEL, %event_id, "media store failed");
@@ -120,9 +119,9 @@ impl MediaFetcher {
                         .logging(failed.detail)
                         .with_retry_after(Duration::from_secs(30)));
                     }
-                    detail = failed.detail;
+                    failed.detail
                 }
-            }
+            };
             message.event.text.push_str(&format!(
                 "\n\n[attachment not stored: {} ({}): {detail}]",
                 media.filename, media.mime_type
@@ -137,7 +136,7 @@ impl MediaFetcher {
             detail: "media id is not a URL path segment".to_owned(),
         })?;
         let answer = self.get(info_url).await?;
-        let info: MediaInfo = answer.json().await.map_err(|e| Failed::of(e))?;
+        let info: MediaInfo = answer.json().await.map_err(Failed::of)?;
         let declared = info.file_size.as_ref().and_then(|size| match size {
             serde_json::Value::Number(n) => n.as_u64(),
             serde_json::Value::String(s) => s.parse().ok(),
@@ -159,7 +158,7 @@ impl MediaFetcher {
         let mut bytes = Vec::new();
         let mut stream = answer.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Failed::of(e))?;
+            let chunk = chunk.map_err(Failed::of)?;
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > limit {
                 return Err(too_large(bytes.len() as u64));
@@ -175,7 +174,7 @@ impl MediaFetcher {
             .bearer_auth(self.access_token.expose_secret())
             .send()
             .await
-            .map_err(|e| Failed::of(e))?;
+            .map_err(Failed::of)?;
         if !answer.status().is_success() {
             return Err(Failed::status(answer.status()));
         }
