@@ -279,3 +279,29 @@ async fn media_are_downloaded_through_the_media_endpoint_within_the_size_limit()
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
     assert_eq!(harness.events().len(), before);
 }
+
+#[tokio::test]
+async fn statuses_are_counted_as_ignored_notices() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let harness = Harness::new(API, "");
+    let body = payload(vec![vec![
+        status_change("sent"),
+        status_change("delivered"),
+        change(&[], vec![text("wamid.S1", "16505551234", "hi")]),
+    ]]);
+    let (status, _, _) = harness.send(request(body, Some(APP_SECRET))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(harness.events().len(), 1);
+    let rendered = metrics.render();
+    let line = rendered
+        .lines()
+        .find(|l| l.starts_with("intake_notices_ignored_total{"))
+        .unwrap_or_else(|| panic!("no notices counter in:\n{rendered}"));
+    assert!(
+        line.contains("channel=\"whatsapp\"") && line.contains("kind=\"status\""),
+        "{line}"
+    );
+    assert!(line.ends_with(" 2"), "{line}");
+}
