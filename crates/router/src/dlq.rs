@@ -26,7 +26,7 @@ use intake_bus::{BusError, Delivery, Publisher, Record, Topics};
 use intake_event::BlobRef;
 
 use crate::RouterError;
-use crate::run::{Router, Run, Step};
+use crate::worker::{Step, Worker};
 use crate::telemetry::{DeadLetterReduced, DeadLettered};
 
 /// Header of a record whose payload is in the blob store (`sha256/<hex>`).
@@ -210,36 +210,35 @@ enum Published {
     Interrupted,
 }
 
-impl Router {
+impl Worker {
     /// Writes the dead letter of `delivery` (reduced when the bus refuses it
-    /// as it is, see the module doc), then marks the delivery done.
+    /// as it is, see the module doc) and its outcome; the caller then marks
+    /// the delivery done.
     pub(crate) async fn dead_letter(
         &self,
-        run: &mut Run<'_>,
-        index: usize,
+        channel: &str,
         delivery: &Delivery,
         event_id: &str,
         letter: &DeadLetter,
-        publisher: &Arc<dyn Publisher>,
     ) -> Result<Step, RouterError> {
-        let channel = run.slots[index].route.name.clone();
+        let publisher = &self.publisher;
         let full = record(self.topics(), delivery, letter);
-        let refusal = match self.publish_letter(run, publisher, &full).await {
+        let refusal = match self.publish_letter(publisher, &full).await {
             Published::Yes => None,
             Published::Interrupted => return Ok(Step::Interrupted),
             Published::Refused(refusal) => Some(refusal),
         };
         if let Some(refusal) = refusal {
-            let Some(blob) = self.payload_to_blob(run, &full.payload).await else {
+            let Some(blob) = self.payload_to_blob(&full.payload).await else {
                 return Ok(Step::Interrupted);
             };
             let reduced = with_payload_in_blob(&full, &blob);
-            let form = match self.publish_letter(run, publisher, &reduced).await {
+            let form = match self.publish_letter(publisher, &reduced).await {
                 Published::Yes => "payload_in_blob",
                 Published::Interrupted => return Ok(Step::Interrupted),
                 Published::Refused(_) => {
                     match self
-                        .publish_letter(run, publisher, &minimal(&full, Some(&blob)))
+                        .publish_letter(publisher, &minimal(&full, Some(&blob)))
                         .await
                     {
                         Published::Yes => "minimal",
@@ -249,7 +248,7 @@ impl Router {
                 }
             };
             DeadLetterReduced {
-                channel: &channel,
+                channel,
                 event_id,
                 form,
                 payload_bytes: full.payload.len(),
@@ -258,7 +257,7 @@ impl Router {
             .emit();
         }
         DeadLettered {
-            channel: &channel,
+            channel,
             event_id,
             reason: letter.reason.as_str(),
             message: &letter.log_message,
@@ -266,20 +265,16 @@ impl Router {
             zendesk_request_id: letter.zendesk_request_id.as_deref(),
         }
         .emit();
-        let outcome = crate::outcome::for_dead_letter(&channel, delivery, letter);
-        if !self
-            .publish_outcome(run, publisher, delivery, &outcome)
-            .await?
-        {
+        let outcome = crate::outcome::for_dead_letter(channel, delivery, letter);
+        if !self.publish_outcome(delivery, &outcome).await? {
             return Ok(Step::Interrupted);
         }
-        self.mark_done(run, index, delivery, event_id).await
+        Ok(Step::Done)
     }
 
     /// Publishes `letter`, retrying retryable failures with backoff.
     async fn publish_letter(
         &self,
-        run: &mut Run<'_>,
         publisher: &Arc<dyn Publisher>,
         letter: &Record,
     ) -> Published {
@@ -290,7 +285,7 @@ impl Router {
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, "dead-letter publish failed, retrying");
-                    if !run.wait(delay).await {
+                    if !self.wait(delay).await {
                         return Published::Interrupted;
                     }
                 }
@@ -301,8 +296,8 @@ impl Router {
 
     /// Stores `payload` in the blob store, retrying while it is unavailable;
     /// None when shutdown came first.
-    async fn payload_to_blob(&self, run: &mut Run<'_>, payload: &[u8]) -> Option<BlobRef> {
-        let blobs: &Arc<dyn BlobStore> = &self.processor().blobs;
+    async fn payload_to_blob(&self, payload: &[u8]) -> Option<BlobRef> {
+        let blobs: &Arc<dyn BlobStore> = &self.processor.blobs;
         let mut backoff = self.backoff();
         loop {
             match blobs.put(payload).await {
@@ -310,7 +305,7 @@ impl Router {
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, "storing a dead letter's payload failed, retrying");
-                    if !run.wait(delay).await {
+                    if !self.wait(delay).await {
                         return None;
                     }
                 }

@@ -59,6 +59,12 @@ pub struct RouterOptions {
     /// Zendesk custom ticket field (a text field) that receives the deadline
     /// as RFC 3339 UTC; None writes only the `intake_sla_<policy>` tag.
     pub deadline_field_id: Option<u64>,
+    /// Events handled at once (different conversations; one conversation's
+    /// events always run one at a time, in order).
+    pub max_in_flight: usize,
+    /// Records the router holds at most (polled ahead, waiting in their
+    /// lanes, or running); polling pauses at this number.
+    pub max_held_events: usize,
 }
 
 impl RouterOptions {
@@ -75,6 +81,8 @@ impl RouterOptions {
             max_priority_wait: default_max_priority_wait(),
             sla: LivePolicies::new(default_sla()),
             deadline_field_id: None,
+            max_in_flight: default_max_in_flight(),
+            max_held_events: default_max_held_events(),
         }
     }
 }
@@ -97,6 +105,17 @@ pub fn default_retry_max_backoff() -> Duration {
 
 pub fn default_idle_poll() -> Duration {
     Duration::from_millis(50)
+}
+
+/// 16 events at once: at ~300 ms per Zendesk call that is up to ~3,200
+/// calls a minute, so the pacer, not the router, sets the pace on every
+/// plan up to 2,500/min.
+pub fn default_max_in_flight() -> usize {
+    16
+}
+
+pub fn default_max_held_events() -> usize {
+    1000
 }
 
 pub fn default_max_priority_wait() -> Duration {
