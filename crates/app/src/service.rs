@@ -577,6 +577,10 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         max_priority_wait: config.router.max_priority_wait,
         sla: LivePolicies::new(config.working_time.sla.clone()),
         deadline_field_id: config.router.deadline_field_id,
+        max_in_flight: config.router.max_in_flight.get(),
+        max_held_events: config.router.max_held_events.get(),
+        retry_max_attempts: config.router.retry_max_attempts.get(),
+        retry_max_age: config.router.retry_max_age,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }

@@ -53,6 +53,10 @@ fn no_file_gives_every_default() {
     );
     assert_eq!(config.router.retry_max_backoff, Duration::from_secs(60));
     assert_eq!(config.router.subject_max_chars.get(), 80);
+    assert_eq!(config.router.max_in_flight.get(), 16);
+    assert_eq!(config.router.max_held_events.get(), 1000);
+    assert_eq!(config.router.retry_max_attempts.get(), 100);
+    assert_eq!(config.router.retry_max_age, Duration::from_secs(21600));
 
     let chat = &config.channels.chat;
     assert!(chat.enabled);
@@ -339,6 +343,9 @@ listen = "localhost"
 channel_priority = ["chat", "fax", "chat"]
 retry_initial_backoff_ms = 5000
 retry_max_backoff_secs = 1
+max_in_flight = 0
+retry_max_attempts = 0
+retry_max_age_secs = 0
 [channels.chat]
 enabled = "perhaps"
 tags = ["ok", "two words"]
@@ -373,6 +380,9 @@ api_token = "inline-secret-value"
     expect("router.channel_priority[1]", "unknown channel \"fax\"");
     expect("router.channel_priority[2]", "listed twice");
     expect("router.retry_max_backoff_secs", "shorter");
+    expect("router.max_in_flight", "at least 1");
+    expect("router.retry_max_attempts", "at least 1");
+    expect("router.retry_max_age_secs", "at least 1");
     expect("channels.chat.enabled", "invalid type");
     expect("channels.chat.tags[1]", "not a Zendesk tag");
     expect("channels.fax", "unknown key");
@@ -383,7 +393,7 @@ api_token = "inline-secret-value"
     );
     expect("nosuch", "unknown key");
     expect("INTAKE__BAD-NAME", "not a valid override");
-    assert_eq!(errors.problems.len(), 14, "{errors}");
+    assert_eq!(errors.problems.len(), 17, "{errors}");
     assert!(!errors.to_string().contains("inline-secret-value"));
 }
 

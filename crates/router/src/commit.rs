@@ -69,7 +69,11 @@ mod tests {
         // Finished out of order: nothing may be stored past the unfinished 10.
         assert_eq!(commits.finish("t", 0, 12), None);
         assert_eq!(commits.finish("t", 0, 11), None);
-        assert_eq!(commits.finish("t", 1, 5), Some(5), "partitions are separate");
+        assert_eq!(
+            commits.finish("t", 1, 5),
+            Some(5),
+            "partitions are separate"
+        );
         assert_eq!(commits.finish("t", 0, 10), Some(12));
         assert_eq!(commits.held(), 1);
         assert_eq!(commits.finish("t", 0, 13), Some(13));

@@ -26,8 +26,8 @@ use intake_bus::{BusError, Delivery, Publisher, Record, Topics};
 use intake_event::BlobRef;
 
 use crate::RouterError;
-use crate::worker::{Step, Worker};
 use crate::telemetry::{DeadLetterReduced, DeadLettered};
+use crate::worker::{Step, Worker};
 
 /// Header of a record whose payload is in the blob store (`sha256/<hex>`).
 pub const PAYLOAD_BLOB_HEADER: &str = "intake_payload_blob";
@@ -273,11 +273,7 @@ impl Worker {
     }
 
     /// Publishes `letter`, retrying retryable failures with backoff.
-    async fn publish_letter(
-        &self,
-        publisher: &Arc<dyn Publisher>,
-        letter: &Record,
-    ) -> Published {
+    async fn publish_letter(&self, publisher: &Arc<dyn Publisher>, letter: &Record) -> Published {
         let mut backoff = self.backoff();
         loop {
             match publisher.publish(letter.clone()).await {

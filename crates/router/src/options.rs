@@ -65,6 +65,11 @@ pub struct RouterOptions {
     /// Records the router holds at most (polled ahead, waiting in their
     /// lanes, or running); polling pauses at this number.
     pub max_held_events: usize,
+    /// Retryable failures of one event (each parks its conversation for a
+    /// backoff) before it goes to the dead-letter queue with its history.
+    pub retry_max_attempts: usize,
+    /// Longest time one event is retried from its first failure.
+    pub retry_max_age: Duration,
 }
 
 impl RouterOptions {
@@ -83,6 +88,8 @@ impl RouterOptions {
             deadline_field_id: None,
             max_in_flight: default_max_in_flight(),
             max_held_events: default_max_held_events(),
+            retry_max_attempts: default_retry_max_attempts(),
+            retry_max_age: default_retry_max_age(),
         }
     }
 }
@@ -116,6 +123,14 @@ pub fn default_max_in_flight() -> usize {
 
 pub fn default_max_held_events() -> usize {
     1000
+}
+
+pub fn default_retry_max_attempts() -> usize {
+    100
+}
+
+pub fn default_retry_max_age() -> Duration {
+    Duration::from_secs(6 * 3600)
 }
 
 pub fn default_max_priority_wait() -> Duration {

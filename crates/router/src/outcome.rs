@@ -20,8 +20,8 @@ use crate::RouterError;
 use crate::deadline;
 use crate::dlq::DeadLetter;
 use crate::process::Outcome;
-use crate::worker::Worker;
 use crate::telemetry::OutcomePublished;
+use crate::worker::Worker;
 
 /// CloudEvents `ce_type` of outcomes on the bus.
 pub const OUTCOME_CE_TYPE: &str = "intake.ticket_outcome.v1";

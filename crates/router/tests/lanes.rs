@@ -30,22 +30,23 @@ fn bodies(ticket: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Twelve conversations of eight messages each, published interleaved, with
-/// the simulator answering half the calls late (random, seeded): each
-/// conversation ends as one ticket holding its messages in order.
+/// Twelve conversations of eight messages each, each conversation's
+/// messages published one after the other, with the simulator answering
+/// half the calls late (random, seeded): each conversation ends as one
+/// ticket holding its messages in order.
 ///
 /// Checked that it fails without lanes: with `lane_of` returning a lane per
 /// record (every event free to run beside its conversation's others), the
-/// first messages of a conversation raced to create its ticket (more than
-/// twelve tickets) and comments landed out of order.
+/// eight messages of a conversation ran at once and raced to create its
+/// ticket (21 and 29 tickets instead of twelve in two runs).
 #[tokio::test]
 async fn one_conversation_is_applied_in_order_while_conversations_run_concurrently() {
     const CONVERSATIONS: usize = 12;
     const MESSAGES: usize = 8;
     let mut h = Harness::new().await;
     h.add_fault(json!({"delay_ms": 40, "rate": 0.5})).await;
-    for m in 0..MESSAGES {
-        for c in 0..CONVERSATIONS {
+    for c in 0..CONVERSATIONS {
+        for m in 0..MESSAGES {
             let event = in_thread(
                 &format!("c{c}-m{m}"),
                 &format!("v{c}"),
@@ -95,13 +96,14 @@ async fn next_position(h: &Harness) -> Option<Delivery> {
 ///
 /// Checked that it fails without the contiguous prefix: marking each record
 /// done as it finishes (calling `done` with the record's own offset) stored
-/// the position past A's record, `next_position` returned a later record
-/// and A's comment was never applied after the restart (the wait timed out).
+/// the position past A's record (`next_position` found nothing left to
+/// read), so A's comment would never have been applied after the restart.
 /// With one event at a time the twenty tickets never come while A retries.
 #[tokio::test]
 async fn positions_move_over_the_finished_prefix_only_and_a_restart_loses_nothing() {
     let mut h = Harness::new().await;
-    h.publish(&in_thread("a-0", "va", "thread-a", "a opens")).await;
+    h.publish(&in_thread("a-0", "va", "thread-a", "a opens"))
+        .await;
     h.start_router(h.options(routes()));
     let tickets = h.wait_for_tickets(1).await;
     let ticket_a = tickets[0]["id"].as_u64().unwrap();
