@@ -9,6 +9,7 @@
 //! backends pass the same behavioural suite (`tests/suite`).
 
 mod error;
+mod parked;
 mod postgres;
 mod sqlite;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -144,6 +146,22 @@ pub trait StateStore: Send + Sync {
 
     /// Readiness: Ok when the store answers now.
     async fn check_ready(&self) -> Result<(), StoreError>;
+
+    // ---- Router lanes (issue 13): conversations the router has parked ----
+
+    /// Writes down a parked lane (replaces the row of the same consumer
+    /// group and lane).
+    async fn park_lane(&self, parked: &ParkedLane) -> Result<(), StoreError>;
+
+    /// Forgets a parked lane (its event finished); no-op when absent.
+    async fn unpark_lane(&self, consumer_group: &str, lane: &str) -> Result<(), StoreError>;
+
+    /// Parked lanes of one consumer group (every group with None), earliest
+    /// resume first.
+    async fn parked_lanes(
+        &self,
+        consumer_group: Option<&str>,
+    ) -> Result<Vec<ParkedLane>, StoreError>;
 }
 
 /// Ticket and user ids are stored as signed 64-bit integers by both backends.

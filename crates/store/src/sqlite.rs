@@ -16,6 +16,8 @@ use crate::{
     to_db_id,
 };
 
+mod parked;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How to open a [`SqliteStore`].
@@ -269,6 +271,21 @@ impl StateStore for SqliteStore {
     async fn check_ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn park_lane(&self, parked: &crate::ParkedLane) -> Result<(), StoreError> {
+        self.park_lane_row(parked).await
+    }
+
+    async fn unpark_lane(&self, consumer_group: &str, lane: &str) -> Result<(), StoreError> {
+        self.unpark_lane_row(consumer_group, lane).await
+    }
+
+    async fn parked_lanes(
+        &self,
+        consumer_group: Option<&str>,
+    ) -> Result<Vec<crate::ParkedLane>, StoreError> {
+        self.parked_lane_rows(consumer_group).await
     }
 }
 
