@@ -54,6 +54,9 @@ pub enum DlqReason {
     /// The record's payload was moved to the blob store (an oversized dead
     /// letter) and is not there any more.
     PayloadUnavailable,
+    /// Retryable failures went on past `router.retry_max_attempts` or
+    /// `router.retry_max_age_secs` (the history is in `intake_error_history`).
+    RetriesExhausted,
 }
 
 impl DlqReason {
@@ -66,6 +69,7 @@ impl DlqReason {
             DlqReason::AttachmentRejected => "attachment_rejected",
             DlqReason::ZendeskRejected => "zendesk_rejected",
             DlqReason::PayloadUnavailable => "payload_unavailable",
+            DlqReason::RetriesExhausted => "retries_exhausted",
         }
     }
 }
@@ -80,6 +84,9 @@ pub struct DeadLetter {
     /// What the log line says: without Zendesk's `details`, which can echo
     /// customer data (the DLQ header keeps the full message for operators).
     pub log_message: String,
+    /// Earlier failures of the event, oldest first (one line each), for a
+    /// letter of retries spent; header `intake_error_history` (a JSON array).
+    pub history: Vec<String>,
 }
 
 impl DeadLetter {
@@ -91,6 +98,7 @@ impl DeadLetter {
             message,
             zendesk_status: None,
             zendesk_request_id: None,
+            history: Vec::new(),
         }
     }
 
@@ -101,6 +109,7 @@ impl DeadLetter {
             log_message: error.log_summary().to_string(),
             zendesk_status: error.status(),
             zendesk_request_id: error.request_id().map(str::to_owned),
+            history: Vec::new(),
         }
     }
 }
@@ -137,6 +146,10 @@ pub fn record(topics: &Topics, delivery: &Delivery, letter: &DeadLetter) -> Reco
     if let Some(status) = letter.zendesk_status {
         headers.push(("intake_zendesk_status".to_owned(), status.to_string()));
     }
+    if !letter.history.is_empty() {
+        let history = serde_json::Value::from(letter.history.clone()).to_string();
+        headers.push(("intake_error_history".to_owned(), history));
+    }
     if let Some(request_id) = &letter.zendesk_request_id {
         headers.push(("intake_zendesk_request_id".to_owned(), request_id.clone()));
     }
@@ -172,7 +185,9 @@ pub fn minimal(record: &Record, blob: Option<&BlobRef>) -> Record {
     let mut headers: Vec<(String, String)> = record
         .headers
         .iter()
-        .filter(|(name, _)| is_error_header(name) || name == "ce_id")
+        .filter(|(name, _)| {
+            (is_error_header(name) && name != "intake_error_history") || name == "ce_id"
+        })
         .map(|(name, value)| {
             let value = if name == "intake_error_message" {
                 value.chars().take(MINIMAL_MESSAGE_CHARS).collect()

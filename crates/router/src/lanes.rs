@@ -137,11 +137,6 @@ impl<T> Lanes<T> {
         });
     }
 
-    /// Events waiting (not being worked on) of channel `rank`.
-    pub(crate) fn waiting(&self, rank: usize) -> usize {
-        self.waiting_per_rank.get(rank).copied().unwrap_or(0)
-    }
-
     /// Lanes whose head is of channel `rank` and could start now (neither
     /// busy nor parked): what a free worker could take from that channel.
     pub(crate) fn startable(&self, rank: usize, now: Instant) -> usize {
@@ -222,8 +217,9 @@ mod tests {
         let later = t0 + Duration::from_secs(1);
         lanes.push("chat-1", 0, "chat", later);
         lanes.push("chat-2", 0, "chat too", later);
-        assert_eq!(lanes.waiting(0), 2);
-        assert_eq!(lanes.waiting(1), 1);
+        assert_eq!(lanes.startable(0, later), 2);
+        assert_eq!(lanes.startable(1, later), 1);
+        assert_eq!(lanes.waiting_total(), 3);
         assert_eq!(lanes.pick(later, LIMIT).unwrap().1, "chat");
         // Past the limit the mail is served before the waiting chat.
         let late = t0 + LIMIT + Duration::from_secs(1);

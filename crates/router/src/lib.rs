@@ -15,6 +15,7 @@ mod lag;
 mod lanes;
 mod options;
 mod outcome;
+mod parking;
 pub mod plan;
 mod process;
 mod recover;

@@ -99,10 +99,15 @@ pub enum Outcome {
 /// Why handling an event did not finish.
 #[derive(Debug)]
 pub enum Failure {
-    /// Transient: back off and try the same event again.
+    /// Transient: park the conversation and try the same event again later.
     Retry {
         stage: &'static str,
         message: String,
+        /// Why the conversation waits.
+        reason: ParkReason,
+        /// When it may go on, if the failure says so (a per-ticket hold);
+        /// otherwise the retry backoff decides.
+        resume_in: Option<Duration>,
     },
     /// Permanent for this event: dead-letter it and go on.
     DeadLetter(DeadLetter),
@@ -117,22 +122,65 @@ impl Failure {
         error: intake_zendesk::Error,
     ) -> Self {
         if error.is_retryable() {
+            let (park, resume_in) = match (error.ticket_held(), error.status()) {
+                (Some(held), _) => (ParkReason::TicketLimit, Some(held)),
+                (None, Some(409)) => (ParkReason::TicketLocked, None),
+                _ => (ParkReason::Failing, None),
+            };
             return Failure::Retry {
                 stage,
                 message: error.log_summary().to_string(),
+                reason: park,
+                resume_in,
             };
         }
         Failure::DeadLetter(DeadLetter::from_zendesk(reason, &error))
+    }
+
+    /// A transient failure of `stage` that says nothing about when to retry.
+    pub(crate) fn failing(stage: &'static str, message: String) -> Self {
+        Failure::Retry {
+            stage,
+            message,
+            reason: ParkReason::Failing,
+            resume_in: None,
+        }
+    }
+}
+
+/// Why a conversation is parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkReason {
+    /// Its ticket is over Zendesk's per-ticket update limit (or held by a
+    /// per-ticket 429): a known wait, not a failure of the event.
+    TicketLimit,
+    /// Zendesk refused a concurrent update of its ticket (409).
+    TicketLocked,
+    /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
+    Failing,
+}
+
+impl ParkReason {
+    /// The stored spelling and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParkReason::TicketLimit => "ticket_limit",
+            ParkReason::TicketLocked => "ticket_locked",
+            ParkReason::Failing => "failing",
+        }
+    }
+
+    /// Whether the wait counts against the event's retry bounds (a
+    /// per-ticket limit hold does not: it ends by itself).
+    pub fn counts_as_failure(self) -> bool {
+        self != ParkReason::TicketLimit
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
         if error.is_retryable() {
-            Failure::Retry {
-                stage: "state_store",
-                message: error.to_string(),
-            }
+            Failure::failing("state_store", error.to_string())
         } else {
             Failure::Fatal(RouterError::Store(error))
         }
@@ -228,10 +276,7 @@ impl Processor {
         for attachment in &event.attachments {
             let bytes = self.blobs.get(&attachment.blob).await.map_err(|e| {
                 if e.is_retryable() {
-                    Failure::Retry {
-                        stage: "blob_get",
-                        message: e.to_string(),
-                    }
+                    Failure::failing("blob_get", e.to_string())
                 } else {
                     Failure::DeadLetter(DeadLetter::new(
                         DlqReason::AttachmentUnavailable,
@@ -359,6 +404,15 @@ impl Processor {
             .begin_effect(event_id, Effect::Commented, Some(ticket_id))
             .await?;
         if let Err(e) = self.zendesk.update_ticket(ticket_id, &update).await {
+            if e.ticket_held().is_some() {
+                // Nothing was sent: the ticket is over its per-ticket limit.
+                self.store.clear_pending(event_id).await?;
+                return Err(Failure::zendesk(
+                    "update_ticket",
+                    DlqReason::ZendeskRejected,
+                    e,
+                ));
+            }
             if e.is_unreadable_success() {
                 // Applied or not: the audits tell (not there: pending dropped,
                 // so a replay of the dead letter sends it again).

@@ -8,13 +8,13 @@
 //! of finished records only (`commit.rs`). The lag gauge is sampled here,
 //! so it keeps moving whatever the workers wait for.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use intake_blob::BlobStore;
 use intake_bus::{Bus, BusError, Consumer, Delivery};
-use intake_store::StateStore;
+use intake_store::{ParkedLane, StateStore};
 use intake_zendesk::Client;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -26,8 +26,10 @@ use crate::commit::Commits;
 use crate::lag::{self, LagClock};
 use crate::lanes::Lanes;
 use crate::options::{ChannelRoute, RouterOptions};
+use crate::parking::{self, Decision, LaneParked, RetryState};
 use crate::process::Processor;
-use crate::worker::{Step, Worker};
+use crate::telemetry::RetryScheduled;
+use crate::worker::{RetryLater, Step, Worker};
 
 /// Turns bus events into Zendesk effects. Build with [`Router::new`], then
 /// [`Router::run`] until the shutdown token is cancelled.
@@ -50,6 +52,8 @@ pub(crate) struct Held {
     /// Index of its channel's slot (= its priority rank).
     channel: usize,
     delivery: Delivery,
+    /// Its failures so far, once it failed (its lane was parked).
+    retry: Option<RetryState>,
 }
 
 /// What a worker hands back.
@@ -146,6 +150,17 @@ impl Router {
             max_in_flight = self.options.max_in_flight,
             "router started"
         );
+        let store = self.processor.store.clone();
+        let restored = match store
+            .parked_lanes(Some(&self.options.consumer_group))
+            .await
+        {
+            Ok(rows) => rows.into_iter().map(|row| (row.lane.clone(), row)).collect(),
+            Err(error) => {
+                parking::report_store_failure("parked_lanes", &error);
+                HashMap::new()
+            }
+        };
         let stop = shutdown.child_token();
         let worker = Arc::new(Worker {
             processor: self.processor,
@@ -163,6 +178,9 @@ impl Router {
             lag: LagClock::new(),
             stop,
             fatal: None,
+            store,
+            restored,
+            parked_reported: None,
         };
         let result = dispatcher.run().await;
         tracing::info!("router stopped");
@@ -181,6 +199,12 @@ struct Dispatcher {
     stop: CancellationToken,
     /// The first fatal error; the router stops with it.
     fatal: Option<RouterError>,
+    store: Arc<dyn StateStore>,
+    /// Lanes an earlier run left parked in the state store (their events
+    /// continue their retry count when polled again).
+    restored: HashMap<String, ParkedLane>,
+    /// The parked-lanes gauge's last value.
+    parked_reported: Option<usize>,
 }
 
 impl Dispatcher {
@@ -208,6 +232,7 @@ impl Dispatcher {
                 }
             }
             self.dispatch();
+            self.report_parked();
             if !self.idle() {
                 self.wait_for_progress(self.options.idle_poll).await;
             }
@@ -287,11 +312,25 @@ impl Dispatcher {
             return;
         }
         let lane = lane_of(&self.slots[index].route.name, &delivery);
-        let held = Held {
+        let now = Instant::now();
+        let mut held = Held {
             channel: index,
             delivery,
+            retry: None,
         };
-        self.lanes.push(&lane, index, held, Instant::now());
+        // Parked by an earlier run: the same event goes on with its count
+        // and waits out its resume time.
+        if let Some(row) = self.restored.get(&lane)
+            && delivery_event_id(&held.delivery) == Some(row.event_id)
+        {
+            held.retry = Some(RetryState::resumed(self.backoff(), row));
+            let wait = (row.resume_at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            self.lanes.park(&lane, index, held, now + wait, now);
+            return;
+        }
+        self.lanes.push(&lane, index, held, now);
     }
 
     /// Starts workers while slots are free and a lane may start.
@@ -340,9 +379,19 @@ impl Dispatcher {
             }
         };
         let Finished { lane, held, step } = finished;
+        if let Ok(Step::Retry(failure)) = step {
+            self.retry_later(lane, held, failure).await;
+            return;
+        }
         self.lanes.finish(&lane);
         match step {
             Ok(Step::Done) => {
+                if held.retry.is_some() || self.restored.remove(&lane).is_some() {
+                    let group = &self.options.consumer_group;
+                    if let Err(error) = self.store.unpark_lane(group, &lane).await {
+                        parking::report_store_failure("unpark_lane", &error);
+                    }
+                }
                 let delivery = &held.delivery;
                 if let Some(offset) =
                     self.commits
@@ -351,8 +400,81 @@ impl Dispatcher {
                     self.mark_done(held.channel, delivery, offset).await;
                 }
             }
-            Ok(Step::Interrupted) => {}
+            Ok(Step::Interrupted) | Ok(Step::Retry(_)) => {}
             Err(error) => self.fail(error),
+        }
+    }
+
+    /// A transient failure: parks the lane until the hold or backoff ends,
+    /// or dead-letters the event once its retries are spent.
+    async fn retry_later(&mut self, lane: String, mut held: Held, failure: RetryLater) {
+        let now = chrono::Utc::now();
+        let backoff = self.backoff();
+        let state = held
+            .retry
+            .get_or_insert_with(|| RetryState::new(backoff, now));
+        let decision = state.on_failure(
+            &failure,
+            now,
+            self.options.retry_max_attempts,
+            self.options.retry_max_age,
+        );
+        let route = self.slots[held.channel].route.clone();
+        let event_id = failure.event_id.to_string();
+        match decision {
+            Decision::GiveUp(letter) => {
+                // The lane stays busy until the letter is written.
+                let worker = self.worker.clone();
+                self.tasks.spawn(async move {
+                    let step = worker
+                        .give_up(&route, &held.delivery, &event_id, &letter)
+                        .await;
+                    Finished { lane, held, step }
+                });
+            }
+            Decision::Park(wait) => {
+                RetryScheduled {
+                    channel: &route.name,
+                    event_id: &event_id,
+                    stage: failure.stage,
+                    message: &failure.message,
+                    delay: wait,
+                }
+                .emit();
+                LaneParked {
+                    channel: &route.name,
+                    event_id: &event_id,
+                    reason: failure.reason.as_str(),
+                    stage: failure.stage,
+                    message: &failure.message,
+                    attempts: state.attempts,
+                    resume_in: wait,
+                }
+                .emit();
+                let resume_at =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                let row = state.row(
+                    &self.options.consumer_group,
+                    &lane,
+                    &route.name,
+                    &failure,
+                    resume_at,
+                );
+                if let Err(error) = self.store.park_lane(&row).await {
+                    parking::report_store_failure("park_lane", &error);
+                }
+                let at = Instant::now();
+                let channel = held.channel;
+                self.lanes.park(&lane, channel, held, at + wait, at);
+            }
+        }
+    }
+
+    fn report_parked(&mut self) {
+        let parked = self.lanes.parked(Instant::now());
+        if self.parked_reported != Some(parked) {
+            parking::report_parked(parked);
+            self.parked_reported = Some(parked);
         }
     }
 
@@ -396,6 +518,11 @@ impl Dispatcher {
         }
         self.lag.sampled();
     }
+}
+
+/// The event id a record names (`ce_id`).
+fn delivery_event_id(delivery: &Delivery) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(delivery.header("ce_id")?.trim()).ok()
 }
 
 /// The lane of a record: its conversation (channel + thread id), else its

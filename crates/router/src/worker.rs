@@ -18,8 +18,8 @@ use crate::deadline;
 use crate::dlq::{self, DeadLetter, DlqReason};
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::outcome;
-use crate::process::{Failure, Outcome, Processor, since_receipt};
-use crate::telemetry::{CommentAdded, DuplicateSuppressed, RetryScheduled, TicketCreated};
+use crate::process::{Failure, Outcome, ParkReason, Processor, since_receipt};
+use crate::telemetry::{CommentAdded, DuplicateSuppressed, TicketCreated};
 
 /// What the workers share.
 pub(crate) struct Worker {
@@ -31,6 +31,10 @@ pub(crate) struct Worker {
     pub(crate) stop: CancellationToken,
 }
 
+/// The longest a worker waits for a ticket's per-ticket update slot; a
+/// longer hold parks the conversation instead (see `run.rs`).
+pub(crate) const TICKET_WAIT_LIMIT: Duration = Duration::from_secs(2);
+
 /// How handling one delivery ended.
 #[derive(Debug)]
 pub(crate) enum Step {
@@ -39,6 +43,19 @@ pub(crate) enum Step {
     Done,
     /// Shutdown cut a wait short: the record stays unmarked.
     Interrupted,
+    /// A transient failure: the conversation is parked and the event tried
+    /// again later (or dead-lettered once its retry bounds are spent).
+    Retry(RetryLater),
+}
+
+/// A transient failure of one event.
+#[derive(Debug)]
+pub(crate) struct RetryLater {
+    pub(crate) event_id: uuid::Uuid,
+    pub(crate) stage: &'static str,
+    pub(crate) message: String,
+    pub(crate) reason: ParkReason,
+    pub(crate) resume_in: Option<Duration>,
 }
 
 impl Worker {
@@ -95,51 +112,61 @@ impl Worker {
         let event_id = event.event_id.to_string();
         // Once per event, from its receipt: a replay computes the same one.
         let deadline = deadline::for_event(&self.options.sla.current(), route, &event);
-        let mut backoff = self.backoff();
-        loop {
-            let span = tracing::info_span!("event", event_id = %event_id, channel);
-            let handled = intake_zendesk::for_channel(
-                channel,
+        let span = tracing::info_span!("event", event_id = %event_id, channel);
+        let handled = intake_zendesk::for_channel(
+            channel,
+            intake_zendesk::with_ticket_wait_limit(
+                TICKET_WAIT_LIMIT,
                 self.processor
                     .handle_event(route, &event, deadline.as_ref()),
-            )
-            .instrument(span)
-            .await;
-            match handled {
-                Ok(effect) => {
-                    report(channel, &event_id, &event, &effect, deadline.as_ref());
-                    let outcome = outcome::for_effect(&event, &effect, deadline.as_ref());
-                    if !self.publish_outcome(delivery, &outcome).await? {
-                        return Ok(Step::Interrupted);
-                    }
-                    intake_telemetry::crashpoint("router.after_outcome_publish");
-                    return Ok(Step::Done);
+            ),
+        )
+        .instrument(span)
+        .await;
+        match handled {
+            Ok(effect) => {
+                report(channel, &event_id, &event, &effect, deadline.as_ref());
+                let outcome = outcome::for_effect(&event, &effect, deadline.as_ref());
+                if !self.publish_outcome(delivery, &outcome).await? {
+                    return Ok(Step::Interrupted);
                 }
-                Err(Failure::Retry { stage, message }) => {
-                    let delay = backoff.next_delay();
-                    RetryScheduled {
-                        channel,
-                        event_id: &event_id,
-                        stage,
-                        message: &message,
-                        delay,
-                    }
-                    .emit();
-                    if !self.wait(delay).await {
-                        return Ok(Step::Interrupted);
-                    }
-                }
-                Err(Failure::DeadLetter(letter)) => {
-                    return self
-                        .dead_letter(channel, delivery, &event_id, &letter)
-                        .await;
-                }
-                Err(Failure::Fatal(e)) => {
-                    tracing::error!(event_id = %event_id, channel, error = %e, "router cannot go on");
-                    return Err(e);
-                }
+                intake_telemetry::crashpoint("router.after_outcome_publish");
+                Ok(Step::Done)
+            }
+            Err(Failure::Retry {
+                stage,
+                message,
+                reason,
+                resume_in,
+            }) => Ok(Step::Retry(RetryLater {
+                event_id: event.event_id,
+                stage,
+                message,
+                reason,
+                resume_in,
+            })),
+            Err(Failure::DeadLetter(letter)) => {
+                self.dead_letter(channel, delivery, &event_id, &letter)
+                    .await
+            }
+            Err(Failure::Fatal(e)) => {
+                tracing::error!(event_id = %event_id, channel, error = %e, "router cannot go on");
+                Err(e)
             }
         }
+    }
+
+    /// Dead-letters an event whose retries are spent (`letter` carries the
+    /// failure history).
+    pub(crate) async fn give_up(
+        &self,
+        route: &ChannelRoute,
+        delivery: &Delivery,
+        event_id: &str,
+        letter: &DeadLetter,
+    ) -> Result<Step, RouterError> {
+        self.dead_letter(&route.name, delivery, event_id, letter)
+            .await
     }
 
     /// The payload of a record that carries it in the blob store (a replayed

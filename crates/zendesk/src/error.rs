@@ -122,6 +122,16 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The ticket's update slot is not free for longer than the caller's
+    /// per-ticket wait limit ([`crate::with_ticket_wait_limit`]): its
+    /// updates are over Zendesk's per-ticket limit or held by a per-ticket
+    /// 429. Nothing was sent; retryable after `retry_in`.
+    #[error("zendesk {endpoint} on ticket {ticket} is held for {}s by the per-ticket update limit", retry_in.as_secs())]
+    TicketHeld {
+        endpoint: &'static str,
+        ticket: u64,
+        retry_in: Duration,
+    },
     /// A success answer whose body is not what the API documents.
     #[error("zendesk {endpoint} returned an unreadable {status} response{}: {detail}", RequestIdSuffix(request_id.as_deref()))]
     Decode {
@@ -206,7 +216,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Config(_) | Error::InvalidInput(_) | Error::Decode { .. } => false,
-            Error::Timeout { .. } | Error::Connection { .. } => true,
+            Error::Timeout { .. } | Error::Connection { .. } | Error::TicketHeld { .. } => true,
             Error::Api { status, .. } => {
                 !self.is_idempotency_mismatch() && matches!(status, 409 | 429 | 500..=599)
             }
@@ -218,6 +228,14 @@ impl Error {
     /// them (a dead-letter record); never log it.
     pub fn log_summary(&self) -> LogSummary<'_> {
         LogSummary(self)
+    }
+
+    /// How long the ticket is held, for [`Error::TicketHeld`].
+    pub fn ticket_held(&self) -> Option<Duration> {
+        match self {
+            Error::TicketHeld { retry_in, .. } => Some(*retry_in),
+            _ => None,
+        }
     }
 
     /// The HTTP status Zendesk answered with, if it answered.
@@ -332,6 +350,7 @@ impl Error {
             Error::Config(_) | Error::InvalidInput(_) => "invalid",
             Error::Timeout { .. } => "timeout",
             Error::Connection { .. } => "connection_error",
+            Error::TicketHeld { .. } => "ticket_held",
             Error::Api { status, .. } | Error::Decode { status, .. } => status_class(*status),
         }
     }
