@@ -7,6 +7,7 @@ mod blob_retention;
 mod check;
 mod demo;
 mod dlq;
+mod parked;
 mod service;
 mod sim;
 
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 pub use check::check_config;
 pub use demo::{DemoOptions, demo};
 pub use dlq::{DlqAction, LetterId, dlq};
+pub use parked::{ParkedAction, parked};
 pub use service::{Role, Service, run};
 pub use sim::{SimOptions, zendesk_sim};
 

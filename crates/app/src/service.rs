@@ -506,7 +506,7 @@ fn pull_channels(_config: &Config) -> anyhow::Result<Vec<Box<dyn PullChannel>>> 
     Ok(Vec::new())
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
     match &config.store {
         StoreConfig::Sqlite { path } => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -211,7 +211,10 @@ mod tests {
         };
         assert_eq!(letter.reason, DlqReason::RetriesExhausted);
         assert_eq!(letter.history.len(), 7, "every failure is in the history");
-        assert!(letter.history[6].ends_with("failing update_ticket: zendesk update_ticket returned 503"));
+        assert!(
+            letter.history[6]
+                .ends_with("failing update_ticket: zendesk update_ticket returned 503")
+        );
     }
 
     #[test]

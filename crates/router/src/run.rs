@@ -151,11 +151,11 @@ impl Router {
             "router started"
         );
         let store = self.processor.store.clone();
-        let restored = match store
-            .parked_lanes(Some(&self.options.consumer_group))
-            .await
-        {
-            Ok(rows) => rows.into_iter().map(|row| (row.lane.clone(), row)).collect(),
+        let restored = match store.parked_lanes(Some(&self.options.consumer_group)).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|row| (row.lane.clone(), row))
+                .collect(),
             Err(error) => {
                 parking::report_store_failure("parked_lanes", &error);
                 HashMap::new()

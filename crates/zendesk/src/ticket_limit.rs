@@ -353,7 +353,11 @@ mod tests {
             .wait_slot_within(10, Duration::from_secs(5))
             .await
             .unwrap();
-        assert_eq!(slot.waited, Duration::from_secs(3), "a short hold is waited out");
+        assert_eq!(
+            slot.waited,
+            Duration::from_secs(3),
+            "a short hold is waited out"
+        );
     }
 
     #[tokio::test(start_paused = true)]
