@@ -36,6 +36,9 @@ pub struct FaultSpec {
     /// Only requests whose path starts with this prefix match; none = every API request.
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// Only requests with this HTTP method (`PUT`, `GET`, ...; any case) match; none = any.
+    #[serde(default)]
+    pub method: Option<String>,
     /// The rule expires this many sim-seconds after it was added; none = never.
     #[serde(default)]
     pub duration_secs: Option<u64>,
@@ -165,12 +168,22 @@ impl Runtime {
     }
 
     /// Decides whether a request to `path` is hit by a fault; the first matching rule wins.
-    pub fn pick_fault(&mut self, path: &str, now: DateTime<Utc>) -> Option<FaultAction> {
+    pub fn pick_fault(
+        &mut self,
+        method: &str,
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> Option<FaultAction> {
         self.faults
             .retain(|f| f.remaining != Some(0) && f.expires_at.is_none_or(|until| now < until));
         for fault in &mut self.faults {
             if let Some(prefix) = &fault.spec.path_prefix
                 && !path.starts_with(prefix.as_str())
+            {
+                continue;
+            }
+            if let Some(wanted) = &fault.spec.method
+                && !wanted.eq_ignore_ascii_case(method)
             {
                 continue;
             }
@@ -245,6 +258,7 @@ mod tests {
             delay_ms: None,
             drop_connection: false,
             path_prefix: None,
+            method: None,
             duration_secs: None,
             after_processing: false,
         }
@@ -261,9 +275,9 @@ mod tests {
             },
             now,
         );
-        assert!(rt.pick_fault("/api/v2/tickets", now).is_some());
-        assert!(rt.pick_fault("/api/v2/tickets", now).is_some());
-        assert!(rt.pick_fault("/api/v2/tickets", now).is_none());
+        assert!(rt.pick_fault("GET", "/api/v2/tickets", now).is_some());
+        assert!(rt.pick_fault("GET", "/api/v2/tickets", now).is_some());
+        assert!(rt.pick_fault("GET", "/api/v2/tickets", now).is_none());
     }
 
     #[test]
@@ -279,7 +293,7 @@ mod tests {
                 now,
             );
             (0..64)
-                .map(|_| rt.pick_fault("/api/v2/x", now).is_some())
+                .map(|_| rt.pick_fault("GET", "/api/v2/x", now).is_some())
                 .collect::<Vec<_>>()
         };
         let first = run();
@@ -300,11 +314,11 @@ mod tests {
             now,
         );
         assert!(
-            rt.pick_fault("/a", now + chrono::Duration::seconds(9))
+            rt.pick_fault("GET", "/a", now + chrono::Duration::seconds(9))
                 .is_some()
         );
         assert!(
-            rt.pick_fault("/a", now + chrono::Duration::seconds(10))
+            rt.pick_fault("GET", "/a", now + chrono::Duration::seconds(10))
                 .is_none()
         );
     }

@@ -151,7 +151,8 @@ async fn api_pipeline(
         .extensions()
         .get::<ConnectInfo<ConnHandle>>()
         .map(|ConnectInfo(conn)| conn.clone());
-    let action = state.runtime().pick_fault(&path, now);
+    let method = req.method().as_str().to_owned();
+    let action = state.runtime().pick_fault(&method, &path, now);
     let Some(action) = action else {
         return next.run(req).await;
     };
@@ -163,6 +164,17 @@ async fn api_pipeline(
             Some(replaced) => replaced,
             None => handled,
         };
+    }
+    if _guard.is_some() && action.status.is_none() && !action.drop_connection {
+        // A slow ticket update: Zendesk finishes what it received even when
+        // the client stops waiting (a timeout), so the work goes on in its
+        // own task, holding the ticket until it is applied.
+        let task = tokio::spawn(async move {
+            let _held = _guard;
+            apply_fault(&action, None).await;
+            next.run(req).await
+        });
+        return task.await.unwrap_or_else(|_| broken_response());
     }
     match apply_fault(&action, conn.as_ref()).await {
         Some(resp) => resp,

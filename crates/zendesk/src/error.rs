@@ -195,6 +195,8 @@ impl fmt::Display for LogSummary<'_> {
 
 /// Error code of an idempotency key reused with another body.
 const IDEMPOTENCY_MISMATCH: &str = "IdempotentRequestError";
+/// The error code of a refused `safe_update` (409).
+const UPDATE_CONFLICT: &str = "UpdateConflict";
 /// Text of the 422 that refuses an update of a closed ticket.
 const CLOSED_TICKET_TEXT: &str = "closed prevents ticket update";
 /// Field names of a 422's `details` that mean a named user is not usable
@@ -317,6 +319,19 @@ impl Error {
     pub fn is_idempotency_mismatch(&self) -> bool {
         match self {
             Error::Api { body, .. } => body.error.as_deref() == Some(IDEMPOTENCY_MISMATCH),
+            _ => false,
+        }
+    }
+
+    /// 409 `UpdateConflict`: Zendesk refused the update because the ticket
+    /// changed (a `safe_update` whose `updated_stamp` is stale) or is being
+    /// changed by another request right now. The same code covers both, so
+    /// a caller that must know reads the ticket's `updated_at`.
+    pub fn is_update_conflict(&self) -> bool {
+        match self {
+            Error::Api {
+                status: 409, body, ..
+            } => body.error.as_deref().is_none_or(|e| e == UPDATE_CONFLICT),
             _ => false,
         }
     }
