@@ -73,12 +73,15 @@ pub struct ConversationRef {
 
 /// An effect written down before its Zendesk call and not yet recorded as
 /// done: on replay it says "this call may already have happened".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEffect {
     /// The ticket commented on (None for creations).
     pub ticket_id: Option<u64>,
     pub effect: Effect,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// For a comment sent as a `safe_update`: the ticket's `updated_at` it
+    /// was sent against ([`StateStore::begin_comment`]).
+    pub updated_stamp: Option<String>,
 }
 
 /// Router state, shared by every router replica using the same backend.
@@ -162,6 +165,16 @@ pub trait StateStore: Send + Sync {
         &self,
         consumer_group: Option<&str>,
     ) -> Result<Vec<ParkedLane>, StoreError>;
+
+    /// Writes down a comment about to be sent to `ticket_id` as a
+    /// `safe_update` against `updated_stamp` (the ticket's `updated_at`),
+    /// replacing an older pending row of the event.
+    async fn begin_comment(
+        &self,
+        event_id: Uuid,
+        ticket_id: u64,
+        updated_stamp: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Ticket and user ids are stored as signed 64-bit integers by both backends.

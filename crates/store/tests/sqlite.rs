@@ -36,6 +36,7 @@ suite_tests!(
     ids_beyond_i64_are_a_typed_error,
     concurrent_records_of_one_event_agree,
     parked_lanes_are_written_replaced_listed_and_removed,
+    a_pending_comment_keeps_its_updated_stamp_until_replaced,
 );
 
 #[tokio::test]

@@ -14,3 +14,7 @@ CREATE TABLE parked_lanes (
     history          TEXT    NOT NULL,
     PRIMARY KEY (consumer_group, lane)
 );
+
+-- The ticket's `updated_at` a pending comment was sent against
+-- (`safe_update`): a re-send with it is refused once the ticket changed.
+ALTER TABLE pending_effects ADD COLUMN updated_stamp TEXT;

@@ -94,3 +94,27 @@ impl SqliteStore {
             .collect()
     }
 }
+
+impl SqliteStore {
+    pub(super) async fn begin_comment_row(
+        &self,
+        event_id: Uuid,
+        ticket_id: u64,
+        updated_stamp: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pending_effects (event_id, ticket_id, effect, started_at, updated_stamp) \
+             VALUES (?, ?, 'commented', ?, ?) \
+             ON CONFLICT (event_id) DO UPDATE SET ticket_id = excluded.ticket_id, \
+             effect = excluded.effect, started_at = excluded.started_at, \
+             updated_stamp = excluded.updated_stamp",
+        )
+        .bind(event_id.to_string())
+        .bind(crate::to_db_id(ticket_id)?)
+        .bind(time_text(Utc::now()))
+        .bind(updated_stamp)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -397,3 +397,44 @@ pub async fn parked_lanes_are_written_replaced_listed_and_removed(store: Arc<dyn
         .collect();
     assert_eq!(left, ["g1/contact:email:b@x.test", "g2/thread:chat:a"]);
 }
+
+pub async fn a_pending_comment_keeps_its_updated_stamp_until_replaced(store: Arc<dyn StateStore>) {
+    let event = Uuid::new_v4();
+    store
+        .begin_comment(event, 42, "2026-12-01T10:00:00Z")
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            pending.effect,
+            pending.ticket_id,
+            pending.updated_stamp.as_deref()
+        ),
+        (Effect::Commented, Some(42), Some("2026-12-01T10:00:00Z"))
+    );
+    // A new stamp replaces the old one; a plain begin_effect clears it.
+    store
+        .begin_comment(event, 42, "2026-12-01T10:00:05Z")
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        pending.updated_stamp.as_deref(),
+        Some("2026-12-01T10:00:05Z")
+    );
+    store
+        .begin_effect(event, Effect::Created, None)
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.effect, pending.updated_stamp),
+        (Effect::Created, None)
+    );
+    store
+        .record_event(event, link(42, Effect::Created), None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_effect(event).await.unwrap(), None);
+}
