@@ -7,6 +7,7 @@
 //! bus position moves on.
 
 mod backoff;
+mod comment;
 mod commit;
 mod conversation;
 mod deadline;

@@ -53,8 +53,10 @@ async fn a_conversation_over_the_ticket_limit_is_parked_while_200_others_are_ser
     h.start_router(options);
 
     // The 32nd message of A parks its lane.
+    // Each comment on a ticket updated within the second waits out that
+    // second (`safe_update` stamps have whole seconds): about 30 s here.
     let mut parked = Vec::new();
-    for _ in 0..900 {
+    for _ in 0..3600 {
         parked = h.store.parked_lanes(None).await.unwrap();
         if !parked.is_empty() {
             break;
