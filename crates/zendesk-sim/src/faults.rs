@@ -46,6 +46,12 @@ pub struct FaultSpec {
     /// response: "Zendesk applied it, but the client saw an error". Default: before.
     #[serde(default)]
     pub after_processing: bool,
+    /// With `delay_ms` on a ticket update: the request waits in Zendesk's
+    /// queue for the delay *before* it takes the ticket (another update of
+    /// the ticket may run meanwhile), and is applied even if the client gave
+    /// up. Default: the delayed update holds the ticket while it waits.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 /// What a matched fault does to one request.
@@ -56,6 +62,7 @@ pub struct FaultAction {
     pub delay_ms: u64,
     pub drop_connection: bool,
     pub after_processing: bool,
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +130,9 @@ pub struct Runtime {
     pub dropped: u64,
     pub faults_injected: u64,
     pub updates_in_flight: HashSet<u64>,
+    /// Slow (delayed) ticket updates that have not finished yet, whether
+    /// their client still waits or not.
+    pub slow_updates: usize,
     /// Sim time of the last pruning of expired records (see `SimState::prune`).
     pub last_prune: Option<DateTime<Utc>>,
 }
@@ -138,14 +148,17 @@ impl Runtime {
             dropped: 0,
             faults_injected: 0,
             updates_in_flight: HashSet::new(),
+            slow_updates: 0,
             last_prune: None,
         }
     }
 
     pub fn reset(&mut self, seed: u64) {
         let in_flight = std::mem::take(&mut self.updates_in_flight);
+        let slow = self.slow_updates;
         *self = Runtime::new(seed);
         self.updates_in_flight = in_flight;
+        self.slow_updates = slow;
     }
 
     pub fn add_fault(&mut self, spec: FaultSpec, now: DateTime<Utc>) {
@@ -203,6 +216,7 @@ impl Runtime {
                 delay_ms: fault.spec.delay_ms.unwrap_or(0),
                 drop_connection: fault.spec.drop_connection,
                 after_processing: fault.spec.after_processing,
+                queued: fault.spec.queued,
             });
         }
         None
@@ -261,6 +275,7 @@ mod tests {
             method: None,
             duration_secs: None,
             after_processing: false,
+            queued: false,
         }
     }
 
