@@ -161,6 +161,19 @@ impl Runtime {
         self.slow_updates = slow;
     }
 
+    /// A delay drawn uniformly from `shortest..=longest` (seeded RNG).
+    pub fn draw_delay(
+        &mut self,
+        shortest: std::time::Duration,
+        longest: std::time::Duration,
+    ) -> std::time::Duration {
+        if longest <= shortest {
+            return shortest;
+        }
+        let span = (longest - shortest).as_micros() as u64;
+        shortest + std::time::Duration::from_micros(self.rng.random_range(0..=span))
+    }
+
     pub fn add_fault(&mut self, spec: FaultSpec, now: DateTime<Utc>) {
         let expires_at = spec
             .duration_secs

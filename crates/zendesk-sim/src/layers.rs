@@ -161,6 +161,10 @@ async fn api_pipeline(
         .extensions()
         .get::<ConnectInfo<ConnHandle>>()
         .map(|ConnectInfo(conn)| conn.clone());
+    if let Some((shortest, longest)) = state.config().response_delay {
+        let delay = state.runtime().draw_delay(shortest, longest);
+        tokio::time::sleep(delay).await;
+    }
     let method = req.method().as_str().to_owned();
     let action = state.runtime().pick_fault(&method, &path, now);
     let Some(action) = action else {
