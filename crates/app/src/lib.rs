@@ -10,6 +10,7 @@ mod dlq;
 mod parked;
 mod service;
 mod sim;
+mod way_back;
 
 use std::path::Path;
 use std::process::ExitCode;

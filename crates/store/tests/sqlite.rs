@@ -35,6 +35,8 @@ suite_tests!(
     a_contact_is_forgotten_only_while_it_names_that_user,
     ids_beyond_i64_are_a_typed_error,
     concurrent_records_of_one_event_agree,
+    acknowledgements_first_decision_wins,
+    last_acknowledgement_counts_only_sent_ones_per_contact,
     parked_lanes_are_written_replaced_listed_and_removed,
     a_pending_comment_keeps_its_updated_stamp_until_replaced,
 );
@@ -54,4 +56,26 @@ async fn an_unopenable_path_is_an_open_error() {
     // A path under a regular file cannot be created.
     let err = SqliteStore::open(file.join("state.db")).await.unwrap_err();
     assert!(matches!(err, StoreError::Open(_)), "{err:?}");
+}
+
+/// A gateway and a router opening one new file at the same moment both get
+/// a migrated store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_opening_a_new_file_together_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut opening = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let path = path.clone();
+            opening.spawn(async move { SqliteStore::open(path).await });
+        }
+        for opened in opening.join_all().await {
+            let store = opened.expect("a concurrent open");
+            assert_eq!(
+                store.acknowledgement(uuid::Uuid::new_v4()).await.unwrap(),
+                None
+            );
+        }
+    }
 }
