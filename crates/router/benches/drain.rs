@@ -168,7 +168,7 @@ async fn run(
     loop {
         let tickets = sim.state().tickets();
         collect(&tickets, &mut pending, &mut latencies);
-        let comments: usize = tickets.iter().map(|t| comment_count(t)).sum();
+        let comments: usize = tickets.iter().map(comment_count).sum();
         if comments >= total_events && pending.is_empty() {
             break;
         }
@@ -217,7 +217,7 @@ async fn run(
         })
         .count();
     let tickets = sim.state().tickets();
-    let comments: usize = tickets.iter().map(|t| comment_count(t)).sum::<usize>() - tickets.len();
+    let comments: usize = tickets.iter().map(comment_count).sum::<usize>() - tickets.len();
     Figures {
         mode,
         elapsed,
