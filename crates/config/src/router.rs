@@ -40,9 +40,11 @@ pub(crate) struct RawRouter {
     #[serde(default)]
     deadline_field_id: Option<u64>,
     /// Events handled at once, each of a different conversation (one
-    /// conversation's events always run one at a time, in order).
-    #[serde(default = "default_max_in_flight")]
-    max_in_flight: u64,
+    /// conversation's events always run one at a time, in order). Not set:
+    /// sized from `zendesk.requests_per_minute` to keep the budget full at
+    /// ~300 ms per call (see `intake_router::in_flight_for`).
+    #[serde(default)]
+    max_in_flight: Option<u64>,
     /// Records the router holds at most (polled ahead, waiting behind their
     /// conversation, parked or running); polling pauses at this number.
     #[serde(default = "default_max_held_events")]
@@ -77,11 +79,6 @@ fn default_subject_max_chars() -> u64 {
 fn default_max_priority_wait_secs() -> u64 {
     60
 }
-/// 16: at ~300 ms per Zendesk call up to ~3,200 calls a minute, so the
-/// pacer, not the router, sets the pace on every plan up to 2,500/min.
-fn default_max_in_flight() -> u64 {
-    16
-}
 fn default_max_held_events() -> u64 {
     1000
 }
@@ -102,7 +99,7 @@ impl Default for RawRouter {
             subject_max_chars: default_subject_max_chars(),
             max_priority_wait_secs: default_max_priority_wait_secs(),
             deadline_field_id: None,
-            max_in_flight: default_max_in_flight(),
+            max_in_flight: None,
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age_secs: default_retry_max_age_secs(),
@@ -124,8 +121,9 @@ pub struct RouterConfig {
     pub max_priority_wait: Duration,
     /// Custom ticket field that receives the deadline (see `RawRouter`).
     pub deadline_field_id: Option<u64>,
-    /// Events handled at once (different conversations).
-    pub max_in_flight: NonZeroUsize,
+    /// Events handled at once (different conversations); None: sized from
+    /// the Zendesk budget by the app.
+    pub max_in_flight: Option<NonZeroUsize>,
     /// Records held at most; at least `max_in_flight`.
     pub max_held_events: NonZeroUsize,
     /// Retryable failures of one event before it is dead-lettered.
@@ -203,9 +201,11 @@ impl RawRouter {
                 "must be a Zendesk ticket field id (at least 1), or left out",
             );
         }
-        let max_in_flight = at_least_one(ctx, "router.max_in_flight", self.max_in_flight);
+        let max_in_flight = self
+            .max_in_flight
+            .map(|n| at_least_one(ctx, "router.max_in_flight", n));
         let max_held_events = at_least_one(ctx, "router.max_held_events", self.max_held_events);
-        if max_held_events < max_in_flight {
+        if max_in_flight.is_some_and(|n| max_held_events < n) {
             ctx.problem(
                 "router.max_held_events",
                 "must not be smaller than router.max_in_flight",
@@ -218,7 +218,7 @@ impl RawRouter {
         }
         RouterConfig {
             max_in_flight,
-            max_held_events: max_held_events.max(max_in_flight),
+            max_held_events,
             retry_max_attempts,
             retry_max_age: Duration::from_secs(self.retry_max_age_secs.max(1)),
             deadline_field_id: self.deadline_field_id.filter(|id| *id > 0),

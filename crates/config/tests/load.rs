@@ -53,7 +53,7 @@ fn no_file_gives_every_default() {
     );
     assert_eq!(config.router.retry_max_backoff, Duration::from_secs(60));
     assert_eq!(config.router.subject_max_chars.get(), 80);
-    assert_eq!(config.router.max_in_flight.get(), 16);
+    assert_eq!(config.router.max_in_flight, None, "sized from the budget");
     assert_eq!(config.router.max_held_events.get(), 1000);
     assert_eq!(config.router.retry_max_attempts.get(), 100);
     assert_eq!(config.router.retry_max_age, Duration::from_secs(21600));

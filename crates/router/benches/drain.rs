@@ -12,7 +12,8 @@
 //! `cargo bench -p intake-router --bench drain`; knobs (environment):
 //! `INTAKE_BENCH_CONTACTS` (default 200; the size is 1000, 3,000
 //! events), `INTAKE_BENCH_CHAT_INTERVAL_MS` (default 250),
-//! `INTAKE_BENCH_MODES` (`serial,lanes` by default).
+//! `INTAKE_BENCH_MODES` (`serial,lanes` by default), `INTAKE_BENCH_IN_FLIGHT`
+//! (the lanes run's `max_in_flight`, default the router's default).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -34,7 +34,7 @@ pub use options::{
     ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
     default_max_held_events, default_max_in_flight, default_retry_initial_backoff,
     default_retry_max_age, default_retry_max_attempts, default_retry_max_backoff, default_sla,
-    default_subject_max_chars,
+    default_subject_max_chars, in_flight_for,
 };
 pub use outcome::OUTCOME_CE_TYPE;
 pub use run::Router;

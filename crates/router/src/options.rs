@@ -121,6 +121,16 @@ pub fn default_max_in_flight() -> usize {
     16
 }
 
+/// Events in flight that keep a budget of `requests_per_minute` full when a
+/// call takes ~300 ms: twice the calls that run at once at that pace
+/// (700/min → 7, 2,500/min → 25, 200/min → 2), at most 64. More only
+/// lengthens the queue in the client's pacer, which every event's calls
+/// wait in, whatever their channel's priority.
+pub fn in_flight_for(requests_per_minute: u32) -> usize {
+    let calls_at_once = f64::from(requests_per_minute) / 60.0 * 0.3;
+    ((calls_at_once * 2.0).ceil() as usize).clamp(1, 64)
+}
+
 pub fn default_max_held_events() -> usize {
     1000
 }
@@ -153,4 +163,18 @@ pub fn default_sla() -> intake_calendar::SlaPolicies {
         },
     );
     config.sla
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_follows_the_budget() {
+        assert_eq!(in_flight_for(700), 7);
+        assert_eq!(in_flight_for(2500), 25);
+        assert_eq!(in_flight_for(200), 2);
+        assert_eq!(in_flight_for(1), 1);
+        assert_eq!(in_flight_for(100_000), 64);
+    }
 }
