@@ -144,6 +144,15 @@ pub trait StateStore: Send + Sync {
 
     /// Readiness: Ok when the store answers now.
     async fn check_ready(&self) -> Result<(), StoreError>;
+
+    // ---- Cursors of pull channels (mail UIDs, Telegram update offsets) ----
+
+    /// The value last stored for `scope` (a channel-chosen name such as
+    /// `email:help@example.com:INBOX`), if any. The value is opaque to the store.
+    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `value` for `scope` (replaces the old one), durably before it returns.
+    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError>;
 }
 
 /// Ticket and user ids are stored as signed 64-bit integers by both backends.
