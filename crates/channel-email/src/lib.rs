@@ -4,15 +4,26 @@
 //! address. See `docs/email.md`.
 //!
 //! - [`config`]: `[channels.email]` (several accounts).
-//! - [`normalise`]: pure bytes -> ticket event (with [`autoreply`] and
+//! - [`normalise()`]: pure bytes -> ticket event (with [`autoreply`] and
 //!   [`quoting`]).
 //! - [`EmailChannel`]: one account's [`intake_channel::PullChannel`], run by
-//!   the pull runner.
+//!   the pull runner; its UID cursor lives in the state store ([`cursor`]).
 //! - [`SmtpReplySender`]: the account's [`intake_channel::ReplySender`].
 
 pub mod autoreply;
 pub mod config;
+mod connect;
+pub mod cursor;
+mod error;
+pub mod events;
+mod intake;
 pub mod normalise;
 pub mod quoting;
+mod reply;
+mod take;
 
-pub use normalise::{CHANNEL, Normalised, NormaliseError, normalise};
+pub use connect::tls_config;
+pub use error::EmailError;
+pub use intake::{EmailChannel, PROCESSED_KEYWORD};
+pub use normalise::{CHANNEL, NormaliseError, Normalised, normalise};
+pub use reply::{SmtpConfigError, SmtpReplySender};
