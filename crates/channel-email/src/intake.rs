@@ -146,10 +146,13 @@ impl EmailChannel {
             self.catch_up(&mut session, ctx, caps, validity, shutdown)
                 .await?;
             status.fetched();
-            drain_unsolicited(&mut session);
+            let new_mail = drain_unsolicited(&mut session);
             if shutdown.is_cancelled() {
                 let _ = self.timed("LOGOUT", session.logout()).await;
                 return Ok(());
+            }
+            if new_mail {
+                continue;
             }
             if caps.idle {
                 let (next, stop) = self.idle(session, shutdown).await?;
@@ -329,10 +332,19 @@ impl EmailChannel {
     }
 }
 
-/// Forgets unsolicited responses (EXISTS, EXPUNGE, FETCH flags): the next
-/// catch-up reads the mailbox state itself, and the queue must not fill up.
-fn drain_unsolicited(session: &mut ImapSession) {
-    while session.unsolicited_responses.try_recv().is_ok() {}
+/// Empties the queue of unsolicited responses (it must not fill up); true
+/// when one announced new mail (EXISTS, RECENT) that arrived during the
+/// catch-up, so the caller catches up again instead of waiting in IDLE.
+fn drain_unsolicited(session: &mut ImapSession) -> bool {
+    use async_imap::types::UnsolicitedResponse;
+    let mut new_mail = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        new_mail |= matches!(
+            response,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    new_mail
 }
 
 /// Longest wait for the pointer reply of a refused foreign mail.
