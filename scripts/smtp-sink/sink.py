@@ -35,7 +35,8 @@ def main() -> int:
             and auth_data.login.decode() == args.user
             and auth_data.password.decode() == args.password
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself (the default sends nothing).
+        return AuthResult(success=ok, handled=False)
 
     tls_context = None
     if args.cert and args.key:
