@@ -1,0 +1,66 @@
+"""Writes the golden corpus (NAME.eml) and expected.json. Run from this
+directory: python3 generate.py. The fixtures are committed; this script is
+how they were made (exact bytes in each charset)."""
+import base64, quopri, json
+def enc_word(text, cs, mode='B'):
+    b=text.encode(cs)
+    if mode=='B': return f"=?{cs}?B?{base64.b64encode(b).decode()}?="
+    q=quopri.encodestring(b, header=True).decode()
+    return f"=?{cs}?Q?{q}?="
+H="From: {frm}\r\nTo: {to}\r\nSubject: {subj}\r\nDate: Tue, 1 Dec 2026 10:00:00 +0300\r\n{extra}MIME-Version: 1.0\r\n"
+files={}; expect={}
+def add(name, raw, exp):
+    files[name]=raw if isinstance(raw,bytes) else raw.encode()
+    expect[name]=exp
+help_="help@example.test"
+body="Здравствуйте! Мой заказ 1042 не пришёл. Ёжик в тумане."
+add("koi8r_8bit", H.format(frm="=?koi8-r?B?"+base64.b64encode("Анна Петрова".encode('koi8-r')).decode()+"?= <anna@customer.test>", to=help_, subj=enc_word("Заказ не пришёл","koi8-r"), extra="Message-ID: <koi8@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+body.encode('koi8-r')+b"\r\n",
+    {"subject":"Заказ не пришёл","text":body,"contact_name":"Анна Петрова","channel_message_id":"koi8@customer.test"})
+add("cp1251_base64", H.format(frm="anna@customer.test", to=help_, subj=enc_word("Счёт на оплату","windows-1251","Q"), extra="Message-ID: <cp1251@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=windows-1251\r\nContent-Transfer-Encoding: base64\r\n\r\n"+base64.encodebytes(body.encode('cp1251')).replace(b"\n",b"\r\n"),
+    {"subject":"Счёт на оплату","text":body})
+s1=enc_word("Длинная тема, ","utf-8"); s2=enc_word("разбитая на две части","utf-8")
+add("utf8_qp_folded_subject", H.format(frm="anna@customer.test", to=help_, subj=s1+"\r\n "+s2, extra="Message-ID: <qp@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"+quopri.encodestring(body.encode()).replace(b"\n",b"\r\n")+b"\r\n",
+    {"subject":"Длинная тема, разбитая на две части","text":body})
+add("mixed_charset_subject", H.format(frm="anna@customer.test", to=help_, subj=enc_word("Привет ","koi8-r")+" "+enc_word("мир","windows-1251","Q")+" and more", extra="Message-ID: <mixed@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=us-ascii\r\n\r\nplain ascii\r\n",
+    {"subject":"Привет мир and more","text":"plain ascii"})
+add("cp866_body", H.format(frm="anna@customer.test", to=help_, subj="cp866", extra="Message-ID: <cp866@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=cp866\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+body.encode('cp866')+b"\r\n",
+    {"text":body})
+add("iso8859_5_body", H.format(frm="anna@customer.test", to=help_, subj="iso", extra="Message-ID: <iso5@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=iso-8859-5\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+body.encode('iso-8859-5')+b"\r\n",
+    {"text":body})
+html="<html><body><p>Здравствуйте!</p><p>Где <b>мой</b> заказ?</p></body></html>"
+add("html_only", H.format(frm="anna@customer.test", to=help_, subj="html", extra="Message-ID: <html@customer.test>\r\n").encode()+b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+html.encode()+b"\r\n",
+    {"text_contains":["Здравствуйте!","Где мой заказ?"],"has_html":True})
+add("multipart_alternative", H.format(frm="anna@customer.test", to=help_, subj="alt", extra="Message-ID: <alt@customer.test>\r\n")+"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nТекст письма\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>HTML версия</p>\r\n--b1--\r\n",
+    {"text":"Текст письма","has_html":True})
+pdf=base64.encodebytes(b"%PDF-1.4 fake").decode().replace("\n","\r\n")
+add("attachment_rfc2231", H.format(frm="anna@customer.test", to=help_, subj="договор", extra="Message-ID: <att@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"m1\"\r\n\r\n--m1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nДоговор во вложении\r\n--m1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;\r\n filename*=UTF-8''%D0%B4%D0%BE%D0%B3%D0%BE%D0%B2%D0%BE%D1%80.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"+pdf+"--m1--\r\n",
+    {"text":"Договор во вложении","attachments":["договор.pdf"]})
+add("outlook_reply_ru", H.format(frm="anna@customer.test", to=help_, subj="RE: Заказ", extra="Message-ID: <ol@customer.test>\r\nIn-Reply-To: <ack-1@example.test>\r\nReferences: <koi8@customer.test> <ack-1@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nСпасибо, получила.\r\n\r\nОт: Поддержка <help@example.test>\r\nОтправлено: 1 декабря 2026 г. 10:05\r\nКому: Анна\r\nТема: Заказ\r\n\r\nВаше обращение зарегистрировано.\r\n",
+    {"text":"Спасибо, получила.","thread_id":"koi8@customer.test","in_reply_to":"ack-1@example.test"})
+add("gmail_reply_en", H.format(frm="Bob <bob@customer.test>", to=help_, subj="Re: [#1234] Order", extra="Message-ID: <gm@customer.test>\r\nIn-Reply-To: <ack-2@example.test>\r\nReferences: <orig-2@customer.test> <ack-2@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nThanks, that works.\r\n\r\nOn Tue, Dec 1, 2026 at 10:05 AM Support <help@example.test>\r\nwrote:\r\n> Your request was received.\r\n",
+    {"text":"Thanks, that works.","thread_id":"orig-2@customer.test","ticket_token":"1234"})
+add("no_message_id", H.format(frm="anna@customer.test", to=help_, subj="no id", extra="")+"Content-Type: text/plain; charset=utf-8\r\n\r\nno id here\r\n",
+    {"text":"no id here","id_is_hash":True})
+add("auto_reply_ooo", H.format(frm="anna@customer.test", to=help_, subj="Out of office", extra="Message-ID: <ooo@customer.test>\r\nAuto-Submitted: auto-replied\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nI am away until Monday.\r\n",
+    {"auto_submitted":True,"auto_reason":"auto_submitted"})
+add("bounce_dsn", "From: Mail Delivery System <MAILER-DAEMON@mx.customer.test>\r\nTo: help@example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn@mx.customer.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r1\"\r\n\r\n--r1\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n--r1\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; nobody@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--r1--\r\n",
+    {"auto_submitted":True,"auto_reason":"delivery_report"})
+add("null_return_path", "Return-Path: <>\r\n"+H.format(frm="notify@customer.test", to=help_, subj="notice", extra="Message-ID: <nrp@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nautomatic notice\r\n",
+    {"auto_submitted":True,"auto_reason":"null_return_path"})
+add("mailing_list", H.format(frm="news@shop.test", to=help_, subj="Sale!", extra="Message-ID: <list@shop.test>\r\nList-Id: <news.shop.test>\r\nPrecedence: list\r\n")+"Content-Type: text/plain\r\n\r\nBuy now\r\n",
+    {"auto_submitted":True,"auto_reason":"precedence"})
+add("foreign_recipient", H.format(frm="anna@customer.test", to="ivan.personal@example.test", subj="Иван, привет", extra="Message-ID: <foreign@customer.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nИван, глянь заказ\r\n",
+    {"foreign":True})
+big=base64.encodebytes(b"x"*5000).decode().replace("\n","\r\n"); small=base64.encodebytes(b"y"*10).decode().replace("\n","\r\n")
+parts="".join(f"--m2\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{n}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{d}" for n,d in [("big.bin",big),("a.txt",small),("b.txt",small),("c.txt",small)])
+add("attachments_over_limits", H.format(frm="anna@customer.test", to=help_, subj="files", extra="Message-ID: <files@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"m2\"\r\n\r\n--m2\r\nContent-Type: text/plain\r\n\r\nfiles attached\r\n"+parts+"--m2--\r\n",
+    {"attachments":["a.txt","b.txt"],"omitted":2,"text_contains":["files attached","big.bin","c.txt"]})
+add("broken_headers", "From: anna@customer.test\r\nTo: help@example.test\r\nSubject: =?utf-8?B?broken!!?= ok\r\nMessage-ID: <broken@customer.test>\r\nContent-Type: text/plain; charset=x-unknown-charset\r\n\r\nstill readable\r\n",
+    {"text":"still readable"})
+add("own_address_loop", H.format(frm="Support <help@example.test>", to=help_, subj="loop", extra="Message-ID: <loop@example.test>\r\n")+"Content-Type: text/plain\r\n\r\nfrom ourselves\r\n",
+    {"auto_submitted":True,"auto_reason":"own_address"})
+add("apple_reply_ru", H.format(frm="anna@customer.test", to=help_, subj="Re: Заказ", extra="Message-ID: <apple@customer.test>\r\nIn-Reply-To: <ack-3@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nДа, всё верно.\r\n\r\n> 1 дек. 2026 г., в 10:05, Поддержка <help@example.test> написал(а):\r\n>\r\n> Ваше обращение зарегистрировано.\r\n",
+    {"text":"Да, всё верно.","thread_id":"ack-3@example.test"})
+for n,r in files.items(): open(n+".eml","wb").write(r)
+json.dump(expect, open("expected.json","w"), ensure_ascii=False, indent=1)
+print(len(files))
