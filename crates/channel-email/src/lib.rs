@@ -11,6 +11,7 @@
 //! - [`SmtpReplySender`]: the account's [`intake_channel::ReplySender`].
 
 pub mod autoreply;
+pub mod charset;
 pub mod config;
 mod connect;
 pub mod cursor;

@@ -231,6 +231,7 @@ pub fn normalise(
 
     let id = channel_message_id(message.message_id(), raw);
     let body = message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let body = crate::charset::repaired_body(&message, raw, &body).unwrap_or(body);
     let body = body.replace("\r\n", "\n");
     let (text_full, full_cut) = cap_chars(body.trim_end(), MAX_TEXT_FULL_CHARS);
     let (mut text, mut text_cut) = cap_chars(&strip_quoted(&text_full), intake_event::MAX_TEXT_CHARS);
@@ -284,7 +285,10 @@ pub fn normalise(
     event.sent_at = message
         .date()
         .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
-    event.subject = message.subject().map(|s| s.trim().to_owned());
+    event.subject = message.subject().map(|subject| {
+        crate::charset::repaired_header(&message, raw, "Subject", subject)
+            .unwrap_or_else(|| subject.trim().to_owned())
+    });
     if text_full != event.text {
         event.text_full = Some(text_full);
     }

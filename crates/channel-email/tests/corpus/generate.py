@@ -61,6 +61,11 @@ add("own_address_loop", H.format(frm="Support <help@example.test>", to=help_, su
     {"auto_submitted":True,"auto_reason":"own_address"})
 add("apple_reply_ru", H.format(frm="anna@customer.test", to=help_, subj="Re: Заказ", extra="Message-ID: <apple@customer.test>\r\nIn-Reply-To: <ack-3@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nДа, всё верно.\r\n\r\n> 1 дек. 2026 г., в 10:05, Поддержка <help@example.test> написал(а):\r\n>\r\n> Ваше обращение зарегистрировано.\r\n",
     {"text":"Да, всё верно.","thread_id":"ack-3@example.test"})
+long_ru="Здравствуйте! Мой заказ не пришёл, подскажите, пожалуйста, что случилось и когда ждать доставку."
+add("undeclared_cp1251", b"From: anna@customer.test\r\nTo: help@example.test\r\nSubject: "+"Где заказ".encode('cp1251')+b"\r\nMessage-ID: <und1251@customer.test>\r\n\r\n"+long_ru.encode('cp1251')+b"\r\n",
+    {"subject":"Где заказ","text":long_ru})
+add("undeclared_koi8r", b"From: anna@customer.test\r\nTo: help@example.test\r\nSubject: plain\r\nMessage-ID: <undkoi@customer.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+long_ru.encode('koi8-r')+b"\r\n",
+    {"text":long_ru})
 for n,r in files.items(): open(n+".eml","wb").write(r)
 json.dump(expect, open("expected.json","w"), ensure_ascii=False, indent=1)
 print(len(files))
