@@ -20,6 +20,12 @@ pub struct RawEmailConfig {
     /// The support mailboxes, each a shared help@ address (rule 2).
     #[serde(default)]
     pub accounts: Vec<RawAccount>,
+    /// `authserv-id`s of your own receiving mail servers (RFC 8601): when one
+    /// of them reports `dmarc=pass` (or `dkim=pass` for the From domain) in
+    /// `Authentication-Results`, the sender's address counts as verified.
+    /// Empty: every mail sender is unverified (decision 28).
+    #[serde(default)]
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 /// One `[[channels.email.accounts]]` entry.
@@ -220,6 +226,7 @@ impl std::fmt::Display for Problem {
 pub struct EmailConfig {
     pub enabled: bool,
     pub accounts: Vec<AccountConfig>,
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 /// One validated account.
@@ -360,6 +367,7 @@ impl RawEmailConfig {
         Ok(EmailConfig {
             enabled: self.enabled,
             accounts,
+            trusted_authserv_ids: self.trusted_authserv_ids,
         })
     }
 }
@@ -406,6 +414,12 @@ impl RawAccount {
                     message: "must be at least 1".to_owned(),
                 });
             }
+        }
+        if self.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer && self.smtp.is_none() {
+            problems.push(Problem {
+                key: format!("{base}.foreign_recipient"),
+                message: "\"refuse_with_pointer\" sends a reply: add the account's smtp section".to_owned(),
+            });
         }
         let imap = self.imap.validate(&format!("{base}.imap"), problems);
         let smtp = self

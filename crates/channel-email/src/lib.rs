@@ -20,6 +20,7 @@ pub mod events;
 mod intake;
 pub mod normalise;
 pub mod quoting;
+mod registration;
 mod reply;
 mod take;
 
@@ -27,4 +28,5 @@ pub use connect::tls_config;
 pub use error::EmailError;
 pub use intake::{EmailChannel, PROCESSED_KEYWORD};
 pub use normalise::{CHANNEL, NormaliseError, Normalised, normalise};
+pub use registration::{EmailRegistration, register};
 pub use reply::{SmtpConfigError, SmtpReplySender};
