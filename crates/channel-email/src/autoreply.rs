@@ -103,7 +103,11 @@ pub fn classify(message: &Message<'_>, own_addresses: &[String]) -> Option<AutoR
         return Some(AutoReason::DeliveryReport);
     }
     if let Some(raw) = message.header_raw("Return-Path") {
-        let inner = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+        let inner = raw
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
         if inner.is_empty() {
             return Some(AutoReason::NullReturnPath);
         }
@@ -118,7 +122,7 @@ pub fn classify(message: &Message<'_>, own_addresses: &[String]) -> Option<AutoR
         if local == "mailer-daemon" || local == "postmaster" {
             return Some(AutoReason::MailerDaemon);
         }
-        if own_addresses.iter().any(|own| *own == from) {
+        if own_addresses.contains(&from) {
             return Some(AutoReason::OwnAddress);
         }
     }
@@ -139,15 +143,24 @@ mod tests {
     fn each_marker_is_recognised_and_plain_mail_is_not() {
         let base = "From: Ann <ann@example.org>\r\nTo: help@example.test\r\nSubject: s\r\n";
         let cases = [
-            ("Auto-Submitted: auto-replied\r\n", Some(AutoReason::AutoSubmitted)),
+            (
+                "Auto-Submitted: auto-replied\r\n",
+                Some(AutoReason::AutoSubmitted),
+            ),
             ("Auto-Submitted: no\r\n", None),
             ("X-Autoreply: yes\r\n", Some(AutoReason::AutoReplyHeader)),
             ("X-Autorespond: yes\r\n", Some(AutoReason::AutoReplyHeader)),
-            ("X-Auto-Response-Suppress: All\r\n", Some(AutoReason::AutoReplyHeader)),
+            (
+                "X-Auto-Response-Suppress: All\r\n",
+                Some(AutoReason::AutoReplyHeader),
+            ),
             ("Precedence: bulk\r\n", Some(AutoReason::Precedence)),
             ("Precedence: junk\r\n", Some(AutoReason::Precedence)),
             ("Precedence: first-class\r\n", None),
-            ("List-Id: <news.example.org>\r\n", Some(AutoReason::MailingList)),
+            (
+                "List-Id: <news.example.org>\r\n",
+                Some(AutoReason::MailingList),
+            ),
             ("Return-Path: <>\r\n", Some(AutoReason::NullReturnPath)),
             ("Return-Path: <ann@example.org>\r\n", None),
             (

@@ -25,7 +25,9 @@ fn undeclared_8bit(part: &MessagePart<'_>) -> bool {
     let encoding = part
         .content_transfer_encoding()
         .map(str::to_ascii_lowercase);
-    let identity = encoding.as_deref().is_none_or(|e| matches!(e, "7bit" | "8bit" | "binary"));
+    let identity = encoding
+        .as_deref()
+        .is_none_or(|e| matches!(e, "7bit" | "8bit" | "binary"));
     unlabelled && identity
 }
 
@@ -47,7 +49,12 @@ pub fn repaired_body(message: &Message<'_>, raw: &[u8], decoded: &str) -> Option
 
 /// A header value re-decoded from its raw bytes when mail-parser yielded
 /// U+FFFD and the header holds no encoded words (raw 8-bit text).
-pub fn repaired_header(message: &Message<'_>, raw: &[u8], name: &str, decoded: &str) -> Option<String> {
+pub fn repaired_header(
+    message: &Message<'_>,
+    raw: &[u8],
+    name: &str,
+    decoded: &str,
+) -> Option<String> {
     if !decoded.contains('\u{fffd}') {
         return None;
     }

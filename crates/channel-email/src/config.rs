@@ -298,11 +298,14 @@ fn resolve_secret(
             }
         },
         (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(value) if !value.trim().is_empty() => {
-                Some(SecretString::from(value.trim_end_matches(['\r', '\n']).to_owned()))
-            }
+            Ok(value) if !value.trim().is_empty() => Some(SecretString::from(
+                value.trim_end_matches(['\r', '\n']).to_owned(),
+            )),
             Ok(_) => {
-                problem(format!("{key}_file"), format!("{} is empty", path.display()));
+                problem(
+                    format!("{key}_file"),
+                    format!("{} is empty", path.display()),
+                );
                 None
             }
             Err(e) => {
@@ -415,10 +418,13 @@ impl RawAccount {
                 });
             }
         }
-        if self.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer && self.smtp.is_none() {
+        if self.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer
+            && self.smtp.is_none()
+        {
             problems.push(Problem {
                 key: format!("{base}.foreign_recipient"),
-                message: "\"refuse_with_pointer\" sends a reply: add the account's smtp section".to_owned(),
+                message: "\"refuse_with_pointer\" sends a reply: add the account's smtp section"
+                    .to_owned(),
             });
         }
         let imap = self.imap.validate(&format!("{base}.imap"), problems);

@@ -34,12 +34,9 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>
             let pem = std::fs::read(path).map_err(|e| {
                 EmailError::Config(format!("cannot read CA file {}: {e}", path.display()))
             })?;
-            let certs: Vec<CertificateDer<'static>> =
-                rustls_pemfile::certs(&mut pem.as_slice())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| {
-                        EmailError::Config(format!("CA file {}: {e}", path.display()))
-                    })?;
+            let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
+                .collect::<Result<_, _>>()
+                .map_err(|e| EmailError::Config(format!("CA file {}: {e}", path.display())))?;
             if certs.is_empty() {
                 return Err(EmailError::Config(format!(
                     "CA file {} holds no certificate",
@@ -47,9 +44,9 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>
                 )));
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    EmailError::Config(format!("CA file {}: {e}", path.display()))
-                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| EmailError::Config(format!("CA file {}: {e}", path.display())))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -68,9 +65,9 @@ async fn bounded<T>(
     what: &str,
     future: impl Future<Output = Result<T, EmailError>>,
 ) -> Result<T, EmailError> {
-    tokio::time::timeout(limit, future)
-        .await
-        .map_err(|_| EmailError::Stalled(format!("{what}: no answer within {} s", limit.as_secs())))?
+    tokio::time::timeout(limit, future).await.map_err(|_| {
+        EmailError::Stalled(format!("{what}: no answer within {} s", limit.as_secs()))
+    })?
 }
 
 async fn wrap_tls(

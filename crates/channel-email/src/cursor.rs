@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_none() {
-        let cursor = UidCursor { uid_validity: 1_700_000_000, last_uid: 42 };
+        let cursor = UidCursor {
+            uid_validity: 1_700_000_000,
+            last_uid: 42,
+        };
         assert_eq!(UidCursor::parse(&cursor.render()), Some(cursor));
         assert_eq!(UidCursor::parse("garbage"), None);
         assert_eq!(UidCursor::parse("1:x"), None);

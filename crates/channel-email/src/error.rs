@@ -70,7 +70,9 @@ impl From<EmailError> for ChannelError {
             },
             EmailError::LoginRefused(message) => ChannelError::Config {
                 channel: CHANNEL,
-                message: format!("login refused ({message}); check the account's imap.username and imap.password_env/password_file"),
+                message: format!(
+                    "login refused ({message}); check the account's imap.username and imap.password_env/password_file"
+                ),
             },
             other => ChannelError::Source {
                 channel: CHANNEL,

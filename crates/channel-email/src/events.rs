@@ -20,7 +20,10 @@ pub mod names {
 
 /// Registers help texts with the installed recorder.
 pub fn describe_metrics() {
-    metrics::describe_gauge!(names::CONNECTED, "1 while a mailbox has a logged-in IMAP session");
+    metrics::describe_gauge!(
+        names::CONNECTED,
+        "1 while a mailbox has a logged-in IMAP session"
+    );
     metrics::describe_gauge!(
         names::LAST_SYNC,
         "Unix time of a mailbox's last complete catch-up (every new mail handed off)"
@@ -61,7 +64,11 @@ pub fn describe_metrics() {
 
 /// The session opened or closed.
 pub fn connected(account: &str, connected: bool) {
-    gauge!(names::CONNECTED, "account" => account.to_owned()).set(if connected { 1.0 } else { 0.0 });
+    gauge!(names::CONNECTED, "account" => account.to_owned()).set(if connected {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// A catch-up ended with `backlog` mails still waiting (0 when all were handed off).
@@ -85,13 +92,26 @@ pub fn connection_failed(account: &str, error: &crate::error::EmailError) {
 
 /// A mail was not turned into an event.
 pub fn rejected(account: &str, uid: u32, reason: &'static str, detail: &str) {
-    tracing::warn!(channel = "email", account, uid, reason, detail, "mail rejected");
+    tracing::warn!(
+        channel = "email",
+        account,
+        uid,
+        reason,
+        detail,
+        "mail rejected"
+    );
     counter!(names::REJECTED, "account" => account.to_owned(), "reason" => reason).increment(1);
 }
 
 /// An automatic mail was marked.
 pub fn auto_submitted(account: &str, uid: u32, reason: crate::autoreply::AutoReason) {
-    tracing::info!(channel = "email", account, uid, reason = reason.as_str(), "automatic mail marked, no acknowledgement");
+    tracing::info!(
+        channel = "email",
+        account,
+        uid,
+        reason = reason.as_str(),
+        "automatic mail marked, no acknowledgement"
+    );
     counter!(names::AUTO_SUBMITTED, "account" => account.to_owned(), "reason" => reason.as_str())
         .increment(1);
 }
@@ -99,7 +119,13 @@ pub fn auto_submitted(account: &str, uid: u32, reason: crate::autoreply::AutoRea
 /// A mail addressed only to someone else; `action` is `accepted_tagged`,
 /// `pointer_sent` or `pointer_failed`.
 pub fn foreign_recipient(account: &str, uid: u32, action: &'static str) {
-    tracing::info!(channel = "email", account, uid, action, "mail not addressed to the support address");
+    tracing::info!(
+        channel = "email",
+        account,
+        uid,
+        action,
+        "mail not addressed to the support address"
+    );
     counter!(names::FOREIGN_RECIPIENT, "account" => account.to_owned(), "action" => action)
         .increment(1);
 }
@@ -112,13 +138,25 @@ pub fn handed_off(account: &str, uid: u32, mode: &'static str) {
 
 /// The mailbox's UIDVALIDITY differs from the stored one.
 pub fn uidvalidity_changed(account: &str, stored: u32, current: u32) {
-    tracing::warn!(channel = "email", account, stored, current, "uidvalidity changed, catching up by flag");
+    tracing::warn!(
+        channel = "email",
+        account,
+        stored,
+        current,
+        "uidvalidity changed, catching up by flag"
+    );
     counter!(names::UIDVALIDITY_CHANGES, "account" => account.to_owned()).increment(1);
 }
 
 /// Attachments were left out of a ticket.
 pub fn attachments_omitted(account: &str, uid: u32, count: usize) {
-    tracing::info!(channel = "email", account, uid, count, "attachments left out (over a limit)");
+    tracing::info!(
+        channel = "email",
+        account,
+        uid,
+        count,
+        "attachments left out (over a limit)"
+    );
     counter!(names::ATTACHMENTS_OMITTED, "account" => account.to_owned(), "reason" => "limit")
         .increment(count as u64);
 }

@@ -248,7 +248,10 @@ impl EmailChannel {
             .collect();
         events::backlog(name, uids.len());
         if stored.is_none_or(|c| c.uid_validity != validity) {
-            let fresh = UidCursor { uid_validity: validity, last_uid };
+            let fresh = UidCursor {
+                uid_validity: validity,
+                last_uid,
+            };
             self.cursors.set_cursor(&scope, &fresh.render()).await?;
         }
         for (done, uid) in uids.iter().enumerate() {
@@ -257,7 +260,10 @@ impl EmailChannel {
                 return Ok(());
             }
             self.take(session, ctx, caps, *uid).await?;
-            let cursor = UidCursor { uid_validity: validity, last_uid: *uid };
+            let cursor = UidCursor {
+                uid_validity: validity,
+                last_uid: *uid,
+            };
             self.cursors.set_cursor(&scope, &cursor.render()).await?;
             events::backlog(name, uids.len() - done - 1);
         }
@@ -282,7 +288,11 @@ impl EmailChannel {
     ) -> Result<(), EmailError> {
         let flags = format!("+FLAGS.SILENT (\\Seen {PROCESSED_KEYWORD})");
         self.timed("UID STORE", async {
-            session.uid_store(uid.to_string(), &flags).await?.try_collect::<Vec<_>>().await
+            session
+                .uid_store(uid.to_string(), &flags)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
         })
         .await?;
         if self.account.imap.processed_folder.is_none() {
@@ -307,7 +317,8 @@ impl EmailChannel {
             events::handed_off(&self.account.name, uid, "moved");
             return Ok(());
         }
-        self.timed("UID COPY", session.uid_copy(&set, folder)).await?;
+        self.timed("UID COPY", session.uid_copy(&set, folder))
+            .await?;
         self.timed("UID STORE", async {
             session
                 .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
@@ -318,7 +329,11 @@ impl EmailChannel {
         .await?;
         if caps.uidplus {
             self.timed("UID EXPUNGE", async {
-                session.uid_expunge(&set).await?.try_collect::<Vec<_>>().await
+                session
+                    .uid_expunge(&set)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
             })
             .await?;
         } else {

@@ -97,7 +97,11 @@ impl NormaliseError {
 
 /// A message id without angle brackets or spaces.
 pub fn clean_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_owned()
 }
 
 /// The mail's own id: its Message-ID, or `sha256:<hex>` of the raw bytes
@@ -158,7 +162,12 @@ fn sender_vouched(message: &Message<'_>, mailbox: &Mailbox, from: &str) -> bool 
         .filter_map(|value| value.as_text())
         .any(|text| {
             let mut parts = text.split(';');
-            let authserv = parts.next().unwrap_or("").split_whitespace().next().unwrap_or("");
+            let authserv = parts
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
             if !mailbox
                 .trusted_authserv_ids
                 .iter()
@@ -226,15 +235,18 @@ pub fn normalise(
     let own = mailbox.own_addresses();
     let auto_reason = autoreply::classify(&message, &own);
     let recipients = all_recipients(&message);
-    let foreign_recipient =
-        !recipients.is_empty() && !recipients.iter().any(|r| own.contains(r));
+    let foreign_recipient = !recipients.is_empty() && !recipients.iter().any(|r| own.contains(r));
 
     let id = channel_message_id(message.message_id(), raw);
-    let body = message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let body = message
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .unwrap_or_default();
     let body = crate::charset::repaired_body(&message, raw, &body).unwrap_or(body);
     let body = body.replace("\r\n", "\n");
     let (text_full, full_cut) = cap_chars(body.trim_end(), MAX_TEXT_FULL_CHARS);
-    let (mut text, mut text_cut) = cap_chars(&strip_quoted(&text_full), intake_event::MAX_TEXT_CHARS);
+    let (mut text, mut text_cut) =
+        cap_chars(&strip_quoted(&text_full), intake_event::MAX_TEXT_CHARS);
 
     let mut attachments = Vec::new();
     let mut omitted = Vec::new();

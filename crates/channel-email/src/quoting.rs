@@ -77,10 +77,22 @@ mod tests {
     #[test]
     fn history_markers_of_common_clients_are_cut() {
         let cases = [
-            ("Thanks!\n\nOn Mon, 1 Dec 2026 at 10:00, Help <help@x> wrote:\n> old", "Thanks!"),
-            ("Спасибо!\n\n1 дек. 2026 г., в 10:00, Поддержка <help@x> пишет:\n> старое", "Спасибо!"),
-            ("Fixed.\n-----Original Message-----\nFrom: a\nSent: b", "Fixed."),
-            ("Готово.\n\nОт: Поддержка <help@x>\nОтправлено: 1 декабря\nold", "Готово."),
+            (
+                "Thanks!\n\nOn Mon, 1 Dec 2026 at 10:00, Help <help@x> wrote:\n> old",
+                "Thanks!",
+            ),
+            (
+                "Спасибо!\n\n1 дек. 2026 г., в 10:00, Поддержка <help@x> пишет:\n> старое",
+                "Спасибо!",
+            ),
+            (
+                "Fixed.\n-----Original Message-----\nFrom: a\nSent: b",
+                "Fixed.",
+            ),
+            (
+                "Готово.\n\nОт: Поддержка <help@x>\nОтправлено: 1 декабря\nold",
+                "Готово.",
+            ),
             ("Hi\n-- \nAnn, ACME", "Hi"),
             ("line one\nline two", "line one\nline two"),
             ("> only a quote", "> only a quote"),

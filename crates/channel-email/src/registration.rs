@@ -31,9 +31,15 @@ impl std::fmt::Debug for EmailRegistration {
 
 /// Builds every account's channel (cursors in `store`) and the reply sender.
 /// A disabled section gives nothing.
-pub fn register(config: EmailConfig, store: Arc<dyn StateStore>) -> Result<EmailRegistration, EmailError> {
+pub fn register(
+    config: EmailConfig,
+    store: Arc<dyn StateStore>,
+) -> Result<EmailRegistration, EmailError> {
     crate::events::describe_metrics();
-    let mut registration = EmailRegistration { channels: Vec::new(), reply_sender: None };
+    let mut registration = EmailRegistration {
+        channels: Vec::new(),
+        reply_sender: None,
+    };
     if !config.enabled {
         return Ok(registration);
     }
@@ -41,14 +47,20 @@ pub fn register(config: EmailConfig, store: Arc<dyn StateStore>) -> Result<Email
     for account in config.accounts {
         let sender: Option<Arc<dyn ReplySender>> = match &account.smtp {
             Some(smtp) => Some(Arc::new(
-                SmtpReplySender::new(&account.address, smtp).map_err(|e| EmailError::Config(e.to_string()))?,
+                SmtpReplySender::new(&account.address, smtp)
+                    .map_err(|e| EmailError::Config(e.to_string()))?,
             )),
             None => None,
         };
         if registration.reply_sender.is_none() {
             registration.reply_sender.clone_from(&sender);
         }
-        let channel = EmailChannel::new(account, config.trusted_authserv_ids.clone(), cursors.clone(), sender)?;
+        let channel = EmailChannel::new(
+            account,
+            config.trusted_authserv_ids.clone(),
+            cursors.clone(),
+            sender,
+        )?;
         registration.channels.push(Box::new(channel));
     }
     Ok(registration)

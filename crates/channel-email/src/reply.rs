@@ -122,7 +122,10 @@ impl SmtpReplySender {
             ReplyError::new(ReplyFailure::Invalid, "the contact has no e-mail address")
         })?;
         let to: Mailbox = to_address.parse().map_err(|_| {
-            ReplyError::new(ReplyFailure::Invalid, "the contact's e-mail address is invalid")
+            ReplyError::new(
+                ReplyFailure::Invalid,
+                "the contact's e-mail address is invalid",
+            )
         })?;
         // The same outcome always has the same Message-ID, so a retried send
         // is recognisable as one message, and replies to it thread.
@@ -143,13 +146,11 @@ impl SmtpReplySender {
             .header(AutoResponseSuppress("All".to_owned()))
             .header(ContentType::TEXT_PLAIN);
         if let Some(last) = ids.last() {
-            builder = builder
-                .in_reply_to(last.clone())
-                .references(ids.join(" "));
+            builder = builder.in_reply_to(last.clone()).references(ids.join(" "));
         }
-        builder
-            .body(reply.text.clone())
-            .map_err(|e| ReplyError::new(ReplyFailure::Invalid, format!("cannot build the mail: {e}")))
+        builder.body(reply.text.clone()).map_err(|e| {
+            ReplyError::new(ReplyFailure::Invalid, format!("cannot build the mail: {e}"))
+        })
     }
 }
 

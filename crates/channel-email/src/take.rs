@@ -34,7 +34,11 @@ impl EmailChannel {
         let set = uid.to_string();
         let sizes = self
             .timed("UID FETCH", async {
-                session.uid_fetch(&set, "(UID RFC822.SIZE)").await?.try_collect::<Vec<_>>().await
+                session
+                    .uid_fetch(&set, "(UID RFC822.SIZE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
             })
             .await?;
         let Some(size) = sizes.iter().find(|f| f.uid == Some(uid)).map(|f| f.size) else {
@@ -79,7 +83,8 @@ impl EmailChannel {
             }
         };
         if normalised.foreign_recipient {
-            let refused = self.account.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer;
+            let refused =
+                self.account.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer;
             if refused && normalised.auto_reason.is_some() {
                 // Never answer an automatic mail; no ticket either.
                 events::foreign_recipient(&self.account.name, uid, "ignored_automatic");
@@ -89,7 +94,11 @@ impl EmailChannel {
                 events::foreign_recipient(&self.account.name, uid, "pointer_sent");
                 return self.hand_off(session, caps, uid).await;
             }
-            let action = if refused { "pointer_failed_accepted" } else { "accepted_tagged" };
+            let action = if refused {
+                "pointer_failed_accepted"
+            } else {
+                "accepted_tagged"
+            };
             events::foreign_recipient(&self.account.name, uid, action);
         }
         if let Some(reason) = normalised.auto_reason {
@@ -126,7 +135,11 @@ impl EmailChannel {
     ) -> Result<TicketEvent, EmailError> {
         let mut event = normalised.event;
         for attachment in normalised.attachments {
-            let blob = ctx.blobs.put(&attachment.bytes).await.map_err(ChannelError::Blob)?;
+            let blob = ctx
+                .blobs
+                .put(&attachment.bytes)
+                .await
+                .map_err(ChannelError::Blob)?;
             event.attachments.push(Attachment {
                 filename: attachment.filename,
                 content_type: attachment.content_type,
@@ -135,9 +148,14 @@ impl EmailChannel {
                 blob,
             });
         }
-        attach_raw(ctx.blobs.as_ref(), &mut event, raw, self.raw_inline_max_bytes)
-            .await
-            .map_err(ChannelError::Blob)?;
+        attach_raw(
+            ctx.blobs.as_ref(),
+            &mut event,
+            raw,
+            self.raw_inline_max_bytes,
+        )
+        .await
+        .map_err(ChannelError::Blob)?;
         Ok(event)
     }
 
@@ -150,7 +168,9 @@ impl EmailChannel {
     ) -> Result<TicketEvent, EmailError> {
         event.html = None;
         event.text_full = None;
-        event.dropped_fields.extend(["html".to_owned(), "text_full".to_owned()]);
+        event
+            .dropped_fields
+            .extend(["html".to_owned(), "text_full".to_owned()]);
         attach_raw(ctx.blobs.as_ref(), &mut event, raw, 0)
             .await
             .map_err(ChannelError::Blob)?;
@@ -192,7 +212,11 @@ impl EmailChannel {
             ctx.publisher.publish(record),
         )
         .await
-        .unwrap_or_else(|_| Err(BusError::Unavailable("the bus did not confirm the dead letter".into())));
+        .unwrap_or_else(|_| {
+            Err(BusError::Unavailable(
+                "the bus did not confirm the dead letter".into(),
+            ))
+        });
         published.map_err(|e| EmailError::Channel(ChannelError::Bus(e)))?;
         Ok(())
     }

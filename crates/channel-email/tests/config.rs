@@ -21,16 +21,25 @@ fn a_minimal_account_gets_the_documented_defaults() {
     let config = parse(MINIMAL).unwrap().validate().unwrap();
     assert!(config.enabled);
     let account = &config.accounts[0];
-    assert_eq!(account.address, "help@example.com", "addresses are lower-cased");
+    assert_eq!(
+        account.address, "help@example.com",
+        "addresses are lower-cased"
+    );
     assert_eq!(account.imap.port, 993);
     assert_eq!(account.imap.tls, TlsMode::Implicit);
     assert_eq!(account.imap.mailbox, "INBOX");
     assert_eq!(account.imap.processed_folder.as_deref(), Some("Processed"));
     assert_eq!(account.imap.idle_renew.as_secs(), 1500);
     assert!(account.imap.idle_renew.as_secs() <= 29 * 60, "RFC 2177");
-    assert_eq!(account.foreign_recipient, ForeignRecipientPolicy::AcceptTagged);
+    assert_eq!(
+        account.foreign_recipient,
+        ForeignRecipientPolicy::AcceptTagged
+    );
     assert!(account.smtp.is_none());
-    assert!(!format!("{account:?}").contains(&std::env::var("PATH").unwrap()), "the secret is redacted");
+    assert!(
+        !format!("{account:?}").contains(&std::env::var("PATH").unwrap()),
+        "the secret is redacted"
+    );
 }
 
 #[test]
@@ -83,7 +92,12 @@ password_env = "PATH"
 #[test]
 fn unknown_keys_and_inline_passwords_are_refused() {
     let misspelt = MINIMAL.replace("username =", "user_name =");
-    assert!(parse(&misspelt).unwrap_err().to_string().contains("user_name"));
+    assert!(
+        parse(&misspelt)
+            .unwrap_err()
+            .to_string()
+            .contains("user_name")
+    );
     let inline = MINIMAL.replace("password_env = \"PATH\"", "password = \"hunter2\"");
     let error = parse(&inline).unwrap_err().to_string();
     assert!(error.contains("password"), "{error}");
@@ -93,7 +107,13 @@ fn unknown_keys_and_inline_passwords_are_refused() {
 fn an_enabled_section_without_accounts_and_duplicate_names_are_problems() {
     let empty = parse("enabled = true").unwrap().validate().unwrap_err();
     assert_eq!(empty[0].key, "channels.email.accounts");
-    let twice = format!("{MINIMAL}{}", MINIMAL.replace("Help@Example.com", "other@example.com"));
+    let twice = format!(
+        "{MINIMAL}{}",
+        MINIMAL.replace("Help@Example.com", "other@example.com")
+    );
     let problems = parse(&twice).unwrap().validate().unwrap_err();
-    assert_eq!(problems[0].key, "channels.email.accounts[1].name", "{problems:?}");
+    assert_eq!(
+        problems[0].key, "channels.email.accounts[1].name",
+        "{problems:?}"
+    );
 }

@@ -29,7 +29,16 @@ impl Default for DovecotMailbox {
 
 impl PullTestSource for DovecotMailbox {
     fn push(&self, id: &str, text: &str) {
-        append(&self.user, "INBOX", &mail(&self.user, &format!("{id}@conformance.test"), "conformance", text));
+        append(
+            &self.user,
+            "INBOX",
+            &mail(
+                &self.user,
+                &format!("{id}@conformance.test"),
+                "conformance",
+                text,
+            ),
+        );
     }
 
     fn acknowledged(&self) -> Vec<String> {

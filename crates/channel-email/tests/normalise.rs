@@ -16,7 +16,10 @@ fn mailbox() -> Mailbox {
     Mailbox {
         address: "help@example.test".to_owned(),
         aliases: vec!["support@example.test".to_owned()],
-        limits: Limits { max_attachment_bytes: 1000, max_attachments: 2 },
+        limits: Limits {
+            max_attachment_bytes: 1000,
+            max_attachments: 2,
+        },
         trusted_authserv_ids: Vec::new(),
     }
 }
@@ -24,8 +27,13 @@ fn mailbox() -> Mailbox {
 #[test]
 fn every_corpus_mail_gives_its_expected_fields() {
     let expected: serde_json::Map<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(corpus().join("expected.json")).unwrap()).unwrap();
-    assert!(expected.len() >= 20, "the corpus has {} mails", expected.len());
+        serde_json::from_str(&std::fs::read_to_string(corpus().join("expected.json")).unwrap())
+            .unwrap();
+    assert!(
+        expected.len() >= 20,
+        "the corpus has {} mails",
+        expected.len()
+    );
     let received = Utc.with_ymd_and_hms(2026, 12, 1, 7, 0, 0).unwrap();
     let mut failures = Vec::new();
     for (name, want) in &expected {
@@ -43,58 +51,139 @@ fn every_corpus_mail_gives_its_expected_fields() {
                 failures.push(format!("{name}: {field}: {detail}"));
             }
         };
-        for text in [Some(event.text.as_str()), event.subject.as_deref(), event.contact.name.as_deref()].into_iter().flatten() {
-            check("no replacement characters", !text.contains('\u{fffd}'), text.to_owned());
+        for text in [
+            Some(event.text.as_str()),
+            event.subject.as_deref(),
+            event.contact.name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            check(
+                "no replacement characters",
+                !text.contains('\u{fffd}'),
+                text.to_owned(),
+            );
         }
         let str_of = |key: &str| want.get(key).and_then(Value::as_str);
         if let Some(subject) = str_of("subject") {
-            check("subject", event.subject.as_deref() == Some(subject), format!("{:?}", event.subject));
+            check(
+                "subject",
+                event.subject.as_deref() == Some(subject),
+                format!("{:?}", event.subject),
+            );
         }
         if let Some(text) = str_of("text") {
             check("text", event.text == text, format!("{:?}", event.text));
         }
         if let Some(parts) = want.get("text_contains").and_then(Value::as_array) {
             for part in parts.iter().filter_map(Value::as_str) {
-                check("text contains", event.text.contains(part), format!("{part:?} not in {:?}", event.text));
+                check(
+                    "text contains",
+                    event.text.contains(part),
+                    format!("{part:?} not in {:?}", event.text),
+                );
             }
         }
         if let Some(contact) = str_of("contact_name") {
-            check("contact name", event.contact.name.as_deref() == Some(contact), format!("{:?}", event.contact.name));
+            check(
+                "contact name",
+                event.contact.name.as_deref() == Some(contact),
+                format!("{:?}", event.contact.name),
+            );
         }
         if let Some(id) = str_of("channel_message_id") {
-            check("channel_message_id", event.channel_message_id == id, event.channel_message_id.clone());
+            check(
+                "channel_message_id",
+                event.channel_message_id == id,
+                event.channel_message_id.clone(),
+            );
         }
         if let Some(thread) = str_of("thread_id") {
-            check("thread_id", event.conversation.thread_id.as_deref() == Some(thread), format!("{:?}", event.conversation.thread_id));
+            check(
+                "thread_id",
+                event.conversation.thread_id.as_deref() == Some(thread),
+                format!("{:?}", event.conversation.thread_id),
+            );
         }
         if let Some(reply) = str_of("in_reply_to") {
-            check("in_reply_to", event.conversation.in_reply_to.as_deref() == Some(reply), format!("{:?}", event.conversation.in_reply_to));
+            check(
+                "in_reply_to",
+                event.conversation.in_reply_to.as_deref() == Some(reply),
+                format!("{:?}", event.conversation.in_reply_to),
+            );
         }
         if let Some(token) = str_of("ticket_token") {
-            check("ticket token", event.metadata.get("email_ticket_token").map(String::as_str) == Some(token), format!("{:?}", event.metadata));
+            check(
+                "ticket token",
+                event.metadata.get("email_ticket_token").map(String::as_str) == Some(token),
+                format!("{:?}", event.metadata),
+            );
         }
-        let auto = want.get("auto_submitted").and_then(Value::as_bool).unwrap_or(false);
-        check("auto_submitted", event.auto_submitted == auto, format!("{:?}", got.auto_reason));
+        let auto = want
+            .get("auto_submitted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        check(
+            "auto_submitted",
+            event.auto_submitted == auto,
+            format!("{:?}", got.auto_reason),
+        );
         if let Some(reason) = str_of("auto_reason") {
-            check("auto reason", got.auto_reason.map(|r| r.as_str()) == Some(reason), format!("{:?}", got.auto_reason));
+            check(
+                "auto reason",
+                got.auto_reason.map(|r| r.as_str()) == Some(reason),
+                format!("{:?}", got.auto_reason),
+            );
         }
-        let foreign = want.get("foreign").and_then(Value::as_bool).unwrap_or(false);
-        check("foreign recipient", got.foreign_recipient == foreign, String::new());
+        let foreign = want
+            .get("foreign")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        check(
+            "foreign recipient",
+            got.foreign_recipient == foreign,
+            String::new(),
+        );
         if let Some(names) = want.get("attachments").and_then(Value::as_array) {
-            let got_names: Vec<_> = got.attachments.iter().map(|a| a.filename.as_str()).collect();
+            let got_names: Vec<_> = got
+                .attachments
+                .iter()
+                .map(|a| a.filename.as_str())
+                .collect();
             let want_names: Vec<_> = names.iter().filter_map(Value::as_str).collect();
-            check("attachments", got_names == want_names, format!("{got_names:?}"));
+            check(
+                "attachments",
+                got_names == want_names,
+                format!("{got_names:?}"),
+            );
         }
         let omitted = want.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize;
-        check("omitted", got.omitted.len() == omitted, format!("{:?}", got.omitted));
+        check(
+            "omitted",
+            got.omitted.len() == omitted,
+            format!("{:?}", got.omitted),
+        );
         if let Some(html) = want.get("has_html").and_then(Value::as_bool) {
-            check("html", event.html.is_some() == html, format!("{:?}", event.html));
+            check(
+                "html",
+                event.html.is_some() == html,
+                format!("{:?}", event.html),
+            );
         }
         if want.get("id_is_hash").is_some() {
-            check("hash id", event.channel_message_id == channel_message_id(None, &raw), event.channel_message_id.clone());
+            check(
+                "hash id",
+                event.channel_message_id == channel_message_id(None, &raw),
+                event.channel_message_id.clone(),
+            );
         }
     }
-    assert!(failures.is_empty(), "corpus failures:\n  {}", failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "corpus failures:\n  {}",
+        failures.join("\n  ")
+    );
 }
 
 #[test]
@@ -111,7 +200,12 @@ fn the_same_bytes_always_give_the_same_event_id_and_other_bytes_another() {
 
 #[test]
 fn garbage_is_a_typed_error_never_a_panic() {
-    for raw in [&b""[..], b"\x00\x01\x02", b"no headers at all", b"Subject: x\r\n\r\nno from"] {
+    for raw in [
+        &b""[..],
+        b"\x00\x01\x02",
+        b"no headers at all",
+        b"Subject: x\r\n\r\nno from",
+    ] {
         assert!(normalise(raw, &mailbox(), Utc::now()).is_err(), "{raw:?}");
     }
 }

@@ -18,8 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 /// The `[accounts.smtp]` table; `password` is its password line.
 fn smtp_section(password: &str) -> String {
-    let (host, port) = env("INTAKE_TEST_SMTP").split_once(':').map(|(h, p)| (h.to_owned(), p.to_owned())).unwrap();
-    let host = if host == "127.0.0.1" { "localhost".to_owned() } else { host };
+    let (host, port) = env("INTAKE_TEST_SMTP")
+        .split_once(':')
+        .map(|(h, p)| (h.to_owned(), p.to_owned()))
+        .unwrap();
+    let host = if host == "127.0.0.1" {
+        "localhost".to_owned()
+    } else {
+        host
+    };
     format!(
         "[accounts.smtp]\nhost = \"{host}\"\nport = {port}\ntls = \"starttls\"\nca_file = \"{}\"\n\
          username = \"{}\"\n{password}\n",
@@ -39,10 +46,13 @@ async fn sink_copy(needle: &str) -> String {
     let dir = std::path::PathBuf::from(env("INTAKE_TEST_SMTP_MAILDIR")).join("new");
     let mut found = None;
     wait_until("the sink's copy", || {
-        found = std::fs::read_dir(&dir).unwrap().flatten().find_map(|entry| {
-            let text = std::fs::read_to_string(entry.path()).ok()?;
-            text.contains(needle).then_some(text)
-        });
+        found = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .find_map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                text.contains(needle).then_some(text)
+            });
         found.is_some()
     })
     .await;
@@ -81,9 +91,16 @@ async fn an_acknowledgement_goes_from_the_support_address_threaded_and_marked_au
     assert_eq!(message_id, format!("<{}@example.test>", reply.outcome_id));
     let copy = sink_copy(&reply.outcome_id.to_string()).await;
     assert_eq!(header(&copy, "From"), Some(user.as_str()));
-    assert_eq!(header(&copy, "X-MailFrom"), Some(user.as_str()), "envelope from help@ too");
+    assert_eq!(
+        header(&copy, "X-MailFrom"),
+        Some(user.as_str()),
+        "envelope from help@ too"
+    );
     assert_eq!(header(&copy, "X-RcptTo"), Some("anna@customer.test"));
-    assert_eq!(header(&copy, "In-Reply-To"), Some("<order-1@customer.test>"));
+    assert_eq!(
+        header(&copy, "In-Reply-To"),
+        Some("<order-1@customer.test>")
+    );
     assert_eq!(header(&copy, "References"), Some("<order-1@customer.test>"));
     assert_eq!(header(&copy, "Auto-Submitted"), Some("auto-replied"));
     assert_eq!(header(&copy, "X-Auto-Response-Suppress"), Some("All"));
@@ -91,7 +108,12 @@ async fn an_acknowledgement_goes_from_the_support_address_threaded_and_marked_au
 
     // The customer answers the acknowledgement (their client threads on it):
     // the answer lands in the original mail's conversation.
-    let original = mail(&user, "order-1@customer.test", "Заказ не пришёл", "Где заказ?");
+    let original = mail(
+        &user,
+        "order-1@customer.test",
+        "Заказ не пришёл",
+        "Где заказ?",
+    );
     let answer = format!(
         "From: Anna Petrova <anna@customer.test>\r\nTo: {user}\r\nSubject: Re: [#1234] Re: Заказ не пришёл\r\n\
          Message-ID: <answer-1@customer.test>\r\nIn-Reply-To: {message_id}\r\n\
@@ -101,14 +123,30 @@ async fn an_acknowledgement_goes_from_the_support_address_threaded_and_marked_au
     let mailbox = Mailbox {
         address: user.clone(),
         aliases: Vec::new(),
-        limits: Limits { max_attachment_bytes: 1 << 20, max_attachments: 5 },
+        limits: Limits {
+            max_attachment_bytes: 1 << 20,
+            max_attachments: 5,
+        },
         trusted_authserv_ids: Vec::new(),
     };
     let first = normalise(&original, &mailbox, Utc::now()).unwrap();
     let second = normalise(answer.as_bytes(), &mailbox, Utc::now()).unwrap();
-    assert_eq!(second.event.conversation.thread_id, first.event.conversation.thread_id);
-    assert_eq!(second.event.metadata.get("email_ticket_token").map(String::as_str), Some("1234"));
-    assert!(!second.event.auto_submitted, "a person's answer is not automatic");
+    assert_eq!(
+        second.event.conversation.thread_id,
+        first.event.conversation.thread_id
+    );
+    assert_eq!(
+        second
+            .event
+            .metadata
+            .get("email_ticket_token")
+            .map(String::as_str),
+        Some("1234")
+    );
+    assert!(
+        !second.event.auto_submitted,
+        "a person's answer is not automatic"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,27 +172,62 @@ async fn mail_for_someone_else_gets_a_pointer_and_no_ticket_when_so_configured()
     let user = fresh_user();
     let account = account(
         &user,
-        &format!("foreign_recipient = \"refuse_with_pointer\"\n{}", smtp_section(PASSWORD_ENV)),
+        &format!(
+            "foreign_recipient = \"refuse_with_pointer\"\n{}",
+            smtp_section(PASSWORD_ENV)
+        ),
         "",
     );
     let pointer: Arc<dyn ReplySender> = Arc::new(sender(&account));
     let (ctx, publisher) = context(dir.path());
     let foreign_id = format!("personal-{}@customer.test", uuid::Uuid::new_v4().simple());
-    let foreign = mail("ivan.personal@example.test", &foreign_id, "Привет, Иван", "Иван, посмотри заказ");
+    let foreign = mail(
+        "ivan.personal@example.test",
+        &foreign_id,
+        "Привет, Иван",
+        "Иван, посмотри заказ",
+    );
     append(&user, "INBOX", &foreign);
-    append(&user, "INBOX", &mail(&user, "ours@customer.test", "to support", "for the team"));
-    let channel = EmailChannel::new(account, Vec::new(), Arc::new(MemoryCursors::default()), Some(pointer)).unwrap();
-    let mut runner = PullRunner::new(PullRunnerOptions { initial_backoff: Duration::from_millis(200), ..PullRunnerOptions::default() });
+    append(
+        &user,
+        "INBOX",
+        &mail(&user, "ours@customer.test", "to support", "for the team"),
+    );
+    let channel = EmailChannel::new(
+        account,
+        Vec::new(),
+        Arc::new(MemoryCursors::default()),
+        Some(pointer),
+    )
+    .unwrap();
+    let mut runner = PullRunner::new(PullRunnerOptions {
+        initial_backoff: Duration::from_millis(200),
+        ..PullRunnerOptions::default()
+    });
     runner.add(Box::new(channel));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(runner.run(ctx.clone(), shutdown.clone()));
-    wait_until("both mails handed off", || list(&user, "Processed").len() == 2).await;
+    wait_until("both mails handed off", || {
+        list(&user, "Processed").len() == 2
+    })
+    .await;
     shutdown.cancel();
-    tokio::time::timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(WAIT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let texts: Vec<_> = events(&publisher).iter().map(|e| e.text.clone()).collect();
-    assert_eq!(texts, ["for the team"], "no ticket for the mail to a personal address");
+    assert_eq!(
+        texts,
+        ["for the team"],
+        "no ticket for the mail to a personal address"
+    );
     let copy = sink_copy(&format!("<{foreign_id}>")).await;
     assert_eq!(header(&copy, "X-RcptTo"), Some("anna@customer.test"));
     assert_eq!(header(&copy, "Auto-Submitted"), Some("auto-replied"));
-    assert!(copy.contains(&user), "the pointer names the support address");
+    assert!(
+        copy.contains(&user),
+        "the pointer names the support address"
+    );
 }

@@ -20,7 +20,13 @@ async fn run_once(
 ) -> (Result<(), ChannelError>, Arc<RecordingPublisher>) {
     let dir = tempfile::tempdir().unwrap();
     let (ctx, publisher) = context(dir.path());
-    let mut channel = EmailChannel::new(account, Vec::new(), Arc::new(MemoryCursors::default()), None).unwrap();
+    let mut channel = EmailChannel::new(
+        account,
+        Vec::new(),
+        Arc::new(MemoryCursors::default()),
+        None,
+    )
+    .unwrap();
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let watched = publisher.clone();
@@ -35,11 +41,23 @@ async fn run_once(
     (result, publisher)
 }
 
-fn with_tls(user: &str, address_var: &str, tls: TlsMode, trust_ca: bool) -> intake_channel_email::config::AccountConfig {
+fn with_tls(
+    user: &str,
+    address_var: &str,
+    tls: TlsMode,
+    trust_ca: bool,
+) -> intake_channel_email::config::AccountConfig {
     let mut account = account(user, "", "");
-    let (host, port) = env(address_var).split_once(':').map(|(h, p)| (h.to_owned(), p.parse().unwrap())).unwrap();
+    let (host, port) = env(address_var)
+        .split_once(':')
+        .map(|(h, p)| (h.to_owned(), p.parse().unwrap()))
+        .unwrap();
     // The certificate names localhost and 127.0.0.1; check the name too.
-    account.imap.host = if host == "127.0.0.1" { "localhost".to_owned() } else { host };
+    account.imap.host = if host == "127.0.0.1" {
+        "localhost".to_owned()
+    } else {
+        host
+    };
     account.imap.port = port;
     account.imap.tls = tls;
     account.imap.ca_file = trust_ca.then(|| env("INTAKE_TEST_TLS_CA").into());
@@ -50,8 +68,13 @@ fn with_tls(user: &str, address_var: &str, tls: TlsMode, trust_ca: bool) -> inta
 async fn starttls_with_a_private_ca_reads_the_mailbox() {
     let Some(()) = servers(false) else { return };
     let user = fresh_user();
-    append(&user, "INBOX", &mail(&user, "starttls@customer.test", "tls", "over starttls"));
-    let (result, publisher) = run_once(with_tls(&user, "INTAKE_TEST_IMAP", TlsMode::Starttls, true)).await;
+    append(
+        &user,
+        "INBOX",
+        &mail(&user, "starttls@customer.test", "tls", "over starttls"),
+    );
+    let (result, publisher) =
+        run_once(with_tls(&user, "INTAKE_TEST_IMAP", TlsMode::Starttls, true)).await;
     result.unwrap();
     assert_eq!(events(&publisher)[0].text, "over starttls");
 }
@@ -60,8 +83,18 @@ async fn starttls_with_a_private_ca_reads_the_mailbox() {
 async fn implicit_tls_with_a_private_ca_reads_the_mailbox() {
     let Some(()) = servers(false) else { return };
     let user = fresh_user();
-    append(&user, "INBOX", &mail(&user, "imaps@customer.test", "tls", "over imaps"));
-    let (result, publisher) = run_once(with_tls(&user, "INTAKE_TEST_IMAPS", TlsMode::Implicit, true)).await;
+    append(
+        &user,
+        "INBOX",
+        &mail(&user, "imaps@customer.test", "tls", "over imaps"),
+    );
+    let (result, publisher) = run_once(with_tls(
+        &user,
+        "INTAKE_TEST_IMAPS",
+        TlsMode::Implicit,
+        true,
+    ))
+    .await;
     result.unwrap();
     assert_eq!(events(&publisher)[0].text, "over imaps");
 }
@@ -70,8 +103,18 @@ async fn implicit_tls_with_a_private_ca_reads_the_mailbox() {
 async fn a_certificate_from_an_untrusted_ca_is_refused_before_login() {
     let Some(()) = servers(false) else { return };
     let user = fresh_user();
-    append(&user, "INBOX", &mail(&user, "untrusted@customer.test", "tls", "never read"));
-    let (result, publisher) = run_once(with_tls(&user, "INTAKE_TEST_IMAPS", TlsMode::Implicit, false)).await;
+    append(
+        &user,
+        "INBOX",
+        &mail(&user, "untrusted@customer.test", "tls", "never read"),
+    );
+    let (result, publisher) = run_once(with_tls(
+        &user,
+        "INTAKE_TEST_IMAPS",
+        TlsMode::Implicit,
+        false,
+    ))
+    .await;
     let error = result.unwrap_err();
     assert!(error.to_string().contains("tls"), "{error}");
     assert!(events(&publisher).is_empty());
@@ -85,7 +128,10 @@ async fn a_refused_password_stops_the_channel_with_a_config_error_without_the_pa
     account.imap.password = secrecy::SecretString::from("wrong-password-4711".to_owned());
     let (result, _) = run_once(account).await;
     let error = result.unwrap_err();
-    assert!(!error.is_retryable(), "bad credentials are not retried: {error}");
+    assert!(
+        !error.is_retryable(),
+        "bad credentials are not retried: {error}"
+    );
     assert!(matches!(error, ChannelError::Config { .. }), "{error:?}");
     assert!(!format!("{error} {error:?}").contains("wrong-password-4711"));
 }
@@ -94,8 +140,23 @@ async fn a_refused_password_stops_the_channel_with_a_config_error_without_the_pa
 async fn starttls_really_negotiates_tls_an_untrusted_certificate_fails_it() {
     let Some(()) = servers(false) else { return };
     let user = fresh_user();
-    append(&user, "INBOX", &mail(&user, "untrusted-starttls@customer.test", "tls", "never read"));
-    let (result, publisher) = run_once(with_tls(&user, "INTAKE_TEST_IMAP", TlsMode::Starttls, false)).await;
+    append(
+        &user,
+        "INBOX",
+        &mail(
+            &user,
+            "untrusted-starttls@customer.test",
+            "tls",
+            "never read",
+        ),
+    );
+    let (result, publisher) = run_once(with_tls(
+        &user,
+        "INTAKE_TEST_IMAP",
+        TlsMode::Starttls,
+        false,
+    ))
+    .await;
     let error = result.unwrap_err();
     assert!(error.to_string().contains("tls"), "{error}");
     assert!(events(&publisher).is_empty());

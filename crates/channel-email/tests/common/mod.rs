@@ -21,13 +21,22 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// The test servers' coordinates, or None (skip) outside CI when they are missing.
 pub fn servers(needs_smtp: bool) -> Option<()> {
     let mut missing = Vec::new();
-    for var in ["INTAKE_TEST_IMAP", "INTAKE_TEST_IMAPS", "INTAKE_TEST_IMAP_PASSWORD", "INTAKE_TEST_TLS_CA"] {
+    for var in [
+        "INTAKE_TEST_IMAP",
+        "INTAKE_TEST_IMAPS",
+        "INTAKE_TEST_IMAP_PASSWORD",
+        "INTAKE_TEST_TLS_CA",
+    ] {
         if std::env::var(var).map_or(true, |v| v.is_empty()) {
             missing.push(var);
         }
     }
     if needs_smtp {
-        for var in ["INTAKE_TEST_SMTP", "INTAKE_TEST_SMTP_USER", "INTAKE_TEST_SMTP_MAILDIR"] {
+        for var in [
+            "INTAKE_TEST_SMTP",
+            "INTAKE_TEST_SMTP_USER",
+            "INTAKE_TEST_SMTP_MAILDIR",
+        ] {
             if std::env::var(var).map_or(true, |v| v.is_empty()) {
                 missing.push(var);
             }
@@ -36,7 +45,8 @@ pub fn servers(needs_smtp: bool) -> Option<()> {
     if missing.is_empty() {
         return Some(());
     }
-    let hint = "run `scripts/test-services start imap smtp` and `eval \"$(scripts/test-services env)\"`";
+    let hint =
+        "run `scripts/test-services start imap smtp` and `eval \"$(scripts/test-services env)\"`";
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         panic!("{} not set; {hint}", missing.join(", "));
     }
@@ -127,7 +137,10 @@ pub fn mail(user: &str, message_id: &str, subject: &str, body: &str) -> Vec<u8> 
 /// The account of `user` on the plaintext listener, from TOML (so the
 /// config path is exercised), with `extra` lines added to the account.
 pub fn account(user: &str, extra_account: &str, extra_imap: &str) -> AccountConfig {
-    let (host, port) = env("INTAKE_TEST_IMAP").split_once(':').map(|(h, p)| (h.to_owned(), p.to_owned())).unwrap();
+    let (host, port) = env("INTAKE_TEST_IMAP")
+        .split_once(':')
+        .map(|(h, p)| (h.to_owned(), p.to_owned()))
+        .unwrap();
     let toml = format!(
         r#"
 [[accounts]]
@@ -183,7 +196,10 @@ pub fn dead_letters(publisher: &RecordingPublisher) -> Vec<Record> {
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
