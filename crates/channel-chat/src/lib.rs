@@ -21,15 +21,12 @@ mod handler;
 pub mod identity;
 pub mod message;
 pub mod normalise;
-pub mod ratelimit;
 pub mod signature;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::post;
-use intake_channel::{ChannelContext, HttpChannel};
+use intake_channel::WebhookSettings;
 use secrecy::SecretString;
 
 pub use attachment::{AttachmentLimits, AttachmentLink};
@@ -37,12 +34,12 @@ pub use fetch::{
     AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
 };
 pub use identity::{IdentitySecretError, IdentityVerifier, MIN_IDENTITY_SECRET_BYTES};
+pub use intake_channel::SenderLimiter;
 pub use message::{ChatAttachment, ChatAuthor, ChatMessage, Lenient, json_schema};
 pub use normalise::{
     CHANNEL, DroppedField, MessageRules, NormaliseError, Normalised, ParsedMessage, normalise,
     normalise_bytes, parse_message,
 };
-pub use ratelimit::SenderLimiter;
 pub use signature::{SecretError, VerifyError, WebhookSecret, sign};
 
 /// The route of the chat webhook.
@@ -156,12 +153,10 @@ pub fn default_max_attachments() -> usize {
 pub struct ChatChannel {
     secret: WebhookSecret,
     timestamp_tolerance: Duration,
-    max_body_bytes: usize,
-    raw_inline_max_bytes: usize,
     rules: MessageRules,
     fetcher: AttachmentFetcher,
-    /// `None`: no per-sender limit.
-    limiter: Option<SenderLimiter>,
+    /// Body limit, inline raw size and the per-sender limit of the pipeline.
+    settings: WebhookSettings,
 }
 
 /// Why [`ChatOptions`] cannot make a channel. Never contains the secret.
@@ -224,27 +219,16 @@ impl ChatChannel {
         Ok(Self {
             secret: WebhookSecret::from_secret_string(&options.secret)?,
             timestamp_tolerance: options.timestamp_tolerance,
-            max_body_bytes: options.max_body_bytes,
-            raw_inline_max_bytes: options.raw_inline_max_bytes,
             rules,
             fetcher,
-            limiter: SenderLimiter::new(
-                options.sender_messages_per_minute,
-                options.sender_burst_messages,
-            ),
+            settings: WebhookSettings {
+                raw_inline_max_bytes: options.raw_inline_max_bytes,
+                sender_limiter: SenderLimiter::new(
+                    options.sender_messages_per_minute,
+                    options.sender_burst_messages,
+                ),
+                ..WebhookSettings::new(options.max_body_bytes)
+            },
         })
-    }
-}
-
-impl HttpChannel for ChatChannel {
-    fn name(&self) -> &'static str {
-        CHANNEL
-    }
-
-    fn routes(self: Arc<Self>, ctx: ChannelContext) -> Router {
-        let state = Arc::new(handler::State { channel: self, ctx });
-        Router::new()
-            .route(PATH, post(handler::receive))
-            .with_state(state)
     }
 }

@@ -95,10 +95,12 @@ pub enum RejectReason {
     AttachmentUnavailable,
     /// The sender sent more messages than its allowance; it should retry later.
     RateLimited,
+    /// The channel's in-flight deliveries are at their limit; retry later.
+    Overloaded,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::Signature,
         RejectReason::StaleTimestamp,
         RejectReason::TooLarge,
@@ -112,6 +114,7 @@ impl RejectReason {
         RejectReason::BlobUnavailable,
         RejectReason::AttachmentUnavailable,
         RejectReason::RateLimited,
+        RejectReason::Overloaded,
     ];
 
     /// The metric label value and JSON error code.
@@ -130,6 +133,7 @@ impl RejectReason {
             RejectReason::BlobUnavailable => "blob_unavailable",
             RejectReason::AttachmentUnavailable => "attachment_unavailable",
             RejectReason::RateLimited => "rate_limited",
+            RejectReason::Overloaded => "overloaded",
         }
     }
 
@@ -144,7 +148,8 @@ impl RejectReason {
             RejectReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             RejectReason::BusUnavailable
             | RejectReason::BlobUnavailable
-            | RejectReason::AttachmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | RejectReason::AttachmentUnavailable
+            | RejectReason::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -156,6 +161,7 @@ impl RejectReason {
                 | RejectReason::BlobUnavailable
                 | RejectReason::AttachmentUnavailable
                 | RejectReason::RateLimited
+                | RejectReason::Overloaded
         )
     }
 

@@ -5,7 +5,9 @@
 //!   adapter writes to.
 //! - [`publish_event`]: the one way an adapter puts a [`TicketEvent`] on the
 //!   bus (topic, key, CloudEvents headers, telemetry).
-//! - The adapter traits, one per role: [`HttpChannel`] for webhook channels
+//! - The adapter traits, one per role: [`WebhookChannel`] for webhook
+//!   channels (the shared pipeline in [`webhook`] does everything but
+//!   verifying and normalising), [`HttpChannel`] for any set of routes
 //!   mounted on the gateway, [`PullChannel`] for channels that fetch
 //!   (IMAP, Telegram polling), supervised by the [`PullRunner`]; a channel
 //!   that can answer customers provides a [`ReplySender`]. Registration is
@@ -19,10 +21,12 @@ mod error;
 pub mod events;
 mod publish;
 pub mod pull_runner;
+mod ratelimit;
 mod raw;
 mod reply;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -41,6 +45,7 @@ pub use publish::{
 pub use pull_runner::{
     Backoff, PullReadiness, PullRunner, PullRunnerError, PullRunnerOptions, PullStatus,
 };
+pub use ratelimit::{CLEANUP_INTERVAL, RateLimited, SenderLimiter, retry_after_secs};
 pub use raw::{
     DEFAULT_RAW_INLINE_MAX_BYTES, INLINE_EVENT_BUDGET_BYTES, RawPlacement, attach_raw, read_raw,
 };
@@ -48,6 +53,7 @@ pub use reply::{
     Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,
     UNREGISTERED_CHANNEL_LABEL,
 };
+pub use webhook::{Authenticated, Normalised, Rejection, WebhookChannel, WebhookSettings};
 
 /// Everything an adapter needs to hand messages on.
 #[derive(Clone)]

@@ -1,4 +1,4 @@
-//! Test doubles for adapter tests (feature `test-util`).
+//! Test doubles and the conformance suites for adapter tests (feature `test-util`).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -103,5 +103,13 @@ pub use pull_conformance::{
 mod pull_conformance;
 
 pub use counting_blobs::CountingBlobStore;
+
+pub use webhook_conformance::{
+    WebhookTestSender, check_accepted_only_after_the_bus, check_authentication_required,
+    check_malformed_optional_field_dropped, check_malformed_refused, check_oversized_refused,
+    check_same_message_same_event_id, webhook_conformance,
+};
+
+mod webhook_conformance;
 
 mod counting_blobs;
