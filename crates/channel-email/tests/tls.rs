@@ -161,3 +161,32 @@ async fn starttls_really_negotiates_tls_an_untrusted_certificate_fails_it() {
     assert!(error.to_string().contains("tls"), "{error}");
     assert!(events(&publisher).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_accepts_and_never_answers_is_a_stalled_retryable_failure() {
+    // No test server needed: a listener that accepts and stays silent.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let toml = format!(
+        "[[accounts]]\nname = \"stall\"\naddress = \"help@example.test\"\n[accounts.imap]\nhost = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nusername = \"u\"\npassword_env = \"PATH\"\ncommand_timeout_secs = 1\n"
+    );
+    let raw: intake_channel_email::config::RawEmailConfig = toml::from_str(&toml).unwrap();
+    let account = raw.validate().unwrap().accounts.remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _) = context(dir.path());
+    let mut channel = EmailChannel::new(account, Vec::new(), Arc::new(MemoryCursors::default()), None).unwrap();
+    let result = tokio::time::timeout(WAIT, channel.run(ctx, PullStatus::new("email"), CancellationToken::new()))
+        .await
+        .expect("a stalled server does not hang the channel");
+    held.abort();
+    let error = result.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(error.to_string().contains("stalled"), "{error}");
+}
