@@ -59,6 +59,10 @@ fn starts_history(line: &str, next: Option<&str>) -> bool {
             return true;
         }
     }
+    // Gmail in Russian: "вт, 1 дек. 2026 г. в 10:05, Поддержка <help@x>:".
+    if lower.ends_with(">:") && lower.contains('@') && lower.contains(',') {
+        return true;
+    }
     // An Outlook header block: "From: …" followed by "Sent:"/"Отправлено:".
     let header_start = lower.starts_with("from:") || lower.starts_with("от:");
     if header_start && let Some(next) = next {
@@ -94,6 +98,10 @@ mod tests {
                 "Готово.",
             ),
             ("Hi\n-- \nAnn, ACME", "Hi"),
+            (
+                "Жду.\n\nвт, 1 дек. 2026 г. в 10:05, Поддержка <help@x>:\n> старое",
+                "Жду.",
+            ),
             ("line one\nline two", "line one\nline two"),
             ("> only a quote", "> only a quote"),
         ];

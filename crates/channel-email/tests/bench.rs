@@ -29,21 +29,44 @@ async fn append_to_event_latency() {
     let dir = tempfile::tempdir().unwrap();
     let user = fresh_user();
     let (ctx, publisher) = context(dir.path());
-    let channel = EmailChannel::new(account(&user, "", ""), Vec::new(), Arc::new(MemoryCursors::default()), None).unwrap();
+    let channel = EmailChannel::new(
+        account(&user, "", ""),
+        Vec::new(),
+        Arc::new(MemoryCursors::default()),
+        None,
+    )
+    .unwrap();
     let mut runner = PullRunner::new(PullRunnerOptions::default());
     runner.add(Box::new(channel));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(runner.run(ctx.clone(), shutdown.clone()));
 
-    let tcp = tokio::net::TcpStream::connect(env("INTAKE_TEST_IMAP")).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(env("INTAKE_TEST_IMAP"))
+        .await
+        .unwrap();
     let mut client = async_imap::Client::new(tcp);
     client.read_response().await.unwrap();
-    let mut sender = client.login(&user, env("INTAKE_TEST_IMAP_PASSWORD")).await.map_err(|(e, _)| e).unwrap();
-    wait_until("the first catch-up", || imap_tool(&["uidvalidity", &user, "Processed"], None).trim().parse::<u64>().is_ok()).await;
+    let mut sender = client
+        .login(&user, env("INTAKE_TEST_IMAP_PASSWORD"))
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    wait_until("the first catch-up", || {
+        imap_tool(&["uidvalidity", &user, "Processed"], None)
+            .trim()
+            .parse::<u64>()
+            .is_ok()
+    })
+    .await;
 
     let mut latencies = Vec::new();
     for i in 0..100 {
-        let raw = mail(&user, &format!("bench-{i}@customer.test"), "bench", &format!("bench {i}"));
+        let raw = mail(
+            &user,
+            &format!("bench-{i}@customer.test"),
+            "bench",
+            &format!("bench {i}"),
+        );
         let started = Instant::now();
         sender.append("INBOX", None, None, &raw).await.unwrap();
         let deadline = Instant::now() + WAIT;
@@ -79,7 +102,10 @@ fn normaliser_throughput_beside_raw_mail_parser() {
     let mailbox = Mailbox {
         address: "help@example.test".to_owned(),
         aliases: Vec::new(),
-        limits: Limits { max_attachment_bytes: 1 << 20, max_attachments: 50 },
+        limits: Limits {
+            max_attachment_bytes: 1 << 20,
+            max_attachments: 50,
+        },
         trusted_authserv_ids: Vec::new(),
     };
     let rounds = 2000;

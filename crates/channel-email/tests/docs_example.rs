@@ -5,9 +5,14 @@ use intake_channel_email::config::RawEmailConfig;
 
 #[test]
 fn the_documented_example_is_a_valid_configuration() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/email.md")).unwrap();
-    let start = doc.find("<!-- email-config-example -->").expect("start marker");
-    let end = doc.find("<!-- /email-config-example -->").expect("end marker");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/email.md"))
+        .unwrap();
+    let start = doc
+        .find("<!-- email-config-example -->")
+        .expect("start marker");
+    let end = doc
+        .find("<!-- /email-config-example -->")
+        .expect("end marker");
     let block = &doc[start..end];
     let toml_text = block
         .split_once("```toml\n")
@@ -16,7 +21,9 @@ fn the_documented_example_is_a_valid_configuration() {
         .expect("a toml block");
     let value: toml::Value = toml::from_str(toml_text).unwrap();
     let section = value["channels"]["email"].clone();
-    let raw: RawEmailConfig = section.try_into().expect("the example uses only known keys");
+    let raw: RawEmailConfig = section
+        .try_into()
+        .expect("the example uses only known keys");
     let problems = raw.validate().unwrap_err();
     let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(

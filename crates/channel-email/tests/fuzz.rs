@@ -31,7 +31,20 @@ fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
         any::<usize>().prop_map(Edit::Cut),
-        (any::<usize>(), prop::collection::vec(prop_oneof![Just(b'='), Just(b'?'), Just(b'\r'), Just(b'\n'), Just(b'-'), any::<u8>()], 1..16))
+        (
+            any::<usize>(),
+            prop::collection::vec(
+                prop_oneof![
+                    Just(b'='),
+                    Just(b'?'),
+                    Just(b'\r'),
+                    Just(b'\n'),
+                    Just(b'-'),
+                    any::<u8>()
+                ],
+                1..16
+            )
+        )
             .prop_map(|(i, bytes)| Edit::Insert(i, bytes)),
     ]
 }

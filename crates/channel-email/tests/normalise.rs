@@ -171,6 +171,27 @@ fn every_corpus_mail_gives_its_expected_fields() {
                 format!("{:?}", event.html),
             );
         }
+        if let Some(chars) = want.get("text_chars").and_then(Value::as_u64) {
+            check(
+                "text length",
+                event.text.chars().count() == chars as usize,
+                event.text.chars().count().to_string(),
+            );
+        }
+        if let Some(dropped) = want.get("dropped").and_then(Value::as_array) {
+            let want: Vec<_> = dropped.iter().filter_map(Value::as_str).collect();
+            check(
+                "dropped_fields",
+                event.dropped_fields == want,
+                format!("{:?}", event.dropped_fields),
+            );
+        }
+        let dated = raw.windows(7).any(|w| w == b"\nDate: ") || raw.starts_with(b"Date: ");
+        check(
+            "sent_at from Date",
+            event.sent_at.is_some() == dated,
+            format!("{:?}", event.sent_at),
+        );
         if want.get("id_is_hash").is_some() {
             check(
                 "hash id",

@@ -181,10 +181,19 @@ async fn a_server_that_accepts_and_never_answers_is_a_stalled_retryable_failure(
     let account = raw.validate().unwrap().accounts.remove(0);
     let dir = tempfile::tempdir().unwrap();
     let (ctx, _) = context(dir.path());
-    let mut channel = EmailChannel::new(account, Vec::new(), Arc::new(MemoryCursors::default()), None).unwrap();
-    let result = tokio::time::timeout(WAIT, channel.run(ctx, PullStatus::new("email"), CancellationToken::new()))
-        .await
-        .expect("a stalled server does not hang the channel");
+    let mut channel = EmailChannel::new(
+        account,
+        Vec::new(),
+        Arc::new(MemoryCursors::default()),
+        None,
+    )
+    .unwrap();
+    let result = tokio::time::timeout(
+        WAIT,
+        channel.run(ctx, PullStatus::new("email"), CancellationToken::new()),
+    )
+    .await
+    .expect("a stalled server does not hang the channel");
     held.abort();
     let error = result.unwrap_err();
     assert!(error.is_retryable(), "{error}");

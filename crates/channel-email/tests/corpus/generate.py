@@ -61,6 +61,59 @@ add("own_address_loop", H.format(frm="Support <help@example.test>", to=help_, su
     {"auto_submitted":True,"auto_reason":"own_address"})
 add("apple_reply_ru", H.format(frm="anna@customer.test", to=help_, subj="Re: Заказ", extra="Message-ID: <apple@customer.test>\r\nIn-Reply-To: <ack-3@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nДа, всё верно.\r\n\r\n> 1 дек. 2026 г., в 10:05, Поддержка <help@example.test> написал(а):\r\n>\r\n> Ваше обращение зарегистрировано.\r\n",
     {"text":"Да, всё верно.","thread_id":"ack-3@example.test"})
+
+# ---- second batch ----
+add("utf8_8bit_plain", H.format(frm="anna@customer.test", to=help_, subj="utf8", extra="Message-ID: <u8@customer.test>\r\n").encode()+b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+body.encode()+b"\r\n",
+    {"text":body})
+add("iso8859_5_subject", H.format(frm="anna@customer.test", to=help_, subj=enc_word("Вопрос по счёту","iso-8859-5"), extra="Message-ID: <iso5s@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nx\r\n",
+    {"subject":"Вопрос по счёту"})
+add("koi8r_q_subject_underscores", H.format(frm="anna@customer.test", to=help_, subj=enc_word("Не работает вход","koi8-r","Q").replace("=20","_"), extra="Message-ID: <koiq@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nx\r\n",
+    {"subject":"Не работает вход"})
+add("from_name_cp1251_q", H.format(frm=enc_word("Иван Сидоров","windows-1251","Q")+" <ivan@customer.test>", to=help_, subj="name", extra="Message-ID: <nameq@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nx\r\n",
+    {"contact_name":"Иван Сидоров"})
+add("malformed_encoded_word", H.format(frm="anna@customer.test", to=help_, subj="=?utf-8?B?0J/RgNC40LLQtdGC", extra="Message-ID: <badword@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nbody survives\r\n",
+    {"text":"body survives"})
+add("thunderbird_reply_en", H.format(frm="carl@customer.test", to=help_, subj="Re: help", extra="Message-ID: <tb@customer.test>\r\nIn-Reply-To: <ack-4@example.test>\r\nReferences: <orig-4@customer.test> <ack-4@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8; format=flowed\r\n\r\nStill broken, sorry.\r\n\r\nOn 01.12.2026 10:05, Support wrote:\r\n> We are looking into it.\r\n",
+    {"text":"Still broken, sorry.","thread_id":"orig-4@customer.test"})
+add("outlook_reply_en", H.format(frm="dana@customer.test", to=help_, subj="RE: help", extra="Message-ID: <olen@customer.test>\r\nIn-Reply-To: <ack-5@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nThanks a lot.\r\n\r\n-----Original Message-----\r\nFrom: Support <help@example.test>\r\nSent: Tuesday, December 1, 2026 10:05 AM\r\nSubject: help\r\n\r\nWe are on it.\r\n",
+    {"text":"Thanks a lot.","thread_id":"ack-5@example.test"})
+add("gmail_reply_ru", H.format(frm="anna@customer.test", to=help_, subj="Re: Заказ", extra="Message-ID: <gmru@customer.test>\r\nIn-Reply-To: <ack-6@example.test>\r\nReferences: <orig-6@customer.test> <ack-6@example.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nПонятно, жду.\r\n\r\nвт, 1 дек. 2026 г. в 10:05, Поддержка <help@example.test>:\r\n\r\n> Ваше обращение зарегистрировано.\r\n",
+    {"text":"Понятно, жду.","thread_id":"orig-6@customer.test"})
+add("signature_only", H.format(frm="anna@customer.test", to=help_, subj="sig", extra="Message-ID: <sig@customer.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nПроблема с оплатой.\r\n-- \r\nАнна, ООО Ромашка\r\n+7 900 000-00-00\r\n",
+    {"text":"Проблема с оплатой."})
+png=base64.encodebytes(b"\x89PNG\r\n\x1a\nfakeimage").decode().replace("\n","\r\n")
+add("inline_image_related", H.format(frm="anna@customer.test", to=help_, subj="screenshot", extra="Message-ID: <img@customer.test>\r\n")+"Content-Type: multipart/related; boundary=\"r2\"\r\n\r\n--r2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Вот скриншот: <img src=\"cid:shot1\"></p>\r\n--r2\r\nContent-Type: image/png\r\nContent-ID: <shot1>\r\nContent-Disposition: inline; filename=\"shot.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"+png+"--r2--\r\n",
+    {"text_contains":["Вот скриншот"],"attachments":["shot.png"],"has_html":True})
+add("forwarded_message_rfc822", H.format(frm="anna@customer.test", to=help_, subj="Fwd: счёт", extra="Message-ID: <fwd@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"f1\"\r\n\r\n--f1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nПересылаю счёт.\r\n--f1\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"invoice.eml\"\r\n\r\nFrom: shop@shop.test\r\nSubject: Invoice\r\n\r\nPay 10\r\n--f1--\r\n",
+    {"text":"Пересылаю счёт.","attachments":["invoice.eml"]})
+tnef=base64.encodebytes(b"\x78\x9f\x3e\x22tnefdata").decode().replace("\n","\r\n")
+add("winmail_dat_kept", H.format(frm="olga@customer.test", to=help_, subj="tnef", extra="Message-ID: <tnef@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"t1\"\r\n\r\n--t1\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--t1\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"+tnef+"--t1--\r\n",
+    {"text":"see attachment","attachments":["winmail.dat"]})
+add("x_autoreply", H.format(frm="anna@customer.test", to=help_, subj="Автоответ", extra="Message-ID: <xar@customer.test>\r\nX-Autoreply: yes\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\nЯ в отпуске.\r\n",
+    {"auto_submitted":True,"auto_reason":"auto_reply_header"})
+add("exchange_oof", H.format(frm="boss@customer.test", to=help_, subj="Automatic reply: help", extra="Message-ID: <oof@customer.test>\r\nX-Auto-Response-Suppress: All\r\n")+"Content-Type: text/plain\r\n\r\nOut of office.\r\n",
+    {"auto_submitted":True,"auto_reason":"auto_reply_header"})
+add("precedence_bulk", H.format(frm="promo@shop.test", to=help_, subj="Promo", extra="Message-ID: <bulk@shop.test>\r\nPrecedence: bulk\r\n")+"Content-Type: text/plain\r\n\r\nPromo\r\n",
+    {"auto_submitted":True,"auto_reason":"precedence"})
+add("postmaster_bounce", "From: postmaster@mx.customer.test\r\nTo: help@example.test\r\nSubject: Delivery failure\r\nMessage-ID: <pm@mx.customer.test>\r\nContent-Type: text/plain\r\n\r\nUser unknown\r\n",
+    {"auto_submitted":True,"auto_reason":"mailer_daemon"})
+add("cc_to_support", H.format(frm="anna@customer.test", to="ivan.personal@example.test", subj="cc", extra="Cc: Support <help@example.test>\r\nMessage-ID: <cc@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nwith cc\r\n",
+    {"foreign":False,"text":"with cc"})
+add("to_alias_address", H.format(frm="anna@customer.test", to="support@example.test", subj="alias", extra="Message-ID: <alias@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nto the alias\r\n",
+    {"foreign":False,"text":"to the alias"})
+add("references_only", H.format(frm="anna@customer.test", to=help_, subj="Re: x", extra="Message-ID: <refonly@customer.test>\r\nReferences: <root-7@customer.test>\r\n <mid-7@customer.test>\r\n")+"Content-Type: text/plain\r\n\r\nfolded references\r\n",
+    {"thread_id":"root-7@customer.test"})
+add("attachment_rfc2047_name", H.format(frm="anna@customer.test", to=help_, subj="att", extra="Message-ID: <att2047@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"a2\"\r\n\r\n--a2\r\nContent-Type: text/plain\r\n\r\nfile\r\n--a2\r\nContent-Type: application/pdf; name=\""+enc_word("счёт.pdf","utf-8")+"\"\r\nContent-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"+pdf+"--a2--\r\n",
+    {"attachments":["счёт.pdf"]})
+add("attachment_rfc2231_continuation", H.format(frm="anna@customer.test", to=help_, subj="att", extra="Message-ID: <att2231c@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"a3\"\r\n\r\n--a3\r\nContent-Type: text/plain\r\n\r\nfile\r\n--a3\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;\r\n filename*0*=UTF-8''%D0%B4%D0%BB%D0%B8%D0%BD%D0%BD%D0%BE%D0%B5;\r\n filename*1*=%20%D0%B8%D0%BC%D1%8F.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"+pdf+"--a3--\r\n",
+    {"attachments":["длинное имя.pdf"]})
+longtext=("Очень длинное письмо. "*600).strip()
+add("long_text_capped", H.format(frm="anna@customer.test", to=help_, subj="long", extra="Message-ID: <long@customer.test>\r\n")+"Content-Type: text/plain; charset=utf-8\r\n\r\n"+longtext+"\r\n",
+    {"text_chars":10000,"dropped":["text"]})
+add("no_date_header", "From: anna@customer.test\r\nTo: help@example.test\r\nSubject: no date\r\nMessage-ID: <nodate@customer.test>\r\n\r\nwithout a date\r\n",
+    {"text":"without a date","no_sent_at":True})
+add("html_only_cp1251_base64", H.format(frm="anna@customer.test", to=help_, subj="html1251", extra="Message-ID: <h1251@customer.test>\r\n").encode()+b"Content-Type: text/html; charset=windows-1251\r\nContent-Transfer-Encoding: base64\r\n\r\n"+base64.encodebytes("<div>Добрый день!<br>Не приходит письмо.</div>".encode('cp1251')).replace(b"\n",b"\r\n"),
+    {"text_contains":["Добрый день!","Не приходит письмо."],"has_html":True})
 long_ru="Здравствуйте! Мой заказ не пришёл, подскажите, пожалуйста, что случилось и когда ждать доставку."
 add("undeclared_cp1251", b"From: anna@customer.test\r\nTo: help@example.test\r\nSubject: "+"Где заказ".encode('cp1251')+b"\r\nMessage-ID: <und1251@customer.test>\r\n\r\n"+long_ru.encode('cp1251')+b"\r\n",
     {"subject":"Где заказ","text":long_ru})
