@@ -85,12 +85,19 @@ pub struct RawImap {
     pub ca_file: Option<PathBuf>,
     /// Login name.
     pub username: String,
-    /// Environment variable holding the password.
+    /// `password` (LOGIN) or `xoauth2` (an OAuth2 access token, as Gmail and
+    /// Microsoft 365 want; refreshed from the `oauth2` table).
+    #[serde(default = "default_auth")]
+    pub auth: AuthMethod,
+    /// Environment variable holding the password (`auth = "password"`).
     #[serde(default)]
     pub password_env: Option<String>,
-    /// File holding the password.
+    /// File holding the password (`auth = "password"`).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The token refresh of `auth = "xoauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<RawOAuth2>,
     /// The folder new mail arrives in.
     #[serde(default = "default_mailbox")]
     pub mailbox: String,
@@ -109,6 +116,52 @@ pub struct RawImap {
     /// stalled and replaced, in seconds.
     #[serde(default = "default_command_timeout_secs")]
     pub command_timeout_secs: u64,
+}
+
+/// `[channels.email.accounts.imap.oauth2]`: the refresh-token grant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    /// The provider's token endpoint (`https://oauth2.googleapis.com/token`,
+    /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`);
+    /// `https` unless the host is loopback.
+    pub token_url: String,
+    /// The OAuth2 client id.
+    pub client_id: String,
+    /// Environment variable holding the client secret (none: a public client).
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Environment variable holding the refresh token.
+    #[serde(default)]
+    pub refresh_token_env: Option<String>,
+    /// File holding the refresh token; a token the provider rotates is
+    /// written back to it (so it survives a restart).
+    #[serde(default)]
+    pub refresh_token_file: Option<PathBuf>,
+    /// Scope to ask for (`https://mail.google.com/`,
+    /// `https://outlook.office.com/IMAP.AccessAsUser.All offline_access`); none: the grant's.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// How the mailbox logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// IMAP LOGIN with a password.
+    Password,
+    /// SASL XOAUTH2 with an access token.
+    Xoauth2,
+}
+
+/// The validated credentials of a mailbox.
+#[derive(Debug, Clone)]
+pub enum ImapAuth {
+    Password(SecretString),
+    XOAuth2(crate::oauth::OAuth2Config),
 }
 
 /// `[channels.email.accounts.smtp]`.
@@ -186,6 +239,9 @@ fn default_smtp_port() -> u16 {
 fn default_tls() -> TlsMode {
     TlsMode::Implicit
 }
+fn default_auth() -> AuthMethod {
+    AuthMethod::Password
+}
 fn default_mailbox() -> String {
     "INBOX".to_owned()
 }
@@ -252,7 +308,7 @@ pub struct ImapConfig {
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
     pub username: String,
-    pub password: SecretString,
+    pub auth: ImapAuth,
     pub mailbox: String,
     pub processed_folder: Option<String>,
     pub idle_renew: Duration,
@@ -482,12 +538,40 @@ impl RawImap {
                 message: "must not be empty".to_owned(),
             });
         }
-        let password = resolve_secret(
-            &self.password_env,
-            &self.password_file,
-            &format!("{base}.password"),
-            problems,
-        );
+        let auth = match (self.auth, self.oauth2) {
+            (AuthMethod::Password, None) => resolve_secret(
+                &self.password_env,
+                &self.password_file,
+                &format!("{base}.password"),
+                problems,
+            )
+            .map(ImapAuth::Password),
+            (AuthMethod::Password, Some(_)) => {
+                problems.push(Problem {
+                    key: format!("{base}.oauth2"),
+                    message: "only used with auth = \"xoauth2\"".to_owned(),
+                });
+                None
+            }
+            (AuthMethod::Xoauth2, None) => {
+                problems.push(Problem {
+                    key: format!("{base}.oauth2"),
+                    message: "auth = \"xoauth2\" needs the oauth2 table (token_url, client_id, refresh token)".to_owned(),
+                });
+                None
+            }
+            (AuthMethod::Xoauth2, Some(oauth2)) => {
+                if self.password_env.is_some() || self.password_file.is_some() {
+                    problems.push(Problem {
+                        key: format!("{base}.password_env"),
+                        message: "no password is used with auth = \"xoauth2\"".to_owned(),
+                    });
+                }
+                oauth2
+                    .validate(&format!("{base}.oauth2"), problems)
+                    .map(ImapAuth::XOAuth2)
+            }
+        };
         if self.mailbox.is_empty() {
             problems.push(Problem {
                 key: format!("{base}.mailbox"),
@@ -530,12 +614,68 @@ impl RawImap {
             tls: self.tls,
             ca_file: self.ca_file,
             username: self.username,
-            password: password?,
+            auth: auth?,
             mailbox: self.mailbox,
             processed_folder: self.processed_folder,
             idle_renew: Duration::from_secs(self.idle_renew_secs),
             poll_interval: Duration::from_secs(self.poll_interval_secs),
             command_timeout: Duration::from_secs(self.command_timeout_secs),
+        })
+    }
+}
+
+impl RawOAuth2 {
+    fn validate(
+        self,
+        base: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<crate::oauth::OAuth2Config> {
+        let before = problems.len();
+        let loopback = |host: &str| matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+        let url_ok = match self.token_url.split_once("://") {
+            Some(("https", rest)) => !rest.is_empty(),
+            Some(("http", rest)) => loopback(rest.split(['/', ':']).next().unwrap_or("")),
+            _ => false,
+        };
+        if !url_ok {
+            problems.push(Problem {
+                key: format!("{base}.token_url"),
+                message: "must be an https URL (http only for a loopback host)".to_owned(),
+            });
+        }
+        if self.client_id.trim().is_empty() {
+            problems.push(Problem {
+                key: format!("{base}.client_id"),
+                message: "must not be empty".to_owned(),
+            });
+        }
+        let client_secret = if self.client_secret_env.is_some() || self.client_secret_file.is_some()
+        {
+            resolve_secret(
+                &self.client_secret_env,
+                &self.client_secret_file,
+                &format!("{base}.client_secret"),
+                problems,
+            )
+        } else {
+            None
+        };
+        let refresh_token = resolve_secret(
+            &self.refresh_token_env,
+            &self.refresh_token_file,
+            &format!("{base}.refresh_token"),
+            problems,
+        );
+        if problems.len() != before {
+            return None;
+        }
+        Some(crate::oauth::OAuth2Config {
+            token_url: self.token_url,
+            client_id: self.client_id,
+            client_secret,
+            refresh_token: refresh_token?,
+            refresh_token_file: self.refresh_token_file,
+            scope: self.scope,
         })
     }
 }

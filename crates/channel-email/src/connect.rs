@@ -15,8 +15,11 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-use crate::config::{ImapConfig, TlsMode};
+use secrecy::SecretString;
+
+use crate::config::{ImapAuth, ImapConfig, TlsMode};
 use crate::error::EmailError;
+use crate::oauth::XOAuth2;
 
 /// Any byte stream an IMAP session runs over (plain TCP or TLS).
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -96,10 +99,12 @@ async fn greeting(client: &mut Client<Box<dyn ImapIo>>) -> Result<(), EmailError
     }
 }
 
-/// Connects and logs in as configured.
+/// Connects and logs in as configured; `token` is the access token for
+/// `auth = "xoauth2"`.
 pub async fn open_session(
     config: &ImapConfig,
     tls: &Arc<ClientConfig>,
+    token: Option<SecretString>,
 ) -> Result<ImapSession, EmailError> {
     let limit = config.command_timeout;
     let address = format!("{}:{}", config.host, config.port);
@@ -128,7 +133,34 @@ pub async fn open_session(
         let stream = bounded(limit, "TLS handshake", wrap_tls(inner, &config.host, tls)).await?;
         client = Client::new(stream);
     }
-    let login = client.login(&config.username, config.password.expose_secret());
+    let login = match (&config.auth, token) {
+        (ImapAuth::XOAuth2(_), Some(token)) => {
+            let exchange = XOAuth2 {
+                user: config.username.clone(),
+                token,
+                sent: false,
+            };
+            let result =
+                tokio::time::timeout(limit, client.authenticate("XOAUTH2", exchange)).await;
+            return match result {
+                Err(_) => Err(EmailError::Stalled(format!(
+                    "AUTHENTICATE: no answer within {} s",
+                    limit.as_secs()
+                ))),
+                Ok(Ok(session)) => Ok(session),
+                Ok(Err((async_imap::error::Error::No(text), _))) => Err(EmailError::Token(
+                    format!("the server refused the access token: {text}"),
+                )),
+                Ok(Err((e, _))) => Err(EmailError::Connection(format!("authenticate: {e}"))),
+            };
+        }
+        (ImapAuth::XOAuth2(_), None) => {
+            return Err(EmailError::Token("no access token".to_owned()));
+        }
+        (ImapAuth::Password(password), _) => {
+            client.login(&config.username, password.expose_secret())
+        }
+    };
     match tokio::time::timeout(limit, login).await {
         Err(_) => Err(EmailError::Stalled(format!(
             "login: no answer within {} s",

@@ -13,6 +13,9 @@ pub enum EmailError {
     /// The server refused the credentials.
     #[error("login refused: {0}")]
     LoginRefused(String),
+    /// No OAuth2 access token (the token endpoint failed or refused).
+    #[error("oauth2 token: {0}")]
+    Token(String),
     /// TCP connect, greeting or a command failed; the connection was lost.
     #[error("connection: {0}")]
     Connection(String),
@@ -39,6 +42,7 @@ impl EmailError {
         match self {
             EmailError::Config(_) => "config",
             EmailError::LoginRefused(_) => "login_refused",
+            EmailError::Token(_) => "token",
             EmailError::Connection(_) => "connection",
             EmailError::Tls(_) => "tls",
             EmailError::Stalled(_) => "stalled",

@@ -16,6 +16,7 @@ pub mod names {
     pub const HANDOFFS: &str = "intake_email_handoffs_total";
     pub const UIDVALIDITY_CHANGES: &str = "intake_email_uidvalidity_changes_total";
     pub const ATTACHMENTS_OMITTED: &str = "intake_email_attachments_omitted_total";
+    pub const TOKEN_FAILURES: &str = "intake_email_token_failures_total";
 }
 
 /// Registers help texts with the installed recorder.
@@ -55,6 +56,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::UIDVALIDITY_CHANGES,
         "Mailboxes whose UIDVALIDITY changed (catch-up by flag instead of by UID)"
+    );
+    metrics::describe_counter!(
+        names::TOKEN_FAILURES,
+        "OAuth2 access tokens not obtained or refused by the IMAP server, by reason"
     );
     metrics::describe_counter!(
         names::ATTACHMENTS_OMITTED,
@@ -159,4 +164,18 @@ pub fn attachments_omitted(account: &str, uid: u32, count: usize) {
     );
     counter!(names::ATTACHMENTS_OMITTED, "account" => account.to_owned(), "reason" => "limit")
         .increment(count as u64);
+}
+
+/// No OAuth2 access token, or the server refused it; `reason` is
+/// `unreachable`, `refused`, `invalid_grant`, `invalid_response`, `persist` or `rejected`.
+pub fn token_failed(account: &str, reason: &'static str, message: &str) {
+    tracing::warn!(
+        channel = "email",
+        account,
+        reason,
+        error = message,
+        "oauth2 token failure"
+    );
+    counter!(names::TOKEN_FAILURES, "account" => account.to_owned(), "reason" => reason)
+        .increment(1);
 }

@@ -40,6 +40,7 @@ pub struct EmailChannel {
     pub(crate) pointer_sender: Option<Arc<dyn ReplySender>>,
     pub(crate) tls: Arc<ClientConfig>,
     pub(crate) raw_inline_max_bytes: usize,
+    pub(crate) tokens: Option<crate::oauth::TokenSource>,
 }
 
 impl std::fmt::Debug for EmailChannel {
@@ -69,6 +70,13 @@ impl EmailChannel {
             )));
         }
         let tls = tls_config(account.imap.ca_file.as_deref())?;
+        let tokens = match &account.imap.auth {
+            crate::config::ImapAuth::XOAuth2(oauth2) => Some(crate::oauth::TokenSource::new(
+                &account.name,
+                oauth2.clone(),
+            )?),
+            crate::config::ImapAuth::Password(_) => None,
+        };
         let mailbox = Mailbox {
             address: account.address.clone(),
             aliases: account.alias_addresses.clone(),
@@ -82,6 +90,7 @@ impl EmailChannel {
             pointer_sender,
             tls,
             raw_inline_max_bytes: intake_channel::DEFAULT_RAW_INLINE_MAX_BYTES,
+            tokens,
         })
     }
 
@@ -130,7 +139,17 @@ impl EmailChannel {
         status: &PullStatus,
         shutdown: &CancellationToken,
     ) -> Result<(), EmailError> {
-        let mut session = open_session(&self.account.imap, &self.tls).await?;
+        let token = match &self.tokens {
+            Some(tokens) => Some(tokens.access_token().await?),
+            None => None,
+        };
+        let opened = open_session(&self.account.imap, &self.tls, token).await;
+        if let (Err(EmailError::Token(message)), Some(tokens)) = (&opened, &self.tokens) {
+            // Refused by the server (revoked, expired early): fetch a new one next time.
+            tokens.invalidate().await;
+            events::token_failed(&self.account.name, "rejected", message);
+        }
+        let mut session = opened?;
         status.set_connected(true);
         events::connected(&self.account.name, true);
         tracing::info!(channel = CHANNEL, account = %self.account.name, "imap session open");

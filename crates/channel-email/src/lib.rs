@@ -19,6 +19,7 @@ mod error;
 pub mod events;
 mod intake;
 pub mod normalise;
+pub mod oauth;
 pub mod quoting;
 mod registration;
 mod reply;

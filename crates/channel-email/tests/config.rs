@@ -117,3 +117,34 @@ fn an_enabled_section_without_accounts_and_duplicate_names_are_problems() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn xoauth2_needs_its_oauth2_table_and_a_safe_token_url() {
+    let without = MINIMAL.replace("password_env = \"PATH\"", "auth = \"xoauth2\"");
+    let problems = parse(&without).unwrap().validate().unwrap_err();
+    assert_eq!(
+        problems[0].key, "channels.email.accounts[0].imap.oauth2",
+        "{problems:?}"
+    );
+    let plain_http = format!(
+        "{}\n[accounts.imap.oauth2]\ntoken_url = \"http://tokens.example.com/token\"\nclient_id = \"\"\nrefresh_token_env = \"PATH\"\n",
+        without
+    );
+    let problems = parse(&plain_http).unwrap().validate().unwrap_err();
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "channels.email.accounts[0].imap.oauth2.token_url",
+            "channels.email.accounts[0].imap.oauth2.client_id"
+        ]
+    );
+    let loopback = plain_http
+        .replace("tokens.example.com", "127.0.0.1:8080")
+        .replace("client_id = \"\"", "client_id = \"x\"");
+    let config = parse(&loopback).unwrap().validate().unwrap();
+    assert!(matches!(
+        config.accounts[0].imap.auth,
+        intake_channel_email::config::ImapAuth::XOAuth2(_)
+    ));
+}

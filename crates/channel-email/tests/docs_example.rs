@@ -30,8 +30,10 @@ fn the_documented_example_is_a_valid_configuration() {
         keys,
         [
             "channels.email.accounts[0].imap.password_env",
-            "channels.email.accounts[0].smtp.password_env"
+            "channels.email.accounts[0].smtp.password_env",
+            "channels.email.accounts[1].imap.oauth2.client_secret_env",
+            "channels.email.accounts[1].imap.oauth2.refresh_token_file"
         ],
-        "only the unset password variables: {problems:?}"
+        "only the unset secrets: {problems:?}"
     );
 }

@@ -125,7 +125,9 @@ async fn a_refused_password_stops_the_channel_with_a_config_error_without_the_pa
     let Some(()) = servers(false) else { return };
     let user = fresh_user();
     let mut account = account(&user, "", "");
-    account.imap.password = secrecy::SecretString::from("wrong-password-4711".to_owned());
+    account.imap.auth = intake_channel_email::config::ImapAuth::Password(
+        secrecy::SecretString::from("wrong-password-4711".to_owned()),
+    );
     let (result, _) = run_once(account).await;
     let error = result.unwrap_err();
     assert!(
