@@ -113,6 +113,37 @@ pub fn channel_message_id(message_id: Option<&str>, raw: &[u8]) -> String {
     }
 }
 
+/// The Message-ID of a mail intake sends: `<intake.<outcome>.<conversation,
+/// base64url>@<domain>>`, or without the conversation part when there is none.
+pub fn our_message_id(outcome: &uuid::Uuid, conversation: Option<&str>, domain: &str) -> String {
+    use base64::Engine as _;
+    match conversation.filter(|c| !c.is_empty()) {
+        Some(thread) => format!(
+            "<intake.{}.{}@{domain}>",
+            outcome.simple(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(thread)
+        ),
+        None => format!("<intake.{}@{domain}>", outcome.simple()),
+    }
+}
+
+/// The conversation carried in one of our own Message-IDs (see
+/// [`our_message_id`]), when `id` is one and its domain is one of `domains`.
+pub fn thread_of_our_id(id: &str, domains: &[&str]) -> Option<String> {
+    use base64::Engine as _;
+    let id = clean_id(id);
+    let (local, domain) = id.rsplit_once('@')?;
+    if !domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+        return None;
+    }
+    let rest = local.strip_prefix("intake.")?;
+    let (_, encoded) = rest.split_once('.')?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok().filter(|t| !t.is_empty())
+}
+
 /// The ticket number in a subject token `[#1234]`, if present.
 pub fn subject_ticket_token(subject: &str) -> Option<u64> {
     let start = subject.find("[#")?;
@@ -313,13 +344,17 @@ pub fn normalise(
 
     let references = text_list(message.references());
     let in_reply_to = text_list(message.in_reply_to()).into_iter().next();
-    event.conversation.thread_id = Some(
-        references
-            .first()
-            .cloned()
-            .or_else(|| in_reply_to.clone())
-            .unwrap_or_else(|| id.clone()),
-    );
+    // The root of the thread: the first reference, else the answered mail;
+    // one of our own mails stands for the conversation it carries.
+    let domains: Vec<&str> = own
+        .iter()
+        .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d))
+        .collect();
+    let root = references.first().or(in_reply_to.as_ref());
+    event.conversation.thread_id = Some(match root {
+        Some(root) => thread_of_our_id(root, &domains).unwrap_or_else(|| root.clone()),
+        None => id.clone(),
+    });
     event.conversation.in_reply_to = in_reply_to;
     event.conversation.references = references;
 
@@ -353,4 +388,30 @@ pub fn normalise(
         foreign_recipient,
         from_address,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_message_ids_carry_the_conversation_only_for_our_domains() {
+        let outcome = uuid::Uuid::new_v4();
+        let id = our_message_id(&outcome, Some("order-1@customer.test"), "example.test");
+        assert_eq!(
+            thread_of_our_id(&id, &["example.test"]).as_deref(),
+            Some("order-1@customer.test")
+        );
+        assert_eq!(
+            thread_of_our_id(&id, &["other.test"]),
+            None,
+            "someone else's domain"
+        );
+        assert_eq!(
+            thread_of_our_id("<random@example.test>", &["example.test"]),
+            None
+        );
+        let bare = our_message_id(&outcome, None, "example.test");
+        assert_eq!(thread_of_our_id(&bare, &["example.test"]), None);
+    }
 }

@@ -116,6 +116,19 @@ impl SmtpReplySender {
         })
     }
 
+    /// The reply's Message-ID: the same for the same outcome (a retried send
+    /// is one message), carrying the conversation it belongs to, so that an
+    /// answer naming only this id (Outlook sends `In-Reply-To` without
+    /// `References`) still finds its conversation
+    /// ([`crate::normalise::thread_of_our_id`]).
+    pub fn message_id(&self, reply: &Reply) -> String {
+        crate::normalise::our_message_id(
+            &reply.outcome_id,
+            reply.conversation_id.as_deref(),
+            &self.domain,
+        )
+    }
+
     /// The mail for `reply` (public for tests of its headers).
     pub fn message(&self, reply: &Reply) -> Result<Message, ReplyError> {
         let to_address = reply.contact_key.strip_prefix("email:").ok_or_else(|| {
@@ -127,9 +140,7 @@ impl SmtpReplySender {
                 "the contact's e-mail address is invalid",
             )
         })?;
-        // The same outcome always has the same Message-ID, so a retried send
-        // is recognisable as one message, and replies to it thread.
-        let message_id = format!("<{}@{}>", reply.outcome_id, self.domain);
+        let message_id = self.message_id(reply);
         let ids: Vec<String> = reply
             .in_reply_to
             .iter()
@@ -172,7 +183,7 @@ impl ReplySender for SmtpReplySender {
 
     async fn send(&self, reply: &Reply) -> Result<Delivery, ReplyError> {
         let message = self.message(reply)?;
-        let message_id = format!("<{}@{}>", reply.outcome_id, self.domain);
+        let message_id = self.message_id(reply);
         self.transport
             .send(message)
             .await
