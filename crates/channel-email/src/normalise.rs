@@ -377,6 +377,12 @@ pub fn normalise(
     event
         .metadata
         .insert("email_mailbox".to_owned(), mailbox.address.clone());
+    if !omitted.is_empty() {
+        // For the acknowledgement: the sender is told what was left out.
+        event
+            .metadata
+            .insert("email_omitted_attachments".to_owned(), omitted.join("; "));
+    }
     if text_cut || full_cut {
         event.dropped_fields.push("text".to_owned());
     }

@@ -67,7 +67,13 @@ impl EmailChannel {
         let Some(fetch) = fetched.iter().find(|f| f.uid == Some(uid)) else {
             return Ok(());
         };
-        let raw = fetch.body().unwrap_or_default().to_vec();
+        let Some(body) = fetch.body() else {
+            // The server answered without the body: try again, never dead-letter a mail unread.
+            return Err(EmailError::Protocol(format!(
+                "UID FETCH {uid} returned no body"
+            )));
+        };
+        let raw = body.to_vec();
         let received_at = fetch
             .internal_date()
             .map(|d| d.with_timezone(&Utc))
