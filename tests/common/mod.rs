@@ -229,6 +229,21 @@ tags = ["web"]
         Intake::spawn(config, role, crashpoint)
     }
 
+    /// [`World::spawn`] with extra environment variables (`INTAKE_TEST_NOW`, ...).
+    pub fn spawn_env(&self, role: &str, crashpoint: Option<&str>, env: &[(&str, &str)]) -> Intake {
+        let config = if role == "router" {
+            &self.router_config_path
+        } else {
+            &self.config_path
+        };
+        let config = config.display().to_string();
+        Intake::spawn_command(
+            &["run", "--config", &config, "--role", role],
+            crashpoint,
+            env,
+        )
+    }
+
     /// A URL on the data listener (channel webhooks).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)

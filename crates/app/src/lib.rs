@@ -9,6 +9,7 @@ mod demo;
 mod dlq;
 mod service;
 mod sim;
+mod way_back;
 
 use std::path::Path;
 use std::process::ExitCode;

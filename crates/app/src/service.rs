@@ -65,6 +65,7 @@ pub async fn run(config_path: Option<&Path>, role: Role) -> anyhow::Result<ExitC
         Err(code) => return Ok(code),
     };
     intake_telemetry::init_logging(config.log.format, &config.log.level)?;
+    intake_telemetry::clock::warn_if_shifted();
     let shutdown = intake_telemetry::shutdown_signal();
     let service = match Service::start(config, role, shutdown.clone()).await {
         Ok(service) => service,
@@ -309,6 +310,15 @@ async fn build(
         }
     });
 
+    // Deadlines (router) and acknowledgements (gateway) read the same
+    // calendars, refreshed from their iCalendar feeds.
+    let live = LivePolicies::new(config.working_time.sla.clone());
+    crate::way_back::spawn_ical_feeds(config, &live, shutdown, tasks)?;
+    let acks = role.runs_gateway() && config.acknowledgements.enabled;
+    let store = match role.runs_router() || acks {
+        true => Some(open_store(config).await?),
+        false => None,
+    };
     let mut data = None;
     if role.runs_gateway() {
         let channels = http_channels(config)?;
@@ -321,8 +331,19 @@ async fn build(
         }
         data = Some(intake_gateway::app(ctx, channels, request_limits(config)));
     }
-    if role.runs_router() {
-        let store = open_store(config).await?;
+    if let (true, Some(store)) = (acks, &store) {
+        let (bus, store) = (Arc::clone(&bus), Arc::clone(store));
+        crate::way_back::spawn_acknowledgements(
+            config,
+            &topics,
+            bus,
+            store,
+            live.clone(),
+            shutdown,
+            tasks,
+        )?;
+    }
+    if let (true, Some(store)) = (role.runs_router(), store) {
         health = health.with_check("store", {
             let store = Arc::clone(&store);
             move || {
@@ -336,7 +357,7 @@ async fn build(
             store,
             Arc::clone(&blobs),
             zendesk,
-            router_options(config, &topics),
+            router_options(config, &topics, live),
         )
         .context("cannot build the router")?;
         let token = shutdown.clone();
@@ -555,7 +576,7 @@ fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
     intake_zendesk::Client::new(options).context("cannot build the Zendesk client")
 }
 
-fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
+fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> RouterOptions {
     let channels = config
         .router_channels()
         .iter()
@@ -575,7 +596,7 @@ fn router_options(config: &Config, topics: &Topics) -> RouterOptions {
         retry_initial_backoff: config.router.retry_initial_backoff,
         retry_max_backoff: config.router.retry_max_backoff,
         max_priority_wait: config.router.max_priority_wait,
-        sla: LivePolicies::new(config.working_time.sla.clone()),
+        sla,
         deadline_field_id: config.router.deadline_field_id,
         ..RouterOptions::new(topics.clone(), channels)
     }

@@ -16,6 +16,7 @@
 
 pub mod attachment;
 pub mod author;
+pub mod callback;
 pub mod fetch;
 mod handler;
 pub mod identity;
@@ -30,6 +31,7 @@ use intake_channel::WebhookSettings;
 use secrecy::SecretString;
 
 pub use attachment::{AttachmentLimits, AttachmentLink};
+pub use callback::{CallbackOptions, CallbackSetupError, ChatCallback};
 pub use fetch::{
     AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
 };

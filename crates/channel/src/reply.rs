@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::events::{ReplyFailed, ReplySent};
 
 /// One text to deliver in a channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reply {
     /// The channel to answer in (`mail`, `telegram`, ...).
     pub channel: String,
@@ -36,6 +36,9 @@ pub struct Reply {
     /// an idempotency key (or a `Message-ID`) so that a retried send is not
     /// delivered twice where the upstream supports it.
     pub outcome_id: Uuid,
+    /// When the first answer is due, for channels that pass it on as data
+    /// (the chat callback); the text already says it in words.
+    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the channel says about a delivered reply.

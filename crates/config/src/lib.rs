@@ -18,6 +18,7 @@
 //! [`Config::require_gateway`], so `intake run --role gateway` does not ask
 //! for Zendesk credentials.
 
+mod acknowledgements;
 mod blob;
 mod bus;
 mod channels;
@@ -37,10 +38,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use acknowledgements::{AckLanguage, AcknowledgementsConfig, ChannelAckConfig};
 pub use blob::{BlobConfig, BlobS3Config, S3AccessKey};
 pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
-    ChannelRouting, ChannelsConfig, ChatChannelConfig, KNOWN_CHANNELS, TicketPriority,
+    ChannelRouting, ChannelsConfig, ChatCallbackConfig, ChatChannelConfig, KNOWN_CHANNELS,
+    TicketPriority,
 };
 pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
@@ -70,6 +73,8 @@ pub struct Config {
     pub channels: ChannelsConfig,
     /// Working-time calendars and SLA policies (`[calendars.*]`, `[sla]`).
     pub working_time: WorkingTimeConfig,
+    /// Acknowledgements to customers (`[acknowledgements]`).
+    pub acknowledgements: AcknowledgementsConfig,
 }
 
 /// The file as written: one field per section.
@@ -112,6 +117,9 @@ struct RawConfig {
     /// SLA first-response policies.
     #[serde(default)]
     sla: working_time::RawSla,
+    /// Acknowledgements to customers.
+    #[serde(default)]
+    acknowledgements: acknowledgements::RawAcknowledgements,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over it.
@@ -186,6 +194,7 @@ fn load_labelled(
         router: raw.router.validate(&mut ctx),
         channels: raw.channels.validate(&mut ctx),
         working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
+        acknowledgements: raw.acknowledgements.validate(&mut ctx),
     };
     let mut problems = ctx.problems;
     let missing = [

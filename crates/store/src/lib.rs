@@ -153,6 +153,70 @@ pub trait StateStore: Send + Sync {
 
     /// Stores `value` for `scope` (replaces the old one), durably before it returns.
     async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError>;
+
+    // --- Acknowledgements (issue 10): one per outcome, at most one per
+    // sender per window (migration 0003) ---
+
+    /// What was decided for the acknowledgement of `outcome_id`, if anything.
+    async fn acknowledgement(&self, outcome_id: Uuid) -> Result<Option<AckRecord>, StoreError>;
+
+    /// Records the final decision for an outcome's acknowledgement. The first
+    /// write wins: when a record exists nothing changes and it is returned;
+    /// otherwise `record` is returned.
+    async fn record_acknowledgement(&self, record: &AckRecord) -> Result<AckRecord, StoreError>;
+
+    /// When an acknowledgement was last sent to `contact_key` (status `sent`).
+    async fn last_acknowledgement_sent(
+        &self,
+        contact_key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+}
+
+/// How an outcome's acknowledgement ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AckStatus {
+    /// Delivered by the channel's reply sender.
+    Sent,
+    /// Not sent on purpose (policy); the reason says why.
+    Suppressed,
+    /// Failed for good and dead-lettered; the reason says why.
+    Failed,
+}
+
+impl AckStatus {
+    /// The stored spelling (stable; never rename).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckStatus::Sent => "sent",
+            AckStatus::Suppressed => "suppressed",
+            AckStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(value: &str) -> Result<Self, StoreError> {
+        match value {
+            "sent" => Ok(AckStatus::Sent),
+            "suppressed" => Ok(AckStatus::Suppressed),
+            "failed" => Ok(AckStatus::Failed),
+            other => Err(StoreError::Corrupt(format!("unknown ack status {other:?}"))),
+        }
+    }
+}
+
+/// The decision recorded for one outcome's acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRecord {
+    pub outcome_id: Uuid,
+    pub channel: String,
+    pub contact_key: String,
+    pub ticket_id: Option<u64>,
+    pub status: AckStatus,
+    /// Why it was suppressed or failed (a fixed code), none when sent.
+    pub reason: Option<String>,
+    /// When the decision was made (for `sent`: the sending time the
+    /// per-sender window counts from).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Ticket and user ids are stored as signed 64-bit integers by both backends.

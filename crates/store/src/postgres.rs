@@ -15,9 +15,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+mod acks;
+
 use crate::{
-    ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink, from_db_id,
-    to_db_id,
+    AckRecord, ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink,
+    from_db_id, to_db_id,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -374,6 +376,21 @@ impl StateStore for PostgresStore {
 
     async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError> {
         cursors::set_cursor(&self.pool, scope, value).await
+    }
+
+    async fn acknowledgement(&self, outcome_id: Uuid) -> Result<Option<AckRecord>, StoreError> {
+        self.ack_get(outcome_id).await
+    }
+
+    async fn record_acknowledgement(&self, record: &AckRecord) -> Result<AckRecord, StoreError> {
+        self.ack_record(record).await
+    }
+
+    async fn last_acknowledgement_sent(
+        &self,
+        contact_key: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.ack_last_sent(contact_key).await
     }
 }
 

@@ -13,9 +13,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+mod acks;
+
 use crate::{
-    ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink, from_db_id,
-    to_db_id,
+    AckRecord, ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink,
+    from_db_id, to_db_id,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -69,17 +71,40 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::Open(format!("{}: {e}", options.path.display())))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Open(format!("migrations: {e}")))?;
-        tracing::debug!(path = %options.path.display(), "state store opened");
-        Ok(Self { pool })
+        // Two processes on one file (a gateway and a router) may start
+        // together: switching a new file to WAL and migrating it can then
+        // meet the other's lock (busy_timeout does not cover the journal
+        // mode switch), or a table the other just created (SQLite has no
+        // migration lock). Opening again reads the file's state anew.
+        const ATTEMPTS: u32 = 10;
+        let mut attempt = 1;
+        loop {
+            let opened = async {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections.max(1))
+                    .connect_with(connect.clone())
+                    .await
+                    .map_err(|e| StoreError::Open(format!("{}: {e}", options.path.display())))?;
+                MIGRATOR
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Open(format!("migrations: {e}")))?;
+                Ok::<_, StoreError>(pool)
+            }
+            .await;
+            match opened {
+                Ok(pool) => {
+                    tracing::debug!(path = %options.path.display(), "state store opened");
+                    return Ok(Self { pool });
+                }
+                Err(error) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %error, attempt, "opening the state store failed, trying again");
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Closes the pool (waits for connections to return).
@@ -279,6 +304,21 @@ impl StateStore for SqliteStore {
 
     async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError> {
         cursors::set_cursor(&self.pool, scope, value, &now_text()).await
+    }
+
+    async fn acknowledgement(&self, outcome_id: Uuid) -> Result<Option<AckRecord>, StoreError> {
+        self.ack_get(outcome_id).await
+    }
+
+    async fn record_acknowledgement(&self, record: &AckRecord) -> Result<AckRecord, StoreError> {
+        self.ack_record(record).await
+    }
+
+    async fn last_acknowledgement_sent(
+        &self,
+        contact_key: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.ack_last_sent(contact_key).await
     }
 }
 

@@ -108,6 +108,8 @@ suite_tests!(
     ids_beyond_i64_are_a_typed_error,
     concurrent_records_of_one_event_agree,
     cursors_are_stored_replaced_and_kept_per_scope,
+    acknowledgements_first_decision_wins,
+    last_acknowledgement_counts_only_sent_ones_per_contact,
 );
 
 #[tokio::test]

@@ -36,6 +36,8 @@ suite_tests!(
     ids_beyond_i64_are_a_typed_error,
     concurrent_records_of_one_event_agree,
     cursors_are_stored_replaced_and_kept_per_scope,
+    acknowledgements_first_decision_wins,
+    last_acknowledgement_counts_only_sent_ones_per_contact,
 );
 
 #[tokio::test]
@@ -53,4 +55,26 @@ async fn an_unopenable_path_is_an_open_error() {
     // A path under a regular file cannot be created.
     let err = SqliteStore::open(file.join("state.db")).await.unwrap_err();
     assert!(matches!(err, StoreError::Open(_)), "{err:?}");
+}
+
+/// A gateway and a router opening one new file at the same moment both get
+/// a migrated store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_opening_a_new_file_together_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut opening = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let path = path.clone();
+            opening.spawn(async move { SqliteStore::open(path).await });
+        }
+        for opened in opening.join_all().await {
+            let store = opened.expect("a concurrent open");
+            assert_eq!(
+                store.acknowledgement(uuid::Uuid::new_v4()).await.unwrap(),
+                None
+            );
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //!   process, and draining of tasks with a deadline.
 //! - [`events`]: the typed-event pattern every crate uses to log and count.
 
+pub mod clock;
 mod crashpoint;
 pub mod events;
 mod logging;

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chrono::Utc;
+
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -169,7 +169,7 @@ async fn receive<C: WebhookChannel>(
         return Err(reject(name, early_id, rejection));
     }
     let mut message = channel
-        .normalise(&authenticated, &body, Utc::now())
+        .normalise(&authenticated, &body, intake_telemetry::clock::now())
         .map_err(|rejection| reject(name, early_id, rejection))?;
     let event_id = message.event.event_id;
     let refuse = |rejection| reject(name, Some(event_id), rejection);

@@ -87,6 +87,10 @@ pub(crate) struct RawChat {
     /// blob store, in bytes (0 to 262144); 0: always the blob store.
     #[serde(default = "default_raw_inline_max_bytes")]
     raw_inline_max_bytes: u64,
+    /// The site's endpoint for acknowledgements (`[channels.chat.callback]`);
+    /// none: the chat channel cannot reply.
+    #[serde(default)]
+    callback: Option<super::chat_callback::RawChatCallback>,
 }
 
 /// Longest accepted `attachment_fetch_timeout_secs`: the gateway answers
@@ -193,6 +197,7 @@ impl Default for RawChat {
             identity_secret_file: None,
             phone_region: None,
             raw_inline_max_bytes: default_raw_inline_max_bytes(),
+            callback: None,
         }
     }
 }
@@ -234,6 +239,8 @@ pub struct ChatChannelConfig {
     /// Largest raw body sent inside the event (at most
     /// [`intake_event::MAX_INLINE_RAW_BYTES`]); 0: always the blob store.
     pub raw_inline_max_bytes: usize,
+    /// The reply sender's endpoint, when configured.
+    pub callback: Option<super::chat_callback::ChatCallbackConfig>,
 }
 
 impl RawChat {
@@ -347,6 +354,7 @@ impl RawChat {
             identity_secret,
             phone_region,
             raw_inline_max_bytes,
+            callback: self.callback.and_then(|callback| callback.validate(ctx)),
         }
     }
 }
@@ -424,7 +432,7 @@ const MIN_IDENTITY_SECRET_BYTES: usize = 32;
 const MIN_SECRET_BYTES: usize = 16;
 
 /// `whsec_` followed by standard base64 of at least [`MIN_SECRET_BYTES`].
-fn is_standard_webhooks_secret(secret: &str) -> bool {
+pub(super) fn is_standard_webhooks_secret(secret: &str) -> bool {
     secret.strip_prefix("whsec_").is_some_and(|encoded| {
         base64::engine::general_purpose::STANDARD
             .decode(encoded)

@@ -5,10 +5,12 @@
 //! in each of `validate` and `missing_for_gateway` below.
 
 mod chat;
+mod chat_callback;
 
 use serde::Deserialize;
 
 pub use chat::ChatChannelConfig;
+pub use chat_callback::ChatCallbackConfig;
 
 use crate::general::parse_choice;
 use crate::problems::Problem;

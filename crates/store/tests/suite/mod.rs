@@ -371,3 +371,77 @@ pub async fn cursors_are_stored_replaced_and_kept_per_scope(store: Arc<dyn State
     store.set_cursor(other, odd).await.unwrap();
     assert_eq!(store.cursor(other).await.unwrap().as_deref(), Some(odd));
 }
+
+// --- Acknowledgements ---
+
+fn ack(
+    outcome_id: Uuid,
+    contact: &str,
+    status: intake_store::AckStatus,
+) -> intake_store::AckRecord {
+    intake_store::AckRecord {
+        outcome_id,
+        channel: "chat".to_owned(),
+        contact_key: contact.to_owned(),
+        ticket_id: Some(42),
+        status,
+        reason: (status != intake_store::AckStatus::Sent).then(|| "comment".to_owned()),
+        // Whole microseconds: both backends keep that precision.
+        at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
+    }
+}
+
+pub async fn acknowledgements_first_decision_wins(store: Arc<dyn StateStore>) {
+    use intake_store::AckStatus;
+    let outcome = Uuid::new_v4();
+    assert_eq!(store.acknowledgement(outcome).await.unwrap(), None);
+    let first = ack(outcome, "chat:v1", AckStatus::Sent);
+    assert_eq!(store.record_acknowledgement(&first).await.unwrap(), first);
+    let mut second = ack(outcome, "chat:v1", AckStatus::Failed);
+    second.ticket_id = None;
+    assert_eq!(
+        store.record_acknowledgement(&second).await.unwrap(),
+        first,
+        "a redelivered outcome keeps the first decision"
+    );
+    assert_eq!(store.acknowledgement(outcome).await.unwrap(), Some(first));
+    let suppressed = ack(Uuid::new_v4(), "chat:v1", AckStatus::Suppressed);
+    store.record_acknowledgement(&suppressed).await.unwrap();
+    assert_eq!(
+        store
+            .acknowledgement(suppressed.outcome_id)
+            .await
+            .unwrap()
+            .map(|r| (r.status, r.reason)),
+        Some((AckStatus::Suppressed, Some("comment".to_owned())))
+    );
+}
+
+pub async fn last_acknowledgement_counts_only_sent_ones_per_contact(store: Arc<dyn StateStore>) {
+    use intake_store::AckStatus;
+    assert_eq!(
+        store.last_acknowledgement_sent("chat:a").await.unwrap(),
+        None
+    );
+    let mut older = ack(Uuid::new_v4(), "chat:a", AckStatus::Sent);
+    older.at -= chrono::Duration::minutes(30);
+    let newer = ack(Uuid::new_v4(), "chat:a", AckStatus::Sent);
+    let mut suppressed_later = ack(Uuid::new_v4(), "chat:a", AckStatus::Suppressed);
+    suppressed_later.at += chrono::Duration::minutes(5);
+    let other_contact = {
+        let mut r = ack(Uuid::new_v4(), "chat:b", AckStatus::Sent);
+        r.at += chrono::Duration::minutes(10);
+        r
+    };
+    for record in [&newer, &older, &suppressed_later, &other_contact] {
+        store.record_acknowledgement(record).await.unwrap();
+    }
+    assert_eq!(
+        store.last_acknowledgement_sent("chat:a").await.unwrap(),
+        Some(newer.at)
+    );
+    assert_eq!(
+        store.last_acknowledgement_sent("chat:b").await.unwrap(),
+        Some(other_contact.at)
+    );
+}

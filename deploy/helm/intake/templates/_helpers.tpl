@@ -87,8 +87,9 @@ router uses. (dict "root" $ "role" "gateway")
 {{- $role := index .root.Values .role -}}
 {{- $merged := mergeOverwrite (deepCopy .root.Values.config) (deepCopy (default (dict) $role.config)) -}}
 {{- if eq .role "gateway" -}}
-{{- /* The gateway never opens the state store; without [store] it needs no PostgreSQL URL. */ -}}
+{{- /* The gateway opens no state store; without [store] it needs no PostgreSQL URL. Acknowledgements need one (shared by the replicas), so they are off here until the chart gives the gateway the PostgreSQL store. */ -}}
 {{- $_ := unset $merged "store" -}}
+{{- $_ := set $merged "acknowledgements" (mergeOverwrite (deepCopy (default (dict) $merged.acknowledgements)) (dict "enabled" false)) -}}
 {{- end -}}
 {{- toYaml $merged -}}
 {{- end -}}

@@ -1,0 +1,209 @@
+//! The chat channel's reply sender: an outbound webhook to the site's chat
+//! backend, signed with the Standard Webhooks scheme under the site's own
+//! secret (`channels.chat.callback.secret_env` / `_file`), so the site can
+//! verify it with any Standard Webhooks library.
+//!
+//! `POST <url>` with `Content-Type: application/json` and the headers
+//! `webhook-id` (the outcome id: the same for a retried delivery, so the site
+//! can drop a repeat), `webhook-timestamp` (unix seconds) and
+//! `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`).
+//! The body is a [`CallbackBody`]. Any 2xx is success; 408, 429 and 5xx
+//! (and network failures, timeouts) are retried by the caller; other
+//! answers are permanent ([`ReplyError::from_http_status`]).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use intake_channel::{Delivery, Reply, ReplyError, ReplyFailure, ReplySender};
+use secrecy::SecretString;
+use serde::Serialize;
+use url::Url;
+
+use crate::signature::{SecretError, WebhookSecret, sign};
+
+/// The `type` of an acknowledgement callback.
+pub const ACKNOWLEDGEMENT_TYPE: &str = "ticket.acknowledgement";
+/// Default time a callback may take, connection included.
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and how to call the site back.
+#[derive(Clone)]
+pub struct CallbackOptions {
+    /// The site's endpoint (`https://chat.example.com/intake/replies`).
+    pub url: Url,
+    /// The site's Standard Webhooks secret (`whsec_…`).
+    pub secret: SecretString,
+    /// Longest time one callback may take.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for CallbackOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackOptions")
+            .field("url", &self.url.as_str())
+            .field("secret", &"[REDACTED]")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why the callback sender cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackSetupError {
+    #[error("channels.chat.callback secret: {0}")]
+    Secret(#[from] SecretError),
+    #[error("channels.chat.callback.url must be http or https")]
+    Scheme,
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl CallbackSetupError {
+    /// Never: the configuration must change.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// What the site receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallbackBody<'a> {
+    /// Always [`ACKNOWLEDGEMENT_TYPE`] for now.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The conversation to post into (the `conversation_id` the site sent).
+    pub conversation_id: Option<&'a str>,
+    /// The visitor (`chat:<author id>`, or `email:<address>` of a signed identity).
+    pub contact_key: &'a str,
+    /// The Zendesk ticket number.
+    pub ticket_id: Option<u64>,
+    /// The text to show the visitor (plain text, may hold line breaks).
+    pub text: &'a str,
+    /// When the first answer is due, RFC 3339 UTC.
+    pub deadline: Option<String>,
+    /// The same as `webhook-id`.
+    pub outcome_id: String,
+}
+
+/// The chat callback [`ReplySender`].
+pub struct ChatCallback {
+    client: reqwest::Client,
+    url: Url,
+    secret: WebhookSecret,
+}
+
+impl std::fmt::Debug for ChatCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatCallback")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatCallback {
+    pub fn new(options: CallbackOptions) -> Result<Self, CallbackSetupError> {
+        if !matches!(options.url.scheme(), "http" | "https") {
+            return Err(CallbackSetupError::Scheme);
+        }
+        let secret = WebhookSecret::from_secret_string(&options.secret)?;
+        let client = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CallbackSetupError::Client(e.to_string()))?;
+        Ok(Self {
+            client,
+            url: options.url,
+            secret,
+        })
+    }
+}
+
+/// The body of `reply`, as bytes (what is signed and sent).
+pub fn callback_body(reply: &Reply) -> Vec<u8> {
+    let body = CallbackBody {
+        kind: ACKNOWLEDGEMENT_TYPE,
+        conversation_id: reply.conversation_id.as_deref(),
+        contact_key: &reply.contact_key,
+        ticket_id: reply.ticket_id,
+        text: &reply.text,
+        deadline: reply.deadline.map(rfc3339),
+        outcome_id: reply.outcome_id.to_string(),
+    };
+    serde_json::to_vec(&body).expect("the callback body always serialises")
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[async_trait]
+impl ReplySender for ChatCallback {
+    fn channel(&self) -> &'static str {
+        crate::CHANNEL
+    }
+
+    async fn send(&self, reply: &Reply) -> Result<Delivery, ReplyError> {
+        let body = callback_body(reply);
+        let id = reply.outcome_id.to_string();
+        // The transport clock: the site checks it against its own.
+        let timestamp = Utc::now().timestamp();
+        let signature = sign(&self.secret, &id, timestamp, &body);
+        let answer = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(Delivery { message_id: None });
+        }
+        let retry_after = answer
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let error = ReplyError::from_http_status(
+            status.as_u16(),
+            format!("the chat callback answered HTTP {}", status.as_u16()),
+        );
+        Err(match retry_after {
+            Some(wait) => error.with_retry_after(wait),
+            None => error,
+        })
+    }
+}
+
+/// A request that got no HTTP answer. The message names no URL (it may
+/// carry a token in its query).
+fn transport_error(error: reqwest::Error) -> ReplyError {
+    if error.is_timeout() {
+        ReplyError::new(
+            ReplyFailure::Timeout,
+            "the chat callback did not answer in time",
+        )
+    } else if error.is_connect() {
+        ReplyError::new(
+            ReplyFailure::Unreachable,
+            "cannot connect to the chat callback",
+        )
+    } else if error.is_builder() {
+        ReplyError::new(
+            ReplyFailure::Invalid,
+            "the chat callback request cannot be built",
+        )
+    } else {
+        ReplyError::new(
+            ReplyFailure::Unreachable,
+            "the chat callback connection failed",
+        )
+    }
+}
