@@ -141,17 +141,25 @@ impl SmtpReplySender {
             )
         })?;
         let message_id = self.message_id(reply);
-        let ids: Vec<String> = reply
-            .in_reply_to
-            .iter()
-            .map(|id| crate::normalise::clean_id(id))
-            .filter(|id| !id.is_empty() && !id.starts_with("sha256:"))
+        // The answered mails; without them (the acknowledgement path knows
+        // only the conversation), the conversation's root mail.
+        let mut answered: Vec<&str> = reply.in_reply_to.iter().map(String::as_str).collect();
+        if answered.is_empty()
+            && let Some(root) = reply.conversation_id.as_deref()
+        {
+            answered.push(root);
+        }
+        let ids: Vec<String> = answered
+            .into_iter()
+            .map(crate::normalise::clean_id)
+            .filter(|id| !id.is_empty() && !id.starts_with("sha256:") && id.contains('@'))
             .map(|id| format!("<{id}>"))
             .collect();
+        let subject = subject_with_token(reply.subject.as_deref(), reply.ticket_id);
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(reply.subject.clone().unwrap_or_default())
+            .subject(subject)
             .message_id(Some(message_id))
             .header(AutoSubmitted("auto-replied".to_owned()))
             .header(AutoResponseSuppress("All".to_owned()))
@@ -162,6 +170,21 @@ impl SmtpReplySender {
         builder.body(reply.text.clone()).map_err(|e| {
             ReplyError::new(ReplyFailure::Invalid, format!("cannot build the mail: {e}"))
         })
+    }
+}
+
+/// The subject, with the ticket token `[#<ticket>]` in front when there is a
+/// ticket and the subject does not carry it yet (replies thread on it).
+fn subject_with_token(subject: Option<&str>, ticket: Option<u64>) -> String {
+    let subject = subject.map(str::trim).filter(|s| !s.is_empty());
+    match (subject, ticket) {
+        (Some(subject), Some(ticket)) if subject.contains(&format!("[#{ticket}]")) => {
+            subject.to_owned()
+        }
+        (Some(subject), Some(ticket)) => format!("[#{ticket}] {subject}"),
+        (Some(subject), None) => subject.to_owned(),
+        (None, Some(ticket)) => format!("[#{ticket}] Your request has been received"),
+        (None, None) => "Your request has been received".to_owned(),
     }
 }
 

@@ -155,6 +155,32 @@ async fn an_acknowledgement_goes_from_the_support_address_threaded_and_marked_au
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_as_the_acknowledgement_path_builds_it_threads_on_the_conversation_and_names_the_ticket()
+ {
+    let Some(()) = servers(true) else { return };
+    let account = account(&fresh_user(), &smtp_section(PASSWORD_ENV), "");
+    // crates/ack sets the conversation, the ticket and the text only.
+    let reply = Reply {
+        channel: "email".to_owned(),
+        contact_key: "email:boris@customer.test".to_owned(),
+        conversation_id: Some("root-9@customer.test".to_owned()),
+        ticket_id: Some(4321),
+        text: "Мы получили ваше письмо.".to_owned(),
+        outcome_id: uuid::Uuid::new_v4(),
+        ..Reply::default()
+    };
+    sender(&account).send(&reply).await.unwrap();
+    let copy = sink_copy(&reply.outcome_id.simple().to_string()).await;
+    assert_eq!(header(&copy, "In-Reply-To"), Some("<root-9@customer.test>"));
+    assert_eq!(header(&copy, "References"), Some("<root-9@customer.test>"));
+    assert!(
+        header(&copy, "Subject").unwrap().contains("[#4321]"),
+        "{copy}"
+    );
+    assert_eq!(header(&copy, "Auto-Submitted"), Some("auto-replied"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_smtp_login_is_an_unauthorized_failure() {
     let Some(()) = servers(true) else { return };
     let dir = tempfile::tempdir().unwrap();
