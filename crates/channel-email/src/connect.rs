@@ -21,6 +21,9 @@ use crate::config::{ImapAuth, ImapConfig, TlsMode};
 use crate::error::EmailError;
 use crate::oauth::XOAuth2;
 
+/// Idle time before TCP keep-alive probes start on an IMAP connection.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// Any byte stream an IMAP session runs over (plain TCP or TLS).
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapIo for T {}
@@ -115,6 +118,15 @@ pub async fn open_session(
     })
     .await?;
     let _ = tcp.set_nodelay(true);
+    // A peer that vanished (NAT timeout, dead server) is noticed within about
+    // TCP_KEEPALIVE + 3 * its interval even during a long IDLE.
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE)
+        .with_interval(TCP_KEEPALIVE / 3)
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "tcp keepalive not set");
+    }
     let mut stream: Box<dyn ImapIo> = Box::new(tcp);
     if config.tls == TlsMode::Implicit {
         stream = bounded(limit, "TLS handshake", wrap_tls(stream, &config.host, tls)).await?;
