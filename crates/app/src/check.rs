@@ -13,7 +13,7 @@ pub fn check_config(path: Option<&Path>, role: Role) -> anyhow::Result<ExitCode>
         || "built-in defaults".to_owned(),
         |p| p.display().to_string(),
     );
-    match intake_config::load_for(path, role.needs()) {
+    match intake_config::load_for(path, role.needs(), &crate::channel_sections()) {
         Ok(_) => {
             println!("configuration OK ({source}, role {role})");
             Ok(ExitCode::SUCCESS)

@@ -68,7 +68,7 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
         zendesk_token_file: &zendesk_token_file,
         chat_secret_file: &chat_secret_file,
     })?;
-    let config = intake_config::load_from(Some(&config_text), &[])
+    let config = intake_config::load_from(Some(&config_text), &[], &crate::channel_sections())
         .map_err(|errors| anyhow::anyhow!("the demo configuration is invalid:\n{errors}"))?;
     intake_telemetry::init_logging(config.log.format, &config.log.level)?;
 

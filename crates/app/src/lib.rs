@@ -4,6 +4,7 @@
 //! parses the command line and calls into this crate.
 
 mod blob_retention;
+mod channels;
 mod check;
 mod demo;
 mod dlq;
@@ -14,6 +15,7 @@ mod way_back;
 use std::path::Path;
 use std::process::ExitCode;
 
+pub use channels::channel_sections;
 pub use check::check_config;
 pub use demo::{DemoOptions, demo};
 pub use dlq::{DlqAction, LetterId, dlq};
@@ -25,7 +27,7 @@ pub(crate) fn load_config(
     path: Option<&Path>,
     needs: intake_config::Needs,
 ) -> Result<intake_config::Config, ExitCode> {
-    intake_config::load_for(path, needs).map_err(|errors| {
+    intake_config::load_for(path, needs, &channel_sections()).map_err(|errors| {
         print_problems(&errors, "");
         ExitCode::FAILURE
     })

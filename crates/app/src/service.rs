@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
-use intake_channel::{ChannelContext, HttpChannel, PullChannel, PullRunner, PullRunnerOptions};
-use intake_channel_chat::{ChatChannel, ChatOptions};
+use intake_channel::{ChannelContext, PullRunner, PullRunnerOptions};
 use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
 use intake_gateway::{Health, RequestLimits};
 use intake_router::{ChannelRoute, LivePolicies, Router, RouterOptions};
@@ -321,9 +320,10 @@ async fn build(
     };
     let mut data = None;
     if role.runs_gateway() {
-        let channels = http_channels(config)?;
+        let adapters = crate::channels::adapters(config)?;
+        let channels = adapters.http;
         let mut runner = PullRunner::new(PullRunnerOptions::default());
-        for channel in pull_channels(config)? {
+        for channel in adapters.pull {
             runner.add(channel);
         }
         if !runner.is_empty() {
@@ -463,41 +463,6 @@ pub(crate) async fn connect_bus(
     }
 }
 
-/// The webhook channels this gateway serves. Adding a channel: one line here.
-fn http_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn HttpChannel>>> {
-    let mut channels: Vec<Arc<dyn HttpChannel>> = Vec::new();
-    let chat = &config.channels.chat;
-    if chat.enabled {
-        let secret = chat
-            .secret
-            .clone()
-            .context("channels.chat: no secret configured")?;
-        let options = ChatOptions {
-            secret,
-            timestamp_tolerance: chat.timestamp_tolerance,
-            // http.max_body_bytes bounds every channel's body.
-            max_body_bytes: chat.max_body_bytes.min(config.http.max_body_bytes),
-            max_attachment_bytes: usize::try_from(chat.max_attachment_bytes).unwrap_or(usize::MAX),
-            max_attachments: chat.max_attachments,
-            attachment_url_hosts: chat.attachment_url_hosts.clone(),
-            allow_http_attachment_urls: chat.allow_http_attachment_urls,
-            attachment_url_allow_private_networks: chat.attachment_url_allow_private_networks,
-            attachment_url_ports: chat.attachment_url_ports.clone(),
-            attachment_host_lookup: None,
-            attachment_fetch_timeout: chat.attachment_fetch_timeout,
-            sender_messages_per_minute: chat.sender_messages_per_minute,
-            sender_burst_messages: chat.sender_burst_messages,
-            identity_secret: chat.identity_secret.clone(),
-            phone_region: chat.phone_region.clone(),
-            raw_inline_max_bytes: chat.raw_inline_max_bytes,
-        };
-        channels.push(Arc::new(
-            ChatChannel::new(options).context("channels.chat")?,
-        ));
-    }
-    Ok(channels)
-}
-
 /// Spawns the pull runner as the component `pull channels` (a channel's
 /// configuration error ends it, and so the process) and adds its readiness.
 fn spawn_pull_runner(
@@ -519,12 +484,6 @@ fn spawn_pull_runner(
         let readiness = readiness.clone();
         async move { readiness.check() }
     })
-}
-
-/// The pull channels (IMAP, Telegram polling) this gateway runs, supervised
-/// by the [`PullRunner`]. Adding a channel: one line here. None yet.
-fn pull_channels(_config: &Config) -> anyhow::Result<Vec<Box<dyn PullChannel>>> {
-    Ok(Vec::new())
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
@@ -614,7 +573,7 @@ fn priority(priority: TicketPriority) -> intake_zendesk::Priority {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use intake_channel::{ChannelError, PullStatus};
+    use intake_channel::{ChannelError, PullChannel, PullStatus};
 
     /// A pull channel whose credentials are refused.
     struct Misconfigured;

@@ -17,18 +17,17 @@ use tokio_util::sync::CancellationToken;
 
 type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
 
-/// The channels that can reply. Adding a channel's sender: one line here.
+/// The reply senders of the enabled channels that configure one (the
+/// registration list in `channels.rs` names them).
 pub(crate) fn reply_senders(config: &Config) -> anyhow::Result<ReplySenders> {
     let mut senders = ReplySenders::new();
-    let chat = &config.channels.chat;
-    if let (true, Some(callback)) = (chat.enabled, &chat.callback) {
-        let sender = intake_channel_chat::ChatCallback::new(intake_channel_chat::CallbackOptions {
-            url: callback.url.clone(),
-            secret: callback.secret.clone(),
-            timeout: callback.timeout,
-        })
-        .context("channels.chat.callback")?;
-        senders.register(Arc::new(sender))?;
+    for registration in crate::channels::CHANNELS {
+        let sender = registration
+            .reply_sender(&config.channels)
+            .with_context(|| format!("channels.{}", registration.name()))?;
+        if let Some(sender) = sender {
+            senders.register(sender)?;
+        }
     }
     Ok(senders)
 }
@@ -143,7 +142,8 @@ mod tests {
         let text = format!(
             "[calendars.default]\nical_url = \"http://127.0.0.1:{port}/h.ics\"\nrefresh_secs = 3600\n"
         );
-        let config = intake_config::load_from(Some(&text), &[]).unwrap();
+        let config =
+            intake_config::load_from(Some(&text), &[], &crate::channel_sections()).unwrap();
         let live = LivePolicies::new(config.working_time.sla.clone());
         assert_eq!(
             chat_due(&live).to_rfc3339(),
@@ -176,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_feed_no_task() {
-        let config = intake_config::load_from(None, &[]).unwrap();
+        let config = intake_config::load_from(None, &[], &crate::channel_sections()).unwrap();
         let live = LivePolicies::new(config.working_time.sla.clone());
         let mut tasks = JoinSet::new();
         spawn_ical_feeds(&config, &live, &CancellationToken::new(), &mut tasks).unwrap();

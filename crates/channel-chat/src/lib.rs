@@ -17,6 +17,7 @@
 pub mod attachment;
 pub mod author;
 pub mod callback;
+pub mod config;
 pub mod fetch;
 mod handler;
 pub mod identity;
@@ -32,6 +33,7 @@ use secrecy::SecretString;
 
 pub use attachment::{AttachmentLimits, AttachmentLink};
 pub use callback::{CallbackOptions, CallbackSetupError, ChatCallback};
+pub use config::Chat;
 pub use fetch::{
     AttachmentFetcher, FetchError, HostLookup, HostRuleError, Refusal, StaticLookup, UrlPolicy,
 };
@@ -47,7 +49,8 @@ pub use signature::{SecretError, VerifyError, WebhookSecret, sign};
 /// The route of the chat webhook.
 pub const PATH: &str = "/v1/chat/messages";
 
-/// Settings of the chat adapter (the application maps its config into this).
+/// Settings of the chat adapter, validated from `[channels.chat]` by
+/// [`config::Chat`].
 #[derive(Debug, Clone)]
 pub struct ChatOptions {
     /// Standard Webhooks secret, `whsec_<base64 of the key bytes>`.
@@ -89,65 +92,39 @@ pub struct ChatOptions {
     /// in bytes (at most [`intake_event::MAX_INLINE_RAW_BYTES`]); 0: always
     /// the blob store.
     pub raw_inline_max_bytes: usize,
+    /// The reply sender's endpoint (`[channels.chat.callback]`), used by
+    /// [`config::Chat`]'s reply role, not by the webhook; `None`: the chat
+    /// channel cannot reply.
+    pub callback: Option<CallbackOptions>,
 }
 
 impl ChatOptions {
-    /// Options with the defaults below and the given secret.
+    /// Options with the defaults of `[channels.chat]` (see [`config`]) and
+    /// the given secret.
     pub fn with_secret(secret: SecretString) -> Self {
+        let size = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
         Self {
             secret,
-            timestamp_tolerance: default_timestamp_tolerance(),
-            max_body_bytes: default_max_body_bytes(),
-            max_attachment_bytes: default_max_attachment_bytes(),
-            max_attachments: default_max_attachments(),
+            timestamp_tolerance: Duration::from_secs(config::default_timestamp_tolerance_secs()),
+            max_body_bytes: size(config::default_max_body_bytes()),
+            max_attachment_bytes: size(config::default_max_attachment_bytes()),
+            max_attachments: size(config::default_max_attachments()),
             attachment_url_hosts: Vec::new(),
             allow_http_attachment_urls: false,
             attachment_url_allow_private_networks: false,
             attachment_url_ports: Vec::new(),
             attachment_host_lookup: None,
-            attachment_fetch_timeout: default_attachment_fetch_timeout(),
-            sender_messages_per_minute: default_sender_messages_per_minute(),
-            sender_burst_messages: default_sender_burst_messages(),
+            attachment_fetch_timeout: Duration::from_secs(
+                config::default_attachment_fetch_timeout_secs(),
+            ),
+            sender_messages_per_minute: config::default_sender_messages_per_minute(),
+            sender_burst_messages: config::default_sender_burst_messages(),
             identity_secret: None,
             phone_region: None,
-            raw_inline_max_bytes: intake_channel::DEFAULT_RAW_INLINE_MAX_BYTES,
+            raw_inline_max_bytes: size(config::default_raw_inline_max_bytes()),
+            callback: None,
         }
     }
-}
-
-/// Ten seconds.
-pub fn default_attachment_fetch_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-
-/// One message per second on average.
-pub fn default_sender_messages_per_minute() -> u32 {
-    60
-}
-
-/// Ten messages at once.
-pub fn default_sender_burst_messages() -> u32 {
-    10
-}
-
-/// Five minutes, as the Standard Webhooks spec suggests.
-pub fn default_timestamp_tolerance() -> Duration {
-    Duration::from_secs(300)
-}
-
-/// 10 MiB (as the configuration's default): base64 attachments must fit in it.
-pub fn default_max_body_bytes() -> usize {
-    10 * 1024 * 1024
-}
-
-/// 20 MiB (as the configuration's default): reachable by attachments sent by URL.
-pub fn default_max_attachment_bytes() -> usize {
-    20 * 1024 * 1024
-}
-
-/// 20 (as the configuration's default).
-pub fn default_max_attachments() -> usize {
-    20
 }
 
 /// The chat adapter, ready to be mounted on the gateway.

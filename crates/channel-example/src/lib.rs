@@ -1,13 +1,11 @@
 #![forbid(unsafe_code)]
-//! A minimal webhook channel on the kit (`intake_channel::webhook`), the
-//! worked example of `docs/adding-a-channel.md`.
-//!
-//! `POST /v1/example/messages` with a JSON body
-//! `{"id": "<message id>", "from": "<user id>", "name"?: "<display name>", "text": "…"}`
-//! and the header `x-example-signature: <hex HMAC-SHA256 of the body>`.
-//! Everything else (limits, content type, blobs, publishing, error answers,
-//! telemetry) is the kit's.
+//! A minimal webhook channel on the kit, the worked example of
+//! `docs/adding-a-channel.md`: `POST /v1/example/messages` with a JSON body
+//! `{"id", "from", "name"?, "text"}` and `x-example-signature: <hex
+//! HMAC-SHA256 of the body>`. Limits, content type, blobs, publishing,
+//! error answers and telemetry are the kit's.
 
+pub mod config;
 mod normalise;
 mod verify;
 
@@ -19,36 +17,14 @@ use intake_channel::webhook::{Authenticated, Normalised, Rejection, WebhookSetti
 use intake_channel::{SenderLimiter, WebhookChannel};
 use secrecy::SecretString;
 
+pub use config::{Example, ExampleOptions};
 pub use normalise::{CHANNEL, normalise};
 pub use verify::{SIGNATURE_HEADER, sign};
 
 /// The route of the example webhook.
 pub const PATH: &str = "/v1/example/messages";
 
-/// Settings of the example channel.
-#[derive(Debug, Clone)]
-pub struct ExampleOptions {
-    /// The shared HMAC key of the sender.
-    pub secret: SecretString,
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Messages per minute one sender may send on average; 0: no limit.
-    pub sender_messages_per_minute: u32,
-}
-
-impl ExampleOptions {
-    /// 64 KiB bodies, 60 messages per minute per sender.
-    pub fn with_secret(secret: SecretString) -> Self {
-        Self {
-            secret,
-            max_body_bytes: 64 * 1024,
-            sender_messages_per_minute: 60,
-        }
-    }
-}
-
-/// The example channel, ready to be mounted on the gateway (it is an
-/// `intake_channel::HttpChannel` through [`WebhookChannel`]).
+/// The example channel (an `HttpChannel` through [`WebhookChannel`]).
 #[derive(Debug)]
 pub struct ExampleChannel {
     secret: SecretString,
@@ -91,7 +67,7 @@ impl WebhookChannel for ExampleChannel {
 
     fn normalise(
         &self,
-        _authenticated: &Authenticated,
+        _: &Authenticated,
         body: &[u8],
         received_at: DateTime<Utc>,
     ) -> Result<Normalised<()>, Rejection> {

@@ -2,16 +2,24 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use intake_channel::testing::{WebhookTestSender, webhook_conformance};
+use intake_channel::testing::{WebhookTestSender, load_channel_options, webhook_conformance};
 use intake_channel::{ChannelContext, HttpChannel};
 use intake_channel_example::{
-    CHANNEL, ExampleChannel, ExampleOptions, PATH, SIGNATURE_HEADER, normalise, sign,
+    CHANNEL, Example, ExampleChannel, ExampleOptions, PATH, SIGNATURE_HEADER, normalise, sign,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 const SECRET: &str = "example-shared-secret";
 
-struct Example;
+/// The options of `[channels.example]` as the gateway loads them, enabled,
+/// with the secret from the environment.
+fn options() -> ExampleOptions {
+    let toml = "[channels.example]\nenabled = true\nsecret_env = \"EXAMPLE_SECRET\"\n";
+    load_channel_options::<Example>(toml, &[("EXAMPLE_SECRET", SECRET)])
+        .unwrap_or_else(|errors| panic!("{errors}"))
+}
+
+struct Sender;
 
 fn request(body: Vec<u8>, secret: Option<&str>) -> Request<Body> {
     let mut request = Request::post(PATH).header("content-type", "application/json");
@@ -21,12 +29,12 @@ fn request(body: Vec<u8>, secret: Option<&str>) -> Request<Body> {
     request.body(Body::from(body)).unwrap()
 }
 
-impl WebhookTestSender for Example {
+impl WebhookTestSender for Sender {
     fn routes(&self, ctx: ChannelContext) -> axum::Router {
-        ExampleChannel::new(ExampleOptions::with_secret(SecretString::from(SECRET))).routes(ctx)
+        ExampleChannel::new(options()).routes(ctx)
     }
     fn max_body_bytes(&self) -> usize {
-        ExampleOptions::with_secret(SecretString::from(SECRET)).max_body_bytes
+        options().max_body_bytes
     }
     fn body(&self, id: &str) -> Vec<u8> {
         serde_json::json!({"id": id, "from": "u-1", "text": "hello"})
@@ -57,7 +65,7 @@ impl WebhookTestSender for Example {
 
 #[tokio::test]
 async fn the_example_channel_passes_the_webhook_conformance_suite() {
-    webhook_conformance(&Example).await;
+    webhook_conformance(&Sender).await;
 }
 
 #[test]
@@ -82,4 +90,35 @@ fn normalise_maps_the_fields_and_keys_the_contact_by_user_id() {
         let refused = normalise(bad, now).unwrap_err();
         assert_eq!(refused.reason.as_str(), reason, "{refused:?}");
     }
+}
+
+#[test]
+fn the_section_has_defaults_and_reports_its_problems_with_key_paths() {
+    let options = options();
+    assert_eq!(options.secret.expose_secret(), SECRET);
+    assert_eq!(options.max_body_bytes, 64 * 1024);
+    assert_eq!(options.sender_messages_per_minute, 60);
+    assert!(!format!("{options:?}").contains(SECRET), "secret in Debug");
+
+    let toml = "[channels.example]\nenabled = true\nmax_body_bytes = 0\nsecret = \"inline\"\n";
+    let errors = load_channel_options::<Example>(toml, &[]).unwrap_err();
+    let keys: Vec<&str> = errors.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "channels.example.max_body_bytes",
+            "channels.example.secret",
+            "channels.example.secret_env"
+        ],
+        "{errors}"
+    );
+    let inline = errors.for_key("channels.example.secret").unwrap();
+    assert!(inline.message.contains("secret_env"), "{inline}");
+    let missing = errors.for_key("channels.example.secret_env").unwrap();
+    assert!(
+        missing
+            .message
+            .contains("required while channels.example.enabled"),
+        "{missing}"
+    );
 }

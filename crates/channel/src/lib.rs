@@ -23,6 +23,7 @@ mod publish;
 pub mod pull_runner;
 mod ratelimit;
 mod raw;
+mod registration;
 mod reply;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -48,6 +49,10 @@ pub use pull_runner::{
 pub use ratelimit::{CLEANUP_INTERVAL, RateLimited, SenderLimiter, retry_after_secs};
 pub use raw::{
     DEFAULT_RAW_INLINE_MAX_BYTES, INLINE_EVENT_BUDGET_BYTES, RawPlacement, attach_raw, read_raw,
+};
+pub use registration::{
+    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, Registration, SectionContext,
+    sections,
 };
 pub use reply::{
     Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,

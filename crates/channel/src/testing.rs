@@ -112,4 +112,6 @@ pub use webhook_conformance::{
 
 mod webhook_conformance;
 
+mod config_section;
 mod counting_blobs;
+pub use config_section::load_channel_options;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::channels::KNOWN_CHANNELS;
 use crate::general::{non_empty, parse_choice};
 use crate::secret::Ctx;
 
@@ -147,12 +146,13 @@ impl RawAcknowledgements {
             );
         }
         let mut channels = BTreeMap::new();
+        let known_channels = ctx.known_channels();
         for (name, raw) in self.channels {
             let base = format!("acknowledgements.channels.{name}");
-            if !KNOWN_CHANNELS.contains(&name.as_str()) {
+            if !known_channels.contains(&name) {
                 ctx.problem(
                     base.clone(),
-                    format!("unknown channel (known: {})", KNOWN_CHANNELS.join(", ")),
+                    format!("unknown channel (known: {})", known_channels.join(", ")),
                 );
             }
             let mut templates = BTreeMap::new();
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_a_section() {
-        let config = load_from(None, &[]).unwrap().acknowledgements;
+        let config = load_from(None, &[], &[]).unwrap().acknowledgements;
         assert!(config.enabled);
         assert_eq!(config.consumer_group, "intake-acks");
         assert_eq!(config.default_language, AckLanguage::Ru);
@@ -218,7 +218,7 @@ mod tests {
             [acknowledgements.channels.slack]
             enabled = false
         "##;
-        let config = load_from(Some(text), &[]).unwrap().acknowledgements;
+        let config = load_from(Some(text), &[], &[]).unwrap().acknowledgements;
         assert_eq!(config.default_language, AckLanguage::En);
         assert!(config.sender_window.is_zero());
         assert_eq!(
@@ -242,7 +242,7 @@ mod tests {
             template_ru = "{% if %}"
             template_en = " "
         "#;
-        let errors = load_from(Some(text), &[]).unwrap_err();
+        let errors = load_from(Some(text), &[], &[]).unwrap_err();
         let keys: Vec<&str> = errors.problems.iter().map(|p| p.key.as_str()).collect();
         for key in [
             "acknowledgements.default_locale",

@@ -428,7 +428,7 @@ mod tests {
     use crate::{BusBackend, EmbeddedBusConfig, load_from};
 
     fn embedded(toml: &str) -> EmbeddedBusConfig {
-        let config = load_from(Some(toml), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let config = load_from(Some(toml), &[], &[]).unwrap_or_else(|e| panic!("{e}"));
         match config.bus.backend {
             BusBackend::Embedded(embedded) => embedded,
             other => panic!("expected the embedded bus, got {other:?}"),
@@ -452,13 +452,17 @@ mod tests {
 
     #[test]
     fn retention_too_long_or_negative_is_a_problem() {
-        let errors = load_from(Some("[bus.embedded]\nretention_hours = 1000000\n"), &[])
-            .expect_err("a century and more is refused");
+        let errors = load_from(
+            Some("[bus.embedded]\nretention_hours = 1000000\n"),
+            &[],
+            &[],
+        )
+        .expect_err("a century and more is refused");
         assert!(
             errors.to_string().contains("bus.embedded.retention_hours"),
             "{errors}"
         );
-        let errors = load_from(Some("[bus.embedded]\nretention_hours = -1\n"), &[])
+        let errors = load_from(Some("[bus.embedded]\nretention_hours = -1\n"), &[], &[])
             .expect_err("negative is refused");
         assert!(errors.to_string().contains("retention_hours"), "{errors}");
     }

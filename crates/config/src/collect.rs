@@ -19,10 +19,19 @@ const INLINE_SECRET_KEYS: &[&str] = &[
     "zendesk.oauth_token",
     "store.postgres_url",
     "bus.kafka.sasl_password",
-    "channels.chat.secret",
 ];
 
 pub(crate) fn deserialize_collecting<T: DeserializeOwned>(
+    tree: Value,
+    problems: &mut Problems,
+) -> Option<T> {
+    deserialize_collecting_at("", tree, problems)
+}
+
+/// [`deserialize_collecting`] of a subtree found at the key path `prefix`
+/// (`channels.chat`), which starts every reported key.
+pub(crate) fn deserialize_collecting_at<T: DeserializeOwned>(
+    prefix: &str,
     mut tree: Value,
     problems: &mut Problems,
 ) -> Option<T> {
@@ -33,7 +42,7 @@ pub(crate) fn deserialize_collecting<T: DeserializeOwned>(
             Err(error) => error,
         };
         let mut segments = Vec::new();
-        let mut key = String::new();
+        let mut key = prefix.to_owned();
         for segment in error.path().iter() {
             match segment {
                 Segment::Map { key: name } => {
@@ -82,7 +91,10 @@ fn describe_message(key: &str, message: &str) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_owned();
     };
-    if INLINE_SECRET_KEYS.contains(&key) {
+    let field = rest.split('`').next().unwrap_or_default();
+    // A secret key written inline where the section has `<key>_env`.
+    let has_env_pair = rest.contains(&format!("`{field}_env`"));
+    if INLINE_SECRET_KEYS.contains(&key) || has_env_pair {
         return format!(
             "secrets are never given inline: use {key}_env (an environment variable name) or {key}_file (a file path)"
         );

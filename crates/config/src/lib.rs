@@ -42,8 +42,8 @@ pub use acknowledgements::{AckLanguage, AcknowledgementsConfig, ChannelAckConfig
 pub use blob::{BlobConfig, BlobS3Config, S3AccessKey};
 pub use bus::{BusBackend, BusConfig, EmbeddedBusConfig, KafkaConfig};
 pub use channels::{
-    ChannelRouting, ChannelsConfig, ChatCallbackConfig, ChatChannelConfig, KNOWN_CHANNELS,
-    TicketPriority,
+    ChannelEntry, ChannelRouting, ChannelSection, ChannelsConfig, GENERIC_CHANNEL_KEYS,
+    KNOWN_CHANNELS, Section, SectionContext, TicketPriority,
 };
 pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
@@ -108,9 +108,8 @@ struct RawConfig {
     /// The router.
     #[serde(default)]
     router: router::RawRouter,
-    /// The channel adapters.
-    #[serde(default)]
-    channels: channels::RawChannels,
+    // `[channels]` is taken out of the tree before this is deserialised and
+    // validated against the registered channel sections (`channels.rs`).
     /// Working-time calendars by name.
     #[serde(default)]
     calendars: std::collections::BTreeMap<String, working_time::RawCalendar>,
@@ -122,9 +121,10 @@ struct RawConfig {
     acknowledgements: acknowledgements::RawAcknowledgements,
 }
 
-/// Loads the file at `path` (if any) with the process environment laid over it.
-pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-    load_for(path, Needs::default())
+/// Loads the file at `path` (if any) with the process environment laid over
+/// it; `channels` are the registered channel sections (the app's list).
+pub fn load(path: Option<&Path>, channels: &[Section]) -> Result<Config, ConfigErrors> {
+    load_for(path, Needs::default(), channels)
 }
 
 /// What a process will run, so that what it needs (credentials, secrets) is
@@ -139,14 +139,18 @@ pub struct Needs {
 
 /// [`load`] that also reports, in the same list, what the roles in `needs`
 /// require but the configuration lacks.
-pub fn load_for(path: Option<&Path>, needs: Needs) -> Result<Config, ConfigErrors> {
+pub fn load_for(
+    path: Option<&Path>,
+    needs: Needs,
+    channels: &[Section],
+) -> Result<Config, ConfigErrors> {
     let env = process_env();
     let Some(path) = path else {
-        return load_labelled("(no file)", None, &env, needs);
+        return load_labelled("(no file)", None, &env, needs, channels);
     };
     let label = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_labelled(&label, Some(&text), &env, needs),
+        Ok(text) => load_labelled(&label, Some(&text), &env, needs, channels),
         Err(error) => Err(ConfigErrors {
             problems: vec![Problem::new(
                 label,
@@ -161,8 +165,20 @@ pub fn load_for(path: Option<&Path>, needs: Needs) -> Result<Config, ConfigError
 pub fn load_from(
     toml_text: Option<&str>,
     env: &[(String, String)],
+    channels: &[Section],
 ) -> Result<Config, ConfigErrors> {
-    load_labelled("(config text)", toml_text, env, Needs::default())
+    load_text(toml_text, env, Needs::default(), channels)
+}
+
+/// [`load_from`] that also reports what the roles in `needs` require (as
+/// [`load_for`] does).
+pub fn load_text(
+    toml_text: Option<&str>,
+    env: &[(String, String)],
+    needs: Needs,
+    channels: &[Section],
+) -> Result<Config, ConfigErrors> {
+    load_labelled("(config text)", toml_text, env, needs, channels)
 }
 
 fn load_labelled(
@@ -170,14 +186,25 @@ fn load_labelled(
     toml_text: Option<&str>,
     env: &[(String, String)],
     needs: Needs,
+    sections: &[Section],
 ) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::default();
-    let merged = source::merge(label, toml_text, env, &mut problems);
+    let mut merged = source::merge(label, toml_text, env, &mut problems);
+    let channels_tree = match &mut merged.tree.kind {
+        config::ValueKind::Table(root) => root.remove("channels"),
+        _ => None,
+    };
     let raw: RawConfig =
         collect::deserialize_collecting(merged.tree, &mut problems).unwrap_or_default();
 
     let env_map: HashMap<String, String> = env.iter().cloned().collect();
-    let mut ctx = Ctx::new(problems, &env_map);
+    let mut known_channels: Vec<String> = KNOWN_CHANNELS.iter().map(|c| (*c).to_owned()).collect();
+    for section in sections {
+        if !known_channels.iter().any(|known| known == section.name()) {
+            known_channels.push(section.name().to_owned());
+        }
+    }
+    let mut ctx = Ctx::new(problems, &env_map, known_channels);
     let log = raw.log.validate(&mut ctx);
     let service = raw.service.validate(&mut ctx);
     let http = raw.http.validate(&mut ctx);
@@ -192,7 +219,7 @@ fn load_labelled(
         blob: raw.blob.validate(&mut ctx),
         zendesk: raw.zendesk.validate(&mut ctx),
         router: raw.router.validate(&mut ctx),
-        channels: raw.channels.validate(&mut ctx),
+        channels: channels::validate(&mut ctx, channels_tree, sections),
         working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
         acknowledgements: raw.acknowledgements.validate(&mut ctx),
     };

@@ -75,6 +75,10 @@ impl Problems {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()

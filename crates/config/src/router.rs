@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::channels::KNOWN_CHANNELS;
 use crate::general::non_empty;
 use crate::secret::Ctx;
 
@@ -120,15 +119,16 @@ impl RawRouter {
     pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> RouterConfig {
         let consumer_group = non_empty(ctx, "router.consumer_group", self.consumer_group);
         let mut channel_priority: Vec<String> = Vec::new();
+        let known_channels = ctx.known_channels();
         for (index, name) in self.channel_priority.iter().enumerate() {
             let name = name.trim().to_ascii_lowercase();
             let key = format!("router.channel_priority[{index}]");
-            if !KNOWN_CHANNELS.contains(&name.as_str()) {
+            if !known_channels.contains(&name) {
                 ctx.problem(
                     key,
                     format!(
                         "unknown channel {name:?} (known: {})",
-                        KNOWN_CHANNELS.join(", ")
+                        known_channels.join(", ")
                     ),
                 );
             } else if channel_priority.contains(&name) {

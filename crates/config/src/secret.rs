@@ -12,11 +12,26 @@ use crate::problems::Problems;
 pub(crate) struct Ctx<'env> {
     pub(crate) problems: Problems,
     env: &'env HashMap<String, String>,
+    /// Channel names `router.channel_priority` and `[sla]` accept: the
+    /// registered channels and the planned ones (`KNOWN_CHANNELS`).
+    known_channels: Vec<String>,
 }
 
 impl<'env> Ctx<'env> {
-    pub(crate) fn new(problems: Problems, env: &'env HashMap<String, String>) -> Self {
-        Self { problems, env }
+    pub(crate) fn new(
+        problems: Problems,
+        env: &'env HashMap<String, String>,
+        known_channels: Vec<String>,
+    ) -> Self {
+        Self {
+            problems,
+            env,
+            known_channels,
+        }
+    }
+
+    pub(crate) fn known_channels(&self) -> Vec<String> {
+        self.known_channels.clone()
     }
 
     pub(crate) fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 pub use intake_calendar::config::{IcalFeed, RawCalendar, RawSla, WorkingTimeConfig};
 
-use crate::channels::KNOWN_CHANNELS;
 use crate::secret::Ctx;
 
 /// Validates both sections; relative file paths are read from the working
@@ -18,8 +17,9 @@ pub(crate) fn validate(
     sla: RawSla,
 ) -> WorkingTimeConfig {
     let read = |path: &std::path::Path| std::fs::read_to_string(path).map_err(|e| e.to_string());
-    let (config, problems) =
-        intake_calendar::config::validate(calendars, sla, KNOWN_CHANNELS, &read);
+    let known = ctx.known_channels();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let (config, problems) = intake_calendar::config::validate(calendars, sla, &known, &read);
     for problem in problems {
         ctx.problem(problem.key, problem.message);
     }

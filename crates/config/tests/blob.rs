@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::env;
-use intake_config::load_from;
+use common::load_from;
 use secrecy::ExposeSecret;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -208,23 +208,4 @@ fn the_local_backend_ignores_the_s3_section() {
     .expect("valid");
     assert!(config.blob.s3.is_none());
     assert_eq!(config.blob.dir, std::path::PathBuf::from("/srv/blobs"));
-}
-
-#[test]
-fn the_example_loads_with_s3_selected() {
-    const EXAMPLE: &str = include_str!("../../../config/intake.example.toml");
-    let config = load_from(
-        Some(EXAMPLE),
-        &env(&[
-            ("ZENDESK_API_TOKEN", "example-zendesk-token"),
-            ("INTAKE_CHAT_SECRET", common::CHAT_SECRET),
-            ("INTAKE__BLOB__BACKEND", "s3"),
-            ("INTAKE_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-            ("INTAKE_S3_SECRET_ACCESS_KEY", "example-secret"),
-        ]),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let s3 = config.blob.s3.expect("s3 backend");
-    assert_eq!(s3.bucket, "intake-blobs");
-    assert!(s3.access_key.is_some());
 }

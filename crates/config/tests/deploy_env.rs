@@ -10,8 +10,8 @@ mod deploy;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use common::load_from;
 use deploy::{Service, load_service, repo_root, role_of, scalar};
-use intake_config::load_from;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 

@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use common::load_from;
 use deploy::helm::{Tools, chart_dir, documents, find, of_kind, seq, tools, values_sets};
 use deploy::pod::{deployment_service, mounted_at, port_named};
 use deploy::{Service, load_service, repo_root, scalar};
-use intake_config::{Config, StoreConfig, load_from};
+use intake_config::{Config, StoreConfig};
 use serde_yaml_ng::Value;
 
 /// Renders every values set for the newest Kubernetes version.

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::env;
-use intake_config::{UNAUTHENTICATED_BODY_ALLOWANCE_BYTES, load_from};
+use common::load_from;
+use intake_config::UNAUTHENTICATED_BODY_ALLOWANCE_BYTES;
 
 #[test]
 fn the_limits_and_the_ops_listener_have_defaults() {

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{CHAT_SECRET, env};
-use intake_config::{
-    BusBackend, LogFormat, StoreConfig, TicketPriority, ZendeskAuth, load, load_from,
-};
+use common::{load, load_from};
+use intake_config::{BusBackend, LogFormat, StoreConfig, TicketPriority, ZendeskAuth};
 use secrecy::ExposeSecret;
 
 #[test]
@@ -54,16 +53,31 @@ fn no_file_gives_every_default() {
     assert_eq!(config.router.retry_max_backoff, Duration::from_secs(60));
     assert_eq!(config.router.subject_max_chars.get(), 80);
 
-    let chat = &config.channels.chat;
-    assert!(chat.enabled);
-    assert!(chat.secret.is_none());
+    // Chat is enabled by default; without its secret there are no options
+    // (the gateway role reports the secret missing, see below).
+    assert!(config.channels.is_enabled("chat"));
+    assert!(
+        config
+            .channels
+            .options::<intake_channel_chat::Chat>()
+            .is_none()
+    );
+    let routing = config.channels.routing("chat").expect("chat is registered");
+    assert_eq!(routing.priority, TicketPriority::Normal);
+    assert_eq!(routing.group_id, None);
+    assert!(routing.tags.is_empty());
+
+    // The chat defaults, once the secret is given.
+    let env = env(&[
+        ("INTAKE__CHANNELS__CHAT__SECRET_ENV", "S"),
+        ("S", CHAT_SECRET),
+    ]);
+    let config = load_from(None, &env).expect("defaults with the secret");
+    let chat = common::chat(&config);
     assert_eq!(chat.timestamp_tolerance, Duration::from_secs(300));
     assert_eq!(chat.max_body_bytes, 10_485_760);
     assert_eq!(chat.max_attachment_bytes, 20_971_520);
     assert_eq!(chat.max_attachments, 20);
-    assert_eq!(chat.priority, TicketPriority::Normal);
-    assert_eq!(chat.group_id, None);
-    assert!(chat.tags.is_empty());
 }
 
 #[test]
@@ -139,9 +153,10 @@ tags = ["from-file"]
     )
     .expect("valid");
     assert_eq!(config.zendesk.requests_per_minute.get(), 400);
-    assert_eq!(config.channels.chat.priority, TicketPriority::High);
-    assert_eq!(config.channels.chat.tags, ["vip", "web"]);
-    assert_eq!(config.channels.chat.group_id, Some(42));
+    let chat = config.channels.routing("chat").expect("chat routing");
+    assert_eq!(chat.priority, TicketPriority::High);
+    assert_eq!(chat.tags, ["vip", "web"]);
+    assert_eq!(chat.group_id, Some(42));
     assert_eq!(config.router.channel_priority, ["chat", "email"]);
     assert_eq!(config.router.channel_rank("email"), 1);
     assert_eq!(config.router.channel_rank("slack"), 2);
@@ -200,7 +215,7 @@ secret_env = "CHAT_SECRET"
         }
         other => panic!("api token expected, got {other:?}"),
     }
-    let chat_secret = config.channels.chat.secret.as_ref().expect("secret");
+    let chat_secret = &common::chat(&config).secret;
     assert_eq!(chat_secret.expose_secret(), CHAT_SECRET);
 
     let debug = format!("{config:?}");

@@ -4,12 +4,12 @@
 mod common;
 
 use common::env;
-use intake_config::load_from;
+use common::load_from;
 
 #[test]
 fn an_enabled_channel_missing_from_the_priority_list_is_still_consumed() {
     let config = load_from(Some("[router]\nchannel_priority = [\"email\"]\n"), &[]).unwrap();
-    assert!(config.channels.chat.enabled);
+    assert!(config.channels.is_enabled("chat"));
     assert_eq!(config.router_channels(), ["chat"]);
     // Zendesk credentials are missing, but the channels are fine.
     let problems = config.require_router().unwrap_err();

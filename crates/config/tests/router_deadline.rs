@@ -4,7 +4,7 @@
 mod common;
 
 use common::env;
-use intake_config::load_from;
+use common::load_from;
 
 #[test]
 fn the_deadline_field_is_optional_and_read_from_file_or_environment() {

@@ -6,8 +6,9 @@
 mod common;
 
 use common::env;
+use common::load_from;
 use intake_bus::KafkaOptions;
-use intake_config::{BusBackend, load_from};
+use intake_config::BusBackend;
 
 const PRIVATE_KEY: &str =
     "-----BEGIN PRIVATE KEY-----\nMIIEvQ-private-key-body\n-----END PRIVATE KEY-----";

@@ -116,8 +116,11 @@ secret_file = {secret_file:?}
             blobs = dir.path().join("blobs"),
             sim_url = sim.base_url,
         );
-        let config = intake_config::load_from(Some(&config_text), &[])
-            .map_err(|errors| anyhow::anyhow!("the bench configuration is invalid:\n{errors}"))?;
+        let config =
+            intake_config::load_from(Some(&config_text), &[], &intake_app::channel_sections())
+                .map_err(|errors| {
+                    anyhow::anyhow!("the bench configuration is invalid:\n{errors}")
+                })?;
         intake_telemetry::init_logging(config.log.format, &config.log.level)?;
 
         let shutdown = CancellationToken::new();

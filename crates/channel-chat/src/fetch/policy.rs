@@ -60,7 +60,9 @@ fn rule_of(entry: &str) -> Result<HostRule, String> {
         )),
         (Host::Ipv4(ip), false) => Ok(HostRule::Ip(IpAddr::V4(ip))),
         (Host::Ipv6(ip), false) => Ok(HostRule::Ip(IpAddr::V6(ip))),
-        (_, true) => Err(format!("{entry:?}: `*.` works with host names only")),
+        (_, true) => Err(format!(
+            "{entry:?} is not a host pattern: `*.` works with host names only"
+        )),
     }
 }
 

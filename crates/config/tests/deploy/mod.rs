@@ -8,7 +8,8 @@ pub mod pod;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use intake_config::{Config, ENV_PREFIX, load_from};
+use crate::common::load_from;
+use intake_config::{Config, ENV_PREFIX};
 use serde_yaml_ng::Value;
 
 use crate::common::CHAT_SECRET;
