@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod quoting;
 mod registration;
 mod reply;
+mod section;
 mod take;
 
 pub use connect::tls_config;
@@ -31,3 +32,4 @@ pub use intake::{EmailChannel, PROCESSED_KEYWORD};
 pub use normalise::{CHANNEL, NormaliseError, Normalised, normalise};
 pub use registration::{EmailRegistration, register};
 pub use reply::{SmtpConfigError, SmtpReplySender};
+pub use section::{Accounts, Email, RawEmailSection};

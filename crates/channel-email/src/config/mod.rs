@@ -328,3 +328,5 @@ pub struct SmtpConfig {
 }
 
 mod validate;
+
+pub use validate::{ProcessSecrets, SecretReader};

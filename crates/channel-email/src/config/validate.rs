@@ -8,32 +8,47 @@ use secrecy::SecretString;
 use super::*;
 
 /// Reads a secret named by `env` or `file` (exactly one).
-fn resolve_secret(
-    env: &Option<String>,
-    file: &Option<PathBuf>,
-    key: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<SecretString> {
-    let mut problem = |k: String, m: String| problems.push(Problem { key: k, message: m });
-    match (env, file) {
-        (Some(_), Some(_)) => {
-            problem(
-                format!("{key}_env"),
-                format!("set only one of {key}_env and {key}_file"),
-            );
-            None
+/// Where secrets are read from: the process (files and environment
+/// variables), or the configuration loader's context (section mode).
+pub trait SecretReader {
+    /// Reads the secret given by exactly one of `env` / `file`; `key` is the
+    /// full key path without `_env`/`_file`. Reports why it cannot.
+    fn read(
+        &mut self,
+        key: &str,
+        env: &Option<String>,
+        file: &Option<PathBuf>,
+        problems: &mut Vec<Problem>,
+    ) -> Option<SecretString>;
+}
+
+/// Secrets from this process's environment variables and files.
+#[derive(Debug, Default)]
+pub struct ProcessSecrets;
+
+impl SecretReader for ProcessSecrets {
+    fn read(
+        &mut self,
+        key: &str,
+        env: &Option<String>,
+        file: &Option<PathBuf>,
+        problems: &mut Vec<Problem>,
+    ) -> Option<SecretString> {
+        let mut problem = |k: String, m: String| problems.push(Problem { key: k, message: m });
+        if let Some(var) = env {
+            return match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Some(SecretString::from(value)),
+                _ => {
+                    problem(
+                        format!("{key}_env"),
+                        format!("environment variable {var} is not set or empty"),
+                    );
+                    None
+                }
+            };
         }
-        (Some(var), None) => match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Some(SecretString::from(value)),
-            _ => {
-                problem(
-                    format!("{key}_env"),
-                    format!("environment variable {var} is not set or empty"),
-                );
-                None
-            }
-        },
-        (None, Some(path)) => match std::fs::read_to_string(path) {
+        let path = file.as_ref()?;
+        match std::fs::read_to_string(path) {
             Ok(value) if !value.trim().is_empty() => Some(SecretString::from(
                 value.trim_end_matches(['\r', '\n']).to_owned(),
             )),
@@ -51,14 +66,34 @@ fn resolve_secret(
                 );
                 None
             }
-        },
-        (None, None) => {
-            problem(
-                format!("{key}_env"),
-                format!("a secret is required: set {key}_env or {key}_file"),
-            );
+        }
+    }
+}
+
+/// Reads a secret named by `env` or `file` (exactly one).
+fn resolve_secret(
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+    secrets: &mut dyn SecretReader,
+) -> Option<SecretString> {
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            problems.push(Problem {
+                key: format!("{key}_env"),
+                message: format!("set only one of {key}_env and {key}_file"),
+            });
             None
         }
+        (None, None) => {
+            problems.push(Problem {
+                key: format!("{key}_env"),
+                message: format!("a secret is required: set {key}_env or {key}_file"),
+            });
+            None
+        }
+        _ => secrets.read(key, env, file, problems),
     }
 }
 
@@ -78,6 +113,14 @@ fn check_secs(value: u64, min: u64, max: u64, key: String, problems: &mut Vec<Pr
 impl RawEmailConfig {
     /// Validates everything, returning every problem (key path + message).
     pub fn validate(self) -> Result<EmailConfig, Vec<Problem>> {
+        self.validate_with(&mut ProcessSecrets)
+    }
+
+    /// [`RawEmailConfig::validate`] with secrets read by `secrets`.
+    pub fn validate_with(
+        self,
+        secrets: &mut dyn SecretReader,
+    ) -> Result<EmailConfig, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut accounts = Vec::new();
         if self.enabled && self.accounts.is_empty() {
@@ -89,7 +132,7 @@ impl RawEmailConfig {
         let mut names = std::collections::BTreeSet::new();
         for (index, raw) in self.accounts.into_iter().enumerate() {
             let base = format!("channels.email.accounts[{index}]");
-            let Some(account) = raw.validate(&base, &mut problems) else {
+            let Some(account) = raw.validate(&base, &mut problems, secrets) else {
                 continue;
             };
             if !names.insert(account.name.clone()) {
@@ -112,7 +155,12 @@ impl RawEmailConfig {
 }
 
 impl RawAccount {
-    fn validate(self, base: &str, problems: &mut Vec<Problem>) -> Option<AccountConfig> {
+    fn validate(
+        self,
+        base: &str,
+        problems: &mut Vec<Problem>,
+        secrets: &mut dyn SecretReader,
+    ) -> Option<AccountConfig> {
         let before = problems.len();
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
@@ -163,10 +211,12 @@ impl RawAccount {
                     .to_owned(),
             });
         }
-        let imap = self.imap.validate(&format!("{base}.imap"), problems);
+        let imap = self
+            .imap
+            .validate(&format!("{base}.imap"), problems, secrets);
         let smtp = self
             .smtp
-            .map(|smtp| smtp.validate(&format!("{base}.smtp"), problems));
+            .map(|smtp| smtp.validate(&format!("{base}.smtp"), problems, secrets));
         if problems.len() != before {
             return None;
         }
@@ -209,7 +259,12 @@ fn check_host_and_ca(
 }
 
 impl RawImap {
-    fn validate(self, base: &str, problems: &mut Vec<Problem>) -> Option<ImapConfig> {
+    fn validate(
+        self,
+        base: &str,
+        problems: &mut Vec<Problem>,
+        secrets: &mut dyn SecretReader,
+    ) -> Option<ImapConfig> {
         let before = problems.len();
         check_host_and_ca(&self.host, &self.ca_file, base, problems);
         if self.username.is_empty() {
@@ -224,6 +279,7 @@ impl RawImap {
                 &self.password_file,
                 &format!("{base}.password"),
                 problems,
+                secrets,
             )
             .map(ImapAuth::Password),
             (AuthMethod::Password, Some(_)) => {
@@ -248,7 +304,7 @@ impl RawImap {
                     });
                 }
                 oauth2
-                    .validate(&format!("{base}.oauth2"), problems)
+                    .validate(&format!("{base}.oauth2"), problems, secrets)
                     .map(ImapAuth::XOAuth2)
             }
         };
@@ -309,6 +365,7 @@ impl RawOAuth2 {
         self,
         base: &str,
         problems: &mut Vec<Problem>,
+        secrets: &mut dyn SecretReader,
     ) -> Option<crate::oauth::OAuth2Config> {
         let before = problems.len();
         let loopback = |host: &str| matches!(host, "127.0.0.1" | "localhost" | "[::1]");
@@ -336,6 +393,7 @@ impl RawOAuth2 {
                 &self.client_secret_file,
                 &format!("{base}.client_secret"),
                 problems,
+                secrets,
             )
         } else {
             None
@@ -345,6 +403,7 @@ impl RawOAuth2 {
             &self.refresh_token_file,
             &format!("{base}.refresh_token"),
             problems,
+            secrets,
         );
         if problems.len() != before {
             return None;
@@ -361,7 +420,12 @@ impl RawOAuth2 {
 }
 
 impl RawSmtp {
-    fn validate(self, base: &str, problems: &mut Vec<Problem>) -> Option<SmtpConfig> {
+    fn validate(
+        self,
+        base: &str,
+        problems: &mut Vec<Problem>,
+        secrets: &mut dyn SecretReader,
+    ) -> Option<SmtpConfig> {
         let before = problems.len();
         check_host_and_ca(&self.host, &self.ca_file, base, problems);
         let credentials = match &self.username {
@@ -370,6 +434,7 @@ impl RawSmtp {
                 &self.password_file,
                 &format!("{base}.password"),
                 problems,
+                secrets,
             )
             .map(|password| (user.clone(), password)),
             None => {
