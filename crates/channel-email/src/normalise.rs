@@ -38,7 +38,7 @@ pub struct Mailbox {
     pub aliases: Vec<String>,
     pub limits: Limits,
     /// `authserv-id`s of the receiving servers whose `Authentication-Results`
-    /// are trusted to vouch for the From address (decision 32).
+    /// are trusted to vouch for the From address (decision 35).
     pub trusted_authserv_ids: Vec<String>,
 }
 

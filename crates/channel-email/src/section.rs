@@ -25,7 +25,7 @@ pub struct RawEmailSection {
     #[serde(default)]
     pub accounts: Vec<RawAccount>,
     /// `authserv-id`s of your own receiving servers whose
-    /// `Authentication-Results` vouch for senders (decision 32).
+    /// `Authentication-Results` vouch for senders (decision 35).
     #[serde(default)]
     pub trusted_authserv_ids: Vec<String>,
 }

@@ -38,6 +38,8 @@ suite_tests!(
     cursors_are_stored_replaced_and_kept_per_scope,
     acknowledgements_first_decision_wins,
     last_acknowledgement_counts_only_sent_ones_per_contact,
+    parked_lanes_are_written_replaced_listed_and_removed,
+    a_pending_comment_keeps_its_updated_stamp_until_replaced,
 );
 
 #[tokio::test]

@@ -23,7 +23,7 @@ pub struct RawEmailConfig {
     /// `authserv-id`s of your own receiving mail servers (RFC 8601): when one
     /// of them reports `dmarc=pass` (or `dkim=pass` for the From domain) in
     /// `Authentication-Results`, the sender's address counts as verified.
-    /// Empty: every mail sender is unverified (decision 32).
+    /// Empty: every mail sender is unverified (decision 35).
     #[serde(default)]
     pub trusted_authserv_ids: Vec<String>,
 }
