@@ -16,6 +16,7 @@ pub(crate) const CHANNELS: &[Registration] = &[
     Registration::of::<intake_channel_example::Example>(),
     Registration::of::<intake_channel_whatsapp::WhatsApp>(),
     Registration::of::<intake_channel_slack::Slack>(),
+    Registration::of::<intake_channel_email::Email>(),
 ];
 
 /// The configuration sections of every registered channel, for loading.
