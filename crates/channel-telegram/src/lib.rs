@@ -1,0 +1,201 @@
+#![forbid(unsafe_code)]
+//! The Telegram Bot API channel on the kit: `POST /v1/telegram/<bot>`
+//! (setWebhook with `secret_token`), authenticated by
+//! `X-Telegram-Bot-Api-Secret-Token` in constant time before anything is
+//! parsed. Updates that make no ticket (`/start`, group chatter not for the
+//! bot, other update kinds) are answered 200 and counted, so Telegram does
+//! not redeliver them; files are fetched with `getFile` into the blob store;
+//! replies go back with `sendMessage` ([`reply`]).
+
+mod api;
+pub mod config;
+pub mod events;
+mod files;
+pub mod normalise;
+pub mod reply;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use intake_channel::webhook::{Authenticated, Normalised, Rejection, WebhookSettings, reject};
+use intake_channel::{
+    ChannelContext, HttpChannel, RejectReason, SenderLimiter, WebhookChannel, read_body_limited,
+};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+pub use api::{ApiError, BotApi};
+pub use config::{GroupMessages, Telegram, TelegramOptions};
+pub use normalise::{CHANNEL, FileRef, Ignored, Rules, Update, normalise};
+
+/// The header Telegram sends the webhook secret in.
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// The webhook path of bot `bot`.
+pub fn webhook_path(bot: &str) -> String {
+    format!("/v1/telegram/{bot}")
+}
+
+/// The Telegram channel: the kit's pipeline behind a first step that
+/// answers the updates that make no ticket.
+pub struct TelegramChannel {
+    path: &'static str,
+    secret_token: SecretString,
+    rules: Rules,
+    api: BotApi,
+    max_file_bytes: u64,
+    settings: WebhookSettings,
+}
+
+impl std::fmt::Debug for TelegramChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramChannel")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP face of [`TelegramChannel`] (what the gateway mounts).
+#[derive(Debug)]
+pub struct TelegramHttp(Arc<TelegramChannel>);
+
+impl TelegramChannel {
+    /// The channel for `options`; the client cannot be built only when the
+    /// TLS backend fails to start.
+    pub fn new(options: TelegramOptions) -> Result<Arc<TelegramHttp>, reqwest::Error> {
+        let per_minute = options.sender_messages_per_minute;
+        let api = BotApi::new(
+            &options.api_base_url,
+            options.token.clone(),
+            options.request_timeout,
+        )?;
+        // Built once per process start: the path lives as long as the routes.
+        let path: &'static str = Box::leak(webhook_path(&options.bot).into_boxed_str());
+        let channel = Self {
+            path,
+            secret_token: options.secret_token,
+            rules: Rules {
+                bot: options.bot,
+                bot_username: options.bot_username,
+                group_messages: options.group_messages,
+            },
+            api,
+            max_file_bytes: options.max_file_bytes,
+            settings: WebhookSettings {
+                sender_limiter: SenderLimiter::new(per_minute, per_minute.max(1)),
+                ..WebhookSettings::new(options.max_body_bytes)
+            },
+        };
+        Ok(Arc::new(TelegramHttp(Arc::new(channel))))
+    }
+
+    fn secret_matches(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        let refuse = |message: &str| Rejection::new(RejectReason::Signature, message);
+        let given = headers
+            .get(SECRET_HEADER)
+            .ok_or_else(|| refuse("missing X-Telegram-Bot-Api-Secret-Token header"))?;
+        let expected = self.secret_token.expose_secret().as_bytes();
+        if bool::from(given.as_bytes().ct_eq(expected)) {
+            Ok(())
+        } else {
+            Err(refuse("X-Telegram-Bot-Api-Secret-Token does not match"))
+        }
+    }
+}
+
+impl HttpChannel for TelegramHttp {
+    fn name(&self) -> &'static str {
+        CHANNEL
+    }
+
+    fn routes(self: Arc<Self>, ctx: ChannelContext) -> axum::Router {
+        let channel = Arc::clone(&self.0);
+        HttpChannel::routes(Arc::clone(&self.0), ctx).layer(axum::middleware::from_fn(
+            move |request, next| answer_ignored(Arc::clone(&channel), request, next),
+        ))
+    }
+}
+
+/// Authenticated updates that make no ticket get 200 here; everything else
+/// (unauthenticated deliveries included) goes on to the kit's pipeline.
+async fn answer_ignored(channel: Arc<TelegramChannel>, request: Request, next: Next) -> Response {
+    if channel.secret_matches(request.headers()).is_err() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let limit = channel.settings.max_body_bytes;
+    let bytes = match read_body_limited(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let rejection = Rejection::new(RejectReason::TooLarge, e.to_string());
+            return reject(CHANNEL, None, rejection).into_response();
+        }
+    };
+    if let Ok(Update::Ignored(reason)) = normalise(&channel.rules, &bytes, Utc::now()) {
+        events::UpdateIgnored { reason }.emit();
+        let body = serde_json::json!({"status": "ignored", "reason": reason.as_str()});
+        return (StatusCode::OK, axum::Json(body)).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+#[async_trait::async_trait]
+impl WebhookChannel for TelegramChannel {
+    type Extra = Vec<FileRef>;
+    const ACCEPTED: StatusCode = StatusCode::OK;
+
+    fn name(&self) -> &'static str {
+        CHANNEL
+    }
+
+    fn path(&self) -> &'static str {
+        self.path
+    }
+
+    fn settings(&self) -> &WebhookSettings {
+        &self.settings
+    }
+
+    fn check_headers(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        self.secret_matches(headers)
+    }
+
+    fn verify(&self, headers: &HeaderMap, _body: &[u8]) -> Result<Authenticated, Rejection> {
+        // The secret is a header: checked before the body is read, and again here.
+        self.secret_matches(headers)?;
+        Ok(Authenticated::default())
+    }
+
+    fn normalise(
+        &self,
+        _: &Authenticated,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Normalised<Vec<FileRef>>, Rejection> {
+        match normalise(&self.rules, body, received_at)? {
+            Update::Message(message) => Ok(*message),
+            // Answered before the pipeline (answer_ignored); kept as a refusal
+            // should the pipeline ever be mounted alone.
+            Update::Ignored(reason) => Err(Rejection::new(
+                RejectReason::Schema,
+                format!("update makes no ticket ({})", reason.as_str()),
+            )),
+        }
+    }
+
+    async fn complete(
+        &self,
+        ctx: &ChannelContext,
+        event_id: Uuid,
+        message: &mut Normalised<Vec<FileRef>>,
+    ) -> Result<(), Rejection> {
+        files::fetch_all(&self.api, self.max_file_bytes, ctx, event_id, message).await
+    }
+}
