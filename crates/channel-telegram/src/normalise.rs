@@ -9,9 +9,14 @@
 //!   seen by long polling, is the same event.
 //! - The conversation is the chat (a private chat or the group); the
 //!   contact is the person who wrote, `telegram:<user id>`.
+//! - The contact is `verified`: its key is the user id Telegram
+//!   authenticated (the secret header proves the update is Telegram's), and
+//!   it carries no typed e-mail or phone. So in a group every writer follows
+//!   the group's ticket (decision 21 keeps unverified writers apart).
 //! - A contact card the writer shared of themselves (`contact.user_id` is
 //!   the sender: Telegram's "share my phone number" button) puts the phone
-//!   on the requester as verified; anyone else's card stays in the text.
+//!   on the requester (Telegram vouches for it); anyone else's card stays in
+//!   the text only, never on the requester.
 
 use chrono::{DateTime, TimeZone, Utc};
 use intake_channel::webhook::{Normalised, Rejection};
@@ -144,6 +149,7 @@ pub fn normalise(
         channel_user_id: Some(user_id.to_string()),
         name: full_name(from),
         locale: from["language_code"].as_str().map(str::to_owned),
+        verified: true,
         ..Contact::default()
     };
     let mut lines = Vec::new();
@@ -161,7 +167,6 @@ pub fn normalise(
                 let e164 = key.as_str().trim_start_matches("phone:").to_owned();
                 lines.push(format!("Shared their phone number: {e164}"));
                 contact.phone = Some(e164);
-                contact.verified = true;
             }
             Ok(key) => {
                 let e164 = key.as_str().trim_start_matches("phone:");

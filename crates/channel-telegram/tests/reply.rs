@@ -33,7 +33,10 @@ async fn a_reply_goes_to_the_customers_chat_with_the_ticket_number() {
     let delivery = sender.send(&reply(None, &[])).await.unwrap();
     assert_eq!(delivery.message_id.as_deref(), Some("9001"));
     let sent = state.sent.lock().unwrap().clone();
-    assert_eq!(sent, [json!({"chat_id": "111222333", "text": "Ticket #17: we answer within 2 hours"})]);
+    assert_eq!(
+        sent,
+        [json!({"chat_id": "111222333", "text": "Ticket #17: we answer within 2 hours"})]
+    );
 }
 
 #[tokio::test]
@@ -46,7 +49,10 @@ async fn in_a_group_the_reply_answers_the_message() {
         .await
         .unwrap();
     // A message id of another chat or bot is not used.
-    sender.send(&reply(Some(group), &["other:-1001234567890:310"])).await.unwrap();
+    sender
+        .send(&reply(Some(group), &["other:-1001234567890:310"]))
+        .await
+        .unwrap();
     let sent = state.sent.lock().unwrap().clone();
     assert_eq!(sent[0]["chat_id"], group);
     assert_eq!(sent[0]["reply_parameters"]["message_id"], 310);
@@ -61,8 +67,15 @@ async fn a_429_is_retried_after_telegrams_retry_after() {
     let sender = TelegramReplySender::new(&options(&api, "")).unwrap();
     let started = std::time::Instant::now();
     sender.send(&reply(None, &[])).await.unwrap();
-    assert_eq!(state.sent.lock().unwrap().len(), 2, "sent again after the 429");
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited retry_after");
+    assert_eq!(
+        state.sent.lock().unwrap().len(),
+        2,
+        "sent again after the 429"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited retry_after"
+    );
 }
 
 #[tokio::test]
