@@ -13,6 +13,7 @@ pub struct BotApi {
     client: reqwest::Client,
     base: String,
     token: SecretString,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -71,15 +72,28 @@ impl BotApi {
             client,
             base: base.trim_end_matches('/').to_owned(),
             token,
+            timeout,
         })
     }
 
     /// Calls `method` with a JSON body; the `result` of an `ok` answer.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, ApiError> {
+        self.call_long(method, body, Duration::ZERO).await
+    }
+
+    /// [`BotApi::call`] for a call Telegram may hold for `hold` (`getUpdates`
+    /// with `timeout`): the request timeout grows by that much.
+    pub async fn call_long(
+        &self,
+        method: &str,
+        body: &Value,
+        hold: Duration,
+    ) -> Result<Value, ApiError> {
         let url = format!("{}/bot{}/{method}", self.base, self.token.expose_secret());
         let response = self
             .client
             .post(url)
+            .timeout(self.timeout + hold)
             .json(body)
             .send()
             .await

@@ -30,6 +30,16 @@ pub struct RawTelegram {
     secret_token_env: Option<String>,
     /// File holding the webhook secret.
     secret_token_file: Option<PathBuf>,
+    /// How updates arrive: `webhook` (POST /v1/telegram/<bot>, set with
+    /// setWebhook) or `polling` (getUpdates, for hosts without a public URL).
+    #[serde(default = "default_mode")]
+    mode: String,
+    /// `getUpdates` long-poll timeout, in seconds (polling mode).
+    #[serde(default = "default_poll_timeout_secs")]
+    poll_timeout_secs: u64,
+    /// Updates per `getUpdates` call, 1..100 (polling mode).
+    #[serde(default = "default_poll_limit")]
+    poll_limit: u32,
     /// Base URL of the Bot API.
     #[serde(default = "default_api_base_url")]
     api_base_url: String,
@@ -62,6 +72,18 @@ pub struct RawTelegram {
 /// `bot`.
 pub fn default_bot() -> String {
     "bot".to_owned()
+}
+/// `webhook`.
+pub fn default_mode() -> String {
+    "webhook".to_owned()
+}
+/// 30 seconds.
+pub fn default_poll_timeout_secs() -> u64 {
+    30
+}
+/// 100, the Bot API's largest.
+pub fn default_poll_limit() -> u32 {
+    100
 }
 /// The public Bot API.
 pub fn default_api_base_url() -> String {
@@ -105,6 +127,13 @@ pub enum GroupMessages {
     Mentions,
 }
 
+/// How updates arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Webhook,
+    Polling,
+}
+
 /// Settings of the Telegram channel, validated.
 #[derive(Debug, Clone)]
 pub struct TelegramOptions {
@@ -114,11 +143,15 @@ pub struct TelegramOptions {
     pub bot_username: Option<String>,
     /// The bot token.
     pub token: SecretString,
-    /// The webhook secret.
-    pub secret_token: SecretString,
+    /// The webhook secret (required in webhook mode; without one every
+    /// delivery is refused).
+    pub secret_token: Option<SecretString>,
     /// Base URL of the Bot API (no trailing slash).
     pub api_base_url: String,
     pub group_messages: GroupMessages,
+    pub mode: Mode,
+    pub poll_timeout: Duration,
+    pub poll_limit: u32,
     pub max_file_bytes: u64,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
@@ -162,6 +195,18 @@ impl ChannelSection for Telegram {
                 GroupMessages::Mentions
             }
         };
+        let mode = match raw.mode.as_str() {
+            "webhook" => Mode::Webhook,
+            "polling" => Mode::Polling,
+            _ => {
+                ctx.problem("mode", "must be \"webhook\" or \"polling\"");
+                Mode::Webhook
+            }
+        };
+        let poll_timeout = ctx.secs_between("poll_timeout_secs", raw.poll_timeout_secs, 0, 50);
+        if !(1..=100).contains(&raw.poll_limit) {
+            ctx.problem("poll_limit", "must be between 1 and 100");
+        }
         let bot_username = raw
             .bot_username
             .map(|name| name.trim().trim_start_matches('@').to_lowercase())
@@ -189,9 +234,12 @@ impl ChannelSection for Telegram {
             bot,
             bot_username,
             token: token?,
-            secret_token: secret_token?,
+            secret_token,
             api_base_url: raw.api_base_url.trim_end_matches('/').to_owned(),
             group_messages,
+            mode,
+            poll_timeout,
+            poll_limit: raw.poll_limit.clamp(1, 100),
             max_file_bytes,
             max_body_bytes,
             request_timeout,
@@ -209,7 +257,11 @@ impl Channel for Telegram {
             max_body_bytes,
             ..options.clone()
         };
-        let channel = crate::TelegramChannel::new(options).map_err(BuildError::from_error)?;
+        if options.mode == Mode::Polling {
+            let poller = crate::poller(&options).map_err(BuildError::from_error)?;
+            return Ok(Adapter::Pull(Box::new(poller)));
+        }
+        let channel = crate::TelegramHttp::new(options).map_err(BuildError::from_error)?;
         Ok(Adapter::Http(channel))
     }
 

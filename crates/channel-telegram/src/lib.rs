@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 mod files;
 pub mod normalise;
+pub mod poll;
 pub mod reply;
 
 use std::sync::Arc;
@@ -31,11 +32,33 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 pub use api::{ApiError, BotApi};
-pub use config::{GroupMessages, Telegram, TelegramOptions};
+pub use config::{GroupMessages, Mode, Telegram, TelegramOptions};
 pub use normalise::{CHANNEL, FileRef, Ignored, Rules, Update, normalise};
+pub use poll::{PollSettings, TelegramPoller};
 
 /// The header Telegram sends the webhook secret in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// The long-polling channel for `options` (`mode = "polling"`).
+pub fn poller(options: &TelegramOptions) -> Result<TelegramPoller, reqwest::Error> {
+    let api = BotApi::new(
+        &options.api_base_url,
+        options.token.clone(),
+        options.request_timeout,
+    )?;
+    let rules = Rules {
+        bot: options.bot.clone(),
+        bot_username: options.bot_username.clone(),
+        group_messages: options.group_messages,
+    };
+    let settings = PollSettings {
+        poll_timeout: options.poll_timeout,
+        limit: options.poll_limit,
+        max_file_bytes: options.max_file_bytes,
+        raw_inline_max_bytes: intake_channel::DEFAULT_RAW_INLINE_MAX_BYTES,
+    };
+    Ok(TelegramPoller::new(api, rules, settings))
+}
 
 /// The webhook path of bot `bot`.
 pub fn webhook_path(bot: &str) -> String {
@@ -46,7 +69,7 @@ pub fn webhook_path(bot: &str) -> String {
 /// answers the updates that make no ticket.
 pub struct TelegramChannel {
     path: &'static str,
-    secret_token: SecretString,
+    secret_token: Option<SecretString>,
     rules: Rules,
     api: BotApi,
     max_file_bytes: u64,
@@ -65,10 +88,10 @@ impl std::fmt::Debug for TelegramChannel {
 #[derive(Debug)]
 pub struct TelegramHttp(Arc<TelegramChannel>);
 
-impl TelegramChannel {
+impl TelegramHttp {
     /// The channel for `options`; the client cannot be built only when the
     /// TLS backend fails to start.
-    pub fn new(options: TelegramOptions) -> Result<Arc<TelegramHttp>, reqwest::Error> {
+    pub fn new(options: TelegramOptions) -> Result<Arc<Self>, reqwest::Error> {
         let per_minute = options.sender_messages_per_minute;
         let api = BotApi::new(
             &options.api_base_url,
@@ -77,7 +100,7 @@ impl TelegramChannel {
         )?;
         // Built once per process start: the path lives as long as the routes.
         let path: &'static str = Box::leak(webhook_path(&options.bot).into_boxed_str());
-        let channel = Self {
+        let channel = TelegramChannel {
             path,
             secret_token: options.secret_token,
             rules: Rules {
@@ -94,13 +117,20 @@ impl TelegramChannel {
         };
         Ok(Arc::new(TelegramHttp(Arc::new(channel))))
     }
+}
 
+impl TelegramChannel {
     fn secret_matches(&self, headers: &HeaderMap) -> Result<(), Rejection> {
         let refuse = |message: &str| Rejection::new(RejectReason::Signature, message);
         let given = headers
             .get(SECRET_HEADER)
             .ok_or_else(|| refuse("missing X-Telegram-Bot-Api-Secret-Token header"))?;
-        let expected = self.secret_token.expose_secret().as_bytes();
+        let Some(secret) = &self.secret_token else {
+            return Err(refuse(
+                "no channels.telegram.secret_token_env is configured",
+            ));
+        };
+        let expected = secret.expose_secret().as_bytes();
         if bool::from(given.as_bytes().ct_eq(expected)) {
             Ok(())
         } else {

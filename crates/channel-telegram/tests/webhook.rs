@@ -13,7 +13,7 @@ use intake_channel::testing::{
 };
 use intake_channel::{ChannelContext, HttpChannel, TicketEvent};
 use intake_channel_telegram::{
-    GroupMessages, Ignored, Rules, SECRET_HEADER, Telegram, TelegramChannel, Update, normalise,
+    GroupMessages, Ignored, Rules, SECRET_HEADER, Telegram, TelegramHttp, Update, normalise,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ struct Sender;
 impl WebhookTestSender for Sender {
     fn routes(&self, ctx: ChannelContext) -> axum::Router {
         // No file in these bodies: the Bot API is never called.
-        TelegramChannel::new(options("http://127.0.0.1:9", ""))
+        TelegramHttp::new(options("http://127.0.0.1:9", ""))
             .unwrap()
             .routes(ctx)
     }
@@ -268,9 +268,7 @@ fn gateway(api: &str, extra: &str) -> Gateway {
         topics: intake_bus::Topics::new("t"),
         blobs: Arc::clone(&blobs) as _,
     };
-    let app = TelegramChannel::new(options(api, extra))
-        .unwrap()
-        .routes(ctx);
+    let app = TelegramHttp::new(options(api, extra)).unwrap().routes(ctx);
     Gateway {
         app,
         bus,
@@ -415,7 +413,10 @@ async fn an_unreachable_bot_api_refuses_the_delivery_for_a_retry() {
 fn the_section_has_defaults_and_reports_its_problems_with_key_paths() {
     let options = options("https://api.telegram.org/", "");
     assert_eq!(options.api_base_url, "https://api.telegram.org");
-    assert_eq!(options.secret_token.expose_secret(), SECRET);
+    assert_eq!(
+        options.secret_token.as_ref().unwrap().expose_secret(),
+        SECRET
+    );
     assert_eq!(options.max_file_bytes, 20 * 1024 * 1024);
     assert_eq!(options.group_messages, GroupMessages::Mentions);
     assert!(!format!("{options:?}").contains(SECRET), "secret in Debug");

@@ -44,6 +44,10 @@ pub struct BotState {
     pub retry_after_secs: AtomicUsize,
     /// `getFile` calls.
     pub get_file_calls: AtomicUsize,
+    /// Updates not yet confirmed (`getUpdates` drops those below its offset).
+    pub updates: Mutex<Vec<Value>>,
+    /// The `offset` of every `getUpdates` call.
+    pub offsets: Mutex<Vec<Option<i64>>>,
 }
 
 /// The bytes behind file id `id`.
@@ -58,6 +62,7 @@ pub async fn bot_api() -> (String, Arc<BotState>) {
     let app = axum::Router::new()
         .route(&format!("/bot{token}/getFile"), post(get_file))
         .route(&format!("/bot{token}/sendMessage"), post(send_message))
+        .route(&format!("/bot{token}/getUpdates"), post(get_updates))
         .route(&format!("/file/bot{token}/files/{{id}}"), get(download))
         .with_state(Arc::clone(&state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -108,4 +113,21 @@ async fn send_message(
     }
     let message = json!({"message_id": 9000 + count, "date": 1764591000, "chat": {"id": 1, "type": "private"}});
     (StatusCode::OK, Json(json!({"ok": true, "result": message})))
+}
+
+async fn get_updates(State(state): State<Arc<BotState>>, Json(body): Json<Value>) -> Json<Value> {
+    let offset = body["offset"].as_i64();
+    state.offsets.lock().unwrap().push(offset);
+    let pending = {
+        let mut updates = state.updates.lock().unwrap();
+        if let Some(offset) = offset {
+            updates.retain(|u| u["update_id"].as_i64().unwrap() >= offset);
+        }
+        updates.clone()
+    };
+    if pending.is_empty() {
+        // A short long poll, so that an idle poller does not spin.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Json(json!({"ok": true, "result": pending}))
 }
