@@ -225,11 +225,14 @@ impl ChannelSection for Telegram {
             ctx.secs_between("reply_max_wait_secs", raw.reply_max_wait_secs, 0, 3600);
         ctx.at_least_one("reply_max_attempts", u64::from(raw.reply_max_attempts));
         let token = ctx.required_secret("token", &raw.token_env, &raw.token_file);
-        let secret_token = ctx.required_secret(
-            "secret_token",
-            &raw.secret_token_env,
-            &raw.secret_token_file,
-        );
+        let (env, file) = (&raw.secret_token_env, &raw.secret_token_file);
+        let secret_token = match mode {
+            Mode::Webhook => ctx.required_secret("secret_token", env, file),
+            Mode::Polling => ctx.secret("secret_token", env, file),
+        };
+        if mode == Mode::Webhook && secret_token.is_none() {
+            return None;
+        }
         Some(TelegramOptions {
             bot,
             bot_username,
