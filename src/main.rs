@@ -78,6 +78,22 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Conversations the router has parked (per-ticket limit, ticket lock,
+    /// repeated failures) and when they resume.
+    Parked {
+        /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.
+        #[arg(long, short, env = "INTAKE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ParkedAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ParkedAction {
+    /// One line per parked conversation: lane, channel, reason, attempts,
+    /// resume time, event id, last error.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +212,12 @@ fn main() -> ExitCode {
                     },
                 };
                 intake_app::dlq(config.as_deref(), action).await
+            }
+            Command::Parked { config, action } => {
+                let action = match action {
+                    ParkedAction::List => intake_app::ParkedAction::List,
+                };
+                intake_app::parked(config.as_deref(), action).await
             }
         }
     });

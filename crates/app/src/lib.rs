@@ -8,6 +8,7 @@ mod channels;
 mod check;
 mod demo;
 mod dlq;
+mod parked;
 mod service;
 mod sim;
 mod way_back;
@@ -19,6 +20,7 @@ pub use channels::channel_sections;
 pub use check::check_config;
 pub use demo::{DemoOptions, demo};
 pub use dlq::{DlqAction, LetterId, dlq};
+pub use parked::{ParkedAction, parked};
 pub use service::{Role, Service, run};
 pub use sim::{SimOptions, zendesk_sim};
 

@@ -486,7 +486,7 @@ fn spawn_pull_runner(
     })
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
     match &config.store {
         StoreConfig::Sqlite { path } => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -557,6 +557,13 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
         max_priority_wait: config.router.max_priority_wait,
         sla,
         deadline_field_id: config.router.deadline_field_id,
+        max_in_flight: config.router.max_in_flight.map_or_else(
+            || intake_router::in_flight_for(config.zendesk.requests_per_minute.get()),
+            std::num::NonZeroUsize::get,
+        ),
+        max_held_events: config.router.max_held_events.get(),
+        retry_max_attempts: config.router.retry_max_attempts.get(),
+        retry_max_age: config.router.retry_max_age,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }

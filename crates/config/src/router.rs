@@ -38,6 +38,24 @@ pub(crate) struct RawRouter {
     /// sort by it; none: only the `intake_sla_<policy>` tag is written.
     #[serde(default)]
     deadline_field_id: Option<u64>,
+    /// Events handled at once, each of a different conversation (one
+    /// conversation's events always run one at a time, in order). Not set:
+    /// sized from `zendesk.requests_per_minute` to keep the budget full at
+    /// ~300 ms per call (see `intake_router::in_flight_for`).
+    #[serde(default)]
+    max_in_flight: Option<u64>,
+    /// Records the router holds at most (polled ahead, waiting behind their
+    /// conversation, parked or running); polling pauses at this number.
+    #[serde(default = "default_max_held_events")]
+    max_held_events: u64,
+    /// Attempts of one event that failed with a retryable error (Zendesk
+    /// down, a 5xx, a timeout) before it goes to the dead-letter queue.
+    #[serde(default = "default_retry_max_attempts")]
+    retry_max_attempts: u64,
+    /// Longest time, in seconds, one event is retried from its first failure
+    /// before it goes to the dead-letter queue.
+    #[serde(default = "default_retry_max_age_secs")]
+    retry_max_age_secs: u64,
 }
 
 fn default_consumer_group() -> String {
@@ -60,6 +78,15 @@ fn default_subject_max_chars() -> u64 {
 fn default_max_priority_wait_secs() -> u64 {
     60
 }
+fn default_max_held_events() -> u64 {
+    1000
+}
+fn default_retry_max_attempts() -> u64 {
+    100
+}
+fn default_retry_max_age_secs() -> u64 {
+    6 * 3600
+}
 
 impl Default for RawRouter {
     fn default() -> Self {
@@ -71,6 +98,10 @@ impl Default for RawRouter {
             subject_max_chars: default_subject_max_chars(),
             max_priority_wait_secs: default_max_priority_wait_secs(),
             deadline_field_id: None,
+            max_in_flight: None,
+            max_held_events: default_max_held_events(),
+            retry_max_attempts: default_retry_max_attempts(),
+            retry_max_age_secs: default_retry_max_age_secs(),
         }
     }
 }
@@ -89,6 +120,15 @@ pub struct RouterConfig {
     pub max_priority_wait: Duration,
     /// Custom ticket field that receives the deadline (see `RawRouter`).
     pub deadline_field_id: Option<u64>,
+    /// Events handled at once (different conversations); None: sized from
+    /// the Zendesk budget by the app.
+    pub max_in_flight: Option<NonZeroUsize>,
+    /// Records held at most; at least `max_in_flight`.
+    pub max_held_events: NonZeroUsize,
+    /// Retryable failures of one event before it is dead-lettered.
+    pub retry_max_attempts: NonZeroUsize,
+    /// Longest retrying of one event from its first failure.
+    pub retry_max_age: Duration,
 }
 
 impl RouterConfig {
@@ -161,7 +201,26 @@ impl RawRouter {
                 "must be a Zendesk ticket field id (at least 1), or left out",
             );
         }
+        let max_in_flight = self
+            .max_in_flight
+            .map(|n| at_least_one(ctx, "router.max_in_flight", n));
+        let max_held_events = at_least_one(ctx, "router.max_held_events", self.max_held_events);
+        if max_in_flight.is_some_and(|n| max_held_events < n) {
+            ctx.problem(
+                "router.max_held_events",
+                "must not be smaller than router.max_in_flight",
+            );
+        }
+        let retry_max_attempts =
+            at_least_one(ctx, "router.retry_max_attempts", self.retry_max_attempts);
+        if self.retry_max_age_secs == 0 {
+            ctx.problem("router.retry_max_age_secs", "must be at least 1");
+        }
         RouterConfig {
+            max_in_flight,
+            max_held_events,
+            retry_max_attempts,
+            retry_max_age: Duration::from_secs(self.retry_max_age_secs.max(1)),
             deadline_field_id: self.deadline_field_id.filter(|id| *id > 0),
             consumer_group,
             channel_priority,
@@ -171,4 +230,15 @@ impl RawRouter {
             max_priority_wait: Duration::from_secs(self.max_priority_wait_secs),
         }
     }
+}
+
+/// `value` as a count of at least one, else a problem at `key`.
+fn at_least_one(ctx: &mut Ctx<'_>, key: &str, value: u64) -> NonZeroUsize {
+    usize::try_from(value)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .unwrap_or_else(|| {
+            ctx.problem(key, "must be at least 1");
+            NonZeroUsize::MIN
+        })
 }

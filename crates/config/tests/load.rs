@@ -52,6 +52,10 @@ fn no_file_gives_every_default() {
     );
     assert_eq!(config.router.retry_max_backoff, Duration::from_secs(60));
     assert_eq!(config.router.subject_max_chars.get(), 80);
+    assert_eq!(config.router.max_in_flight, None, "sized from the budget");
+    assert_eq!(config.router.max_held_events.get(), 1000);
+    assert_eq!(config.router.retry_max_attempts.get(), 100);
+    assert_eq!(config.router.retry_max_age, Duration::from_secs(21600));
 
     // Chat is enabled by default; without its secret there are no options
     // (the gateway role reports the secret missing, see below).
@@ -354,6 +358,9 @@ listen = "localhost"
 channel_priority = ["chat", "fax", "chat"]
 retry_initial_backoff_ms = 5000
 retry_max_backoff_secs = 1
+max_in_flight = 0
+retry_max_attempts = 0
+retry_max_age_secs = 0
 [channels.chat]
 enabled = "perhaps"
 tags = ["ok", "two words"]
@@ -388,6 +395,9 @@ api_token = "inline-secret-value"
     expect("router.channel_priority[1]", "unknown channel \"fax\"");
     expect("router.channel_priority[2]", "listed twice");
     expect("router.retry_max_backoff_secs", "shorter");
+    expect("router.max_in_flight", "at least 1");
+    expect("router.retry_max_attempts", "at least 1");
+    expect("router.retry_max_age_secs", "at least 1");
     expect("channels.chat.enabled", "invalid type");
     expect("channels.chat.tags[1]", "not a Zendesk tag");
     expect("channels.fax", "unknown key");
@@ -398,7 +408,7 @@ api_token = "inline-secret-value"
     );
     expect("nosuch", "unknown key");
     expect("INTAKE__BAD-NAME", "not a valid override");
-    assert_eq!(errors.problems.len(), 14, "{errors}");
+    assert_eq!(errors.problems.len(), 17, "{errors}");
     assert!(!errors.to_string().contains("inline-secret-value"));
 }
 

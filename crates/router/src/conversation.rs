@@ -25,6 +25,16 @@ const SCOPED_THREAD_SEPARATOR: &str = "#contact=";
 pub(crate) struct Target {
     pub(crate) conversation: Option<ConversationRef>,
     pub(crate) current: Option<(u64, Status)>,
+    /// The ticket's `updated_at` as Zendesk shows it (whole seconds, UTC):
+    /// the `updated_stamp` of a comment on it.
+    pub(crate) stamp: Option<String>,
+}
+
+/// `updated_at` in the form Zendesk shows it (`2026-12-01T10:00:00Z`).
+fn stamp_of(ticket: &Ticket) -> Option<String> {
+    ticket
+        .updated_at
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 impl Processor {
@@ -41,12 +51,14 @@ impl Processor {
             return Ok(Target {
                 conversation: None,
                 current: None,
+                stamp: None,
             });
         };
         let ticket = self.conversation_ticket(&conversation).await?;
         let owned = |t: &Ticket| t.requester_id == Some(requester_id);
         if identity.verified || ticket.as_ref().is_none_or(owned) {
             return Ok(Target {
+                stamp: ticket.as_ref().and_then(stamp_of),
                 current: ticket.map(|t| (t.id, t.status)),
                 conversation: Some(conversation),
             });
@@ -60,9 +72,23 @@ impl Processor {
         };
         let ticket = self.conversation_ticket(&own).await?;
         Ok(Target {
+            stamp: ticket.as_ref().and_then(stamp_of),
             current: ticket.map(|t| (t.id, t.status)),
             conversation: Some(own),
         })
+    }
+
+    /// The ticket's `updated_at` now, as Zendesk shows it (None: gone).
+    pub(crate) async fn current_stamp(&self, ticket_id: u64) -> Result<Option<String>, Failure> {
+        match self.zendesk.show_ticket(ticket_id).await {
+            Ok(ticket) => Ok(stamp_of(&ticket)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(Failure::zendesk(
+                "show_ticket",
+                DlqReason::ZendeskRejected,
+                e,
+            )),
+        }
     }
 
     /// The conversation's ticket, if the store knows one and it still exists.

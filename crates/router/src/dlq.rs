@@ -26,8 +26,8 @@ use intake_bus::{BusError, Delivery, Publisher, Record, Topics};
 use intake_event::BlobRef;
 
 use crate::RouterError;
-use crate::run::{Router, Run, Step};
 use crate::telemetry::{DeadLetterReduced, DeadLettered};
+use crate::worker::{Step, Worker};
 
 /// Header of a record whose payload is in the blob store (`sha256/<hex>`).
 pub const PAYLOAD_BLOB_HEADER: &str = "intake_payload_blob";
@@ -54,6 +54,9 @@ pub enum DlqReason {
     /// The record's payload was moved to the blob store (an oversized dead
     /// letter) and is not there any more.
     PayloadUnavailable,
+    /// Retryable failures went on past `router.retry_max_attempts` or
+    /// `router.retry_max_age_secs` (the history is in `intake_error_history`).
+    RetriesExhausted,
 }
 
 impl DlqReason {
@@ -66,6 +69,7 @@ impl DlqReason {
             DlqReason::AttachmentRejected => "attachment_rejected",
             DlqReason::ZendeskRejected => "zendesk_rejected",
             DlqReason::PayloadUnavailable => "payload_unavailable",
+            DlqReason::RetriesExhausted => "retries_exhausted",
         }
     }
 }
@@ -80,6 +84,9 @@ pub struct DeadLetter {
     /// What the log line says: without Zendesk's `details`, which can echo
     /// customer data (the DLQ header keeps the full message for operators).
     pub log_message: String,
+    /// Earlier failures of the event, oldest first (one line each), for a
+    /// letter of retries spent; header `intake_error_history` (a JSON array).
+    pub history: Vec<String>,
 }
 
 impl DeadLetter {
@@ -91,6 +98,7 @@ impl DeadLetter {
             message,
             zendesk_status: None,
             zendesk_request_id: None,
+            history: Vec::new(),
         }
     }
 
@@ -101,6 +109,7 @@ impl DeadLetter {
             log_message: error.log_summary().to_string(),
             zendesk_status: error.status(),
             zendesk_request_id: error.request_id().map(str::to_owned),
+            history: Vec::new(),
         }
     }
 }
@@ -137,6 +146,10 @@ pub fn record(topics: &Topics, delivery: &Delivery, letter: &DeadLetter) -> Reco
     if let Some(status) = letter.zendesk_status {
         headers.push(("intake_zendesk_status".to_owned(), status.to_string()));
     }
+    if !letter.history.is_empty() {
+        let history = serde_json::Value::from(letter.history.clone()).to_string();
+        headers.push(("intake_error_history".to_owned(), history));
+    }
     if let Some(request_id) = &letter.zendesk_request_id {
         headers.push(("intake_zendesk_request_id".to_owned(), request_id.clone()));
     }
@@ -172,7 +185,9 @@ pub fn minimal(record: &Record, blob: Option<&BlobRef>) -> Record {
     let mut headers: Vec<(String, String)> = record
         .headers
         .iter()
-        .filter(|(name, _)| is_error_header(name) || name == "ce_id")
+        .filter(|(name, _)| {
+            (is_error_header(name) && name != "intake_error_history") || name == "ce_id"
+        })
         .map(|(name, value)| {
             let value = if name == "intake_error_message" {
                 value.chars().take(MINIMAL_MESSAGE_CHARS).collect()
@@ -210,36 +225,35 @@ enum Published {
     Interrupted,
 }
 
-impl Router {
+impl Worker {
     /// Writes the dead letter of `delivery` (reduced when the bus refuses it
-    /// as it is, see the module doc), then marks the delivery done.
+    /// as it is, see the module doc) and its outcome; the caller then marks
+    /// the delivery done.
     pub(crate) async fn dead_letter(
         &self,
-        run: &mut Run<'_>,
-        index: usize,
+        channel: &str,
         delivery: &Delivery,
         event_id: &str,
         letter: &DeadLetter,
-        publisher: &Arc<dyn Publisher>,
     ) -> Result<Step, RouterError> {
-        let channel = run.slots[index].route.name.clone();
+        let publisher = &self.publisher;
         let full = record(self.topics(), delivery, letter);
-        let refusal = match self.publish_letter(run, publisher, &full).await {
+        let refusal = match self.publish_letter(publisher, &full).await {
             Published::Yes => None,
             Published::Interrupted => return Ok(Step::Interrupted),
             Published::Refused(refusal) => Some(refusal),
         };
         if let Some(refusal) = refusal {
-            let Some(blob) = self.payload_to_blob(run, &full.payload).await else {
+            let Some(blob) = self.payload_to_blob(&full.payload).await else {
                 return Ok(Step::Interrupted);
             };
             let reduced = with_payload_in_blob(&full, &blob);
-            let form = match self.publish_letter(run, publisher, &reduced).await {
+            let form = match self.publish_letter(publisher, &reduced).await {
                 Published::Yes => "payload_in_blob",
                 Published::Interrupted => return Ok(Step::Interrupted),
                 Published::Refused(_) => {
                     match self
-                        .publish_letter(run, publisher, &minimal(&full, Some(&blob)))
+                        .publish_letter(publisher, &minimal(&full, Some(&blob)))
                         .await
                     {
                         Published::Yes => "minimal",
@@ -249,7 +263,7 @@ impl Router {
                 }
             };
             DeadLetterReduced {
-                channel: &channel,
+                channel,
                 event_id,
                 form,
                 payload_bytes: full.payload.len(),
@@ -258,7 +272,7 @@ impl Router {
             .emit();
         }
         DeadLettered {
-            channel: &channel,
+            channel,
             event_id,
             reason: letter.reason.as_str(),
             message: &letter.log_message,
@@ -266,23 +280,15 @@ impl Router {
             zendesk_request_id: letter.zendesk_request_id.as_deref(),
         }
         .emit();
-        let outcome = crate::outcome::for_dead_letter(&channel, delivery, letter);
-        if !self
-            .publish_outcome(run, publisher, delivery, &outcome)
-            .await?
-        {
+        let outcome = crate::outcome::for_dead_letter(channel, delivery, letter);
+        if !self.publish_outcome(delivery, &outcome).await? {
             return Ok(Step::Interrupted);
         }
-        self.mark_done(run, index, delivery, event_id).await
+        Ok(Step::Done)
     }
 
     /// Publishes `letter`, retrying retryable failures with backoff.
-    async fn publish_letter(
-        &self,
-        run: &mut Run<'_>,
-        publisher: &Arc<dyn Publisher>,
-        letter: &Record,
-    ) -> Published {
+    async fn publish_letter(&self, publisher: &Arc<dyn Publisher>, letter: &Record) -> Published {
         let mut backoff = self.backoff();
         loop {
             match publisher.publish(letter.clone()).await {
@@ -290,7 +296,7 @@ impl Router {
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, "dead-letter publish failed, retrying");
-                    if !run.wait(delay).await {
+                    if !self.wait(delay).await {
                         return Published::Interrupted;
                     }
                 }
@@ -301,8 +307,8 @@ impl Router {
 
     /// Stores `payload` in the blob store, retrying while it is unavailable;
     /// None when shutdown came first.
-    async fn payload_to_blob(&self, run: &mut Run<'_>, payload: &[u8]) -> Option<BlobRef> {
-        let blobs: &Arc<dyn BlobStore> = &self.processor().blobs;
+    async fn payload_to_blob(&self, payload: &[u8]) -> Option<BlobRef> {
+        let blobs: &Arc<dyn BlobStore> = &self.processor.blobs;
         let mut backoff = self.backoff();
         loop {
             match blobs.put(payload).await {
@@ -310,7 +316,7 @@ impl Router {
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, "storing a dead letter's payload failed, retrying");
-                    if !run.wait(delay).await {
+                    if !self.wait(delay).await {
                         return None;
                     }
                 }

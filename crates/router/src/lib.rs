@@ -7,18 +7,23 @@
 //! bus position moves on.
 
 mod backoff;
+mod comment;
+mod commit;
 mod conversation;
 mod deadline;
 mod dlq;
 mod lag;
+mod lanes;
 mod options;
 mod outcome;
+mod parking;
 pub mod plan;
 mod process;
 mod recover;
 mod requester;
 mod run;
 mod telemetry;
+mod worker;
 
 pub use deadline::SLA_TAG_PREFIX;
 pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_header};
@@ -27,8 +32,9 @@ pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_he
 pub use intake_calendar::refresh::LivePolicies;
 pub use options::{
     ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
-    default_retry_initial_backoff, default_retry_max_backoff, default_sla,
-    default_subject_max_chars,
+    default_max_held_events, default_max_in_flight, default_retry_initial_backoff,
+    default_retry_max_age, default_retry_max_attempts, default_retry_max_backoff, default_sla,
+    default_subject_max_chars, in_flight_for,
 };
 pub use outcome::OUTCOME_CE_TYPE;
 pub use run::Router;

@@ -59,6 +59,17 @@ pub struct RouterOptions {
     /// Zendesk custom ticket field (a text field) that receives the deadline
     /// as RFC 3339 UTC; None writes only the `intake_sla_<policy>` tag.
     pub deadline_field_id: Option<u64>,
+    /// Events handled at once (different conversations; one conversation's
+    /// events always run one at a time, in order).
+    pub max_in_flight: usize,
+    /// Records the router holds at most (polled ahead, waiting in their
+    /// lanes, or running); polling pauses at this number.
+    pub max_held_events: usize,
+    /// Retryable failures of one event (each parks its conversation for a
+    /// backoff) before it goes to the dead-letter queue with its history.
+    pub retry_max_attempts: usize,
+    /// Longest time one event is retried from its first failure.
+    pub retry_max_age: Duration,
 }
 
 impl RouterOptions {
@@ -75,6 +86,10 @@ impl RouterOptions {
             max_priority_wait: default_max_priority_wait(),
             sla: LivePolicies::new(default_sla()),
             deadline_field_id: None,
+            max_in_flight: default_max_in_flight(),
+            max_held_events: default_max_held_events(),
+            retry_max_attempts: default_retry_max_attempts(),
+            retry_max_age: default_retry_max_age(),
         }
     }
 }
@@ -99,6 +114,35 @@ pub fn default_idle_poll() -> Duration {
     Duration::from_millis(50)
 }
 
+/// 16 events at once: at ~300 ms per Zendesk call that is up to ~3,200
+/// calls a minute, so the pacer, not the router, sets the pace on every
+/// plan up to 2,500/min.
+pub fn default_max_in_flight() -> usize {
+    16
+}
+
+/// Events in flight that keep a budget of `requests_per_minute` full when a
+/// call takes ~300 ms: twice the calls that run at once at that pace
+/// (700/min → 7, 2,500/min → 25, 200/min → 2), at most 64. More only
+/// lengthens the queue in the client's pacer, which every event's calls
+/// wait in, whatever their channel's priority.
+pub fn in_flight_for(requests_per_minute: u32) -> usize {
+    let calls_at_once = f64::from(requests_per_minute) / 60.0 * 0.3;
+    ((calls_at_once * 2.0).ceil() as usize).clamp(1, 64)
+}
+
+pub fn default_max_held_events() -> usize {
+    1000
+}
+
+pub fn default_retry_max_attempts() -> usize {
+    100
+}
+
+pub fn default_retry_max_age() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+
 pub fn default_max_priority_wait() -> Duration {
     Duration::from_secs(60)
 }
@@ -119,4 +163,18 @@ pub fn default_sla() -> intake_calendar::SlaPolicies {
         },
     );
     config.sla
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_follows_the_budget() {
+        assert_eq!(in_flight_for(700), 7);
+        assert_eq!(in_flight_for(2500), 25);
+        assert_eq!(in_flight_for(200), 2);
+        assert_eq!(in_flight_for(1), 1);
+        assert_eq!(in_flight_for(100_000), 64);
+    }
 }

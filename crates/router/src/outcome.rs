@@ -7,9 +7,7 @@
 //! de-duplicate by outcome id. A bus that refuses the outcome for good stops
 //! the router with the event unmarked, as for a refused dead letter.
 
-use std::sync::Arc;
-
-use intake_bus::{Delivery, Publisher, Record, cloudevent_headers};
+use intake_bus::{Delivery, Record, cloudevent_headers};
 use intake_calendar::Deadline;
 use intake_event::{
     OUTCOME_SCHEMA_ID, OutcomeContact, OutcomeEffect, TicketEvent, TicketOutcome, outcome_id,
@@ -22,8 +20,8 @@ use crate::RouterError;
 use crate::deadline;
 use crate::dlq::DeadLetter;
 use crate::process::Outcome;
-use crate::run::{Router, Run};
 use crate::telemetry::OutcomePublished;
+use crate::worker::Worker;
 
 /// CloudEvents `ce_type` of outcomes on the bus.
 pub const OUTCOME_CE_TYPE: &str = "intake.ticket_outcome.v1";
@@ -140,14 +138,12 @@ pub(crate) fn record(topic: String, key: &str, outcome: &TicketOutcome) -> Recor
     }
 }
 
-impl Router {
+impl Worker {
     /// Publishes `outcome` (retrying retryable failures with backoff);
     /// Ok(false) when shutdown came first, an error when the bus refuses it
     /// for good (the event stays unmarked).
     pub(crate) async fn publish_outcome(
         &self,
-        run: &mut Run<'_>,
-        publisher: &Arc<dyn Publisher>,
         delivery: &Delivery,
         outcome: &TicketOutcome,
     ) -> Result<bool, RouterError> {
@@ -158,7 +154,7 @@ impl Router {
             .unwrap_or_default();
         let mut backoff = self.backoff();
         loop {
-            match publisher.publish(record.clone()).await {
+            match self.publisher.publish(record.clone()).await {
                 Ok(_) => {
                     OutcomePublished {
                         channel: &outcome.channel,
@@ -172,7 +168,7 @@ impl Router {
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
                     tracing::warn!(event_id, error = %e, "outcome publish failed, retrying");
-                    if !run.wait(delay).await {
+                    if !self.wait(delay).await {
                         return Ok(false);
                     }
                 }

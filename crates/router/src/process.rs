@@ -20,7 +20,11 @@
 //!    A success status with an unreadable body may hide a created ticket: the
 //!    pending row is kept and the ticket looked up; when none is found the
 //!    event is dead-lettered with the row kept, so a replay looks again.
-//! 3. **Comments** are not idempotent in Zendesk, so each comment update
+//! 3. **Comments** are sent as `safe_update`s against the ticket's
+//!    `updated_at` (see `comment.rs`, which supersedes the audit-first
+//!    replay below for tickets Zendesk shows an `updated_at` for): a re-send
+//!    after an applied one is refused by Zendesk, and the audits are read
+//!    only once no send with the stamp can still apply. Each comment update
 //!    carries the event id as custom metadata (`metadata.intake_event_id`),
 //!    which Zendesk keeps on the update's *audit* as `metadata.custom` (the
 //!    Ticket Audits API documents `metadata` as "custom and system data").
@@ -57,7 +61,7 @@ use intake_calendar::Deadline;
 use intake_event::TicketEvent;
 use intake_store::{ConversationRef, Effect, StateStore, StoreError, TicketLink};
 use intake_telemetry::crashpoint;
-use intake_zendesk::{Client, Comment, NewTicket, Status, TicketUpdate};
+use intake_zendesk::{Client, Comment, NewTicket, Status};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -66,6 +70,7 @@ use crate::deadline;
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
+use crate::recover::Recovered;
 use crate::requester;
 
 /// The `metadata` key (`metadata.custom` on the audit) that names the event.
@@ -77,7 +82,7 @@ pub const REPLAY_AUDIT_SCAN: usize = 100;
 /// stamps `received_at`) running ahead of the router's.
 pub const KEY_LIFE_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// The custom audit metadata every ticket creation and comment carries.
-fn event_metadata(event_id: Uuid) -> serde_json::Value {
+pub(crate) fn event_metadata(event_id: Uuid) -> serde_json::Value {
     json!({ EVENT_ID_METADATA_KEY: event_id.to_string() })
 }
 
@@ -99,10 +104,15 @@ pub enum Outcome {
 /// Why handling an event did not finish.
 #[derive(Debug)]
 pub enum Failure {
-    /// Transient: back off and try the same event again.
+    /// Transient: park the conversation and try the same event again later.
     Retry {
         stage: &'static str,
         message: String,
+        /// Why the conversation waits.
+        reason: ParkReason,
+        /// When it may go on, if the failure says so (a per-ticket hold);
+        /// otherwise the retry backoff decides.
+        resume_in: Option<Duration>,
     },
     /// Permanent for this event: dead-letter it and go on.
     DeadLetter(DeadLetter),
@@ -117,22 +127,65 @@ impl Failure {
         error: intake_zendesk::Error,
     ) -> Self {
         if error.is_retryable() {
+            let (park, resume_in) = match (error.ticket_held(), error.status()) {
+                (Some(held), _) => (ParkReason::TicketLimit, Some(held)),
+                (None, Some(409)) => (ParkReason::TicketLocked, None),
+                _ => (ParkReason::Failing, None),
+            };
             return Failure::Retry {
                 stage,
                 message: error.log_summary().to_string(),
+                reason: park,
+                resume_in,
             };
         }
         Failure::DeadLetter(DeadLetter::from_zendesk(reason, &error))
+    }
+
+    /// A transient failure of `stage` that says nothing about when to retry.
+    pub(crate) fn failing(stage: &'static str, message: String) -> Self {
+        Failure::Retry {
+            stage,
+            message,
+            reason: ParkReason::Failing,
+            resume_in: None,
+        }
+    }
+}
+
+/// Why a conversation is parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkReason {
+    /// Its ticket is over Zendesk's per-ticket update limit (or held by a
+    /// per-ticket 429): a known wait, not a failure of the event.
+    TicketLimit,
+    /// Zendesk refused a concurrent update of its ticket (409).
+    TicketLocked,
+    /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
+    Failing,
+}
+
+impl ParkReason {
+    /// The stored spelling and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParkReason::TicketLimit => "ticket_limit",
+            ParkReason::TicketLocked => "ticket_locked",
+            ParkReason::Failing => "failing",
+        }
+    }
+
+    /// Whether the wait counts against the event's retry bounds (a
+    /// per-ticket limit hold does not: it ends by itself).
+    pub fn counts_as_failure(self) -> bool {
+        self != ParkReason::TicketLimit
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
         if error.is_retryable() {
-            Failure::Retry {
-                stage: "state_store",
-                message: error.to_string(),
-            }
+            Failure::failing("state_store", error.to_string())
         } else {
             Failure::Fatal(RouterError::Store(error))
         }
@@ -172,9 +225,20 @@ impl Processor {
         let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
         let mut requester_id = self.requester(&identity).await?;
         let target = self.target(event, &identity, requester_id).await?;
-        if let Some(outcome) = self.recover(event_id, target.conversation.as_ref()).await? {
-            return Ok(outcome);
-        }
+        let stamp = match self
+            .recover(event_id, target.conversation.as_ref(), target.current)
+            .await?
+        {
+            Recovered::Done(outcome) => return Ok(outcome),
+            Recovered::Resend(value) => Some(Stamp {
+                value,
+                resend: true,
+            }),
+            Recovered::Nothing => target.stamp.clone().map(|value| Stamp {
+                value,
+                resend: false,
+            }),
+        };
         let upload_token = self.upload_attachments(event).await?;
         let mut resolved_again = false;
         loop {
@@ -185,6 +249,7 @@ impl Processor {
                 upload_token: upload_token.clone(),
                 conversation: target.conversation.as_ref(),
                 deadline,
+                stamp: stamp.clone(),
             };
             match self.apply(&draft, target.current).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
@@ -228,10 +293,7 @@ impl Processor {
         for attachment in &event.attachments {
             let bytes = self.blobs.get(&attachment.blob).await.map_err(|e| {
                 if e.is_retryable() {
-                    Failure::Retry {
-                        stage: "blob_get",
-                        message: e.to_string(),
-                    }
+                    Failure::failing("blob_get", e.to_string())
                 } else {
                     Failure::DeadLetter(DeadLetter::new(
                         DlqReason::AttachmentUnavailable,
@@ -295,7 +357,8 @@ impl Processor {
                 // The key was used with another body (new upload tokens on a
                 // replay): the first ticket exists, find it by external id.
                 if e.is_idempotency_mismatch()
-                    && let Some(outcome) = self.recover(event_id, draft.conversation).await?
+                    && let Recovered::Done(outcome) =
+                        self.recover(event_id, draft.conversation, None).await?
                 {
                     return Ok(Attempt::Done(outcome));
                 }
@@ -347,74 +410,9 @@ impl Processor {
             already_in_zendesk: created.idempotency_hit,
         }))
     }
-
-    async fn comment(&self, draft: &Draft<'_>, ticket_id: u64) -> Result<CommentResult, Failure> {
-        let event_id = draft.event.event_id;
-        let update = TicketUpdate {
-            comment: Some(draft.comment(plan::body(draft.event))),
-            metadata: Some(event_metadata(event_id)),
-            ..TicketUpdate::default()
-        };
-        self.store
-            .begin_effect(event_id, Effect::Commented, Some(ticket_id))
-            .await?;
-        if let Err(e) = self.zendesk.update_ticket(ticket_id, &update).await {
-            if e.is_unreadable_success() {
-                // Applied or not: the audits tell (not there: pending dropped,
-                // so a replay of the dead letter sends it again).
-                return match self
-                    .recover_comment(event_id, ticket_id, draft.conversation)
-                    .await?
-                {
-                    Some(outcome) => Ok(CommentResult::Added(outcome)),
-                    None => Err(Failure::zendesk(
-                        "update_ticket",
-                        DlqReason::ZendeskRejected,
-                        e,
-                    )),
-                };
-            }
-            if e.is_retryable() {
-                // The outcome is unknown: the retry verifies it (`recover_comment`).
-                return Err(Failure::zendesk(
-                    "update_ticket",
-                    DlqReason::ZendeskRejected,
-                    e,
-                ));
-            }
-            self.store.clear_pending(event_id).await?;
-            if e.is_closed_ticket() {
-                return Ok(CommentResult::TicketClosed);
-            }
-            if e.is_not_found() {
-                return Ok(CommentResult::TicketGone);
-            }
-            if e.is_user_gone() {
-                return Ok(CommentResult::AuthorGone(e));
-            }
-            return Err(Failure::zendesk(
-                "update_ticket",
-                DlqReason::ZendeskRejected,
-                e,
-            ));
-        }
-        crashpoint("router.after_zendesk_create");
-        let link = TicketLink {
-            ticket_id,
-            effect: Effect::Commented,
-        };
-        let recorded = self
-            .store
-            .record_event(event_id, link, draft.conversation)
-            .await?;
-        crashpoint("router.before_offset_store");
-        Ok(CommentResult::Added(Outcome::Commented {
-            ticket_id: recorded.ticket_id,
-        }))
-    }
 }
 
-enum CommentResult {
+pub(crate) enum CommentResult {
     Added(Outcome),
     TicketClosed,
     TicketGone,
@@ -423,17 +421,28 @@ enum CommentResult {
 }
 
 /// The parts of a ticket or comment that do not depend on the action.
-struct Draft<'a> {
-    route: &'a ChannelRoute,
-    event: &'a TicketEvent,
-    requester_id: u64,
-    upload_token: Option<String>,
-    conversation: Option<&'a ConversationRef>,
-    deadline: Option<&'a Deadline>,
+pub(crate) struct Draft<'a> {
+    pub(crate) route: &'a ChannelRoute,
+    pub(crate) event: &'a TicketEvent,
+    pub(crate) requester_id: u64,
+    pub(crate) upload_token: Option<String>,
+    pub(crate) conversation: Option<&'a ConversationRef>,
+    pub(crate) deadline: Option<&'a Deadline>,
+    /// The conversation ticket's `updated_at` a comment is sent against
+    /// (`safe_update`), and whether it is the stamp of an earlier attempt.
+    pub(crate) stamp: Option<Stamp>,
+}
+
+/// The `updated_stamp` of a comment.
+#[derive(Debug, Clone)]
+pub(crate) struct Stamp {
+    pub(crate) value: String,
+    /// Taken from the pending row: an earlier attempt may have sent it.
+    pub(crate) resend: bool,
 }
 
 impl Draft<'_> {
-    fn comment(&self, body: String) -> Comment {
+    pub(crate) fn comment(&self, body: String) -> Comment {
         Comment {
             body: Some(body),
             public: true,

@@ -7,32 +7,61 @@
 
 use intake_store::{ConversationRef, Effect, TicketLink};
 use intake_telemetry::crashpoint;
+use intake_zendesk::Status;
 use uuid::Uuid;
 
 use crate::dlq::DlqReason;
 use crate::process::{EVENT_ID_METADATA_KEY, Failure, Outcome, Processor, REPLAY_AUDIT_SCAN};
 
+/// What an earlier attempt left.
+pub(crate) enum Recovered {
+    /// It completed: this is the outcome.
+    Done(Outcome),
+    /// A comment sent as a `safe_update` against this stamp may or may not
+    /// have been applied: send it again with the same stamp (Zendesk refuses
+    /// the repeat if the first was applied, see `comment.rs`).
+    Resend(String),
+    /// Nothing was applied (or nothing was begun).
+    Nothing,
+}
+
 impl Processor {
     /// Finishes an effect a previous run began and may have completed.
+    /// `current` is the conversation's ticket now: a pending `safe_update`
+    /// comment to that (still open) ticket is sent again with its stamp
+    /// instead of being looked for in the audits.
     pub(crate) async fn recover(
         &self,
         event_id: Uuid,
         conversation: Option<&ConversationRef>,
-    ) -> Result<Option<Outcome>, Failure> {
+        current: Option<(u64, Status)>,
+    ) -> Result<Recovered, Failure> {
         let Some(pending) = self.store.pending_effect(event_id).await? else {
-            return Ok(None);
+            return Ok(Recovered::Nothing);
         };
+        let done = |outcome: Option<Outcome>| outcome.map_or(Recovered::Nothing, Recovered::Done);
         if pending.effect == Effect::Commented {
             let Some(ticket_id) = pending.ticket_id else {
                 self.store.clear_pending(event_id).await?;
-                return Ok(None);
+                return Ok(Recovered::Nothing);
             };
-            return self
+            let still_open = current.is_some_and(|(id, status)| {
+                id == ticket_id && !matches!(status, Status::Solved | Status::Closed)
+            });
+            if let Some(stamp) = pending.updated_stamp
+                && still_open
+            {
+                return Ok(Recovered::Resend(stamp));
+            }
+            let found = self
                 .recover_comment(event_id, ticket_id, conversation)
-                .await;
+                .await?;
+            return Ok(done(found));
         }
-        self.adopt_created(event_id, pending.effect, pending.ticket_id, conversation)
-            .await
+        let found = self
+            .adopt_created(event_id, pending.effect, pending.ticket_id, conversation)
+            .await?;
+        Ok(done(found))
     }
 
     /// Looks the event's ticket up by `external_id`; when Zendesk has one

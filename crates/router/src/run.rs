@@ -1,28 +1,35 @@
-//! The consume loop: one consumer per channel topic, always serving the
-//! highest-priority channel that has a record ready, one event at a time.
+//! The dispatcher: one consumer per channel topic, many events in flight.
+//!
+//! It polls every channel ahead of the work (bounded), puts each record in
+//! its lane (`lanes.rs`: one conversation, or one requester, at a time, in
+//! order), starts a worker (`worker.rs`) whenever fewer than
+//! `max_in_flight` run, choosing by channel priority with the starvation
+//! guard, and stores each partition's position over the contiguous prefix
+//! of finished records only (`commit.rs`). The lag gauge is sampled here,
+//! so it keeps moving whatever the workers wait for.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use intake_blob::BlobStore;
-use intake_bus::{Bus, BusError, Consumer, Delivery, Publisher};
-use intake_calendar::Deadline;
-use intake_event::TicketEvent;
-use intake_store::StateStore;
+use intake_bus::{Bus, BusError, Consumer, Delivery};
+use intake_store::{ParkedLane, StateStore};
 use intake_zendesk::Client;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::RouterError;
 use crate::backoff::Backoff;
-use crate::deadline;
-use crate::dlq::{self, DeadLetter, DlqReason};
+use crate::commit::Commits;
 use crate::lag::{self, LagClock};
+use crate::lanes::Lanes;
 use crate::options::{ChannelRoute, RouterOptions};
-use crate::outcome;
-use crate::process::{Failure, Outcome, Processor, since_receipt};
-use crate::telemetry::{CommentAdded, DuplicateSuppressed, RetryScheduled, TicketCreated};
+use crate::parking::{self, Decision, LaneParked, RetryState};
+use crate::process::Processor;
+use crate::telemetry::RetryScheduled;
+use crate::worker::{RetryLater, Step, Worker};
 
 /// Turns bus events into Zendesk effects. Build with [`Router::new`], then
 /// [`Router::run`] until the shutdown token is cancelled.
@@ -32,25 +39,33 @@ pub struct Router {
     options: RouterOptions,
 }
 
-/// One channel: its route, its topic, its consumer, and a record polled but
-/// not yet handled.
-pub(crate) struct Slot {
-    pub(crate) route: ChannelRoute,
+/// One channel: its route, its topic and its consumer.
+struct Slot {
+    route: ChannelRoute,
     topic: String,
     consumer: Box<dyn Consumer>,
-    head: Option<Delivery>,
-    /// When the head was polled (for the starvation guard).
-    head_since: Option<Instant>,
 }
 
-/// How handling one delivery ended.
-pub(crate) enum Step {
-    Done,
-    Interrupted,
+/// A polled record in its lane.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// Index of its channel's slot (= its priority rank).
+    channel: usize,
+    delivery: Delivery,
+    /// Its failures so far, once it failed (its lane was parked).
+    retry: Option<RetryState>,
+}
+
+/// What a worker hands back.
+struct Finished {
+    lane: String,
+    held: Held,
+    step: Result<Step, RouterError>,
 }
 
 impl Router {
-    /// Checks the options (at least one channel, no channel twice, valid names).
+    /// Checks the options (at least one channel, no channel twice, valid
+    /// names, at least one event in flight).
     pub fn new(
         bus: Arc<dyn Bus>,
         store: Arc<dyn StateStore>,
@@ -81,6 +96,12 @@ impl Router {
                 "subject_max_chars must be at least 1".to_owned(),
             ));
         }
+        if options.max_in_flight == 0 || options.max_held_events < options.max_in_flight {
+            return Err(RouterError::Config(
+                "max_in_flight must be at least 1 and max_held_events at least max_in_flight"
+                    .to_owned(),
+            ));
+        }
         let processor = Processor {
             store,
             blobs,
@@ -95,8 +116,9 @@ impl Router {
         })
     }
 
-    /// Consumes until `shutdown` is cancelled. An event being handled is
-    /// finished first; a retry wait is cut short without marking the event done.
+    /// Consumes until `shutdown` is cancelled. Events being handled are
+    /// finished first (their positions stored); retry waits are cut short
+    /// without marking their events done.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RouterError> {
         let topics = &self.options.topics;
         let mut all_topics: Vec<String> = self
@@ -120,352 +142,436 @@ impl Router {
                 route: route.clone(),
                 topic,
                 consumer,
-                head: None,
-                head_since: None,
             });
         }
-        let publisher = self.bus.publisher();
         tracing::info!(
             channels = ?self.options.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             backend = self.bus.backend(),
+            max_in_flight = self.options.max_in_flight,
             "router started"
         );
-        let mut poll_backoff = self.backoff();
-        let mut lag = LagClock::new();
-        while !shutdown.is_cancelled() {
-            if lag.is_due() {
-                sample_lag(&mut slots, &mut lag, &shutdown).await;
-                continue;
+        let store = self.processor.store.clone();
+        let restored = match store.parked_lanes(Some(&self.options.consumer_group)).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|row| (row.lane.clone(), row))
+                .collect(),
+            Err(error) => {
+                parking::report_store_failure("parked_lanes", &error);
+                HashMap::new()
             }
-            match self.next_ready(&mut slots, &shutdown).await {
-                Ok(Some(index)) => {
-                    poll_backoff = self.backoff();
-                    let Some(delivery) = slots[index].head.take() else {
-                        continue;
-                    };
-                    slots[index].head_since = None;
-                    let mut run = Run {
-                        slots: &mut slots,
-                        lag: &mut lag,
-                        shutdown: &shutdown,
-                    };
-                    if let Step::Interrupted =
-                        self.process(&mut run, index, delivery, &publisher).await?
-                    {
-                        break;
-                    }
-                }
-                Ok(None) => {}
+        };
+        let stop = shutdown.child_token();
+        let worker = Arc::new(Worker {
+            processor: self.processor,
+            options: self.options.clone(),
+            publisher: self.bus.publisher(),
+            stop: stop.clone(),
+        });
+        let dispatcher = Dispatcher {
+            lanes: Lanes::new(slots.len()),
+            slots,
+            commits: Commits::default(),
+            tasks: JoinSet::new(),
+            worker,
+            options: self.options,
+            lag: LagClock::new(),
+            stop,
+            fatal: None,
+            store,
+            restored,
+            parked_reported: None,
+        };
+        let result = dispatcher.run().await;
+        tracing::info!("router stopped");
+        result
+    }
+}
+
+struct Dispatcher {
+    slots: Vec<Slot>,
+    lanes: Lanes<Held>,
+    commits: Commits,
+    tasks: JoinSet<Finished>,
+    worker: Arc<Worker>,
+    options: RouterOptions,
+    lag: LagClock,
+    stop: CancellationToken,
+    /// The first fatal error; the router stops with it.
+    fatal: Option<RouterError>,
+    store: Arc<dyn StateStore>,
+    /// Lanes an earlier run left parked in the state store (their events
+    /// continue their retry count when polled again).
+    restored: HashMap<String, ParkedLane>,
+    /// The parked-lanes gauge's last value.
+    parked_reported: Option<usize>,
+}
+
+impl Dispatcher {
+    async fn run(mut self) -> Result<(), RouterError> {
+        let mut poll_backoff = self.backoff();
+        while !self.stop.is_cancelled() {
+            if self.lag.is_due() {
+                self.sample_lag().await;
+            }
+            let polled = match self.fill().await {
+                Ok(()) if self.idle() => self.wait_for_record().await,
+                other => other,
+            };
+            match polled {
+                Ok(()) => poll_backoff = self.backoff(),
                 Err(e) if e.is_retryable() => {
                     let delay = poll_backoff.next_delay();
                     tracing::warn!(error = %e, delay_ms = delay.as_millis() as u64, "bus poll failed, backing off");
-                    if !wait(delay, &mut slots, &mut lag, &shutdown).await {
-                        break;
-                    }
+                    self.wait_for_progress(delay).await;
+                    continue;
                 }
-                Err(e) => return Err(RouterError::Bus(e)),
+                Err(e) => {
+                    self.fail(RouterError::Bus(e));
+                    break;
+                }
+            }
+            self.dispatch();
+            self.report_parked();
+            if !self.idle() {
+                self.wait_for_progress(self.options.idle_poll).await;
             }
         }
-        tracing::info!("router stopped");
-        Ok(())
+        // Let running events finish (their waits end at once), storing what
+        // they finish.
+        while let Some(joined) = self.tasks.join_next().await {
+            self.finished(joined).await;
+        }
+        match self.fatal {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
-    pub(crate) fn topics(&self) -> &intake_bus::Topics {
-        &self.options.topics
-    }
-
-    pub(crate) fn processor(&self) -> &Processor {
-        &self.processor
-    }
-
-    pub(crate) fn backoff(&self) -> Backoff {
+    fn backoff(&self) -> Backoff {
         Backoff::new(
             self.options.retry_initial_backoff,
             self.options.retry_max_backoff,
         )
     }
 
-    /// Fills empty heads without waiting (highest priority first) and returns
-    /// the slot to serve: a head that waited longer than `max_priority_wait`
-    /// (the oldest such), else the highest-priority slot holding a record;
-    /// when none has one, waits on each channel in turn for up to `idle_poll`.
-    async fn next_ready(
-        &self,
-        slots: &mut [Slot],
-        shutdown: &CancellationToken,
-    ) -> Result<Option<usize>, BusError> {
-        for slot in slots.iter_mut().filter(|s| s.head.is_none()) {
-            slot.head = slot.consumer.poll(Duration::ZERO).await?;
-            slot.head_since = slot.head.as_ref().map(|_| Instant::now());
+    /// Nothing running and nothing waiting.
+    fn idle(&self) -> bool {
+        self.tasks.is_empty() && self.lanes.waiting_total() == 0
+    }
+
+    fn fail(&mut self, error: RouterError) {
+        self.fatal.get_or_insert(error);
+        self.stop.cancel();
+    }
+
+    /// Polls every channel, highest priority first, without waiting, while it
+    /// has fewer than `max_in_flight` events that could start and the
+    /// router holds fewer than `max_held_events`.
+    async fn fill(&mut self) -> Result<(), BusError> {
+        for index in 0..self.slots.len() {
+            while self.commits.held() < self.options.max_held_events
+                && self.lanes.startable(index, Instant::now()) < self.options.max_in_flight
+            {
+                match self.slots[index].consumer.poll(Duration::ZERO).await? {
+                    Some(delivery) => self.accept(index, delivery),
+                    None => break,
+                }
+            }
         }
-        if let Some(index) = starved(slots, self.options.max_priority_wait) {
-            return Ok(Some(index));
-        }
-        if let Some(index) = slots.iter().position(|s| s.head.is_some()) {
-            return Ok(Some(index));
-        }
-        for slot in slots.iter_mut() {
+        Ok(())
+    }
+
+    /// Nothing to do: waits on each channel in turn for up to `idle_poll`,
+    /// highest priority first, until one has a record.
+    async fn wait_for_record(&mut self) -> Result<(), BusError> {
+        for index in 0..self.slots.len() {
             let polled = tokio::select! {
-                () = shutdown.cancelled() => return Ok(None),
-                polled = slot.consumer.poll(self.options.idle_poll) => polled?,
+                () = self.stop.cancelled() => return Ok(()),
+                polled = self.slots[index].consumer.poll(self.options.idle_poll) => polled?,
             };
-            if polled.is_some() {
-                slot.head = polled;
-                slot.head_since = Some(Instant::now());
-                // Go round again so that higher-priority channels are looked at first.
-                return Ok(None);
+            if let Some(delivery) = polled {
+                self.accept(index, delivery);
+                return Ok(());
             }
         }
-        Ok(None)
+        Ok(())
     }
 
-    /// Handles one delivery until it is done (effect recorded or dead-lettered)
-    /// or shutdown interrupts a wait.
-    async fn process(
-        &self,
-        run: &mut Run<'_>,
-        index: usize,
-        delivery: Delivery,
-        publisher: &Arc<dyn Publisher>,
-    ) -> Result<Step, RouterError> {
-        let route = run.slots[index].route.clone();
-        let channel = route.name.as_str();
-        let payload = match dlq::payload_blob(&delivery) {
-            None => delivery.payload.clone(),
-            Some(blob) => match self.payload_from_blob(run, &blob).await {
-                Ok(Some(payload)) => payload,
-                Ok(None) => return Ok(Step::Interrupted),
-                Err(letter) => {
-                    let event_id = delivery.header("ce_id").unwrap_or("unknown").to_owned();
-                    return self
-                        .dead_letter(run, index, &delivery, &event_id, &letter, publisher)
-                        .await;
-                }
-            },
+    fn accept(&mut self, index: usize, delivery: Delivery) {
+        if !self
+            .commits
+            .track(&delivery.topic, delivery.partition, delivery.offset)
+        {
+            tracing::debug!(
+                topic = %delivery.topic,
+                partition = delivery.partition,
+                offset = delivery.offset,
+                "record delivered again while held; the first copy is handled"
+            );
+            return;
+        }
+        let lane = lane_of(&self.slots[index].route.name, &delivery);
+        let now = Instant::now();
+        let mut held = Held {
+            channel: index,
+            delivery,
+            retry: None,
         };
-        let event = match TicketEvent::from_json(&payload) {
-            Ok(event) => event,
-            Err(e) => {
-                let event_id = delivery.header("ce_id").unwrap_or("unknown").to_owned();
-                let letter = DeadLetter::new(DlqReason::UndecodableEvent, e.to_string());
-                return self
-                    .dead_letter(run, index, &delivery, &event_id, &letter, publisher)
-                    .await;
-            }
-        };
-        let event_id = event.event_id.to_string();
-        // Once per event, from its receipt: a replay computes the same one.
-        let deadline = deadline::for_event(&self.options.sla.current(), &route, &event);
-        let mut backoff = self.backoff();
-        loop {
-            let span = tracing::info_span!("event", event_id = %event_id, channel);
-            let handled = intake_zendesk::for_channel(
-                channel,
-                self.processor
-                    .handle_event(&route, &event, deadline.as_ref()),
-            )
-            .instrument(span)
-            .await;
-            match handled {
-                Ok(effect) => {
-                    report(channel, &event_id, &event, &effect, deadline.as_ref());
-                    let outcome = outcome::for_effect(&event, &effect, deadline.as_ref());
-                    if !self
-                        .publish_outcome(run, publisher, &delivery, &outcome)
-                        .await?
-                    {
-                        return Ok(Step::Interrupted);
-                    }
-                    intake_telemetry::crashpoint("router.after_outcome_publish");
-                    return self.mark_done(run, index, &delivery, &event_id).await;
-                }
-                Err(Failure::Retry { stage, message }) => {
-                    let delay = backoff.next_delay();
-                    RetryScheduled {
-                        channel,
-                        event_id: &event_id,
-                        stage,
-                        message: &message,
-                        delay,
-                    }
-                    .emit();
-                    if !run.wait(delay).await {
-                        return Ok(Step::Interrupted);
-                    }
-                }
-                Err(Failure::DeadLetter(letter)) => {
-                    return self
-                        .dead_letter(run, index, &delivery, &event_id, &letter, publisher)
-                        .await;
-                }
-                Err(Failure::Fatal(e)) => {
-                    tracing::error!(event_id = %event_id, channel, error = %e, "router cannot go on");
-                    return Err(e);
-                }
-            }
+        // Parked by an earlier run: the same event goes on with its count
+        // and waits out its resume time.
+        if let Some(row) = self.restored.get(&lane)
+            && delivery_event_id(&held.delivery) == Some(row.event_id)
+        {
+            held.retry = Some(RetryState::resumed(self.backoff(), row));
+            let wait = (row.resume_at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            self.lanes.park(&lane, index, held, now + wait, now);
+            return;
+        }
+        self.lanes.push(&lane, index, held, now);
+    }
+
+    /// Starts workers while slots are free and a lane may start.
+    fn dispatch(&mut self) {
+        while self.tasks.len() < self.options.max_in_flight {
+            let Some((lane, held)) = self
+                .lanes
+                .pick(Instant::now(), self.options.max_priority_wait)
+            else {
+                return;
+            };
+            let worker = self.worker.clone();
+            let route = self.slots[held.channel].route.clone();
+            self.tasks.spawn(async move {
+                let step = worker.process(&route, &held.delivery).await;
+                Finished { lane, held, step }
+            });
         }
     }
 
-    pub(crate) async fn mark_done(
-        &self,
-        run: &mut Run<'_>,
-        index: usize,
-        delivery: &Delivery,
-        event_id: &str,
-    ) -> Result<Step, RouterError> {
+    /// Waits up to `delay` (less when a parked lane resumes sooner) for a
+    /// worker to finish, and handles it.
+    async fn wait_for_progress(&mut self, delay: Duration) {
+        let now = Instant::now();
+        let until = self
+            .lanes
+            .next_resume(now)
+            .map_or(now + delay, |resume| resume.min(now + delay))
+            .min(self.lag.next_at());
+        tokio::select! {
+            () = self.stop.cancelled() => {}
+            Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                self.finished(joined).await;
+            }
+            () = tokio::time::sleep_until(until) => {}
+        }
+    }
+
+    async fn finished(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
+        let finished = match joined {
+            Ok(finished) => finished,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => {
+                self.fail(RouterError::Config(format!("router worker ended: {error}")));
+                return;
+            }
+        };
+        let Finished { lane, held, step } = finished;
+        if let Ok(Step::Retry(failure)) = step {
+            self.retry_later(lane, held, failure).await;
+            return;
+        }
+        self.lanes.finish(&lane);
+        match step {
+            Ok(Step::Done) => {
+                if held.retry.is_some() || self.restored.remove(&lane).is_some() {
+                    let group = &self.options.consumer_group;
+                    if let Err(error) = self.store.unpark_lane(group, &lane).await {
+                        parking::report_store_failure("unpark_lane", &error);
+                    }
+                }
+                let delivery = &held.delivery;
+                if let Some(offset) =
+                    self.commits
+                        .finish(&delivery.topic, delivery.partition, delivery.offset)
+                {
+                    self.mark_done(held.channel, delivery, offset).await;
+                }
+            }
+            Ok(Step::Interrupted) | Ok(Step::Retry(_)) => {}
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// A transient failure: parks the lane until the hold or backoff ends,
+    /// or dead-letters the event once its retries are spent.
+    async fn retry_later(&mut self, lane: String, mut held: Held, failure: RetryLater) {
+        let now = chrono::Utc::now();
+        let backoff = self.backoff();
+        let state = held
+            .retry
+            .get_or_insert_with(|| RetryState::new(backoff, now));
+        let decision = state.on_failure(
+            &failure,
+            now,
+            self.options.retry_max_attempts,
+            self.options.retry_max_age,
+        );
+        let route = self.slots[held.channel].route.clone();
+        let event_id = failure.event_id.to_string();
+        match decision {
+            Decision::GiveUp(letter) => {
+                // The lane stays busy until the letter is written.
+                let worker = self.worker.clone();
+                self.tasks.spawn(async move {
+                    let step = worker
+                        .give_up(&route, &held.delivery, &event_id, &letter)
+                        .await;
+                    Finished { lane, held, step }
+                });
+            }
+            Decision::Park(wait) => {
+                RetryScheduled {
+                    channel: &route.name,
+                    event_id: &event_id,
+                    stage: failure.stage,
+                    message: &failure.message,
+                    delay: wait,
+                }
+                .emit();
+                LaneParked {
+                    channel: &route.name,
+                    event_id: &event_id,
+                    reason: failure.reason.as_str(),
+                    stage: failure.stage,
+                    message: &failure.message,
+                    attempts: state.attempts,
+                    resume_in: wait,
+                }
+                .emit();
+                let resume_at =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                let row = state.row(
+                    &self.options.consumer_group,
+                    &lane,
+                    &route.name,
+                    &failure,
+                    resume_at,
+                );
+                if let Err(error) = self.store.park_lane(&row).await {
+                    parking::report_store_failure("park_lane", &error);
+                }
+                let at = Instant::now();
+                let channel = held.channel;
+                self.lanes.park(&lane, channel, held, at + wait, at);
+            }
+        }
+    }
+
+    fn report_parked(&mut self) {
+        let parked = self.lanes.parked(Instant::now());
+        if self.parked_reported != Some(parked) {
+            parking::report_parked(parked);
+            self.parked_reported = Some(parked);
+        }
+    }
+
+    /// Stores the position after `offset` on `delivery`'s partition.
+    async fn mark_done(&mut self, channel: usize, delivery: &Delivery, offset: i64) {
+        let position = Delivery {
+            topic: delivery.topic.clone(),
+            partition: delivery.partition,
+            offset,
+            key: String::new(),
+            payload: Vec::new(),
+            headers: Vec::new(),
+        };
         let mut backoff = self.backoff();
         loop {
-            match run.slots[index].consumer.done(delivery).await {
-                Ok(()) => return Ok(Step::Done),
+            match self.slots[channel].consumer.done(&position).await {
+                Ok(()) => return,
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(event_id, error = %e, "marking the record done failed, retrying");
-                    if !run.wait(delay).await {
-                        return Ok(Step::Interrupted);
-                    }
-                }
-                Err(e) => return Err(RouterError::Bus(e)),
-            }
-        }
-    }
-}
-
-impl Router {
-    /// The payload of a record that carries it in the blob store (a replayed
-    /// oversized dead letter); `Ok(None)` when shutdown came first.
-    async fn payload_from_blob(
-        &self,
-        run: &mut Run<'_>,
-        blob: &intake_event::BlobRef,
-    ) -> Result<Option<Vec<u8>>, DeadLetter> {
-        let mut backoff = self.backoff();
-        loop {
-            match self.processor.blobs.get(blob).await {
-                Ok(payload) => return Ok(Some(payload)),
-                Err(e) if e.is_retryable() => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, "reading a payload from the blob store failed, retrying");
-                    if !run.wait(delay).await {
-                        return Ok(None);
+                    tracing::warn!(offset, error = %e, "marking the records done failed, retrying");
+                    // Stopping: the records are replayed and suppressed as duplicates.
+                    if !self.worker.wait(delay).await {
+                        return;
                     }
                 }
                 Err(e) => {
-                    return Err(DeadLetter::new(
-                        DlqReason::PayloadUnavailable,
-                        e.to_string(),
-                    ));
+                    self.fail(RouterError::Bus(e));
+                    return;
                 }
             }
         }
     }
-}
 
-fn report(
-    channel: &str,
-    event_id: &str,
-    event: &TicketEvent,
-    outcome: &Outcome,
-    deadline: Option<&Deadline>,
-) {
-    match *outcome {
-        Outcome::Duplicate(link) => {
-            DuplicateSuppressed {
-                channel,
-                event_id,
-                ticket_id: link.ticket_id,
+    /// Samples every channel consumer's lag into the gauge (cut short by shutdown).
+    async fn sample_lag(&mut self) {
+        for slot in &mut self.slots {
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                _ = lag::sample(&slot.topic, slot.consumer.as_mut()) => {}
             }
-            .emit();
         }
-        Outcome::Created {
-            ticket_id,
-            follow_up_of,
-            already_in_zendesk,
-        } => TicketCreated {
-            channel,
-            event_id,
-            ticket_id,
-            follow_up_of,
-            already_in_zendesk,
-            receipt_to_ticket: since_receipt(event),
-            until_deadline: deadline
-                .map(|d| (d.due_at - event.received_at).to_std().unwrap_or_default()),
-        }
-        .emit(),
-        Outcome::Commented { ticket_id } => CommentAdded {
-            channel,
-            event_id,
-            ticket_id,
-            receipt_to_ticket: since_receipt(event),
-        }
-        .emit(),
+        self.lag.sampled();
     }
 }
 
-/// The slot whose head has waited longest, if that is longer than `limit`.
-fn starved(slots: &[Slot], limit: Duration) -> Option<usize> {
-    slots
-        .iter()
-        .enumerate()
-        .filter_map(|(index, slot)| Some((index, slot.head_since?)))
-        .filter(|(_, since)| since.elapsed() > limit)
-        .min_by_key(|(_, since)| *since)
-        .map(|(index, _)| index)
+/// The event id a record names (`ce_id`).
+fn delivery_event_id(delivery: &Delivery) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(delivery.header("ce_id")?.trim()).ok()
 }
 
-/// What handling one delivery needs besides the router: every channel (to
-/// keep sampling the lag while a retry waits), the lag clock, the shutdown.
-pub(crate) struct Run<'a> {
-    pub(crate) slots: &'a mut [Slot],
-    lag: &'a mut LagClock,
-    shutdown: &'a CancellationToken,
-}
-
-impl Run<'_> {
-    pub(crate) async fn wait(&mut self, delay: Duration) -> bool {
-        wait(delay, self.slots, self.lag, self.shutdown).await
+/// The lane of a record: its conversation (channel + thread id), else its
+/// requester (contact key), else (a payload that does not decode, or one
+/// kept in the blob store) its bus key.
+pub(crate) fn lane_of(channel: &str, delivery: &Delivery) -> String {
+    let value: serde_json::Value = serde_json::from_slice(&delivery.payload).unwrap_or_default();
+    let text = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(thread) = text(&value["conversation"]["thread_id"]) {
+        return format!("thread:{channel}:{thread}");
     }
+    if let Some(contact) = text(&value["contact"]["key"]) {
+        return format!("contact:{contact}");
+    }
+    format!("key:{}:{}", delivery.topic, delivery.key)
 }
 
-/// Sleeps for `delay`, sampling every channel's lag when due meanwhile (a
-/// retry can wait minutes, which is when lag matters); false when shutdown
-/// came first.
-async fn wait(
-    delay: Duration,
-    slots: &mut [Slot],
-    lag: &mut LagClock,
-    shutdown: &CancellationToken,
-) -> bool {
-    let until = tokio::time::Instant::now() + delay;
-    loop {
-        if lag.is_due() {
-            sample_lag(slots, lag, shutdown).await;
-        }
-        let now = tokio::time::Instant::now();
-        if now >= until {
-            return !shutdown.is_cancelled();
-        }
-        let step = until.min(lag.next_at()).saturating_duration_since(now);
-        if !sleep_unless_cancelled(step, shutdown).await {
-            return false;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(payload: serde_json::Value) -> Delivery {
+        Delivery {
+            topic: "intake.events.chat".to_owned(),
+            partition: 0,
+            offset: 0,
+            key: "k".to_owned(),
+            payload: serde_json::to_vec(&payload).unwrap(),
+            headers: Vec::new(),
         }
     }
-}
 
-/// Samples every channel consumer's lag into the gauge (cut short by shutdown).
-async fn sample_lag(slots: &mut [Slot], lag: &mut LagClock, shutdown: &CancellationToken) {
-    for slot in slots.iter_mut() {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = lag::sample(&slot.topic, slot.consumer.as_mut()) => {}
-        }
-    }
-    lag.sampled();
-}
-
-/// Sleeps for `delay`; false when shutdown came first.
-async fn sleep_unless_cancelled(delay: Duration, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(delay) => true,
+    #[test]
+    fn the_lane_is_the_conversation_else_the_requester_else_the_key() {
+        let threaded = delivery(serde_json::json!({
+            "contact": {"key": "chat:v1"}, "conversation": {"thread_id": " t-9 "}
+        }));
+        assert_eq!(lane_of("chat", &threaded), "thread:chat:t-9");
+        let unthreaded = delivery(serde_json::json!({
+            "contact": {"key": "email:a@x.test"}, "conversation": {"thread_id": "  "}
+        }));
+        assert_eq!(lane_of("email", &unthreaded), "contact:email:a@x.test");
+        let mut broken = delivery(serde_json::json!({}));
+        broken.payload = b"not json".to_vec();
+        assert_eq!(lane_of("chat", &broken), "key:intake.events.chat:k");
     }
 }

@@ -60,7 +60,8 @@ async fn refused_dead_letter_round_trip(mut h: Harness, limit: usize) {
     h.bus.publisher().publish(record).await.unwrap();
     h.publish(&chat_event("m-1", "v2", "marker")).await;
     h.add_fault(fault(422, 1, "/api/v2/tickets")).await;
-    h.start_router(h.options(routes()));
+    // The one-time 422 must hit the big event, published first.
+    h.start_router(h.serial_options(routes()));
 
     h.wait_until(|h| h.tickets().iter().any(|t| t["subject"] == "marker"))
         .await;
@@ -135,7 +136,8 @@ async fn a_letter_still_too_large_without_its_payload_is_written_minimal() {
     h.bus.publisher().publish(record).await.unwrap();
     h.publish(&chat_event("m-1", "v2", "marker")).await;
     h.add_fault(fault(422, 1, "/api/v2/tickets")).await;
-    h.start_router(h.options(routes()));
+    // The one-time 422 must hit the big event, published first.
+    h.start_router(h.serial_options(routes()));
     h.wait_until(|h| h.tickets().iter().any(|t| t["subject"] == "marker"))
         .await;
     let letters = h.wait_for_dead_letters(1).await;
@@ -168,7 +170,8 @@ async fn a_bus_that_refuses_every_dead_letter_stops_the_router_without_losing_th
     let event = chat_event("n-1", "v1", "refused by zendesk");
     h.publish(&event).await;
     h.add_fault(fault(422, 1, "/api/v2/tickets")).await;
-    h.start_router(h.options(routes()));
+    // The one-time 422 must hit the big event, published first.
+    h.start_router(h.serial_options(routes()));
     for _ in 0..900 {
         if h.router_finished() {
             break;
@@ -181,7 +184,8 @@ async fn a_bus_that_refuses_every_dead_letter_stops_the_router_without_losing_th
     // With a working DLQ the same event is dead-lettered after a restart.
     h.bus = real;
     h.add_fault(fault(422, 1, "/api/v2/tickets")).await;
-    h.start_router(h.options(routes()));
+    // The one-time 422 must hit the big event, published first.
+    h.start_router(h.serial_options(routes()));
     let letters = h.wait_for_dead_letters(1).await;
     h.stop_router().await;
     assert_eq!(

@@ -186,7 +186,8 @@ async fn permanent_errors_go_to_the_dlq_and_the_next_event_goes_on() {
     h.publish(&rejected).await;
     h.publish(&chat_event("p-2", "v2", "accepted")).await;
     h.add_fault(fault(422, 1, "/api/v2/tickets")).await;
-    h.start_router(h.options(routes()));
+    // The one-time 422 must hit the event published first.
+    h.start_router(h.serial_options(routes()));
 
     h.wait_until(|h| h.tickets().iter().any(|t| t["subject"] == "accepted"))
         .await;
@@ -264,7 +265,9 @@ async fn with_backlog_on_chat_and_email_chat_goes_first() {
         ))
         .await;
     }
-    h.start_router(h.options(routes()));
+    // One worker slot: the order of creation is the order in which waiting
+    // events took the free slot, which is what priority decides.
+    h.start_router(h.serial_options(routes()));
     let tickets = h.wait_for_tickets(6).await;
     let order: Vec<&str> = tickets
         .iter()
@@ -290,7 +293,8 @@ async fn a_lower_priority_record_that_waited_too_long_is_served_next() {
         ))
         .await;
     }
-    let mut options = h.options(routes());
+    // One worker slot, as above.
+    let mut options = h.serial_options(routes());
     // Every head has "waited too long" at once: served oldest first, so the
     // mail polled with the first chat is not left until the chat backlog ends.
     options.max_priority_wait = std::time::Duration::ZERO;

@@ -9,6 +9,7 @@
 //! backends pass the same behavioural suite (`tests/suite`).
 
 mod error;
+mod parked;
 mod postgres;
 mod sqlite;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -71,12 +73,15 @@ pub struct ConversationRef {
 
 /// An effect written down before its Zendesk call and not yet recorded as
 /// done: on replay it says "this call may already have happened".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEffect {
     /// The ticket commented on (None for creations).
     pub ticket_id: Option<u64>,
     pub effect: Effect,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// For a comment sent as a `safe_update`: the ticket's `updated_at` it
+    /// was sent against ([`StateStore::begin_comment`]).
+    pub updated_stamp: Option<String>,
 }
 
 /// Router state, shared by every router replica using the same backend.
@@ -161,6 +166,32 @@ pub trait StateStore: Send + Sync {
         &self,
         contact_key: &str,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+
+    // ---- Router lanes (issue 13): conversations the router has parked ----
+
+    /// Writes down a parked lane (replaces the row of the same consumer
+    /// group and lane).
+    async fn park_lane(&self, parked: &ParkedLane) -> Result<(), StoreError>;
+
+    /// Forgets a parked lane (its event finished); no-op when absent.
+    async fn unpark_lane(&self, consumer_group: &str, lane: &str) -> Result<(), StoreError>;
+
+    /// Parked lanes of one consumer group (every group with None), earliest
+    /// resume first.
+    async fn parked_lanes(
+        &self,
+        consumer_group: Option<&str>,
+    ) -> Result<Vec<ParkedLane>, StoreError>;
+
+    /// Writes down a comment about to be sent to `ticket_id` as a
+    /// `safe_update` against `updated_stamp` (the ticket's `updated_at`),
+    /// replacing an older pending row of the event.
+    async fn begin_comment(
+        &self,
+        event_id: Uuid,
+        ticket_id: u64,
+        updated_stamp: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

@@ -18,6 +18,8 @@ use crate::{
     from_db_id, to_db_id,
 };
 
+mod parked;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How to open a [`SqliteStore`].
@@ -191,7 +193,7 @@ impl StateStore for SqliteStore {
         sqlx::query(
             "INSERT INTO pending_effects (event_id, ticket_id, effect, started_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (event_id) DO UPDATE SET ticket_id = excluded.ticket_id, \
-             effect = excluded.effect, started_at = excluded.started_at",
+             effect = excluded.effect, started_at = excluded.started_at, updated_stamp = NULL",
         )
         .bind(event_id.to_string())
         .bind(ticket_id)
@@ -204,7 +206,7 @@ impl StateStore for SqliteStore {
 
     async fn pending_effect(&self, event_id: Uuid) -> Result<Option<PendingEffect>, StoreError> {
         let row = sqlx::query(
-            "SELECT ticket_id, effect, started_at FROM pending_effects WHERE event_id = ?",
+            "SELECT ticket_id, effect, started_at, updated_stamp FROM pending_effects WHERE event_id = ?",
         )
         .bind(event_id.to_string())
         .fetch_optional(&self.pool)
@@ -220,6 +222,7 @@ impl StateStore for SqliteStore {
             ticket_id: ticket_id.map(from_db_id).transpose()?,
             effect: Effect::parse(&effect)?,
             started_at,
+            updated_stamp: row.try_get("updated_stamp")?,
         }))
     }
 
@@ -309,6 +312,31 @@ impl StateStore for SqliteStore {
         contact_key: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.ack_last_sent(contact_key).await
+    }
+
+    async fn park_lane(&self, parked: &crate::ParkedLane) -> Result<(), StoreError> {
+        self.park_lane_row(parked).await
+    }
+
+    async fn unpark_lane(&self, consumer_group: &str, lane: &str) -> Result<(), StoreError> {
+        self.unpark_lane_row(consumer_group, lane).await
+    }
+
+    async fn parked_lanes(
+        &self,
+        consumer_group: Option<&str>,
+    ) -> Result<Vec<crate::ParkedLane>, StoreError> {
+        self.parked_lane_rows(consumer_group).await
+    }
+
+    async fn begin_comment(
+        &self,
+        event_id: Uuid,
+        ticket_id: u64,
+        updated_stamp: &str,
+    ) -> Result<(), StoreError> {
+        self.begin_comment_row(event_id, ticket_id, updated_stamp)
+            .await
     }
 }
 

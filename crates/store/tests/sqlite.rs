@@ -37,6 +37,8 @@ suite_tests!(
     concurrent_records_of_one_event_agree,
     acknowledgements_first_decision_wins,
     last_acknowledgement_counts_only_sent_ones_per_contact,
+    parked_lanes_are_written_replaced_listed_and_removed,
+    a_pending_comment_keeps_its_updated_stamp_until_replaced,
 );
 
 #[tokio::test]

@@ -37,6 +37,10 @@ pub struct SimConfig {
     pub max_upload_bytes: u64,
     /// Seed of the RNG that decides rate-based faults.
     pub fault_seed: u64,
+    /// Every API request takes a time drawn uniformly from this range (real
+    /// time, seeded RNG) before it is handled, as Zendesk's own processing
+    /// does; `None`: answered at once. For load tests of callers.
+    pub response_delay: Option<(Duration, Duration)>,
 }
 
 fn default_subdomain() -> String {
@@ -80,6 +84,7 @@ impl Default for SimConfig {
             state_file: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             fault_seed: default_fault_seed(),
+            response_delay: None,
         }
     }
 }

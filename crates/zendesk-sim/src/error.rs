@@ -4,6 +4,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The description of a refused `safe_update` (wording *unconfirmed*: not
+/// found in the stored copies of Zendesk's pages; the status and error code
+/// are the documented ones).
+pub const SAFE_UPDATE_CONFLICT_DESCRIPTION: &str = "Safe Update prevented the update due to outdated ticket data. Please fetch the latest ticket data and try again.";
+
 /// An error the simulated API answers with; each variant renders Zendesk's body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
@@ -28,6 +33,8 @@ pub enum ApiError {
     IdempotencyMismatch,
     /// 409 for a concurrent update of the same ticket.
     Conflict,
+    /// 409 for a `safe_update` whose `updated_stamp` is not the ticket's `updated_at`.
+    StaleUpdate,
     /// 413 `AttachmentTooLarge`.
     AttachmentTooLarge,
     /// 429 with `Retry-After` and a non-JSON body.
@@ -85,6 +92,10 @@ impl IntoResponse for ApiError {
             ApiError::Conflict => (
                 StatusCode::CONFLICT,
                 json!({"error": "UpdateConflict", "description": "The ticket was updated by another request at the same time. Please retry."}),
+            ),
+            ApiError::StaleUpdate => (
+                StatusCode::CONFLICT,
+                json!({"error": "UpdateConflict", "description": SAFE_UPDATE_CONFLICT_DESCRIPTION}),
             ),
             ApiError::AttachmentTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

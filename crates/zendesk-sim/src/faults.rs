@@ -36,6 +36,9 @@ pub struct FaultSpec {
     /// Only requests whose path starts with this prefix match; none = every API request.
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// Only requests with this HTTP method (`PUT`, `GET`, ...; any case) match; none = any.
+    #[serde(default)]
+    pub method: Option<String>,
     /// The rule expires this many sim-seconds after it was added; none = never.
     #[serde(default)]
     pub duration_secs: Option<u64>,
@@ -43,6 +46,12 @@ pub struct FaultSpec {
     /// response: "Zendesk applied it, but the client saw an error". Default: before.
     #[serde(default)]
     pub after_processing: bool,
+    /// With `delay_ms` on a ticket update: the request waits in Zendesk's
+    /// queue for the delay *before* it takes the ticket (another update of
+    /// the ticket may run meanwhile), and is applied even if the client gave
+    /// up. Default: the delayed update holds the ticket while it waits.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 /// What a matched fault does to one request.
@@ -53,6 +62,7 @@ pub struct FaultAction {
     pub delay_ms: u64,
     pub drop_connection: bool,
     pub after_processing: bool,
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +130,9 @@ pub struct Runtime {
     pub dropped: u64,
     pub faults_injected: u64,
     pub updates_in_flight: HashSet<u64>,
+    /// Slow (delayed) ticket updates that have not finished yet, whether
+    /// their client still waits or not.
+    pub slow_updates: usize,
     /// Sim time of the last pruning of expired records (see `SimState::prune`).
     pub last_prune: Option<DateTime<Utc>>,
 }
@@ -135,14 +148,30 @@ impl Runtime {
             dropped: 0,
             faults_injected: 0,
             updates_in_flight: HashSet::new(),
+            slow_updates: 0,
             last_prune: None,
         }
     }
 
     pub fn reset(&mut self, seed: u64) {
         let in_flight = std::mem::take(&mut self.updates_in_flight);
+        let slow = self.slow_updates;
         *self = Runtime::new(seed);
         self.updates_in_flight = in_flight;
+        self.slow_updates = slow;
+    }
+
+    /// A delay drawn uniformly from `shortest..=longest` (seeded RNG).
+    pub fn draw_delay(
+        &mut self,
+        shortest: std::time::Duration,
+        longest: std::time::Duration,
+    ) -> std::time::Duration {
+        if longest <= shortest {
+            return shortest;
+        }
+        let span = (longest - shortest).as_micros() as u64;
+        shortest + std::time::Duration::from_micros(self.rng.random_range(0..=span))
     }
 
     pub fn add_fault(&mut self, spec: FaultSpec, now: DateTime<Utc>) {
@@ -165,12 +194,22 @@ impl Runtime {
     }
 
     /// Decides whether a request to `path` is hit by a fault; the first matching rule wins.
-    pub fn pick_fault(&mut self, path: &str, now: DateTime<Utc>) -> Option<FaultAction> {
+    pub fn pick_fault(
+        &mut self,
+        method: &str,
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> Option<FaultAction> {
         self.faults
             .retain(|f| f.remaining != Some(0) && f.expires_at.is_none_or(|until| now < until));
         for fault in &mut self.faults {
             if let Some(prefix) = &fault.spec.path_prefix
                 && !path.starts_with(prefix.as_str())
+            {
+                continue;
+            }
+            if let Some(wanted) = &fault.spec.method
+                && !wanted.eq_ignore_ascii_case(method)
             {
                 continue;
             }
@@ -190,6 +229,7 @@ impl Runtime {
                 delay_ms: fault.spec.delay_ms.unwrap_or(0),
                 drop_connection: fault.spec.drop_connection,
                 after_processing: fault.spec.after_processing,
+                queued: fault.spec.queued,
             });
         }
         None
@@ -245,8 +285,10 @@ mod tests {
             delay_ms: None,
             drop_connection: false,
             path_prefix: None,
+            method: None,
             duration_secs: None,
             after_processing: false,
+            queued: false,
         }
     }
 
@@ -261,9 +303,9 @@ mod tests {
             },
             now,
         );
-        assert!(rt.pick_fault("/api/v2/tickets", now).is_some());
-        assert!(rt.pick_fault("/api/v2/tickets", now).is_some());
-        assert!(rt.pick_fault("/api/v2/tickets", now).is_none());
+        assert!(rt.pick_fault("GET", "/api/v2/tickets", now).is_some());
+        assert!(rt.pick_fault("GET", "/api/v2/tickets", now).is_some());
+        assert!(rt.pick_fault("GET", "/api/v2/tickets", now).is_none());
     }
 
     #[test]
@@ -279,7 +321,7 @@ mod tests {
                 now,
             );
             (0..64)
-                .map(|_| rt.pick_fault("/api/v2/x", now).is_some())
+                .map(|_| rt.pick_fault("GET", "/api/v2/x", now).is_some())
                 .collect::<Vec<_>>()
         };
         let first = run();
@@ -300,11 +342,11 @@ mod tests {
             now,
         );
         assert!(
-            rt.pick_fault("/a", now + chrono::Duration::seconds(9))
+            rt.pick_fault("GET", "/a", now + chrono::Duration::seconds(9))
                 .is_some()
         );
         assert!(
-            rt.pick_fault("/a", now + chrono::Duration::seconds(10))
+            rt.pick_fault("GET", "/a", now + chrono::Duration::seconds(10))
                 .is_none()
         );
     }

@@ -63,6 +63,16 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// Counts a slow ticket update until it has finished (`SimState::slow_updates`).
+struct SlowUpdate(SimState);
+
+impl Drop for SlowUpdate {
+    fn drop(&mut self) {
+        let mut rt = self.0.runtime();
+        rt.slow_updates = rt.slow_updates.saturating_sub(1);
+    }
+}
+
 fn fault_response(action: &FaultAction, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let text = status.canonical_reason().unwrap_or("Error").to_owned();
@@ -151,7 +161,12 @@ async fn api_pipeline(
         .extensions()
         .get::<ConnectInfo<ConnHandle>>()
         .map(|ConnectInfo(conn)| conn.clone());
-    let action = state.runtime().pick_fault(&path, now);
+    if let Some((shortest, longest)) = state.config().response_delay {
+        let delay = state.runtime().draw_delay(shortest, longest);
+        tokio::time::sleep(delay).await;
+    }
+    let method = req.method().as_str().to_owned();
+    let action = state.runtime().pick_fault(&method, &path, now);
     let Some(action) = action else {
         return next.run(req).await;
     };
@@ -163,6 +178,41 @@ async fn api_pipeline(
             Some(replaced) => replaced,
             None => handled,
         };
+    }
+    if _guard.is_some() && action.status.is_none() && !action.drop_connection {
+        // A slow ticket update: Zendesk finishes what it received even when
+        // the client stops waiting (a timeout), so the work goes on in its
+        // own task, holding the ticket until it is applied.
+        let queued = action.queued;
+        let ticket_id = _guard.as_ref().map(|g| g.ticket_id);
+        let held = if queued {
+            // Queued: the ticket is free while the request waits.
+            drop(_guard);
+            None
+        } else {
+            _guard
+        };
+        let task_state = state.clone();
+        state.runtime().slow_updates += 1;
+        let task = tokio::spawn(async move {
+            let _held = held;
+            let _slow = SlowUpdate(task_state.clone());
+            apply_fault(&action, None).await;
+            let _taken = match (queued, ticket_id) {
+                (true, Some(ticket_id)) => {
+                    if !task_state.runtime().updates_in_flight.insert(ticket_id) {
+                        return ApiError::Conflict.into_response();
+                    }
+                    Some(InFlightGuard {
+                        state: task_state.clone(),
+                        ticket_id,
+                    })
+                }
+                _ => None,
+            };
+            next.run(req).await
+        });
+        return task.await.unwrap_or_else(|_| broken_response());
     }
     match apply_fault(&action, conn.as_ref()).await {
         Some(resp) => resp,

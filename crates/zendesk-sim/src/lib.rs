@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::AuthUser;
 pub use config::{DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_REQUESTS_PER_MINUTE, SimConfig};
-pub use error::{ApiError, SimError};
+pub use error::{ApiError, SAFE_UPDATE_CONFLICT_DESCRIPTION, SimError};
 pub use faults::{FaultSpec, RATE_WINDOW_SECS, RequestRecord};
 pub use retention::{PRUNE_INTERVAL_SECS, Retained};
 pub use state::SimState;

@@ -229,6 +229,12 @@ impl SimState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Slow (delayed) ticket updates still being worked on, including ones
+    /// whose client stopped waiting (for tests that wait for them to end).
+    pub fn slow_updates(&self) -> usize {
+        self.runtime().slow_updates
+    }
+
     pub(crate) fn runtime(&self) -> MutexGuard<'_, Runtime> {
         self.shared
             .runtime

@@ -371,3 +371,66 @@ async fn comment_limit_is_5000() {
         5000
     );
 }
+
+/// `safe_update` (issue 13 point 5): an update carrying the ticket's
+/// current `updated_at` as `updated_stamp` is applied; the same update
+/// again, now stale, is refused with 409 `UpdateConflict` and changes
+/// nothing; without `safe_update` the stamp is ignored.
+#[tokio::test]
+async fn a_safe_update_applies_only_while_its_stamp_is_current() {
+    let (app, state) = sim();
+    let id = create_ticket(&app, json!({"subject": "s", "comment": {"body": "first"}})).await;
+    let show = call(&app, Method::GET, format!("/api/v2/tickets/{id}"), None).await;
+    let stamp = show.json()["ticket"]["updated_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The next update lands in a later second, so `updated_at` moves on.
+    state.advance_clock(std::time::Duration::from_secs(2));
+    let update = json!({"ticket": {"comment": {"body": "once"}, "safe_update": true, "updated_stamp": stamp}});
+    let applied = call(
+        &app,
+        Method::PUT,
+        format!("/api/v2/tickets/{id}"),
+        Some(update.clone()),
+    )
+    .await;
+    assert_eq!(applied.status, StatusCode::OK);
+    assert_ne!(applied.json()["ticket"]["updated_at"], stamp.as_str());
+
+    let again = call(
+        &app,
+        Method::PUT,
+        format!("/api/v2/tickets/{id}"),
+        Some(update),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let body = again.json();
+    assert_eq!(body["error"], "UpdateConflict");
+    assert_eq!(
+        body["description"],
+        intake_zendesk_sim::SAFE_UPDATE_CONFLICT_DESCRIPTION
+    );
+    let comments = state.tickets()[0]["comments"].as_array().unwrap().len();
+    assert_eq!(comments, 2, "the stale update added nothing");
+
+    let plain = json!({"ticket": {"comment": {"body": "plain"}, "updated_stamp": stamp}});
+    let plain = call(
+        &app,
+        Method::PUT,
+        format!("/api/v2/tickets/{id}"),
+        Some(plain),
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::OK, "a stamp alone does not guard");
+    let missing = json!({"ticket": {"comment": {"body": "no stamp"}, "safe_update": true}});
+    let missing = call(
+        &app,
+        Method::PUT,
+        format!("/api/v2/tickets/{id}"),
+        Some(missing),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::CONFLICT);
+}

@@ -101,6 +101,9 @@ impl Client {
         if update.comment.is_some() {
             call.policy = RetryPolicy::OnlyUnprocessed;
         }
+        if update.safe_update == Some(true) {
+            call.policy = RetryPolicy::SafeUpdate;
+        }
         let envelope: TicketEnvelope = self.execute(call).await?.json()?;
         Ok(envelope.ticket)
     }

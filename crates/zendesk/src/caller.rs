@@ -6,9 +6,25 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 tokio::task_local! {
     static CHANNEL: Arc<str>;
+    static TICKET_WAIT_LIMIT: Duration;
+}
+
+/// Runs `work` with per-ticket waits bounded by `limit`: an update of a
+/// ticket whose update slot frees up later than that (the 30-per-10-minutes
+/// limit, a per-ticket 429's hold) fails at once with
+/// [`crate::Error::TicketHeld`] saying when to come back, instead of sleeping.
+/// The router uses it to park the conversation and serve the others.
+pub async fn with_ticket_wait_limit<F: Future>(limit: Duration, work: F) -> F::Output {
+    TICKET_WAIT_LIMIT.scope(limit, work).await
+}
+
+/// The per-ticket wait limit of the current call, if any.
+pub(crate) fn ticket_wait_limit() -> Option<Duration> {
+    TICKET_WAIT_LIMIT.try_with(|limit| *limit).ok()
 }
 
 /// Runs `work` with every Zendesk call inside it labelled with `channel`.

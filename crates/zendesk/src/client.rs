@@ -190,7 +190,19 @@ impl Client {
             attempt += 1;
             let slot = match call.ticket {
                 Some(ticket) => {
-                    let slot = inner.tickets.wait_slot(ticket).await;
+                    let slot = match crate::caller::ticket_wait_limit() {
+                        None => inner.tickets.wait_slot(ticket).await,
+                        Some(limit) => match inner.tickets.wait_slot_within(ticket, limit).await {
+                            Ok(slot) => slot,
+                            Err(free_at) => {
+                                return Err(Error::TicketHeld {
+                                    endpoint: call.endpoint,
+                                    ticket,
+                                    retry_in: free_at.saturating_duration_since(Instant::now()),
+                                });
+                            }
+                        },
+                    };
                     RateLimitWaited {
                         endpoint: call.endpoint,
                         reason: "ticket_updates",

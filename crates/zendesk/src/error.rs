@@ -122,6 +122,16 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The ticket's update slot is not free for longer than the caller's
+    /// per-ticket wait limit ([`crate::with_ticket_wait_limit`]): its
+    /// updates are over Zendesk's per-ticket limit or held by a per-ticket
+    /// 429. Nothing was sent; retryable after `retry_in`.
+    #[error("zendesk {endpoint} on ticket {ticket} is held for {}s by the per-ticket update limit", retry_in.as_secs())]
+    TicketHeld {
+        endpoint: &'static str,
+        ticket: u64,
+        retry_in: Duration,
+    },
     /// A success answer whose body is not what the API documents.
     #[error("zendesk {endpoint} returned an unreadable {status} response{}: {detail}", RequestIdSuffix(request_id.as_deref()))]
     Decode {
@@ -185,6 +195,8 @@ impl fmt::Display for LogSummary<'_> {
 
 /// Error code of an idempotency key reused with another body.
 const IDEMPOTENCY_MISMATCH: &str = "IdempotentRequestError";
+/// The error code of a refused `safe_update` (409).
+const UPDATE_CONFLICT: &str = "UpdateConflict";
 /// Text of the 422 that refuses an update of a closed ticket.
 const CLOSED_TICKET_TEXT: &str = "closed prevents ticket update";
 /// Field names of a 422's `details` that mean a named user is not usable
@@ -206,7 +218,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Config(_) | Error::InvalidInput(_) | Error::Decode { .. } => false,
-            Error::Timeout { .. } | Error::Connection { .. } => true,
+            Error::Timeout { .. } | Error::Connection { .. } | Error::TicketHeld { .. } => true,
             Error::Api { status, .. } => {
                 !self.is_idempotency_mismatch() && matches!(status, 409 | 429 | 500..=599)
             }
@@ -218,6 +230,14 @@ impl Error {
     /// them (a dead-letter record); never log it.
     pub fn log_summary(&self) -> LogSummary<'_> {
         LogSummary(self)
+    }
+
+    /// How long the ticket is held, for [`Error::TicketHeld`].
+    pub fn ticket_held(&self) -> Option<Duration> {
+        match self {
+            Error::TicketHeld { retry_in, .. } => Some(*retry_in),
+            _ => None,
+        }
     }
 
     /// The HTTP status Zendesk answered with, if it answered.
@@ -303,6 +323,19 @@ impl Error {
         }
     }
 
+    /// 409 `UpdateConflict`: Zendesk refused the update because the ticket
+    /// changed (a `safe_update` whose `updated_stamp` is stale) or is being
+    /// changed by another request right now. The same code covers both, so
+    /// a caller that must know reads the ticket's `updated_at`.
+    pub fn is_update_conflict(&self) -> bool {
+        match self {
+            Error::Api {
+                status: 409, body, ..
+            } => body.error.as_deref().is_none_or(|e| e == UPDATE_CONFLICT),
+            _ => false,
+        }
+    }
+
     /// 429: the account's rate limit was hit.
     pub fn is_rate_limited(&self) -> bool {
         self.status() == Some(429)
@@ -332,6 +365,7 @@ impl Error {
             Error::Config(_) | Error::InvalidInput(_) => "invalid",
             Error::Timeout { .. } => "timeout",
             Error::Connection { .. } => "connection_error",
+            Error::TicketHeld { .. } => "ticket_held",
             Error::Api { status, .. } | Error::Decode { status, .. } => status_class(*status),
         }
     }

@@ -22,7 +22,7 @@ mod types;
 mod user_cache;
 
 pub use api::{IDEMPOTENCY_KEY_LIFE, MAX_PAGES, SHOW_MANY_MAX_IDS};
-pub use caller::for_channel;
+pub use caller::{for_channel, with_ticket_wait_limit};
 pub use client::Client;
 pub use error::{ApiErrorBody, Error, LogSummary, MAX_LOGGED_DESCRIPTION_CHARS};
 pub use events::{

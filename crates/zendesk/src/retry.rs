@@ -20,6 +20,10 @@ pub enum RetryPolicy {
     /// 429, a 409 (a concurrent update refused this one) or a connection that
     /// never opened.
     OnlyUnprocessed,
+    /// A `safe_update` comment: as `OnlyUnprocessed`, but a 409 is returned
+    /// at once (the caller decides from the ticket's `updated_at` whether
+    /// its stamp is stale; repeating it with the same stamp cannot help).
+    SafeUpdate,
 }
 
 /// What to do after a failed attempt.
@@ -65,7 +69,10 @@ pub fn next_step(
     if !error.is_retryable() || attempt >= max_attempts {
         return Next::GiveUp;
     }
-    if policy == RetryPolicy::OnlyUnprocessed && !proves_unprocessed(error) {
+    if policy == RetryPolicy::SafeUpdate && error.status() == Some(409) {
+        return Next::GiveUp;
+    }
+    if policy != RetryPolicy::Always && !proves_unprocessed(error) {
         return Next::GiveUp;
     }
     match (error.status(), error.retry_after()) {

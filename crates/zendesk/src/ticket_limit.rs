@@ -186,6 +186,27 @@ impl TicketLimits {
         }
     }
 
+    /// Like [`TicketLimits::wait_slot`], but waits only when the slot frees
+    /// up within `limit`; otherwise returns when it does, without waiting.
+    pub async fn wait_slot_within(&self, ticket: u64, limit: Duration) -> Result<Slot, Instant> {
+        let started = Instant::now();
+        loop {
+            let now = Instant::now();
+            let free_at = self.log().try_reserve(ticket, now);
+            match free_at {
+                Ok(()) => {
+                    return Ok(Slot {
+                        ticket,
+                        at: now,
+                        waited: started.elapsed(),
+                    });
+                }
+                Err(at) if at.saturating_duration_since(started) > limit => return Err(at),
+                Err(at) => tokio::time::sleep_until(at).await,
+            }
+        }
+    }
+
     /// Gives a slot back: its attempt did not count against the ticket's limit.
     pub fn release(&self, slot: &Slot) {
         self.log().release(slot.ticket, slot.at);
@@ -315,6 +336,28 @@ mod tests {
         let slot = limits.wait_slot(3).await;
         assert_eq!(slot.waited, Duration::from_secs(45));
         assert_eq!(slot.ticket, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_wait_returns_when_the_slot_frees_instead_of_sleeping() {
+        let limits = TicketLimits::default();
+        let start = Instant::now();
+        for _ in 0..30 {
+            limits.wait_slot_within(9, Duration::ZERO).await.unwrap();
+        }
+        let refused = limits.wait_slot_within(9, Duration::from_secs(5)).await;
+        assert_eq!(refused, Err(start + WINDOW));
+        assert_eq!(Instant::now(), start, "it did not sleep");
+        limits.hold_for(10, Duration::from_secs(3));
+        let slot = limits
+            .wait_slot_within(10, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            slot.waited,
+            Duration::from_secs(3),
+            "a short hold is waited out"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -128,6 +128,14 @@ pub struct TicketUpdate {
     /// update's audit `metadata.custom`, and so on the comment it adds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
+    /// With `updated_stamp`: Zendesk applies the update only while the
+    /// ticket's `updated_at` is still that stamp, else answers 409
+    /// `UpdateConflict` ([`crate::Error::is_update_conflict`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_update: Option<bool>,
+    /// The ticket's `updated_at` as last read (see `safe_update`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_stamp: Option<String>,
 }
 
 /// A comment of an existing ticket, as `GET /api/v2/tickets/{id}/comments` returns it.

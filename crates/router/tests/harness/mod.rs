@@ -130,6 +130,14 @@ impl Harness {
         options
     }
 
+    /// Options with one event in flight: for tests whose one-time fault must
+    /// hit the event published first (several lanes at once would race for it).
+    pub fn serial_options(&self, channels: Vec<ChannelRoute>) -> RouterOptions {
+        let mut options = self.options(channels);
+        options.max_in_flight = 1;
+        options
+    }
+
     pub fn start_router(&mut self, options: RouterOptions) {
         let store: Arc<dyn StateStore> = self.store.clone();
         let blobs: Arc<dyn BlobStore> = self.blobs.clone();

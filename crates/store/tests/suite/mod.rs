@@ -413,3 +413,102 @@ pub async fn last_acknowledgement_counts_only_sent_ones_per_contact(store: Arc<d
         Some(other_contact.at)
     );
 }
+
+fn parked(group: &str, lane: &str, attempts: u32) -> intake_store::ParkedLane {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00.123456Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    intake_store::ParkedLane {
+        consumer_group: group.to_owned(),
+        lane: lane.to_owned(),
+        channel: "chat".to_owned(),
+        event_id: Uuid::new_v4(),
+        reason: "failing".to_owned(),
+        attempts,
+        first_failure_at: at,
+        resume_at: at + chrono::Duration::seconds(i64::from(attempts)),
+        last_error: "zendesk show_ticket returned 503".to_owned(),
+        history: vec!["first\nline".to_owned(), "second".to_owned()],
+    }
+}
+
+pub async fn parked_lanes_are_written_replaced_listed_and_removed(store: Arc<dyn StateStore>) {
+    assert!(store.parked_lanes(None).await.unwrap().is_empty());
+    let a = parked("g1", "thread:chat:a", 3);
+    let b = parked("g1", "contact:email:b@x.test", 1);
+    let other = parked("g2", "thread:chat:a", 2);
+    for lane in [&a, &b, &other] {
+        store.park_lane(lane).await.unwrap();
+    }
+    let listed = store.parked_lanes(Some("g1")).await.unwrap();
+    // Earliest resume first; newlines inside a history line are flattened.
+    let mut expected_b = b.clone();
+    expected_b.history = vec!["first line".to_owned(), "second".to_owned()];
+    let mut expected_a = a.clone();
+    expected_a.history = expected_b.history.clone();
+    assert_eq!(listed, vec![expected_b, expected_a.clone()]);
+    assert_eq!(store.parked_lanes(None).await.unwrap().len(), 3);
+
+    // Parking the lane again replaces its row.
+    let mut again = a.clone();
+    again.attempts = 4;
+    again.reason = "ticket_limit".to_owned();
+    again.history.push("third".to_owned());
+    store.park_lane(&again).await.unwrap();
+    let listed = store.parked_lanes(Some("g1")).await.unwrap();
+    let row = listed.iter().find(|p| p.lane == a.lane).unwrap();
+    assert_eq!((row.attempts, row.reason.as_str()), (4, "ticket_limit"));
+    assert_eq!(row.history.len(), 3);
+
+    store.unpark_lane("g1", &a.lane).await.unwrap();
+    store.unpark_lane("g1", "never-parked").await.unwrap();
+    let left: Vec<String> = store
+        .parked_lanes(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{}/{}", p.consumer_group, p.lane))
+        .collect();
+    assert_eq!(left, ["g1/contact:email:b@x.test", "g2/thread:chat:a"]);
+}
+
+pub async fn a_pending_comment_keeps_its_updated_stamp_until_replaced(store: Arc<dyn StateStore>) {
+    let event = Uuid::new_v4();
+    store
+        .begin_comment(event, 42, "2026-12-01T10:00:00Z")
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            pending.effect,
+            pending.ticket_id,
+            pending.updated_stamp.as_deref()
+        ),
+        (Effect::Commented, Some(42), Some("2026-12-01T10:00:00Z"))
+    );
+    // A new stamp replaces the old one; a plain begin_effect clears it.
+    store
+        .begin_comment(event, 42, "2026-12-01T10:00:05Z")
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        pending.updated_stamp.as_deref(),
+        Some("2026-12-01T10:00:05Z")
+    );
+    store
+        .begin_effect(event, Effect::Created, None)
+        .await
+        .unwrap();
+    let pending = store.pending_effect(event).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.effect, pending.updated_stamp),
+        (Effect::Created, None)
+    );
+    store
+        .record_event(event, link(42, Effect::Created), None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_effect(event).await.unwrap(), None);
+}

@@ -370,6 +370,21 @@ fn check_update_limit(
     Ok(())
 }
 
+/// `safe_update: true` applies the update only while `updated_stamp` is the
+/// ticket's `updated_at` as the API shows it (ISO 8601, whole seconds);
+/// otherwise 409 `UpdateConflict` and nothing changes. A safe update without
+/// a stamp is taken as stale (*unconfirmed*).
+fn check_safe_update(input: &Value, updated_at: DateTime<Utc>) -> Result<(), ApiError> {
+    if input.get("safe_update").and_then(Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    let stamp = input.get("updated_stamp").and_then(Value::as_str);
+    if stamp.map(str::trim) == Some(crate::model::ts(updated_at).as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::StaleUpdate)
+}
+
 /// Applies a `ticket` update object; returns the audit.
 pub fn update(
     data: &mut Data,
@@ -384,6 +399,7 @@ pub fn update(
     if ticket.status == "closed" {
         return Err(ApiError::closed_ticket());
     }
+    check_safe_update(input, ticket.updated_at)?;
     let comment_count = ticket.comments.len();
     let comment = parse_comment(input)?;
     let custom_metadata = parse_metadata(input)?;

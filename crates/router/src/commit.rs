@@ -1,0 +1,93 @@
+//! Bus positions with many events in flight: the stored position of a
+//! partition only ever moves over the contiguous prefix of finished events
+//! (the `at_least_once` shape, extended to concurrency). An event finished
+//! out of order waits until everything polled before it on its partition is
+//! finished too; a crash meanwhile replays it, and the state store makes
+//! that a suppressed duplicate.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Polled, unfinished and finished-but-not-stored events per partition.
+#[derive(Debug, Default)]
+pub(crate) struct Commits {
+    partitions: HashMap<(String, i32), BTreeMap<i64, bool>>,
+}
+
+impl Commits {
+    /// Starts tracking a polled record; false when that offset is tracked
+    /// already (redelivered while the first copy is still held: drop it).
+    pub(crate) fn track(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
+        let entries = self
+            .partitions
+            .entry((topic.to_owned(), partition))
+            .or_default();
+        if entries.contains_key(&offset) {
+            return false;
+        }
+        entries.insert(offset, false);
+        true
+    }
+
+    /// Marks a record finished; returns the highest offset of the contiguous
+    /// finished prefix when that prefix grew (the position to store), None
+    /// while an earlier record of the partition is unfinished.
+    pub(crate) fn finish(&mut self, topic: &str, partition: i32, offset: i64) -> Option<i64> {
+        let key = (topic.to_owned(), partition);
+        let entries = self.partitions.get_mut(&key)?;
+        *entries.get_mut(&offset)? = true;
+        let mut stored = None;
+        while let Some(entry) = entries.first_entry() {
+            if !*entry.get() {
+                break;
+            }
+            stored = Some(*entry.key());
+            entry.remove();
+        }
+        if entries.is_empty() {
+            self.partitions.remove(&key);
+        }
+        stored
+    }
+
+    /// Records held (polled and not yet stored), over all partitions.
+    pub(crate) fn held(&self) -> usize {
+        self.partitions.values().map(BTreeMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_position_moves_over_the_finished_prefix_only() {
+        let mut commits = Commits::default();
+        for offset in 10..14 {
+            assert!(commits.track("t", 0, offset));
+        }
+        assert!(commits.track("t", 1, 5));
+        // Finished out of order: nothing may be stored past the unfinished 10.
+        assert_eq!(commits.finish("t", 0, 12), None);
+        assert_eq!(commits.finish("t", 0, 11), None);
+        assert_eq!(
+            commits.finish("t", 1, 5),
+            Some(5),
+            "partitions are separate"
+        );
+        assert_eq!(commits.finish("t", 0, 10), Some(12));
+        assert_eq!(commits.held(), 1);
+        assert_eq!(commits.finish("t", 0, 13), Some(13));
+        assert_eq!(commits.held(), 0);
+    }
+
+    #[test]
+    fn a_redelivered_record_is_not_tracked_twice() {
+        let mut commits = Commits::default();
+        assert!(commits.track("t", 0, 1));
+        assert!(!commits.track("t", 0, 1));
+        assert_eq!(commits.finish("t", 0, 1), Some(1));
+        // Unknown records change nothing.
+        assert_eq!(commits.finish("t", 0, 1), None);
+        assert_eq!(commits.finish("u", 3, 0), None);
+    }
+}
