@@ -305,12 +305,21 @@ fn published(gateway: &Gateway) -> Vec<TicketEvent> {
 
 #[tokio::test]
 async fn start_is_answered_200_and_counted_without_an_event() {
+    // The default runtime runs the handler on this thread: its recorder counts.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let gateway = gateway("http://127.0.0.1:9", "");
     let (status, body) = deliver(&gateway, fixture("start"), Some(SECRET)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ignored");
     assert_eq!(body["reason"], "start");
     assert!(gateway.bus.records().is_empty());
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains("intake_telegram_updates_ignored_total{reason=\"start\"} 1"),
+        "{rendered}"
+    );
     // Unauthenticated, the same update is a 401 from the kit.
     let (status, _) = deliver(&gateway, fixture("start"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
