@@ -264,7 +264,7 @@ impl Channel for Telegram {
             let poller = crate::poller(&options).map_err(BuildError::from_error)?;
             return Ok(Adapter::Pull(Box::new(poller)));
         }
-        let channel = crate::TelegramHttp::new(options).map_err(BuildError::from_error)?;
+        let channel = crate::TelegramChannel::new(options).map_err(BuildError::from_error)?;
         Ok(Adapter::Http(channel))
     }
 

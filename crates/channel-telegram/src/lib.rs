@@ -3,8 +3,8 @@
 //! (setWebhook with `secret_token`), authenticated by
 //! `X-Telegram-Bot-Api-Secret-Token` in constant time before anything is
 //! parsed. Updates that make no ticket (`/start`, group chatter not for the
-//! bot, other update kinds) are answered 200 and counted, so Telegram does
-//! not redeliver them; files are fetched with `getFile` into the blob store;
+//! bot, other update kinds) are answered 200 and counted by the kit's
+//! `handshake` step, so Telegram does not redeliver them; files are fetched with `getFile` into the blob store;
 //! replies go back with `sendMessage` ([`reply`]).
 
 mod api;
@@ -17,16 +17,11 @@ pub mod reply;
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use intake_channel::webhook::{Authenticated, Normalised, Rejection, WebhookSettings, reject};
-use intake_channel::{
-    ChannelContext, HttpChannel, RejectReason, SenderLimiter, WebhookChannel, read_body_limited,
-};
+use intake_channel::webhook::{Authenticated, Normalised, Rejection, WebhookSettings};
+use intake_channel::{ChannelContext, RejectReason, SenderLimiter, WebhookChannel};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -65,8 +60,8 @@ pub fn webhook_path(bot: &str) -> String {
     format!("/v1/telegram/{bot}")
 }
 
-/// The Telegram channel: the kit's pipeline behind a first step that
-/// answers the updates that make no ticket.
+/// The Telegram channel in webhook mode (an `HttpChannel` through
+/// [`WebhookChannel`]).
 pub struct TelegramChannel {
     path: &'static str,
     secret_token: Option<SecretString>,
@@ -84,11 +79,7 @@ impl std::fmt::Debug for TelegramChannel {
     }
 }
 
-/// The HTTP face of [`TelegramChannel`] (what the gateway mounts).
-#[derive(Debug)]
-pub struct TelegramHttp(Arc<TelegramChannel>);
-
-impl TelegramHttp {
+impl TelegramChannel {
     /// The channel for `options`; the client cannot be built only when the
     /// TLS backend fails to start.
     pub fn new(options: TelegramOptions) -> Result<Arc<Self>, reqwest::Error> {
@@ -115,11 +106,9 @@ impl TelegramHttp {
                 ..WebhookSettings::new(options.max_body_bytes)
             },
         };
-        Ok(Arc::new(TelegramHttp(Arc::new(channel))))
+        Ok(Arc::new(channel))
     }
-}
 
-impl TelegramChannel {
     fn secret_matches(&self, headers: &HeaderMap) -> Result<(), Rejection> {
         let refuse = |message: &str| Rejection::new(RejectReason::Signature, message);
         let given = headers
@@ -137,43 +126,6 @@ impl TelegramChannel {
             Err(refuse("X-Telegram-Bot-Api-Secret-Token does not match"))
         }
     }
-}
-
-impl HttpChannel for TelegramHttp {
-    fn name(&self) -> &'static str {
-        CHANNEL
-    }
-
-    fn routes(self: Arc<Self>, ctx: ChannelContext) -> axum::Router {
-        let channel = Arc::clone(&self.0);
-        HttpChannel::routes(Arc::clone(&self.0), ctx).layer(axum::middleware::from_fn(
-            move |request, next| answer_ignored(Arc::clone(&channel), request, next),
-        ))
-    }
-}
-
-/// Authenticated updates that make no ticket get 200 here; everything else
-/// (unauthenticated deliveries included) goes on to the kit's pipeline.
-async fn answer_ignored(channel: Arc<TelegramChannel>, request: Request, next: Next) -> Response {
-    if channel.secret_matches(request.headers()).is_err() {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let limit = channel.settings.max_body_bytes;
-    let bytes = match read_body_limited(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let rejection = Rejection::new(RejectReason::TooLarge, e.to_string());
-            return reject(CHANNEL, None, rejection).into_response();
-        }
-    };
-    if let Ok(Update::Ignored(reason)) = normalise(&channel.rules, &bytes, Utc::now()) {
-        events::UpdateIgnored { reason }.emit();
-        let body = serde_json::json!({"status": "ignored", "reason": reason.as_str()});
-        return (StatusCode::OK, axum::Json(body)).into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
 }
 
 #[async_trait::async_trait]
@@ -203,6 +155,17 @@ impl WebhookChannel for TelegramChannel {
         Ok(Authenticated::default())
     }
 
+    /// Updates that make no ticket are answered 200 here, so that Telegram
+    /// does not redeliver them, and counted.
+    fn handshake(&self, body: &[u8]) -> Option<Response> {
+        let Ok(Update::Ignored(reason)) = normalise(&self.rules, body, Utc::now()) else {
+            return None;
+        };
+        events::UpdateIgnored { reason }.emit();
+        let answer = serde_json::json!({"status": "ignored", "reason": reason.as_str()});
+        Some((StatusCode::OK, axum::Json(answer)).into_response())
+    }
+
     fn normalise(
         &self,
         _: &Authenticated,
@@ -211,8 +174,7 @@ impl WebhookChannel for TelegramChannel {
     ) -> Result<Normalised<Vec<FileRef>>, Rejection> {
         match normalise(&self.rules, body, received_at)? {
             Update::Message(message) => Ok(*message),
-            // Answered before the pipeline (answer_ignored); kept as a refusal
-            // should the pipeline ever be mounted alone.
+            // Answered by `handshake` before the pipeline normalises.
             Update::Ignored(reason) => Err(Rejection::new(
                 RejectReason::Schema,
                 format!("update makes no ticket ({})", reason.as_str()),

@@ -13,7 +13,7 @@ use intake_channel::testing::{
 };
 use intake_channel::{ChannelContext, HttpChannel, TicketEvent};
 use intake_channel_telegram::{
-    GroupMessages, Ignored, Rules, SECRET_HEADER, Telegram, TelegramHttp, Update, normalise,
+    GroupMessages, Ignored, Rules, SECRET_HEADER, Telegram, TelegramChannel, Update, normalise,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ struct Sender;
 impl WebhookTestSender for Sender {
     fn routes(&self, ctx: ChannelContext) -> axum::Router {
         // No file in these bodies: the Bot API is never called.
-        TelegramHttp::new(options("http://127.0.0.1:9", ""))
+        TelegramChannel::new(options("http://127.0.0.1:9", ""))
             .unwrap()
             .routes(ctx)
     }
@@ -268,7 +268,9 @@ fn gateway(api: &str, extra: &str) -> Gateway {
         topics: intake_bus::Topics::new("t"),
         blobs: Arc::clone(&blobs) as _,
     };
-    let app = TelegramHttp::new(options(api, extra)).unwrap().routes(ctx);
+    let app = TelegramChannel::new(options(api, extra))
+        .unwrap()
+        .routes(ctx);
     Gateway {
         app,
         bus,
