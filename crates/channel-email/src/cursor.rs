@@ -1,49 +1,7 @@
 //! Where a mailbox's catch-up stands: `<UIDVALIDITY>:<last handed-off UID>`,
 //! kept in the state store's generic cursors under `email:<account>:<mailbox>`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use intake_store::{StateStore, StoreError};
-
-/// The two cursor calls the channel needs (so tests can use memory).
-#[async_trait]
-pub trait CursorStore: Send + Sync {
-    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError>;
-    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError>;
-}
-
-/// The state store's cursors.
-pub struct StoreCursors(pub Arc<dyn StateStore>);
-
-#[async_trait]
-impl CursorStore for StoreCursors {
-    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError> {
-        self.0.cursor(scope).await
-    }
-    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError> {
-        self.0.set_cursor(scope, value).await
-    }
-}
-
-/// Cursors in memory (tests; lost on restart).
-#[derive(Debug, Default)]
-pub struct MemoryCursors(Mutex<BTreeMap<String, String>>);
-
-#[async_trait]
-impl CursorStore for MemoryCursors {
-    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.lock().expect("cursor lock").get(scope).cloned())
-    }
-    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError> {
-        self.0
-            .lock()
-            .expect("cursor lock")
-            .insert(scope.to_owned(), value.to_owned());
-        Ok(())
-    }
-}
+pub use intake_channel::cursor::{CursorStore, MemoryCursors, StoreCursors};
 
 /// A mailbox position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EmailConfig, RawAccount, RawEmailConfig, SecretReader};
-use crate::cursor::MemoryCursors;
 use crate::{CHANNEL, EmailChannel, SmtpReplySender};
 
 /// `[channels.email]` as written, without the keys the config crate owns.
@@ -85,13 +84,9 @@ impl SecretReader for SectionSecrets<'_, '_, '_> {
 }
 
 impl Channel for Email {
-    fn build(options: &EmailConfig, _gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &EmailConfig, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
         let sender = Self::reply_sender(options)?;
-        // The kit's build step has no state store to hand over yet: the UID
-        // cursor is kept in memory, and after a restart the catch-up goes by
-        // the $IntakeProcessed flag (nothing lost, nothing taken twice; see
-        // docs/email.md). `crate::register` takes the store once the app can pass it.
-        let cursors = Arc::new(MemoryCursors::default());
+        let cursors = gateway.cursors.clone();
         let mut accounts = Vec::new();
         for account in options.accounts.clone() {
             let channel = EmailChannel::new(

@@ -26,13 +26,7 @@ fn an_enabled_section_loads_and_builds_one_pull_adapter_and_a_reply_sender() {
     let options = load_channel_options::<Email>(&toml, &[("INTAKE_MAIL_PASSWORD", "pw")])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(options.accounts.len(), 1);
-    let adapter = Email::build(
-        &options,
-        &GatewayLimits {
-            max_body_bytes: 1 << 20,
-        },
-    )
-    .unwrap();
+    let adapter = Email::build(&options, &GatewayLimits::in_memory(1 << 20)).unwrap();
     assert!(matches!(adapter, Adapter::Pull(_)), "{adapter:?}");
     assert!(Email::reply_sender(&options).unwrap().is_some());
 }
