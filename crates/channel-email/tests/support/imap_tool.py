@@ -10,6 +10,8 @@ test Dovecot (scripts/test-services start imap).
   imap_tool.py uidvalidity USER FOLDER
 
 Server and password come from INTAKE_TEST_IMAP / INTAKE_TEST_IMAP_PASSWORD.
+APPEND_DATE (optional, e.g. "04-Dec-2026 17:57:00 +0300") sets the appended
+mails' internal date, the time the server received them.
 """
 
 import email
@@ -47,7 +49,8 @@ def cmd_append(conn, folder, files):
     ensure(conn, folder)
     blobs = [open(f, "rb").read() for f in files] if files else [sys.stdin.buffer.read()]
     for raw in blobs:
-        check(conn.append(quoted(folder), None, None, raw))
+        date = os.environ.get("APPEND_DATE")
+        check(conn.append(quoted(folder), None, f'"{date}"' if date else None, raw))
 
 
 def cmd_list(conn, folder):

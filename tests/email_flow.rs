@@ -1,0 +1,271 @@
+//! The help@ mailbox end to end with the built binary (issues 10 and 11): a
+//! mail that the real IMAP server (Dovecot) received at 17:57 Moscow time on
+//! Friday 27 November 2026 (its INTERNALDATE, set by the APPEND; Dovecot
+//! refuses dates in the future, so the day is a past one) becomes one ticket
+//! in the simulator, is moved to
+//! the processed folder, and gets exactly one acknowledgement through the
+//! real SMTP server (the aiosmtpd sink), from the support address, threaded
+//! on the customer's mail, marked as automatic, and naming the mail policy's
+//! deadline: 12 working hours later, Tuesday 1 December 13:57 (3 minutes
+//! that Friday, 8 hours on Monday, 3 hours 57 minutes on Tuesday).
+//!
+//! Needs `scripts/test-services start imap smtp`; fails in CI without them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Backend, World, metric_value};
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(120);
+const FRIDAY_17_57: &str = "2026-11-27T17:57:00+03:00";
+/// The same instant as IMAP's APPEND writes an internal date.
+const FRIDAY_17_57_IMAP: &str = "27-Nov-2026 17:57:00 +0300";
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// The mail servers, or `None` (skip) outside CI when they are missing.
+fn servers() -> Option<()> {
+    let vars = [
+        "INTAKE_TEST_IMAP",
+        "INTAKE_TEST_IMAP_PASSWORD",
+        "INTAKE_TEST_SMTP",
+        "INTAKE_TEST_SMTP_USER",
+        "INTAKE_TEST_SMTP_PASSWORD",
+        "INTAKE_TEST_SMTP_MAILDIR",
+        "INTAKE_TEST_TLS_CA",
+    ];
+    let missing: Vec<&str> = vars.into_iter().filter(|v| env(v).is_none()).collect();
+    if missing.is_empty() {
+        return Some(());
+    }
+    let hint =
+        "run `scripts/test-services start imap smtp` and `eval \"$(scripts/test-services env)\"`";
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{} not set; {hint}", missing.join(", "));
+    }
+    eprintln!("skipping: {} not set; {hint}", missing.join(", "));
+    None
+}
+
+/// Python's imaplib, the other side (crates/channel-email/tests/support).
+fn imap_tool(args: &[&str], stdin: Option<&[u8]>, append_date: Option<&str>) -> String {
+    use std::io::Write as _;
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/channel-email/tests/support/imap_tool.py");
+    let mut command = Command::new("python3");
+    command.arg(tool).args(args);
+    if let Some(date) = append_date {
+        command.env("APPEND_DATE", date);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "imap_tool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Message-IDs in `folder` of `user`.
+fn message_ids(user: &str, folder: &str) -> Vec<String> {
+    let listed: serde_json::Value =
+        serde_json::from_str(&imap_tool(&["list", user, folder], None, None)).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Mails the SMTP sink holds that answer `message_id` (its Maildir is
+/// shared by every test, so they are told apart by threading).
+fn replies_to(maildir: &Path, message_id: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(raw) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let Some(parsed) = mail_parser::MessageParser::default().parse(&raw) else {
+            continue;
+        };
+        let in_reply_to = parsed
+            .in_reply_to()
+            .as_text()
+            .unwrap_or_default()
+            .to_owned();
+        if in_reply_to.trim_matches(['<', '>']) == message_id {
+            found.push((entry.path(), raw));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_becomes_one_ticket_and_one_acknowledgement_naming_tuesday_13_57() {
+    let Some(()) = servers() else {
+        return;
+    };
+    let user = format!("help-{}@example.test", uuid::Uuid::new_v4().simple());
+    let (imap_host, imap_port) = env("INTAKE_TEST_IMAP")
+        .unwrap()
+        .split_once(':')
+        .map(|(h, p)| (h.to_owned(), p.to_owned()))
+        .unwrap();
+    let smtp_port = env("INTAKE_TEST_SMTP")
+        .unwrap()
+        .split_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let extra = format!(
+        r#"
+[channels.email]
+enabled = true
+[[channels.email.accounts]]
+name = "help"
+address = "{user}"
+[channels.email.accounts.imap]
+host = "{imap_host}"
+port = {imap_port}
+tls = "none"
+username = "{user}"
+password_env = "INTAKE_TEST_IMAP_PASSWORD"
+processed_folder = "Processed"
+command_timeout_secs = 30
+[channels.email.accounts.smtp]
+host = "localhost"
+port = {smtp_port}
+tls = "starttls"
+ca_file = {ca:?}
+username = {smtp_user:?}
+password_env = "INTAKE_TEST_SMTP_PASSWORD"
+[acknowledgements]
+retry_initial_backoff_ms = 200
+retry_max_backoff_secs = 2
+"#,
+        ca = env("INTAKE_TEST_TLS_CA").unwrap(),
+        smtp_user = env("INTAKE_TEST_SMTP_USER").unwrap(),
+    );
+    let world = World::with_sim(Backend::Embedded, None, Default::default(), &extra).await;
+    let mut intake = world.spawn_env("all", None, &[("INTAKE_TEST_NOW", FRIDAY_17_57)]);
+    world.wait_ready(&mut intake).await;
+
+    let message_id = format!("{}@customer.test", uuid::Uuid::new_v4().simple());
+    let mail = format!(
+        "From: Anna Petrova <anna@customer.test>\r\nTo: {user}\r\n\
+         Subject: =?utf-8?B?{subject}?=\r\nMessage-ID: <{message_id}>\r\n\
+         Date: Fri, 27 Nov 2026 17:56:40 +0300\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        subject = base64_encode("Не приходит счёт".as_bytes()),
+    );
+    let mut raw = mail.into_bytes();
+    // "Счёт за ноябрь так и не пришёл." in KOI8-R.
+    raw.extend_from_slice(&koi8r("Счёт за ноябрь так и не пришёл."));
+    raw.extend_from_slice(b"\r\n");
+    imap_tool(
+        &["append", &user, "INBOX"],
+        Some(&raw),
+        Some(FRIDAY_17_57_IMAP),
+    );
+
+    let tickets = world.wait_tickets(1, WAIT).await;
+    let ticket = &tickets[0];
+    assert_eq!(ticket["subject"], "Не приходит счёт", "{ticket}");
+    let description = ticket["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("Счёт за ноябрь так и не пришёл."),
+        "KOI8-R read, not garbled: {ticket}"
+    );
+
+    // One acknowledgement through SMTP, counted once.
+    let maildir = PathBuf::from(env("INTAKE_TEST_SMTP_MAILDIR").unwrap());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = world.metrics().await;
+        let sent = metric_value(
+            &metrics,
+            "intake_acknowledgements_sent_total",
+            &[("channel", "email")],
+        );
+        if sent == Some(1.0) && !replies_to(&maildir, &message_id).is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no acknowledgement: {metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The mail was handed off only after its event was on the bus.
+    let deadline = Instant::now() + WAIT;
+    while message_ids(&user, "Processed") != vec![format!("<{message_id}>")] {
+        assert!(Instant::now() < deadline, "mail not moved to Processed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    intake.terminate(Duration::from_secs(30)).await;
+
+    let replies = replies_to(&maildir, &message_id);
+    assert_eq!(replies.len(), 1, "exactly one acknowledgement");
+    let raw = &replies[0].1;
+    let reply = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let header = |name: &str| {
+        reply
+            .header_raw(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("Auto-Submitted"), "auto-replied");
+    assert!(
+        header("X-RcptTo").contains("anna@customer.test"),
+        "{}",
+        header("X-RcptTo")
+    );
+    let from = reply
+        .from()
+        .and_then(|f| f.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default();
+    assert_eq!(from, user, "sent from the support address");
+    let subject = reply.subject().unwrap_or_default();
+    assert!(
+        subject.contains(&format!("[#{}]", ticket["id"])),
+        "the ticket token threads replies: {subject}"
+    );
+    let text = reply.body_text(0).unwrap_or_default().into_owned();
+    assert!(text.contains(&format!("{}", ticket["id"])), "{text}");
+    assert!(
+        text.contains("Мы ответим до 13:57 по московскому времени во вторник, 1 декабря."),
+        "the 12-working-hour mail policy: {text}"
+    );
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `text` in KOI8-R.
+fn koi8r(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::KOI8_R.encode(text);
+    assert!(!unmappable, "{text} is KOI8-R");
+    bytes.into_owned()
+}
