@@ -124,10 +124,25 @@ fn replies_to(maildir: &Path, message_id: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_becomes_one_ticket_and_one_acknowledgement_naming_tuesday_13_57() {
-    let Some(()) = servers() else {
-        return;
-    };
-    let user = format!("help-{}@example.test", uuid::Uuid::new_v4().simple());
+    if servers().is_some() {
+        mail_to_ticket_and_acknowledgement(false).await;
+    }
+}
+
+/// The process is SIGKILLed after the mail's event is on the bus and before
+/// the mail is moved out of INBOX: the restarted one takes the mail again,
+/// with the same event id, so there is still one ticket and one
+/// acknowledgement, and the mail ends in the processed folder.
+#[cfg(feature = "crashpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_publish_and_hand_off_replays_the_mail_once() {
+    if servers().is_some() {
+        mail_to_ticket_and_acknowledgement(true).await;
+    }
+}
+
+/// The `[channels.email]` section of `user`'s mailbox on the test servers.
+fn mailbox_config(user: &str) -> String {
     let (imap_host, imap_port) = env("INTAKE_TEST_IMAP")
         .unwrap()
         .split_once(':')
@@ -139,7 +154,7 @@ async fn a_mail_becomes_one_ticket_and_one_acknowledgement_naming_tuesday_13_57(
         .unwrap()
         .1
         .to_owned();
-    let extra = format!(
+    format!(
         r#"
 [channels.email]
 enabled = true
@@ -167,28 +182,54 @@ retry_max_backoff_secs = 2
 "#,
         ca = env("INTAKE_TEST_TLS_CA").unwrap(),
         smtp_user = env("INTAKE_TEST_SMTP_USER").unwrap(),
-    );
-    let world = World::with_sim(Backend::Embedded, None, Default::default(), &extra).await;
-    let mut intake = world.spawn_env("all", None, &[("INTAKE_TEST_NOW", FRIDAY_17_57)]);
-    world.wait_ready(&mut intake).await;
+    )
+}
 
-    let message_id = format!("{}@customer.test", uuid::Uuid::new_v4().simple());
-    let mail = format!(
+/// The customer's mail: a Base64 UTF-8 subject and a KOI8-R body.
+fn customer_mail(user: &str, message_id: &str) -> Vec<u8> {
+    let head = format!(
         "From: Anna Petrova <anna@customer.test>\r\nTo: {user}\r\n\
          Subject: =?utf-8?B?{subject}?=\r\nMessage-ID: <{message_id}>\r\n\
          Date: Fri, 27 Nov 2026 17:56:40 +0300\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
         subject = base64_encode("Не приходит счёт".as_bytes()),
     );
-    let mut raw = mail.into_bytes();
-    // "Счёт за ноябрь так и не пришёл." in KOI8-R.
+    let mut raw = head.into_bytes();
     raw.extend_from_slice(&koi8r("Счёт за ноябрь так и не пришёл."));
     raw.extend_from_slice(b"\r\n");
+    raw
+}
+
+async fn mail_to_ticket_and_acknowledgement(crash: bool) {
+    let user = format!("help-{}@example.test", uuid::Uuid::new_v4().simple());
+    let extra = mailbox_config(&user);
+    let world = World::with_sim(Backend::Embedded, None, Default::default(), &extra).await;
+    let clock = [("INTAKE_TEST_NOW", FRIDAY_17_57)];
+    let crashpoint = crash.then_some("email.after_publish");
+    let mut intake = world.spawn_env("all", crashpoint, &clock);
+    world.wait_ready(&mut intake).await;
+
+    let message_id = format!("{}@customer.test", uuid::Uuid::new_v4().simple());
+    let raw = customer_mail(&user, &message_id);
     imap_tool(
         &["append", &user, "INBOX"],
         Some(&raw),
         Some(FRIDAY_17_57_IMAP),
     );
+    if crash {
+        intake
+            .wait_output("crashpoint reached: email.after_publish", WAIT)
+            .await;
+        intake.kill();
+        assert_eq!(
+            message_ids(&user, "INBOX"),
+            vec![format!("<{message_id}>")],
+            "not handed off before the crash"
+        );
+        assert!(message_ids(&user, "Processed").is_empty());
+        intake = world.spawn_env("all", None, &clock);
+        world.wait_ready(&mut intake).await;
+    }
 
     let tickets = world.wait_tickets(1, WAIT).await;
     let ticket = &tickets[0];
@@ -221,7 +262,9 @@ retry_max_backoff_secs = 2
         assert!(Instant::now() < deadline, "mail not moved to Processed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert!(message_ids(&user, "INBOX").is_empty());
     intake.terminate(Duration::from_secs(30)).await;
+    assert_eq!(world.tickets().await.len(), 1, "one ticket");
 
     let replies = replies_to(&maildir, &message_id);
     assert_eq!(replies.len(), 1, "exactly one acknowledgement");

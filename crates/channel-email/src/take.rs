@@ -129,6 +129,8 @@ impl EmailChannel {
             }
             Err(error) => return Err(ChannelError::Bus(error).into()),
         }
+        // The crash-safety test stops here: on the bus, not yet handed off.
+        intake_telemetry::crashpoint("email.after_publish");
         self.hand_off(session, caps, uid).await
     }
 
