@@ -133,3 +133,61 @@ async fn ensure_topics_is_idempotent_and_check_ready_answers() {
         .expect("already exists is fine");
     bus.check_ready().await.expect("ready");
 }
+
+/// Reads `min.insync.replicas` of `topic` back from the broker: its value and
+/// whether it was set on the topic (not the broker's default).
+async fn min_insync_of(brokers: &str, topic: &str) -> (String, bool) {
+    use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe configs");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .expect("topic described");
+    let entry = resource
+        .get("min.insync.replicas")
+        .expect("min.insync.replicas listed");
+    (
+        entry.value.clone().unwrap_or_default(),
+        entry.source == ConfigSource::DynamicTopic,
+    )
+}
+
+#[tokio::test]
+async fn created_topics_get_min_insync_replicas() {
+    let Some(brokers) = broker() else { return };
+    // Not configured: the test broker is a single broker, so 1, set on the
+    // topic itself (without the setting the source is the broker default).
+    let bus = connect(options(brokers.clone())).await.expect("connect");
+    let topic = suite::unique("insync-auto");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("create");
+    assert_eq!(
+        min_insync_of(&brokers, &topic).await,
+        ("1".to_owned(), true)
+    );
+    // Configured above the replication factor: capped at it.
+    let BusOptions::Kafka(mut kafka) = options(brokers.clone()) else {
+        unreachable!()
+    };
+    kafka.min_insync_replicas = Some(3);
+    kafka.replication_factor = 1;
+    let bus = connect(BusOptions::Kafka(kafka)).await.expect("connect");
+    let topic = suite::unique("insync-capped");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("create");
+    assert_eq!(
+        min_insync_of(&brokers, &topic).await,
+        ("1".to_owned(), true)
+    );
+}

@@ -19,7 +19,9 @@ use rdkafka::util::Timeout;
 use tracing::info;
 
 use crate::events::report_publish;
-use crate::{Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record};
+use crate::{
+    Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record, min_insync_replicas_for,
+};
 use client::{
     KafkaContext, admin_config, classify, consumer_config, is_too_large, producer_config,
 };
@@ -142,6 +144,13 @@ impl Bus for KafkaBus {
                 missing.join(", ")
             )));
         }
+        let brokers = self.metadata().await?.brokers().len();
+        let min_insync = min_insync_replicas_for(
+            self.options.min_insync_replicas,
+            brokers,
+            self.options.replication_factor,
+        )
+        .to_string();
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|name| {
@@ -150,6 +159,7 @@ impl Bus for KafkaBus {
                     self.options.partitions,
                     TopicReplication::Fixed(self.options.replication_factor),
                 )
+                .set("min.insync.replicas", &min_insync)
             })
             .collect();
         let admin_options = AdminOptions::new()
@@ -162,7 +172,11 @@ impl Bus for KafkaBus {
             .map_err(|e| classify("creating kafka topics", &e))?;
         for result in results {
             match result {
-                Ok(topic) => info!(topic = %topic, "kafka topic created"),
+                Ok(topic) => info!(
+                    topic = %topic,
+                    min_insync_replicas = %min_insync,
+                    "kafka topic created"
+                ),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
                     return Err(classify(
