@@ -154,6 +154,15 @@ pub trait Consumer: Send {
     /// first) and starts the next one in the background, so it is cheap
     /// enough to call on the consuming path.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
+    /// The (topic, partition)s taken from this consumer since the last call
+    /// (a rebalance, or leaving the group after `max.poll.interval.ms`
+    /// without a poll). Records of these partitions polled before must not
+    /// be marked done: their new owner (maybe this consumer again, from the
+    /// committed position) reads them again. Kafka only; the default (and the
+    /// embedded bus, one reader per group) never revokes.
+    fn revoked(&mut self) -> Vec<(String, i32)> {
+        Vec::new()
+    }
 }
 
 /// The lag of one (topic, partition) for one consumer group.

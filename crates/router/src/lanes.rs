@@ -137,6 +137,30 @@ impl<T> Lanes<T> {
         });
     }
 
+    /// Removes every waiting (not running) event for which `keep` is false;
+    /// a lane whose head goes is no longer parked. Returns how many went.
+    pub(crate) fn drop_waiting(&mut self, mut keep: impl FnMut(&T) -> bool) -> usize {
+        let mut dropped_ranks = Vec::new();
+        self.lanes.retain(|_, lane| {
+            let before = lane.queue.front().map(|head| head.seq);
+            lane.queue.retain(|waiting| {
+                let kept = keep(&waiting.item);
+                if !kept {
+                    dropped_ranks.push(waiting.rank);
+                }
+                kept
+            });
+            if lane.queue.front().map(|head| head.seq) != before {
+                lane.not_before = None;
+            }
+            lane.busy || !lane.queue.is_empty()
+        });
+        for rank in &dropped_ranks {
+            self.count(*rank, false);
+        }
+        dropped_ranks.len()
+    }
+
     /// Lanes whose head is of channel `rank` and could start now (neither
     /// busy nor parked): what a free worker could take from that channel.
     pub(crate) fn startable(&self, rank: usize, now: Instant) -> usize {

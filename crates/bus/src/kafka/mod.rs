@@ -23,7 +23,7 @@ use crate::{
     Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record, min_insync_replicas_for,
 };
 use client::{
-    KafkaContext, admin_config, classify, consumer_config, is_too_large, producer_config,
+    GroupContext, KafkaContext, admin_config, classify, consumer_config, is_too_large, producer_config,
 };
 use consumer::KafkaConsumer;
 
@@ -110,8 +110,8 @@ impl Bus for KafkaBus {
                 "a consumer needs a group and at least one topic".to_owned(),
             ));
         }
-        let inner: StreamConsumer<KafkaContext> = consumer_config(&self.options, group)
-            .create_with_context(KafkaContext)
+        let inner: StreamConsumer<GroupContext> = consumer_config(&self.options, group)
+            .create_with_context(GroupContext::default())
             .map_err(|e| classify("creating the kafka consumer", &e))?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         inner
