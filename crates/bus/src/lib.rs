@@ -26,8 +26,8 @@ mod options;
 pub use embedded::{EMBEDDED_MAX_RECORD_BYTES, EmbeddedBus};
 pub use kafka::KafkaBus;
 pub use options::{
-    BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret, is_secret_property,
-    min_insync_replicas_for,
+    BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret,
+    is_secret_property, min_insync_replicas_for,
 };
 
 /// Opens the configured backend and checks that it answers.

@@ -23,11 +23,13 @@ const DEFAULT_MESSAGE_TIMEOUT_MS: &str = "30000";
 /// Done records within the last interval are replayed after a hard crash.
 const DEFAULT_AUTO_COMMIT_INTERVAL_MS: &str = "1000";
 
-/// Default `max.poll.interval.ms` of consumers: 30 minutes. The router
-/// handles one event at a time and retries it while Zendesk is down, and a
-/// lower-priority channel's consumer is not polled while it holds a record,
-/// so gaps of minutes between polls are normal; liveness is still watched by
-/// the heartbeat (`session.timeout.ms`). Overridable through `properties`.
+/// Default `max.poll.interval.ms` of consumers: 30 minutes. The router stops
+/// polling a channel while it holds `router.max_held_events` unfinished
+/// events (all of them waiting on Zendesk in an outage), so gaps of minutes
+/// between polls are normal; liveness is still watched by the heartbeat
+/// (`session.timeout.ms`). Past it librdkafka takes the member out of the
+/// group; the next poll reports `PollExceeded` (retryable) and rejoins.
+/// Overridable through `properties`.
 const DEFAULT_MAX_POLL_INTERVAL_MS: &str = "1800000";
 
 /// The context of every client the bus makes: librdkafka's own log lines and

@@ -23,7 +23,8 @@ use crate::{
     Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record, min_insync_replicas_for,
 };
 use client::{
-    GroupContext, KafkaContext, admin_config, classify, consumer_config, is_too_large, producer_config,
+    GroupContext, KafkaContext, admin_config, classify, consumer_config, is_too_large,
+    producer_config,
 };
 use consumer::KafkaConsumer;
 
