@@ -46,7 +46,8 @@ pub async fn connect(options: BusOptions) -> Result<Arc<dyn Bus>, BusError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub topic: String,
-    /// Partition key: the contact key, so one customer's messages stay in order.
+    /// Partition key: the conversation, else the contact key (decision 36),
+    /// so one conversation stays in order on one partition.
     pub key: String,
     pub payload: Vec<u8>,
     /// Headers (CloudEvents binary mode `ce_*`, `content-type`, `traceparent`, errors on the DLQ).
