@@ -14,6 +14,8 @@ pub(crate) const CHANNELS: &[Registration] = &[
     // One line per channel, in any order.
     Registration::of::<intake_channel_chat::Chat>(),
     Registration::of::<intake_channel_example::Example>(),
+    Registration::of::<intake_channel_whatsapp::WhatsApp>(),
+    Registration::of::<intake_channel_slack::Slack>(),
 ];
 
 /// The configuration sections of every registered channel, for loading.

@@ -16,6 +16,7 @@ pub mod names {
     pub const EVENT_PUBLISH_FAILURES: &str = "intake_event_publish_failures_total";
     pub const ATTACHMENT_FETCHES: &str = "intake_attachment_fetches_total";
     pub const FIELDS_DROPPED: &str = "intake_fields_dropped_total";
+    pub const NOTICES_IGNORED: &str = "intake_notices_ignored_total";
     pub const REPLIES_SENT: &str = "intake_replies_sent_total";
     pub const REPLY_FAILURES: &str = "intake_reply_failures_total";
     pub const PULL_CONNECTED: &str = "intake_pull_channel_connected";
@@ -53,6 +54,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::FIELDS_DROPPED,
         "Fields of accepted messages not carried into the event: invalid optional fields by name, unknown fields as `unknown`"
+    );
+    metrics::describe_counter!(
+        names::NOTICES_IGNORED,
+        "Authenticated deliveries or parts of them that carry no customer message (delivery statuses, bot messages), by kind; answered 2xx, nothing published"
     );
     metrics::describe_counter!(
         names::REPLIES_SENT,
@@ -437,6 +442,23 @@ impl FetchOutcome {
             self,
             FetchOutcome::ServerError | FetchOutcome::Timeout | FetchOutcome::Unreachable
         )
+    }
+}
+
+/// An authenticated notice that is not a customer message (a WhatsApp
+/// delivery status, a Slack bot message) was left out on purpose.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeIgnored {
+    pub channel: &'static str,
+    /// What was left out (`status`, `bot_message`, ...): chosen by code, a bounded label.
+    pub kind: &'static str,
+}
+
+impl NoticeIgnored {
+    pub fn emit(&self) {
+        tracing::debug!(channel = self.channel, kind = self.kind, "notice ignored");
+        counter!(names::NOTICES_IGNORED, "channel" => self.channel, "kind" => self.kind)
+            .increment(1);
     }
 }
 

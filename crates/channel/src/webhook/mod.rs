@@ -12,7 +12,8 @@
 //! 4. authenticates the raw bytes ([`WebhookChannel::verify`], 401) before
 //!    anything is parsed;
 //! 5. checks the content type ([`WebhookChannel::CONTENT_TYPE`], 415);
-//! 6. normalises ([`WebhookChannel::normalise`]: pure, no I/O; 400/422);
+//! 6. answers a handshake itself ([`WebhookChannel::handshake`]), else
+//!    normalises ([`WebhookChannel::normalise`]: pure, no I/O; 400/422);
 //! 7. applies the per-sender limit on the event's contact key (429) and the
 //!    channel's own admission check ([`WebhookChannel::admit`]);
 //! 8. stores the attachment bytes in the blob store (503), runs the
@@ -23,6 +24,10 @@
 //!    when the bus refuses it for its size);
 //! 10. answers [`WebhookChannel::ACCEPTED`] with `{"event_id","status":"accepted"}`
 //!     only then, and records the dropped and unknown fields.
+//!
+//! A delivery of several messages ([`WebhookChannel::normalise_batch`])
+//! takes steps 7 to 9 for each of them and is answered
+//! `{"event_ids":[…],"status":"accepted"}` once every event is published.
 //!
 //! Every refusal is a [`Rejection`]: logged and counted
 //! ([`crate::events::MessageRejected`], plus
@@ -45,7 +50,7 @@ use uuid::Uuid;
 use crate::{ChannelContext, HttpChannel, RejectReason, SenderLimiter};
 
 pub use content_type::content_type_matches;
-pub use pipeline::{Accepted, body_limit_layer, reject};
+pub use pipeline::{Accepted, AcceptedBatch, body_limit_layer, reject};
 
 /// What a webhook channel supplies. Implementing it makes the type an
 /// [`HttpChannel`] the gateway can mount.
@@ -88,6 +93,32 @@ pub trait WebhookChannel: Send + Sync + 'static {
         body: &[u8],
         received_at: DateTime<Utc>,
     ) -> Result<Normalised<Self::Extra>, Rejection>;
+
+    /// An authenticated delivery the channel answers itself, publishing
+    /// nothing (a handshake such as Slack's `url_verification`): checked
+    /// after authentication and the content type, before normalising. The
+    /// default answers none this way.
+    fn handshake(&self, _body: &[u8]) -> Option<axum::response::Response> {
+        None
+    }
+
+    /// The messages of one delivery, each to become one event (a WhatsApp
+    /// payload carries several). The pipeline calls this; the default is the
+    /// one message of [`WebhookChannel::normalise`]. Every message passes the
+    /// same steps (per-sender limit, admission, blobs, completion, raw body)
+    /// and every event is published before the 2xx; any refusal refuses the
+    /// whole delivery (the source redelivers it, and the events already
+    /// published are suppressed by their ids). No message (a delivery of
+    /// status notices only) is answered with an empty `event_ids`.
+    fn normalise_batch(
+        &self,
+        authenticated: &Authenticated,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<Normalised<Self::Extra>>, Rejection> {
+        self.normalise(authenticated, body, received_at)
+            .map(|message| vec![message])
+    }
 
     /// A synchronous check of the normalised message after the per-sender
     /// limit and before anything is stored (e.g. attachment URLs allowed).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -38,6 +38,14 @@ struct PipelineState<C> {
 #[derive(Debug, Serialize)]
 pub struct Accepted {
     pub event_id: Uuid,
+    pub status: &'static str,
+}
+
+/// The body of the answer to a delivery of several messages (or none),
+/// once the bus confirmed every event.
+#[derive(Debug, Serialize)]
+pub struct AcceptedBatch {
+    pub event_ids: Vec<Uuid>,
     pub status: &'static str,
 }
 
@@ -132,7 +140,7 @@ async fn receive<C: WebhookChannel>(
     State(state): State<Arc<PipelineState<C>>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+) -> Result<Response, ApiError> {
     let channel = state.channel.as_ref();
     let name = WebhookChannel::name(channel);
     MessageReceived { channel: name }.emit();
@@ -168,9 +176,53 @@ async fn receive<C: WebhookChannel>(
         );
         return Err(reject(name, early_id, rejection));
     }
-    let mut message = channel
-        .normalise(&authenticated, &body, intake_telemetry::clock::now())
+    if let Some(answer) = channel.handshake(&body) {
+        return Ok(answer);
+    }
+    let messages = channel
+        .normalise_batch(&authenticated, &body, intake_telemetry::clock::now())
         .map_err(|rejection| reject(name, early_id, rejection))?;
+    let mut ready = Vec::with_capacity(messages.len());
+    for message in messages {
+        ready.push(prepare(&state, &body, message).await?);
+    }
+    for message in &ready {
+        publish(&state.ctx, name, &message.event).await?;
+    }
+    for message in &ready {
+        FieldsDropped {
+            channel: name,
+            event_id: message.event.event_id,
+            invalid: &message.dropped,
+            unknown: &message.unknown_fields,
+        }
+        .emit();
+    }
+    let answer = match ready.as_slice() {
+        [one] => Json(Accepted {
+            event_id: one.event.event_id,
+            status: "accepted",
+        })
+        .into_response(),
+        many => Json(AcceptedBatch {
+            event_ids: many.iter().map(|m| m.event.event_id).collect(),
+            status: "accepted",
+        })
+        .into_response(),
+    };
+    Ok((C::ACCEPTED, answer).into_response())
+}
+
+/// One normalised message through the steps before publishing: the
+/// per-sender limit, the channel's admission, the attachment bytes, the
+/// channel's completion and the raw body.
+async fn prepare<C: WebhookChannel>(
+    state: &PipelineState<C>,
+    body: &[u8],
+    mut message: Normalised<C::Extra>,
+) -> Result<Normalised<C::Extra>, ApiError> {
+    let channel = state.channel.as_ref();
+    let name = WebhookChannel::name(channel);
     let event_id = message.event.event_id;
     let refuse = |rejection| reject(name, Some(event_id), rejection);
 
@@ -203,7 +255,7 @@ async fn receive<C: WebhookChannel>(
     attach_raw(
         state.ctx.blobs.as_ref(),
         &mut message.event,
-        &body,
+        body,
         raw_inline_max_bytes,
     )
     .await
@@ -214,31 +266,30 @@ async fn receive<C: WebhookChannel>(
             "payload storage unavailable, retry later",
         ))
     })?;
+    Ok(message)
+}
 
-    publish_event(&state.ctx, &message.event)
+/// Publishes one event with the bus deadline; a refusal is the delivery's answer.
+async fn publish(
+    ctx: &ChannelContext,
+    name: &'static str,
+    event: &intake_event::TicketEvent,
+) -> Result<(), ApiError> {
+    publish_event(ctx, event)
         .await
+        .map(|_| ())
         .map_err(|error| {
             let refusal = PublishRefusal::of(&error);
             let rejection = Rejection::new(refusal.reason, refusal.message);
-            refuse(match refusal.retry_after {
-                Some(wait) => rejection.with_retry_after(wait),
-                None => rejection,
-            })
-        })?;
-    FieldsDropped {
-        channel: name,
-        event_id,
-        invalid: &message.dropped,
-        unknown: &message.unknown_fields,
-    }
-    .emit();
-    Ok((
-        C::ACCEPTED,
-        Json(Accepted {
-            event_id,
-            status: "accepted",
-        }),
-    ))
+            reject(
+                name,
+                Some(event.event_id),
+                match refusal.retry_after {
+                    Some(wait) => rejection.with_retry_after(wait),
+                    None => rejection,
+                },
+            )
+        })
 }
 
 fn early_event_id(channel: &'static str, authenticated: &Authenticated) -> Option<Uuid> {

@@ -1,0 +1,116 @@
+//! Replies by the messages API, against a loopback stand-in of the Graph API.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use intake_channel::{Reply, ReplyFailure, ReplySender};
+use intake_channel_whatsapp::{OUTSIDE_WINDOW_CODE, replies};
+use serde_json::json;
+
+use common::*;
+
+fn reply(text: &str) -> Reply {
+    Reply {
+        channel: "whatsapp".into(),
+        contact_key: "phone:+16505551234".into(),
+        conversation_id: Some(format!("{PHONE_NUMBER_ID}:16505551234")),
+        ticket_id: Some(4711),
+        text: text.into(),
+        outcome_id: uuid::Uuid::new_v4(),
+        ..Reply::default()
+    }
+}
+
+fn sent(id: &str) -> axum::response::Response {
+    axum::Json(json!({"messaging_product": "whatsapp",
+        "contacts": [{"input": "16505551234", "wa_id": "16505551234"}],
+        "messages": [{"id": id}]}))
+    .into_response()
+}
+
+#[tokio::test]
+async fn inside_the_window_a_session_text_is_sent() {
+    let (api, seen) = stand_in(|_, _| sent("wamid.OUT1")).await;
+    let sender = replies(&options(&api, "")).unwrap();
+    let delivery = sender
+        .send(&reply("Ticket #4711: we answer within 2 hours"))
+        .await
+        .unwrap();
+    assert_eq!(delivery.message_id.as_deref(), Some("wamid.OUT1"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, format!("/v21.0/{PHONE_NUMBER_ID}/messages"));
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer graph-access-token")
+    );
+    assert_eq!(seen[0].body["type"], "text");
+    assert_eq!(seen[0].body["to"], "16505551234");
+    assert_eq!(
+        seen[0].body["text"]["body"],
+        "Ticket #4711: we answer within 2 hours"
+    );
+}
+
+fn outside_window() -> axum::response::Response {
+    let error = json!({"error": {"message": "Re-engagement message", "type": "OAuthException",
+        "code": OUTSIDE_WINDOW_CODE, "error_data": {"messaging_product": "whatsapp",
+        "details": "Message failed to send because more than 24 hours have passed"}}});
+    (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
+}
+
+#[tokio::test]
+async fn outside_the_window_the_configured_template_is_sent() {
+    let (api, seen) = stand_in(|request, _| match request.body["type"].as_str() {
+        Some("text") => outside_window(),
+        _ => sent("wamid.TPL1"),
+    })
+    .await;
+    let extra = "reply_template_name = \"ticket_update\"\nreply_template_language = \"de\"\n";
+    let sender = replies(&options(&api, extra)).unwrap();
+    let delivery = sender.send(&reply("Ticket #4711")).await.unwrap();
+    assert_eq!(delivery.message_id.as_deref(), Some("wamid.TPL1"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    let template = &seen[1].body["template"];
+    assert_eq!(seen[1].body["type"], "template");
+    assert_eq!(template["name"], "ticket_update");
+    assert_eq!(template["language"]["code"], "de");
+    assert_eq!(
+        template["components"][0]["parameters"][0]["text"],
+        "Ticket #4711"
+    );
+
+    // Without a template the reply fails for good, naming the key.
+    let sender = replies(&options(&api, "")).unwrap();
+    let error = sender.send(&reply("Ticket #4711")).await.unwrap_err();
+    assert_eq!(error.reason(), ReplyFailure::Invalid);
+    assert!(error.message().contains("reply_template_name"), "{error}");
+}
+
+#[tokio::test]
+async fn a_429_is_rate_limited_with_the_upstreams_retry_after() {
+    let (api, _) = stand_in(|_, count| {
+        if count == 1 {
+            let error = json!({"error": {"message": "Rate limit hit", "code": 130429}});
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "7")],
+                axum::Json(error),
+            )
+                .into_response()
+        } else {
+            sent("wamid.OUT2")
+        }
+    })
+    .await;
+    let sender = replies(&options(&api, "")).unwrap();
+    let error = sender.send(&reply("Ticket #4711")).await.unwrap_err();
+    assert_eq!(error.reason(), ReplyFailure::RateLimited);
+    assert!(error.is_retryable());
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+    assert!(sender.send(&reply("Ticket #4711")).await.is_ok());
+}
