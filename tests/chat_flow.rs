@@ -143,7 +143,7 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     );
     let record = &records[0];
     assert_eq!(record.header("ce_id"), Some(event_id.as_str()));
-    // The bus key is the conversation (decision 36), whoever the visitor is.
+    // The bus key is the conversation (decision 37), whoever the visitor is.
     assert_eq!(record.key, "thread:chat:conv-good");
     let event: Value = serde_json::from_slice(&record.payload).unwrap();
     assert_eq!(event["channel_message_id"], "good-1");

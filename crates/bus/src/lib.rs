@@ -46,7 +46,7 @@ pub async fn connect(options: BusOptions) -> Result<Arc<dyn Bus>, BusError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub topic: String,
-    /// Partition key: the conversation, else the contact key (decision 36),
+    /// Partition key: the conversation, else the contact key (decision 37),
     /// so one conversation stays in order on one partition.
     pub key: String,
     pub payload: Vec<u8>,

@@ -1,4 +1,4 @@
-//! The bus key follows the conversation (issue 13 point 2, decision 36): a
+//! The bus key follows the conversation (issue 13 point 2, decision 37): a
 //! chat whose visitor signs in halfway (the contact key turns from the
 //! visitor's into the verified e-mail's) stays on one key, so on one
 //! partition and with one router.

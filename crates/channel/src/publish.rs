@@ -64,7 +64,7 @@ pub fn new_traceparent() -> String {
     format!("00-{trace_id:032x}-{parent_id:016x}-01")
 }
 
-/// The bus key of `event` (decision 36): its conversation,
+/// The bus key of `event` (decision 37): its conversation,
 /// `thread:<channel>:<thread id>`, when it names one, else its contact key.
 /// The conversation, not the contact, so that a conversation whose requester
 /// is identified better halfway (a chat visitor who signs in, so the contact
