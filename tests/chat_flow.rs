@@ -143,8 +143,8 @@ async fn first_channel_end_to_end(backend: Backend, brokers: Option<&str>) {
     );
     let record = &records[0];
     assert_eq!(record.header("ce_id"), Some(event_id.as_str()));
-    // No signed identity: the typed e-mail is a claim, the key the visitor's.
-    assert_eq!(record.key, "chat:visitor-42");
+    // The bus key is the conversation (decision 37), whoever the visitor is.
+    assert_eq!(record.key, "thread:chat:conv-good");
     let event: Value = serde_json::from_slice(&record.payload).unwrap();
     assert_eq!(event["channel_message_id"], "good-1");
     assert_eq!(event["contact"]["verified"], false);

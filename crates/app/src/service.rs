@@ -453,6 +453,7 @@ pub(crate) async fn connect_bus(
                 create_topics: kafka.create_topics,
                 partitions: kafka.partitions,
                 replication_factor: i32::from(kafka.replication_factor),
+                min_insync_replicas: kafka.min_insync_replicas.map(i32::from),
                 client_id: kafka.client_id.clone(),
                 ..KafkaOptions::new(kafka.bootstrap_servers())
             })

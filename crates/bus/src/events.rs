@@ -222,3 +222,22 @@ impl PurgeFailed<'_> {
         .increment(1);
     }
 }
+
+/// A rebalance (or this member leaving the group, e.g. after
+/// `max.poll.interval.ms` without a poll) took partitions from a consumer.
+pub(crate) struct PartitionsRevoked {
+    pub backend: &'static str,
+    pub partitions: usize,
+}
+
+impl PartitionsRevoked {
+    pub fn emit(self) {
+        info!(
+            backend = self.backend,
+            partitions = self.partitions,
+            "partitions revoked from this consumer"
+        );
+        metrics::counter!("intake_bus_partitions_revoked_total", "backend" => self.backend)
+            .increment(self.partitions as u64);
+    }
+}

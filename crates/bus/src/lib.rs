@@ -26,7 +26,8 @@ mod options;
 pub use embedded::{EMBEDDED_MAX_RECORD_BYTES, EmbeddedBus};
 pub use kafka::KafkaBus;
 pub use options::{
-    BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret, is_secret_property,
+    BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret,
+    is_secret_property, min_insync_replicas_for,
 };
 
 /// Opens the configured backend and checks that it answers.
@@ -45,7 +46,8 @@ pub async fn connect(options: BusOptions) -> Result<Arc<dyn Bus>, BusError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub topic: String,
-    /// Partition key: the contact key, so one customer's messages stay in order.
+    /// Partition key: the conversation, else the contact key (decision 37),
+    /// so one conversation stays in order on one partition.
     pub key: String,
     pub payload: Vec<u8>,
     /// Headers (CloudEvents binary mode `ce_*`, `content-type`, `traceparent`, errors on the DLQ).
@@ -153,6 +155,15 @@ pub trait Consumer: Send {
     /// first) and starts the next one in the background, so it is cheap
     /// enough to call on the consuming path.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
+    /// The (topic, partition)s taken from this consumer since the last call
+    /// (a rebalance, or leaving the group after `max.poll.interval.ms`
+    /// without a poll). Records of these partitions polled before must not
+    /// be marked done: their new owner (maybe this consumer again, from the
+    /// committed position) reads them again. Kafka only; the default (and the
+    /// embedded bus, one reader per group) never revokes.
+    fn revoked(&mut self) -> Vec<(String, i32)> {
+        Vec::new()
+    }
 }
 
 /// The lag of one (topic, partition) for one consumer group.

@@ -43,6 +43,12 @@ pub struct KafkaOptions {
     /// `default.replication.factor`.
     #[serde(default = "default_replication_factor")]
     pub replication_factor: i32,
+    /// `min.insync.replicas` of topics the bus creates, so `acks=all` waits
+    /// for that many copies. `None`: 2 when the cluster has at least 3
+    /// brokers, else 1 ([`min_insync_replicas_for`]). Never more than the
+    /// replication factor.
+    #[serde(default)]
+    pub min_insync_replicas: Option<i32>,
     /// Client id sent to the brokers (shows in broker logs and quotas).
     #[serde(default = "default_client_id")]
     pub client_id: String,
@@ -81,10 +87,30 @@ impl KafkaOptions {
             create_topics: default_create_topics(),
             partitions: default_partitions(),
             replication_factor: default_replication_factor(),
+            min_insync_replicas: None,
             client_id: default_client_id(),
             ready_timeout_secs: default_ready_timeout_secs(),
         }
     }
+}
+
+/// The `min.insync.replicas` given to a topic the bus creates: `configured`
+/// if set, else 2 on a cluster of at least 3 brokers and 1 on a smaller one;
+/// in both cases at most the replication factor (`replication_factor`, or the
+/// broker count when that is -1, the broker's default) and at least 1.
+pub fn min_insync_replicas_for(
+    configured: Option<i32>,
+    brokers: usize,
+    replication_factor: i32,
+) -> i32 {
+    let brokers = i32::try_from(brokers).unwrap_or(i32::MAX);
+    let wanted = configured.unwrap_or(if brokers >= 3 { 2 } else { 1 });
+    let replicas = if replication_factor > 0 {
+        replication_factor
+    } else {
+        brokers
+    };
+    wanted.min(replicas).max(1)
 }
 
 /// The one rule for which Kafka client properties hold secrets, used by the
@@ -153,6 +179,7 @@ impl fmt::Debug for KafkaOptions {
             .field("create_topics", &self.create_topics)
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
+            .field("min_insync_replicas", &self.min_insync_replicas)
             .field("client_id", &self.client_id)
             .field("ready_timeout_secs", &self.ready_timeout_secs)
             .finish()
@@ -225,6 +252,20 @@ impl EmbeddedOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn min_insync_follows_the_cluster_and_never_passes_the_replication_factor() {
+        assert_eq!(min_insync_replicas_for(None, 3, 3), 2);
+        assert_eq!(min_insync_replicas_for(None, 5, 3), 2);
+        assert_eq!(min_insync_replicas_for(None, 1, 1), 1);
+        assert_eq!(min_insync_replicas_for(None, 2, 2), 1);
+        assert_eq!(min_insync_replicas_for(None, 3, 1), 1, "capped by rf");
+        assert_eq!(min_insync_replicas_for(None, 3, -1), 2);
+        assert_eq!(min_insync_replicas_for(None, 1, -1), 1);
+        assert_eq!(min_insync_replicas_for(Some(3), 5, 5), 3);
+        assert_eq!(min_insync_replicas_for(Some(3), 5, 2), 2, "capped by rf");
+        assert_eq!(min_insync_replicas_for(Some(0), 5, 3), 1);
+    }
 
     #[test]
     fn debug_hides_secret_properties() {

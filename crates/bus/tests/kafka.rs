@@ -133,3 +133,122 @@ async fn ensure_topics_is_idempotent_and_check_ready_answers() {
         .expect("already exists is fine");
     bus.check_ready().await.expect("ready");
 }
+
+/// Reads `min.insync.replicas` of `topic` back from the broker: its value and
+/// whether it was set on the topic (not the broker's default).
+async fn min_insync_of(brokers: &str, topic: &str) -> (String, bool) {
+    use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe configs");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .expect("topic described");
+    let entry = resource
+        .get("min.insync.replicas")
+        .expect("min.insync.replicas listed");
+    (
+        entry.value.clone().unwrap_or_default(),
+        entry.source == ConfigSource::DynamicTopic,
+    )
+}
+
+#[tokio::test]
+async fn created_topics_get_min_insync_replicas() {
+    let Some(brokers) = broker() else { return };
+    // Not configured: the test broker is a single broker, so 1, set on the
+    // topic itself (without the setting the source is the broker default).
+    let bus = connect(options(brokers.clone())).await.expect("connect");
+    let topic = suite::unique("insync-auto");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("create");
+    assert_eq!(
+        min_insync_of(&brokers, &topic).await,
+        ("1".to_owned(), true)
+    );
+    // Configured above the replication factor: capped at it.
+    let BusOptions::Kafka(mut kafka) = options(brokers.clone()) else {
+        unreachable!()
+    };
+    kafka.min_insync_replicas = Some(3);
+    kafka.replication_factor = 1;
+    let bus = connect(BusOptions::Kafka(kafka)).await.expect("connect");
+    let topic = suite::unique("insync-capped");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("create");
+    assert_eq!(
+        min_insync_of(&brokers, &topic).await,
+        ("1".to_owned(), true)
+    );
+}
+
+#[tokio::test]
+async fn a_rebalance_reports_the_revoked_partitions() {
+    use std::time::Duration;
+
+    use intake_bus::Record;
+    let Some(brokers) = broker() else { return };
+    let bus = connect(options(brokers)).await.expect("connect");
+    let topic = suite::unique("revoked");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("create");
+    for partition_key in ["a", "b", "c", "d", "e", "f"] {
+        bus.publisher()
+            .publish(Record {
+                topic: topic.clone(),
+                key: partition_key.to_owned(),
+                payload: b"x".to_vec(),
+                headers: Vec::new(),
+            })
+            .await
+            .expect("publish");
+    }
+    let group = suite::unique("revoked-group");
+    let topics = std::slice::from_ref(&topic);
+    let mut first = bus.consumer(&group, topics).await.expect("consumer");
+    // Polling until a record comes: the first member holds every partition.
+    let mut polled = false;
+    for _ in 0..60 {
+        if first
+            .poll(Duration::from_secs(1))
+            .await
+            .expect("poll")
+            .is_some()
+        {
+            polled = true;
+            break;
+        }
+    }
+    assert!(polled, "no record within 60 s");
+    assert!(first.revoked().is_empty(), "nothing revoked yet");
+    // A second member joins: the rebalance takes partitions from the first.
+    let mut second = bus.consumer(&group, topics).await.expect("consumer");
+    let mut revoked = Vec::new();
+    for _ in 0..60 {
+        let _ = first.poll(Duration::from_millis(500)).await;
+        let _ = second.poll(Duration::from_millis(500)).await;
+        revoked.extend(first.revoked());
+        if !revoked.is_empty() {
+            break;
+        }
+    }
+    assert!(!revoked.is_empty(), "no revocation reported within 60 s");
+    assert!(
+        revoked
+            .iter()
+            .all(|(t, p)| t == &topic && (0..3).contains(p)),
+        "{revoked:?}"
+    );
+    assert!(first.revoked().is_empty(), "drained by the first call");
+}

@@ -70,7 +70,10 @@ async fn accepted_message_is_on_the_embedded_bus() {
         .unwrap()
         .expect("the accepted event is on the bus");
     assert_eq!(delivery.topic, topic);
-    assert_eq!(delivery.key, "chat:v-7");
+    assert_eq!(
+        delivery.key, "thread:chat:c-7",
+        "the conversation is the key"
+    );
     let event = TicketEvent::from_json(&delivery.payload).unwrap();
     assert_eq!(
         event.event_id,

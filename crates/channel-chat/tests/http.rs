@@ -109,8 +109,9 @@ async fn valid_message_is_published_then_accepted() {
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!(record.topic, "intake.events.chat");
-    // A typed e-mail is a claim: the key is the visitor's, the address kept.
-    assert_eq!(record.key, "chat:visitor-1");
+    // The bus key is the conversation (decision 37); a typed e-mail is a
+    // claim: the contact key stays the visitor's, the address kept.
+    assert_eq!(record.key, "thread:chat:conv-9");
     assert_eq!(record.header("ce_id"), Some(expected_id.as_str()));
     assert_eq!(record.header("ce_source"), Some("/intake/chat"));
     assert_eq!(record.header("ce_type"), Some(CE_TYPE));

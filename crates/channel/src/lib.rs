@@ -42,7 +42,7 @@ pub use events::{FetchOutcome, RejectReason};
 pub use intake_event::TicketEvent;
 pub use publish::{
     BUS_RETRY_AFTER, CE_TYPE, PUBLISH_DEADLINE, PublishRefusal, ce_source, new_traceparent,
-    publish_event,
+    partition_key, publish_event,
 };
 pub use pull_runner::{
     Backoff, PullReadiness, PullRunner, PullRunnerError, PullRunnerOptions, PullStatus,

@@ -1,5 +1,6 @@
-//! Putting a ticket event on the bus: one topic per channel, the contact key
-//! as partition key, CloudEvents binary-mode headers and a W3C `traceparent`.
+//! Putting a ticket event on the bus: one topic per channel, the
+//! conversation (else the contact key) as partition key ([`partition_key`]),
+//! CloudEvents binary-mode headers and a W3C `traceparent`.
 
 use intake_bus::{BusError, Position, Record};
 use intake_event::TicketEvent;
@@ -63,6 +64,25 @@ pub fn new_traceparent() -> String {
     format!("00-{trace_id:032x}-{parent_id:016x}-01")
 }
 
+/// The bus key of `event` (decision 37): its conversation,
+/// `thread:<channel>:<thread id>`, when it names one, else its contact key.
+/// The conversation, not the contact, so that a conversation whose requester
+/// is identified better halfway (a chat visitor who signs in, so the contact
+/// key turns from `chat:<visitor>` into `email:<address>`) stays on one
+/// partition and so with one router. The same string as the router's lane.
+pub fn partition_key(event: &TicketEvent) -> String {
+    match event
+        .conversation
+        .thread_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|thread| !thread.is_empty())
+    {
+        Some(thread) => format!("thread:{}:{thread}", event.channel),
+        None => event.contact.key.clone(),
+    }
+}
+
 /// The bus record for `event` on the topics of `ctx`.
 pub fn event_record(ctx: &ChannelContext, event: &TicketEvent) -> Record {
     let traceparent = new_traceparent();
@@ -75,7 +95,7 @@ pub fn event_record(ctx: &ChannelContext, event: &TicketEvent) -> Record {
     );
     Record {
         topic: ctx.topics.events(&event.channel),
-        key: event.contact.key.clone(),
+        key: partition_key(event),
         payload: event.to_json(),
         headers,
     }

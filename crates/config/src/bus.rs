@@ -112,6 +112,10 @@ struct RawKafka {
     /// Replication factor of topics created by intake (3 in production).
     #[serde(default = "default_replication_factor")]
     replication_factor: u32,
+    /// `min.insync.replicas` of topics created by intake; not set: 2 on a
+    /// cluster of at least 3 brokers, else 1 (read from the metadata at start).
+    #[serde(default)]
+    min_insync_replicas: Option<u32>,
     /// Kafka `client.id`.
     #[serde(default = "default_client_id")]
     client_id: String,
@@ -155,6 +159,7 @@ impl std::fmt::Debug for RawKafka {
             .field("create_topics", &self.create_topics)
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
+            .field("min_insync_replicas", &self.min_insync_replicas)
             .field("client_id", &self.client_id)
             .field("properties", &RedactedProperties(&self.properties))
             .field(
@@ -178,6 +183,7 @@ impl Default for RawKafka {
             create_topics: default_create_topics(),
             partitions: default_partitions(),
             replication_factor: default_replication_factor(),
+            min_insync_replicas: None,
             client_id: default_client_id(),
             properties: BTreeMap::new(),
             sasl_password_env: None,
@@ -239,6 +245,8 @@ pub struct KafkaConfig {
     pub create_topics: bool,
     pub partitions: i32,
     pub replication_factor: i16,
+    /// `min.insync.replicas` of created topics; `None`: by broker count.
+    pub min_insync_replicas: Option<i16>,
     pub client_id: String,
     /// Extra librdkafka properties (never one of those intake manages).
     pub properties: BTreeMap<String, String>,
@@ -256,6 +264,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("create_topics", &self.create_topics)
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
+            .field("min_insync_replicas", &self.min_insync_replicas)
             .field("client_id", &self.client_id)
             .field("properties", &RedactedProperties(&self.properties))
             .field("sasl_password", &self.sasl_password)
@@ -339,6 +348,19 @@ impl RawKafka {
                 1
             }
         };
+        let min_insync_replicas = match self.min_insync_replicas.map(i16::try_from) {
+            None => None,
+            Some(Ok(n)) if n >= 1 && n <= replication_factor => Some(n),
+            Some(_) => {
+                ctx.problem(
+                    "bus.kafka.min_insync_replicas",
+                    format!(
+                        "must be between 1 and bus.kafka.replication_factor ({replication_factor})"
+                    ),
+                );
+                None
+            }
+        };
         let client_id = non_empty(ctx, "bus.kafka.client_id", self.client_id);
         let sasl_password = SecretRef::new(&self.sasl_password_env, &self.sasl_password_file)
             .resolve(ctx, "bus.kafka.sasl_password");
@@ -366,6 +388,7 @@ impl RawKafka {
             create_topics: self.create_topics,
             partitions,
             replication_factor,
+            min_insync_replicas,
             client_id,
             properties: self.properties,
             sasl_password,

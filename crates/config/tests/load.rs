@@ -102,6 +102,32 @@ fn default_kafka_settings_apply_when_only_brokers_are_given() {
     assert_eq!(kafka.client_id, "intake");
     assert!(kafka.properties.is_empty());
     assert!(kafka.sasl_password.is_none());
+    assert_eq!(kafka.min_insync_replicas, None, "by broker count");
+}
+
+#[test]
+fn min_insync_replicas_is_at_most_the_replication_factor() {
+    let kafka = |extra: &str| {
+        format!(
+            "[bus]\nbackend = \"kafka\"\n[bus.kafka]\nbrokers = \"k:9092\"\n\
+             replication_factor = 3\n{extra}\n"
+        )
+    };
+    let config = load_from(Some(&kafka("min_insync_replicas = 2")), &[]).expect("valid");
+    let BusBackend::Kafka(settings) = &config.bus.backend else {
+        panic!("kafka backend expected");
+    };
+    assert_eq!(settings.min_insync_replicas, Some(2));
+    for bad in ["min_insync_replicas = 4", "min_insync_replicas = 0"] {
+        let errors = load_from(Some(&kafka(bad)), &[]).unwrap_err();
+        let problem = errors
+            .for_key("bus.kafka.min_insync_replicas")
+            .unwrap_or_else(|| panic!("{bad}: {errors}"));
+        assert!(
+            problem.message.contains("replication_factor (3)"),
+            "{problem:?}"
+        );
+    }
 }
 
 #[test]

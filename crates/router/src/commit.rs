@@ -49,6 +49,19 @@ impl Commits {
         stored
     }
 
+    /// Forgets a partition taken from this consumer: nothing polled from it
+    /// before will store a position.
+    pub(crate) fn forget(&mut self, topic: &str, partition: i32) {
+        self.partitions.remove(&(topic.to_owned(), partition));
+    }
+
+    /// Whether the record at `offset` is tracked (held and not stored).
+    pub(crate) fn is_tracked(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.partitions
+            .get(&(topic.to_owned(), partition))
+            .is_some_and(|entries| entries.contains_key(&offset))
+    }
+
     /// Records held (polled and not yet stored), over all partitions.
     pub(crate) fn held(&self) -> usize {
         self.partitions.values().map(BTreeMap::len).sum()
@@ -89,5 +102,21 @@ mod tests {
         // Unknown records change nothing.
         assert_eq!(commits.finish("t", 0, 1), None);
         assert_eq!(commits.finish("u", 3, 0), None);
+    }
+
+    #[test]
+    fn a_forgotten_partition_stores_nothing_polled_before() {
+        let mut commits = Commits::default();
+        assert!(commits.track("t", 0, 1));
+        assert!(commits.track("t", 0, 2));
+        assert!(commits.track("t", 1, 7));
+        commits.forget("t", 0);
+        assert!(!commits.is_tracked("t", 0, 1));
+        assert!(commits.is_tracked("t", 1, 7));
+        assert_eq!(commits.finish("t", 0, 1), None, "revoked: not stored");
+        assert_eq!(commits.held(), 1);
+        // Read again from the committed position after the rejoin.
+        assert!(commits.track("t", 0, 1));
+        assert_eq!(commits.finish("t", 0, 1), Some(1));
     }
 }

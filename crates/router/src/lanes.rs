@@ -137,6 +137,30 @@ impl<T> Lanes<T> {
         });
     }
 
+    /// Removes every waiting (not running) event for which `keep` is false;
+    /// a lane whose head goes is no longer parked. Returns how many went.
+    pub(crate) fn drop_waiting(&mut self, mut keep: impl FnMut(&T) -> bool) -> usize {
+        let mut dropped_ranks = Vec::new();
+        self.lanes.retain(|_, lane| {
+            let before = lane.queue.front().map(|head| head.seq);
+            lane.queue.retain(|waiting| {
+                let kept = keep(&waiting.item);
+                if !kept {
+                    dropped_ranks.push(waiting.rank);
+                }
+                kept
+            });
+            if lane.queue.front().map(|head| head.seq) != before {
+                lane.not_before = None;
+            }
+            lane.busy || !lane.queue.is_empty()
+        });
+        for rank in &dropped_ranks {
+            self.count(*rank, false);
+        }
+        dropped_ranks.len()
+    }
+
     /// Lanes whose head is of channel `rank` and could start now (neither
     /// busy nor parked): what a free worker could take from that channel.
     pub(crate) fn startable(&self, rank: usize, now: Instant) -> usize {
@@ -187,6 +211,31 @@ mod tests {
     use super::*;
 
     const LIMIT: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn dropping_waiting_events_keeps_running_ones_and_unparks_the_lane() {
+        let now = Instant::now();
+        let mut lanes = Lanes::new(1);
+        lanes.push("a", 0, 1, now);
+        lanes.push("a", 0, 2, now);
+        lanes.push("b", 0, 3, now);
+        assert_eq!(lanes.pick(now, LIMIT), Some(("a".to_owned(), 1)));
+        // c's head 4 failed and waits.
+        lanes.park("c", 0, 4, now + LIMIT, now);
+        lanes.push("c", 0, 5, now);
+        // Drop the even ones (2 waits behind the running 1; 4 is parked).
+        assert_eq!(lanes.drop_waiting(|item| item % 2 == 1), 2);
+        assert_eq!(lanes.waiting_total(), 2);
+        assert_eq!(lanes.parked(now), 0, "c's parked head went");
+        let mut started = Vec::new();
+        while let Some((_, item)) = lanes.pick(now, LIMIT) {
+            started.push(item);
+        }
+        started.sort_unstable();
+        assert_eq!(started, vec![3, 5], "a stays busy with 1");
+        lanes.finish("a");
+        assert_eq!(lanes.pick(now, LIMIT), None, "2 was dropped");
+    }
 
     #[test]
     fn one_lane_runs_one_event_at_a_time_in_order() {

@@ -218,6 +218,7 @@ impl Dispatcher {
                 Ok(()) if self.idle() => self.wait_for_record().await,
                 other => other,
             };
+            self.drop_revoked();
             match polled {
                 Ok(()) => poll_backoff = self.backoff(),
                 Err(e) if e.is_retryable() => {
@@ -333,6 +334,29 @@ impl Dispatcher {
         self.lanes.push(&lane, index, held, now);
     }
 
+    /// Partitions a rebalance took from a channel consumer (or all of them,
+    /// when it left the group after `max.poll.interval.ms` without a poll):
+    /// their waiting events are dropped and nothing polled from them before
+    /// stores a position, so the new owner (maybe this router again, from the
+    /// committed position) reads them again. Events already running finish;
+    /// a retry of one is dropped (see `finished`).
+    fn drop_revoked(&mut self) {
+        for slot in &mut self.slots {
+            for (topic, partition) in slot.consumer.revoked() {
+                self.commits.forget(&topic, partition);
+                let dropped = self.lanes.drop_waiting(|held| {
+                    held.delivery.topic != topic || held.delivery.partition != partition
+                });
+                tracing::info!(
+                    topic = %topic,
+                    partition,
+                    dropped,
+                    "partition revoked; its waiting events are left to its new owner"
+                );
+            }
+        }
+    }
+
     /// Starts workers while slots are free and a lane may start.
     fn dispatch(&mut self) {
         while self.tasks.len() < self.options.max_in_flight {
@@ -379,6 +403,16 @@ impl Dispatcher {
             }
         };
         let Finished { lane, held, step } = finished;
+        let delivery = &held.delivery;
+        if matches!(step, Ok(Step::Retry(_)))
+            && !self
+                .commits
+                .is_tracked(&delivery.topic, delivery.partition, delivery.offset)
+        {
+            // Its partition was revoked meanwhile: its new owner retries it.
+            self.lanes.finish(&lane);
+            return;
+        }
         if let Ok(Step::Retry(failure)) = step {
             self.retry_later(lane, held, failure).await;
             return;

@@ -4,11 +4,15 @@
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::ConsumerContext;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tracing::{debug, error, info, warn};
 
 use crate::BusError;
+use crate::events::PartitionsRevoked;
 use crate::options::{KafkaOptions, is_secret_property};
 
 /// Default `message.timeout.ms`: how long librdkafka retries one publish
@@ -19,11 +23,13 @@ const DEFAULT_MESSAGE_TIMEOUT_MS: &str = "30000";
 /// Done records within the last interval are replayed after a hard crash.
 const DEFAULT_AUTO_COMMIT_INTERVAL_MS: &str = "1000";
 
-/// Default `max.poll.interval.ms` of consumers: 30 minutes. The router
-/// handles one event at a time and retries it while Zendesk is down, and a
-/// lower-priority channel's consumer is not polled while it holds a record,
-/// so gaps of minutes between polls are normal; liveness is still watched by
-/// the heartbeat (`session.timeout.ms`). Overridable through `properties`.
+/// Default `max.poll.interval.ms` of consumers: 30 minutes. The router stops
+/// polling a channel while it holds `router.max_held_events` unfinished
+/// events (all of them waiting on Zendesk in an outage), so gaps of minutes
+/// between polls are normal; liveness is still watched by the heartbeat
+/// (`session.timeout.ms`). Past it librdkafka takes the member out of the
+/// group; the next poll reports `PollExceeded` (retryable) and rejoins.
+/// Overridable through `properties`.
 const DEFAULT_MAX_POLL_INTERVAL_MS: &str = "1800000";
 
 /// The context of every client the bus makes: librdkafka's own log lines and
@@ -52,6 +58,53 @@ impl ClientContext for KafkaContext {
 }
 
 impl ConsumerContext for KafkaContext {}
+
+/// Partitions taken from a consumer by a rebalance (or by leaving the group),
+/// shared between librdkafka's rebalance callback and the consumer. A set:
+/// bounded by the partition count even if nobody drains it.
+pub(crate) type RevokedPartitions = Arc<Mutex<BTreeSet<(String, i32)>>>;
+
+/// The context of group consumers: [`KafkaContext`]'s logging, plus the
+/// partitions each rebalance revokes, for [`crate::Consumer::revoked`].
+#[derive(Clone, Default)]
+pub(crate) struct GroupContext {
+    pub(crate) revoked: RevokedPartitions,
+}
+
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        KafkaContext.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        KafkaContext.error(error, reason);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let revoked: Vec<(String, i32)> = list
+            .elements()
+            .iter()
+            .map(|element| (element.topic().to_owned(), element.partition()))
+            .collect();
+        if revoked.is_empty() {
+            return;
+        }
+        PartitionsRevoked {
+            backend: super::BACKEND,
+            partitions: revoked.len(),
+        }
+        .emit();
+        self.revoked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(revoked);
+    }
+}
 
 /// Settings shared by every client: brokers, client id, then the user's properties.
 fn base_config(options: &KafkaOptions, defaults: &[(&str, &str)]) -> ClientConfig {
@@ -128,6 +181,9 @@ fn is_unavailable(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         C::MessageTimedOut
+            // This member left the group (no poll within max.poll.interval.ms):
+            // the next poll rejoins it and reads on from the committed position.
+            | C::PollExceeded
             | C::BrokerTransportFailure
             | C::AllBrokersDown
             | C::OperationTimedOut
@@ -224,6 +280,11 @@ mod tests {
         assert!(!is_too_large(&KafkaError::MessageProduction(
             RDKafkaErrorCode::MessageTimedOut
         )));
+        let left = classify(
+            "receiving from kafka",
+            &KafkaError::MessageConsumption(RDKafkaErrorCode::PollExceeded),
+        );
+        assert!(left.is_retryable(), "max.poll.interval exceeded: {left:?}");
     }
 
     #[test]

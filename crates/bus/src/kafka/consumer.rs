@@ -11,7 +11,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use tracing::warn;
 
 use super::BACKEND;
-use super::client::{KafkaContext, classify};
+use super::client::{GroupContext, RevokedPartitions, classify};
 use crate::events::{ConsumerFailed, report_poll};
 use crate::{BusError, Consumer, Delivery, PartitionLag};
 
@@ -25,7 +25,7 @@ type LagTask = tokio::task::JoinHandle<Result<Vec<PartitionLag>, BusError>>;
 pub(super) struct KafkaConsumer {
     /// `Some` until dropped; closing happens off the async threads. Shared
     /// only with a running lag measurement (blocking, off the async threads).
-    inner: Option<Arc<StreamConsumer<KafkaContext>>>,
+    inner: Option<Arc<StreamConsumer<GroupContext>>>,
     /// Highest offset marked done per (topic, partition), so a stored
     /// position never moves backwards.
     done_offsets: HashMap<(String, i32), i64>,
@@ -33,11 +33,15 @@ pub(super) struct KafkaConsumer {
     lag_task: Option<LagTask>,
     /// The last finished lag measurement.
     last_lag: Vec<PartitionLag>,
+    /// Filled by the rebalance callback, drained by `revoked`.
+    revoked: RevokedPartitions,
 }
 
 impl KafkaConsumer {
-    pub(super) fn new(inner: StreamConsumer<KafkaContext>) -> Self {
+    pub(super) fn new(inner: StreamConsumer<GroupContext>) -> Self {
+        let revoked = inner.context().revoked.clone();
         Self {
+            revoked,
             inner: Some(Arc::new(inner)),
             done_offsets: HashMap::new(),
             lag_task: None,
@@ -45,7 +49,7 @@ impl KafkaConsumer {
         }
     }
 
-    fn inner(&self) -> Result<&Arc<StreamConsumer<KafkaContext>>, BusError> {
+    fn inner(&self) -> Result<&Arc<StreamConsumer<GroupContext>>, BusError> {
         self.inner
             .as_ref()
             .ok_or_else(|| BusError::Other("kafka consumer already closed".to_owned()))
@@ -168,6 +172,21 @@ impl Consumer for KafkaConsumer {
             return Err(error);
         }
         Ok(self.last_lag.clone())
+    }
+
+    fn revoked(&mut self) -> Vec<(String, i32)> {
+        let revoked = std::mem::take(
+            &mut *self
+                .revoked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        // A partition assigned again starts from the committed position,
+        // which may be behind what this member marked done before.
+        for slot in &revoked {
+            self.done_offsets.remove(slot);
+        }
+        revoked.into_iter().collect()
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::Offset;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 
-use super::client::{KafkaContext, classify};
+use super::client::{GroupContext, classify};
 use crate::{BusError, PartitionLag};
 
 /// The least time left for one broker request within the overall budget.
@@ -17,7 +17,7 @@ const MIN_REQUEST_TIMEOUT: Duration = Duration::from_millis(100);
 /// Measures the lag of every partition assigned to `consumer`, within
 /// `budget` overall. Blocks on broker round trips: call off the async threads.
 pub(super) fn measure(
-    consumer: &StreamConsumer<KafkaContext>,
+    consumer: &StreamConsumer<GroupContext>,
     done_offsets: &HashMap<(String, i32), i64>,
     budget: Duration,
 ) -> Result<Vec<PartitionLag>, BusError> {

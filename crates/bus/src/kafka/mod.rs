@@ -19,9 +19,12 @@ use rdkafka::util::Timeout;
 use tracing::info;
 
 use crate::events::report_publish;
-use crate::{Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record};
+use crate::{
+    Bus, BusError, Consumer, KafkaOptions, Position, Publisher, Record, min_insync_replicas_for,
+};
 use client::{
-    KafkaContext, admin_config, classify, consumer_config, is_too_large, producer_config,
+    GroupContext, KafkaContext, admin_config, classify, consumer_config, is_too_large,
+    producer_config,
 };
 use consumer::KafkaConsumer;
 
@@ -108,8 +111,8 @@ impl Bus for KafkaBus {
                 "a consumer needs a group and at least one topic".to_owned(),
             ));
         }
-        let inner: StreamConsumer<KafkaContext> = consumer_config(&self.options, group)
-            .create_with_context(KafkaContext)
+        let inner: StreamConsumer<GroupContext> = consumer_config(&self.options, group)
+            .create_with_context(GroupContext::default())
             .map_err(|e| classify("creating the kafka consumer", &e))?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         inner
@@ -142,6 +145,13 @@ impl Bus for KafkaBus {
                 missing.join(", ")
             )));
         }
+        let brokers = self.metadata().await?.brokers().len();
+        let min_insync = min_insync_replicas_for(
+            self.options.min_insync_replicas,
+            brokers,
+            self.options.replication_factor,
+        )
+        .to_string();
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|name| {
@@ -150,6 +160,7 @@ impl Bus for KafkaBus {
                     self.options.partitions,
                     TopicReplication::Fixed(self.options.replication_factor),
                 )
+                .set("min.insync.replicas", &min_insync)
             })
             .collect();
         let admin_options = AdminOptions::new()
@@ -162,7 +173,11 @@ impl Bus for KafkaBus {
             .map_err(|e| classify("creating kafka topics", &e))?;
         for result in results {
             match result {
-                Ok(topic) => info!(topic = %topic, "kafka topic created"),
+                Ok(topic) => info!(
+                    topic = %topic,
+                    min_insync_replicas = %min_insync,
+                    "kafka topic created"
+                ),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
                     return Err(classify(
