@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use intake_channel::cursor::CursorStore;
 use intake_channel::{Adapter, GatewayLimits, HttpChannel, PullChannel, Registration};
 use intake_config::{Config, Section};
 
@@ -14,8 +15,10 @@ pub(crate) const CHANNELS: &[Registration] = &[
     // One line per channel, in any order.
     Registration::of::<intake_channel_chat::Chat>(),
     Registration::of::<intake_channel_example::Example>(),
+    Registration::of::<intake_channel_telegram::Telegram>(),
     Registration::of::<intake_channel_whatsapp::WhatsApp>(),
     Registration::of::<intake_channel_slack::Slack>(),
+    Registration::of::<intake_channel_email::Email>(),
 ];
 
 /// The configuration sections of every registered channel, for loading.
@@ -32,9 +35,11 @@ pub(crate) struct Adapters {
 }
 
 /// Builds the adapter of every enabled channel.
-pub(crate) fn adapters(config: &Config) -> anyhow::Result<Adapters> {
+/// A pull channel keeps its position in `cursors`.
+pub(crate) fn adapters(config: &Config, cursors: Arc<dyn CursorStore>) -> anyhow::Result<Adapters> {
     let limits = GatewayLimits {
         max_body_bytes: config.http.max_body_bytes,
+        cursors,
     };
     let (mut http, mut pull) = (Vec::new(), Vec::new());
     for registration in CHANNELS {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake_bus::{Bus, BusOptions, EmbeddedOptions, KafkaOptions, Topics};
+use intake_channel::cursor::DeferredCursors;
 use intake_channel::{ChannelContext, PullRunner, PullRunnerOptions};
 use intake_config::{BusBackend, Config, StoreConfig, TicketPriority, ZendeskAuth};
 use intake_gateway::{Health, RequestLimits};
@@ -315,13 +316,24 @@ async fn build(
     crate::way_back::spawn_ical_feeds(config, &live, shutdown, tasks)?;
     let acks = role.runs_gateway() && config.acknowledgements.enabled;
     let replies = role.runs_gateway() && config.zendesk_webhook.enabled;
-    let store = match role.runs_router() || acks || replies {
+    let mut store = match role.runs_router() || acks || replies {
         true => Some(open_store(config).await?),
         false => None,
     };
     let mut data = None;
     if role.runs_gateway() {
-        let adapters = crate::channels::adapters(config)?;
+        // Pull channels keep their source position in the state store, which
+        // a gateway opens only when one of its channels pulls.
+        let cursors = Arc::new(DeferredCursors::default());
+        let adapters = crate::channels::adapters(config, cursors.clone())?;
+        if !adapters.pull.is_empty() {
+            let opened = match &store {
+                Some(store) => Arc::clone(store),
+                None => open_store(config).await?,
+            };
+            cursors.set_store(Arc::clone(&opened));
+            store.get_or_insert(opened);
+        }
         let mut channels = adapters.http;
         if let (true, Some(store)) = (replies, &store) {
             // Without a Zendesk account the failure note is only logged.

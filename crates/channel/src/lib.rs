@@ -17,6 +17,7 @@
 //! - `testing` (feature `test-util`): test doubles and the pull conformance checks.
 
 mod body;
+pub mod cursor;
 mod error;
 pub mod events;
 mod publish;

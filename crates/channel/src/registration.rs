@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub use intake_config::{ChannelSection, ChannelsConfig, Section, SectionContext};
 
+use crate::cursor::{CursorStore, MemoryCursors};
 use crate::{HttpChannel, PullChannel, ReplySender};
 
 /// A channel: its configuration section and the adapter it builds.
@@ -30,12 +31,35 @@ pub trait Channel: ChannelSection {
     }
 }
 
-/// Limits of the gateway every channel must respect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the gateway gives every channel it builds: its limits, and where a
+/// pull channel keeps its position.
+#[derive(Clone)]
 pub struct GatewayLimits {
     /// `http.max_body_bytes`: the gateway refuses larger bodies on every
     /// route; cap the channel's own body limit at it so its 413 says so.
     pub max_body_bytes: usize,
+    /// The state store's cursors (`<channel>:<source>` scopes), for a pull
+    /// channel's position across restarts.
+    pub cursors: Arc<dyn CursorStore>,
+}
+
+impl GatewayLimits {
+    /// Limits with cursors kept in memory (tests, and channels that keep no
+    /// position).
+    pub fn in_memory(max_body_bytes: usize) -> Self {
+        Self {
+            max_body_bytes,
+            cursors: Arc::new(MemoryCursors::default()),
+        }
+    }
+}
+
+impl fmt::Debug for GatewayLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayLimits")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a channel runs as.

@@ -152,6 +152,15 @@ pub trait StateStore: Send + Sync {
     /// Readiness: Ok when the store answers now.
     async fn check_ready(&self) -> Result<(), StoreError>;
 
+    // ---- Cursors of pull channels (mail UIDs, Telegram update offsets) ----
+
+    /// The value last stored for `scope` (a channel-chosen name such as
+    /// `email:help@example.com:INBOX`), if any. The value is opaque to the store.
+    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `value` for `scope` (replaces the old one), durably before it returns.
+    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError>;
+
     // --- Acknowledgements (issue 10): one per outcome, at most one per
     // sender per window (migration 0003) ---
 

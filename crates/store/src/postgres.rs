@@ -6,6 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod cursors;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -370,6 +372,14 @@ impl StateStore for PostgresStore {
     async fn check_ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError> {
+        cursors::cursor(&self.pool, scope).await
+    }
+
+    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError> {
+        cursors::set_cursor(&self.pool, scope, value).await
     }
 
     async fn acknowledgement(&self, outcome_id: Uuid) -> Result<Option<AckRecord>, StoreError> {

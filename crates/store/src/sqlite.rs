@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod cursors;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -298,6 +300,14 @@ impl StateStore for SqliteStore {
     async fn check_ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn cursor(&self, scope: &str) -> Result<Option<String>, StoreError> {
+        cursors::cursor(&self.pool, scope).await
+    }
+
+    async fn set_cursor(&self, scope: &str, value: &str) -> Result<(), StoreError> {
+        cursors::set_cursor(&self.pool, scope, value, &now_text()).await
     }
 
     async fn acknowledgement(&self, outcome_id: Uuid) -> Result<Option<AckRecord>, StoreError> {

@@ -319,8 +319,13 @@ where
             .begin_effect(pending_event, Effect::Commented, Some(42))
             .await
             .unwrap();
+        store.set_cursor("email:help:INBOX", "7:3").await.unwrap();
     }
     let store = open().await;
+    assert_eq!(
+        store.cursor("email:help:INBOX").await.unwrap().as_deref(),
+        Some("7:3")
+    );
     assert_eq!(
         store.ticket_for_event(event).await.unwrap(),
         Some(commented)
@@ -338,6 +343,33 @@ where
     );
     let pending = store.pending_effect(pending_event).await.unwrap().unwrap();
     assert_eq!(pending.ticket_id, Some(42));
+}
+
+pub async fn cursors_are_stored_replaced_and_kept_per_scope(store: Arc<dyn StateStore>) {
+    let inbox = "email:help@example.test:INBOX";
+    let other = "telegram:bot-1";
+    assert_eq!(store.cursor(inbox).await.unwrap(), None);
+    store.set_cursor(inbox, "1700000000:41").await.unwrap();
+    store.set_cursor(other, "9001").await.unwrap();
+    assert_eq!(
+        store.cursor(inbox).await.unwrap().as_deref(),
+        Some("1700000000:41")
+    );
+    store.set_cursor(inbox, "1700000000:42").await.unwrap();
+    assert_eq!(
+        store.cursor(inbox).await.unwrap().as_deref(),
+        Some("1700000000:42"),
+        "a second write replaces the first"
+    );
+    assert_eq!(
+        store.cursor(other).await.unwrap().as_deref(),
+        Some("9001"),
+        "scopes are independent"
+    );
+    // Values are opaque: any text round-trips unchanged.
+    let odd = "ünïcödé 'quoted' \"and\" ;--";
+    store.set_cursor(other, odd).await.unwrap();
+    assert_eq!(store.cursor(other).await.unwrap().as_deref(), Some(odd));
 }
 
 // --- Acknowledgements ---

@@ -1,0 +1,218 @@
+//! [`SmtpReplySender`]: acknowledgements and notices by SMTP (lettre), always
+//! from the support address (rule 2), threaded into the customer's
+//! conversation (`In-Reply-To`/`References`) and marked automatic
+//! (`Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress: All`) so
+//! that auto-responders on the other side do not answer them.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use intake_channel::{Delivery, Reply, ReplyError, ReplyFailure, ReplySender};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
+use secrecy::ExposeSecret as _;
+
+use crate::config::{SmtpConfig, TlsMode};
+use crate::normalise::CHANNEL;
+
+/// `Auto-Submitted` (RFC 3834).
+#[derive(Debug, Clone)]
+struct AutoSubmitted(String);
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn StdError + Send + Sync>> {
+        Ok(Self(s.to_owned()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `X-Auto-Response-Suppress` (Exchange: no out-of-office answers to this).
+#[derive(Debug, Clone)]
+struct AutoResponseSuppress(String);
+
+impl Header for AutoResponseSuppress {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Auto-Response-Suppress")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn StdError + Send + Sync>> {
+        Ok(Self(s.to_owned()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// The support address's SMTP sender.
+pub struct SmtpReplySender {
+    from: Mailbox,
+    domain: String,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl std::fmt::Debug for SmtpReplySender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpReplySender")
+            .field("from", &self.from.email.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sender could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("smtp sender: {0}")]
+pub struct SmtpConfigError(String);
+
+impl SmtpReplySender {
+    /// A sender for `address` (the support address) over `config`.
+    pub fn new(address: &str, config: &SmtpConfig) -> Result<Self, SmtpConfigError> {
+        let from: Mailbox = address
+            .parse()
+            .map_err(|e| SmtpConfigError(format!("invalid from address {address:?}: {e}")))?;
+        let domain = from.email.domain().to_owned();
+        let tls = match config.tls {
+            TlsMode::None => Tls::None,
+            mode => {
+                let mut params = TlsParameters::builder(config.host.clone());
+                if let Some(path) = &config.ca_file {
+                    let pem = std::fs::read(path).map_err(|e| {
+                        SmtpConfigError(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    let cert = Certificate::from_pem(&pem)
+                        .map_err(|e| SmtpConfigError(format!("{}: {e}", path.display())))?;
+                    params = params.add_root_certificate(cert);
+                }
+                let params = params
+                    .build_rustls()
+                    .map_err(|e| SmtpConfigError(format!("TLS: {e}")))?;
+                if mode == TlsMode::Implicit {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                }
+            }
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(config.timeout));
+        if let Some((user, password)) = &config.credentials {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
+        }
+        Ok(Self {
+            from,
+            domain,
+            transport: builder.build(),
+        })
+    }
+
+    /// The reply's Message-ID: the same for the same outcome (a retried send
+    /// is one message), carrying the conversation it belongs to, so that an
+    /// answer naming only this id (Outlook sends `In-Reply-To` without
+    /// `References`) still finds its conversation
+    /// ([`crate::normalise::thread_of_our_id`]).
+    pub fn message_id(&self, reply: &Reply) -> String {
+        crate::normalise::our_message_id(
+            &reply.outcome_id,
+            reply.conversation_id.as_deref(),
+            &self.domain,
+        )
+    }
+
+    /// The mail for `reply` (public for tests of its headers).
+    pub fn message(&self, reply: &Reply) -> Result<Message, ReplyError> {
+        let to_address = reply.contact_key.strip_prefix("email:").ok_or_else(|| {
+            ReplyError::new(ReplyFailure::Invalid, "the contact has no e-mail address")
+        })?;
+        let to: Mailbox = to_address.parse().map_err(|_| {
+            ReplyError::new(
+                ReplyFailure::Invalid,
+                "the contact's e-mail address is invalid",
+            )
+        })?;
+        let message_id = self.message_id(reply);
+        // The answered mails; without them (the acknowledgement path knows
+        // only the conversation), the conversation's root mail.
+        let mut answered: Vec<&str> = reply.in_reply_to.iter().map(String::as_str).collect();
+        if answered.is_empty()
+            && let Some(root) = reply.conversation_id.as_deref()
+        {
+            answered.push(root);
+        }
+        let ids: Vec<String> = answered
+            .into_iter()
+            .map(crate::normalise::clean_id)
+            .filter(|id| !id.is_empty() && !id.starts_with("sha256:") && id.contains('@'))
+            .map(|id| format!("<{id}>"))
+            .collect();
+        let subject = subject_with_token(reply.subject.as_deref(), reply.ticket_id);
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id))
+            .header(AutoSubmitted("auto-replied".to_owned()))
+            .header(AutoResponseSuppress("All".to_owned()))
+            .header(ContentType::TEXT_PLAIN);
+        if let Some(last) = ids.last() {
+            builder = builder.in_reply_to(last.clone()).references(ids.join(" "));
+        }
+        builder.body(reply.text.clone()).map_err(|e| {
+            ReplyError::new(ReplyFailure::Invalid, format!("cannot build the mail: {e}"))
+        })
+    }
+}
+
+/// The subject, with the ticket token `[#<ticket>]` in front when there is a
+/// ticket and the subject does not carry it yet (replies thread on it).
+fn subject_with_token(subject: Option<&str>, ticket: Option<u64>) -> String {
+    let subject = subject.map(str::trim).filter(|s| !s.is_empty());
+    match (subject, ticket) {
+        (Some(subject), Some(ticket)) if subject.contains(&format!("[#{ticket}]")) => {
+            subject.to_owned()
+        }
+        (Some(subject), Some(ticket)) => format!("[#{ticket}] {subject}"),
+        (Some(subject), None) => subject.to_owned(),
+        (None, Some(ticket)) => format!("[#{ticket}] Your request has been received"),
+        (None, None) => "Your request has been received".to_owned(),
+    }
+}
+
+fn classify(error: &lettre::transport::smtp::Error) -> ReplyError {
+    if let Some(code) = error.status() {
+        return ReplyError::from_smtp_code(u16::from(code), format!("smtp server answered {code}"));
+    }
+    if error.is_timeout() {
+        return ReplyError::new(ReplyFailure::Timeout, "smtp server did not answer in time");
+    }
+    ReplyError::new(ReplyFailure::Unreachable, format!("smtp: {error}"))
+}
+
+#[async_trait]
+impl ReplySender for SmtpReplySender {
+    fn channel(&self) -> &'static str {
+        CHANNEL
+    }
+
+    async fn send(&self, reply: &Reply) -> Result<Delivery, ReplyError> {
+        let message = self.message(reply)?;
+        let message_id = self.message_id(reply);
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(Delivery {
+            message_id: Some(message_id),
+        })
+    }
+}
