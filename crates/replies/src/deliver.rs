@@ -16,7 +16,7 @@ use crate::telemetry::{ReplyDelivered, ReplyGaveUp, ReplyRetrying};
 /// The router scopes a thread to a contact as `<thread>#contact=<key>`.
 const SCOPED_THREAD_SEPARATOR: &str = "#contact=";
 /// The namespace of reply ids derived from comment ids.
-const REPLY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_2c0e_5d7b_4e61_9b3a_16_aa_b0_c4_d2_e9);
+const REPLY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_2c0e_5d7b_4e61_9b3a_16aa_b0c4_d2e9);
 /// The `channel` label for a channel with no reply sender.
 const OTHER_CHANNEL_LABEL: &str = "other";
 /// Attempts at writing the internal note.
