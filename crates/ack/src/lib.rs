@@ -17,7 +17,7 @@
 //!   consumer group: it never holds up intake or the router.
 //! - Text ([`render`]): `minijinja` templates in Russian and English.
 
-mod deliver;
+pub mod deliver;
 mod dlq;
 pub mod format;
 pub mod policy;

@@ -315,7 +315,8 @@ async fn build(
     let live = LivePolicies::new(config.working_time.sla.clone());
     crate::way_back::spawn_ical_feeds(config, &live, shutdown, tasks)?;
     let acks = role.runs_gateway() && config.acknowledgements.enabled;
-    let mut store = match role.runs_router() || acks {
+    let replies = role.runs_gateway() && config.zendesk_webhook.enabled;
+    let mut store = match role.runs_router() || acks || replies {
         true => Some(open_store(config).await?),
         false => None,
     };
@@ -333,7 +334,19 @@ async fn build(
             cursors.set_store(Arc::clone(&opened));
             store.get_or_insert(opened);
         }
-        let channels = adapters.http;
+        let mut channels = adapters.http;
+        if let (true, Some(store)) = (replies, &store) {
+            // Without a Zendesk account the failure note is only logged.
+            let zendesk = zendesk_client(config).ok();
+            let route = crate::way_back::spawn_agent_replies(
+                config,
+                Arc::clone(store),
+                zendesk,
+                shutdown,
+                tasks,
+            )?;
+            channels.push(route);
+        }
         let mut runner = PullRunner::new(PullRunnerOptions::default());
         for channel in adapters.pull {
             runner.add(channel);

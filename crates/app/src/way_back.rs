@@ -6,11 +6,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use intake_ack::deliver::RetryPolicy;
 use intake_ack::{AckOptions, Acknowledger, ChannelAck, Language};
 use intake_bus::{Bus, Topics};
 use intake_calendar::refresh::LivePolicies;
 use intake_channel::ReplySenders;
 use intake_config::{AckLanguage, Config};
+use intake_replies::{AgentReplies, SigningSecret, WebhookOptions};
 use intake_store::StateStore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +92,48 @@ pub(crate) fn spawn_acknowledgements(
         )
     });
     Ok(())
+}
+
+/// The agent-replies route (`[zendesk_webhook]`, mounted on the data
+/// listener like a channel's) and the component `agent replies`, which
+/// resumes replies left pending by an earlier run and, at shutdown, waits
+/// for the deliveries in flight.
+pub(crate) fn spawn_agent_replies(
+    config: &Config,
+    store: Arc<dyn StateStore>,
+    zendesk: Option<intake_zendesk::Client>,
+    shutdown: &CancellationToken,
+    tasks: &mut Tasks,
+) -> anyhow::Result<Arc<dyn intake_channel::HttpChannel>> {
+    use secrecy::ExposeSecret as _;
+    let hook = &config.zendesk_webhook;
+    let secret = hook
+        .signing_secret
+        .as_ref()
+        .context("zendesk_webhook.signing_secret_env: no signing secret")?;
+    let acks = &config.acknowledgements;
+    let mut options = WebhookOptions::new(SigningSecret::new(secret.expose_secret().as_bytes()));
+    options.replay_window = hook.replay_window;
+    options.retry = RetryPolicy {
+        initial_backoff: acks.retry_initial_backoff,
+        max_backoff: acks.retry_max_backoff,
+        give_up_after: acks.give_up_after,
+    };
+    let senders = reply_senders(config)?;
+    let replies = AgentReplies::new(store, senders, zendesk, options, shutdown.clone());
+    let component = Arc::clone(&replies);
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        match component.resume().await {
+            Ok(count) if count > 0 => tracing::info!(count, "agent replies resumed"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "pending agent replies not read"),
+        }
+        token.cancelled().await;
+        component.close().await;
+        ("agent replies", Ok(()))
+    });
+    Ok(replies)
 }
 
 /// Spawns one refresh task per calendar configured with an `ical_url`

@@ -32,6 +32,7 @@ mod source;
 mod store;
 mod working_time;
 mod zendesk;
+mod zendesk_webhook;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,6 +55,7 @@ pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};
 pub use zendesk::{ZendeskAccount, ZendeskAuth, ZendeskConfig};
+pub use zendesk_webhook::ZendeskWebhookConfig;
 
 use crate::problems::Problems;
 use crate::secret::Ctx;
@@ -75,6 +77,8 @@ pub struct Config {
     pub working_time: WorkingTimeConfig,
     /// Acknowledgements to customers (`[acknowledgements]`).
     pub acknowledgements: AcknowledgementsConfig,
+    /// The Zendesk webhook of agent comments (`[zendesk_webhook]`).
+    pub zendesk_webhook: ZendeskWebhookConfig,
 }
 
 /// The file as written: one field per section.
@@ -119,6 +123,9 @@ struct RawConfig {
     /// Acknowledgements to customers.
     #[serde(default)]
     acknowledgements: acknowledgements::RawAcknowledgements,
+    /// The Zendesk webhook of agent comments.
+    #[serde(default)]
+    zendesk_webhook: zendesk_webhook::RawZendeskWebhook,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over
@@ -222,6 +229,7 @@ fn load_labelled(
         channels: channels::validate(&mut ctx, channels_tree, sections),
         working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
         acknowledgements: raw.acknowledgements.validate(&mut ctx),
+        zendesk_webhook: raw.zendesk_webhook.validate(&mut ctx),
     };
     let mut problems = ctx.problems;
     let missing = [

@@ -11,6 +11,7 @@
 mod error;
 mod parked;
 mod postgres;
+mod replies;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 pub use error::StoreError;
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use replies::{AgentReply, AgentReplyStatus};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What an event did in Zendesk.
@@ -201,6 +203,33 @@ pub trait StateStore: Send + Sync {
         ticket_id: u64,
         updated_stamp: &str,
     ) -> Result<(), StoreError>;
+
+    // ---- Agent replies (issue 16): Zendesk comments carried back to the
+    // customer, once per comment id (migration 0005) ----
+
+    /// The conversation that points at `ticket_id` (the most recently
+    /// updated one when several do): None for a ticket intake neither
+    /// created nor commented.
+    async fn ticket_conversation(
+        &self,
+        ticket_id: u64,
+    ) -> Result<Option<ConversationRef>, StoreError>;
+
+    /// Claims an agent reply for delivery: true when this call wrote it
+    /// (as given, normally `pending`), false when the comment id was
+    /// claimed before (whatever its status; nothing changes).
+    async fn claim_agent_reply(&self, reply: &AgentReply) -> Result<bool, StoreError>;
+
+    /// Sets how a claimed reply ended (no-op for an unknown comment id).
+    async fn finish_agent_reply(
+        &self,
+        comment_id: u64,
+        status: AgentReplyStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The claimed replies still `pending`, lowest comment id first.
+    async fn pending_agent_replies(&self) -> Result<Vec<AgentReply>, StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

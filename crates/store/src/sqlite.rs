@@ -14,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 mod acks;
+mod replies;
 
 use crate::{
     AckRecord, ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink,
@@ -347,6 +348,31 @@ impl StateStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.begin_comment_row(event_id, ticket_id, updated_stamp)
             .await
+    }
+
+    async fn ticket_conversation(
+        &self,
+        ticket_id: u64,
+    ) -> Result<Option<ConversationRef>, StoreError> {
+        self.ticket_conversation_row(ticket_id).await
+    }
+
+    async fn claim_agent_reply(&self, reply: &crate::AgentReply) -> Result<bool, StoreError> {
+        self.claim_agent_reply_row(reply).await
+    }
+
+    async fn finish_agent_reply(
+        &self,
+        comment_id: u64,
+        status: crate::AgentReplyStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.finish_agent_reply_row(comment_id, status, reason)
+            .await
+    }
+
+    async fn pending_agent_replies(&self) -> Result<Vec<crate::AgentReply>, StoreError> {
+        self.pending_agent_reply_rows().await
     }
 }
 

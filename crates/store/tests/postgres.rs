@@ -112,6 +112,8 @@ suite_tests!(
     last_acknowledgement_counts_only_sent_ones_per_contact,
     parked_lanes_are_written_replaced_listed_and_removed,
     a_pending_comment_keeps_its_updated_stamp_until_replaced,
+    a_ticket_finds_its_conversation,
+    an_agent_reply_is_claimed_once_and_resumed_while_pending,
 );
 
 #[tokio::test]

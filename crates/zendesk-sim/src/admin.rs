@@ -33,6 +33,9 @@ pub fn routes() -> Router<SimState> {
         )
         .route("/admin/requests", get(requests))
         .route("/admin/stats", get(stats))
+        .route("/admin/webhooks", post(set_webhook))
+        .route("/admin/webhooks/deliveries", get(webhook_deliveries))
+        .route("/admin/tickets/{id}/agent_reply", post(agent_reply))
 }
 
 fn bad_request(message: &str) -> Response {
@@ -162,4 +165,44 @@ async fn requests(State(state): State<SimState>) -> Response {
 
 async fn stats(State(state): State<SimState>) -> Response {
     Json(state.stats()).into_response()
+}
+
+async fn set_webhook(
+    State(state): State<SimState>,
+    Json(webhook): Json<crate::webhooks::Webhook>,
+) -> Response {
+    state.set_webhook(Some(webhook));
+    state.persist().await;
+    Json(json!({"registered": true})).into_response()
+}
+
+async fn webhook_deliveries(State(state): State<SimState>) -> Response {
+    Json(state.webhook_deliveries()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentReplyBody {
+    body: String,
+    #[serde(default = "public_by_default")]
+    public: bool,
+}
+
+fn public_by_default() -> bool {
+    true
+}
+
+/// "Agent replies on ticket N": the seeded agent's comment, then the
+/// trigger's signed webhook to the registered endpoint.
+async fn agent_reply(
+    State(state): State<SimState>,
+    Path(id): Path<u64>,
+    Json(body): Json<AgentReplyBody>,
+) -> Response {
+    let Some((comment_id, payload)) = state.agent_comment(id, &body.body, body.public) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    state.persist().await;
+    let webhook = state.deliver_webhook(&payload);
+    Json(json!({"comment_id": comment_id, "webhook": webhook, "payload": payload})).into_response()
 }

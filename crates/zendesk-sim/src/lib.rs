@@ -19,6 +19,7 @@ mod layers;
 mod model;
 mod retention;
 mod state;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post, put};

@@ -43,6 +43,12 @@ pub struct Data {
     /// Versions search still sees while recent updates are being indexed.
     #[serde(default)]
     pub search_index: SearchIndex,
+    /// The registered webhook (`POST /admin/webhooks`).
+    #[serde(default)]
+    pub webhook: Option<crate::webhooks::Webhook>,
+    /// Webhook deliveries by outcome.
+    #[serde(default)]
+    pub webhook_deliveries: std::collections::BTreeMap<String, u64>,
 }
 
 impl Data {

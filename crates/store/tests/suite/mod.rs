@@ -544,3 +544,71 @@ pub async fn a_pending_comment_keeps_its_updated_stamp_until_replaced(store: Arc
         .unwrap();
     assert_eq!(store.pending_effect(event).await.unwrap(), None);
 }
+
+fn agent_reply(comment_id: u64, ticket_id: u64, text: &str) -> intake_store::AgentReply {
+    intake_store::AgentReply {
+        comment_id,
+        ticket_id,
+        conversation: conversation("t-agent"),
+        text: text.to_owned(),
+        status: intake_store::AgentReplyStatus::Pending,
+        reason: None,
+    }
+}
+
+pub async fn a_ticket_finds_its_conversation(store: Arc<dyn StateStore>) {
+    assert_eq!(store.ticket_conversation(77).await.unwrap(), None);
+    store
+        .set_conversation_ticket(&conversation("t1"), 77)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ticket_conversation(77).await.unwrap(),
+        Some(conversation("t1"))
+    );
+    assert_eq!(store.ticket_conversation(78).await.unwrap(), None);
+}
+
+pub async fn an_agent_reply_is_claimed_once_and_resumed_while_pending(store: Arc<dyn StateStore>) {
+    use intake_store::AgentReplyStatus;
+    assert!(
+        store
+            .claim_agent_reply(&agent_reply(9, 77, "hello"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_agent_reply(&agent_reply(9, 77, "other"))
+            .await
+            .unwrap(),
+        "a second claim of the same comment id is refused"
+    );
+    assert!(
+        store
+            .claim_agent_reply(&agent_reply(5, 77, "first"))
+            .await
+            .unwrap()
+    );
+    let pending = store.pending_agent_replies().await.unwrap();
+    assert_eq!(
+        pending,
+        [agent_reply(5, 77, "first"), agent_reply(9, 77, "hello")]
+    );
+    store
+        .finish_agent_reply(5, AgentReplyStatus::Sent, None)
+        .await
+        .unwrap();
+    store
+        .finish_agent_reply(9, AgentReplyStatus::Failed, Some("rejected"))
+        .await
+        .unwrap();
+    assert!(store.pending_agent_replies().await.unwrap().is_empty());
+    assert!(
+        !store
+            .claim_agent_reply(&agent_reply(9, 77, "hello"))
+            .await
+            .unwrap(),
+        "a finished reply stays claimed"
+    );
+}

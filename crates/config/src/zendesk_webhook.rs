@@ -1,0 +1,112 @@
+//! `[zendesk_webhook]`: the signed Zendesk webhook of agent comments
+//! (`POST /v1/zendesk/events`, issue 16), off by default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::secret::Ctx;
+
+/// `[zendesk_webhook]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawZendeskWebhook {
+    /// Mount the route and deliver agent replies (gateway role).
+    #[serde(default)]
+    enabled: bool,
+    /// Environment variable holding the webhook's signing secret.
+    #[serde(default)]
+    signing_secret_env: Option<String>,
+    /// File holding the webhook's signing secret.
+    #[serde(default)]
+    signing_secret_file: Option<PathBuf>,
+    /// A request signed further than this many seconds from now is refused.
+    #[serde(default = "default_replay_window_secs")]
+    replay_window_secs: u64,
+}
+
+fn default_replay_window_secs() -> u64 {
+    300
+}
+
+impl Default for RawZendeskWebhook {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            signing_secret_env: None,
+            signing_secret_file: None,
+            replay_window_secs: default_replay_window_secs(),
+        }
+    }
+}
+
+/// `[zendesk_webhook]`, validated.
+#[derive(Clone)]
+pub struct ZendeskWebhookConfig {
+    pub enabled: bool,
+    /// Present whenever `enabled` is (a problem is reported otherwise).
+    pub signing_secret: Option<SecretString>,
+    pub replay_window: Duration,
+}
+
+impl std::fmt::Debug for ZendeskWebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZendeskWebhookConfig")
+            .field("enabled", &self.enabled)
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("replay_window", &self.replay_window)
+            .finish()
+    }
+}
+
+impl RawZendeskWebhook {
+    pub(crate) fn validate(self, ctx: &mut Ctx<'_>) -> ZendeskWebhookConfig {
+        let signing_secret = ctx.secret(
+            "zendesk_webhook.signing_secret",
+            self.signing_secret_env.as_deref(),
+            self.signing_secret_file.as_deref(),
+        );
+        let given = self.signing_secret_env.is_some() || self.signing_secret_file.is_some();
+        if self.enabled && !given {
+            ctx.problem(
+                "zendesk_webhook.signing_secret_env",
+                "required when zendesk_webhook.enabled (or zendesk_webhook.signing_secret_file)",
+            );
+        }
+        if self.replay_window_secs == 0 {
+            ctx.problem("zendesk_webhook.replay_window_secs", "must be at least 1");
+        }
+        ZendeskWebhookConfig {
+            enabled: self.enabled,
+            signing_secret,
+            replay_window: Duration::from_secs(self.replay_window_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn off_by_default_and_a_secret_is_required_when_on() {
+        let config = crate::load_from(None, &[], &[]).unwrap();
+        assert!(!config.zendesk_webhook.enabled);
+        let errors = crate::load_from(Some("[zendesk_webhook]\nenabled = true\n"), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("zendesk_webhook.signing_secret_env"),
+            "{errors}"
+        );
+        let env = [("HOOK_SECRET".to_owned(), "s3cret".to_owned())];
+        let text = "[zendesk_webhook]\nenabled = true\nsigning_secret_env = \"HOOK_SECRET\"\nreplay_window_secs = 60\n";
+        let config = crate::load_from(Some(text), &env, &[]).unwrap();
+        assert!(config.zendesk_webhook.signing_secret.is_some());
+        assert_eq!(config.zendesk_webhook.replay_window.as_secs(), 60);
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,199 @@
+//! The webhook body the documented trigger sends (docs/agent-replies.md)
+//! and which comments of it go out.
+//!
+//! Zendesk renders placeholders as text, so ids and `public` arrive as
+//! strings (`"123"`, `"true"`); numbers and booleans are accepted too.
+
+use serde::{Deserialize, Deserializer};
+
+/// One comment, as the trigger's body template sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentEvent {
+    #[serde(deserialize_with = "id")]
+    pub ticket_id: u64,
+    #[serde(deserialize_with = "id")]
+    pub comment_id: u64,
+    #[serde(deserialize_with = "id")]
+    pub author_id: u64,
+    /// `agent`, `admin` or `end-user`.
+    pub author_role: String,
+    /// The ticket's requester: a comment written as the requester is the
+    /// customer's own message, which intake itself adds (no loops).
+    #[serde(deserialize_with = "id")]
+    pub requester_id: u64,
+    #[serde(deserialize_with = "flag")]
+    pub public: bool,
+    /// The comment as plain text.
+    #[serde(default)]
+    pub body: String,
+    /// The comment as HTML (kept for channels that render it; not used yet).
+    #[serde(default)]
+    pub html_body: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file of the comment: delivered as a link.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub file_name: String,
+    pub url: String,
+}
+
+/// Why a comment is not delivered: the `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// An internal note.
+    Internal,
+    /// Not written by an agent or admin.
+    NotAgent,
+    /// Written as the requester: intake's own comment (the customer's message).
+    OwnComment,
+    /// No text and no attachment.
+    Empty,
+    /// A ticket intake neither created nor commented.
+    UnknownTicket,
+    /// Claimed before (Zendesk's retry, a redelivery).
+    Duplicate,
+}
+
+impl Skip {
+    pub const ALL: [Skip; 6] = [
+        Skip::Internal,
+        Skip::NotAgent,
+        Skip::OwnComment,
+        Skip::Empty,
+        Skip::UnknownTicket,
+        Skip::Duplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Internal => "internal_note",
+            Skip::NotAgent => "not_agent",
+            Skip::OwnComment => "own_comment",
+            Skip::Empty => "empty",
+            Skip::UnknownTicket => "unknown_ticket",
+            Skip::Duplicate => "duplicate",
+        }
+    }
+}
+
+impl CommentEvent {
+    /// The rules that need no state: public, by an agent, not intake's own.
+    pub fn check(&self) -> Result<(), Skip> {
+        if !self.public {
+            return Err(Skip::Internal);
+        }
+        if !matches!(self.author_role.trim(), "agent" | "admin") {
+            return Err(Skip::NotAgent);
+        }
+        if self.author_id == self.requester_id {
+            return Err(Skip::OwnComment);
+        }
+        if self.text().is_empty() {
+            return Err(Skip::Empty);
+        }
+        Ok(())
+    }
+
+    /// The text to send: the body, then each attachment as `name: url`.
+    pub fn text(&self) -> String {
+        let mut text = self.body.trim().to_owned();
+        for attachment in &self.attachments {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!("{}: {}", attachment.file_name, attachment.url));
+        }
+        text
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdOrText {
+    Id(u64),
+    Text(String),
+}
+
+fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    match IdOrText::deserialize(deserializer)? {
+        IdOrText::Id(id) => Ok(id),
+        IdOrText::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an id"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FlagOrText {
+    Flag(bool),
+    Text(String),
+}
+
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match FlagOrText::deserialize(deserializer)? {
+        FlagOrText::Flag(flag) => Ok(flag),
+        FlagOrText::Text(text) => match text.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "{other:?} is not true or false"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: &str) -> CommentEvent {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const AGENT: &str = r#"{"ticket_id":"7","comment_id":"90","author_id":"5","author_role":"agent",
+        "requester_id":"3","public":"true","body":" Hello! ","html_body":"<p>Hello!</p>",
+        "attachments":[{"file_name":"a.pdf","url":"https://x.zendesk.com/a.pdf"}]}"#;
+
+    #[test]
+    fn placeholders_as_text_are_read() {
+        let e = event(AGENT);
+        assert_eq!(
+            (e.ticket_id, e.comment_id, e.author_id, e.public),
+            (7, 90, 5, true)
+        );
+        assert_eq!(e.check(), Ok(()));
+        assert_eq!(e.text(), "Hello!\na.pdf: https://x.zendesk.com/a.pdf");
+    }
+
+    #[test]
+    fn notes_end_users_and_own_comments_are_skipped() {
+        let with = |from: &str, to: &str| event(&AGENT.replace(from, to)).check();
+        assert_eq!(
+            with(r#""public":"true""#, r#""public":false"#),
+            Err(Skip::Internal)
+        );
+        assert_eq!(with(r#""agent""#, r#""end-user""#), Err(Skip::NotAgent));
+        assert_eq!(
+            with(r#""author_id":"5""#, r#""author_id":3"#),
+            Err(Skip::OwnComment)
+        );
+    }
+
+    #[test]
+    fn bad_ids_and_unknown_fields_are_errors() {
+        assert!(
+            serde_json::from_str::<CommentEvent>(&AGENT.replace(r#""7""#, r#""seven""#)).is_err()
+        );
+        assert!(
+            serde_json::from_str::<CommentEvent>(&AGENT.replace(r#""body""#, r#""bodie""#))
+                .is_err()
+        );
+    }
+}
