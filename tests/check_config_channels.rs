@@ -43,7 +43,7 @@ const EXPECTED: [(&str, &str); 8] = [
         "channels.example.secret_env",
         "required while channels.example.enabled",
     ),
-    ("channels.fax", "registered: chat, example, email"),
+    ("channels.fax", "registered: chat, example"),
 ];
 
 #[tokio::test]
