@@ -7,11 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use intake_blob::LocalDirBlobStore;
 use intake_bus::Topics;
-use intake_channel::testing::{RecordingPublisher, WebhookTestSender, webhook_conformance};
+use intake_channel::testing::{
+    RecordingPublisher, WebhookTestSender, check_accepted_only_after_the_bus,
+    check_authentication_required, check_malformed_optional_field_dropped, check_malformed_refused,
+    check_oversized_refused, check_same_message_same_event_id, webhook_conformance,
+};
 use intake_channel::webhook::{Authenticated, Normalised, Rejection, WebhookSettings};
 use intake_channel::{
     ChannelContext, HttpChannel, RejectReason, SenderLimiter, TicketEvent, WebhookChannel,
@@ -36,13 +42,38 @@ struct Toy {
     settings: WebhookSettings,
     /// The header check ran (to prove it runs before the body is read).
     headers_checked: AtomicBool,
+    fault: Fault,
+}
+
+/// A step of the pipeline taken out, to show that the conformance suite
+/// notices (each check must fail without its step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Every request reaches the pipeline as if authenticated.
+    AuthenticationSkipped,
+    /// The body limit the channel runs with is not the one it declares.
+    BodyLimitIgnored,
+    /// 503 answers (the bus failed or stalled) go out as 202.
+    AnsweredBeforeTheBus,
+    /// 422 answers (malformed bodies) go out as 202.
+    MalformedAccepted,
+    /// Invalid optional fields are left out silently.
+    DropsNotRecorded,
+    /// Every delivery gets a new event id.
+    UnstableEventId,
 }
 
 impl Toy {
     fn new(settings: WebhookSettings) -> Arc<Self> {
+        Self::with_fault(settings, Fault::None)
+    }
+
+    fn with_fault(settings: WebhookSettings, fault: Fault) -> Arc<Self> {
         Arc::new(Self {
             settings,
             headers_checked: AtomicBool::new(false),
+            fault,
         })
     }
 }
@@ -91,10 +122,15 @@ impl WebhookChannel for Toy {
             channel_user_id: Some(message.from.clone()),
             ..Contact::default()
         };
-        let mut event = TicketEvent::new("toy", &message.id, contact, message.text, received_at);
+        let id = match self.fault {
+            Fault::UnstableEventId => format!("{}-{}", message.id, uuid::Uuid::new_v4()),
+            _ => message.id,
+        };
+        let mut event = TicketEvent::new("toy", &id, contact, message.text, received_at);
         let mut dropped = Vec::new();
         match message.lang {
             Some(serde_json::Value::String(lang)) => event.contact.locale = Some(lang),
+            Some(_) if self.fault == Fault::DropsNotRecorded => {}
             Some(_) => {
                 dropped.push("lang");
                 event.dropped_fields.push("lang".to_owned());
@@ -113,7 +149,7 @@ impl WebhookChannel for Toy {
     }
 }
 
-struct ToySender;
+struct ToySender(Fault);
 
 fn toy_request(body: Vec<u8>, token: Option<&str>) -> Request<Body> {
     let mut request = Request::post(PATH).header("content-type", "application/json");
@@ -131,7 +167,35 @@ fn toy_body(id: &str) -> Vec<u8> {
 
 impl WebhookTestSender for ToySender {
     fn routes(&self, ctx: ChannelContext) -> axum::Router {
-        Toy::new(WebhookSettings::new(LIMIT)).routes(ctx)
+        let limit = match self.0 {
+            Fault::BodyLimitIgnored => LIMIT * 8,
+            _ => LIMIT,
+        };
+        let routes = Toy::with_fault(WebhookSettings::new(limit), self.0).routes(ctx);
+        let answer_as_accepted = |refused: StatusCode| {
+            middleware::map_response(move |mut response: Response| async move {
+                if response.status() == refused {
+                    *response.status_mut() = StatusCode::ACCEPTED;
+                }
+                response
+            })
+        };
+        match self.0 {
+            Fault::AuthenticationSkipped => routes.layer(middleware::map_request(
+                |mut request: Request<Body>| async move {
+                    let token = axum::http::HeaderValue::from_static(TOKEN);
+                    request.headers_mut().insert("x-toy-token", token);
+                    request
+                },
+            )),
+            Fault::AnsweredBeforeTheBus => {
+                routes.layer(answer_as_accepted(StatusCode::SERVICE_UNAVAILABLE))
+            }
+            Fault::MalformedAccepted => {
+                routes.layer(answer_as_accepted(StatusCode::UNPROCESSABLE_ENTITY))
+            }
+            _ => routes,
+        }
     }
     fn max_body_bytes(&self) -> usize {
         LIMIT
@@ -159,7 +223,45 @@ impl WebhookTestSender for ToySender {
 
 #[tokio::test]
 async fn a_minimal_channel_passes_the_conformance_suite() {
-    webhook_conformance(&ToySender).await;
+    webhook_conformance(&ToySender(Fault::None)).await;
+}
+
+// Each check of the suite fails when the step it checks is taken out.
+
+#[tokio::test]
+#[should_panic(expected = "same event id")]
+async fn the_suite_notices_an_unstable_event_id() {
+    check_same_message_same_event_id(&ToySender(Fault::UnstableEventId)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "missing authentication")]
+async fn the_suite_notices_skipped_authentication() {
+    check_authentication_required(&ToySender(Fault::AuthenticationSkipped)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "bus Fail")]
+async fn the_suite_notices_an_answer_before_the_bus_confirmed() {
+    check_accepted_only_after_the_bus(&ToySender(Fault::AnsweredBeforeTheBus)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "\"status\":\"accepted\"")]
+async fn the_suite_notices_an_ignored_body_limit() {
+    check_oversized_refused(&ToySender(Fault::BodyLimitIgnored)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "\"error\":\"schema\"")]
+async fn the_suite_notices_an_accepted_malformed_body() {
+    check_malformed_refused(&ToySender(Fault::MalformedAccepted)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "lang is named in dropped_fields")]
+async fn the_suite_notices_an_unrecorded_dropped_field() {
+    check_malformed_optional_field_dropped(&ToySender(Fault::DropsNotRecorded)).await;
 }
 
 struct Mounted {
