@@ -7,7 +7,9 @@
 //! real SMTP server (the aiosmtpd sink), from the support address, threaded
 //! on the customer's mail, marked as automatic, and naming the mail policy's
 //! deadline: 12 working hours later, Tuesday 1 December 13:57 (3 minutes
-//! that Friday, 8 hours on Monday, 3 hours 57 minutes on Tuesday).
+//! that Friday, 8 hours on Monday, 3 hours 57 minutes on Tuesday). The
+//! customer's answer to that acknowledgement (In-Reply-To its Message-ID
+//! only, as Outlook sends it) becomes a comment on the same ticket.
 //!
 //! Needs `scripts/test-services start imap smtp`; fails in CI without them.
 
@@ -263,7 +265,6 @@ async fn mail_to_ticket_and_acknowledgement(crash: bool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(message_ids(&user, "INBOX").is_empty());
-    intake.terminate(Duration::from_secs(30)).await;
     assert_eq!(world.tickets().await.len(), 1, "one ticket");
 
     let replies = replies_to(&maildir, &message_id);
@@ -299,6 +300,50 @@ async fn mail_to_ticket_and_acknowledgement(crash: bool) {
         text.contains("Мы ответим до 13:57 по московскому времени во вторник, 1 декабря."),
         "the 12-working-hour mail policy: {text}"
     );
+
+    if !crash {
+        // The customer answers the acknowledgement the way Outlook does
+        // (In-Reply-To only, no References, no ticket token): a comment on
+        // the same ticket.
+        let ack_id = reply
+            .message_id()
+            .expect("the acknowledgement's Message-ID");
+        let answer = format!(
+            "From: Anna Petrova <anna@customer.test>\r\nTo: {user}\r\n\
+             Subject: =?utf-8?B?{subject}?=\r\nMessage-ID: <{id}@customer.test>\r\n\
+             In-Reply-To: <{ack_id}>\r\nDate: Fri, 27 Nov 2026 18:10:00 +0300\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Спасибо, жду ответа.\r\n",
+            subject = base64_encode("RE: Не приходит счёт".as_bytes()),
+            id = uuid::Uuid::new_v4().simple(),
+        );
+        imap_tool(&["append", &user, "INBOX"], Some(answer.as_bytes()), None);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let tickets = world.tickets().await;
+            let commented = tickets.iter().any(|t| {
+                t["comments"].as_array().is_some_and(|comments| {
+                    comments.iter().any(|c| {
+                        c["body"]
+                            .as_str()
+                            .unwrap_or("")
+                            .contains("Спасибо, жду ответа.")
+                    })
+                })
+            });
+            if commented {
+                assert_eq!(tickets.len(), 1, "the answer is a comment, not a ticket");
+                assert_eq!(tickets[0]["id"], ticket["id"]);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the answer is not on the ticket: {tickets:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    intake.terminate(Duration::from_secs(30)).await;
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
