@@ -76,7 +76,7 @@ async fn chat_message_outcome(backend: Backend, brokers: Option<&str>) {
     assert_eq!(tickets.len(), 1);
     let event = TicketEvent::from_json(&events[0].payload).unwrap();
     let record = &records[0];
-    assert_eq!(record.key, event.contact.key, "keyed like the event");
+    assert_eq!(record.key, events[0].key, "keyed like the event");
     let outcome = TicketOutcome::from_json(&record.payload).unwrap();
     assert_eq!(outcome.effect, OutcomeEffect::Created);
     assert_eq!(
