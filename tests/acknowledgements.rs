@@ -12,12 +12,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use base64::Engine as _;
-use common::{Backend, World, metric_value};
+use common::{Backend, Callbacks, World, metric_value, start_callback_endpoint, wait_for};
 use intake_bus::Record;
 use intake_event::{Contact, TicketEvent};
 use serde_json::Value;
@@ -28,31 +27,6 @@ const WAIT: Duration = Duration::from_secs(90);
 const DOWN_FOR: Duration = Duration::from_secs(30);
 /// Friday 4 December 2026, 17:57 in Moscow.
 const FRIDAY_17_57: &str = "2026-12-04T17:57:00+03:00";
-
-type Seen = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
-
-/// The site's chat backend: records every callback.
-async fn start_endpoint(listener: tokio::net::TcpListener, seen: Seen) {
-    let app = axum::Router::new().route(
-        "/intake/replies",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let seen = Arc::clone(&seen);
-            async move {
-                seen.lock().unwrap().push((headers, body.to_vec()));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-}
-
-async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_callback_naming_monday_10_02_across_a_router_crash_and_an_endpoint_outage_embedded() {
@@ -145,11 +119,11 @@ retry_max_backoff_secs = 2
         .wait_output("acknowledgement not delivered, retrying", WAIT)
         .await;
     tokio::time::sleep_until(posted + DOWN_FOR).await;
-    let seen: Seen = Arc::default();
+    let seen: Callbacks = Arc::default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
-    start_endpoint(listener, Arc::clone(&seen)).await;
+    start_callback_endpoint(listener, Arc::clone(&seen)).await;
 
     let sent = |metrics: &str| {
         metric_value(

@@ -6,41 +6,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use base64::Engine as _;
-use common::{Backend, World, metric_value};
+use common::{Backend, Callbacks, World, metric_value, start_callback_endpoint, wait_for};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(90);
 const HOOK_SECRET: &str = "zendesk-webhook-secret";
-
-type Seen = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
-
-async fn start_endpoint(listener: tokio::net::TcpListener, seen: Seen) {
-    let app = axum::Router::new().route(
-        "/intake/replies",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let seen = Arc::clone(&seen);
-            async move {
-                seen.lock().unwrap().push((headers, body.to_vec()));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-}
-
-async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Posts a webhook body signed with `secret`, as Zendesk would.
 async fn post_webhook(world: &World, body: &str, secret: &str) -> u16 {
@@ -89,11 +63,11 @@ signing_secret_file = "HOOK_SECRET_FILE"
             .replace("\"HOOK_SECRET_FILE\"", &format!("{hook_path:?}"));
         std::fs::write(path, text).unwrap();
     }
-    let seen: Seen = Arc::default();
+    let seen: Callbacks = Arc::default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
-    start_endpoint(listener, Arc::clone(&seen)).await;
+    start_callback_endpoint(listener, Arc::clone(&seen)).await;
 
     let mut gateway = world.spawn("gateway", None);
     let mut router = world.spawn("router", None);

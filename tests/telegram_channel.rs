@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Intake, World};
+use common::{Backend, Intake, World, wait_for};
 use serde_json::{Value, json};
 
 const SECRET: &str = "e2e-telegram-webhook-secret";
@@ -100,14 +100,6 @@ async fn post(world: &World, update: &Value, secret: Option<&str>) -> (u16, Valu
     let response = request.send().await.expect("gateway answers");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

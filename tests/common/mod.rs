@@ -717,3 +717,40 @@ pub fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// How long [`wait_for`] waits for a condition of an end-to-end test.
+pub const CONDITION_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Waits until `condition` holds (checked every 200 ms), failing the test
+/// with `what` after [`CONDITION_TIMEOUT`].
+pub async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + CONDITION_TIMEOUT;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every callback the site's chat backend received: headers and body.
+pub type Callbacks = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// The site's chat backend on `listener`: records every callback posted to
+/// `/intake/replies` into `seen` and answers 204.
+pub async fn start_callback_endpoint(listener: tokio::net::TcpListener, seen: Callbacks) {
+    let app = axum::Router::new().route(
+        "/intake/replies",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.lock().unwrap().push((headers, body.to_vec()));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use intake_channel::cursor::CursorStore;
-use intake_channel::{Adapter, GatewayLimits, HttpChannel, PullChannel, Registration};
+use intake_channel::{Adapter, BuildContext, HttpChannel, PullChannel, Registration};
 use intake_config::{Config, Section};
 
 /// Adding a channel: its dependency in `crates/app/Cargo.toml` and one line here.
@@ -37,7 +37,7 @@ pub(crate) struct Adapters {
 /// Builds the adapter of every enabled channel.
 /// A pull channel keeps its position in `cursors`.
 pub(crate) fn adapters(config: &Config, cursors: Arc<dyn CursorStore>) -> anyhow::Result<Adapters> {
-    let limits = GatewayLimits {
+    let limits = BuildContext {
         max_body_bytes: config.http.max_body_bytes,
         cursors,
     };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intake_channel::{
-    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, ReplySender, SectionContext,
+    Adapter, BuildContext, BuildError, Channel, ChannelSection, ReplySender, SectionContext,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -241,7 +241,7 @@ impl ChannelSection for Chat {
 }
 
 impl Channel for Chat {
-    fn build(options: &ChatOptions, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &ChatOptions, gateway: &BuildContext) -> Result<Adapter, BuildError> {
         let options = ChatOptions {
             max_body_bytes: options.max_body_bytes.min(gateway.max_body_bytes),
             ..options.clone()

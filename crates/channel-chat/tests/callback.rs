@@ -80,37 +80,7 @@ fn sender(url: url::Url, secret: &secrecy::SecretString, timeout: Duration) -> C
 /// A venv with `standardwebhooks` from PyPI, made once per target dir.
 fn standard_webhooks_python() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("standardwebhooks-venv");
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import standardwebhooks"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready() {
-        return Some(python);
-    }
-    let created = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success());
-    let installed = created
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "standardwebhooks==1.1.0"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if installed && ready() {
-        return Some(python);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "cannot install standardwebhooks from PyPI into {}",
-            venv.display()
-        );
-    }
-    eprintln!("skipping the reference check: python3 or PyPI is not available");
-    None
+    intake_channel::testing::pypi_venv(&venv, "standardwebhooks==1.1.0", "standardwebhooks")
 }
 
 /// Verifies with the reference library; returns its parsed payload or its error.

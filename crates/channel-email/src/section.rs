@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use intake_channel::{
-    Adapter, BuildError, Channel, ChannelContext, ChannelError, ChannelSection, GatewayLimits,
+    Adapter, BuildContext, BuildError, Channel, ChannelContext, ChannelError, ChannelSection,
     PullChannel, PullStatus, ReplySender, SectionContext,
 };
 use serde::Deserialize;
@@ -84,7 +84,7 @@ impl SecretReader for SectionSecrets<'_, '_, '_> {
 }
 
 impl Channel for Email {
-    fn build(options: &EmailConfig, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &EmailConfig, gateway: &BuildContext) -> Result<Adapter, BuildError> {
         let sender = Self::reply_sender(options)?;
         let cursors = gateway.cursors.clone();
         let mut accounts = Vec::new();

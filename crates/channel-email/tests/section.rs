@@ -3,7 +3,7 @@
 //! that reads no password, and the adapter built from the options.
 
 use intake_channel::testing::load_channel_options;
-use intake_channel::{Adapter, Channel, GatewayLimits};
+use intake_channel::{Adapter, BuildContext, Channel};
 use intake_channel_email::Email;
 
 const ACCOUNT: &str = r#"
@@ -26,7 +26,7 @@ fn an_enabled_section_loads_and_builds_one_pull_adapter_and_a_reply_sender() {
     let options = load_channel_options::<Email>(&toml, &[("INTAKE_MAIL_PASSWORD", "pw")])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(options.accounts.len(), 1);
-    let adapter = Email::build(&options, &GatewayLimits::in_memory(1 << 20)).unwrap();
+    let adapter = Email::build(&options, &BuildContext::in_memory(1 << 20)).unwrap();
     assert!(matches!(adapter, Adapter::Pull(_)), "{adapter:?}");
     assert!(Email::reply_sender(&options).unwrap().is_some());
 }

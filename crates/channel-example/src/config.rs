@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use intake_channel::{Adapter, BuildError, Channel, ChannelSection, GatewayLimits, SectionContext};
+use intake_channel::{Adapter, BuildContext, BuildError, Channel, ChannelSection, SectionContext};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -66,7 +66,7 @@ impl ChannelSection for Example {
 }
 
 impl Channel for Example {
-    fn build(options: &ExampleOptions, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &ExampleOptions, gateway: &BuildContext) -> Result<Adapter, BuildError> {
         let max_body_bytes = options.max_body_bytes.min(gateway.max_body_bytes);
         let options = ExampleOptions {
             max_body_bytes,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intake_channel::{
-    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, ReplySender, SectionContext,
+    Adapter, BuildContext, BuildError, Channel, ChannelSection, ReplySender, SectionContext,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -133,7 +133,7 @@ impl ChannelSection for Slack {
 }
 
 impl Channel for Slack {
-    fn build(options: &SlackOptions, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &SlackOptions, gateway: &BuildContext) -> Result<Adapter, BuildError> {
         let max_body_bytes = options.max_body_bytes.min(gateway.max_body_bytes);
         let options = SlackOptions {
             max_body_bytes,

@@ -23,34 +23,7 @@ use common::*;
 /// A venv with `slack_sdk` from PyPI, made once per target dir.
 fn slack_sdk_python() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("slack-sdk-venv");
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import slack_sdk.signature"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready() {
-        return Some(python);
-    }
-    let created = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success());
-    let installed = created
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "slack_sdk==3.47.0"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if installed && ready() {
-        return Some(python);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("cannot install slack_sdk from PyPI into {}", venv.display());
-    }
-    eprintln!("skipping the slack_sdk check: python3 or PyPI is not available");
-    None
+    intake_channel::testing::pypi_venv(&venv, "slack_sdk==3.47.0", "slack_sdk.signature")
 }
 
 /// Runs `script` with `args`, the body on stdin; its stdout, or its stderr as the error.

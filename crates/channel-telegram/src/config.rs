@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intake_channel::{
-    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, ReplySender, SectionContext,
+    Adapter, BuildContext, BuildError, Channel, ChannelSection, ReplySender, SectionContext,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -254,7 +254,7 @@ impl ChannelSection for Telegram {
 }
 
 impl Channel for Telegram {
-    fn build(options: &TelegramOptions, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &TelegramOptions, gateway: &BuildContext) -> Result<Adapter, BuildError> {
         let max_body_bytes = options.max_body_bytes.min(gateway.max_body_bytes);
         let options = TelegramOptions {
             max_body_bytes,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intake_channel::{
-    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, ReplySender, SectionContext,
+    Adapter, BuildContext, BuildError, Channel, ChannelSection, ReplySender, SectionContext,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -149,7 +149,7 @@ fn with_slash(mut url: Url) -> Url {
 }
 
 impl Channel for WhatsApp {
-    fn build(options: &WhatsAppOptions, gateway: &GatewayLimits) -> Result<Adapter, BuildError> {
+    fn build(options: &WhatsAppOptions, gateway: &BuildContext) -> Result<Adapter, BuildError> {
         let max_body_bytes = options.max_body_bytes.min(gateway.max_body_bytes);
         let options = WhatsAppOptions {
             max_body_bytes,

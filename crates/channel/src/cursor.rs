@@ -1,7 +1,7 @@
 //! Where a pull channel's source stands (an IMAP mailbox's UIDVALIDITY and
 //! last UID, a bot's `getUpdates` offset), kept across restarts in the state
 //! store's generic cursors. Channels get a [`CursorStore`] when they are built
-//! ([`crate::GatewayLimits::cursors`]); tests use [`MemoryCursors`].
+//! ([`crate::BuildContext::cursors`]); tests use [`MemoryCursors`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};

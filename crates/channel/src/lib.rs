@@ -52,7 +52,7 @@ pub use raw::{
     DEFAULT_RAW_INLINE_MAX_BYTES, INLINE_EVENT_BUDGET_BYTES, RawPlacement, attach_raw, read_raw,
 };
 pub use registration::{
-    Adapter, BuildError, Channel, ChannelSection, GatewayLimits, Registration, SectionContext,
+    Adapter, BuildContext, BuildError, Channel, ChannelSection, Registration, SectionContext,
     sections,
 };
 pub use reply::{

@@ -21,7 +21,7 @@ pub trait Channel: ChannelSection {
     /// The adapter for `options` (validated by `ChannelSection::validate`).
     /// An error is a configuration error: the process stops with it,
     /// prefixed with `channels.<name>`.
-    fn build(options: &Self::Options, gateway: &GatewayLimits) -> Result<Adapter, BuildError>;
+    fn build(options: &Self::Options, gateway: &BuildContext) -> Result<Adapter, BuildError>;
 
     /// The channel's reply sender (the reply role), when its options
     /// configure one; the default: the channel cannot reply.
@@ -34,7 +34,7 @@ pub trait Channel: ChannelSection {
 /// What the gateway gives every channel it builds: its limits, and where a
 /// pull channel keeps its position.
 #[derive(Clone)]
-pub struct GatewayLimits {
+pub struct BuildContext {
     /// `http.max_body_bytes`: the gateway refuses larger bodies on every
     /// route; cap the channel's own body limit at it so its 413 says so.
     pub max_body_bytes: usize,
@@ -43,7 +43,7 @@ pub struct GatewayLimits {
     pub cursors: Arc<dyn CursorStore>,
 }
 
-impl GatewayLimits {
+impl BuildContext {
     /// Limits with cursors kept in memory (tests, and channels that keep no
     /// position).
     pub fn in_memory(max_body_bytes: usize) -> Self {
@@ -54,9 +54,9 @@ impl GatewayLimits {
     }
 }
 
-impl fmt::Debug for GatewayLimits {
+impl fmt::Debug for BuildContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatewayLimits")
+        f.debug_struct("BuildContext")
             .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
@@ -104,7 +104,7 @@ pub struct Registration {
     reply_sender: ReplySenderFn,
 }
 
-type BuildFn = fn(&dyn Any, &GatewayLimits) -> Option<Result<Adapter, BuildError>>;
+type BuildFn = fn(&dyn Any, &BuildContext) -> Option<Result<Adapter, BuildError>>;
 type ReplySenderFn = fn(&dyn Any) -> Option<Result<Option<Arc<dyn ReplySender>>, BuildError>>;
 
 impl Registration {
@@ -133,7 +133,7 @@ impl Registration {
     pub fn build(
         &self,
         channels: &ChannelsConfig,
-        gateway: &GatewayLimits,
+        gateway: &BuildContext,
     ) -> Option<Result<Adapter, BuildError>> {
         let name = self.name();
         if !channels.is_enabled(name) {
@@ -173,7 +173,7 @@ fn reply_sender_erased<C: Channel>(
 
 fn build_erased<C: Channel>(
     options: &dyn Any,
-    gateway: &GatewayLimits,
+    gateway: &BuildContext,
 ) -> Option<Result<Adapter, BuildError>> {
     let options = options.downcast_ref::<C::Options>()?;
     Some(C::build(options, gateway))

@@ -113,5 +113,7 @@ pub use webhook_conformance::{
 mod webhook_conformance;
 
 mod config_section;
+mod stand_in;
+pub use stand_in::{SeenRequest, api_stand_in, pypi_venv};
 mod counting_blobs;
 pub use config_section::load_channel_options;

@@ -2,7 +2,6 @@
 //! options as the gateway loads them, and a loopback stand-in of the Web API.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -82,62 +81,13 @@ pub fn request(body: Vec<u8>, secret: Option<&str>) -> Request<Body> {
 }
 
 /// One request the stand-in received.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub path: String,
-    /// The `host` header (`127.0.0.1:<port>`).
-    pub host: String,
-    pub authorization: Option<String>,
-    pub body: Value,
-}
+pub use intake_channel::testing::SeenRequest as Seen;
 
-/// A loopback HTTP server answering with `answer(path, body)`; it records
-/// every request. Returns its base URL (`http://127.0.0.1:<port>/api/`).
+/// A loopback stand-in of the API answering with `answer(request, count)`;
+/// returns its base URL (`http://127.0.0.1:<port>/api/`) and the requests.
 pub async fn stand_in<F>(answer: F) -> (String, Arc<Mutex<Vec<Seen>>>)
 where
     F: Fn(&Seen, usize) -> axum::response::Response + Send + Sync + 'static,
 {
-    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
-    let answer = Arc::new(answer);
-    let recorded = Arc::clone(&seen);
-    let app = axum::Router::new().fallback(move |request: Request<Body>| {
-        let recorded = Arc::clone(&recorded);
-        let answer = Arc::clone(&answer);
-        async move {
-            let path = request.uri().path().to_owned();
-            let host = request
-                .headers()
-                .get("host")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let authorization = request
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let request = Seen {
-                path,
-                host,
-                authorization,
-                body,
-            };
-            let count = {
-                let mut seen = recorded.lock().unwrap();
-                seen.push(request.clone());
-                seen.len()
-            };
-            answer(&request, count)
-        }
-    });
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/api/"), seen)
+    intake_channel::testing::api_stand_in("/api/", answer).await
 }
