@@ -106,14 +106,18 @@ impl<T> Lanes<T> {
     }
 
     /// The event of `lane` being worked on is finished: the lane's next
-    /// event may start.
-    pub(crate) fn finish(&mut self, lane: &str) {
-        if let Some(entry) = self.lanes.get_mut(lane) {
-            entry.busy = false;
-            if entry.queue.is_empty() {
-                self.lanes.remove(lane);
-            }
+    /// event may start. True when the lane has nothing more to do (it is
+    /// forgotten).
+    pub(crate) fn finish(&mut self, lane: &str) -> bool {
+        let Some(entry) = self.lanes.get_mut(lane) else {
+            return true;
+        };
+        entry.busy = false;
+        if entry.queue.is_empty() {
+            self.lanes.remove(lane);
+            return true;
         }
+        false
     }
 
     /// The event of `lane` being worked on must wait until `until`: it goes
