@@ -38,9 +38,10 @@ pub(crate) struct Worker {
 /// longer hold parks the conversation instead (see `run.rs`).
 pub(crate) const TICKET_WAIT_LIMIT: Duration = Duration::from_secs(2);
 
-/// The shortest wait before asking again for a conversation another router
-/// holds.
+/// The shortest and longest wait before asking again for a conversation
+/// another router holds (it may give the claim up before its expiry).
 const CLAIM_RETRY_MIN: Duration = Duration::from_millis(100);
+const CLAIM_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// How handling one delivery ended.
 #[derive(Debug)]
@@ -142,7 +143,7 @@ impl Worker {
                 stage: "conversation_claim",
                 message: "the conversation is claimed by another router".to_owned(),
                 reason: ParkReason::Claimed,
-                resume_in: Some(remaining.max(CLAIM_RETRY_MIN)),
+                resume_in: Some(remaining.clamp(CLAIM_RETRY_MIN, CLAIM_RETRY_MAX)),
             }),
             Err(Refused::Failure(failure)) => Err(failure),
         };
