@@ -119,11 +119,14 @@ async fn two_routers_apply_every_event_once_and_in_order_across_rebalances() {
     let mut first = world.spawn_env("router", None, ROUTER_ENV);
     world.wait_ready_on(world.router_ops, &mut first).await;
 
-    // 20 rounds of one message of each long conversation and ten singles.
-    let per_round = SINGLES / MESSAGES_EACH;
+    // Ten rounds of two messages of each long conversation, back to back
+    // (so the second arrives while the first is being handled), and twenty
+    // singles.
+    const ROUNDS: usize = MESSAGES_EACH / 2;
+    let per_round = SINGLES / ROUNDS;
     let mut second = None;
-    for round in 0..MESSAGES_EACH {
-        if round == MESSAGES_EACH / 2 {
+    for round in 0..ROUNDS {
+        if round == ROUNDS / 2 {
             // Mid-way, with the first router busy: a second one joins and
             // takes a partition from it.
             let (mut router, ops) = second_router(&world);
@@ -131,15 +134,17 @@ async fn two_routers_apply_every_event_once_and_in_order_across_rebalances() {
             second = Some(router);
         }
         for conversation in 0..LONG_CONVERSATIONS {
-            let text = long_text(conversation, round);
-            let body = common::chat_body(
-                &format!("long-{conversation:02}"),
-                &format!("visitor-long-{conversation:02}"),
-                None,
-                &text,
-            );
-            let (status, answer) = world.post_chat(&format!("m-{text}"), &body).await;
-            assert_eq!(status, 202, "{answer}");
+            for message in [2 * round, 2 * round + 1] {
+                let text = long_text(conversation, message);
+                let body = common::chat_body(
+                    &format!("long-{conversation:02}"),
+                    &format!("visitor-long-{conversation:02}"),
+                    None,
+                    &text,
+                );
+                let (status, answer) = world.post_chat(&format!("m-{text}"), &body).await;
+                assert_eq!(status, 202, "{answer}");
+            }
         }
         for single in round * per_round..(round + 1) * per_round {
             let text = single_text(single);
