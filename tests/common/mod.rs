@@ -197,6 +197,8 @@ max_attempts = 2
 consumer_group = "router-{topic_prefix}"
 retry_initial_backoff_ms = 100
 retry_max_backoff_secs = 2
+# A router SIGKILLed by a test holds its conversations' claims this long.
+claim_ttl_secs = 3
 [channels.chat]
 secret_file = {secret:?}
 priority = "high"
