@@ -78,6 +78,7 @@ impl WhatsAppChannel {
                 api_base_url: options.api_base_url.clone(),
                 access_token: options.access_token.clone(),
                 max_media_bytes: options.max_media_bytes,
+                media_hosts: options.media_hosts.clone(),
             },
             app_secret: options.app_secret,
             verify_token: options.verify_token,
