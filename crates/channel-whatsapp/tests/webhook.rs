@@ -351,3 +351,35 @@ async fn statuses_are_counted_as_ignored_notices() {
     );
     assert!(line.ends_with(" 2"), "{line}");
 }
+
+#[tokio::test]
+async fn a_malformed_message_is_set_aside_and_counted_while_the_others_of_its_delivery_go_on() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let harness = Harness::new(API, "");
+    let mut no_sender = text("wamid.B2", "16505551234", "who am I");
+    no_sender.as_object_mut().unwrap().remove("from");
+    let body = payload(vec![vec![change(
+        &[],
+        vec![
+            text("wamid.B1", "16505551234", "first"),
+            no_sender,
+            text("wamid.B3", "16505551234", "third"),
+        ],
+    )]]);
+    let (status, json, _) = harness.send(request(body, Some(APP_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let texts: Vec<_> = harness.events().iter().map(|e| e.text.clone()).collect();
+    assert_eq!(texts, ["first", "third"]);
+    let rendered = metrics.render();
+    let line = rendered
+        .lines()
+        .find(|l| l.starts_with("intake_messages_rejected_total{"))
+        .unwrap_or_else(|| panic!("no rejection counter in:\n{rendered}"));
+    assert!(
+        line.contains("channel=\"whatsapp\"") && line.contains("reason=\"schema\""),
+        "{line}"
+    );
+    assert!(line.ends_with(" 1"), "{line}");
+}
