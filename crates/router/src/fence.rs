@@ -127,6 +127,11 @@ impl Fence {
         }
     }
 
+    /// The lanes this router holds claims on.
+    pub(crate) fn held_lanes(&self) -> Vec<String> {
+        self.held_claims().keys().cloned().collect()
+    }
+
     /// Gives up every claim (the router stops).
     pub(crate) async fn release_all(&self) {
         let lanes: Vec<String> = self.held_claims().keys().cloned().collect();

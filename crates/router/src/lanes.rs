@@ -175,6 +175,11 @@ impl<T> Lanes<T> {
             .count()
     }
 
+    /// Whether `lane` has an event waiting or running.
+    pub(crate) fn contains(&self, lane: &str) -> bool {
+        self.lanes.contains_key(lane)
+    }
+
     /// Events waiting in all lanes.
     pub(crate) fn waiting_total(&self) -> usize {
         self.waiting_per_rank.iter().sum()

@@ -233,7 +233,7 @@ impl Dispatcher {
                 Ok(()) if self.idle() => self.wait_for_record().await,
                 other => other,
             };
-            self.drop_revoked();
+            self.drop_revoked().await;
             match polled {
                 Ok(()) => poll_backoff = self.backoff(),
                 Err(e) if e.is_retryable() => {
@@ -355,7 +355,8 @@ impl Dispatcher {
     /// stores a position, so the new owner (maybe this router again, from the
     /// committed position) reads them again. Events already running finish;
     /// a retry of one is dropped (see `finished`).
-    fn drop_revoked(&mut self) {
+    async fn drop_revoked(&mut self) {
+        let mut revoked_any = false;
         for slot in &mut self.slots {
             for (topic, partition) in slot.consumer.revoked() {
                 if let Some(running) = self.partitions.remove(&(topic.clone(), partition)) {
@@ -371,6 +372,16 @@ impl Dispatcher {
                     dropped,
                     "partition revoked; its waiting events are left to its new owner"
                 );
+                revoked_any = true;
+            }
+        }
+        // Lanes left with nothing to do give their claims up at once, so the
+        // new owner need not wait for them to lapse.
+        if revoked_any {
+            for lane in self.fence.held_lanes() {
+                if !self.lanes.contains(&lane) {
+                    self.fence.release(&lane).await;
+                }
             }
         }
     }
