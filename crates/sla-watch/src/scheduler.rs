@@ -35,6 +35,9 @@ const MAX_BATCHES_PER_SCAN: usize = 10;
 /// The custom metadata key on the updates the scheduler makes.
 const METADATA_KEY: &str = "intake_sla_watch";
 
+/// Added to the wait past a stamp's second (clocks differ a little).
+const STAMP_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Completed scan rounds (with or without the lease): tests wait on it.
 pub type ScanCount = watch::Receiver<u64>;
 
@@ -245,6 +248,9 @@ impl Scheduler {
     ) -> Result<(), intake_zendesk::Error> {
         let mut tags = ticket.tags.clone();
         tags.push(tag);
+        if let Some(updated_at) = ticket.updated_at {
+            wait_past_second(updated_at).await;
+        }
         let stamp = ticket
             .updated_at
             .map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, true));
@@ -340,5 +346,16 @@ impl Scheduler {
             now,
             link.as_deref(),
         )
+    }
+}
+
+/// `updated_at` has whole seconds, so a safe update in the stamp's own
+/// second could apply after another one did (decision 34): wait until this
+/// clock is past that second (at most a second and the margin).
+async fn wait_past_second(updated_at: DateTime<Utc>) {
+    let past = updated_at + chrono::Duration::seconds(1);
+    if let Ok(wait) = (past - Utc::now()).to_std() {
+        let wait = (wait + STAMP_MARGIN).min(std::time::Duration::from_secs(1) + STAMP_MARGIN);
+        tokio::time::sleep(wait).await;
     }
 }

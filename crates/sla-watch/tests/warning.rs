@@ -12,7 +12,11 @@ use intake_sla_watch::telemetry::names;
 use intake_store::{SlaStage, SqliteStore, StateStore};
 
 async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn StateStore> {
-    Arc::new(SqliteStore::open(dir.path().join("state.db")).await.unwrap())
+    Arc::new(
+        SqliteStore::open(dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +27,12 @@ async fn the_warning_fires_once_across_a_restart_and_the_breach_is_marked() {
     let store = sqlite(&dir).await;
     let (ticket, _) = world.ticket("anna").await;
     // Due at 09:30 Moscow time; the warning is due at once.
-    assert!(store.watch_sla(&watch(ticket, POLICY, 30, 0)).await.unwrap());
+    assert!(
+        store
+            .watch_sla(&watch(ticket, POLICY, 30, 0))
+            .await
+            .unwrap()
+    );
     world.clock.set(t0() + chrono::Duration::minutes(1));
 
     let first = world.start(Arc::clone(&store), world.options());
@@ -32,7 +41,10 @@ async fn the_warning_fires_once_across_a_restart_and_the_breach_is_marked() {
 
     let tags = world.tags(ticket).await;
     assert!(tags.contains(&"intake_sla_warning".to_owned()), "{tags:?}");
-    assert!(tags.contains(&"intake_sla_email".to_owned()), "kept: {tags:?}");
+    assert!(
+        tags.contains(&"intake_sla_email".to_owned()),
+        "kept: {tags:?}"
+    );
     let notes = world.notes(ticket).await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
@@ -101,7 +113,12 @@ async fn no_warning_when_an_agent_answered_publicly_but_customers_do_not_count()
         .await
         .unwrap();
     for ticket in [answered, unanswered] {
-        assert!(store.watch_sla(&watch(ticket, POLICY, 30, 0)).await.unwrap());
+        assert!(
+            store
+                .watch_sla(&watch(ticket, POLICY, 30, 0))
+                .await
+                .unwrap()
+        );
     }
     world.clock.set(t0() + chrono::Duration::minutes(1));
 
@@ -115,7 +132,9 @@ async fn no_warning_when_an_agent_answered_publicly_but_customers_do_not_count()
 
     let tags = world.tags(answered).await;
     assert!(
-        !tags.iter().any(|t| t.starts_with("intake_sla_w") || t == "intake_sla_breached"),
+        !tags
+            .iter()
+            .any(|t| t.starts_with("intake_sla_w") || t == "intake_sla_breached"),
         "{tags:?}"
     );
     assert!(world.notes(answered).await.is_empty());
@@ -146,7 +165,12 @@ async fn a_step_done_before_a_crash_is_not_done_twice_and_slack_is_retried() {
         ..intake_zendesk::TicketUpdate::default()
     };
     world.client.update_ticket(ticket, &update).await.unwrap();
-    assert!(store.watch_sla(&watch(ticket, POLICY, 30, 0)).await.unwrap());
+    assert!(
+        store
+            .watch_sla(&watch(ticket, POLICY, 30, 0))
+            .await
+            .unwrap()
+    );
     *world.slack_failures.lock().unwrap() = 2;
     world.clock.set(t0() + chrono::Duration::minutes(1));
 
