@@ -345,4 +345,27 @@ mod tests {
             assert!(bad.contains(key), "{key}: {bad}");
         }
     }
+
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### The 30-minute warning")
+            .nth(1)
+            .expect("the README has the section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml example");
+        let env = [(
+            "INTAKE_SLA_SLACK_WEBHOOK_URL".to_owned(),
+            "https://hooks.slack.test/T/B/x".to_owned(),
+        )];
+        let config = crate::load_from(Some(example), &env, &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .sla_watch;
+        assert!(config.enabled && config.slack.is_some());
+        assert!(config.warn_before_by_policy["chat"].is_zero());
+    }
 }
