@@ -12,7 +12,7 @@ use intake_event::TicketOutcome;
 use intake_store::{SlaStage, SlaWatch, StateStore};
 use tokio_util::sync::CancellationToken;
 
-use crate::telemetry::{StepFailed, WatchStarted};
+use crate::telemetry::{OutcomeUndecodable, StepFailed, WatchStarted};
 use crate::{SlaWatchOptions, sleep};
 
 /// How long one poll waits for an outcome.
@@ -98,7 +98,10 @@ impl DeadlineRecorder {
             Err(error) => {
                 // The acknowledgement consumer dead-letters it; here it only
                 // has no deadline to watch.
-                tracing::debug!(error = %error, "undecodable outcome, no deadline to watch");
+                OutcomeUndecodable {
+                    message: &error.to_string(),
+                }
+                .emit();
                 return true;
             }
         };

@@ -14,6 +14,7 @@ pub mod names {
     pub const NOTIFICATIONS_FAILED: &str = "intake_sla_notifications_failed_total";
     pub const STEP_ERRORS: &str = "intake_sla_watch_errors_total";
     pub const LEADER: &str = "intake_sla_watch_leader";
+    pub const UNDECODABLE_OUTCOMES: &str = "intake_sla_undecodable_outcomes_total";
 }
 
 /// Registers help texts with the installed recorder.
@@ -41,6 +42,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::STEP_ERRORS,
         "SLA watch steps that failed on Zendesk or the state store and are retried next scan, by step"
+    );
+    metrics::describe_counter!(
+        names::UNDECODABLE_OUTCOMES,
+        "Records on the outcomes topic the deadline recorder could not read (skipped; the acknowledgement consumer dead-letters them)"
     );
     metrics::describe_gauge!(
         names::LEADER,
@@ -183,5 +188,20 @@ impl Leadership<'_> {
             info!(holder = self.holder, "sla watch lease given up or lost");
         }
         gauge!(names::LEADER).set(if self.leading { 1.0 } else { 0.0 });
+    }
+}
+
+/// A record on the outcomes topic that is no outcome: nothing to watch.
+pub struct OutcomeUndecodable<'a> {
+    pub message: &'a str,
+}
+
+impl OutcomeUndecodable<'_> {
+    pub fn emit(&self) {
+        warn!(
+            error = self.message,
+            "undecodable outcome skipped by the sla deadline recorder"
+        );
+        counter!(names::UNDECODABLE_OUTCOMES).increment(1);
     }
 }

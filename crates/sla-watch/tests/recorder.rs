@@ -44,6 +44,7 @@ fn outcome(ticket_id: u64, effect: OutcomeEffect, due_minutes: i64) -> TicketOut
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_tickets_deadlines_are_recorded_once_with_their_warning_time() {
+    common::metrics();
     let dir = tempfile::tempdir().unwrap();
     let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions::new(
         dir.path().join("bus.db"),
@@ -67,15 +68,6 @@ async fn new_tickets_deadlines_are_recorded_once_with_their_warning_time() {
         outcome(9, OutcomeEffect::FollowUp, 60),
     ];
     let publisher = bus.publisher();
-    for outcome in &published {
-        let record = Record {
-            topic: topics.outcomes(),
-            key: outcome.contact.key.clone(),
-            payload: outcome.to_json(),
-            headers: Vec::new(),
-        };
-        publisher.publish(record).await.unwrap();
-    }
     publisher
         .publish(Record {
             topic: topics.outcomes(),
@@ -85,6 +77,15 @@ async fn new_tickets_deadlines_are_recorded_once_with_their_warning_time() {
         })
         .await
         .unwrap();
+    for outcome in &published {
+        let record = Record {
+            topic: topics.outcomes(),
+            key: outcome.contact.key.clone(),
+            payload: outcome.to_json(),
+            headers: Vec::new(),
+        };
+        publisher.publish(record).await.unwrap();
+    }
     let mut options = SlaWatchOptions::new(topics);
     options.warn_before_by_policy.clear();
     let recorder = DeadlineRecorder::new(Arc::clone(&bus), Arc::clone(&store), options);
@@ -123,4 +124,10 @@ async fn new_tickets_deadlines_are_recorded_once_with_their_warning_time() {
     );
     let follow_up = store.sla_watch(9).await.unwrap().unwrap();
     assert_eq!(follow_up.warn_at, t0() + chrono::Duration::minutes(30));
+    // The record that is no outcome was skipped, and counted.
+    let metrics = common::metrics().render();
+    assert!(
+        metrics.contains("intake_sla_undecodable_outcomes_total 1"),
+        "{metrics}"
+    );
 }
