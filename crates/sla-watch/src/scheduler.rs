@@ -32,6 +32,8 @@ use crate::{LEASE_NAME, SlaWatchOptions};
 
 /// Store reads per scan (each of `options.batch` watches).
 const MAX_BATCHES_PER_SCAN: usize = 10;
+/// Longest wait for a ticket's update slot inside a scan.
+const TICKET_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The custom metadata key on the updates the scheduler makes.
 const METADATA_KEY: &str = "intake_sla_watch";
 
@@ -162,7 +164,9 @@ impl Scheduler {
                 if shutdown.is_cancelled() || !self.lease_runs() {
                     return;
                 }
-                self.step(watch).await;
+                // A ticket at its update limit fails at once and is tried
+                // again next scan, instead of holding every other watch.
+                intake_zendesk::with_ticket_wait_limit(TICKET_WAIT_LIMIT, self.step(watch)).await;
             }
             if !full {
                 return;
