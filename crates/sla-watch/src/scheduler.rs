@@ -145,9 +145,16 @@ impl Scheduler {
     }
 
     async fn scan(&mut self, shutdown: &CancellationToken) {
+        // Page by (deadline, ticket), so watches whose step keeps failing
+        // do not hide the ones behind them.
+        let now = (self.options.clock)();
+        let mut after = None;
         for _ in 0..MAX_BATCHES_PER_SCAN {
-            let now = (self.options.clock)();
-            let due = match self.store.due_sla_watches(now, self.options.batch).await {
+            let due = match self
+                .store
+                .due_sla_watches(now, after, self.options.batch)
+                .await
+            {
                 Ok(due) => due,
                 Err(error) => {
                     StepFailed {
@@ -160,6 +167,7 @@ impl Scheduler {
                 }
             };
             let full = due.len() >= self.options.batch;
+            after = due.last().map(|last| (last.due_at, last.ticket_id));
             for watch in due {
                 if shutdown.is_cancelled() || !self.lease_runs() {
                     return;

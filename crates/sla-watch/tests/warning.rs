@@ -182,3 +182,52 @@ async fn a_step_done_before_a_crash_is_not_done_twice_and_slack_is_retried() {
     assert_eq!(world.slack_posts().len(), 3);
     assert_eq!(counter(names::WARNINGS, POLICY), 1);
 }
+
+/// A ticket Zendesk refuses to update (a 403 every time) stays in the list,
+/// counted, and does not hide the watches due after it (one per page here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_keeps_failing_does_not_hide_the_ones_behind_it() {
+    const POLICY: &str = "email_stuck";
+    let world = World::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let (stuck, _) = world.ticket("egor").await;
+    let (behind, _) = world.ticket("zoya").await;
+    let stuck_path = format!("/api/v2/tickets/{stuck}");
+    assert!(!format!("/api/v2/tickets/{behind}").starts_with(&stuck_path));
+    let answer = reqwest::Client::new()
+        .post(format!("{}/admin/faults", world.sim.base_url))
+        .json(&serde_json::json!({"status": 403, "method": "PUT", "path_prefix": stuck_path}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    // The stuck ticket is due first.
+    assert!(store.watch_sla(&watch(stuck, POLICY, 20, 0)).await.unwrap());
+    assert!(
+        store
+            .watch_sla(&watch(behind, POLICY, 30, 0))
+            .await
+            .unwrap()
+    );
+    world.clock.set(t0() + chrono::Duration::minutes(1));
+    let mut options = world.options();
+    options.batch = 1;
+
+    let mut running = world.start(Arc::clone(&store), options);
+    wait_stage(&store, behind, SlaStage::Warned).await;
+    running.scans_more(2).await;
+    running.stop().await;
+    let stuck_watch = store.sla_watch(stuck).await.unwrap().unwrap();
+    assert_eq!(
+        stuck_watch.stage,
+        SlaStage::Watching,
+        "retried, not given up"
+    );
+    assert!(world.notes(stuck).await.is_empty());
+    let errors = common::metrics()
+        .render()
+        .lines()
+        .any(|line| line.starts_with("intake_sla_watch_errors_total{step=\"update_ticket\"}"));
+    assert!(errors, "the failing step is counted");
+}

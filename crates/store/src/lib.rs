@@ -268,12 +268,14 @@ pub trait StateStore: Send + Sync {
     /// The watch of `ticket_id`, if recorded.
     async fn sla_watch(&self, ticket_id: u64) -> Result<Option<SlaWatch>, StoreError>;
 
-    /// Watches with something to do at `now`, earliest deadline first, at
-    /// most `limit`: `watching` ones whose warning time came, `warning` ones,
-    /// and `warned` ones whose deadline came.
+    /// Watches with something to do at `now`, earliest deadline first (then
+    /// by ticket id), at most `limit`, after the watch `after` (its deadline
+    /// and ticket id: the last of the previous page): `watching` ones whose
+    /// warning time came, `warning` ones, and `warned` ones whose deadline came.
     async fn due_sla_watches(
         &self,
         now: chrono::DateTime<chrono::Utc>,
+        after: Option<(chrono::DateTime<chrono::Utc>, u64)>,
         limit: usize,
     ) -> Result<Vec<SlaWatch>, StoreError>;
 

@@ -409,9 +409,10 @@ impl StateStore for SqliteStore {
     async fn due_sla_watches(
         &self,
         now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, u64)>,
         limit: usize,
     ) -> Result<Vec<crate::SlaWatch>, StoreError> {
-        self.due_sla_watch_rows(now, limit).await
+        self.due_sla_watch_rows(now, after, limit).await
     }
 
     async fn advance_sla_watch(

@@ -127,17 +127,27 @@ impl SqliteStore {
     pub(super) async fn due_sla_watch_rows(
         &self,
         now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, u64)>,
         limit: usize,
     ) -> Result<Vec<SlaWatch>, StoreError> {
         let now = to_ms(now);
+        // Before every watch when no page came before.
+        let (after_due, after_ticket) = match after {
+            Some((due_at, ticket_id)) => (to_ms(due_at), to_db_id(ticket_id)?),
+            None => (i64::MIN, -1),
+        };
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM sla_watches \
-             WHERE (stage = 'watching' AND warn_at_ms <= ?) OR stage = 'warning' \
-             OR (stage = 'warned' AND due_at_ms <= ?) \
+             WHERE ((stage = 'watching' AND warn_at_ms <= ?) OR stage = 'warning' \
+             OR (stage = 'warned' AND due_at_ms <= ?)) \
+             AND (due_at_ms > ? OR (due_at_ms = ? AND ticket_id > ?)) \
              ORDER BY due_at_ms, ticket_id LIMIT ?"
         ))
         .bind(now)
         .bind(now)
+        .bind(after_due)
+        .bind(after_due)
+        .bind(after_ticket)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;

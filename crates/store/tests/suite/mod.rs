@@ -685,7 +685,7 @@ pub async fn sla_watches_are_recorded_once_listed_when_due_and_advanced_once(
         let store = Arc::clone(&store);
         async move {
             store
-                .due_sla_watches(t0 + Duration::minutes(minutes), limit)
+                .due_sla_watches(t0 + Duration::minutes(minutes), None, limit)
                 .await
                 .unwrap()
                 .into_iter()
@@ -698,6 +698,22 @@ pub async fn sla_watches_are_recorded_once_listed_when_due_and_advanced_once(
     // Earliest deadline first, bounded.
     assert_eq!(due(30, 10).await, vec![2, 1]);
     assert_eq!(due(30, 1).await, vec![2]);
+    // The next page starts after the last watch of the previous one.
+    let page = |after: (chrono::DateTime<Utc>, u64)| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .due_sla_watches(t0 + Duration::minutes(30), Some(after), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| w.ticket_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page((t0 + Duration::minutes(40), 2)).await, vec![1]);
+    assert_eq!(page((t0 + Duration::minutes(40), 1)).await, vec![2, 1]);
+    assert!(page((t0 + Duration::minutes(60), 1)).await.is_empty());
 
     let at = t0 + Duration::minutes(11);
     assert!(
