@@ -53,6 +53,8 @@ fn outcome(channel: &str, received: &str, locale: Option<&str>) -> TicketOutcome
         auto_submitted: false,
         received_at: Some(received_at),
         dead_letter_reason: None,
+        channel_account: None,
+        omitted_attachments: Vec::new(),
     }
 }
 

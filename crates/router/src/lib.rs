@@ -6,6 +6,7 @@
 //! publishing its outcome (`<prefix>.outcomes`, see `outcome.rs`) before the
 //! bus position moves on.
 
+mod automatic;
 mod backoff;
 mod comment;
 mod commit;
@@ -21,6 +22,7 @@ pub mod plan;
 mod process;
 mod recover;
 mod requester;
+mod token;
 mod run;
 mod telemetry;
 mod worker;
@@ -31,7 +33,7 @@ pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_he
 /// binary can build them from config without naming the calendar crate).
 pub use intake_calendar::refresh::LivePolicies;
 pub use options::{
-    ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
+    AutomaticMessages, ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
     default_max_held_events, default_max_in_flight, default_retry_initial_backoff,
     default_retry_max_age, default_retry_max_attempts, default_retry_max_backoff, default_sla,
     default_subject_max_chars, in_flight_for,
