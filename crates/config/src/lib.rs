@@ -50,7 +50,7 @@ pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
-pub use router::RouterConfig;
+pub use router::{AutomaticMessages, RouterConfig};
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};

@@ -56,6 +56,24 @@ pub(crate) struct RawRouter {
     /// before it goes to the dead-letter queue.
     #[serde(default = "default_retry_max_age_secs")]
     retry_max_age_secs: u64,
+    /// Auto-replies and bounces (messages the channel marks automatic) never
+    /// create a ticket or get an acknowledgement: `"internal_note"` adds
+    /// them as an internal note to the ticket they refer to (its thread, or
+    /// its subject token from the ticket's requester), dropping those that
+    /// refer to none; `"drop"` drops them all. Counted either way.
+    #[serde(default)]
+    automatic_messages: AutomaticMessages,
+}
+
+/// `router.automatic_messages`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutomaticMessages {
+    /// An internal note on the ticket they refer to (the default).
+    #[default]
+    InternalNote,
+    /// Dropped, counted.
+    Drop,
 }
 
 fn default_consumer_group() -> String {
@@ -102,6 +120,7 @@ impl Default for RawRouter {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age_secs: default_retry_max_age_secs(),
+            automatic_messages: AutomaticMessages::default(),
         }
     }
 }
@@ -129,6 +148,8 @@ pub struct RouterConfig {
     pub retry_max_attempts: NonZeroUsize,
     /// Longest retrying of one event from its first failure.
     pub retry_max_age: Duration,
+    /// What becomes of auto-replies and bounces.
+    pub automatic_messages: AutomaticMessages,
 }
 
 impl RouterConfig {
@@ -228,6 +249,7 @@ impl RawRouter {
             retry_max_backoff,
             subject_max_chars,
             max_priority_wait: Duration::from_secs(self.max_priority_wait_secs),
+            automatic_messages: self.automatic_messages,
         }
     }
 }

@@ -22,9 +22,9 @@ pub mod plan;
 mod process;
 mod recover;
 mod requester;
-mod token;
 mod run;
 mod telemetry;
+mod token;
 mod worker;
 
 pub use deadline::SLA_TAG_PREFIX;
