@@ -252,6 +252,7 @@ impl EmailChannel {
             in_reply_to: vec![event.channel_message_id.clone()],
             outcome_id: uuid::Uuid::new_v5(&event.event_id, b"email:pointer"),
             deadline: None,
+            account: Some(self.account.name.clone()),
         };
         match tokio::time::timeout(POINTER_DEADLINE, sender.send(&reply)).await {
             Ok(Ok(_)) => true,

@@ -26,7 +26,7 @@ use metrics::counter;
 use crate::AutomaticMessages;
 use crate::conversation::{conversation_of, stamp_of};
 use crate::options::ChannelRoute;
-use crate::process::{CommentResult, Draft, Failure, Outcome, Processor, Stamp};
+use crate::process::{CommentResult, Draft, Failure, NoteKind, Outcome, Processor, Stamp};
 use crate::recover::Recovered;
 use crate::requester;
 use crate::token::sender_may_use;
@@ -162,7 +162,7 @@ impl Processor {
             conversation: referred.conversation.as_ref(),
             deadline: None,
             stamp,
-            note: true,
+            note: Some(NoteKind::Automatic),
             mention: None,
         };
         match self.comment(&draft, referred.ticket_id).await? {

@@ -15,6 +15,7 @@ mod deadline;
 mod dlq;
 mod lag;
 mod lanes;
+mod omitted;
 mod options;
 mod outcome;
 mod parking;

@@ -224,6 +224,19 @@ impl Processor {
         event: &TicketEvent,
         deadline: Option<&Deadline>,
     ) -> Result<Outcome, Failure> {
+        let outcome = self.handle_once(route, event, deadline).await?;
+        self.note_omitted_attachments(route, event, &outcome)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// The effect itself (see [`Processor::handle_event`]).
+    async fn handle_once(
+        &self,
+        route: &ChannelRoute,
+        event: &TicketEvent,
+        deadline: Option<&Deadline>,
+    ) -> Result<Outcome, Failure> {
         let event_id = event.event_id;
         if let Some(link) = self.store.ticket_for_event(event_id).await? {
             return Ok(Outcome::Duplicate(link));
@@ -260,7 +273,7 @@ impl Processor {
                 conversation: target.conversation.as_ref(),
                 deadline,
                 stamp: stamp.clone(),
-                note: false,
+                note: None,
                 mention: mention.clone(),
             };
             match self.apply(&draft, target.current).await? {
@@ -443,12 +456,21 @@ pub(crate) struct Draft<'a> {
     /// The conversation ticket's `updated_at` a comment is sent against
     /// (`safe_update`), and whether it is the stamp of an earlier attempt.
     pub(crate) stamp: Option<Stamp>,
-    /// An internal note (an automatic message, see `automatic.rs`): not
-    /// public, written by the API user, the body introduced as automatic.
-    pub(crate) note: bool,
+    /// An internal note (not public, written by the API user) instead of
+    /// the requester's public comment.
+    pub(crate) note: Option<NoteKind>,
     /// A line for agents under the first message of a new ticket (a subject
     /// token that did not attach the message, see `token.rs`).
     pub(crate) mention: Option<String>,
+}
+
+/// What an internal note is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoteKind {
+    /// An automatic message (`automatic.rs`): its body introduced as such.
+    Automatic,
+    /// A note whose body is the event's text as is (`omitted.rs`).
+    Plain,
 }
 
 /// The `updated_stamp` of a comment.
@@ -461,9 +483,13 @@ pub(crate) struct Stamp {
 
 impl Draft<'_> {
     pub(crate) fn comment(&self, body: String) -> Comment {
-        if self.note {
+        if let Some(kind) = self.note {
+            let body = match kind {
+                NoteKind::Automatic => crate::automatic::note_body(self.event, &body),
+                NoteKind::Plain => body,
+            };
             return Comment {
-                body: Some(crate::automatic::note_body(self.event, &body)),
+                body: Some(body),
                 public: false,
                 uploads: self.upload_token.iter().cloned().collect(),
                 ..Comment::default()
