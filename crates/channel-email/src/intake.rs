@@ -62,7 +62,7 @@ impl EmailChannel {
         pointer_sender: Option<Arc<dyn ReplySender>>,
     ) -> Result<Self, EmailError> {
         if account.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer
-            && pointer_sender.is_none()
+            && (pointer_sender.is_none() || account.smtp.is_none())
         {
             return Err(EmailError::Config(format!(
                 "account {}: foreign_recipient = \"refuse_with_pointer\" needs an smtp section",

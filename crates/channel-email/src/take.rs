@@ -142,6 +142,8 @@ impl EmailChannel {
         raw: &[u8],
     ) -> Result<TicketEvent, EmailError> {
         let mut event = normalised.event;
+        // Replies to it go out from this account (`AccountSenders`).
+        event.channel_account = Some(self.account.name.clone());
         for attachment in normalised.attachments {
             let blob = ctx
                 .blobs
