@@ -27,6 +27,7 @@ mod reply;
 mod section;
 mod senders;
 mod take;
+mod xoauth2_smtp;
 
 pub use connect::tls_config;
 pub use error::EmailError;

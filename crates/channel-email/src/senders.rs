@@ -30,10 +30,10 @@ impl AccountSenders {
         let mut by_account = BTreeMap::new();
         let mut fallback = None;
         for account in &config.accounts {
-            let Some(smtp) = &account.smtp else {
+            if account.smtp.is_none() {
                 continue;
-            };
-            let sender = Arc::new(SmtpReplySender::new(&account.address, smtp)?);
+            }
+            let sender = Arc::new(SmtpReplySender::for_account(account)?);
             fallback.get_or_insert_with(|| Arc::clone(&sender));
             by_account.insert(account.name.clone(), sender);
         }
