@@ -217,9 +217,9 @@ impl RawAccount {
         let imap_xoauth2 = imap
             .as_ref()
             .is_some_and(|imap| matches!(imap.auth, ImapAuth::XOAuth2(_)));
-        let smtp = self.smtp.map(|smtp| {
-            smtp.validate(&format!("{base}.smtp"), imap_xoauth2, problems, secrets)
-        });
+        let smtp = self
+            .smtp
+            .map(|smtp| smtp.validate(&format!("{base}.smtp"), imap_xoauth2, problems, secrets));
         let tokens = match imap.as_ref().map(|imap| &imap.auth) {
             Some(ImapAuth::XOAuth2(oauth2)) => {
                 match crate::oauth::TokenSource::new(&self.name, oauth2.clone()) {
