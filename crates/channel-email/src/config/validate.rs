@@ -211,12 +211,12 @@ impl RawAccount {
                     .to_owned(),
             });
         }
+        // As written: a problem elsewhere in the imap section is reported
+        // there, not again as a wrong smtp auth.
+        let imap_xoauth2 = self.imap.auth == AuthMethod::Xoauth2;
         let imap = self
             .imap
             .validate(&format!("{base}.imap"), problems, secrets);
-        let imap_xoauth2 = imap
-            .as_ref()
-            .is_some_and(|imap| matches!(imap.auth, ImapAuth::XOAuth2(_)));
         let smtp = self
             .smtp
             .map(|smtp| smtp.validate(&format!("{base}.smtp"), imap_xoauth2, problems, secrets));
@@ -482,7 +482,7 @@ impl RawSmtp {
             )
             .map(|password| (user.clone(), password)),
             None => {
-                if self.password_env.is_some() || self.password_file.is_some() {
+                if !xoauth2 && (self.password_env.is_some() || self.password_file.is_some()) {
                     problems.push(Problem {
                         key: format!("{base}.username"),
                         message: "a password is set but no username".to_owned(),
