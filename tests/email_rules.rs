@@ -2,7 +2,8 @@
 //! Dovecot, the SMTP sink and the Zendesk simulator:
 //! - an out-of-office answer to our acknowledgement becomes an internal note
 //!   on the customer's ticket, with no ticket and no acknowledgement of its
-//!   own; a bounce that refers to nothing is dropped, counted;
+//!   own, and so is the bounce of our acknowledgement; a bounce that refers
+//!   to nothing is dropped, counted;
 //! - a mail that names its ticket only by the subject token `[#id]` joins it
 //!   when its sender is the ticket's requester, and becomes a ticket of its
 //!   own that mentions the token when not;
@@ -132,7 +133,24 @@ async fn an_out_of_office_answer_is_a_note_and_a_bounce_is_nothing() {
         .into_bytes(),
     );
 
-    wait_for("the note and the dropped bounce", async || {
+    // A bounce of our acknowledgement (another address of Anna's refused
+    // it): the bounced mail's copy names our Message-ID.
+    let our_bounce = fresh_id();
+    append(
+        &user,
+        &format!(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.customer.test>\r\nTo: {user}\r\n\
+             Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{our_bounce}>\r\n\
+             Date: Fri, 27 Nov 2026 18:02:00 +0300\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b2\"\r\n\r\n\
+             --b2\r\nContent-Type: text/plain\r\n\r\nMailbox full: anna.old@customer.test\r\n\
+             --b2\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: {user}\r\nMessage-ID: <{ack_id}>\r\n\
+             Subject: acknowledgement\r\n\r\n--b2--\r\n"
+        )
+        .into_bytes(),
+    );
+
+    wait_for("the notes and the dropped bounce", async || {
         let noted = metric(
             &world,
             "intake_loops_suppressed_total",
@@ -145,7 +163,7 @@ async fn an_out_of_office_answer_is_a_note_and_a_bounce_is_nothing() {
             &[("action", "dropped_no_ticket")],
         )
         .await;
-        noted == 1.0 && dropped == 1.0
+        noted == 2.0 && dropped == 1.0
     })
     .await;
     let tickets = world.tickets().await;
@@ -155,14 +173,23 @@ async fn an_out_of_office_answer_is_a_note_and_a_bounce_is_nothing() {
         "no ticket for the auto-reply or the bounce"
     );
     let comments = comments(&tickets[0]);
-    let note = comments.last().unwrap();
-    assert_eq!(note["public"], false, "{comments:#?}");
+    let notes: Vec<&str> = comments
+        .iter()
+        .filter(|c| c["public"] == false)
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 2, "{comments:#?}");
     assert!(
-        note["body"]
-            .as_str()
-            .unwrap()
-            .contains("Я в отпуске до 7 декабря."),
-        "{note}"
+        notes
+            .iter()
+            .any(|n| n.contains("Я в отпуске до 7 декабря.")),
+        "{notes:#?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Mailbox full: anna.old@customer.test")),
+        "the bounce of our acknowledgement: {notes:#?}"
     );
     // The note's outcome was decided (no acknowledgement for a comment) and
     // nothing answered the auto-reply or the bounce.

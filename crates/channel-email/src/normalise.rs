@@ -164,6 +164,28 @@ fn text_list(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
     .collect()
 }
 
+/// The Message-ID of the mail a delivery report reports on: from its
+/// `message/rfc822` part, or its `text/rfc822-headers` part.
+fn reported_message_id(message: &Message<'_>) -> Option<String> {
+    message.parts.iter().find_map(|part| {
+        let id = match &part.body {
+            mail_parser::PartType::Message(inner) => inner.message_id().map(clean_id),
+            mail_parser::PartType::Text(text)
+                if part
+                    .content_type()
+                    .and_then(|ct| ct.subtype())
+                    .is_some_and(|sub| sub.eq_ignore_ascii_case("rfc822-headers")) =>
+            {
+                MessageParser::default()
+                    .parse(text.as_bytes())
+                    .and_then(|headers| headers.message_id().map(clean_id))
+            }
+            _ => None,
+        };
+        id.filter(|id| !id.is_empty())
+    })
+}
+
 fn cap_chars(text: &str, max: usize) -> (String, bool) {
     match text.char_indices().nth(max) {
         Some((cut, _)) => (text[..cut].to_owned(), true),
@@ -354,6 +376,13 @@ pub fn normalise(
         .iter()
         .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d))
         .collect();
+    // A delivery report names the bounced mail only in its attached copy
+    // (`message/rfc822` or `text/rfc822-headers`): the bounce of one of our
+    // acknowledgements finds its conversation through it.
+    let reported = (auto_reason.is_some() && references.is_empty() && in_reply_to.is_none())
+        .then(|| reported_message_id(&message))
+        .flatten();
+    let in_reply_to = in_reply_to.or(reported);
     let root = references.first().or(in_reply_to.as_ref());
     event.conversation.thread_id = Some(match root {
         Some(root) => thread_of_our_id(root, &domains).unwrap_or_else(|| root.clone()),

@@ -133,6 +133,7 @@ async fn run_loop(
         tls: intake_channel_email::config::TlsMode::None,
         ca_file: None,
         credentials: None,
+        xoauth2_user: None,
         timeout: Duration::from_secs(5),
     };
     let sender = SmtpReplySender::new(&help, &smtp_config).unwrap();
