@@ -164,6 +164,27 @@ fn every_corpus_mail_gives_its_expected_fields() {
             got.omitted.len() == omitted,
             format!("{:?}", got.omitted),
         );
+        if let Some(names) = want.get("omitted_attachments").and_then(Value::as_array) {
+            let want_omitted: Vec<(String, String)> = names
+                .iter()
+                .map(|pair| {
+                    (
+                        pair[0].as_str().unwrap_or_default().to_owned(),
+                        pair[1].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let got_omitted: Vec<(String, String)> = event
+                .omitted_attachments
+                .iter()
+                .map(|o| (o.filename.clone(), o.reason.clone()))
+                .collect();
+            check(
+                "omitted_attachments",
+                got_omitted == want_omitted,
+                format!("{got_omitted:?}"),
+            );
+        }
         if let Some(html) = want.get("has_html").and_then(Value::as_bool) {
             check(
                 "html",
