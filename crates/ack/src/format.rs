@@ -292,3 +292,66 @@ mod tests {
         assert_eq!(Language::from_tag(""), None);
     }
 }
+
+/// An attachment left out, worded for the acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OmittedWorded {
+    pub filename: String,
+    /// `30 MB` / `30 МБ`; absent when the size is not known.
+    pub size: Option<String>,
+    /// Why, as a customer reads it.
+    pub why: String,
+}
+
+/// `bytes` in the largest unit that keeps it above 1, in `language`.
+pub fn word_bytes(bytes: u64, language: Language) -> String {
+    let units = match language {
+        Language::Ru => ["байт", "КБ", "МБ", "ГБ"],
+        Language::En => ["bytes", "KB", "MB", "GB"],
+    };
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let number = if unit == 0 {
+        bytes.to_string()
+    } else if value >= 10.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    };
+    let number = match language {
+        Language::Ru => number.replace('.', ","),
+        Language::En => number,
+    };
+    format!("{number} {}", units[unit])
+}
+
+/// `file` worded in `language`.
+pub fn word_omitted(file: &intake_event::OmittedAttachment, language: Language) -> OmittedWorded {
+    let why = match (file.reason.as_str(), file.limit, language) {
+        (intake_event::OMITTED_TOO_LARGE, Some(limit), Language::Ru) => {
+            format!("файл больше допустимых {}", word_bytes(limit, language))
+        }
+        (intake_event::OMITTED_TOO_LARGE, Some(limit), Language::En) => {
+            format!("larger than our limit of {}", word_bytes(limit, language))
+        }
+        (intake_event::OMITTED_TOO_MANY, Some(limit), Language::Ru) => {
+            format!("в одном письме можно не больше {limit} вложений")
+        }
+        (intake_event::OMITTED_TOO_MANY, Some(limit), Language::En) => {
+            format!("we take at most {limit} attachments per message")
+        }
+        (intake_event::OMITTED_TOO_LARGE, None, Language::Ru) => "файл слишком большой".to_owned(),
+        (intake_event::OMITTED_TOO_LARGE, None, Language::En) => "the file is too large".to_owned(),
+        (_, _, Language::Ru) => "не удалось принять".to_owned(),
+        (_, _, Language::En) => "it could not be accepted".to_owned(),
+    };
+    OmittedWorded {
+        filename: file.filename.clone(),
+        size: file.size.map(|size| word_bytes(size, language)),
+        why,
+    }
+}

@@ -138,6 +138,8 @@ mod tests {
             auto_submitted: false,
             received_at: None,
             dead_letter_reason: None,
+            channel_account: None,
+            omitted_attachments: Vec::new(),
         }
     }
 

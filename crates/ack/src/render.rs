@@ -9,7 +9,10 @@
 //!   `rfc3339`), absent when no SLA policy covers the channel;
 //! - `back`: when the team is back (same fields), present only when the
 //!   message came outside working hours;
-//! - `channel`, `policy`.
+//! - `channel`, `policy`;
+//! - `omitted`: attachments left out (over a size or count limit), each
+//!   with `filename`, `size` (worded, may be absent) and `why` (worded);
+//!   empty when none were.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +32,12 @@ pub const DEFAULT_TEMPLATE_RU: &str = "\
 {% else %}Здравствуйте! Спасибо, что написали. Ваше обращение получило номер {{ ticket_id }}.{% endif %}
 {% if back %}Сейчас у нас нерабочее время, мы вернёмся {{ back.day }} в {{ back.time }} {{ back.zone }}.
 {% endif %}{% if deadline %}Мы ответим до {{ deadline.time }} {{ deadline.zone }} {{ deadline.day }}.\
-{% else %}Мы ответим, как только сможем.{% endif %} Если захотите что-то добавить, просто ответьте на это сообщение.";
+{% else %}Мы ответим, как только сможем.{% endif %} Если захотите что-то добавить, просто ответьте на это сообщение.\
+{% if omitted %}
+
+К сожалению, не все вложения дошли до нас:
+{% for file in omitted %}— {{ file.filename }}{% if file.size %} ({{ file.size }}){% endif %}: {{ file.why }}
+{% endfor %}Если они нужны, пришлите, пожалуйста, ссылку на файлы в облачном хранилище или несколько писем поменьше.{% endif %}";
 
 /// The built-in English template.
 pub const DEFAULT_TEMPLATE_EN: &str = "\
@@ -37,7 +45,12 @@ pub const DEFAULT_TEMPLATE_EN: &str = "\
 {% else %}Hi! Thanks for getting in touch. Your request is ticket #{{ ticket_id }}.{% endif %}
 {% if back %}We are out of the office right now and back {{ back.day }} at {{ back.time }} {{ back.zone }}.
 {% endif %}{% if deadline %}We will reply by {{ deadline.time }} {{ deadline.zone }} {{ deadline.day }}.\
-{% else %}We will reply as soon as we can.{% endif %} If you would like to add anything, just reply to this message.";
+{% else %}We will reply as soon as we can.{% endif %} If you would like to add anything, just reply to this message.\
+{% if omitted %}
+
+Unfortunately, not all of your attachments reached us:
+{% for file in omitted %}- {{ file.filename }}{% if file.size %} ({{ file.size }}){% endif %}: {{ file.why }}
+{% endfor %}If we need them, please send a link to the files on a file-sharing service, or several smaller messages.{% endif %}";
 
 /// The built-in template of `language`.
 pub fn default_template(language: Language) -> &'static str {
@@ -163,6 +176,7 @@ struct Context {
     back: Option<Worded>,
     channel: String,
     policy: Option<String>,
+    omitted: Vec<crate::format::OmittedWorded>,
 }
 
 fn context(
@@ -188,5 +202,10 @@ fn context(
         back,
         channel: outcome.channel.clone(),
         policy: deadline.map(|d| d.policy.clone()),
+        omitted: outcome
+            .omitted_attachments
+            .iter()
+            .map(|file| crate::format::word_omitted(file, language))
+            .collect(),
     }
 }

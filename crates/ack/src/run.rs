@@ -270,6 +270,7 @@ impl Acknowledger {
             text,
             outcome_id: outcome.outcome_id,
             deadline: outcome.deadline.as_ref().map(|d| d.due_at),
+            account: outcome.channel_account.clone(),
             ..Reply::default()
         };
         match crate::deliver::send(&self.senders, &self.options, &reply, channel, shutdown).await {

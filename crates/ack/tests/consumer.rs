@@ -90,6 +90,8 @@ fn outcome(channel: &str, contact: &str, effect: OutcomeEffect, ticket_id: u64) 
         auto_submitted: false,
         received_at: Some(Utc::now()),
         dead_letter_reason: None,
+        channel_account: None,
+        omitted_attachments: Vec::new(),
     }
 }
 

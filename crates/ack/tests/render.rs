@@ -53,6 +53,8 @@ fn outcome(channel: &str, received: &str, locale: Option<&str>) -> TicketOutcome
         auto_submitted: false,
         received_at: Some(received_at),
         dead_letter_reason: None,
+        channel_account: None,
+        omitted_attachments: Vec::new(),
     }
 }
 
@@ -204,4 +206,52 @@ fn a_broken_template_is_refused_at_start_naming_it() {
     assert_eq!(error.name, "chat.ru");
     assert!(intake_ack::check_template("{{ ticket_id }").is_err());
     assert!(intake_ack::check_template("{{ ticket_id }}").is_ok());
+}
+
+#[test]
+fn attachments_left_out_are_named_in_both_languages() {
+    use intake_event::{OMITTED_TOO_LARGE, OMITTED_TOO_MANY, OmittedAttachment};
+    let mut with_files = outcome("email", "2026-12-04T12:00:00+03:00", Some("ru"));
+    with_files.omitted_attachments = vec![
+        OmittedAttachment {
+            filename: "скан.tiff".to_owned(),
+            size: Some(31_457_280),
+            reason: OMITTED_TOO_LARGE.to_owned(),
+            limit: Some(26_214_400),
+        },
+        OmittedAttachment {
+            filename: "page-51.png".to_owned(),
+            size: Some(1536),
+            reason: OMITTED_TOO_MANY.to_owned(),
+            limit: Some(50),
+        },
+    ];
+    let text = render(&with_files, Language::En);
+    assert!(
+        text.ends_with(
+            "просто ответьте на это сообщение.\n\n\
+             К сожалению, не все вложения дошли до нас:\n\
+             — скан.tiff (30 МБ): файл больше допустимых 25 МБ\n\
+             — page-51.png (1,5 КБ): в одном письме можно не больше 50 вложений\n\
+             Если они нужны, пришлите, пожалуйста, ссылку на файлы в облачном хранилище \
+             или несколько писем поменьше."
+        ),
+        "{text}"
+    );
+    with_files.contact.locale = Some("en".to_owned());
+    let text = render(&with_files, Language::Ru);
+    assert!(
+        text.contains(
+            "Unfortunately, not all of your attachments reached us:\n\
+             - скан.tiff (30 MB): larger than our limit of 25 MB\n\
+             - page-51.png (1.5 KB): we take at most 50 attachments per message\n"
+        ),
+        "{text}"
+    );
+    // Without omitted files the text ends as before.
+    let plain = render(
+        &outcome("email", "2026-12-04T12:00:00+03:00", Some("en")),
+        Language::Ru,
+    );
+    assert!(plain.ends_with("just reply to this message."), "{plain}");
 }

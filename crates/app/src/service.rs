@@ -604,6 +604,12 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
         retry_max_attempts: config.router.retry_max_attempts.get(),
         retry_max_age: config.router.retry_max_age,
         claim_ttl: config.router.claim_ttl,
+        automatic_messages: match config.router.automatic_messages {
+            intake_config::AutomaticMessages::InternalNote => {
+                intake_router::AutomaticMessages::InternalNote
+            }
+            intake_config::AutomaticMessages::Drop => intake_router::AutomaticMessages::Drop,
+        },
         ..RouterOptions::new(topics.clone(), channels)
     }
 }

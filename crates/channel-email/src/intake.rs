@@ -40,7 +40,7 @@ pub struct EmailChannel {
     pub(crate) pointer_sender: Option<Arc<dyn ReplySender>>,
     pub(crate) tls: Arc<ClientConfig>,
     pub(crate) raw_inline_max_bytes: usize,
-    pub(crate) tokens: Option<crate::oauth::TokenSource>,
+    pub(crate) tokens: Option<Arc<crate::oauth::TokenSource>>,
 }
 
 impl std::fmt::Debug for EmailChannel {
@@ -62,7 +62,7 @@ impl EmailChannel {
         pointer_sender: Option<Arc<dyn ReplySender>>,
     ) -> Result<Self, EmailError> {
         if account.foreign_recipient == ForeignRecipientPolicy::RefuseWithPointer
-            && pointer_sender.is_none()
+            && (pointer_sender.is_none() || account.smtp.is_none())
         {
             return Err(EmailError::Config(format!(
                 "account {}: foreign_recipient = \"refuse_with_pointer\" needs an smtp section",
@@ -70,11 +70,15 @@ impl EmailChannel {
             )));
         }
         let tls = tls_config(account.imap.ca_file.as_deref())?;
+        // Shared with the account's SMTP sender (`AccountSenders`).
         let tokens = match &account.imap.auth {
-            crate::config::ImapAuth::XOAuth2(oauth2) => Some(crate::oauth::TokenSource::new(
-                &account.name,
-                oauth2.clone(),
-            )?),
+            crate::config::ImapAuth::XOAuth2(oauth2) => Some(match &account.tokens {
+                Some(tokens) => Arc::clone(tokens),
+                None => Arc::new(crate::oauth::TokenSource::new(
+                    &account.name,
+                    oauth2.clone(),
+                )?),
+            }),
             crate::config::ImapAuth::Password(_) => None,
         };
         let mailbox = Mailbox {

@@ -8,7 +8,9 @@
 //!   [`quoting`]).
 //! - [`EmailChannel`]: one account's [`intake_channel::PullChannel`], run by
 //!   the pull runner; its UID cursor lives in the state store ([`cursor`]).
-//! - [`SmtpReplySender`]: the account's [`intake_channel::ReplySender`].
+//! - [`SmtpReplySender`]: one account's SMTP sender; [`AccountSenders`]: the
+//!   channel's [`intake_channel::ReplySender`], replying from the account a
+//!   mail came in on.
 
 pub mod autoreply;
 pub mod charset;
@@ -23,7 +25,9 @@ pub mod oauth;
 pub mod quoting;
 mod reply;
 mod section;
+mod senders;
 mod take;
+mod xoauth2_smtp;
 
 pub use connect::tls_config;
 pub use error::EmailError;
@@ -31,3 +35,4 @@ pub use intake::{EmailChannel, PROCESSED_KEYWORD};
 pub use normalise::{CHANNEL, NormaliseError, Normalised, normalise};
 pub use reply::{SmtpConfigError, SmtpReplySender};
 pub use section::{Accounts, Email, RawEmailSection};
+pub use senders::AccountSenders;

@@ -3,7 +3,7 @@
 //! store and fills `event.attachments` ([`crate::intake`]).
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use intake_event::{Contact, TicketEvent};
+use intake_event::{Contact, OmittedAttachment, TicketEvent};
 use mail_parser::{Message, MessageParser, MimeHeaders as _};
 use sha2::{Digest as _, Sha256};
 
@@ -64,7 +64,8 @@ pub struct Normalised {
     /// The event without attachments' blobs and without the raw payload.
     pub event: TicketEvent,
     pub attachments: Vec<PendingAttachment>,
-    /// Attachments left out, each with why (also in the event's text).
+    /// Attachments left out, each with why (structured in
+    /// `event.omitted_attachments`).
     pub omitted: Vec<String>,
     /// Why the mail is automatic (then `event.auto_submitted` is set).
     pub auto_reason: Option<AutoReason>,
@@ -161,6 +162,28 @@ fn text_list(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
     .into_iter()
     .filter(|id| !id.is_empty())
     .collect()
+}
+
+/// The Message-ID of the mail a delivery report reports on: from its
+/// `message/rfc822` part, or its `text/rfc822-headers` part.
+fn reported_message_id(message: &Message<'_>) -> Option<String> {
+    message.parts.iter().find_map(|part| {
+        let id = match &part.body {
+            mail_parser::PartType::Message(inner) => inner.message_id().map(clean_id),
+            mail_parser::PartType::Text(text)
+                if part
+                    .content_type()
+                    .and_then(|ct| ct.subtype())
+                    .is_some_and(|sub| sub.eq_ignore_ascii_case("rfc822-headers")) =>
+            {
+                MessageParser::default()
+                    .parse(text.as_bytes())
+                    .and_then(|headers| headers.message_id().map(clean_id))
+            }
+            _ => None,
+        };
+        id.filter(|id| !id.is_empty())
+    })
 }
 
 fn cap_chars(text: &str, max: usize) -> (String, bool) {
@@ -276,11 +299,11 @@ pub fn normalise(
     let body = crate::charset::repaired_body(&message, raw, &body).unwrap_or(body);
     let body = body.replace("\r\n", "\n");
     let (text_full, full_cut) = cap_chars(body.trim_end(), MAX_TEXT_FULL_CHARS);
-    let (mut text, mut text_cut) =
-        cap_chars(&strip_quoted(&text_full), intake_event::MAX_TEXT_CHARS);
+    let (text, text_cut) = cap_chars(&strip_quoted(&text_full), intake_event::MAX_TEXT_CHARS);
 
     let mut attachments = Vec::new();
     let mut omitted = Vec::new();
+    let mut omitted_attachments = Vec::new();
     for (index, part) in message.attachments().enumerate() {
         let filename = attachment_name(part, index);
         let bytes = part.contents();
@@ -290,11 +313,23 @@ pub fn normalise(
                 bytes.len(),
                 mailbox.limits.max_attachment_bytes
             ));
+            omitted_attachments.push(OmittedAttachment {
+                filename,
+                size: Some(bytes.len() as u64),
+                reason: intake_event::OMITTED_TOO_LARGE.to_owned(),
+                limit: Some(mailbox.limits.max_attachment_bytes),
+            });
         } else if attachments.len() >= mailbox.limits.max_attachments {
             omitted.push(format!(
                 "{filename}: more than {} attachments in one message",
                 mailbox.limits.max_attachments
             ));
+            omitted_attachments.push(OmittedAttachment {
+                filename,
+                size: Some(bytes.len() as u64),
+                reason: intake_event::OMITTED_TOO_MANY.to_owned(),
+                limit: Some(mailbox.limits.max_attachments as u64),
+            });
         } else {
             attachments.push(PendingAttachment {
                 filename,
@@ -303,18 +338,9 @@ pub fn normalise(
             });
         }
     }
-    if !omitted.is_empty() {
-        let note = format!(
-            "\n\n[Attachments left out: {}. The original mail is kept.]",
-            omitted.join("; ")
-        );
-        let room = intake_event::MAX_TEXT_CHARS.saturating_sub(note.chars().count());
-        if text.chars().count() > room {
-            text = cap_chars(&text, room).0;
-            text_cut = true;
-        }
-        text.push_str(&note);
-    }
+    // Attachments left out are named in `event.omitted_attachments`: the
+    // router puts them on the ticket as an internal note, the
+    // acknowledgement tells the sender; the customer's text stays theirs.
 
     let verified = sender_vouched(&message, mailbox, &from_address);
     let contact = Contact {
@@ -350,6 +376,13 @@ pub fn normalise(
         .iter()
         .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d))
         .collect();
+    // A delivery report names the bounced mail only in its attached copy
+    // (`message/rfc822` or `text/rfc822-headers`): the bounce of one of our
+    // acknowledgements finds its conversation through it.
+    let reported = (auto_reason.is_some() && references.is_empty() && in_reply_to.is_none())
+        .then(|| reported_message_id(&message))
+        .flatten();
+    let in_reply_to = in_reply_to.or(reported);
     let root = references.first().or(in_reply_to.as_ref());
     event.conversation.thread_id = Some(match root {
         Some(root) => thread_of_our_id(root, &domains).unwrap_or_else(|| root.clone()),
@@ -370,10 +403,12 @@ pub fn normalise(
             .insert("email_tag".to_owned(), FOREIGN_RECIPIENT_TAG.to_owned());
     }
     if let Some(token) = event.subject.as_deref().and_then(subject_ticket_token) {
+        event.conversation.ticket_token = Some(token);
         event
             .metadata
             .insert("email_ticket_token".to_owned(), token.to_string());
     }
+    event.omitted_attachments = omitted_attachments;
     event
         .metadata
         .insert("email_mailbox".to_owned(), mailbox.address.clone());

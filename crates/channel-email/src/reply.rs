@@ -55,6 +55,9 @@ pub struct SmtpReplySender {
     from: Mailbox,
     domain: String,
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// AUTH XOAUTH2 with a fresh access token per connection, instead of
+    /// the transport's fixed credentials.
+    xoauth2: Option<crate::xoauth2_smtp::XOAuth2Login>,
 }
 
 impl std::fmt::Debug for SmtpReplySender {
@@ -99,10 +102,15 @@ impl SmtpReplySender {
                 }
             }
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             .port(config.port)
             .tls(tls)
             .timeout(Some(config.timeout));
+        let xoauth2 = config
+            .xoauth2_user
+            .as_ref()
+            .map(|user| crate::xoauth2_smtp::XOAuth2Login::new(user, builder.clone()));
+        let mut builder = builder;
         if let Some((user, password)) = &config.credentials {
             builder = builder.credentials(Credentials::new(
                 user.clone(),
@@ -113,7 +121,27 @@ impl SmtpReplySender {
             from,
             domain,
             transport: builder.build(),
+            xoauth2,
         })
+    }
+
+    /// The sender of `account` (its address and `smtp` section), with the
+    /// account's token source for `auth = "xoauth2"`.
+    pub fn for_account(account: &crate::config::AccountConfig) -> Result<Self, SmtpConfigError> {
+        let smtp = account.smtp.as_ref().ok_or_else(|| {
+            SmtpConfigError(format!("account {} has no smtp section", account.name))
+        })?;
+        let mut sender = Self::new(&account.address, smtp)?;
+        if let Some(login) = &mut sender.xoauth2 {
+            let tokens = account.tokens.clone().ok_or_else(|| {
+                SmtpConfigError(format!(
+                    "account {}: smtp auth = \"xoauth2\" needs the imap oauth2 table",
+                    account.name
+                ))
+            })?;
+            login.attach(&account.name, tokens);
+        }
+        Ok(sender)
     }
 
     /// The reply's Message-ID: the same for the same outcome (a retried send
@@ -188,7 +216,7 @@ fn subject_with_token(subject: Option<&str>, ticket: Option<u64>) -> String {
     }
 }
 
-fn classify(error: &lettre::transport::smtp::Error) -> ReplyError {
+pub(crate) fn classify(error: &lettre::transport::smtp::Error) -> ReplyError {
     if let Some(code) = error.status() {
         return ReplyError::from_smtp_code(u16::from(code), format!("smtp server answered {code}"));
     }
@@ -207,10 +235,15 @@ impl ReplySender for SmtpReplySender {
     async fn send(&self, reply: &Reply) -> Result<Delivery, ReplyError> {
         let message = self.message(reply)?;
         let message_id = self.message_id(reply);
-        self.transport
-            .send(message)
-            .await
-            .map_err(|e| classify(&e))?;
+        match &self.xoauth2 {
+            Some(login) => login.send(message).await?,
+            None => {
+                self.transport
+                    .send(message)
+                    .await
+                    .map_err(|e| classify(&e))?;
+            }
+        }
         Ok(Delivery {
             message_id: Some(message_id),
         })

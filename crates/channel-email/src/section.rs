@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EmailConfig, RawAccount, RawEmailConfig, SecretReader};
-use crate::{CHANNEL, EmailChannel, SmtpReplySender};
+use crate::{AccountSenders, CHANNEL, EmailChannel};
 
 /// `[channels.email]` as written, without the keys the config crate owns.
 #[derive(Debug, Deserialize)]
@@ -103,13 +103,8 @@ impl Channel for Email {
 
     fn reply_sender(options: &EmailConfig) -> Result<Option<Arc<dyn ReplySender>>, BuildError> {
         crate::events::describe_metrics();
-        let Some(account) = options.accounts.iter().find(|a| a.smtp.is_some()) else {
-            return Ok(None);
-        };
-        let smtp = account.smtp.as_ref().expect("found with smtp");
-        let sender =
-            SmtpReplySender::new(&account.address, smtp).map_err(BuildError::from_error)?;
-        Ok(Some(Arc::new(sender)))
+        let senders = AccountSenders::new(options).map_err(BuildError::from_error)?;
+        Ok(senders.map(|senders| Arc::new(senders) as Arc<dyn ReplySender>))
     }
 }
 

@@ -142,6 +142,8 @@ impl EmailChannel {
         raw: &[u8],
     ) -> Result<TicketEvent, EmailError> {
         let mut event = normalised.event;
+        // Replies to it go out from this account (`AccountSenders`).
+        event.channel_account = Some(self.account.name.clone());
         for attachment in normalised.attachments {
             let blob = ctx
                 .blobs
@@ -252,6 +254,7 @@ impl EmailChannel {
             in_reply_to: vec![event.channel_message_id.clone()],
             outcome_id: uuid::Uuid::new_v5(&event.event_id, b"email:pointer"),
             deadline: None,
+            account: Some(self.account.name.clone()),
         };
         match tokio::time::timeout(POINTER_DEADLINE, sender.send(&reply)).await {
             Ok(Ok(_)) => true,

@@ -148,3 +148,23 @@ fn xoauth2_needs_its_oauth2_table_and_a_safe_token_url() {
         intake_channel_email::config::ImapAuth::XOAuth2(_)
     ));
 }
+
+#[test]
+fn smtp_xoauth2_needs_the_imap_token_a_login_and_no_password() {
+    let with_smtp = format!(
+        "{MINIMAL}[accounts.smtp]\nhost = \"smtp.example.com\"\nauth = \"xoauth2\"\n\
+         password_env = \"PATH\"\n"
+    );
+    let problems = parse(&with_smtp).unwrap().validate().unwrap_err();
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "channels.email.accounts[0].smtp.auth",
+            "channels.email.accounts[0].smtp.username",
+            "channels.email.accounts[0].smtp.password",
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[0].message.contains("IMAP token"), "{problems:?}");
+}

@@ -92,6 +92,7 @@ fn acknowledgement(
         in_reply_to: vec![event.channel_message_id.clone()],
         outcome_id: uuid::Uuid::new_v5(&event.event_id, b"ack"),
         deadline: None,
+        account: None,
     };
     let to = event.contact.email.clone().unwrap();
     (to, sender.message(&reply).unwrap().formatted())
@@ -132,6 +133,7 @@ async fn run_loop(
         tls: intake_channel_email::config::TlsMode::None,
         ca_file: None,
         credentials: None,
+        xoauth2_user: None,
         timeout: Duration::from_secs(5),
     };
     let sender = SmtpReplySender::new(&help, &smtp_config).unwrap();

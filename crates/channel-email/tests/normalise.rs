@@ -164,6 +164,27 @@ fn every_corpus_mail_gives_its_expected_fields() {
             got.omitted.len() == omitted,
             format!("{:?}", got.omitted),
         );
+        if let Some(names) = want.get("omitted_attachments").and_then(Value::as_array) {
+            let want_omitted: Vec<(String, String)> = names
+                .iter()
+                .map(|pair| {
+                    (
+                        pair[0].as_str().unwrap_or_default().to_owned(),
+                        pair[1].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let got_omitted: Vec<(String, String)> = event
+                .omitted_attachments
+                .iter()
+                .map(|o| (o.filename.clone(), o.reason.clone()))
+                .collect();
+            check(
+                "omitted_attachments",
+                got_omitted == want_omitted,
+                format!("{got_omitted:?}"),
+            );
+        }
         if let Some(html) = want.get("has_html").and_then(Value::as_bool) {
             check(
                 "html",
@@ -228,5 +249,44 @@ fn garbage_is_a_typed_error_never_a_panic() {
         b"Subject: x\r\n\r\nno from",
     ] {
         assert!(normalise(raw, &mailbox(), Utc::now()).is_err(), "{raw:?}");
+    }
+}
+
+/// A delivery report about one of our acknowledgements: its conversation is
+/// found through the bounced mail's Message-ID in the attached copy.
+#[test]
+fn a_bounce_of_our_mail_finds_the_conversation_through_the_attached_copy() {
+    let ours = intake_channel_email::normalise::our_message_id(
+        &uuid::Uuid::new_v4(),
+        Some("order-7@customer.test"),
+        "example.test",
+    );
+    for (content_type, copy) in [
+        (
+            "message/rfc822",
+            format!(
+                "From: help@example.test\r\nMessage-ID: {ours}\r\nSubject: [#9] Re: order\r\n\r\nThanks\r\n"
+            ),
+        ),
+        (
+            "text/rfc822-headers",
+            format!("From: help@example.test\r\nMessage-ID: {ours}\r\nSubject: [#9] Re: order\r\n"),
+        ),
+    ] {
+        let raw = format!(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.customer.test>\r\nTo: help@example.test\r\n\
+             Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce-1@mx.customer.test>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+             --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\nAction: failed\r\n\
+             --b\r\nContent-Type: {content_type}\r\n\r\n{copy}\r\n--b--\r\n"
+        );
+        let normalised = normalise(raw.as_bytes(), &mailbox(), chrono::Utc::now()).unwrap();
+        assert!(normalised.event.auto_submitted, "{content_type}");
+        assert_eq!(
+            normalised.event.conversation.thread_id.as_deref(),
+            Some("order-7@customer.test"),
+            "{content_type}"
+        );
     }
 }

@@ -246,3 +246,153 @@ async fn a_token_the_server_refuses_is_retried_with_a_new_one() {
         "a refused token is not reused"
     );
 }
+
+/// An account that reads by XOAUTH2 and sends by XOAUTH2 too, to the sink
+/// (which checks the same JWTs), logging in as `user` both times.
+fn oauth_sending_account(
+    user: &str,
+    token_url: &str,
+    refresh_file: &std::path::Path,
+) -> intake_channel_email::config::EmailConfig {
+    let (imap_host, imap_port) = env("INTAKE_TEST_IMAP")
+        .split_once(':')
+        .map(|(h, p)| (h.to_owned(), p.to_owned()))
+        .unwrap();
+    let smtp_port = env("INTAKE_TEST_SMTP")
+        .split_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let toml = format!(
+        "[[accounts]]\nname = \"oauth\"\naddress = \"{user}\"\n[accounts.imap]\nhost = \"{imap_host}\"\n\
+         port = {imap_port}\ntls = \"none\"\nusername = \"{user}\"\nauth = \"xoauth2\"\n\
+         [accounts.imap.oauth2]\ntoken_url = \"{token_url}\"\nclient_id = \"intake-test\"\n\
+         refresh_token_file = \"{}\"\n\
+         [accounts.smtp]\nhost = \"localhost\"\nport = {smtp_port}\ntls = \"starttls\"\n\
+         ca_file = \"{}\"\nusername = \"{user}\"\nauth = \"xoauth2\"\n",
+        refresh_file.display(),
+        env("INTAKE_TEST_TLS_CA"),
+    );
+    let raw: intake_channel_email::config::RawEmailConfig = toml::from_str(&toml).unwrap();
+    raw.validate().unwrap()
+}
+
+fn smtp_reply() -> intake_channel::Reply {
+    intake_channel::Reply {
+        channel: "email".to_owned(),
+        contact_key: "email:olga@customer.test".to_owned(),
+        conversation_id: Some("root-oauth@customer.test".to_owned()),
+        ticket_id: Some(55),
+        text: "Спасибо, обращение 55.".to_owned(),
+        outcome_id: uuid::Uuid::new_v4(),
+        ..intake_channel::Reply::default()
+    }
+}
+
+/// The SMTP sink's XOAUTH2 key, or None (skip) outside CI.
+fn smtp_oauth2() -> Option<()> {
+    servers(true)?;
+    if std::env::var("INTAKE_TEST_SMTP_OAUTH2_KEY").is_ok() {
+        return Some(());
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "INTAKE_TEST_SMTP_OAUTH2_KEY not set (scripts/test-services env smtp)"
+    );
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_sends_with_the_imap_token_source_and_refreshes_once() {
+    use intake_channel::ReplySender as _;
+    let Some(()) = smtp_oauth2() else { return };
+    let user = fresh_user();
+    let provider = provider(&user, false).expect("INTAKE_TEST_IMAP_OAUTH2_KEY");
+    let url = start_provider(provider.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let refresh_file = dir.path().join("refresh-token");
+    std::fs::write(&refresh_file, "rt-1").unwrap();
+    let config = oauth_sending_account(&user, &url, &refresh_file);
+    let senders = intake_channel_email::AccountSenders::new(&config)
+        .unwrap()
+        .unwrap();
+    let first = smtp_reply();
+    senders.send(&first).await.unwrap();
+    let copy = sink_copy(&first.outcome_id.simple().to_string()).await;
+    assert_eq!(header(&copy, "From"), Some(user.as_str()));
+
+    // IMAP of the same account reads with the same token source: the token
+    // is not fetched again, and the refresh token is rotated once.
+    append(
+        &user,
+        "INBOX",
+        &mail(
+            &user,
+            "oauth-smtp@customer.test",
+            "oauth",
+            "read after sending",
+        ),
+    );
+    let (ctx, publisher) = context(dir.path());
+    let account = config.accounts[0].clone();
+    let mut channel = EmailChannel::new(
+        account,
+        Vec::new(),
+        Arc::new(MemoryCursors::default()),
+        None,
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let watched = publisher.clone();
+    let watcher = tokio::spawn(async move {
+        wait_until("the event", || events(&watched).len() == 1).await;
+        stop.cancel();
+    });
+    tokio::time::timeout(
+        WAIT,
+        channel.run(ctx.clone(), PullStatus::new("email"), shutdown),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    watcher.await.unwrap();
+    let second = smtp_reply();
+    senders.send(&second).await.unwrap();
+    sink_copy(&second.outcome_id.simple().to_string()).await;
+    assert_eq!(
+        provider.calls.load(Ordering::SeqCst),
+        1,
+        "one token for two sends and an IMAP session"
+    );
+    assert_eq!(std::fs::read_to_string(&refresh_file).unwrap(), "rt-1-next");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_smtp_server_refuses_is_replaced_once_then_unauthorized() {
+    use intake_channel::ReplySender as _;
+    let Some(()) = smtp_oauth2() else { return };
+    let user = fresh_user();
+    // A provider that signs with a key the sink does not trust.
+    let mut provider = provider(&user, false).expect("INTAKE_TEST_IMAP_OAUTH2_KEY");
+    provider.key = "not-the-test-key".to_owned();
+    let url = start_provider(provider.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let refresh_file = dir.path().join("refresh-token");
+    std::fs::write(&refresh_file, "rt-1").unwrap();
+    let config = oauth_sending_account(&user, &url, &refresh_file);
+    let senders = intake_channel_email::AccountSenders::new(&config)
+        .unwrap()
+        .unwrap();
+    let error = senders.send(&smtp_reply()).await.unwrap_err();
+    assert_eq!(
+        error.reason(),
+        intake_channel::ReplyFailure::Unauthorized,
+        "{error}"
+    );
+    assert_eq!(
+        provider.calls.load(Ordering::SeqCst),
+        2,
+        "the refused token was not reused: a fresh one was fetched once"
+    );
+}

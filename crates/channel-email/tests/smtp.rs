@@ -16,55 +16,8 @@ use intake_channel_email::normalise::{Limits, Mailbox};
 use intake_channel_email::{EmailChannel, SmtpReplySender, normalise};
 use tokio_util::sync::CancellationToken;
 
-/// The `[accounts.smtp]` table; `password` is its password line.
-fn smtp_section(password: &str) -> String {
-    let (host, port) = env("INTAKE_TEST_SMTP")
-        .split_once(':')
-        .map(|(h, p)| (h.to_owned(), p.to_owned()))
-        .unwrap();
-    let host = if host == "127.0.0.1" {
-        "localhost".to_owned()
-    } else {
-        host
-    };
-    format!(
-        "[accounts.smtp]\nhost = \"{host}\"\nport = {port}\ntls = \"starttls\"\nca_file = \"{}\"\n\
-         username = \"{}\"\n{password}\n",
-        env("INTAKE_TEST_TLS_CA"),
-        env("INTAKE_TEST_SMTP_USER"),
-    )
-}
-
-const PASSWORD_ENV: &str = "password_env = \"INTAKE_TEST_SMTP_PASSWORD\"";
-
 fn sender(account: &AccountConfig) -> SmtpReplySender {
     SmtpReplySender::new(&account.address, account.smtp.as_ref().unwrap()).unwrap()
-}
-
-/// The sink's copy of the mail whose headers contain `needle`.
-async fn sink_copy(needle: &str) -> String {
-    let dir = std::path::PathBuf::from(env("INTAKE_TEST_SMTP_MAILDIR")).join("new");
-    let mut found = None;
-    wait_until("the sink's copy", || {
-        found = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .find_map(|entry| {
-                let text = std::fs::read_to_string(entry.path()).ok()?;
-                text.contains(needle).then_some(text)
-            });
-        found.is_some()
-    })
-    .await;
-    found.unwrap()
-}
-
-fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
-    let head = mail.split("\n\n").next().unwrap_or(mail);
-    head.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case(name).then(|| value.trim())
-    })
 }
 
 fn acknowledgement(to: &str, in_reply_to: &str) -> Reply {
@@ -78,6 +31,7 @@ fn acknowledgement(to: &str, in_reply_to: &str) -> Reply {
         in_reply_to: vec![in_reply_to.to_owned()],
         outcome_id: uuid::Uuid::new_v4(),
         deadline: None,
+        account: None,
     }
 }
 

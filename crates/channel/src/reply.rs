@@ -39,6 +39,9 @@ pub struct Reply {
     /// When the first answer is due, for channels that pass it on as data
     /// (the chat callback); the text already says it in words.
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// The channel account to send from (the mail account the message came
+    /// in on, `TicketOutcome::channel_account`); None: the channel's default.
+    pub account: Option<String>,
 }
 
 /// What the channel says about a delivered reply.

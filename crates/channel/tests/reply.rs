@@ -19,6 +19,7 @@ fn reply(channel: &str) -> Reply {
         in_reply_to: vec!["<abc@example.com>".to_owned()],
         outcome_id: Uuid::from_u128(42),
         deadline: None,
+        account: None,
     }
 }
 

@@ -51,7 +51,7 @@ pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
-pub use router::RouterConfig;
+pub use router::{AutomaticMessages, RouterConfig};
 pub use sla_watch::{SlaSlackConfig, SlaSlackTarget, SlaWatchConfig};
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;

@@ -62,6 +62,24 @@ pub(crate) struct RawRouter {
     /// holding claims keeps those conversations from the others this long.
     #[serde(default = "default_claim_ttl_secs")]
     claim_ttl_secs: u64,
+    /// Auto-replies and bounces (messages the channel marks automatic) never
+    /// create a ticket or get an acknowledgement: `"internal_note"` adds
+    /// them as an internal note to the ticket they refer to (its thread, or
+    /// its subject token from the ticket's requester), dropping those that
+    /// refer to none; `"drop"` drops them all. Counted either way.
+    #[serde(default)]
+    automatic_messages: AutomaticMessages,
+}
+
+/// `router.automatic_messages`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutomaticMessages {
+    /// An internal note on the ticket they refer to (the default).
+    #[default]
+    InternalNote,
+    /// Dropped, counted.
+    Drop,
 }
 
 fn default_consumer_group() -> String {
@@ -112,6 +130,7 @@ impl Default for RawRouter {
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age_secs: default_retry_max_age_secs(),
             claim_ttl_secs: default_claim_ttl_secs(),
+            automatic_messages: AutomaticMessages::default(),
         }
     }
 }
@@ -141,6 +160,8 @@ pub struct RouterConfig {
     pub retry_max_age: Duration,
     /// Time to live of a conversation claim (at least 3 s).
     pub claim_ttl: Duration,
+    /// What becomes of auto-replies and bounces.
+    pub automatic_messages: AutomaticMessages,
 }
 
 impl RouterConfig {
@@ -247,6 +268,7 @@ impl RawRouter {
             retry_max_backoff,
             subject_max_chars,
             max_priority_wait: Duration::from_secs(self.max_priority_wait_secs),
+            automatic_messages: self.automatic_messages,
         }
     }
 }

@@ -85,6 +85,14 @@ pub struct TicketEvent {
     pub html: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// Files that came with the message but were left out (over a size or
+    /// count limit), so the ticket and the acknowledgement can name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omitted_attachments: Vec<OmittedAttachment>,
+    /// Which of the channel's accounts received the message (the mail
+    /// account's name, a bot): replies go out from the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_account: Option<String>,
     /// True for auto-replies, bounces and other machine-sent messages (RFC 3834).
     #[serde(default)]
     pub auto_submitted: bool,
@@ -145,6 +153,11 @@ pub struct Conversation {
     pub in_reply_to: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<String>,
+    /// The ticket number the message names itself (a `[#1234]` token in a
+    /// mail subject). A claim anyone can type: the router attaches the
+    /// message to that ticket only when the sender is its requester or CC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_token: Option<u64>,
 }
 
 /// A file that came with the message; its bytes are in the blob store.
@@ -157,6 +170,26 @@ pub struct Attachment {
     /// Lower-case hex SHA-256 of the bytes.
     pub sha256: String,
     pub blob: BlobRef,
+}
+
+/// Why an attachment was left out: `too_large` or `too_many`.
+pub const OMITTED_TOO_LARGE: &str = "too_large";
+/// See [`OMITTED_TOO_LARGE`].
+pub const OMITTED_TOO_MANY: &str = "too_many";
+
+/// A file that came with the message but is not in the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OmittedAttachment {
+    pub filename: String,
+    /// Size in bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Why: [`OMITTED_TOO_LARGE`] or [`OMITTED_TOO_MANY`] (readers treat
+    /// other values as a reason they cannot word).
+    pub reason: String,
+    /// The limit it broke (bytes for `too_large`, a count for `too_many`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }
 
 impl TicketEvent {
@@ -182,6 +215,8 @@ impl TicketEvent {
             text_full: None,
             html: None,
             attachments: Vec::new(),
+            omitted_attachments: Vec::new(),
+            channel_account: None,
             auto_submitted: false,
             raw: None,
             raw_inline: None,

@@ -128,6 +128,13 @@ pub struct TicketOutcome {
     /// For `dead_lettered`: the reason code (`zendesk_rejected`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_reason: Option<String>,
+    /// The event's `channel_account`: the reply goes out from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_account: Option<String>,
+    /// The event's attachments that were left out, for the acknowledgement
+    /// to name (for `created` and `follow_up`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omitted_attachments: Vec<crate::OmittedAttachment>,
 }
 
 impl TicketOutcome {

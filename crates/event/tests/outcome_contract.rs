@@ -30,6 +30,8 @@ fn sample() -> TicketOutcome {
         auto_submitted: false,
         received_at: Some(Utc.with_ymd_and_hms(2026, 12, 4, 14, 57, 0).unwrap()),
         dead_letter_reason: None,
+        channel_account: None,
+        omitted_attachments: Vec::new(),
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) struct Target {
 }
 
 /// `updated_at` in the form Zendesk shows it (`2026-12-01T10:00:00Z`).
-fn stamp_of(ticket: &Ticket) -> Option<String> {
+pub(crate) fn stamp_of(ticket: &Ticket) -> Option<String> {
     ticket
         .updated_at
         .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -92,7 +92,7 @@ impl Processor {
     }
 
     /// The conversation's ticket, if the store knows one and it still exists.
-    async fn conversation_ticket(
+    pub(crate) async fn conversation_ticket(
         &self,
         conversation: &ConversationRef,
     ) -> Result<Option<Ticket>, Failure> {
@@ -112,7 +112,7 @@ impl Processor {
 }
 
 /// The event's conversation (channel + thread id), when it has a thread.
-fn conversation_of(event: &TicketEvent) -> Option<ConversationRef> {
+pub(crate) fn conversation_of(event: &TicketEvent) -> Option<ConversationRef> {
     let thread_id = event.conversation.thread_id.as_deref()?.trim();
     (!thread_id.is_empty()).then(|| ConversationRef {
         channel: event.channel.clone(),

@@ -6,6 +6,7 @@
 //! publishing its outcome (`<prefix>.outcomes`, see `outcome.rs`) before the
 //! bus position moves on.
 
+mod automatic;
 mod backoff;
 mod comment;
 mod commit;
@@ -15,6 +16,7 @@ mod dlq;
 mod fence;
 mod lag;
 mod lanes;
+mod omitted;
 mod options;
 mod outcome;
 mod parking;
@@ -24,6 +26,7 @@ mod recover;
 mod requester;
 mod run;
 mod telemetry;
+mod token;
 mod worker;
 
 pub use deadline::SLA_TAG_PREFIX;
@@ -32,10 +35,10 @@ pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_he
 /// binary can build them from config without naming the calendar crate).
 pub use intake_calendar::refresh::LivePolicies;
 pub use options::{
-    ChannelRoute, RouterOptions, default_claim_ttl, default_consumer_group, default_idle_poll,
-    default_max_held_events, default_max_in_flight, default_retry_initial_backoff,
-    default_retry_max_age, default_retry_max_attempts, default_retry_max_backoff, default_sla,
-    default_subject_max_chars, in_flight_for,
+    AutomaticMessages, ChannelRoute, RouterOptions, default_claim_ttl, default_consumer_group,
+    default_idle_poll, default_max_held_events, default_max_in_flight,
+    default_retry_initial_backoff, default_retry_max_age, default_retry_max_attempts,
+    default_retry_max_backoff, default_sla, default_subject_max_chars, in_flight_for,
 };
 pub use outcome::OUTCOME_CE_TYPE;
 pub use run::Router;

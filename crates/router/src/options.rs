@@ -31,6 +31,20 @@ impl ChannelRoute {
     }
 }
 
+/// What the router does with an automatic message (an auto-reply, a
+/// bounce: `auto_submitted` on the event). Never a new ticket, never an
+/// acknowledgement, whichever is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutomaticMessages {
+    /// An internal note on the ticket it refers to (its conversation, or the
+    /// ticket its subject names when the sender is that ticket's requester);
+    /// dropped when it refers to none (or to a solved or closed one).
+    #[default]
+    InternalNote,
+    /// Dropped, counted.
+    Drop,
+}
+
 /// How the router runs.
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
@@ -74,6 +88,8 @@ pub struct RouterOptions {
     /// renewed every third of it while an event runs; a router that died
     /// holding one keeps its conversation from the others this long.
     pub claim_ttl: Duration,
+    /// What becomes of auto-replies and bounces.
+    pub automatic_messages: AutomaticMessages,
 }
 
 impl RouterOptions {
@@ -95,6 +111,7 @@ impl RouterOptions {
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
             claim_ttl: default_claim_ttl(),
+            automatic_messages: AutomaticMessages::default(),
         }
     }
 }

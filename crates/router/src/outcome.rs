@@ -26,13 +26,15 @@ use crate::worker::Worker;
 /// CloudEvents `ce_type` of outcomes on the bus.
 pub const OUTCOME_CE_TYPE: &str = "intake.ticket_outcome.v1";
 
-/// The outcome of an effect on `event`.
+/// The outcome of an effect on `event`; None when there was no effect (a
+/// dropped automatic message).
 pub(crate) fn for_effect(
     event: &TicketEvent,
     outcome: &Outcome,
     deadline: Option<&Deadline>,
-) -> TicketOutcome {
+) -> Option<TicketOutcome> {
     let (effect, ticket_id) = match *outcome {
+        Outcome::Dropped => return None,
         Outcome::Duplicate(link) => (stored_effect(link.effect), link.ticket_id),
         Outcome::Created {
             ticket_id,
@@ -46,8 +48,11 @@ pub(crate) fn for_effect(
     built.ticket_id = Some(ticket_id);
     if effect.opens_ticket() {
         built.deadline = deadline.map(deadline::on_outcome);
+        built
+            .omitted_attachments
+            .clone_from(&event.omitted_attachments);
     }
-    built
+    Some(built)
 }
 
 /// The `dead_lettered` outcome of `delivery`: from its event when the
@@ -84,6 +89,8 @@ pub(crate) fn for_dead_letter(
                 auto_submitted: false,
                 received_at: None,
                 dead_letter_reason: None,
+                channel_account: None,
+                omitted_attachments: Vec::new(),
             }
         }
     };
@@ -109,6 +116,8 @@ fn from_event(event: &TicketEvent, effect: OutcomeEffect) -> TicketOutcome {
         auto_submitted: event.auto_submitted,
         received_at: Some(event.received_at),
         dead_letter_reason: None,
+        channel_account: event.channel_account.clone(),
+        omitted_attachments: Vec::new(),
     }
 }
 

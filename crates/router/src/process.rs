@@ -97,8 +97,12 @@ pub enum Outcome {
         follow_up_of: Option<u64>,
         already_in_zendesk: bool,
     },
-    /// A public comment was added (or found added by an earlier attempt).
+    /// A public comment was added (or found added by an earlier attempt);
+    /// for an automatic message, an internal note.
     Commented { ticket_id: u64 },
+    /// An automatic message that became nothing (see `automatic.rs`): no
+    /// effect, no outcome.
+    Dropped,
 }
 
 /// Why handling an event did not finish.
@@ -204,6 +208,8 @@ pub struct Processor {
     pub subject_max_chars: usize,
     /// Custom ticket field that receives the deadline, if configured.
     pub deadline_field_id: Option<u64>,
+    /// What becomes of auto-replies and bounces.
+    pub automatic_messages: crate::AutomaticMessages,
 }
 
 /// How one try of the planned action ended.
@@ -222,13 +228,30 @@ impl Processor {
         event: &TicketEvent,
         deadline: Option<&Deadline>,
     ) -> Result<Outcome, Failure> {
+        let outcome = self.handle_once(route, event, deadline).await?;
+        self.note_omitted_attachments(route, event, &outcome)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// The effect itself (see [`Processor::handle_event`]).
+    async fn handle_once(
+        &self,
+        route: &ChannelRoute,
+        event: &TicketEvent,
+        deadline: Option<&Deadline>,
+    ) -> Result<Outcome, Failure> {
         let event_id = event.event_id;
         if let Some(link) = self.store.ticket_for_event(event_id).await? {
             return Ok(Outcome::Duplicate(link));
         }
+        if event.auto_submitted {
+            return self.handle_automatic(route, event).await;
+        }
         let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
         let mut requester_id = self.requester(&identity).await?;
         let target = self.target(event, &identity, requester_id).await?;
+        let (target, mention) = self.named_ticket(event, requester_id, target).await?;
         let stamp = match self
             .recover(event_id, target.conversation.as_ref(), target.current)
             .await?
@@ -254,6 +277,8 @@ impl Processor {
                 conversation: target.conversation.as_ref(),
                 deadline,
                 stamp: stamp.clone(),
+                note: None,
+                mention: mention.clone(),
             };
             match self.apply(&draft, target.current).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
@@ -341,7 +366,7 @@ impl Processor {
         }
         let ticket = NewTicket {
             subject: Some(plan::subject(draft.event, self.subject_max_chars)),
-            comment: draft.comment(plan::first_comment(draft.event)),
+            comment: draft.comment(draft.first_comment()),
             requester_id: Some(draft.requester_id),
             priority: draft.route.priority,
             tags: draft.tags(),
@@ -436,6 +461,21 @@ pub(crate) struct Draft<'a> {
     /// The conversation ticket's `updated_at` a comment is sent against
     /// (`safe_update`), and whether it is the stamp of an earlier attempt.
     pub(crate) stamp: Option<Stamp>,
+    /// An internal note (not public, written by the API user) instead of
+    /// the requester's public comment.
+    pub(crate) note: Option<NoteKind>,
+    /// A line for agents under the first message of a new ticket (a subject
+    /// token that did not attach the message, see `token.rs`).
+    pub(crate) mention: Option<String>,
+}
+
+/// What an internal note is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoteKind {
+    /// An automatic message (`automatic.rs`): its body introduced as such.
+    Automatic,
+    /// A note whose body is the event's text as is (`omitted.rs`).
+    Plain,
 }
 
 /// The `updated_stamp` of a comment.
@@ -448,12 +488,34 @@ pub(crate) struct Stamp {
 
 impl Draft<'_> {
     pub(crate) fn comment(&self, body: String) -> Comment {
+        if let Some(kind) = self.note {
+            let body = match kind {
+                NoteKind::Automatic => crate::automatic::note_body(self.event, &body),
+                NoteKind::Plain => body,
+            };
+            return Comment {
+                body: Some(body),
+                public: false,
+                uploads: self.upload_token.iter().cloned().collect(),
+                ..Comment::default()
+            };
+        }
         Comment {
             body: Some(body),
             public: true,
             author_id: Some(self.requester_id),
             uploads: self.upload_token.iter().cloned().collect(),
             ..Comment::default()
+        }
+    }
+
+    /// The first comment of a new ticket: [`plan::first_comment`], then the
+    /// mention, if any.
+    fn first_comment(&self) -> String {
+        let first = plan::first_comment(self.event);
+        match &self.mention {
+            Some(mention) => format!("{first}\n\n---\n{mention}"),
+            None => first,
         }
     }
 

@@ -114,6 +114,7 @@ impl Router {
             zendesk,
             subject_max_chars: options.subject_max_chars,
             deadline_field_id: options.deadline_field_id,
+            automatic_messages: options.automatic_messages,
         };
         Ok(Self {
             bus,

@@ -150,7 +150,9 @@ impl Worker {
         match handled {
             Ok(effect) => {
                 report(channel, &event_id, &event, &effect, deadline.as_ref());
-                let outcome = outcome::for_effect(&event, &effect, deadline.as_ref());
+                let Some(outcome) = outcome::for_effect(&event, &effect, deadline.as_ref()) else {
+                    return Ok(Step::Done);
+                };
                 if !self.publish_outcome(delivery, &outcome).await? {
                     return Ok(Step::Interrupted);
                 }
@@ -229,6 +231,8 @@ fn report(
     deadline: Option<&Deadline>,
 ) {
     match *outcome {
+        // Counted where it was decided (`automatic.rs`).
+        Outcome::Dropped => {}
         Outcome::Duplicate(link) => {
             DuplicateSuppressed {
                 channel,

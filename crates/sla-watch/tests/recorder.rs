@@ -39,6 +39,8 @@ fn outcome(ticket_id: u64, effect: OutcomeEffect, due_minutes: i64) -> TicketOut
         auto_submitted: false,
         received_at: Some(t0()),
         dead_letter_reason: None,
+        channel_account: None,
+        omitted_attachments: Vec::new(),
     }
 }
 

@@ -232,6 +232,12 @@ pub struct Ticket {
     pub custom_fields: Vec<CustomField>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub followup_ids: Vec<u64>,
+    /// Users copied on the ticket (CCs and followers).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub collaborator_ids: Vec<u64>,
+    /// Users on the ticket's e-mail CC line.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub email_cc_ids: Vec<u64>,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]

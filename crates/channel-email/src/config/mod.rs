@@ -182,6 +182,12 @@ pub struct RawSmtp {
     /// Login name (unset: no AUTH).
     #[serde(default)]
     pub username: Option<String>,
+    /// `password` (AUTH PLAIN/LOGIN with the password below) or `xoauth2`
+    /// (AUTH XOAUTH2 with the access token of the account's IMAP `oauth2`
+    /// table, which must use `auth = "xoauth2"` too: one token source, so a
+    /// rotated refresh token is kept once; needs `username`).
+    #[serde(default = "default_auth")]
+    pub auth: AuthMethod,
     /// Environment variable holding the password.
     #[serde(default)]
     pub password_env: Option<String>,
@@ -289,6 +295,9 @@ pub struct EmailConfig {
 #[derive(Debug, Clone)]
 pub struct AccountConfig {
     pub name: String,
+    /// The access tokens of `auth = "xoauth2"` (IMAP, and SMTP when it uses
+    /// XOAUTH2 too): one per account for the whole process.
+    pub tokens: Option<std::sync::Arc<crate::oauth::TokenSource>>,
     /// The support address, lower-cased.
     pub address: String,
     /// Aliases, lower-cased.
@@ -324,6 +333,9 @@ pub struct SmtpConfig {
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
     pub credentials: Option<(String, SecretString)>,
+    /// The login name of AUTH XOAUTH2 (`auth = "xoauth2"`), whose token is
+    /// the account's [`AccountConfig::tokens`].
+    pub xoauth2_user: Option<String>,
     pub timeout: Duration,
 }
 

@@ -211,16 +211,35 @@ impl RawAccount {
                     .to_owned(),
             });
         }
+        // As written: a problem elsewhere in the imap section is reported
+        // there, not again as a wrong smtp auth.
+        let imap_xoauth2 = self.imap.auth == AuthMethod::Xoauth2;
         let imap = self
             .imap
             .validate(&format!("{base}.imap"), problems, secrets);
         let smtp = self
             .smtp
-            .map(|smtp| smtp.validate(&format!("{base}.smtp"), problems, secrets));
+            .map(|smtp| smtp.validate(&format!("{base}.smtp"), imap_xoauth2, problems, secrets));
+        let tokens = match imap.as_ref().map(|imap| &imap.auth) {
+            Some(ImapAuth::XOAuth2(oauth2)) => {
+                match crate::oauth::TokenSource::new(&self.name, oauth2.clone()) {
+                    Ok(tokens) => Some(std::sync::Arc::new(tokens)),
+                    Err(error) => {
+                        problems.push(Problem {
+                            key: format!("{base}.imap.oauth2"),
+                            message: error.to_string(),
+                        });
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         if problems.len() != before {
             return None;
         }
         Some(AccountConfig {
+            tokens,
             name: self.name,
             address: address?,
             alias_addresses: aliases,
@@ -423,12 +442,37 @@ impl RawSmtp {
     fn validate(
         self,
         base: &str,
+        imap_xoauth2: bool,
         problems: &mut Vec<Problem>,
         secrets: &mut dyn SecretReader,
     ) -> Option<SmtpConfig> {
         let before = problems.len();
         check_host_and_ca(&self.host, &self.ca_file, base, problems);
+        let xoauth2 = self.auth == AuthMethod::Xoauth2;
+        if xoauth2 {
+            if !imap_xoauth2 {
+                problems.push(Problem {
+                    key: format!("{base}.auth"),
+                    message: "\"xoauth2\" uses the account's IMAP token: set the imap section's \
+                              auth = \"xoauth2\" and its oauth2 table"
+                        .to_owned(),
+                });
+            }
+            if self.username.is_none() {
+                problems.push(Problem {
+                    key: format!("{base}.username"),
+                    message: "auth = \"xoauth2\" needs the login name".to_owned(),
+                });
+            }
+            if self.password_env.is_some() || self.password_file.is_some() {
+                problems.push(Problem {
+                    key: format!("{base}.password"),
+                    message: "no password is used with auth = \"xoauth2\"".to_owned(),
+                });
+            }
+        }
         let credentials = match &self.username {
+            Some(_) if xoauth2 => None,
             Some(user) => resolve_secret(
                 &self.password_env,
                 &self.password_file,
@@ -438,7 +482,7 @@ impl RawSmtp {
             )
             .map(|password| (user.clone(), password)),
             None => {
-                if self.password_env.is_some() || self.password_file.is_some() {
+                if !xoauth2 && (self.password_env.is_some() || self.password_file.is_some()) {
                     problems.push(Problem {
                         key: format!("{base}.username"),
                         message: "a password is set but no username".to_owned(),
@@ -463,6 +507,7 @@ impl RawSmtp {
             tls: self.tls,
             ca_file: self.ca_file,
             credentials,
+            xoauth2_user: if xoauth2 { self.username } else { None },
             timeout: Duration::from_secs(self.timeout_secs),
         })
     }

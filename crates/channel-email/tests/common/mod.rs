@@ -203,3 +203,50 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The `[accounts.smtp]` table; `password` is its password line.
+pub fn smtp_section(password: &str) -> String {
+    let (host, port) = env("INTAKE_TEST_SMTP")
+        .split_once(':')
+        .map(|(h, p)| (h.to_owned(), p.to_owned()))
+        .unwrap();
+    let host = if host == "127.0.0.1" {
+        "localhost".to_owned()
+    } else {
+        host
+    };
+    format!(
+        "[accounts.smtp]\nhost = \"{host}\"\nport = {port}\ntls = \"starttls\"\nca_file = \"{}\"\n\
+         username = \"{}\"\n{password}\n",
+        env("INTAKE_TEST_TLS_CA"),
+        env("INTAKE_TEST_SMTP_USER"),
+    )
+}
+
+pub const PASSWORD_ENV: &str = "password_env = \"INTAKE_TEST_SMTP_PASSWORD\"";
+
+/// The sink's copy of the mail whose headers contain `needle`.
+pub async fn sink_copy(needle: &str) -> String {
+    let dir = std::path::PathBuf::from(env("INTAKE_TEST_SMTP_MAILDIR")).join("new");
+    let mut found = None;
+    wait_until("the sink's copy", || {
+        found = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .find_map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                text.contains(needle).then_some(text)
+            });
+        found.is_some()
+    })
+    .await;
+    found.unwrap()
+}
+
+pub fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
+    let head = mail.split("\n\n").next().unwrap_or(mail);
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}

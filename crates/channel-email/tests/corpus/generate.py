@@ -54,7 +54,7 @@ add("foreign_recipient", H.format(frm="anna@customer.test", to="ivan.personal@ex
 big=base64.encodebytes(b"x"*5000).decode().replace("\n","\r\n"); small=base64.encodebytes(b"y"*10).decode().replace("\n","\r\n")
 parts="".join(f"--m2\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{n}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{d}" for n,d in [("big.bin",big),("a.txt",small),("b.txt",small),("c.txt",small)])
 add("attachments_over_limits", H.format(frm="anna@customer.test", to=help_, subj="files", extra="Message-ID: <files@customer.test>\r\n")+"Content-Type: multipart/mixed; boundary=\"m2\"\r\n\r\n--m2\r\nContent-Type: text/plain\r\n\r\nfiles attached\r\n"+parts+"--m2--\r\n",
-    {"attachments":["a.txt","b.txt"],"omitted":2,"text_contains":["files attached","big.bin","c.txt"]})
+    {"attachments":["a.txt","b.txt"],"omitted":2,"text":"files attached","omitted_attachments":[["big.bin","too_large"],["c.txt","too_many"]]})
 add("broken_headers", "From: anna@customer.test\r\nTo: help@example.test\r\nSubject: =?utf-8?B?broken!!?= ok\r\nMessage-ID: <broken@customer.test>\r\nContent-Type: text/plain; charset=x-unknown-charset\r\n\r\nstill readable\r\n",
     {"text":"still readable"})
 add("own_address_loop", H.format(frm="Support <help@example.test>", to=help_, subj="loop", extra="Message-ID: <loop@example.test>\r\n")+"Content-Type: text/plain\r\n\r\nfrom ourselves\r\n",
