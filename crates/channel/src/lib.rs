@@ -56,7 +56,7 @@ pub use registration::{
     sections,
 };
 pub use reply::{
-    Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,
+    Delivery, DuplicateSender, Reply, ReplyAttachment, ReplyError, ReplyFailure, ReplySender, ReplySenders, ReplyKind,
     UNREGISTERED_CHANNEL_LABEL,
 };
 pub use webhook::{Authenticated, Normalised, Rejection, WebhookChannel, WebhookSettings};
