@@ -20,7 +20,7 @@ use uuid::Uuid;
 pub use error::StoreError;
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use replies::{AgentReply, AgentReplyStatus};
+pub use replies::{AgentReply, AgentReplyStatus, Inbound, ReplyFile};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What an event did in Zendesk.
@@ -230,6 +230,25 @@ pub trait StateStore: Send + Sync {
 
     /// The claimed replies still `pending`, lowest comment id first.
     async fn pending_agent_replies(&self) -> Result<Vec<AgentReply>, StoreError>;
+
+    // ---- Replies (issue 16 rest): the customer's last message per
+    // conversation (migration 0009) ----
+
+    /// Notes that the customer wrote `message_id` in `conversation` at
+    /// `received_at`; an older message than the one noted changes nothing
+    /// (events may be handled out of order after a redelivery).
+    async fn record_inbound(
+        &self,
+        conversation: &ConversationRef,
+        message_id: &str,
+        received_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The customer's last message in `conversation`, if one was noted.
+    async fn last_inbound(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<Option<Inbound>, StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

@@ -14,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 mod acks;
+mod inbound;
 mod replies;
 
 use crate::{
@@ -373,6 +374,23 @@ impl StateStore for SqliteStore {
 
     async fn pending_agent_replies(&self) -> Result<Vec<crate::AgentReply>, StoreError> {
         self.pending_agent_reply_rows().await
+    }
+
+    async fn record_inbound(
+        &self,
+        conversation: &ConversationRef,
+        message_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_inbound_row(conversation, message_id, received_at)
+            .await
+    }
+
+    async fn last_inbound(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<Option<crate::Inbound>, StoreError> {
+        self.last_inbound_row(conversation).await
     }
 }
 

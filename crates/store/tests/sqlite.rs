@@ -42,6 +42,7 @@ suite_tests!(
     a_pending_comment_keeps_its_updated_stamp_until_replaced,
     a_ticket_finds_its_conversation,
     an_agent_reply_is_claimed_once_and_resumed_while_pending,
+    the_last_inbound_message_of_a_conversation_is_kept,
 );
 
 #[tokio::test]
