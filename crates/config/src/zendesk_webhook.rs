@@ -25,6 +25,22 @@ pub(crate) struct RawZendeskWebhook {
     /// A request signed further than this many seconds from now is refused.
     #[serde(default = "default_replay_window_secs")]
     replay_window_secs: u64,
+    /// Who carries agent replies to mail customers: `zendesk` (its own
+    /// notifications to the requester; intake sends nothing) or `intake`
+    /// (from the support address, threaded into the customer's mail).
+    #[serde(default)]
+    mail_replies: MailReplies,
+}
+
+/// Who sends an agent's reply to a customer who wrote by mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailReplies {
+    /// Zendesk's own notification e-mails (the default): intake skips mail.
+    #[default]
+    Zendesk,
+    /// Intake, through the mail channel's SMTP sender.
+    Intake,
 }
 
 fn default_replay_window_secs() -> u64 {
@@ -38,6 +54,7 @@ impl Default for RawZendeskWebhook {
             signing_secret_env: None,
             signing_secret_file: None,
             replay_window_secs: default_replay_window_secs(),
+            mail_replies: MailReplies::default(),
         }
     }
 }
@@ -49,6 +66,8 @@ pub struct ZendeskWebhookConfig {
     /// Present whenever `enabled` is (a problem is reported otherwise).
     pub signing_secret: Option<SecretString>,
     pub replay_window: Duration,
+    /// Who carries agent replies to mail customers.
+    pub mail_replies: MailReplies,
 }
 
 impl std::fmt::Debug for ZendeskWebhookConfig {
@@ -60,6 +79,7 @@ impl std::fmt::Debug for ZendeskWebhookConfig {
                 &self.signing_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("replay_window", &self.replay_window)
+            .field("mail_replies", &self.mail_replies)
             .finish()
     }
 }
@@ -85,6 +105,7 @@ impl RawZendeskWebhook {
             enabled: self.enabled,
             signing_secret,
             replay_window: Duration::from_secs(self.replay_window_secs),
+            mail_replies: self.mail_replies,
         }
     }
 }
@@ -108,5 +129,17 @@ mod tests {
         assert!(config.zendesk_webhook.signing_secret.is_some());
         assert_eq!(config.zendesk_webhook.replay_window.as_secs(), 60);
         assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            config.zendesk_webhook.mail_replies,
+            super::MailReplies::Zendesk
+        );
+        let intake = format!("{text}mail_replies = \"intake\"\n");
+        let config = crate::load_from(Some(&intake), &env, &[]).unwrap();
+        assert_eq!(
+            config.zendesk_webhook.mail_replies,
+            super::MailReplies::Intake
+        );
+        let bad = format!("{text}mail_replies = \"smtp\"\n");
+        assert!(crate::load_from(Some(&bad), &env, &[]).is_err());
     }
 }

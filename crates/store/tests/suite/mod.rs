@@ -626,15 +626,18 @@ pub async fn the_last_inbound_message_of_a_conversation_is_kept(store: Arc<dyn S
     // An older message handled later (a redelivery) does not win.
     store.record_inbound(&chat, "m-1", at(10)).await.unwrap();
     let last = store.last_inbound(&chat).await.unwrap().unwrap();
-    assert_eq!((last.message_id.as_str(), last.received_at), ("m-2", at(20)));
+    assert_eq!(
+        (last.message_id.as_str(), last.received_at),
+        ("m-2", at(20))
+    );
     store.record_inbound(&chat, "m-3", at(30)).await.unwrap();
     let last = store.last_inbound(&chat).await.unwrap().unwrap();
-    assert_eq!((last.message_id.as_str(), last.received_at), ("m-3", at(30)));
     assert_eq!(
-        store
-            .last_inbound(&conversation("t-other"))
-            .await
-            .unwrap(),
+        (last.message_id.as_str(), last.received_at),
+        ("m-3", at(30))
+    );
+    assert_eq!(
+        store.last_inbound(&conversation("t-other")).await.unwrap(),
         None,
         "per conversation"
     );
