@@ -105,6 +105,9 @@ impl AgentReplies {
             Some(sender) => sender.channel(),
             None => OTHER_CHANNEL_LABEL,
         };
+        // Claimed and answered 200, nothing sent yet: a crash here leaves
+        // the reply pending for the next start (the crash-safety test).
+        intake_telemetry::crashpoint("replies.before_send");
         let sent = send_with_retries(
             &self.senders,
             &self.options.retry,

@@ -186,6 +186,9 @@ struct AgentReplyBody {
     body: String,
     #[serde(default = "public_by_default")]
     public: bool,
+    /// Files of the comment, as the trigger's attachment loop renders them.
+    #[serde(default)]
+    attachments: Vec<crate::webhooks::CommentFile>,
 }
 
 fn public_by_default() -> bool {
@@ -199,7 +202,9 @@ async fn agent_reply(
     Path(id): Path<u64>,
     Json(body): Json<AgentReplyBody>,
 ) -> Response {
-    let Some((comment_id, payload)) = state.agent_comment(id, &body.body, body.public) else {
+    let Some((comment_id, payload)) =
+        state.agent_comment(id, &body.body, body.public, &body.attachments)
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     state.persist().await;
