@@ -38,7 +38,12 @@ fn reply_of(claimed: &AgentReply, last: Option<&Inbound>) -> Reply {
     let thread = &claimed.conversation.thread_id;
     let (conversation_id, contact_key) = match thread.split_once(SCOPED_THREAD_SEPARATOR) {
         Some((thread, contact)) => (thread.to_owned(), contact.to_owned()),
-        None => (thread.clone(), String::new()),
+        // The customer who last wrote (the requester of a group's ticket
+        // may be someone else, but the group is where the reply goes).
+        None => (
+            thread.clone(),
+            last.map(|l| l.contact_key.clone()).unwrap_or_default(),
+        ),
     };
     let mut in_reply_to = Vec::new();
     if claimed.conversation.channel == MAIL_CHANNEL {
@@ -272,10 +277,12 @@ mod tests {
         };
         let last = Inbound {
             message_id: "bot:-100:55".into(),
+            contact_key: "telegram:42".into(),
             received_at: at,
         };
         let reply = reply_of(&claimed, Some(&last));
         assert_eq!(reply.in_reply_to, ["bot:-100:55"]);
+        assert_eq!(reply.contact_key, "telegram:42");
         assert_eq!(reply.last_inbound_at, Some(at));
         assert_eq!(reply.subject.as_deref(), Some("Заказ"));
         assert_eq!(reply.attachments[0].file_name, "a.pdf");
@@ -286,6 +293,7 @@ mod tests {
         };
         let last = Inbound {
             message_id: "second@customer.test".into(),
+            contact_key: "email:anna@customer.test".into(),
             received_at: at,
         };
         let reply = reply_of(&claimed, Some(&last));

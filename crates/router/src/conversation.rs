@@ -88,7 +88,12 @@ impl Processor {
         event: &TicketEvent,
     ) -> Result<(), Failure> {
         self.store
-            .record_inbound(conversation, &event.channel_message_id, event.received_at)
+            .record_inbound(
+                conversation,
+                &event.channel_message_id,
+                &event.contact.key,
+                event.received_at,
+            )
             .await?;
         Ok(())
     }

@@ -234,13 +234,15 @@ pub trait StateStore: Send + Sync {
     // ---- Replies (issue 16 rest): the customer's last message per
     // conversation (migration 0009) ----
 
-    /// Notes that the customer wrote `message_id` in `conversation` at
-    /// `received_at`; an older message than the one noted changes nothing
-    /// (events may be handled out of order after a redelivery).
+    /// Notes that the customer `contact_key` wrote `message_id` in
+    /// `conversation` at `received_at`; an older message than the one noted
+    /// changes nothing (events may be handled out of order after a
+    /// redelivery).
     async fn record_inbound(
         &self,
         conversation: &ConversationRef,
         message_id: &str,
+        contact_key: &str,
         received_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError>;
 

@@ -98,6 +98,8 @@ pub(crate) fn parse_files(text: &str) -> Vec<ReplyFile> {
 pub struct Inbound {
     /// The channel's id of the message (as on the ticket event).
     pub message_id: String,
+    /// Who wrote it (the contact key, `email:…`, `telegram:…`).
+    pub contact_key: String,
     /// When intake received it.
     pub received_at: chrono::DateTime<chrono::Utc>,
 }

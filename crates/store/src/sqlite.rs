@@ -380,9 +380,10 @@ impl StateStore for SqliteStore {
         &self,
         conversation: &ConversationRef,
         message_id: &str,
+        contact_key: &str,
         received_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.record_inbound_row(conversation, message_id, received_at)
+        self.record_inbound_row(conversation, message_id, contact_key, received_at)
             .await
     }
 

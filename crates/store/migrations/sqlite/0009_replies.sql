@@ -1,10 +1,11 @@
 -- Replies (issue 16 rest): the customer's last message per conversation
--- (the message an agent reply answers, and the start of WhatsApp's 24-hour
+-- (who wrote it, the message an agent reply answers, and the start of WhatsApp's 24-hour
 -- window), and the subject and files of each agent reply.
 CREATE TABLE conversation_inbound (
     channel     TEXT NOT NULL,
     thread_id   TEXT NOT NULL,
     message_id  TEXT NOT NULL,
+    contact_key TEXT NOT NULL,
     -- RFC 3339 UTC with microseconds and `Z`, so text order is time order.
     received_at TEXT NOT NULL,
     PRIMARY KEY (channel, thread_id)

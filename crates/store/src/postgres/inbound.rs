@@ -12,17 +12,19 @@ impl PostgresStore {
         &self,
         conversation: &ConversationRef,
         message_id: &str,
+        contact_key: &str,
         received_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO conversation_inbound (channel, thread_id, message_id, received_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (channel, thread_id) DO UPDATE \
-             SET message_id = EXCLUDED.message_id, received_at = EXCLUDED.received_at \
+            "INSERT INTO conversation_inbound (channel, thread_id, message_id, contact_key, received_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel, thread_id) DO UPDATE \
+             SET message_id = EXCLUDED.message_id, contact_key = EXCLUDED.contact_key, received_at = EXCLUDED.received_at \
              WHERE EXCLUDED.received_at >= conversation_inbound.received_at",
         )
         .bind(&conversation.channel)
         .bind(&conversation.thread_id)
         .bind(message_id)
+        .bind(contact_key)
         .bind(received_at)
         .execute(&self.pool)
         .await?;
@@ -34,7 +36,7 @@ impl PostgresStore {
         conversation: &ConversationRef,
     ) -> Result<Option<Inbound>, StoreError> {
         let row = sqlx::query(
-            "SELECT message_id, received_at FROM conversation_inbound \
+            "SELECT message_id, contact_key, received_at FROM conversation_inbound \
              WHERE channel = $1 AND thread_id = $2",
         )
         .bind(&conversation.channel)
@@ -44,6 +46,7 @@ impl PostgresStore {
         row.map(|row| {
             Ok(Inbound {
                 message_id: row.try_get("message_id")?,
+                contact_key: row.try_get("contact_key")?,
                 received_at: row.try_get("received_at")?,
             })
         })

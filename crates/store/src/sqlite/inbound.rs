@@ -17,17 +17,19 @@ impl SqliteStore {
         &self,
         conversation: &ConversationRef,
         message_id: &str,
+        contact_key: &str,
         received_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO conversation_inbound (channel, thread_id, message_id, received_at) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (channel, thread_id) DO UPDATE \
-             SET message_id = excluded.message_id, received_at = excluded.received_at \
+            "INSERT INTO conversation_inbound (channel, thread_id, message_id, contact_key, received_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, thread_id) DO UPDATE \
+             SET message_id = excluded.message_id, contact_key = excluded.contact_key, received_at = excluded.received_at \
              WHERE excluded.received_at >= conversation_inbound.received_at",
         )
         .bind(&conversation.channel)
         .bind(&conversation.thread_id)
         .bind(message_id)
+        .bind(contact_key)
         .bind(time_text(received_at))
         .execute(&self.pool)
         .await?;
@@ -39,7 +41,7 @@ impl SqliteStore {
         conversation: &ConversationRef,
     ) -> Result<Option<Inbound>, StoreError> {
         let row = sqlx::query(
-            "SELECT message_id, received_at FROM conversation_inbound \
+            "SELECT message_id, contact_key, received_at FROM conversation_inbound \
              WHERE channel = ? AND thread_id = ?",
         )
         .bind(&conversation.channel)
@@ -55,6 +57,7 @@ impl SqliteStore {
             .with_timezone(&Utc);
         Ok(Some(Inbound {
             message_id: row.try_get("message_id")?,
+            contact_key: row.try_get("contact_key")?,
             received_at,
         }))
     }

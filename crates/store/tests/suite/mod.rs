@@ -622,15 +622,24 @@ pub async fn the_last_inbound_message_of_a_conversation_is_kept(store: Arc<dyn S
     let at = |secs: i64| chrono::DateTime::from_timestamp(1_800_000_000 + secs, 123_000).unwrap();
     let chat = conversation("t-inbound");
     assert_eq!(store.last_inbound(&chat).await.unwrap(), None);
-    store.record_inbound(&chat, "m-2", at(20)).await.unwrap();
+    store
+        .record_inbound(&chat, "m-2", "chat:anna", at(20))
+        .await
+        .unwrap();
     // An older message handled later (a redelivery) does not win.
-    store.record_inbound(&chat, "m-1", at(10)).await.unwrap();
+    store
+        .record_inbound(&chat, "m-1", "chat:oleg", at(10))
+        .await
+        .unwrap();
     let last = store.last_inbound(&chat).await.unwrap().unwrap();
     assert_eq!(
         (last.message_id.as_str(), last.received_at),
         ("m-2", at(20))
     );
-    store.record_inbound(&chat, "m-3", at(30)).await.unwrap();
+    store
+        .record_inbound(&chat, "m-3", "chat:oleg", at(30))
+        .await
+        .unwrap();
     let last = store.last_inbound(&chat).await.unwrap().unwrap();
     assert_eq!(
         (last.message_id.as_str(), last.received_at),
