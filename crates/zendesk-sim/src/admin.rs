@@ -209,5 +209,18 @@ async fn agent_reply(
     };
     state.persist().await;
     let webhook = state.deliver_webhook(&payload);
-    Json(json!({"comment_id": comment_id, "webhook": webhook, "payload": payload})).into_response()
+    let id_of = |key: &str| payload[key].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let facts = crate::triggers::CommentFacts {
+        ticket_id: id,
+        comment_id,
+        author_id: id_of("author_id"),
+        requester_id: id_of("requester_id"),
+        public: body.public,
+        body: &body.body,
+        subject: payload["subject"].as_str().unwrap_or_default(),
+        files: &body.attachments,
+    };
+    let triggered = state.fire_triggers(&facts);
+    Json(json!({"comment_id": comment_id, "webhook": webhook, "triggered": triggered, "payload": payload}))
+        .into_response()
 }

@@ -120,7 +120,7 @@ impl SimState {
         true
     }
 
-    async fn deliver(&self, webhook: Webhook, body: String) {
+    pub(crate) async fn deliver(&self, webhook: Webhook, body: String) {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
