@@ -6,6 +6,21 @@
 
 use serde::{Deserialize, Deserializer};
 
+/// The JSON body of the trigger's "notify webhook" action
+/// (docs/agent-replies.md): `intake zendesk setup` installs exactly this.
+pub const TRIGGER_BODY_TEMPLATE: &str = r#"{
+  "ticket_id": "{{ticket.id}}",
+  "comment_id": "{{ticket.latest_comment.id}}",
+  "author_id": "{{ticket.latest_comment.author.id}}",
+  "author_role": "{{ticket.latest_comment.author.role}}",
+  "requester_id": "{{ticket.requester.id}}",
+  "public": "{{ticket.latest_comment.is_public}}",
+  "body": "{{ticket.latest_comment.value}}",
+  "html_body": "{{ticket.latest_comment.html_value}}",
+  "subject": "{{ticket.title}}",
+  "attachments": [{% for a in ticket.latest_comment.attachments %}{"file_name": "{{a.filename}}", "url": "{{a.url}}"}{% unless forloop.last %},{% endunless %}{% endfor %}]
+}"#;
+
 /// One comment, as the trigger's body template sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +186,15 @@ mod tests {
     const AGENT: &str = r#"{"ticket_id":"7","comment_id":"90","author_id":"5","author_role":"agent",
         "requester_id":"3","public":"true","body":" Hello! ","html_body":"<p>Hello!</p>",
         "attachments":[{"file_name":"a.pdf","url":"https://x.zendesk.com/a.pdf"}]}"#;
+
+    #[test]
+    fn the_documented_template_is_the_one_setup_installs() {
+        let doc = include_str!("../../../docs/agent-replies.md");
+        assert!(
+            doc.contains(TRIGGER_BODY_TEMPLATE),
+            "docs/agent-replies.md drifted"
+        );
+    }
 
     #[test]
     fn placeholders_as_text_are_read() {

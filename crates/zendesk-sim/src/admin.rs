@@ -209,7 +209,12 @@ async fn agent_reply(
     };
     state.persist().await;
     let webhook = state.deliver_webhook(&payload);
-    let id_of = |key: &str| payload[key].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let id_of = |key: &str| {
+        payload[key]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     let facts = crate::triggers::CommentFacts {
         ticket_id: id,
         comment_id,

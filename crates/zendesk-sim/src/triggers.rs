@@ -152,7 +152,10 @@ pub async fn signing_secret(
 ) -> Result<Response, ApiError> {
     let data = state.data();
     let hook = data.api_webhooks.get(&id).ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({"signing_secret": {"algorithm": "SHA256", "secret": hook.secret}})).into_response())
+    Ok(
+        Json(json!({"signing_secret": {"algorithm": "SHA256", "secret": hook.secret}}))
+            .into_response(),
+    )
 }
 
 /// `GET /api/v2/triggers`
@@ -256,10 +259,16 @@ pub fn render(template: &str, facts: &CommentFacts<'_>) -> String {
     for (placeholder, value) in [
         ("{{ticket.id}}", facts.ticket_id.to_string()),
         ("{{ticket.latest_comment.id}}", facts.comment_id.to_string()),
-        ("{{ticket.latest_comment.author.id}}", facts.author_id.to_string()),
+        (
+            "{{ticket.latest_comment.author.id}}",
+            facts.author_id.to_string(),
+        ),
         ("{{ticket.latest_comment.author.role}}", role.to_owned()),
         ("{{ticket.requester.id}}", facts.requester_id.to_string()),
-        ("{{ticket.latest_comment.is_public}}", facts.public.to_string()),
+        (
+            "{{ticket.latest_comment.is_public}}",
+            facts.public.to_string(),
+        ),
         ("{{ticket.latest_comment.value}}", escaped(facts.body)),
         (
             "{{ticket.latest_comment.html_value}}",
@@ -350,6 +359,9 @@ mod tests {
         assert!(conditions_hold(&conditions, true));
         assert!(!conditions_hold(&conditions, false));
         let other = json!({"all": [{"field": "status", "operator": "is", "value": "new"}]});
-        assert!(!conditions_hold(&other, true), "unknown conditions are false");
+        assert!(
+            !conditions_hold(&other, true),
+            "unknown conditions are false"
+        );
     }
 }

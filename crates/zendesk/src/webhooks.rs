@@ -101,8 +101,7 @@ struct SecretBody {
 impl Client {
     /// The account's webhooks (first page of 100).
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, Error> {
-        let call =
-            Call::get("list_webhooks", "/api/v2/webhooks".into()).query("page[size]", "100");
+        let call = Call::get("list_webhooks", "/api/v2/webhooks".into()).query("page[size]", "100");
         let list: WebhookList = self.execute(call).await?.json()?;
         Ok(list.webhooks)
     }
