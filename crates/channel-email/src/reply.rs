@@ -163,6 +163,9 @@ impl SmtpReplySender {
             (ReplyKind::AgentReply, Some(subject)) if !subject.trim().is_empty() => {
                 subject_with_token(Some(&format!("Re: {}", subject.trim())), reply.ticket_id)
             }
+            (ReplyKind::AgentReply, _) => {
+                subject_with_token(Some("Re: your request"), reply.ticket_id)
+            }
             _ => subject_with_token(reply.subject.as_deref(), reply.ticket_id),
         };
         let mut builder = Message::builder()
@@ -288,6 +291,11 @@ mod tests {
             "{text}"
         );
 
+        let untitled = Reply {
+            subject: None,
+            ..reply.clone()
+        };
+        assert!(mail(&untitled).contains("Subject: [#41] Re: your request"));
         let acknowledgement = Reply {
             kind: ReplyKind::Acknowledgement,
             ..reply
