@@ -78,6 +78,14 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Zendesk account set-up for intake.
+    Zendesk {
+        /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.
+        #[arg(long, short, env = "INTAKE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ZendeskAction,
+    },
     /// Conversations the router has parked (per-ticket limit, ticket lock,
     /// repeated failures) and when they resume.
     Parked {
@@ -86,6 +94,17 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: ParkedAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ZendeskAction {
+    /// Create (or update) the webhook of agent replies and its trigger;
+    /// a second run changes nothing.
+    Setup {
+        /// Print what would be created or updated, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -213,6 +232,10 @@ fn main() -> ExitCode {
                 };
                 intake_app::dlq(config.as_deref(), action).await
             }
+            Command::Zendesk {
+                config,
+                action: ZendeskAction::Setup { dry_run },
+            } => intake_app::zendesk_setup(config.as_deref(), dry_run).await,
             Command::Parked { config, action } => {
                 let action = match action {
                     ParkedAction::List => intake_app::ParkedAction::List,

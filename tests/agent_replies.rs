@@ -160,4 +160,8 @@ signing_secret_file = "HOOK_SECRET_FILE"
     assert_eq!(callback["ticket_id"], ticket_id);
     assert_eq!(callback["conversation_id"], "conv-agent-1");
     assert_eq!(callback["text"], "Ваш заказ отправлен сегодня.");
+    assert_eq!(
+        callback["type"], "ticket.agent_reply",
+        "labelled as an agent reply"
+    );
 }

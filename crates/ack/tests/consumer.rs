@@ -473,7 +473,10 @@ async fn a_channel_being_retried_holds_back_only_its_own_acknowledgements() {
         async || chat.sent().len() == behind.len(),
     )
     .await;
-    assert!(telegram.sent().len() >= 2, "telegram is being retried");
+    wait_until("telegram being retried", async || {
+        telegram.sent().len() >= 2
+    })
+    .await;
     assert!(
         setup
             .store

@@ -13,6 +13,7 @@ mod service;
 mod sim;
 mod sla_watch;
 mod way_back;
+mod zendesk_setup;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub use dlq::{DlqAction, LetterId, dlq};
 pub use parked::{ParkedAction, parked};
 pub use service::{Role, Service, run};
 pub use sim::{SimOptions, zendesk_sim};
+pub use zendesk_setup::zendesk_setup;
 
 /// Loads the configuration or prints every problem; `Err` carries the exit code.
 pub(crate) fn load_config(

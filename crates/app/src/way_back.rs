@@ -114,6 +114,7 @@ pub(crate) fn spawn_agent_replies(
     let acks = &config.acknowledgements;
     let mut options = WebhookOptions::new(SigningSecret::new(secret.expose_secret().as_bytes()));
     options.replay_window = hook.replay_window;
+    options.send_mail = hook.mail_replies == intake_config::MailReplies::Intake;
     options.retry = RetryPolicy {
         initial_backoff: acks.retry_initial_backoff,
         max_backoff: acks.retry_max_backoff,

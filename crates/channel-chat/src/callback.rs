@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use intake_channel::{Delivery, Reply, ReplyError, ReplyFailure, ReplySender};
+use intake_channel::{Delivery, Reply, ReplyError, ReplyFailure, ReplyKind, ReplySender};
 use secrecy::SecretString;
 use serde::Serialize;
 use url::Url;
@@ -24,6 +24,19 @@ use crate::signature::{SecretError, WebhookSecret, sign};
 
 /// The `type` of an acknowledgement callback.
 pub const ACKNOWLEDGEMENT_TYPE: &str = "ticket.acknowledgement";
+/// The `type` of an agent's reply from Zendesk.
+pub const AGENT_REPLY_TYPE: &str = "ticket.agent_reply";
+/// The `type` of any other message of intake.
+pub const NOTICE_TYPE: &str = "ticket.notice";
+
+/// The callback `type` of a reply of `kind`.
+pub fn callback_type(kind: ReplyKind) -> &'static str {
+    match kind {
+        ReplyKind::Acknowledgement => ACKNOWLEDGEMENT_TYPE,
+        ReplyKind::AgentReply => AGENT_REPLY_TYPE,
+        ReplyKind::Notice => NOTICE_TYPE,
+    }
+}
 /// Default time a callback may take, connection included.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,7 +82,7 @@ impl CallbackSetupError {
 /// What the site receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallbackBody<'a> {
-    /// Always [`ACKNOWLEDGEMENT_TYPE`] for now.
+    /// [`ACKNOWLEDGEMENT_TYPE`], [`AGENT_REPLY_TYPE`] or [`NOTICE_TYPE`].
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// The conversation to post into (the `conversation_id` the site sent).
@@ -84,6 +97,17 @@ pub struct CallbackBody<'a> {
     pub deadline: Option<String>,
     /// The same as `webhook-id`.
     pub outcome_id: String,
+    /// Files to show with the text (an agent reply's attachments; the site
+    /// renders them, the text does not repeat them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<CallbackAttachment<'a>>,
+}
+
+/// One file of a callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallbackAttachment<'a> {
+    pub file_name: &'a str,
+    pub url: &'a str,
 }
 
 /// The chat callback [`ReplySender`].
@@ -123,13 +147,21 @@ impl ChatCallback {
 /// The body of `reply`, as bytes (what is signed and sent).
 pub fn callback_body(reply: &Reply) -> Vec<u8> {
     let body = CallbackBody {
-        kind: ACKNOWLEDGEMENT_TYPE,
+        kind: callback_type(reply.kind),
         conversation_id: reply.conversation_id.as_deref(),
         contact_key: &reply.contact_key,
         ticket_id: reply.ticket_id,
         text: &reply.text,
         deadline: reply.deadline.map(rfc3339),
         outcome_id: reply.outcome_id.to_string(),
+        attachments: reply
+            .attachments
+            .iter()
+            .map(|a| CallbackAttachment {
+                file_name: &a.file_name,
+                url: &a.url,
+            })
+            .collect(),
     };
     serde_json::to_vec(&body).expect("the callback body always serialises")
 }
@@ -205,5 +237,54 @@ fn transport_error(error: reqwest::Error) -> ReplyError {
             ReplyFailure::Unreachable,
             "the chat callback connection failed",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use intake_channel::ReplyAttachment;
+
+    use super::*;
+
+    fn body_of(reply: &Reply) -> serde_json::Value {
+        serde_json::from_slice(&callback_body(reply)).unwrap()
+    }
+
+    #[test]
+    fn the_type_follows_the_kind_of_reply() {
+        let cases = [
+            (ReplyKind::Acknowledgement, "ticket.acknowledgement"),
+            (ReplyKind::AgentReply, "ticket.agent_reply"),
+            (ReplyKind::Notice, "ticket.notice"),
+        ];
+        for (kind, expected) in cases {
+            let reply = Reply {
+                kind,
+                text: "hi".into(),
+                ..Reply::default()
+            };
+            assert_eq!(body_of(&reply)["type"], expected, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn attachments_are_listed_apart_from_the_text() {
+        let reply = Reply {
+            kind: ReplyKind::AgentReply,
+            text: "The invoice.".into(),
+            attachments: vec![ReplyAttachment {
+                file_name: "a.pdf".into(),
+                url: "https://x.example/a.pdf".into(),
+            }],
+            ..Reply::default()
+        };
+        let body = body_of(&reply);
+        assert_eq!(body["text"], "The invoice.");
+        assert_eq!(
+            body["attachments"],
+            serde_json::json!([{"file_name": "a.pdf", "url": "https://x.example/a.pdf"}])
+        );
+        let plain = body_of(&Reply::default());
+        assert!(plain.get("attachments").is_none(), "{plain}");
     }
 }

@@ -1,13 +1,14 @@
-//! [`SmtpReplySender`]: acknowledgements and notices by SMTP (lettre), always
-//! from the support address (rule 2), threaded into the customer's
-//! conversation (`In-Reply-To`/`References`) and marked automatic
-//! (`Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress: All`) so
-//! that auto-responders on the other side do not answer them.
+//! [`SmtpReplySender`]: acknowledgements, notices and agent replies by SMTP
+//! (lettre), always from the support address (rule 2), threaded into the
+//! customer's conversation (`In-Reply-To`/`References`). Automatic ones are
+//! marked (`Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress: All`)
+//! so that auto-responders on the other side do not answer them; an agent's
+//! reply is not, and its files go as `name: url` lines.
 
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
-use intake_channel::{Delivery, Reply, ReplyError, ReplyFailure, ReplySender};
+use intake_channel::{Delivery, Reply, ReplyError, ReplyFailure, ReplyKind, ReplySender};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
@@ -183,19 +184,33 @@ impl SmtpReplySender {
             .filter(|id| !id.is_empty() && !id.starts_with("sha256:") && id.contains('@'))
             .map(|id| format!("<{id}>"))
             .collect();
-        let subject = subject_with_token(reply.subject.as_deref(), reply.ticket_id);
+        // An agent's answer is a person's mail: "Re:" its ticket's subject,
+        // and none of the automatic-mail headers (which would keep the
+        // customer's mail program from treating it as a normal answer).
+        let subject = match (reply.kind, reply.subject.as_deref()) {
+            (ReplyKind::AgentReply, Some(subject)) if !subject.trim().is_empty() => {
+                subject_with_token(Some(&format!("Re: {}", subject.trim())), reply.ticket_id)
+            }
+            (ReplyKind::AgentReply, _) => {
+                subject_with_token(Some("Re: your request"), reply.ticket_id)
+            }
+            _ => subject_with_token(reply.subject.as_deref(), reply.ticket_id),
+        };
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject)
-            .message_id(Some(message_id))
-            .header(AutoSubmitted("auto-replied".to_owned()))
-            .header(AutoResponseSuppress("All".to_owned()))
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(message_id));
+        if reply.kind.is_automatic() {
+            builder = builder
+                .header(AutoSubmitted("auto-replied".to_owned()))
+                .header(AutoResponseSuppress("All".to_owned()));
+        }
+        builder = builder.header(ContentType::TEXT_PLAIN);
         if let Some(last) = ids.last() {
             builder = builder.in_reply_to(last.clone()).references(ids.join(" "));
         }
-        builder.body(reply.text.clone()).map_err(|e| {
+        builder.body(reply.text_with_links()).map_err(|e| {
             ReplyError::new(ReplyFailure::Invalid, format!("cannot build the mail: {e}"))
         })
     }
@@ -247,5 +262,78 @@ impl ReplySender for SmtpReplySender {
         Ok(Delivery {
             message_id: Some(message_id),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use intake_channel::ReplyAttachment;
+
+    use super::*;
+
+    fn sender() -> SmtpReplySender {
+        let config = SmtpConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 1,
+            tls: TlsMode::None,
+            ca_file: None,
+            credentials: None,
+            xoauth2_user: None,
+            timeout: Duration::from_secs(5),
+        };
+        SmtpReplySender::new("help@example.test", &config).unwrap()
+    }
+
+    fn mail(reply: &Reply) -> String {
+        String::from_utf8(sender().message(reply).unwrap().formatted()).unwrap()
+    }
+
+    #[test]
+    fn an_agent_reply_is_a_threaded_answer_not_automatic_mail() {
+        let reply = Reply {
+            kind: ReplyKind::AgentReply,
+            channel: "email".into(),
+            contact_key: "email:anna@customer.test".into(),
+            conversation_id: Some("root@customer.test".into()),
+            ticket_id: Some(41),
+            text: "Your parcel left today.".into(),
+            subject: Some("Order".into()),
+            in_reply_to: vec!["root@customer.test".into(), "second@customer.test".into()],
+            attachments: vec![ReplyAttachment {
+                file_name: "label.pdf".into(),
+                url: "https://x.example/label.pdf".into(),
+            }],
+            ..Reply::default()
+        };
+        let text = mail(&reply);
+        assert!(text.contains("From: help@example.test"), "{text}");
+        assert!(text.contains("Subject: [#41] Re: Order"), "{text}");
+        assert!(
+            text.contains("In-Reply-To: <second@customer.test>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("References: <root@customer.test> <second@customer.test>"),
+            "{text}"
+        );
+        assert!(!text.contains("Auto-Submitted"), "{text}");
+        assert!(!text.contains("X-Auto-Response-Suppress"), "{text}");
+        assert!(
+            text.contains("label.pdf: https://x.example/label.pdf"),
+            "{text}"
+        );
+
+        let untitled = Reply {
+            subject: None,
+            ..reply.clone()
+        };
+        assert!(mail(&untitled).contains("Subject: [#41] Re: your request"));
+        let acknowledgement = Reply {
+            kind: ReplyKind::Acknowledgement,
+            ..reply
+        };
+        assert!(mail(&acknowledgement).contains("Auto-Submitted: auto-replied"));
     }
 }

@@ -253,8 +253,9 @@ impl EmailChannel {
             subject: Some(format!("Re: {subject}")),
             in_reply_to: vec![event.channel_message_id.clone()],
             outcome_id: uuid::Uuid::new_v5(&event.event_id, b"email:pointer"),
-            deadline: None,
             account: Some(self.account.name.clone()),
+            kind: intake_channel::ReplyKind::Notice,
+            ..Reply::default()
         };
         match tokio::time::timeout(POINTER_DEADLINE, sender.send(&reply)).await {
             Ok(Ok(_)) => true,

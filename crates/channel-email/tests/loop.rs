@@ -91,8 +91,7 @@ fn acknowledgement(
         )),
         in_reply_to: vec![event.channel_message_id.clone()],
         outcome_id: uuid::Uuid::new_v5(&event.event_id, b"ack"),
-        deadline: None,
-        account: None,
+        ..Reply::default()
     };
     let to = event.contact.email.clone().unwrap();
     (to, sender.message(&reply).unwrap().formatted())

@@ -30,8 +30,7 @@ fn acknowledgement(to: &str, in_reply_to: &str) -> Reply {
         subject: Some("[#1234] Re: Заказ не пришёл".to_owned()),
         in_reply_to: vec![in_reply_to.to_owned()],
         outcome_id: uuid::Uuid::new_v4(),
-        deadline: None,
-        account: None,
+        ..Reply::default()
     }
 }
 

@@ -62,7 +62,9 @@ impl ReplySender for SlackReplies {
             .api_base_url
             .join("chat.postMessage")
             .map_err(|_| ReplyError::new(ReplyFailure::Invalid, "bad api_base_url"))?;
-        let body = json!({"channel": channel, "thread_ts": thread_ts, "text": reply.text});
+        // Files go as links: uploading needs Slack's multi-step upload flow.
+        let body =
+            json!({"channel": channel, "thread_ts": thread_ts, "text": reply.text_with_links()});
         let answer = self
             .http
             .post(url)

@@ -1,5 +1,6 @@
 //! The reply role: `sendMessage` in the customer's chat (in a group, as a
-//! reply to the message when the reply names it). A 429 is retried after
+//! reply to the message when the reply names it), then `sendDocument` by
+//! URL for each file of the reply. A 429 is retried after
 //! Telegram's `parameters.retry_after`, up to `reply_max_attempts` and
 //! `reply_max_wait_secs`; past those the failure is returned as
 //! `rate_limited` with that wait, so the caller retries later.
@@ -70,16 +71,16 @@ impl TelegramReplySender {
     }
 }
 
-fn reply_error(error: ApiError) -> ReplyError {
+fn reply_error(method: &str, error: ApiError) -> ReplyError {
     match error {
-        ApiError::Timeout => ReplyError::new(ReplyFailure::Timeout, "sendMessage timed out"),
+        ApiError::Timeout => ReplyError::new(ReplyFailure::Timeout, format!("{method} timed out")),
         ApiError::Unreachable(e) => ReplyError::new(ReplyFailure::Unreachable, e),
         ApiError::Refused {
             status,
             description,
             retry_after,
         } => {
-            let error = ReplyError::from_http_status(status, format!("sendMessage: {description}"));
+            let error = ReplyError::from_http_status(status, format!("{method}: {description}"));
             match retry_after {
                 Some(wait) => error.with_retry_after(wait),
                 None => error,
@@ -97,14 +98,38 @@ impl ReplySender for TelegramReplySender {
 
     async fn send(&self, reply: &Reply) -> Result<Delivery, ReplyError> {
         let body = self.request(reply)?;
+        // A reply of files alone sends no empty text (Telegram refuses one).
+        let file_only = reply.text.trim().is_empty() && !reply.attachments.is_empty();
+        let sent = if file_only {
+            Value::Null
+        } else {
+            self.call("sendMessage", &body, reply).await?
+        };
+        // The files follow as documents by URL (Telegram fetches them).
+        for attachment in &reply.attachments {
+            let mut document = json!({
+                "chat_id": body["chat_id"],
+                "document": attachment.url,
+                "caption": attachment.file_name,
+            });
+            if let Some(parameters) = body.get("reply_parameters") {
+                document["reply_parameters"] = parameters.clone();
+            }
+            self.call("sendDocument", &document, reply).await?;
+        }
+        Ok(Delivery {
+            message_id: sent["message_id"].as_i64().map(|id| id.to_string()),
+        })
+    }
+}
+
+impl TelegramReplySender {
+    /// One Bot API call, waiting out a short 429 (see the module docs).
+    async fn call(&self, method: &str, body: &Value, reply: &Reply) -> Result<Value, ReplyError> {
         let mut attempt = 1;
         loop {
-            match self.api.call("sendMessage", &body).await {
-                Ok(sent) => {
-                    return Ok(Delivery {
-                        message_id: sent["message_id"].as_i64().map(|id| id.to_string()),
-                    });
-                }
+            match self.api.call(method, body).await {
+                Ok(sent) => return Ok(sent),
                 Err(ApiError::Refused {
                     status: 429,
                     retry_after: Some(wait),
@@ -119,7 +144,7 @@ impl ReplySender for TelegramReplySender {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(error) => return Err(reply_error(error)),
+                Err(error) => return Err(reply_error(method, error)),
             }
         }
     }

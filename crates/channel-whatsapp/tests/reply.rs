@@ -114,3 +114,49 @@ async fn a_429_is_rate_limited_with_the_upstreams_retry_after() {
     assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
     assert!(sender.send(&reply("Ticket #4711")).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_customer_known_to_be_silent_for_a_day_gets_the_template_straight_away() {
+    let (api, seen) = stand_in(|_, _| sent("wamid.TPL2")).await;
+    let extra = "reply_template_name = \"ticket_update\"\n";
+    let sender = replies(&options(&api, extra)).unwrap();
+    let mut agent = reply("Your parcel left today.");
+    agent.kind = intake_channel::ReplyKind::AgentReply;
+    agent.last_inbound_at = Some(chrono::Utc::now() - chrono::TimeDelta::hours(25));
+    agent.attachments = vec![intake_channel::ReplyAttachment {
+        file_name: "label.pdf".into(),
+        url: "https://x.example/label.pdf".into(),
+    }];
+    let delivery = sender.send(&agent).await.unwrap();
+    assert_eq!(delivery.message_id.as_deref(), Some("wamid.TPL2"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "no session message first: {seen:#?}");
+    assert_eq!(seen[0].body["type"], "template");
+    assert_eq!(
+        seen[0].body["template"]["components"][0]["parameters"][0]["text"],
+        "Your parcel left today.\nlabel.pdf: https://x.example/label.pdf",
+        "the file as a link"
+    );
+}
+
+#[tokio::test]
+async fn inside_the_window_the_files_follow_as_documents() {
+    let (api, seen) = stand_in(|_, _| sent("wamid.OUT2")).await;
+    let sender = replies(&options(&api, "")).unwrap();
+    let mut agent = reply("Here is the label.");
+    agent.last_inbound_at = Some(chrono::Utc::now() - chrono::TimeDelta::hours(2));
+    agent.attachments = vec![intake_channel::ReplyAttachment {
+        file_name: "label.pdf".into(),
+        url: "https://x.example/label.pdf".into(),
+    }];
+    sender.send(&agent).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert_eq!(seen[0].body["type"], "text");
+    assert_eq!(seen[1].body["type"], "document");
+    assert_eq!(
+        seen[1].body["document"]["link"],
+        "https://x.example/label.pdf"
+    );
+    assert_eq!(seen[1].body["document"]["filename"], "label.pdf");
+}

@@ -56,8 +56,8 @@ pub use registration::{
     sections,
 };
 pub use reply::{
-    Delivery, DuplicateSender, Reply, ReplyError, ReplyFailure, ReplySender, ReplySenders,
-    UNREGISTERED_CHANNEL_LABEL,
+    Delivery, DuplicateSender, Reply, ReplyAttachment, ReplyError, ReplyFailure, ReplyKind,
+    ReplySender, ReplySenders, UNREGISTERED_CHANNEL_LABEL,
 };
 pub use webhook::{Authenticated, Normalised, Rejection, WebhookChannel, WebhookSettings};
 

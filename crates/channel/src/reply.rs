@@ -15,9 +15,48 @@ use uuid::Uuid;
 
 use crate::events::{ReplyFailed, ReplySent};
 
+/// What a reply is: senders tell them apart (the chat callback's `type`,
+/// the automatic-mail headers that only automatic mail carries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReplyKind {
+    /// Intake's automatic answer that a request was received.
+    #[default]
+    Acknowledgement,
+    /// An agent's public comment in Zendesk, carried back to the customer.
+    AgentReply,
+    /// Any other automatic message of intake (a pointer to the right address).
+    Notice,
+}
+
+impl ReplyKind {
+    /// The stable spelling (`acknowledgement`, `agent_reply`, `notice`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyKind::Acknowledgement => "acknowledgement",
+            ReplyKind::AgentReply => "agent_reply",
+            ReplyKind::Notice => "notice",
+        }
+    }
+
+    /// True for what intake writes by itself (not a person's answer).
+    pub fn is_automatic(self) -> bool {
+        !matches!(self, ReplyKind::AgentReply)
+    }
+}
+
+/// A file that goes with a reply: sent as a file where the messenger takes
+/// files by URL, as a `name: url` line otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyAttachment {
+    pub file_name: String,
+    pub url: String,
+}
+
 /// One text to deliver in a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reply {
+    /// What the reply is (acknowledgement, agent reply, notice).
+    pub kind: ReplyKind,
     /// The channel to answer in (`mail`, `telegram`, ...).
     pub channel: String,
     /// The contact's key (`email:…`, `telegram:…`), as on the ticket event.
@@ -42,6 +81,26 @@ pub struct Reply {
     /// The channel account to send from (the mail account the message came
     /// in on, `TicketOutcome::channel_account`); None: the channel's default.
     pub account: Option<String>,
+    /// When the customer last wrote in this conversation, when known (the
+    /// WhatsApp sender sends its template outside the 24-hour window).
+    pub last_inbound_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Files of the reply (an agent comment's attachments).
+    pub attachments: Vec<ReplyAttachment>,
+}
+
+impl Reply {
+    /// The text followed by one `name: url` line per attachment, for
+    /// channels that send no files.
+    pub fn text_with_links(&self) -> String {
+        let mut text = self.text.clone();
+        for attachment in &self.attachments {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!("{}: {}", attachment.file_name, attachment.url));
+        }
+        text
+    }
 }
 
 /// What the channel says about a delivered reply.
@@ -288,6 +347,26 @@ pub struct DuplicateSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_become_link_lines() {
+        let reply = Reply {
+            kind: ReplyKind::AgentReply,
+            text: "See the invoice.".into(),
+            attachments: vec![ReplyAttachment {
+                file_name: "invoice.pdf".into(),
+                url: "https://x.example/invoice.pdf".into(),
+            }],
+            ..Reply::default()
+        };
+        assert_eq!(
+            reply.text_with_links(),
+            "See the invoice.\ninvoice.pdf: https://x.example/invoice.pdf"
+        );
+        assert!(!reply.kind.is_automatic());
+        assert!(ReplyKind::default().is_automatic());
+        assert_eq!(ReplyKind::AgentReply.as_str(), "agent_reply");
+    }
 
     #[test]
     fn failures_have_distinct_labels() {

@@ -18,8 +18,7 @@ fn reply(channel: &str) -> Reply {
         subject: Some("Re: order 12".to_owned()),
         in_reply_to: vec!["<abc@example.com>".to_owned()],
         outcome_id: Uuid::from_u128(42),
-        deadline: None,
-        account: None,
+        ..Reply::default()
     }
 }
 

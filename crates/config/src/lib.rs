@@ -57,7 +57,7 @@ pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};
 pub use zendesk::{ZendeskAccount, ZendeskAuth, ZendeskConfig};
-pub use zendesk_webhook::ZendeskWebhookConfig;
+pub use zendesk_webhook::{MailReplies, ZendeskWebhookConfig};
 
 use crate::problems::Problems;
 use crate::secret::Ctx;

@@ -25,6 +25,27 @@ pub(crate) struct RawZendeskWebhook {
     /// A request signed further than this many seconds from now is refused.
     #[serde(default = "default_replay_window_secs")]
     replay_window_secs: u64,
+    /// Who carries agent replies to mail customers: `zendesk` (its own
+    /// notifications to the requester; intake sends nothing) or `intake`
+    /// (from the support address, threaded into the customer's mail).
+    #[serde(default)]
+    mail_replies: MailReplies,
+    /// The gateway's data listener as Zendesk reaches it
+    /// (`https://intake.example.com`): `intake zendesk setup` points the
+    /// webhook at this URL + `/v1/zendesk/events`.
+    #[serde(default)]
+    public_base_url: Option<String>,
+}
+
+/// Who sends an agent's reply to a customer who wrote by mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailReplies {
+    /// Zendesk's own notification e-mails (the default): intake skips mail.
+    #[default]
+    Zendesk,
+    /// Intake, through the mail channel's SMTP sender.
+    Intake,
 }
 
 fn default_replay_window_secs() -> u64 {
@@ -38,6 +59,8 @@ impl Default for RawZendeskWebhook {
             signing_secret_env: None,
             signing_secret_file: None,
             replay_window_secs: default_replay_window_secs(),
+            mail_replies: MailReplies::default(),
+            public_base_url: None,
         }
     }
 }
@@ -49,6 +72,13 @@ pub struct ZendeskWebhookConfig {
     /// Present whenever `enabled` is (a problem is reported otherwise).
     pub signing_secret: Option<SecretString>,
     pub replay_window: Duration,
+    /// Who carries agent replies to mail customers.
+    pub mail_replies: MailReplies,
+    /// Where Zendesk reaches the gateway (`intake zendesk setup`).
+    pub public_base_url: Option<url::Url>,
+    /// The secret's file, when the secret is read from one (`intake
+    /// zendesk setup` stores Zendesk's secret there).
+    pub signing_secret_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ZendeskWebhookConfig {
@@ -60,6 +90,11 @@ impl std::fmt::Debug for ZendeskWebhookConfig {
                 &self.signing_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("replay_window", &self.replay_window)
+            .field("mail_replies", &self.mail_replies)
+            .field(
+                "public_base_url",
+                &self.public_base_url.as_ref().map(url::Url::as_str),
+            )
             .finish()
     }
 }
@@ -78,6 +113,19 @@ impl RawZendeskWebhook {
                 "required when zendesk_webhook.enabled (or zendesk_webhook.signing_secret_file)",
             );
         }
+        let public_base_url =
+            self.public_base_url
+                .as_deref()
+                .and_then(|text| match url::Url::parse(text) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                    _ => {
+                        ctx.problem(
+                            "zendesk_webhook.public_base_url",
+                            "must be an http or https URL",
+                        );
+                        None
+                    }
+                });
         if self.replay_window_secs == 0 {
             ctx.problem("zendesk_webhook.replay_window_secs", "must be at least 1");
         }
@@ -85,6 +133,9 @@ impl RawZendeskWebhook {
             enabled: self.enabled,
             signing_secret,
             replay_window: Duration::from_secs(self.replay_window_secs),
+            mail_replies: self.mail_replies,
+            public_base_url,
+            signing_secret_file: self.signing_secret_file,
         }
     }
 }
@@ -108,5 +159,31 @@ mod tests {
         assert!(config.zendesk_webhook.signing_secret.is_some());
         assert_eq!(config.zendesk_webhook.replay_window.as_secs(), 60);
         assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            config.zendesk_webhook.mail_replies,
+            super::MailReplies::Zendesk
+        );
+        let intake = format!("{text}mail_replies = \"intake\"\n");
+        let config = crate::load_from(Some(&intake), &env, &[]).unwrap();
+        assert_eq!(
+            config.zendesk_webhook.mail_replies,
+            super::MailReplies::Intake
+        );
+        let bad = format!("{text}mail_replies = \"smtp\"\n");
+        assert!(crate::load_from(Some(&bad), &env, &[]).is_err());
+        let base = format!("{text}public_base_url = \"https://intake.example.com\"\n");
+        let config = crate::load_from(Some(&base), &env, &[]).unwrap();
+        assert_eq!(
+            config.zendesk_webhook.public_base_url.unwrap().as_str(),
+            "https://intake.example.com/"
+        );
+        let bad = format!("{text}public_base_url = \"intake.example.com\"\n");
+        let errors = crate::load_from(Some(&bad), &env, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("zendesk_webhook.public_base_url"),
+            "{errors}"
+        );
     }
 }

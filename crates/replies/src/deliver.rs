@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intake_ack::deliver::{Sent, send_with_retries};
-use intake_channel::Reply;
-use intake_store::{AgentReply, AgentReplyStatus};
+use intake_channel::{Reply, ReplyAttachment, ReplyKind};
+use intake_store::{AgentReply, AgentReplyStatus, Inbound};
 use intake_zendesk::{Comment, TicketUpdate};
 use uuid::Uuid;
 
@@ -17,6 +17,8 @@ use crate::telemetry::{ReplyDelivered, ReplyGaveUp, ReplyRetrying};
 const SCOPED_THREAD_SEPARATOR: &str = "#contact=";
 /// The namespace of reply ids derived from comment ids.
 const REPLY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_2c0e_5d7b_4e61_9b3a_16aa_b0c4_d2e9);
+/// The mail channel's name (its replies thread on the conversation's root).
+const MAIL_CHANNEL: &str = "email";
 /// The `channel` label for a channel with no reply sender.
 const OTHER_CHANNEL_LABEL: &str = "other";
 /// Attempts at writing the internal note.
@@ -27,21 +29,54 @@ pub fn reply_id(comment_id: u64) -> Uuid {
     Uuid::new_v5(&REPLY_ID_NAMESPACE, &comment_id.to_be_bytes())
 }
 
-/// The channel's reply for a claimed agent reply.
-fn reply_of(claimed: &AgentReply) -> Reply {
+/// The channel's reply for a claimed agent reply, answering the customer's
+/// last message in the conversation when the store knows it: Telegram
+/// replies to it (in a group), mail threads under it (`In-Reply-To` the
+/// last mail, `References` the conversation's root and the last mail), and
+/// WhatsApp knows whether its 24-hour window is still open.
+fn reply_of(claimed: &AgentReply, last: Option<&Inbound>) -> Reply {
     let thread = &claimed.conversation.thread_id;
     let (conversation_id, contact_key) = match thread.split_once(SCOPED_THREAD_SEPARATOR) {
         Some((thread, contact)) => (thread.to_owned(), contact.to_owned()),
-        None => (thread.clone(), String::new()),
+        // The customer who last wrote (the requester of a group's ticket
+        // may be someone else, but the group is where the reply goes).
+        None => (
+            thread.clone(),
+            last.map(|l| l.contact_key.clone()).unwrap_or_default(),
+        ),
     };
+    let mut in_reply_to = Vec::new();
+    if claimed.conversation.channel == MAIL_CHANNEL {
+        in_reply_to.push(conversation_id.clone());
+    }
+    if let Some(last) = last
+        && !in_reply_to.contains(&last.message_id)
+    {
+        in_reply_to.push(last.message_id.clone());
+    }
     Reply {
+        kind: ReplyKind::AgentReply,
         channel: claimed.conversation.channel.clone(),
         contact_key,
         conversation_id: Some(conversation_id),
         ticket_id: Some(claimed.ticket_id),
         text: claimed.text.clone(),
+        subject: claimed.subject.clone(),
+        in_reply_to,
         outcome_id: reply_id(claimed.comment_id),
-        ..Reply::default()
+        deadline: None,
+        // The conversation does not record the mail account it came in on:
+        // the channel sends from its first account with SMTP.
+        account: None,
+        last_inbound_at: last.map(|l| l.received_at),
+        attachments: claimed
+            .attachments
+            .iter()
+            .map(|f| ReplyAttachment {
+                file_name: f.file_name.clone(),
+                url: f.url.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -64,11 +99,23 @@ impl AgentReplies {
     }
 
     async fn deliver(&self, claimed: AgentReply) {
-        let reply = reply_of(&claimed);
+        // Without the last message the reply still goes out (unthreaded;
+        // WhatsApp then learns of a closed window from the Cloud API).
+        let last = match self.store.last_inbound(&claimed.conversation).await {
+            Ok(last) => last,
+            Err(error) => {
+                tracing::warn!(error = %error, comment_id = claimed.comment_id, "the conversation's last message was not read");
+                None
+            }
+        };
+        let reply = reply_of(&claimed, last.as_ref());
         let channel = match self.senders.get(&reply.channel) {
             Some(sender) => sender.channel(),
             None => OTHER_CHANNEL_LABEL,
         };
+        // Claimed and answered 200, nothing sent yet: a crash here leaves
+        // the reply pending for the next start (the crash-safety test).
+        intake_telemetry::crashpoint("replies.before_send");
         let sent = send_with_retries(
             &self.senders,
             &self.options.retry,
@@ -198,13 +245,64 @@ mod tests {
                 thread_id: "conv-1#contact=chat:abc".into(),
             },
             text: "hi".into(),
+            subject: None,
+            attachments: Vec::new(),
             status: AgentReplyStatus::Pending,
             reason: None,
         };
-        let reply = reply_of(&claimed);
+        let reply = reply_of(&claimed, None);
+        assert_eq!(reply.kind, ReplyKind::AgentReply);
         assert_eq!(reply.conversation_id.as_deref(), Some("conv-1"));
         assert_eq!(reply.contact_key, "chat:abc");
         assert_eq!(reply.outcome_id, reply_id(9));
+        assert!(reply.in_reply_to.is_empty());
         assert_ne!(reply_id(9), reply_id(10));
+    }
+
+    #[test]
+    fn the_reply_answers_the_last_message_and_mail_threads_on_the_root() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut claimed = AgentReply {
+            comment_id: 9,
+            ticket_id: 7,
+            conversation: ConversationRef {
+                channel: "telegram".into(),
+                thread_id: "-100".into(),
+            },
+            text: "hi".into(),
+            subject: Some("Заказ".into()),
+            attachments: vec![intake_store::ReplyFile {
+                file_name: "a.pdf".into(),
+                url: "https://x.example/a.pdf".into(),
+            }],
+            status: AgentReplyStatus::Pending,
+            reason: None,
+        };
+        let last = Inbound {
+            message_id: "bot:-100:55".into(),
+            contact_key: "telegram:42".into(),
+            received_at: at,
+        };
+        let reply = reply_of(&claimed, Some(&last));
+        assert_eq!(reply.in_reply_to, ["bot:-100:55"]);
+        assert_eq!(reply.contact_key, "telegram:42");
+        assert_eq!(reply.last_inbound_at, Some(at));
+        assert_eq!(reply.subject.as_deref(), Some("Заказ"));
+        assert_eq!(reply.attachments[0].file_name, "a.pdf");
+
+        claimed.conversation = ConversationRef {
+            channel: "email".into(),
+            thread_id: "root@customer.test".into(),
+        };
+        let last = Inbound {
+            message_id: "second@customer.test".into(),
+            contact_key: "email:anna@customer.test".into(),
+            received_at: at,
+        };
+        let reply = reply_of(&claimed, Some(&last));
+        assert_eq!(
+            reply.in_reply_to,
+            ["root@customer.test", "second@customer.test"]
+        );
     }
 }

@@ -67,11 +67,14 @@ pub struct WebhookOptions {
     pub replay_window: Duration,
     /// Retries of a reply send.
     pub retry: RetryPolicy,
+    /// Agent replies to mail customers go out through intake (else
+    /// Zendesk's own notifications carry them and intake skips them).
+    pub send_mail: bool,
 }
 
 impl WebhookOptions {
     /// Defaults: a 5-minute replay window, backoff 1 s to 60 s, give up
-    /// after an hour.
+    /// after an hour, mail left to Zendesk.
     pub fn new(signing_secret: SigningSecret) -> Self {
         Self {
             signing_secret,
@@ -81,6 +84,7 @@ impl WebhookOptions {
                 max_backoff: Duration::from_secs(60),
                 give_up_after: Duration::from_secs(3600),
             },
+            send_mail: false,
         }
     }
 }

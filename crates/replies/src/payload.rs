@@ -6,6 +6,21 @@
 
 use serde::{Deserialize, Deserializer};
 
+/// The JSON body of the trigger's "notify webhook" action
+/// (docs/agent-replies.md): `intake zendesk setup` installs exactly this.
+pub const TRIGGER_BODY_TEMPLATE: &str = r#"{
+  "ticket_id": "{{ticket.id}}",
+  "comment_id": "{{ticket.latest_comment.id}}",
+  "author_id": "{{ticket.latest_comment.author.id}}",
+  "author_role": "{{ticket.latest_comment.author.role}}",
+  "requester_id": "{{ticket.requester.id}}",
+  "public": "{{ticket.latest_comment.is_public}}",
+  "body": "{{ticket.latest_comment.value}}",
+  "html_body": "{{ticket.latest_comment.html_value}}",
+  "subject": "{{ticket.title}}",
+  "attachments": [{% for a in ticket.latest_comment.attachments %}{"file_name": "{{a.filename}}", "url": "{{a.url}}"}{% unless forloop.last %},{% endunless %}{% endfor %}]
+}"#;
+
 /// One comment, as the trigger's body template sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,11 +45,15 @@ pub struct CommentEvent {
     /// The comment as HTML (kept for channels that render it; not used yet).
     #[serde(default)]
     pub html_body: String,
+    /// The ticket's subject (`{{ticket.title}}`), for mail.
+    #[serde(default)]
+    pub subject: Option<String>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
 }
 
-/// A file of the comment: delivered as a link.
+/// A file of the comment: a file where the messenger takes files by URL,
+/// a link otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
@@ -55,17 +74,21 @@ pub enum Skip {
     Empty,
     /// A ticket intake neither created nor commented.
     UnknownTicket,
+    /// A mail conversation while Zendesk's own notifications answer mail
+    /// (`zendesk_webhook.mail_replies = "zendesk"`).
+    LeftToZendesk,
     /// Claimed before (Zendesk's retry, a redelivery).
     Duplicate,
 }
 
 impl Skip {
-    pub const ALL: [Skip; 6] = [
+    pub const ALL: [Skip; 7] = [
         Skip::Internal,
         Skip::NotAgent,
         Skip::OwnComment,
         Skip::Empty,
         Skip::UnknownTicket,
+        Skip::LeftToZendesk,
         Skip::Duplicate,
     ];
 
@@ -76,6 +99,7 @@ impl Skip {
             Skip::OwnComment => "own_comment",
             Skip::Empty => "empty",
             Skip::UnknownTicket => "unknown_ticket",
+            Skip::LeftToZendesk => "left_to_zendesk",
             Skip::Duplicate => "duplicate",
         }
     }
@@ -93,22 +117,24 @@ impl CommentEvent {
         if self.author_id == self.requester_id {
             return Err(Skip::OwnComment);
         }
-        if self.text().is_empty() {
+        if self.text().is_empty() && self.attachments.is_empty() {
             return Err(Skip::Empty);
         }
         Ok(())
     }
 
-    /// The text to send: the body, then each attachment as `name: url`.
+    /// The text to send (the files go apart, see [`CommentEvent::attachments`]).
     pub fn text(&self) -> String {
-        let mut text = self.body.trim().to_owned();
-        for attachment in &self.attachments {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&format!("{}: {}", attachment.file_name, attachment.url));
-        }
-        text
+        self.body.trim().to_owned()
+    }
+
+    /// The subject, when the template sent a non-empty one.
+    pub fn subject(&self) -> Option<String> {
+        self.subject
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
     }
 }
 
@@ -162,6 +188,15 @@ mod tests {
         "attachments":[{"file_name":"a.pdf","url":"https://x.zendesk.com/a.pdf"}]}"#;
 
     #[test]
+    fn the_documented_template_is_the_one_setup_installs() {
+        let doc = include_str!("../../../docs/agent-replies.md");
+        assert!(
+            doc.contains(TRIGGER_BODY_TEMPLATE),
+            "docs/agent-replies.md drifted"
+        );
+    }
+
+    #[test]
     fn placeholders_as_text_are_read() {
         let e = event(AGENT);
         assert_eq!(
@@ -169,7 +204,15 @@ mod tests {
             (7, 90, 5, true)
         );
         assert_eq!(e.check(), Ok(()));
-        assert_eq!(e.text(), "Hello!\na.pdf: https://x.zendesk.com/a.pdf");
+        assert_eq!(e.text(), "Hello!");
+        assert_eq!(e.attachments[0].url, "https://x.zendesk.com/a.pdf");
+        let only_a_file = event(&AGENT.replace(r#"" Hello! ""#, r#""""#));
+        assert_eq!(only_a_file.check(), Ok(()), "a file alone is a reply");
+        let nothing = event(&AGENT.replace(r#"" Hello! ""#, r#""  ""#).replace(
+            r#"[{"file_name":"a.pdf","url":"https://x.zendesk.com/a.pdf"}]"#,
+            "[]",
+        ));
+        assert_eq!(nothing.check(), Err(Skip::Empty));
     }
 
     #[test]

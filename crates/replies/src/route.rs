@@ -10,13 +10,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use intake_channel::{ChannelContext, HttpChannel};
-use intake_store::{AgentReply, AgentReplyStatus};
+use intake_store::{AgentReply, AgentReplyStatus, ReplyFile};
 use serde_json::json;
 
 use crate::payload::{CommentEvent, Skip};
 use crate::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use crate::telemetry::{ReplySkipped, WebhookRejected};
 use crate::{AgentReplies, ROUTE};
+
+/// The mail channel's name: its agent replies follow `send_mail`.
+const MAIL_CHANNEL: &str = "email";
 
 impl HttpChannel for AgentReplies {
     fn name(&self) -> &'static str {
@@ -89,11 +92,23 @@ impl AgentReplies {
             Ok(None) => return skipped(Skip::UnknownTicket),
             Err(error) => return unavailable(&error),
         };
+        if conversation.channel == MAIL_CHANNEL && !self.options.send_mail {
+            return skipped(Skip::LeftToZendesk);
+        }
         let reply = AgentReply {
             comment_id: event.comment_id,
             ticket_id: event.ticket_id,
             conversation,
             text: event.text(),
+            subject: event.subject(),
+            attachments: event
+                .attachments
+                .iter()
+                .map(|a| ReplyFile {
+                    file_name: a.file_name.clone(),
+                    url: a.url.clone(),
+                })
+                .collect(),
             status: AgentReplyStatus::Pending,
             reason: None,
         };

@@ -182,8 +182,10 @@ async fn a_public_agent_comment_is_delivered_once() {
     assert_eq!(reply.channel, "chat");
     assert_eq!(reply.conversation_id.as_deref(), Some("conv-1"));
     assert_eq!(reply.ticket_id, Some(ticket));
+    assert_eq!(reply.kind, intake_channel::ReplyKind::AgentReply);
+    assert_eq!(reply.text, "We have fixed it.");
     assert_eq!(
-        reply.text,
+        reply.text_with_links(),
         "We have fixed it.\nfix.pdf: https://sim.test/fix.pdf"
     );
 
@@ -301,6 +303,8 @@ async fn a_reply_pending_at_a_restart_is_resumed() {
             thread_id: "conv-5".into(),
         },
         text: "resumed".into(),
+        subject: None,
+        attachments: Vec::new(),
         status: AgentReplyStatus::Pending,
         reason: None,
     };

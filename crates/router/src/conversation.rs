@@ -57,6 +57,7 @@ impl Processor {
         let ticket = self.conversation_ticket(&conversation).await?;
         let owned = |t: &Ticket| t.requester_id == Some(requester_id);
         if identity.verified || ticket.as_ref().is_none_or(owned) {
+            self.note_inbound(&conversation, event).await?;
             return Ok(Target {
                 stamp: ticket.as_ref().and_then(stamp_of),
                 current: ticket.map(|t| (t.id, t.status)),
@@ -71,11 +72,30 @@ impl Processor {
             channel: conversation.channel,
         };
         let ticket = self.conversation_ticket(&own).await?;
+        self.note_inbound(&own, event).await?;
         Ok(Target {
             stamp: ticket.as_ref().and_then(stamp_of),
             current: ticket.map(|t| (t.id, t.status)),
             conversation: Some(own),
         })
+    }
+
+    /// Notes the customer's message as the conversation's last one (agent
+    /// replies answer it; WhatsApp's 24-hour window starts there).
+    async fn note_inbound(
+        &self,
+        conversation: &ConversationRef,
+        event: &TicketEvent,
+    ) -> Result<(), Failure> {
+        self.store
+            .record_inbound(
+                conversation,
+                &event.channel_message_id,
+                &event.contact.key,
+                event.received_at,
+            )
+            .await?;
+        Ok(())
     }
 
     /// The ticket's `updated_at` now, as Zendesk shows it (None: gone).

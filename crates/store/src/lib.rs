@@ -23,7 +23,7 @@ pub use claims::{ClaimAttempt, ConversationClaim};
 pub use error::StoreError;
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use replies::{AgentReply, AgentReplyStatus};
+pub use replies::{AgentReply, AgentReplyStatus, Inbound, ReplyFile};
 pub use sla_watch::{SlaStage, SlaWatch};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -315,6 +315,26 @@ pub trait StateStore: Send + Sync {
         to: SlaStage,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError>;
+    // ---- Replies (issue 16 rest): the customer's last message per
+    // conversation (migration 0009) ----
+
+    /// Notes that the customer `contact_key` wrote `message_id` in
+    /// `conversation` at `received_at`; an older message than the one noted
+    /// changes nothing (events may be handled out of order after a
+    /// redelivery).
+    async fn record_inbound(
+        &self,
+        conversation: &ConversationRef,
+        message_id: &str,
+        contact_key: &str,
+        received_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The customer's last message in `conversation`, if one was noted.
+    async fn last_inbound(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<Option<Inbound>, StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

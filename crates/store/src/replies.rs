@@ -45,9 +45,84 @@ pub struct AgentReply {
     pub ticket_id: u64,
     /// The conversation the reply goes into.
     pub conversation: crate::ConversationRef,
-    /// The text to send (attachments already as links).
+    /// The text to send (the comment's plain body).
     pub text: String,
+    /// The ticket's subject, for channels that have one (mail).
+    pub subject: Option<String>,
+    /// The comment's files.
+    pub attachments: Vec<ReplyFile>,
     pub status: AgentReplyStatus,
     /// Why it failed (a fixed code), none otherwise.
     pub reason: Option<String>,
+}
+
+/// A file of an agent reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyFile {
+    pub file_name: String,
+    pub url: String,
+}
+
+/// The stored form of a reply's files: one `<url> <file name>` per line
+/// (a URL holds no whitespace; a name holds no line break once cleaned).
+pub(crate) fn files_text(files: &[ReplyFile]) -> String {
+    files
+        .iter()
+        .map(|f| {
+            let name: String = f
+                .file_name
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            format!("{} {}", f.url.trim(), name.trim())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The files of [`files_text`].
+pub(crate) fn parse_files(text: &str) -> Vec<ReplyFile> {
+    text.lines()
+        .filter_map(|line| {
+            let (url, name) = line.split_once(' ').unwrap_or((line, ""));
+            (!url.is_empty()).then(|| ReplyFile {
+                file_name: name.to_owned(),
+                url: url.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The customer's last message in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The channel's id of the message (as on the ticket event).
+    pub message_id: String,
+    /// Who wrote it (the contact key, `email:…`, `telegram:…`).
+    pub contact_key: String,
+    /// When intake received it.
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_round_trip_through_their_text() {
+        let files = vec![
+            ReplyFile {
+                file_name: "счёт за май.pdf".into(),
+                url: "https://x.example/a?b=1".into(),
+            },
+            ReplyFile {
+                file_name: "two\nlines".into(),
+                url: "https://x.example/b".into(),
+            },
+        ];
+        let back = parse_files(&files_text(&files));
+        assert_eq!(back[0], files[0]);
+        assert_eq!(back[1].file_name, "two lines");
+        assert!(parse_files("").is_empty());
+    }
 }

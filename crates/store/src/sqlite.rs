@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 mod acks;
 mod claims;
+mod inbound;
 mod replies;
 mod sla_watch;
 
@@ -448,6 +449,24 @@ impl StateStore for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.advance_sla_watch_row(ticket_id, from, to, at).await
+    }
+
+    async fn record_inbound(
+        &self,
+        conversation: &ConversationRef,
+        message_id: &str,
+        contact_key: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_inbound_row(conversation, message_id, contact_key, received_at)
+            .await
+    }
+
+    async fn last_inbound(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<Option<crate::Inbound>, StoreError> {
+        self.last_inbound_row(conversation).await
     }
 }
 

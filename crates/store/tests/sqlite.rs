@@ -45,6 +45,7 @@ suite_tests!(
     a_conversation_claim_has_one_holder_and_a_growing_token,
     a_lease_has_one_holder_until_released_or_expired,
     sla_watches_are_recorded_once_listed_when_due_and_advanced_once,
+    the_last_inbound_message_of_a_conversation_is_kept,
 );
 
 #[tokio::test]

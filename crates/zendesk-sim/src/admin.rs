@@ -186,6 +186,9 @@ struct AgentReplyBody {
     body: String,
     #[serde(default = "public_by_default")]
     public: bool,
+    /// Files of the comment, as the trigger's attachment loop renders them.
+    #[serde(default)]
+    attachments: Vec<crate::webhooks::CommentFile>,
 }
 
 fn public_by_default() -> bool {
@@ -199,10 +202,30 @@ async fn agent_reply(
     Path(id): Path<u64>,
     Json(body): Json<AgentReplyBody>,
 ) -> Response {
-    let Some((comment_id, payload)) = state.agent_comment(id, &body.body, body.public) else {
+    let Some((comment_id, payload)) =
+        state.agent_comment(id, &body.body, body.public, &body.attachments)
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     state.persist().await;
     let webhook = state.deliver_webhook(&payload);
-    Json(json!({"comment_id": comment_id, "webhook": webhook, "payload": payload})).into_response()
+    let id_of = |key: &str| {
+        payload[key]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let facts = crate::triggers::CommentFacts {
+        ticket_id: id,
+        comment_id,
+        author_id: id_of("author_id"),
+        requester_id: id_of("requester_id"),
+        public: body.public,
+        body: &body.body,
+        subject: payload["subject"].as_str().unwrap_or_default(),
+        files: &body.attachments,
+    };
+    let triggered = state.fire_triggers(&facts);
+    Json(json!({"comment_id": comment_id, "webhook": webhook, "triggered": triggered, "payload": payload}))
+        .into_response()
 }

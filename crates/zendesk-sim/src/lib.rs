@@ -19,6 +19,7 @@ mod layers;
 mod model;
 mod retention;
 mod state;
+pub mod triggers;
 pub mod webhooks;
 
 use axum::Router;
@@ -66,6 +67,23 @@ fn api_routes() -> Router<SimState> {
             get(groups::user_memberships),
         )
         .route("/api/v2/uploads", post(uploads::create))
+        .route(
+            "/api/v2/webhooks",
+            get(triggers::list_webhooks).post(triggers::create_webhook),
+        )
+        .route(
+            "/api/v2/webhooks/{id}",
+            axum::routing::patch(triggers::update_webhook),
+        )
+        .route(
+            "/api/v2/webhooks/{id}/signing_secret",
+            get(triggers::signing_secret),
+        )
+        .route(
+            "/api/v2/triggers",
+            get(triggers::list_triggers).post(triggers::create_trigger),
+        )
+        .route("/api/v2/triggers/{id}", put(triggers::update_trigger))
         .route("/api/v2/groups", get(groups::list))
         .route("/api/v2/groups/{id}/memberships", get(groups::memberships))
         .route("/api/v2/agent_availabilities", get(availability::list))

@@ -49,6 +49,12 @@ pub struct Data {
     /// Webhook deliveries by outcome.
     #[serde(default)]
     pub webhook_deliveries: std::collections::BTreeMap<String, u64>,
+    /// Webhooks created through the Webhooks API, by id.
+    #[serde(default)]
+    pub api_webhooks: BTreeMap<String, crate::triggers::ApiWebhook>,
+    /// Triggers created through the Triggers API, by id.
+    #[serde(default)]
+    pub triggers: BTreeMap<u64, crate::triggers::Trigger>,
 }
 
 impl Data {

@@ -27,6 +27,15 @@ pub struct Webhook {
     pub signing_secret: String,
 }
 
+/// A file of an agent comment (`file_name`, `url`), as the trigger's
+/// attachment loop renders it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentFile {
+    pub file_name: String,
+    pub url: String,
+}
+
 /// How long one webhook request may take (Zendesk: 12 seconds).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(12);
 /// Retries after a 409.
@@ -53,10 +62,16 @@ impl SimState {
         self.data().webhook = webhook;
     }
 
-    /// Adds a comment by the seeded agent to ticket `id`; returns the
-    /// comment id and the webhook body the trigger renders, or None for an
-    /// unknown ticket.
-    pub fn agent_comment(&self, id: u64, body: &str, public: bool) -> Option<(u64, Value)> {
+    /// Adds a comment by the seeded agent to ticket `id` (with `files` as
+    /// its attachments in the webhook body); returns the comment id and the
+    /// webhook body the trigger renders, or None for an unknown ticket.
+    pub fn agent_comment(
+        &self,
+        id: u64,
+        body: &str,
+        public: bool,
+        files: &[CommentFile],
+    ) -> Option<(u64, Value)> {
         let agent = self.agent_id();
         let now = self.now();
         let mut data = self.data();
@@ -87,7 +102,8 @@ impl SimState {
             "public": public.to_string(),
             "body": body,
             "html_body": format!("<p>{body}</p>"),
-            "attachments": [],
+            "subject": ticket.subject.clone().unwrap_or_default(),
+            "attachments": files,
         });
         Some((comment_id, payload))
     }
@@ -104,7 +120,7 @@ impl SimState {
         true
     }
 
-    async fn deliver(&self, webhook: Webhook, body: String) {
+    pub(crate) async fn deliver(&self, webhook: Webhook, body: String) {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()

@@ -21,6 +21,7 @@ pub mod ticket_limit;
 mod types;
 mod user_cache;
 mod user_show;
+mod webhooks;
 
 pub use api::{IDEMPOTENCY_KEY_LIFE, MAX_PAGES, SHOW_MANY_MAX_IDS};
 pub use caller::{for_channel, with_ticket_wait_limit};
@@ -40,3 +41,4 @@ pub use types::{
     Upload, User, UserInput, Via,
 };
 pub use user_cache::{USER_CACHE_CAPACITY, USER_CACHE_TTL};
+pub use webhooks::{Trigger, Webhook};

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use crate::replies::{files_text, parse_files};
 use crate::{AgentReply, AgentReplyStatus, ConversationRef, StoreError, from_db_id, to_db_id};
 
 use super::SqliteStore;
@@ -16,6 +17,8 @@ fn read_reply(row: &sqlx::sqlite::SqliteRow) -> Result<AgentReply, StoreError> {
             thread_id: row.try_get("thread_id")?,
         },
         text: row.try_get("text")?,
+        subject: row.try_get("subject")?,
+        attachments: parse_files(&row.try_get::<String, _>("attachments")?),
         status: AgentReplyStatus::parse(&status)?,
         reason: row.try_get("reason")?,
     })
@@ -48,8 +51,8 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO agent_replies \
-             (comment_id, ticket_id, channel, thread_id, text, status, reason) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (comment_id) DO NOTHING",
+             (comment_id, ticket_id, channel, thread_id, text, status, reason, subject, attachments) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (comment_id) DO NOTHING",
         )
         .bind(to_db_id(reply.comment_id)?)
         .bind(to_db_id(reply.ticket_id)?)
@@ -58,6 +61,8 @@ impl SqliteStore {
         .bind(&reply.text)
         .bind(reply.status.as_str())
         .bind(&reply.reason)
+        .bind(&reply.subject)
+        .bind(files_text(&reply.attachments))
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -81,7 +86,7 @@ impl SqliteStore {
 
     pub(super) async fn pending_agent_reply_rows(&self) -> Result<Vec<AgentReply>, StoreError> {
         let rows = sqlx::query(
-            "SELECT comment_id, ticket_id, channel, thread_id, text, status, reason \
+            "SELECT comment_id, ticket_id, channel, thread_id, text, status, reason, subject, attachments \
              FROM agent_replies WHERE status = 'pending' ORDER BY comment_id",
         )
         .fetch_all(&self.pool)

@@ -551,6 +551,11 @@ fn agent_reply(comment_id: u64, ticket_id: u64, text: &str) -> intake_store::Age
         ticket_id,
         conversation: conversation("t-agent"),
         text: text.to_owned(),
+        subject: Some(format!("Заказ {comment_id}")),
+        attachments: vec![intake_store::ReplyFile {
+            file_name: "счёт.pdf".to_owned(),
+            url: format!("https://x.example/{comment_id}.pdf"),
+        }],
         status: intake_store::AgentReplyStatus::Pending,
         reason: None,
     }
@@ -917,4 +922,37 @@ pub async fn sla_watches_are_recorded_once_listed_when_due_and_advanced_once(
     ] {
         assert_eq!(SlaStage::parse(stage.as_str()).unwrap(), stage);
     }
+}
+pub async fn the_last_inbound_message_of_a_conversation_is_kept(store: Arc<dyn StateStore>) {
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_800_000_000 + secs, 123_000).unwrap();
+    let chat = conversation("t-inbound");
+    assert_eq!(store.last_inbound(&chat).await.unwrap(), None);
+    store
+        .record_inbound(&chat, "m-2", "chat:anna", at(20))
+        .await
+        .unwrap();
+    // An older message handled later (a redelivery) does not win.
+    store
+        .record_inbound(&chat, "m-1", "chat:oleg", at(10))
+        .await
+        .unwrap();
+    let last = store.last_inbound(&chat).await.unwrap().unwrap();
+    assert_eq!(
+        (last.message_id.as_str(), last.received_at),
+        ("m-2", at(20))
+    );
+    store
+        .record_inbound(&chat, "m-3", "chat:oleg", at(30))
+        .await
+        .unwrap();
+    let last = store.last_inbound(&chat).await.unwrap().unwrap();
+    assert_eq!(
+        (last.message_id.as_str(), last.received_at),
+        ("m-3", at(30))
+    );
+    assert_eq!(
+        store.last_inbound(&conversation("t-other")).await.unwrap(),
+        None,
+        "per conversation"
+    );
 }
