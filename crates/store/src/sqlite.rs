@@ -14,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 mod acks;
+mod identity;
 mod replies;
 
 use crate::{
@@ -373,6 +374,37 @@ impl StateStore for SqliteStore {
 
     async fn pending_agent_replies(&self) -> Result<Vec<crate::AgentReply>, StoreError> {
         self.pending_agent_reply_rows().await
+    }
+
+    async fn contact_link(
+        &self,
+        contact_key: &str,
+    ) -> Result<Option<crate::ContactLink>, StoreError> {
+        self.contact_link_row(contact_key).await
+    }
+
+    async fn record_contact_link(
+        &self,
+        link: &crate::ContactLink,
+    ) -> Result<crate::ContactLink, StoreError> {
+        self.record_contact_link_row(link).await
+    }
+
+    async fn claim_cross_channel(
+        &self,
+        message: &crate::CrossChannelMessage,
+        window: Duration,
+        similar: crate::SimilarFn<'_>,
+    ) -> Result<crate::CrossChannelClaim, StoreError> {
+        self.claim_cross_channel_row(message, window, similar).await
+    }
+
+    async fn set_cross_channel_ticket(
+        &self,
+        event_id: Uuid,
+        ticket_id: u64,
+    ) -> Result<(), StoreError> {
+        self.set_cross_channel_ticket_row(event_id, ticket_id).await
     }
 }
 

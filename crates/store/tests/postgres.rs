@@ -114,6 +114,9 @@ suite_tests!(
     a_pending_comment_keeps_its_updated_stamp_until_replaced,
     a_ticket_finds_its_conversation,
     an_agent_reply_is_claimed_once_and_resumed_while_pending,
+    a_contact_link_is_decided_once,
+    cross_channel_claims_find_the_original_once,
+    concurrent_cross_channel_claims_have_one_original,
 );
 
 #[tokio::test]
