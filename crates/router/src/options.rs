@@ -70,6 +70,8 @@ pub struct RouterOptions {
     pub retry_max_attempts: usize,
     /// Longest time one event is retried from its first failure.
     pub retry_max_age: Duration,
+    /// Two-channel near-duplicates (`near_duplicate.rs`); None: off.
+    pub cross_channel: Option<crate::CrossChannelOptions>,
 }
 
 impl RouterOptions {
@@ -90,6 +92,7 @@ impl RouterOptions {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
+            cross_channel: Some(crate::CrossChannelOptions::default()),
         }
     }
 }

@@ -68,6 +68,7 @@ use uuid::Uuid;
 use crate::RouterError;
 use crate::deadline;
 use crate::dlq::{DeadLetter, DlqReason};
+use crate::near_duplicate;
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
 use crate::recover::Recovered;
@@ -200,6 +201,8 @@ pub struct Processor {
     pub subject_max_chars: usize,
     /// Custom ticket field that receives the deadline, if configured.
     pub deadline_field_id: Option<u64>,
+    /// Two-channel near-duplicates (`near_duplicate.rs`); None: off.
+    pub cross_channel: Option<crate::CrossChannelOptions>,
 }
 
 /// How one try of the planned action ended.
@@ -223,8 +226,14 @@ impl Processor {
             return Ok(Outcome::Duplicate(link));
         }
         let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
-        let mut requester_id = self.requester(&identity).await?;
-        let target = self.target(event, &identity, requester_id).await?;
+        let mut requester_id = self.resolve_requester(&route.name, &identity).await?;
+        let mut target = self.target(event, &identity, requester_id).await?;
+        // A near-duplicate of another channel's message goes to that
+        // message's ticket, noted and tagged (`near_duplicate.rs`).
+        let cross = self.cross_channel(event, requester_id, &mut target).await?;
+        let noted = cross.as_ref().map(|c| c.noted(event));
+        let event = noted.as_ref().unwrap_or(event);
+        let comment_tags = near_duplicate::comment_tags(cross.as_ref());
         let stamp = match self
             .recover(event_id, target.conversation.as_ref(), target.current)
             .await?
@@ -250,6 +259,7 @@ impl Processor {
                 conversation: target.conversation.as_ref(),
                 deadline,
                 stamp: stamp.clone(),
+                comment_tags: comment_tags.clone(),
             };
             match self.apply(&draft, target.current).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
@@ -431,6 +441,8 @@ pub(crate) struct Draft<'a> {
     /// The conversation ticket's `updated_at` a comment is sent against
     /// (`safe_update`), and whether it is the stamp of an earlier attempt.
     pub(crate) stamp: Option<Stamp>,
+    /// Tags a comment adds to its ticket (a cross-channel near-duplicate's).
+    pub(crate) comment_tags: Vec<String>,
 }
 
 /// The `updated_stamp` of a comment.

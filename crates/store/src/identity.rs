@@ -68,8 +68,6 @@ pub struct CrossChannelMessage {
     pub received_at: DateTime<Utc>,
     /// The original this message duplicates (None: it is an original).
     pub duplicate_of: Option<Uuid>,
-    /// The ticket the message went to, once known.
-    pub ticket_id: Option<u64>,
 }
 
 /// What claiming a message found.
@@ -79,7 +77,7 @@ pub enum CrossChannelClaim {
     /// window: this message is an original (recorded as such).
     Original,
     /// The message duplicates this earlier original (recorded as its
-    /// duplicate; the original's `ticket_id` may not be known yet).
+    /// duplicate; the original's ticket is in its event record, once made).
     DuplicateOf(CrossChannelMessage),
 }
 

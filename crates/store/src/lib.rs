@@ -249,22 +249,14 @@ pub trait StateStore: Send + Sync {
     /// `similar` accepts makes it a duplicate of that original; none makes
     /// it an original. Either way it is recorded in the same transaction,
     /// so of two similar messages claimed at once exactly one is the
-    /// original. Claiming an event again returns its first decision (with
-    /// the original read anew, so its `ticket_id` is current). Messages of
-    /// the user older than the window plus a day are pruned.
+    /// original. Claiming an event again returns its first decision.
+    /// Messages of the user older than the window plus a day are pruned.
     async fn claim_cross_channel(
         &self,
         message: &CrossChannelMessage,
         window: std::time::Duration,
         similar: SimilarFn<'_>,
     ) -> Result<CrossChannelClaim, StoreError>;
-
-    /// Sets the ticket a claimed message went to (no-op for an unclaimed one).
-    async fn set_cross_channel_ticket(
-        &self,
-        event_id: Uuid,
-        ticket_id: u64,
-    ) -> Result<(), StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

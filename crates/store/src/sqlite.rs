@@ -398,14 +398,6 @@ impl StateStore for SqliteStore {
     ) -> Result<crate::CrossChannelClaim, StoreError> {
         self.claim_cross_channel_row(message, window, similar).await
     }
-
-    async fn set_cross_channel_ticket(
-        &self,
-        event_id: Uuid,
-        ticket_id: u64,
-    ) -> Result<(), StoreError> {
-        self.set_cross_channel_ticket_row(event_id, ticket_id).await
-    }
 }
 
 async fn upsert_conversation(

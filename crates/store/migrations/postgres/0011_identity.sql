@@ -13,8 +13,8 @@ CREATE TABLE contact_links (
 );
 
 -- Recent messages per requester, for the two-channel near-duplicate window:
--- `duplicate_of` names the original (NULL for an original), `ticket_id` the
--- ticket the original went to once known. Claimed under a per-requester
+-- `duplicate_of` names the original (NULL for an original); the original's
+-- ticket is in `events`. Claimed under a per-requester
 -- advisory lock, so two routers cannot both take a message as original.
 CREATE TABLE cross_channel_messages (
     event_id     UUID        PRIMARY KEY,
@@ -23,7 +23,6 @@ CREATE TABLE cross_channel_messages (
     text_hash    TEXT        NOT NULL,
     tokens       TEXT        NOT NULL,
     received_at  TIMESTAMPTZ NOT NULL,
-    duplicate_of UUID,
-    ticket_id    BIGINT
+    duplicate_of UUID
 );
 CREATE INDEX cross_channel_by_user ON cross_channel_messages (user_id, received_at);

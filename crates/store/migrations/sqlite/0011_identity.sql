@@ -13,8 +13,8 @@ CREATE TABLE contact_links (
 );
 
 -- Recent messages per requester, for the two-channel near-duplicate window:
--- `duplicate_of` names the original (NULL for an original), `ticket_id` the
--- ticket the original went to once known. Claimed in one write transaction
+-- `duplicate_of` names the original (NULL for an original); the original's
+-- ticket is in `events`. Claimed in one write transaction
 -- (the insert comes first, taking SQLite's write lock), so two claims of one
 -- requester cannot both take a message as original. Times are RFC 3339 UTC
 -- with microseconds, so they compare as text.
@@ -25,7 +25,6 @@ CREATE TABLE cross_channel_messages (
     text_hash    TEXT        NOT NULL,
     tokens       TEXT        NOT NULL,
     received_at  TEXT        NOT NULL,
-    duplicate_of TEXT,
-    ticket_id    INTEGER
+    duplicate_of TEXT
 );
 CREATE INDEX cross_channel_by_user ON cross_channel_messages (user_id, received_at);

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use uuid::Uuid;
 
 use crate::identity::{PRUNE_AFTER, SimilarFn};
 use crate::{
@@ -20,7 +19,7 @@ use crate::{
 use super::PostgresStore;
 
 const MESSAGE_COLUMNS: &str =
-    "event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of, ticket_id";
+    "event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of";
 
 fn read_link(row: &PgRow) -> Result<ContactLink, StoreError> {
     let outcome: String = row.try_get("outcome")?;
@@ -35,7 +34,6 @@ fn read_link(row: &PgRow) -> Result<ContactLink, StoreError> {
 }
 
 fn read_message(row: &PgRow) -> Result<CrossChannelMessage, StoreError> {
-    let ticket_id: Option<i64> = row.try_get("ticket_id")?;
     Ok(CrossChannelMessage {
         event_id: row.try_get("event_id")?,
         user_id: from_db_id(row.try_get("user_id")?)?,
@@ -44,7 +42,6 @@ fn read_message(row: &PgRow) -> Result<CrossChannelMessage, StoreError> {
         tokens: row.try_get("tokens")?,
         received_at: row.try_get("received_at")?,
         duplicate_of: row.try_get("duplicate_of")?,
-        ticket_id: ticket_id.map(from_db_id).transpose()?,
     })
 }
 
@@ -151,8 +148,8 @@ impl PostgresStore {
         }
         sqlx::query(
             "INSERT INTO cross_channel_messages \
-             (event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of, ticket_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+             (event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(message.event_id)
         .bind(user_id)
@@ -165,18 +162,5 @@ impl PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(original.map_or(CrossChannelClaim::Original, CrossChannelClaim::DuplicateOf))
-    }
-
-    pub(super) async fn set_cross_channel_ticket_row(
-        &self,
-        event_id: Uuid,
-        ticket_id: u64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE cross_channel_messages SET ticket_id = $1 WHERE event_id = $2")
-            .bind(to_db_id(ticket_id)?)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 }

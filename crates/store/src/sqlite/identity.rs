@@ -20,7 +20,7 @@ use crate::{
 use super::SqliteStore;
 
 const MESSAGE_COLUMNS: &str =
-    "event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of, ticket_id";
+    "event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of";
 
 /// RFC 3339 UTC with microseconds: compares as text in time order.
 fn time_text(at: DateTime<Utc>) -> String {
@@ -54,7 +54,6 @@ fn read_message(row: &SqliteRow) -> Result<CrossChannelMessage, StoreError> {
     let event_id: String = row.try_get("event_id")?;
     let received_at: String = row.try_get("received_at")?;
     let duplicate_of: Option<String> = row.try_get("duplicate_of")?;
-    let ticket_id: Option<i64> = row.try_get("ticket_id")?;
     Ok(CrossChannelMessage {
         event_id: parse_uuid(&event_id)?,
         user_id: from_db_id(row.try_get("user_id")?)?,
@@ -63,7 +62,6 @@ fn read_message(row: &SqliteRow) -> Result<CrossChannelMessage, StoreError> {
         tokens: row.try_get("tokens")?,
         received_at: parse_time(&received_at)?,
         duplicate_of: duplicate_of.as_deref().map(parse_uuid).transpose()?,
-        ticket_id: ticket_id.map(from_db_id).transpose()?,
     })
 }
 
@@ -123,8 +121,8 @@ impl SqliteStore {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO cross_channel_messages \
-             (event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of, ticket_id) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (event_id) DO NOTHING",
+             (event_id, user_id, channel, text_hash, tokens, received_at, duplicate_of) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(&event_key)
         .bind(user_id)
@@ -189,18 +187,5 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(original.map_or(CrossChannelClaim::Original, CrossChannelClaim::DuplicateOf))
-    }
-
-    pub(super) async fn set_cross_channel_ticket_row(
-        &self,
-        event_id: Uuid,
-        ticket_id: u64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE cross_channel_messages SET ticket_id = ? WHERE event_id = ?")
-            .bind(to_db_id(ticket_id)?)
-            .bind(event_id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 }
