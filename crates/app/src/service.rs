@@ -593,8 +593,19 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
         max_held_events: config.router.max_held_events.get(),
         retry_max_attempts: config.router.retry_max_attempts.get(),
         retry_max_age: config.router.retry_max_age,
+        cross_channel: cross_channel(&config.router.cross_channel),
         ..RouterOptions::new(topics.clone(), channels)
     }
+}
+
+fn cross_channel(
+    config: &intake_config::CrossChannelConfig,
+) -> Option<intake_router::CrossChannelOptions> {
+    config.enabled.then(|| intake_router::CrossChannelOptions {
+        window: config.window,
+        min_similarity: config.min_similarity,
+        min_words: config.min_words,
+    })
 }
 
 fn priority(priority: TicketPriority) -> intake_zendesk::Priority {

@@ -56,6 +56,9 @@ pub(crate) struct RawRouter {
     /// before it goes to the dead-letter queue.
     #[serde(default = "default_retry_max_age_secs")]
     retry_max_age_secs: u64,
+    /// `[router.cross_channel]`: the two-channel near-duplicate window.
+    #[serde(default)]
+    cross_channel: crate::cross_channel::RawCrossChannel,
 }
 
 fn default_consumer_group() -> String {
@@ -102,6 +105,7 @@ impl Default for RawRouter {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age_secs: default_retry_max_age_secs(),
+            cross_channel: Default::default(),
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct RouterConfig {
     pub retry_max_attempts: NonZeroUsize,
     /// Longest retrying of one event from its first failure.
     pub retry_max_age: Duration,
+    /// The two-channel near-duplicate window.
+    pub cross_channel: crate::CrossChannelConfig,
 }
 
 impl RouterConfig {
@@ -216,7 +222,9 @@ impl RawRouter {
         if self.retry_max_age_secs == 0 {
             ctx.problem("router.retry_max_age_secs", "must be at least 1");
         }
+        let cross_channel = self.cross_channel.validate(ctx);
         RouterConfig {
+            cross_channel,
             max_in_flight,
             max_held_events,
             retry_max_attempts,
