@@ -215,7 +215,7 @@ impl Processor {
                     "waiting for the ticket of the {} copy of this message",
                     original.channel
                 ),
-                reason: ParkReason::Failing,
+                reason: ParkReason::CrossChannelOriginal,
                 resume_in: Some(Duration::from_millis(500)),
             });
         };

@@ -164,6 +164,9 @@ pub enum ParkReason {
     TicketLocked,
     /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
     Failing,
+    /// A cross-channel near-duplicate waits for its original's ticket
+    /// (`near_duplicate.rs`): a known wait, bounded there.
+    CrossChannelOriginal,
 }
 
 impl ParkReason {
@@ -173,13 +176,17 @@ impl ParkReason {
             ParkReason::TicketLimit => "ticket_limit",
             ParkReason::TicketLocked => "ticket_locked",
             ParkReason::Failing => "failing",
+            ParkReason::CrossChannelOriginal => "cross_channel_original",
         }
     }
 
     /// Whether the wait counts against the event's retry bounds (a
     /// per-ticket limit hold does not: it ends by itself).
     pub fn counts_as_failure(self) -> bool {
-        self != ParkReason::TicketLimit
+        !matches!(
+            self,
+            ParkReason::TicketLimit | ParkReason::CrossChannelOriginal
+        )
     }
 }
 
