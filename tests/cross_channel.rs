@@ -2,16 +2,20 @@
 //! chat and the Telegram copy of the same person's message at the same time
 //! (issue 14 point 2, decision 53): exactly one ticket per person, the
 //! other copy a tagged comment on it. Router A consumes only chat, router B
-//! only Telegram, so each pair is always split across the two processes;
-//! both copies are on the bus before either router starts, so both take
-//! them at once.
+//! only Telegram, so each pair is always split across the two processes.
 //!
-//! How it was checked to fail without the atomic claim: with the
+//! "At the same time" is made certain, not left to timing: the test holds
+//! `LOCK TABLE cross_channel_messages IN SHARE MODE`, which lets the claims
+//! read but stops their insert, until every person's two claims are waiting
+//! (`pg_locks`); then it lets go. With the claim's per-requester advisory
+//! lock one copy of each pair waits at that lock and then sees the other;
+//! without it both copies have read "no original" and both insert.
+//!
+//! Checked to fail without the atomic claim: with the
 //! `pg_advisory_xact_lock` in `crates/store/src/postgres/identity.rs`
-//! replaced by a no-op statement, some people got two tickets (a claim
-//! that reads before the other commits sees no original); restored, every
-//! run gives one ticket each. The store suite's
-//! `concurrent_cross_channel_claims_have_one_original` fails the same way.
+//! replaced by a no-op statement this test finds two tickets per person
+//! (and the store suite's `concurrent_cross_channel_claims_have_one_original`
+//! fails too); restored, both pass.
 
 mod common;
 
@@ -27,7 +31,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::Connection;
 
-const PEOPLE: u64 = 8;
+const PEOPLE: u64 = 4;
 const TAG: &str = "intake_cross_channel_duplicate";
 
 /// A fresh database on the test server (None without one), dropped by the caller.
@@ -110,7 +114,7 @@ fn router_config(
     );
     let secret = world.path("telegram-secret");
     text.push_str(&format!(
-        "\n[channels.telegram]\nenabled = {}\ntoken_file = {secret:?}\nsecret_token_file = {secret:?}\n",
+        "\n[channels.telegram]\nenabled = {}\nbot_username = \"intake_test_bot\"\ntoken_file = {secret:?}\nsecret_token_file = {secret:?}\n",
         !chat_enabled
     ));
     let path = world.path(&format!("{name}.toml"));
@@ -201,12 +205,33 @@ async fn two_routers_make_one_ticket_per_person_from_two_channels() {
         }
     }
 
+    // Claims may read but not insert until every one of them is waiting.
+    let mut gate = sqlx::PgConnection::connect(&db_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut gate).await.unwrap();
+    sqlx::query("LOCK TABLE cross_channel_messages IN SHARE MODE")
+        .execute(&mut gate)
+        .await
+        .unwrap();
+
     let config_a = router_config(&world, "router-a", "chat", &url_file);
     let config_b = router_config(&world, "router-b", "telegram", &url_file);
     let mut router_a = common::Intake::spawn(&config_a, "router", None);
     let mut router_b = common::Intake::spawn(&config_b, "router", None);
     world.wait_ready_on(ops_of(&config_a), &mut router_a).await;
     world.wait_ready_on(ops_of(&config_b), &mut router_b).await;
+
+    common::wait_for("both copies of every message at the claim", async || {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = \
+             (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&mut gate)
+        .await
+        .unwrap();
+        waiting >= 2 * PEOPLE as i64
+    })
+    .await;
+    sqlx::query("COMMIT").execute(&mut gate).await.unwrap();
 
     // Every copy recorded, then exactly one ticket per person.
     let store = Arc::new(store);

@@ -122,11 +122,6 @@ impl PostgresStore {
             tx.commit().await?;
             return Ok(original.map_or(CrossChannelClaim::Original, CrossChannelClaim::DuplicateOf));
         }
-        sqlx::query("DELETE FROM cross_channel_messages WHERE user_id = $1 AND received_at < $2")
-            .bind(user_id)
-            .bind(message.received_at - span - PRUNE_AFTER)
-            .execute(&mut *tx)
-            .await?;
         let rows = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM cross_channel_messages \
              WHERE user_id = $1 AND channel <> $2 AND duplicate_of IS NULL \
@@ -160,6 +155,11 @@ impl PostgresStore {
         .bind(original.as_ref().map(|o| o.event_id))
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM cross_channel_messages WHERE user_id = $1 AND received_at < $2")
+            .bind(user_id)
+            .bind(message.received_at - span - PRUNE_AFTER)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(original.map_or(CrossChannelClaim::Original, CrossChannelClaim::DuplicateOf))
     }
