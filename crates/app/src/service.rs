@@ -601,11 +601,13 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
 fn cross_channel(
     config: &intake_config::CrossChannelConfig,
 ) -> Option<intake_router::CrossChannelOptions> {
-    config.enabled.then(|| intake_router::CrossChannelOptions {
-        window: config.window,
-        min_similarity: config.min_similarity,
-        min_words: config.min_words,
-    })
+    config
+        .enabled
+        .then_some(intake_router::CrossChannelOptions {
+            window: config.window,
+            min_similarity: config.min_similarity,
+            min_words: config.min_words,
+        })
 }
 
 fn priority(priority: TicketPriority) -> intake_zendesk::Priority {

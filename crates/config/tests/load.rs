@@ -570,12 +570,10 @@ fn the_cross_channel_window_defaults_to_ten_minutes_and_is_checked() {
     let file =
         "[router.cross_channel]\nwindow_secs = 0\nmin_similarity = 1.5\nmin_words = 0\nwindw = 1\n";
     let errors = load_from(Some(file), &env(&[])).unwrap_err();
-    for key in ["router.cross_channel.windw"] {
-        assert!(
-            errors.for_key(key).is_some(),
-            "no problem at {key}: {errors}"
-        );
-    }
+    assert!(
+        errors.for_key("router.cross_channel.windw").is_some(),
+        "a misspelt key is named: {errors}"
+    );
     let file = "[router.cross_channel]\nwindow_secs = 0\nmin_similarity = 1.5\nmin_words = 0\n";
     let errors = load_from(Some(file), &env(&[])).unwrap_err();
     for key in [
