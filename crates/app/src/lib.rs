@@ -11,6 +11,7 @@ mod dlq;
 mod parked;
 mod service;
 mod sim;
+mod sla_watch;
 mod way_back;
 
 use std::path::Path;

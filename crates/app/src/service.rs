@@ -377,6 +377,16 @@ async fn build(
             }
         });
         let zendesk = zendesk_client(config)?;
+        crate::sla_watch::spawn(
+            config,
+            &topics,
+            Arc::clone(&bus),
+            Arc::clone(&store),
+            zendesk.clone(),
+            live.clone(),
+            shutdown,
+            tasks,
+        )?;
         let router = Router::new(
             Arc::clone(&bus),
             store,
@@ -593,6 +603,7 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
         max_held_events: config.router.max_held_events.get(),
         retry_max_attempts: config.router.retry_max_attempts.get(),
         retry_max_age: config.router.retry_max_age,
+        claim_ttl: config.router.claim_ttl,
         cross_channel: cross_channel(&config.router.cross_channel),
         ..RouterOptions::new(topics.clone(), channels)
     }

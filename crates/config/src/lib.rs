@@ -29,6 +29,7 @@ mod http;
 mod problems;
 mod router;
 mod secret;
+mod sla_watch;
 mod source;
 mod store;
 mod working_time;
@@ -53,6 +54,7 @@ pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
+pub use sla_watch::{SlaSlackConfig, SlaSlackTarget, SlaWatchConfig};
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};
@@ -81,6 +83,8 @@ pub struct Config {
     pub acknowledgements: AcknowledgementsConfig,
     /// The Zendesk webhook of agent comments (`[zendesk_webhook]`).
     pub zendesk_webhook: ZendeskWebhookConfig,
+    /// The 30-minute warning before first-response deadlines (`[sla_watch]`).
+    pub sla_watch: SlaWatchConfig,
 }
 
 /// The file as written: one field per section.
@@ -128,6 +132,9 @@ struct RawConfig {
     /// The Zendesk webhook of agent comments.
     #[serde(default)]
     zendesk_webhook: zendesk_webhook::RawZendeskWebhook,
+    /// The 30-minute warning before first-response deadlines.
+    #[serde(default)]
+    sla_watch: sla_watch::RawSlaWatch,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over
@@ -232,6 +239,7 @@ fn load_labelled(
         working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
         acknowledgements: raw.acknowledgements.validate(&mut ctx),
         zendesk_webhook: raw.zendesk_webhook.validate(&mut ctx),
+        sla_watch: raw.sla_watch.validate(&mut ctx),
     };
     let mut problems = ctx.problems;
     let missing = [

@@ -12,6 +12,7 @@ mod commit;
 mod conversation;
 mod deadline;
 mod dlq;
+mod fence;
 mod lag;
 mod lanes;
 mod linking;
@@ -38,7 +39,7 @@ pub use near_duplicate::{
     default_cross_channel_min_words, default_cross_channel_window,
 };
 pub use options::{
-    ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
+    ChannelRoute, RouterOptions, default_claim_ttl, default_consumer_group, default_idle_poll,
     default_max_held_events, default_max_in_flight, default_retry_initial_backoff,
     default_retry_max_age, default_retry_max_attempts, default_retry_max_backoff, default_sla,
     default_subject_max_chars, in_flight_for,

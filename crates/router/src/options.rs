@@ -70,6 +70,10 @@ pub struct RouterOptions {
     pub retry_max_attempts: usize,
     /// Longest time one event is retried from its first failure.
     pub retry_max_age: Duration,
+    /// How long a conversation claim lives without renewal (decision 39):
+    /// renewed every third of it while an event runs; a router that died
+    /// holding one keeps its conversation from the others this long.
+    pub claim_ttl: Duration,
     /// Two-channel near-duplicates (`near_duplicate.rs`); None: off.
     pub cross_channel: Option<crate::CrossChannelOptions>,
 }
@@ -92,6 +96,7 @@ impl RouterOptions {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
+            claim_ttl: default_claim_ttl(),
             cross_channel: Some(crate::CrossChannelOptions::default()),
         }
     }
@@ -144,6 +149,10 @@ pub fn default_retry_max_attempts() -> usize {
 
 pub fn default_retry_max_age() -> Duration {
     Duration::from_secs(6 * 3600)
+}
+
+pub fn default_claim_ttl() -> Duration {
+    Duration::from_secs(30)
 }
 
 pub fn default_max_priority_wait() -> Duration {
