@@ -610,8 +610,21 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
             }
             intake_config::AutomaticMessages::Drop => intake_router::AutomaticMessages::Drop,
         },
+        cross_channel: cross_channel(&config.router.cross_channel),
         ..RouterOptions::new(topics.clone(), channels)
     }
+}
+
+fn cross_channel(
+    config: &intake_config::CrossChannelConfig,
+) -> Option<intake_router::CrossChannelOptions> {
+    config
+        .enabled
+        .then_some(intake_router::CrossChannelOptions {
+            window: config.window,
+            min_similarity: config.min_similarity,
+            min_words: config.min_words,
+        })
 }
 
 fn priority(priority: TicketPriority) -> intake_zendesk::Priority {

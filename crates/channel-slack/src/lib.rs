@@ -11,6 +11,7 @@
 
 pub mod config;
 mod normalise;
+pub mod profile;
 pub mod reply;
 mod verify;
 
@@ -26,6 +27,7 @@ use secrecy::SecretString;
 
 pub use config::{Slack, SlackOptions};
 pub use normalise::{CHANNEL, Delivery, Scope, normalise};
+pub use profile::Profiles;
 pub use reply::SlackReplies;
 pub use verify::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
@@ -61,11 +63,24 @@ pub struct SlackChannel {
     timestamp_tolerance: std::time::Duration,
     scope: Scope,
     settings: WebhookSettings,
+    /// The member's profile e-mail (`users.info`), put on the contact.
+    profiles: Profiles,
 }
 
 impl SlackChannel {
     pub fn new(options: SlackOptions) -> Arc<Self> {
+        // The same client settings as the reply sender's; building it fails
+        // only without a TLS backend, which the reply sender would hit too.
+        let http = reqwest::Client::builder()
+            .timeout(options.api_timeout)
+            .build()
+            .unwrap_or_default();
         Arc::new(Self {
+            profiles: Profiles::new(
+                http,
+                options.api_base_url.clone(),
+                options.bot_token.clone(),
+            ),
             signing_secret: options.signing_secret,
             timestamp_tolerance: options.timestamp_tolerance,
             scope: Scope {
@@ -141,6 +156,24 @@ impl WebhookChannel for SlackChannel {
                 format!("the delivery holds no customer message ({kind})"),
             )),
         }
+    }
+
+    /// Puts the member's profile e-mail on the (verified) contact, so the
+    /// router can link the member to the Zendesk user with that address
+    /// (`profile.rs`); without one the message goes on as it is.
+    async fn complete(
+        &self,
+        _ctx: &intake_channel::ChannelContext,
+        _event_id: uuid::Uuid,
+        message: &mut Normalised<()>,
+    ) -> Result<(), Rejection> {
+        let contact = &mut message.event.contact;
+        if contact.email.is_none()
+            && let Some(user) = contact.channel_user_id.clone()
+        {
+            contact.email = self.profiles.email(&user).await;
+        }
+        Ok(())
     }
 
     fn normalise_batch(

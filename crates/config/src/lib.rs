@@ -23,6 +23,7 @@ mod blob;
 mod bus;
 mod channels;
 mod collect;
+mod cross_channel;
 mod general;
 mod http;
 mod problems;
@@ -47,6 +48,7 @@ pub use channels::{
     ChannelEntry, ChannelRouting, ChannelSection, ChannelsConfig, GENERIC_CHANNEL_KEYS,
     KNOWN_CHANNELS, Section, SectionContext, TicketPriority,
 };
+pub use cross_channel::CrossChannelConfig;
 pub use general::{LogConfig, ServiceConfig};
 pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;

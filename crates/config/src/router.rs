@@ -69,6 +69,9 @@ pub(crate) struct RawRouter {
     /// refer to none; `"drop"` drops them all. Counted either way.
     #[serde(default)]
     automatic_messages: AutomaticMessages,
+    /// `[router.cross_channel]`: the two-channel near-duplicate window.
+    #[serde(default)]
+    cross_channel: crate::cross_channel::RawCrossChannel,
 }
 
 /// `router.automatic_messages`.
@@ -131,6 +134,7 @@ impl Default for RawRouter {
             retry_max_age_secs: default_retry_max_age_secs(),
             claim_ttl_secs: default_claim_ttl_secs(),
             automatic_messages: AutomaticMessages::default(),
+            cross_channel: Default::default(),
         }
     }
 }
@@ -162,6 +166,8 @@ pub struct RouterConfig {
     pub claim_ttl: Duration,
     /// What becomes of auto-replies and bounces.
     pub automatic_messages: AutomaticMessages,
+    /// The two-channel near-duplicate window.
+    pub cross_channel: crate::CrossChannelConfig,
 }
 
 impl RouterConfig {
@@ -255,7 +261,9 @@ impl RawRouter {
                 "must be at least 3 (a claim is renewed every third of it)",
             );
         }
+        let cross_channel = self.cross_channel.validate(ctx);
         RouterConfig {
+            cross_channel,
             claim_ttl: Duration::from_secs(self.claim_ttl_secs.max(3)),
             max_in_flight,
             max_held_events,

@@ -558,3 +558,35 @@ fn a_chat_secret_shorter_than_16_key_bytes_is_a_problem_not_a_start_failure() {
         .unwrap_or_else(|| panic!("{errors}"));
     assert!(problem.message.contains("at least 16 bytes"), "{problem:?}");
 }
+
+#[test]
+fn the_cross_channel_window_defaults_to_ten_minutes_and_is_checked() {
+    let config = load_from(None, &env(&[])).unwrap();
+    let window = &config.router.cross_channel;
+    assert!(window.enabled);
+    assert_eq!(window.window, Duration::from_secs(600));
+    assert_eq!((window.min_similarity, window.min_words), (0.8, 3));
+    let file = "[router.cross_channel]\nwindow_secs = 120\nmin_similarity = 0.9\n";
+    let config = load_from(Some(file), &env(&[])).unwrap();
+    assert_eq!(config.router.cross_channel.window, Duration::from_secs(120));
+    assert_eq!(config.router.cross_channel.min_similarity, 0.9);
+    let file =
+        "[router.cross_channel]\nwindow_secs = 0\nmin_similarity = 1.5\nmin_words = 0\nwindw = 1\n";
+    let errors = load_from(Some(file), &env(&[])).unwrap_err();
+    assert!(
+        errors.for_key("router.cross_channel.windw").is_some(),
+        "a misspelt key is named: {errors}"
+    );
+    let file = "[router.cross_channel]\nwindow_secs = 0\nmin_similarity = 1.5\nmin_words = 0\n";
+    let errors = load_from(Some(file), &env(&[])).unwrap_err();
+    for key in [
+        "router.cross_channel.window_secs",
+        "router.cross_channel.min_similarity",
+        "router.cross_channel.min_words",
+    ] {
+        assert!(
+            errors.for_key(key).is_some(),
+            "no problem at {key}: {errors}"
+        );
+    }
+}

@@ -164,6 +164,7 @@ impl Processor {
             stamp,
             note: Some(NoteKind::Automatic),
             mention: None,
+            comment_tags: Vec::new(),
         };
         match self.comment(&draft, referred.ticket_id).await? {
             CommentResult::Added(outcome) => {

@@ -49,6 +49,7 @@ impl Processor {
         let mut update = TicketUpdate {
             comment: Some(draft.comment(plan::body(draft.event))),
             metadata: Some(event_metadata(event_id)),
+            additional_tags: draft.comment_tags.clone(),
             ..TicketUpdate::default()
         };
         match &draft.stamp {

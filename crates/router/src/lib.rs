@@ -16,6 +16,8 @@ mod dlq;
 mod fence;
 mod lag;
 mod lanes;
+mod linking;
+mod near_duplicate;
 mod omitted;
 mod options;
 mod outcome;
@@ -34,6 +36,11 @@ pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_he
 /// The live SLA policies [`RouterOptions::sla`] holds (re-exported so the
 /// binary can build them from config without naming the calendar crate).
 pub use intake_calendar::refresh::LivePolicies;
+pub use linking::RefusedReason as LinkRefusedReason;
+pub use near_duplicate::{
+    CROSS_CHANNEL_TAG, CrossChannelOptions, default_cross_channel_min_similarity,
+    default_cross_channel_min_words, default_cross_channel_window,
+};
 pub use options::{
     AutomaticMessages, ChannelRoute, RouterOptions, default_claim_ttl, default_consumer_group,
     default_idle_poll, default_max_held_events, default_max_in_flight,

@@ -136,6 +136,7 @@ impl Processor {
             stamp,
             note: Some(NoteKind::Plain),
             mention: None,
+            comment_tags: Vec::new(),
         };
         match self.comment(&draft, ticket_id).await? {
             CommentResult::Added(_)

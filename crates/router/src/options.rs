@@ -90,6 +90,8 @@ pub struct RouterOptions {
     pub claim_ttl: Duration,
     /// What becomes of auto-replies and bounces.
     pub automatic_messages: AutomaticMessages,
+    /// Two-channel near-duplicates (`near_duplicate.rs`); None: off.
+    pub cross_channel: Option<crate::CrossChannelOptions>,
 }
 
 impl RouterOptions {
@@ -112,6 +114,7 @@ impl RouterOptions {
             retry_max_age: default_retry_max_age(),
             claim_ttl: default_claim_ttl(),
             automatic_messages: AutomaticMessages::default(),
+            cross_channel: Some(crate::CrossChannelOptions::default()),
         }
     }
 }

@@ -68,6 +68,7 @@ use uuid::Uuid;
 use crate::RouterError;
 use crate::deadline;
 use crate::dlq::{DeadLetter, DlqReason};
+use crate::near_duplicate;
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
 use crate::recover::Recovered;
@@ -170,6 +171,9 @@ pub enum ParkReason {
     /// Another router holds the conversation's claim, or this router lost
     /// it before a write (`fence.rs`): a wait that ends by itself.
     Claimed,
+    /// A cross-channel near-duplicate waits for its original's ticket
+    /// (`near_duplicate.rs`): a known wait, bounded there.
+    CrossChannelOriginal,
 }
 
 impl ParkReason {
@@ -180,13 +184,17 @@ impl ParkReason {
             ParkReason::TicketLocked => "ticket_locked",
             ParkReason::Failing => "failing",
             ParkReason::Claimed => "claimed",
+            ParkReason::CrossChannelOriginal => "cross_channel_original",
         }
     }
 
     /// Whether the wait counts against the event's retry bounds (a
     /// per-ticket limit hold or a claim does not: it ends by itself).
     pub fn counts_as_failure(self) -> bool {
-        !matches!(self, ParkReason::TicketLimit | ParkReason::Claimed)
+        !matches!(
+            self,
+            ParkReason::TicketLimit | ParkReason::Claimed | ParkReason::CrossChannelOriginal
+        )
     }
 }
 
@@ -210,6 +218,8 @@ pub struct Processor {
     pub deadline_field_id: Option<u64>,
     /// What becomes of auto-replies and bounces.
     pub automatic_messages: crate::AutomaticMessages,
+    /// Two-channel near-duplicates (`near_duplicate.rs`); None: off.
+    pub cross_channel: Option<crate::CrossChannelOptions>,
 }
 
 /// How one try of the planned action ended.
@@ -249,9 +259,15 @@ impl Processor {
             return self.handle_automatic(route, event).await;
         }
         let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
-        let mut requester_id = self.requester(&identity).await?;
+        let mut requester_id = self.resolve_requester(&route.name, &identity).await?;
         let target = self.target(event, &identity, requester_id).await?;
-        let (target, mention) = self.named_ticket(event, requester_id, target).await?;
+        let (mut target, mention) = self.named_ticket(event, requester_id, target).await?;
+        // A near-duplicate of another channel's message goes to that
+        // message's ticket, noted and tagged (`near_duplicate.rs`).
+        let cross = self.cross_channel(event, requester_id, &mut target).await?;
+        let noted = cross.as_ref().map(|c| c.noted(event));
+        let event = noted.as_ref().unwrap_or(event);
+        let comment_tags = near_duplicate::comment_tags(cross.as_ref());
         let stamp = match self
             .recover(event_id, target.conversation.as_ref(), target.current)
             .await?
@@ -279,6 +295,7 @@ impl Processor {
                 stamp: stamp.clone(),
                 note: None,
                 mention: mention.clone(),
+                comment_tags: comment_tags.clone(),
             };
             match self.apply(&draft, target.current).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
@@ -467,6 +484,8 @@ pub(crate) struct Draft<'a> {
     /// A line for agents under the first message of a new ticket (a subject
     /// token that did not attach the message, see `token.rs`).
     pub(crate) mention: Option<String>,
+    /// Tags a comment adds to its ticket (a cross-channel near-duplicate's).
+    pub(crate) comment_tags: Vec<String>,
 }
 
 /// What an internal note is.

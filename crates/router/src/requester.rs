@@ -23,8 +23,8 @@
 //! the contact is resolved again, so later messages and DLQ replays do not
 //! keep naming a user that no longer exists.
 
-use intake_event::TicketEvent;
-use intake_zendesk::UserInput;
+use intake_event::{ContactKey, TicketEvent};
+use intake_zendesk::{IdentityType, UserInput};
 
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::process::{Failure, Processor};
@@ -39,6 +39,39 @@ pub(crate) struct Identity {
     pub input: UserInput,
     /// The channel vouches for the e-mail/phone.
     pub verified: bool,
+    /// A verified detail other than the key, which may link the key to
+    /// another contact's user (`linking.rs`); never set when unverified.
+    pub detail: Option<Detail>,
+}
+
+/// A verified e-mail or phone of a contact, besides its key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Detail {
+    /// Its own contact key (`phone:+4915…`, `email:ann@…`).
+    pub key: String,
+    pub kind: IdentityType,
+    /// The phone in E.164 or the lower-case address.
+    pub value: String,
+}
+
+/// The first of the contact's phone and e-mail whose key is not the
+/// contact's own key (a phone first: it is what messengers verify).
+fn detail(key: &str, phone: Option<&str>, email: Option<&str>) -> Option<Detail> {
+    let phone = phone
+        .and_then(|p| ContactKey::phone(p).ok())
+        .map(|k| (k, IdentityType::PhoneNumber));
+    let email = email
+        .and_then(|e| ContactKey::email(e).ok())
+        .map(|k| (k, IdentityType::Email));
+    phone
+        .into_iter()
+        .chain(email)
+        .find(|(k, _)| k.as_str() != key)
+        .map(|(k, kind)| {
+            let key = k.into_string();
+            let value = key.split_once(':').map_or("", |(_, v)| v).to_owned();
+            Detail { key, kind, value }
+        })
 }
 
 /// The Zendesk identity of the event's contact (see the module doc).
@@ -61,6 +94,7 @@ pub(crate) fn identity(event: &TicketEvent) -> Result<Identity, DeadLetter> {
                 locale: contact.locale.clone(),
             },
             verified: true,
+            detail: detail(key, contact.phone.as_deref(), email),
         });
     }
     let external_id = unverified_external_id(event).ok_or_else(missing)?;
@@ -74,6 +108,7 @@ pub(crate) fn identity(event: &TicketEvent) -> Result<Identity, DeadLetter> {
             locale: contact.locale.clone(),
         },
         verified: false,
+        detail: None,
     })
 }
 
@@ -184,6 +219,41 @@ mod tests {
         assert_eq!(id.input.phone.as_deref(), Some("+15550100"));
         assert_eq!(id.input.external_id, None);
         assert_eq!(id.input.name.as_deref(), Some("ann@x.test"));
+        // Its e-mail is its own key and its phone is not a valid number:
+        // nothing to link by.
+        assert_eq!(id.detail, None);
+    }
+
+    #[test]
+    fn a_messenger_contact_s_verified_phone_or_email_is_its_detail() {
+        let telegram = identity(&event(Contact {
+            key: "telegram:42".into(),
+            phone: Some("+4915112345678".into()),
+            verified: true,
+            ..Contact::default()
+        }))
+        .unwrap();
+        assert_eq!(telegram.detail.unwrap().key, "phone:+4915112345678");
+        let slack = identity(&event(Contact {
+            key: "slack:T1:U1".into(),
+            email: Some("Ann@X.test".into()),
+            verified: true,
+            ..Contact::default()
+        }))
+        .unwrap();
+        let detail = slack.detail.unwrap();
+        assert_eq!(
+            (detail.key.as_str(), detail.value.as_str()),
+            ("email:ann@x.test", "ann@x.test")
+        );
+        let mail = identity(&event(Contact {
+            key: "email:ann@x.test".into(),
+            email: Some("ann@x.test".into()),
+            verified: true,
+            ..Contact::default()
+        }))
+        .unwrap();
+        assert_eq!(mail.detail, None);
     }
 
     #[test]
@@ -200,6 +270,7 @@ mod tests {
         assert_eq!(id.cache_key, "chat:v1");
         assert_eq!(id.input.external_id.as_deref(), Some("chat:v1"));
         assert_eq!((id.input.email, id.input.phone), (None, None));
+        assert_eq!(id.detail, None, "a typed e-mail or phone never links");
         assert_eq!(id.input.name.as_deref(), Some("Mallory"));
     }
 

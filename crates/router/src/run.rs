@@ -115,6 +115,7 @@ impl Router {
             subject_max_chars: options.subject_max_chars,
             deadline_field_id: options.deadline_field_id,
             automatic_messages: options.automatic_messages,
+            cross_channel: options.cross_channel.clone(),
         };
         Ok(Self {
             bus,

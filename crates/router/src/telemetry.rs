@@ -283,3 +283,82 @@ impl DeadlineFailed<'_> {
             .increment(1);
     }
 }
+
+/// A contact key was linked to the Zendesk user its verified detail belongs
+/// to (decision 52).
+pub struct ContactLinked<'a> {
+    pub channel: &'a str,
+    /// `phone_number` or `email`.
+    pub detail: &'static str,
+    pub user_id: u64,
+}
+
+impl ContactLinked<'_> {
+    pub fn emit(&self) {
+        info!(
+            channel = self.channel,
+            detail = self.detail,
+            user_id = self.user_id,
+            "contact linked to the zendesk user of its verified detail"
+        );
+        counter!(
+            "intake_contact_links_made_total",
+            "channel" => self.channel.to_owned(),
+            "detail" => self.detail
+        )
+        .increment(1);
+    }
+}
+
+/// A link was refused: the contact keeps a requester of its own.
+pub struct ContactLinkRefused<'a> {
+    pub channel: &'a str,
+    pub detail: &'static str,
+    /// The user the identity was going to be added to.
+    pub user_id: u64,
+    pub reason: crate::linking::RefusedReason,
+}
+
+impl ContactLinkRefused<'_> {
+    pub fn emit(&self) {
+        warn!(
+            channel = self.channel,
+            detail = self.detail,
+            user_id = self.user_id,
+            reason = self.reason.as_str(),
+            "contact not linked: zendesk refused the identity; users are not merged"
+        );
+        counter!(
+            "intake_contact_links_refused_total",
+            "channel" => self.channel.to_owned(),
+            "reason" => self.reason.as_str()
+        )
+        .increment(1);
+    }
+}
+
+/// A message was taken as a near-duplicate of one from another channel and
+/// added to that message's ticket (decision 53).
+pub struct CrossChannelDuplicate<'a> {
+    pub channel: &'a str,
+    pub original_channel: &'a str,
+    pub event_id: &'a str,
+    pub ticket_id: u64,
+}
+
+impl CrossChannelDuplicate<'_> {
+    pub fn emit(&self) {
+        info!(
+            event_id = self.event_id,
+            channel = self.channel,
+            original_channel = self.original_channel,
+            ticket_id = self.ticket_id,
+            "near-duplicate from a second channel added to the first one's ticket"
+        );
+        counter!(
+            "intake_cross_channel_duplicates_total",
+            "channel" => self.channel.to_owned()
+        )
+        .increment(1);
+    }
+}

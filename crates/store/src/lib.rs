@@ -10,6 +10,7 @@
 
 mod claims;
 mod error;
+mod identity;
 mod parked;
 mod postgres;
 mod replies;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 pub use claims::{ClaimAttempt, ConversationClaim};
 pub use error::StoreError;
+pub use identity::{ContactLink, CrossChannelClaim, CrossChannelMessage, LinkOutcome, SimilarFn};
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use replies::{AgentReply, AgentReplyStatus, Inbound, ReplyFile};
@@ -335,6 +337,30 @@ pub trait StateStore: Send + Sync {
         &self,
         conversation: &ConversationRef,
     ) -> Result<Option<Inbound>, StoreError>;
+    // ---- One person across channels (issue 14 point 2): contact links and
+    // the two-channel near-duplicate window (migration 0011) ----
+
+    /// The link decision recorded for `contact_key`, if any.
+    async fn contact_link(&self, contact_key: &str) -> Result<Option<ContactLink>, StoreError>;
+
+    /// Records a link decision for its contact key; the first decision per
+    /// key wins and is returned (a racing replica's, when it came first).
+    async fn record_contact_link(&self, link: &ContactLink) -> Result<ContactLink, StoreError>;
+
+    /// Claims `message` in the near-duplicate window, atomically across
+    /// replicas: among the originals of the same user on *other* channels
+    /// received within `window` of it (oldest first), the first that
+    /// `similar` accepts makes it a duplicate of that original; none makes
+    /// it an original. Either way it is recorded in the same transaction,
+    /// so of two similar messages claimed at once exactly one is the
+    /// original. Claiming an event again returns its first decision.
+    /// Messages of the user older than the window plus a day are pruned.
+    async fn claim_cross_channel(
+        &self,
+        message: &CrossChannelMessage,
+        window: std::time::Duration,
+        similar: SimilarFn<'_>,
+    ) -> Result<CrossChannelClaim, StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 mod acks;
 mod claims;
+mod identity;
 mod inbound;
 mod replies;
 mod sla_watch;
@@ -539,6 +540,29 @@ impl StateStore for PostgresStore {
         conversation: &ConversationRef,
     ) -> Result<Option<crate::Inbound>, StoreError> {
         self.last_inbound_row(conversation).await
+    }
+
+    async fn contact_link(
+        &self,
+        contact_key: &str,
+    ) -> Result<Option<crate::ContactLink>, StoreError> {
+        self.contact_link_row(contact_key).await
+    }
+
+    async fn record_contact_link(
+        &self,
+        link: &crate::ContactLink,
+    ) -> Result<crate::ContactLink, StoreError> {
+        self.record_contact_link_row(link).await
+    }
+
+    async fn claim_cross_channel(
+        &self,
+        message: &crate::CrossChannelMessage,
+        window: Duration,
+        similar: crate::SimilarFn<'_>,
+    ) -> Result<crate::CrossChannelClaim, StoreError> {
+        self.claim_cross_channel_row(message, window, similar).await
     }
 }
 

@@ -118,6 +118,9 @@ suite_tests!(
     a_lease_has_one_holder_until_released_or_expired,
     sla_watches_are_recorded_once_listed_when_due_and_advanced_once,
     the_last_inbound_message_of_a_conversation_is_kept,
+    a_contact_link_is_decided_once,
+    cross_channel_claims_find_the_original_once,
+    concurrent_cross_channel_claims_have_one_original,
 );
 
 #[tokio::test]

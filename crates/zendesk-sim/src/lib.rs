@@ -39,7 +39,9 @@ pub use state::SimState;
 pub struct Simulator;
 
 fn api_routes() -> Router<SimState> {
-    use api::{audits, availability, comments, groups, search, tickets, uploads, users};
+    use api::{
+        audits, availability, comments, groups, identities, search, tickets, uploads, users,
+    };
     Router::new()
         .route("/api/v2/tickets", post(tickets::create).get(tickets::list))
         .route("/api/v2/tickets/show_many", get(tickets::show_many))
@@ -57,7 +59,10 @@ fn api_routes() -> Router<SimState> {
         .route("/api/v2/users/search", get(users::search))
         .route("/api/v2/users/{id}", get(users::show).delete(users::delete))
         .route("/api/v2/users/{id}/merge", put(users::merge))
-        .route("/api/v2/users/{id}/identities", get(users::identities))
+        .route(
+            "/api/v2/users/{id}/identities",
+            get(identities::list).post(identities::create),
+        )
         .route(
             "/api/v2/users/{id}/tickets/requested",
             get(users::requested),

@@ -107,6 +107,18 @@ pub struct User {
     /// E-mail identities besides the primary `email` (gained in a merge).
     #[serde(default)]
     pub extra_emails: Vec<String>,
+    /// Identities other than e-mail added through the identities API
+    /// (`api/identities.rs`).
+    #[serde(default)]
+    pub identities: Vec<AddedIdentity>,
+}
+
+/// An identity added with `POST /api/v2/users/{id}/identities` (not an e-mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedIdentity {
+    /// `phone_number`, `foreign`, ...
+    pub kind: String,
+    pub value: String,
 }
 
 fn active_by_default() -> bool {
@@ -380,8 +392,8 @@ impl Render<'_> {
         let mut out = Vec::new();
         let mut push = |kind: &str, value: &str, primary: bool, n: u64| {
             out.push(json!({
-                "url": format!("{}/api/v2/users/{}/identities/{}.json", self.base, u.id, u.id * 10 + n),
-                "id": u.id * 10 + n,
+                "url": format!("{}/api/v2/users/{}/identities/{}.json", self.base, u.id, u.id * 1000 + n),
+                "id": u.id * 1000 + n,
                 "user_id": u.id,
                 "type": kind,
                 "value": value,
@@ -401,6 +413,11 @@ impl Render<'_> {
         }
         for (n, email) in (3..).zip(&u.extra_emails) {
             push("email", email, false, n);
+        }
+        // Numbered after room for the e-mails, so ids stay stable (ids are
+        // the user id times 1000 plus the number: unique across users).
+        for (n, added) in (100..).zip(&u.identities) {
+            push(&added.kind, &added.value, false, n);
         }
         out
     }

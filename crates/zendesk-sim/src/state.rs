@@ -125,6 +125,7 @@ impl Data {
                 availability_updated_at: is_agent.then_some(now),
                 active: true,
                 extra_emails: Vec::new(),
+                identities: Vec::new(),
             },
         );
         id

@@ -276,7 +276,11 @@ impl Client {
 
     /// Fetches a list, following `next_page` (offset) or `links.next` (cursor)
     /// for at most [`MAX_PAGES`] pages, always against the configured base URL.
-    async fn list<T: DeserializeOwned>(&self, first: Call, key: &str) -> Result<Vec<T>, Error> {
+    pub(crate) async fn list<T: DeserializeOwned>(
+        &self,
+        first: Call,
+        key: &str,
+    ) -> Result<Vec<T>, Error> {
         self.list_up_to(first, key, usize::MAX).await
     }
 

@@ -62,7 +62,7 @@ impl ApiErrorBody {
     }
 
     /// Every human-readable text in the body: the description and each detail description.
-    fn texts(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn texts(&self) -> impl Iterator<Item = &str> {
         let details = self
             .details
             .as_ref()

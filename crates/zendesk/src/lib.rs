@@ -14,6 +14,7 @@ mod client;
 mod error;
 mod events;
 mod headers;
+mod identities;
 mod options;
 pub mod pacer;
 mod retry;
@@ -31,6 +32,7 @@ pub use events::{
     CALLS_TOTAL, RATE_BUDGET_REMAINING, RATE_LIMIT_WAIT_SECONDS_TOTAL, RETRIES_TOTAL,
 };
 pub use headers::RateLimitInfo;
+pub use identities::{IdentityType, UserIdentity};
 pub use options::{
     Auth, ClientOptions, default_max_attempts, default_request_timeout, default_requests_per_minute,
 };

@@ -118,6 +118,9 @@ pub struct TicketUpdate {
     /// Replaces the ticket's tags when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Tags added to the ticket's tags (Update Ticket's `additional_tags`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional_tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct SeenRequest {
     pub path: String,
+    /// The query string, if any (`user=U0ANNA`).
+    pub query: Option<String>,
     /// The `host` header (`127.0.0.1:<port>`).
     pub host: String,
     pub authorization: Option<String>,
@@ -46,6 +48,7 @@ where
                     .map(str::to_owned)
             };
             let path = parts.uri.path().to_owned();
+            let query = parts.uri.query().map(str::to_owned);
             let host = header("host").unwrap_or_default();
             let authorization = header("authorization");
             let bytes = axum::body::to_bytes(body, 1 << 20)
@@ -54,6 +57,7 @@ where
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let request = SeenRequest {
                 path,
+                query,
                 host,
                 authorization,
                 body,

@@ -4,6 +4,7 @@ pub mod audits;
 pub mod availability;
 pub mod comments;
 pub mod groups;
+pub mod identities;
 pub mod search;
 pub mod ticket_ops;
 pub mod tickets;

@@ -41,7 +41,12 @@ fn capitalise(field: &str) -> String {
 
 /// Zendesk lower-cases tags and splits them on whitespace.
 fn parse_tags(obj: &Value) -> Result<Option<Vec<String>>, ApiError> {
-    let raw = match obj.get("tags") {
+    parse_tag_field(obj, "tags")
+}
+
+/// A tag list under `field` (`tags`, or an update's `additional_tags`).
+fn parse_tag_field(obj: &Value, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+    let raw = match obj.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items
             .iter()
@@ -407,6 +412,8 @@ pub fn update(
     let priority = enum_field(input, "priority", PRIORITIES)?;
     let kind = enum_field(input, "type", TYPES)?;
     let tags = parse_tags(input)?;
+    // `additional_tags` (Update Ticket): added to the ticket's tags.
+    let additional_tags = parse_tag_field(input, "additional_tags")?;
     let assignee = input
         .get("assignee_id")
         .map(|_| opt_id(input, "assignee_id"))
@@ -476,6 +483,14 @@ pub fn update(
     if let Some(tags) = tags {
         changes.push(("tags", json!(tags), json!(ticket.tags)));
         ticket.tags = tags;
+    }
+    if let Some(added) = additional_tags {
+        let mut tags = ticket.tags.clone();
+        tags.extend(added.into_iter().filter(|t| !ticket.tags.contains(t)));
+        if tags != ticket.tags {
+            changes.push(("tags", json!(tags), json!(ticket.tags)));
+            ticket.tags = tags;
+        }
     }
     if let Some(subject) = subject {
         changes.push(("subject", json!(subject), json!(ticket.subject)));

@@ -1,5 +1,5 @@
-//! User endpoints: create_or_update, show, delete, merge, search, identities,
-//! requested tickets.
+//! User endpoints: create_or_update, show, delete, merge, search, requested
+//! tickets (identities: `identities.rs`).
 
 use std::collections::HashMap;
 
@@ -163,7 +163,8 @@ pub async fn search(
             .get("query")
             .map(|q| q.trim().to_lowercase())
             .unwrap_or_default();
-        let q = q.strip_prefix("email:").unwrap_or(&q).to_owned();
+        let q = q.strip_prefix("email:").unwrap_or(&q);
+        let q = q.strip_prefix("phone:").unwrap_or(q).to_owned();
         data.searchable_users(now, lag)
             .filter(|u| {
                 u.active
@@ -176,26 +177,16 @@ pub async fn search(
                         || u.external_id
                             .as_deref()
                             .is_some_and(|x| x.eq_ignore_ascii_case(&q))
-                        || u.phone.as_deref() == Some(q.as_str()))
+                        || u.phone.as_deref() == Some(q.as_str())
+                        || u.identities
+                            .iter()
+                            .any(|i| i.value.eq_ignore_ascii_case(&q)))
             })
             .take(100)
             .map(|u| base.get().user(u))
             .collect()
     };
     page("users", users)
-}
-
-/// `GET /api/v2/users/{id}/identities`
-pub async fn identities(
-    State(state): State<SimState>,
-    Path(raw_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = path_id(&raw_id)?;
-    let base = state.render();
-    let data = state.data();
-    let user = data.active_user(id).ok_or(ApiError::NotFound)?;
-    let items = base.get().identities(user);
-    Ok(page("identities", items))
 }
 
 /// `GET /api/v2/users/{id}/tickets/requested`
