@@ -107,6 +107,10 @@ pub struct User {
     /// E-mail identities besides the primary `email` (gained in a merge).
     #[serde(default)]
     pub extra_emails: Vec<String>,
+    /// Zendesk's `suspended`: a suspended user cannot sign in (Users API);
+    /// set with `PUT /admin/users/{id}/suspended` (older state files: none).
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 fn active_by_default() -> bool {
@@ -369,7 +373,7 @@ impl Render<'_> {
             "ticket_restriction": if u.is_agent() { Value::Null } else { json!("requested") },
             "only_private_comments": false,
             "restricted_agent": false,
-            "suspended": false,
+            "suspended": u.suspended,
             "default_group_id": null,
             "report_csv": false,
             "user_fields": {},

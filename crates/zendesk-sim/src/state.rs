@@ -119,6 +119,7 @@ impl Data {
                 availability_updated_at: is_agent.then_some(now),
                 active: true,
                 extra_emails: Vec::new(),
+                suspended: false,
             },
         );
         id

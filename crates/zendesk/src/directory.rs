@@ -1,0 +1,39 @@
+//! Reads the rulebook needs about agents and requesters (issue 14): one
+//! user by id (with `suspended`) and a requester's tickets. Reads only.
+
+use serde::Deserialize;
+
+use crate::client::{Call, Client};
+use crate::error::Error;
+use crate::types::{Ticket, User};
+
+/// Newest requested tickets read per requester (one page).
+pub const REQUESTED_TICKETS_LIMIT: usize = 100;
+
+#[derive(Deserialize)]
+struct UserEnvelope {
+    user: User,
+}
+
+impl Client {
+    /// `GET /api/v2/users/{id}`: the user, including `suspended` and `role`.
+    pub async fn show_user(&self, user_id: u64) -> Result<User, Error> {
+        let call = Call::get("show_user", format!("/api/v2/users/{user_id}"));
+        let envelope: UserEnvelope = self.execute(call).await?.json()?;
+        Ok(envelope.user)
+    }
+
+    /// `GET /api/v2/users/{id}/tickets/requested`, newest updated first,
+    /// at most [`REQUESTED_TICKETS_LIMIT`].
+    pub async fn requested_tickets(&self, user_id: u64) -> Result<Vec<Ticket>, Error> {
+        let call = Call::get(
+            "requested_tickets",
+            format!("/api/v2/users/{user_id}/tickets/requested"),
+        )
+        .query("sort_by", "updated_at")
+        .query("sort_order", "desc")
+        .query("per_page", REQUESTED_TICKETS_LIMIT.to_string());
+        self.list_up_to(call, "tickets", REQUESTED_TICKETS_LIMIT)
+            .await
+    }
+}
