@@ -21,6 +21,7 @@ pub mod plan;
 mod process;
 mod recover;
 mod requester;
+mod rules;
 mod run;
 mod telemetry;
 mod worker;

@@ -70,6 +70,9 @@ pub struct RouterOptions {
     pub retry_max_attempts: usize,
     /// Longest time one event is retried from its first failure.
     pub retry_max_age: Duration,
+    /// The support team's rulebook, asked for the assignee, group, tags and
+    /// internal note of every new ticket and follow-up (None: no rules).
+    pub rulebook: Option<intake_rulebook::Rulebook>,
 }
 
 impl RouterOptions {
@@ -90,6 +93,7 @@ impl RouterOptions {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
+            rulebook: None,
         }
     }
 }

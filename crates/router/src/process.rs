@@ -200,6 +200,8 @@ pub struct Processor {
     pub subject_max_chars: usize,
     /// Custom ticket field that receives the deadline, if configured.
     pub deadline_field_id: Option<u64>,
+    /// The rulebook asked on every ticket creation (`rules.rs`), if any.
+    pub rulebook: Option<intake_rulebook::Rulebook>,
 }
 
 /// How one try of the planned action ended.
@@ -335,14 +337,16 @@ impl Processor {
         {
             return Ok(Attempt::Done(outcome));
         }
+        let rules = self.rulebook_decision(draft).await;
         let ticket = NewTicket {
             subject: Some(plan::subject(draft.event, self.subject_max_chars)),
             comment: draft.comment(plan::first_comment(draft.event)),
             requester_id: Some(draft.requester_id),
             priority: draft.route.priority,
-            tags: draft.tags(),
+            tags: crate::rules::with_rule_tags(draft.tags(), &rules),
             external_id: Some(key.clone()),
-            group_id: draft.route.group_id,
+            group_id: rules.group_id.or(draft.route.group_id),
+            assignee_id: rules.assignee_id,
             via_followup_source_id: follow_up_of,
             metadata: Some(event_metadata(event_id)),
             custom_fields: draft.custom_fields(self.deadline_field_id),
@@ -403,6 +407,10 @@ impl Processor {
             .store
             .record_event(event_id, link, draft.conversation)
             .await?;
+        if let Some(note) = &rules.note {
+            self.add_rulebook_note(draft, recorded.ticket_id, note)
+                .await;
+        }
         crashpoint("router.before_offset_store");
         Ok(Attempt::Done(Outcome::Created {
             ticket_id: recorded.ticket_id,

@@ -108,6 +108,7 @@ impl Router {
             zendesk,
             subject_max_chars: options.subject_max_chars,
             deadline_field_id: options.deadline_field_id,
+            rulebook: options.rulebook.clone(),
         };
         Ok(Self {
             bus,

@@ -7,6 +7,7 @@ use metrics::counter;
 pub mod names {
     pub const ORIGINAL_AGENT_DECISIONS: &str = "intake_rulebook_original_agent_decisions_total";
     pub const SOURCE_FAILURES: &str = "intake_rulebook_source_failures_total";
+    pub const NOTES: &str = "intake_rulebook_notes_total";
 }
 
 /// Registers help texts with the installed recorder.
@@ -18,6 +19,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::SOURCE_FAILURES,
         "Reads the rulebook could not make (Zendesk tickets, users, groups, availability), by source; the rule went on without them"
+    );
+    metrics::describe_counter!(
+        names::NOTES,
+        "Internal notes of the rulebook on new tickets, by result: added, failed (the ticket keeps its tags and assignee)"
     );
 }
 
@@ -100,5 +105,41 @@ impl SourceFailed<'_> {
             "a rulebook read failed, the rule goes on without it"
         );
         counter!(names::SOURCE_FAILURES, "source" => self.source.as_str()).increment(1);
+    }
+}
+
+/// The rulebook's internal note on a new ticket was added, or not.
+pub struct NoteWritten<'a> {
+    pub channel: &'a str,
+    pub event_id: &'a str,
+    pub ticket_id: u64,
+    /// The failure, when Zendesk did not take the note.
+    pub error: Option<&'a str>,
+}
+
+impl NoteWritten<'_> {
+    pub fn emit(&self) {
+        let result = match self.error {
+            None => {
+                tracing::info!(
+                    channel = self.channel,
+                    event_id = self.event_id,
+                    ticket_id = self.ticket_id,
+                    "rulebook note added"
+                );
+                "added"
+            }
+            Some(error) => {
+                tracing::warn!(
+                    channel = self.channel,
+                    event_id = self.event_id,
+                    ticket_id = self.ticket_id,
+                    error,
+                    "rulebook note not added"
+                );
+                "failed"
+            }
+        };
+        counter!(names::NOTES, "result" => result).increment(1);
     }
 }
