@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod dlq;
 mod parked;
+mod rulebook;
 mod service;
 mod sim;
 mod way_back;

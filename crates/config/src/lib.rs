@@ -27,6 +27,7 @@ mod general;
 mod http;
 mod problems;
 mod router;
+mod rulebook;
 mod secret;
 mod source;
 mod store;
@@ -51,6 +52,7 @@ pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
+pub use rulebook::RulebookConfig;
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};
@@ -79,6 +81,8 @@ pub struct Config {
     pub acknowledgements: AcknowledgementsConfig,
     /// The Zendesk webhook of agent comments (`[zendesk_webhook]`).
     pub zendesk_webhook: ZendeskWebhookConfig,
+    /// The support team's rules on new tickets (`[rulebook.*]`).
+    pub rulebook: RulebookConfig,
 }
 
 /// The file as written: one field per section.
@@ -126,6 +130,9 @@ struct RawConfig {
     /// The Zendesk webhook of agent comments.
     #[serde(default)]
     zendesk_webhook: zendesk_webhook::RawZendeskWebhook,
+    /// The support team's rules on new tickets.
+    #[serde(default)]
+    rulebook: rulebook::RawRulebook,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over
@@ -216,7 +223,7 @@ fn load_labelled(
     let service = raw.service.validate(&mut ctx);
     let http = raw.http.validate(&mut ctx);
     let ops = raw.ops.validate(&mut ctx, &http);
-    let config = Config {
+    let mut config = Config {
         log,
         service,
         http,
@@ -230,7 +237,10 @@ fn load_labelled(
         working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
         acknowledgements: raw.acknowledgements.validate(&mut ctx),
         zendesk_webhook: raw.zendesk_webhook.validate(&mut ctx),
+        rulebook: Default::default(),
     };
+    let calendars: Vec<&str> = config.working_time.sla.calendars().names().collect();
+    config.rulebook = raw.rulebook.validate(&mut ctx, &calendars);
     let mut problems = ctx.problems;
     let missing = [
         (needs.router, config.require_router()),
