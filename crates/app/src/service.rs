@@ -538,7 +538,7 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateS
     }
 }
 
-fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
+pub(crate) fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::Client> {
     let account = config
         .zendesk
         .account

@@ -1,5 +1,6 @@
 //! Reads the rulebook needs about agents and requesters (issue 14): one
-//! user by id (with `suspended`) and a requester's tickets. Reads only.
+//! user by id (with `suspended`) or external id, and a requester's
+//! tickets. Reads only.
 
 use serde::Deserialize;
 
@@ -21,6 +22,14 @@ impl Client {
         let call = Call::get("show_user", format!("/api/v2/users/{user_id}"));
         let envelope: UserEnvelope = self.execute(call).await?.json()?;
         Ok(envelope.user)
+    }
+
+    /// `GET /api/v2/users/search?external_id=..`: the user with that external id.
+    pub async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, Error> {
+        let call = Call::get("search_users", "/api/v2/users/search".into())
+            .query("external_id", external_id);
+        let users: Vec<User> = self.list_up_to(call, "users", 1).await?;
+        Ok(users.into_iter().next())
     }
 
     /// `GET /api/v2/users/{id}/tickets/requested`, newest updated first,
