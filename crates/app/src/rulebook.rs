@@ -13,7 +13,7 @@ pub fn for_router(
     calendars: &LivePolicies,
 ) -> Option<Rulebook> {
     intake_rulebook::events::describe_metrics();
-    if !config.rulebook.original_agent.enabled {
+    if !config.rulebook.any_enabled() {
         return None;
     }
     Some(Rulebook::new(

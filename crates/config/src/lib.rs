@@ -28,6 +28,7 @@ mod http;
 mod problems;
 mod router;
 mod rulebook;
+mod rulebook_departments;
 mod secret;
 mod source;
 mod store;

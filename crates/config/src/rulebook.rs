@@ -2,6 +2,7 @@
 //! a ticket (issue 14). `[rulebook.original_agent]` is rule 4: a new request
 //! goes to the agent of the customer's open or recently solved ticket
 //! unless that agent is away and the request cannot wait.
+//! `[[rulebook.departments]]` (rule 6) is in `rulebook_departments.rs`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ pub(crate) struct RawRulebook {
     /// Rule 4: the original agent.
     #[serde(default)]
     original_agent: RawOriginalAgent,
+    /// Rule 6: requests for other departments, in order (first match wins).
+    #[serde(default)]
+    departments: Vec<crate::rulebook_departments::RawDepartment>,
 }
 
 /// `[rulebook.original_agent]` as written.
@@ -87,6 +91,7 @@ impl RawRulebook {
     pub(crate) fn validate(self, ctx: &mut Ctx<'_>, calendars: &[&str]) -> RulebookConfig {
         RulebookOptions {
             original_agent: self.original_agent.validate(ctx, calendars),
+            departments: crate::rulebook_departments::validate(ctx, self.departments),
         }
     }
 }

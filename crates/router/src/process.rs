@@ -99,6 +99,31 @@ pub enum Outcome {
     },
     /// A public comment was added (or found added by an earlier attempt).
     Commented { ticket_id: u64 },
+    /// A ticket was created in a department's group (rulebook rule 6).
+    Routed {
+        ticket_id: u64,
+        already_in_zendesk: bool,
+    },
+}
+
+/// The outcome of a ticket creation recorded with `effect`.
+pub(crate) fn created_outcome(
+    effect: Effect,
+    ticket_id: u64,
+    follow_up_of: Option<u64>,
+    already_in_zendesk: bool,
+) -> Outcome {
+    match effect {
+        Effect::Routed => Outcome::Routed {
+            ticket_id,
+            already_in_zendesk,
+        },
+        _ => Outcome::Created {
+            ticket_id,
+            follow_up_of,
+            already_in_zendesk,
+        },
+    }
 }
 
 /// Why handling an event did not finish.
@@ -325,10 +350,11 @@ impl Processor {
     ) -> Result<Attempt, Failure> {
         let event_id = draft.event.event_id;
         let key = event_id.to_string();
-        let effect = if follow_up_of.is_some() {
-            Effect::FollowUp
-        } else {
-            Effect::Created
+        let rules = self.rulebook_decision(draft).await;
+        let effect = match (&rules.department, follow_up_of) {
+            (Some(_), _) => Effect::Routed,
+            (None, Some(_)) => Effect::FollowUp,
+            (None, None) => Effect::Created,
         };
         if key_may_have_expired(draft.event)
             && let Some(outcome) = self
@@ -337,7 +363,6 @@ impl Processor {
         {
             return Ok(Attempt::Done(outcome));
         }
-        let rules = self.rulebook_decision(draft).await;
         let ticket = NewTicket {
             subject: Some(plan::subject(draft.event, self.subject_max_chars)),
             comment: draft.comment(plan::first_comment(draft.event)),
@@ -407,16 +432,14 @@ impl Processor {
             .store
             .record_event(event_id, link, draft.conversation)
             .await?;
-        if let Some(note) = &rules.note {
-            self.add_rulebook_note(draft, recorded.ticket_id, note)
-                .await;
-        }
+        self.after_create(draft, recorded.ticket_id, &rules).await;
         crashpoint("router.before_offset_store");
-        Ok(Attempt::Done(Outcome::Created {
-            ticket_id: recorded.ticket_id,
+        Ok(Attempt::Done(created_outcome(
+            effect,
+            recorded.ticket_id,
             follow_up_of,
-            already_in_zendesk: created.idempotency_hit,
-        }))
+            created.idempotency_hit,
+        )))
     }
 }
 

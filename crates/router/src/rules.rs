@@ -1,9 +1,12 @@
 //! The rulebook's hook in the create path (issue 14): before a new ticket
 //! or follow-up is created the rulebook names its assignee, group and
-//! extra tags; once it is recorded, its internal note is added as a
-//! private comment. The note is best effort: a ticket created but whose
-//! note failed (or a crash between the two) keeps its tags and assignee,
-//! and the failure is logged and counted (`intake_rulebook_notes_total`).
+//! extra tags (a department's ticket is recorded as `routed`, and its
+//! outcome is `routed_to_department`); once it is recorded, the
+//! department hears of it in Slack and the internal note is added as a
+//! private comment. Both are best effort: a ticket whose note or notice
+//! failed (or a crash before them) keeps its group, tags and assignee, and
+//! the failure is logged and counted (`intake_rulebook_notes_total`,
+//! `intake_rulebook_department_notices_total`).
 
 use intake_rulebook::{Decision, Request, events::NoteWritten};
 use intake_zendesk::{Comment, TicketUpdate};
@@ -26,8 +29,26 @@ impl Processor {
         rulebook.decide(&request).await
     }
 
+    /// After the ticket is recorded: the department's Slack notice, then
+    /// the note (saying whether the notice went out).
+    pub(crate) async fn after_create(&self, draft: &Draft<'_>, ticket_id: u64, rules: &Decision) {
+        let (Some(rulebook), Some(note)) = (&self.rulebook, &rules.note) else {
+            return;
+        };
+        let mut note = note.clone();
+        if let Some(hit) = &rules.department
+            && let Some(target) = &hit.rule.slack
+        {
+            match rulebook.notify_department(hit, draft.event, ticket_id).await {
+                Ok(()) => note.push_str(&format!(" The department was told in Slack ({}).", target.kind())),
+                Err(error) => note.push_str(&format!(" The Slack notice to the department failed: {error}.")),
+            }
+        }
+        self.add_rulebook_note(draft, ticket_id, &note).await;
+    }
+
     /// Adds the rulebook's note to a created ticket (best effort).
-    pub(crate) async fn add_rulebook_note(&self, draft: &Draft<'_>, ticket_id: u64, note: &str) {
+    async fn add_rulebook_note(&self, draft: &Draft<'_>, ticket_id: u64, note: &str) {
         let update = TicketUpdate {
             comment: Some(Comment {
                 body: Some(note.to_owned()),

@@ -8,6 +8,7 @@ pub mod names {
     pub const ORIGINAL_AGENT_DECISIONS: &str = "intake_rulebook_original_agent_decisions_total";
     pub const SOURCE_FAILURES: &str = "intake_rulebook_source_failures_total";
     pub const NOTES: &str = "intake_rulebook_notes_total";
+    pub const DEPARTMENT_NOTICES: &str = "intake_rulebook_department_notices_total";
 }
 
 /// Registers help texts with the installed recorder.
@@ -23,6 +24,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::NOTES,
         "Internal notes of the rulebook on new tickets, by result: added, failed (the ticket keeps its tags and assignee)"
+    );
+    metrics::describe_counter!(
+        names::DEPARTMENT_NOTICES,
+        "Slack notices to a department of a request passed to it (rule 6), by result: sent, failed (the ticket is in the department's group either way)"
     );
 }
 
@@ -141,5 +146,40 @@ impl NoteWritten<'_> {
             }
         };
         counter!(names::NOTES, "result" => result).increment(1);
+    }
+}
+
+/// A department was told in Slack about a request (or not).
+pub struct DepartmentNotified<'a> {
+    pub department: &'a str,
+    pub event_id: &'a str,
+    pub ticket_id: u64,
+    pub error: Option<&'a crate::NoticeError>,
+}
+
+impl DepartmentNotified<'_> {
+    pub fn emit(&self) {
+        let result = match self.error {
+            None => {
+                tracing::info!(
+                    department = self.department,
+                    event_id = self.event_id,
+                    ticket_id = self.ticket_id,
+                    "department notified in slack"
+                );
+                "sent"
+            }
+            Some(error) => {
+                tracing::warn!(
+                    department = self.department,
+                    event_id = self.event_id,
+                    ticket_id = self.ticket_id,
+                    error = %error,
+                    "department slack notice failed"
+                );
+                "failed"
+            }
+        };
+        counter!(names::DEPARTMENT_NOTICES, "result" => result).increment(1);
     }
 }

@@ -1,8 +1,9 @@
 #![forbid(unsafe_code)]
 //! The support team's rulebook, applied when the router creates a ticket
-//! (issue 14): rule 4, the original agent (`agent.rs`, with the pure parts
-//! in `original.rs` and `presence.rs` and the absence calendar in
-//! `absence.rs`).
+//! (issue 14): rule 6, requests for another department (`department.rs`,
+//! the Slack notice in `slack.rs`), tried first; then rule 4, the original
+//! agent (`agent.rs`, with the pure parts in `original.rs` and
+//! `presence.rs` and the absence calendar in `absence.rs`).
 //!
 //! The router asks [`Rulebook::decide`] for a new ticket's group, assignee,
 //! extra tags and internal note; the rulebook reads Zendesk through
@@ -13,10 +14,12 @@
 
 mod absence;
 mod agent;
+mod department;
 mod directory;
 pub mod events;
 mod original;
 mod presence;
+mod slack;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,10 +30,12 @@ use intake_calendar::refresh::LivePolicies;
 use intake_event::TicketEvent;
 
 pub use absence::{Absence, AbsenceCalendar, AbsenceReason};
+pub use department::{DepartmentHit, DepartmentRule, first_match};
 pub use directory::AgentDirectory;
 pub use events::Rule4Outcome;
 pub use original::{Earlier, can_wait, earlier_ticket};
 pub use presence::{Prefer, Presence, Report, Signal, Source, combine, when};
+pub use slack::{NoticeError, SlackTarget};
 
 /// Tag of a ticket rule 4 gave to the original agent.
 pub const TAG_ORIGINAL_AGENT: &str = "intake_rule_original_agent";
@@ -38,6 +43,11 @@ pub const TAG_ORIGINAL_AGENT: &str = "intake_rule_original_agent";
 pub const TAG_SUBSTITUTE: &str = "intake_rule_original_agent_substitute";
 /// Tag of a ticket whose original agent rule 4 skipped (routed as usual).
 pub const TAG_SKIPPED: &str = "intake_rule_original_agent_skipped";
+/// Tag of a ticket rule 6 passed to a department (with
+/// `intake_department_<name>`).
+pub const TAG_DEPARTMENT: &str = "intake_rule_department";
+/// Prefix of the tag naming the department.
+pub const DEPARTMENT_TAG_PREFIX: &str = "intake_department_";
 
 /// Why a read of the rulebook failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +102,15 @@ impl Default for OriginalAgentOptions {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RulebookOptions {
     pub original_agent: OriginalAgentOptions,
+    /// Rule 6, in order: the first match wins.
+    pub departments: Vec<DepartmentRule>,
+}
+
+impl RulebookOptions {
+    /// Whether any rule is on.
+    pub fn any_enabled(&self) -> bool {
+        self.original_agent.enabled || !self.departments.is_empty()
+    }
 }
 
 /// What the router knows about a new ticket when it asks.
@@ -118,8 +137,11 @@ pub struct Explained {
 }
 
 /// What the rulebook wants on a new ticket.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decision {
+    /// Rule 6 matched: the ticket is the department's (group, Slack notice,
+    /// the customer told it was passed on).
+    pub department: Option<DepartmentHit>,
     /// The group, when a rule sets one (else the channel's).
     pub group_id: Option<u64>,
     pub assignee_id: Option<u64>,
@@ -135,6 +157,7 @@ pub struct Rulebook {
     options: Arc<RulebookOptions>,
     directory: Arc<dyn AgentDirectory>,
     calendars: LivePolicies,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Rulebook {
@@ -157,6 +180,7 @@ impl Rulebook {
             options: Arc::new(options),
             directory,
             calendars,
+            http: reqwest::Client::new(),
         }
     }
 
@@ -168,6 +192,50 @@ impl Rulebook {
     /// counted and named in the explanation, and the rule goes on without it.
     pub async fn decide(&self, request: &Request<'_>) -> Decision {
         let mut decision = Decision::default();
+        if let Some(hit) = first_match(&self.options.departments, request.event) {
+            decision.group_id = Some(hit.rule.group_id);
+            decision.tags = vec![
+                TAG_DEPARTMENT.to_owned(),
+                format!("{DEPARTMENT_TAG_PREFIX}{}", hit.rule.name),
+            ];
+            decision.note = Some(format!(
+                "Rulebook, rule 6 (not for support): passed to the {} department \
+                 (group {}) because of the {}; rule {} of {} in [[rulebook.departments]]. \
+                 The customer is told it was passed on.",
+                hit.rule.name,
+                hit.rule.group_id,
+                hit.why,
+                hit.index + 1,
+                self.options.departments.len()
+            ));
+            decision.explain.push(Explained {
+                rule: "department",
+                fired: true,
+                lines: vec![format!(
+                    "{} (rule {}): {} → group {}, Slack {}",
+                    hit.rule.name,
+                    hit.index + 1,
+                    hit.why,
+                    hit.rule.group_id,
+                    hit.rule.slack.as_ref().map_or("none", SlackTarget::kind)
+                )],
+            });
+            decision.explain.push(Explained {
+                rule: "original_agent",
+                fired: false,
+                lines: vec!["not asked: the request is for another department".into()],
+            });
+            decision.department = Some(hit);
+            return decision;
+        }
+        decision.explain.push(Explained {
+            rule: "department",
+            fired: false,
+            lines: vec![format!(
+                "none of {} department rule(s) matches",
+                self.options.departments.len()
+            )],
+        });
         let rule4 = self.original_agent(request).await;
         events::OriginalAgentDecided {
             channel: &request.event.channel,
@@ -186,4 +254,56 @@ impl Rulebook {
         });
         decision
     }
+
+    /// Tells the department of `hit` in Slack about the ticket (topic and
+    /// contact details); logged and counted either way.
+    pub async fn notify_department(
+        &self,
+        hit: &DepartmentHit,
+        event: &TicketEvent,
+        ticket_id: u64,
+    ) -> Result<(), NoticeError> {
+        let Some(target) = &hit.rule.slack else {
+            return Ok(());
+        };
+        let text = department_notice(hit, event, ticket_id);
+        let result = slack::post(&self.http, target, &text).await;
+        events::DepartmentNotified {
+            department: &hit.rule.name,
+            event_id: &event.event_id.to_string(),
+            ticket_id,
+            error: result.as_ref().err(),
+        }
+        .emit();
+        result
+    }
+}
+
+/// The Slack text: department, ticket, channel, topic, contact details.
+pub fn department_notice(hit: &DepartmentHit, event: &TicketEvent, ticket_id: u64) -> String {
+    let topic = event
+        .subject
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or_else(|| event.text.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or("(no text)");
+    let topic: String = topic.chars().take(200).collect();
+    let contact = &event.contact;
+    let mut details: Vec<String> = Vec::new();
+    details.extend(contact.name.clone());
+    details.extend(contact.email.clone());
+    details.extend(contact.phone.clone());
+    details.push(contact.key.clone());
+    if !contact.verified {
+        details.push("(contact details not verified by the channel)".to_owned());
+    }
+    format!(
+        "New request for {department}: Zendesk ticket #{ticket_id} (via {channel}).\n\
+         Topic: {topic}\nContact: {contact}\nMatched: {why}",
+        department = hit.rule.name,
+        channel = event.channel,
+        contact = details.join(" · "),
+        why = hit.why,
+    )
 }
