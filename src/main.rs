@@ -83,8 +83,8 @@ enum Command {
     /// Prints, for a ticket event (JSON, as on the bus) or a raw mail file
     /// (normalised like the email channel does), which rule of each kind
     /// would fire and why: the channel's priority, the SLA policy and answer
-    /// deadline, and rule 4 (the original agent, with what each availability
-    /// source says). Only reads Zendesk (the requester, their tickets, the
+    /// deadline, the department rule (rule 6) and rule 4 (the original agent,
+    /// with what each availability source says). Only reads Zendesk (the requester, their tickets, the
     /// agent, groups and availability); with --offline it reads nothing.
     RouteExplain {
         /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.

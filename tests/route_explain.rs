@@ -111,6 +111,7 @@ async fn a_raw_mail_is_normalised_and_its_policy_and_deadline_shown_offline() {
         out.contains("sla: policy email on calendar default, answer deadline 2026-12-08 10:57 UTC"),
         "{out}"
     );
+    assert!(out.contains("department (rule 6): none of 0 rule(s) matches"), "{out}");
     assert!(out.contains("original agent (rule 4): off"), "{out}");
 }
 
@@ -271,4 +272,26 @@ async fn bad_input_is_a_clear_error_and_help_tells_what_it_does() {
     assert_eq!(help.code, Some(0));
     assert!(help.stdout.contains("without changing anything"), "{help:?}");
     assert!(help.stdout.contains("--offline"), "{help:?}");
+}
+
+#[tokio::test]
+async fn a_department_rule_that_matches_is_named_with_why_and_rule_4_is_not_asked() {
+    let files = Files::new();
+    let config = files.config(
+        None,
+        "[rulebook.original_agent]\nenabled = true\n\
+         [[rulebook.departments]]\nname = \"billing\"\ngroup_id = 5\nchannels = [\"email\"]\n\
+         [[rulebook.departments]]\nname = \"sales\"\ngroup_id = 6\npatterns = [\"(?i)\\\\border\\\\b\"]\n",
+    );
+    let event = files.write("event.json", &chat_event("v1").to_string());
+    let out = explain(&["--offline", "-c", &arg(&config), &arg(&event)]).await;
+    assert!(
+        out.contains(r"department (rule 6): rule 2 of 2, sales: pattern /(?i)\border\b/ in the text → group 6"),
+        "{out}"
+    );
+    assert!(out.contains("tags [intake_rule_department, intake_department_sales]"), "{out}");
+    assert!(out.contains("original agent (rule 4): not asked"), "{out}");
+    let mail = files.write("printer.eml", &MAIL.replace("invoice", "printer"));
+    let out = explain(&["--offline", "-c", &arg(&config), &arg(&mail)]).await;
+    assert!(out.contains("rule 1 of 2, billing: channel email"), "first match wins: {out}");
 }

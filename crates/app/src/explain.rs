@@ -112,7 +112,28 @@ async fn explain(
     ));
     let sla = &config.working_time.sla;
     let deadline = deadline_line(sla, event, priority.map(calendar_priority), &mut out);
-    out.push("department (rule 6): not part of this build; no department rules".to_owned());
+    let departments = &config.rulebook.departments;
+    if let Some(hit) = intake_rulebook::first_match(departments, event) {
+        out.push(format!(
+            "department (rule 6): rule {} of {}, {}: {} → group {}, tags [{}, {}{}], Slack {}, \
+             outcome routed_to_department (the customer is told it was passed on)",
+            hit.index + 1,
+            departments.len(),
+            hit.rule.name,
+            hit.why,
+            hit.rule.group_id,
+            intake_rulebook::TAG_DEPARTMENT,
+            intake_rulebook::DEPARTMENT_TAG_PREFIX,
+            hit.rule.name,
+            hit.rule.slack.as_ref().map_or("none", |s| s.kind()),
+        ));
+        out.push("original agent (rule 4): not asked, the request is for another department".into());
+        return Ok(out);
+    }
+    out.push(format!(
+        "department (rule 6): none of {} rule(s) matches; support handles it",
+        departments.len()
+    ));
     out.extend(original_agent(config, event, group_id, deadline, options).await?);
     Ok(out)
 }

@@ -96,7 +96,7 @@ fn text_match(rule: &DepartmentRule, event: &TicketEvent) -> Option<String> {
             return Some(format!("keyword {keyword:?} in the {field}"));
         }
         if let Some(pattern) = rule.patterns.iter().find(|p| p.is_match(value)) {
-            return Some(format!("pattern {:?} in the {field}", pattern.as_str()));
+            return Some(format!("pattern /{}/ in the {field}", pattern.as_str()));
         }
     }
     None
