@@ -1,16 +1,24 @@
-//! The consumer: one outcome at a time, in order, position stored only once
-//! the decision about its acknowledgement is recorded.
+//! The consumer: one queue per channel, so an acknowledgement being retried
+//! (a messenger API that is down) holds back only its own channel's later
+//! ones. Within a channel outcomes are handled one at a time, in order; the
+//! position of a partition is stored only over the contiguous prefix of
+//! outcomes whose decision is recorded (`intake_bus::commits`), so a crash
+//! replays the undecided ones and the store makes the decided ones
+//! duplicates.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use intake_bus::commits::Commits;
 use intake_bus::{Bus, Consumer, Delivery};
 use intake_calendar::refresh::LivePolicies;
 use intake_channel::{Reply, ReplySenders};
 use intake_event::TicketOutcome;
 use intake_store::{AckRecord, AckStatus, StateStore, StoreError};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +29,12 @@ use crate::{AckError, AckOptions, Templates};
 
 /// How long one poll waits for an outcome.
 const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one poll waits while outcomes are being handled, so that their
+/// positions are stored soon after they finish.
+const BUSY_POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// Outcomes a channel's queue holds before the consumer waits for it: the
+/// room other channels have while one channel's sends are being retried.
+const CHANNEL_QUEUE: usize = 256;
 /// How often the lag on the outcomes topic is sampled.
 const LAG_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 /// The `channel` label of an outcome for a channel nobody configured.
@@ -39,6 +53,7 @@ pub struct Acknowledger {
 }
 
 /// What became of one delivery.
+#[derive(Debug, Clone, Copy)]
 enum Handled {
     /// Decided and recorded: the position may move.
     Done,
@@ -74,48 +89,61 @@ impl Acknowledger {
         })
     }
 
-    /// Runs until `shutdown`. Bus and store failures are retried (logged);
-    /// nothing here ends the process.
+    /// Runs until `shutdown`, then waits for every channel's queue to stop
+    /// and stores the positions of what was decided. Bus and store failures
+    /// are retried (logged); nothing here ends the process.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AckError> {
         let topic = self.options.topics.outcomes();
         let Some(mut consumer) = self.consumer(&topic, &shutdown).await else {
             return Ok(());
         };
         tracing::info!(group = %self.options.consumer_group, %topic, "acknowledgements started");
+        let this = Arc::new(self);
+        let mut queues = Queues::new(Arc::clone(&this), shutdown.clone());
         let mut next_lag = Instant::now();
-        let mut backoff = self.options.retry_initial_backoff;
-        loop {
+        let mut backoff = this.options.retry_initial_backoff;
+        while !shutdown.is_cancelled() {
             if Instant::now() >= next_lag {
-                self.sample_lag(consumer.as_mut()).await;
+                this.sample_lag(consumer.as_mut()).await;
                 next_lag = Instant::now() + LAG_SAMPLE_INTERVAL;
             }
-            let polled = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                polled = consumer.poll(POLL_TIMEOUT) => polled,
+            if queues.store_finished(consumer.as_mut()).await.is_err() {
+                break;
+            }
+            let wait = match queues.held() {
+                0 => POLL_TIMEOUT,
+                _ => BUSY_POLL_TIMEOUT,
             };
-            let delivery = match polled {
-                Ok(Some(delivery)) => delivery,
-                Ok(None) => continue,
+            let polled = tokio::select! {
+                () = shutdown.cancelled() => break,
+                polled = consumer.poll(wait) => polled,
+            };
+            match polled {
+                Ok(Some(delivery)) => {
+                    backoff = this.options.retry_initial_backoff;
+                    let channel = this.queue_of(&delivery);
+                    queues.push(channel, delivery).await;
+                }
+                Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(error = %error, "polling outcomes failed, retrying");
                     if !sleep(&shutdown, backoff).await {
-                        return Ok(());
+                        break;
                     }
-                    backoff = (backoff * 2).min(self.options.retry_max_backoff);
-                    continue;
-                }
-            };
-            backoff = self.options.retry_initial_backoff;
-            match self.handle(&delivery, &shutdown).await {
-                Handled::Stopped => return Ok(()),
-                Handled::Done => {
-                    if let Err(error) = consumer.done(&delivery).await {
-                        // Redelivered later and then a recorded duplicate.
-                        tracing::warn!(error = %error, "storing the outcomes position failed");
-                    }
+                    backoff = (backoff * 2).min(this.options.retry_max_backoff);
                 }
             }
         }
+        queues.close(consumer.as_mut()).await;
+        Ok(())
+    }
+
+    /// The queue an outcome waits in: its channel's (a metric label, so an
+    /// unknown or undecodable one shares `other`).
+    fn queue_of(&self, delivery: &Delivery) -> String {
+        TicketOutcome::from_json(&delivery.payload)
+            .map(|o| self.label(&o.channel).to_owned())
+            .unwrap_or_else(|_| OTHER_CHANNEL_LABEL.to_owned())
     }
 
     async fn consumer(
@@ -369,5 +397,151 @@ pub(crate) async fn sleep(shutdown: &CancellationToken, wait: Duration) -> bool 
     tokio::select! {
         () = shutdown.cancelled() => false,
         () = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// One outcome's decision, from a channel's queue to the consumer.
+struct Finished {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    handled: Handled,
+}
+
+/// The per-channel queues: one task each, handling its outcomes in order.
+struct Queues {
+    acknowledger: Arc<Acknowledger>,
+    shutdown: CancellationToken,
+    senders: HashMap<String, mpsc::Sender<Delivery>>,
+    tasks: JoinSet<()>,
+    /// None once closing: the queue tasks hold the only senders.
+    finished_tx: Option<mpsc::UnboundedSender<Finished>>,
+    finished: mpsc::UnboundedReceiver<Finished>,
+    commits: Commits,
+}
+
+impl Queues {
+    fn new(acknowledger: Arc<Acknowledger>, shutdown: CancellationToken) -> Self {
+        let (finished_tx, finished) = mpsc::unbounded_channel();
+        Self {
+            acknowledger,
+            shutdown,
+            senders: HashMap::new(),
+            tasks: JoinSet::new(),
+            finished_tx: Some(finished_tx),
+            finished,
+            commits: Commits::default(),
+        }
+    }
+
+    /// Outcomes polled and not yet stored.
+    fn held(&self) -> usize {
+        self.commits.held()
+    }
+
+    /// Hands a delivery to its channel's queue (started on first use); waits
+    /// while that queue is full.
+    async fn push(&mut self, channel: String, delivery: Delivery) {
+        if !self
+            .commits
+            .track(&delivery.topic, delivery.partition, delivery.offset)
+        {
+            return; // delivered again while held: the first copy is handled
+        }
+        let Some(finished_tx) = &self.finished_tx else {
+            return;
+        };
+        let sender = self.senders.entry(channel).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(CHANNEL_QUEUE);
+            self.tasks.spawn(drain_queue(
+                Arc::clone(&self.acknowledger),
+                rx,
+                finished_tx.clone(),
+                self.shutdown.clone(),
+            ));
+            tx
+        });
+        // The queue task ends only at shutdown; then the outcome comes again.
+        let _ = sender.send(delivery).await;
+    }
+
+    /// Stores the position over every finished prefix; Err when shutdown
+    /// came first.
+    async fn store_finished(&mut self, consumer: &mut dyn Consumer) -> Result<(), ()> {
+        while let Ok(finished) = self.finished.try_recv() {
+            self.finish(consumer, finished).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, consumer: &mut dyn Consumer, finished: Finished) -> Result<(), ()> {
+        if let Handled::Stopped = finished.handled {
+            return Err(());
+        }
+        let Finished {
+            topic,
+            partition,
+            offset,
+            ..
+        } = finished;
+        let Some(stored) = self.commits.finish(&topic, partition, offset) else {
+            return Ok(());
+        };
+        let position = Delivery {
+            topic,
+            partition,
+            offset: stored,
+            key: String::new(),
+            payload: Vec::new(),
+            headers: Vec::new(),
+        };
+        if let Err(error) = consumer.done(&position).await {
+            // Redelivered later and then a recorded duplicate.
+            tracing::warn!(error = %error, "storing the outcomes position failed");
+        }
+        Ok(())
+    }
+
+    /// Stops taking outcomes, waits for every queue task to end (each ends
+    /// its current outcome, or stops it at shutdown), then stores the
+    /// positions of what was decided.
+    async fn close(mut self, consumer: &mut dyn Consumer) {
+        self.senders.clear();
+        self.finished_tx = None;
+        while self.tasks.join_next().await.is_some() {}
+        let mut decided = Vec::new();
+        while let Some(finished) = self.finished.recv().await {
+            decided.push(finished);
+        }
+        for finished in decided {
+            if let Handled::Done = finished.handled {
+                let _ = self.finish(consumer, finished).await;
+            }
+        }
+    }
+}
+
+/// One channel's queue: its outcomes in order, until the queue is closed or
+/// shutdown stops the one being handled.
+async fn drain_queue(
+    acknowledger: Arc<Acknowledger>,
+    mut queue: mpsc::Receiver<Delivery>,
+    finished: mpsc::UnboundedSender<Finished>,
+    shutdown: CancellationToken,
+) {
+    while let Some(delivery) = queue.recv().await {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let handled = acknowledger.handle(&delivery, &shutdown).await;
+        let _ = finished.send(Finished {
+            topic: delivery.topic,
+            partition: delivery.partition,
+            offset: delivery.offset,
+            handled,
+        });
+        if let Handled::Stopped = handled {
+            return;
+        }
     }
 }

@@ -492,7 +492,10 @@ pub(crate) async fn connect_bus(
 }
 
 /// Spawns the pull runner as the component `pull channels` (a channel's
-/// configuration error ends it, and so the process) and adds its readiness.
+/// configuration error ends it, and so the process) and adds its readiness
+/// as an advisory check: a mailbox or messenger API being unreachable is
+/// reported, but does not take the webhooks of this process out of service
+/// (decision 50; alerts `IntakePullChannelDisconnected`/`…Stalled`).
 fn spawn_pull_runner(
     runner: PullRunner,
     ctx: ChannelContext,
@@ -508,7 +511,7 @@ fn spawn_pull_runner(
             runner.run(ctx, token).await.map_err(anyhow::Error::from),
         )
     });
-    health.with_check("pull_channels", move || {
+    health.with_advisory_check("pull_channels", move || {
         let readiness = readiness.clone();
         async move { readiness.check() }
     })
@@ -647,6 +650,7 @@ mod tests {
         let checks = health.check_all().await;
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].name, "pull_channels");
+        assert!(!checks[0].required, "a pull channel never fails readiness");
 
         let dir = tempfile::tempdir().unwrap();
         let bus =

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod commits;
 mod embedded;
 mod events;
 mod kafka;

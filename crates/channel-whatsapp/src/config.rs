@@ -49,6 +49,12 @@ pub struct RawWhatsApp {
     /// Largest media file stored, in bytes; a larger one is named on the ticket.
     #[serde(default = "default_max_media_bytes")]
     max_media_bytes: u64,
+    /// Hosts a media file may be downloaded from with the access token
+    /// (`https` only; `*.example.com` matches its subdomains). The Graph
+    /// API's own origin (`api_base_url`) is always allowed. A media URL on
+    /// any other host is not fetched and is named on the ticket instead.
+    #[serde(default = "default_media_hosts")]
+    media_hosts: Vec<String>,
     /// Longest time one call of the Graph API may take, in seconds.
     #[serde(default = "default_api_timeout_secs")]
     api_timeout_secs: u64,
@@ -70,6 +76,10 @@ pub fn default_max_body_bytes() -> u64 {
 pub fn default_max_media_bytes() -> u64 {
     16 * 1024 * 1024
 }
+/// Meta's media CDN, where the Cloud API's media URLs point.
+pub fn default_media_hosts() -> Vec<String> {
+    vec!["lookaside.fbsbx.com".to_owned()]
+}
 /// Thirty seconds.
 pub fn default_api_timeout_secs() -> u64 {
     30
@@ -87,6 +97,8 @@ pub struct WhatsAppOptions {
     pub reply_template: Option<ReplyTemplate>,
     pub max_body_bytes: usize,
     pub max_media_bytes: u64,
+    /// Lower-case host names or `*.`-prefixed suffixes.
+    pub media_hosts: Vec<String>,
     pub api_timeout: Duration,
 }
 
@@ -122,6 +134,7 @@ impl ChannelSection for WhatsApp {
             &raw.access_token_env,
             &raw.access_token_file,
         );
+        let media_hosts = media_hosts(raw.media_hosts, ctx);
         let reply_template = raw.reply_template_name.map(|name| ReplyTemplate {
             name,
             language: raw.reply_template_language,
@@ -135,9 +148,32 @@ impl ChannelSection for WhatsApp {
             reply_template,
             max_body_bytes,
             max_media_bytes,
+            media_hosts,
             api_timeout,
         })
     }
+}
+
+/// Each entry a bare host name (no scheme, port or path), lower-cased.
+fn media_hosts(hosts: Vec<String>, ctx: &mut SectionContext<'_, '_>) -> Vec<String> {
+    let mut valid = Vec::new();
+    for host in hosts {
+        let host = host.trim().to_ascii_lowercase();
+        let bare = host.strip_prefix("*.").unwrap_or(&host);
+        let ok = !bare.is_empty()
+            && bare
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if ok {
+            valid.push(host);
+        } else {
+            ctx.problem(
+                "media_hosts",
+                format!("{host:?} is not a host name (write e.g. \"lookaside.fbsbx.com\" or \"*.fbsbx.com\")"),
+            );
+        }
+    }
+    valid
 }
 
 fn with_slash(mut url: Url) -> Url {

@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use intake_channel::events::NoticeIgnored;
+use intake_channel::events::{MessageRejected, NoticeIgnored};
 use intake_channel::webhook::{self, Authenticated, Normalised, Rejection, WebhookSettings};
 use intake_channel::{ChannelContext, RejectReason, WebhookChannel};
 use secrecy::SecretString;
@@ -78,6 +78,7 @@ impl WhatsAppChannel {
                 api_base_url: options.api_base_url.clone(),
                 access_token: options.access_token.clone(),
                 max_media_bytes: options.max_media_bytes,
+                media_hosts: options.media_hosts.clone(),
             },
             app_secret: options.app_secret,
             verify_token: options.verify_token,
@@ -164,6 +165,15 @@ impl WebhookChannel for WhatsAppChannel {
         received_at: DateTime<Utc>,
     ) -> Result<Vec<Normalised<Vec<MediaRef>>>, Rejection> {
         let payload = normalise(body, received_at)?;
+        for rejection in &payload.skipped {
+            MessageRejected {
+                channel: CHANNEL,
+                reason: rejection.reason,
+                event_id: None,
+                detail: &rejection.message,
+            }
+            .emit();
+        }
         for _ in 0..payload.statuses {
             NoticeIgnored {
                 channel: CHANNEL,

@@ -1,6 +1,8 @@
 //! Media of a message into the blob store: `GET {api_base_url}/{media-id}`
 //! (bearer access token) names the file's URL and size; `GET <url>` with
-//! the same token gives the bytes, read up to `max_media_bytes`. A file
+//! the same token gives the bytes, read up to `max_media_bytes`, but only
+//! from the Graph API's origin or an https host of `media_hosts`: the token
+//! is never sent to a host the answer merely names. A file
 //! over the limit, or one Meta no longer has (4xx), is named on the ticket
 //! instead (never silently dropped); a failure that may pass (5xx, timeout,
 //! network) refuses the delivery with 503 so that Meta delivers it again.
@@ -27,6 +29,7 @@ pub struct MediaFetcher {
     pub(crate) api_base_url: Url,
     pub(crate) access_token: SecretString,
     pub(crate) max_media_bytes: u64,
+    pub(crate) media_hosts: Vec<String>,
 }
 
 /// `GET /{media-id}`'s answer (the fields used).
@@ -154,6 +157,15 @@ impl MediaFetcher {
             outcome: FetchOutcome::ClientError,
             detail: "media url is not a URL".to_owned(),
         })?;
+        if !self.may_fetch(&url) {
+            return Err(Failed {
+                outcome: FetchOutcome::ClientError,
+                detail: format!(
+                    "media host {} is not allowed (channels.whatsapp.media_hosts)",
+                    url.host_str().unwrap_or("(none)")
+                ),
+            });
+        }
         let answer = self.get(url).await?;
         let mut bytes = Vec::new();
         let mut stream = answer.bytes_stream();
@@ -165,6 +177,23 @@ impl MediaFetcher {
             }
         }
         Ok(bytes)
+    }
+
+    /// The Graph API's own origin, or https on an allowed host.
+    fn may_fetch(&self, url: &Url) -> bool {
+        if url.origin() == self.api_base_url.origin() {
+            return true;
+        }
+        let Some(host) = url.host_str().filter(|_| url.scheme() == "https") else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        self.media_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
+                None => host == *allowed,
+            })
     }
 
     async fn get(&self, url: Url) -> Result<reqwest::Response, Failed> {

@@ -35,11 +35,18 @@ pub struct MediaRef {
     pub mime_type: String,
 }
 
-/// A payload's messages, one event each, and how many status notices it held.
+/// A payload's messages, one event each, how many status notices it held,
+/// and the malformed messages set aside beside good ones.
 #[derive(Debug)]
 pub struct Payload {
     pub messages: Vec<Normalised<Vec<MediaRef>>>,
     pub statuses: usize,
+    /// Why each malformed message was left out (the field, never content).
+    /// A message that can never be read is not worth Meta's retries, and
+    /// refusing the delivery for it would, after Meta's retry period, lose
+    /// the good messages beside it. A delivery with nothing good in it is
+    /// still refused.
+    pub skipped: Vec<Rejection>,
 }
 
 /// One event per message of `body`; none for a payload of statuses only.
@@ -50,7 +57,7 @@ pub fn normalise(body: &[u8], received_at: DateTime<Utc>) -> Result<Payload, Rej
     let entries = value["entry"]
         .as_array()
         .ok_or_else(|| schema("entry: an array".to_owned()))?;
-    let (mut out, mut statuses) = (Vec::new(), 0);
+    let (mut out, mut statuses, mut skipped) = (Vec::new(), 0, Vec::new());
     for (e, entry) in entries.iter().enumerate() {
         let Some(changes) = entry["changes"].as_array() else {
             return Err(schema(format!("entry[{e}].changes: an array")));
@@ -68,13 +75,20 @@ pub fn normalise(body: &[u8], received_at: DateTime<Utc>) -> Result<Payload, Rej
             let profiles = Profiles::of(value);
             for (m, message) in messages.iter().enumerate() {
                 let at = format!("{at}.messages[{m}]");
-                out.push(one(message, &at, phone_number_id, &profiles, received_at)?);
+                match one(message, &at, phone_number_id, &profiles, received_at) {
+                    Ok(normalised) => out.push(normalised),
+                    Err(rejection) => skipped.push(rejection),
+                }
             }
         }
+    }
+    if out.is_empty() && !skipped.is_empty() {
+        return Err(skipped.remove(0));
     }
     Ok(Payload {
         messages: out,
         statuses,
+        skipped,
     })
 }
 

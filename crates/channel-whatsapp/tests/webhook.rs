@@ -281,6 +281,52 @@ async fn media_are_downloaded_through_the_media_endpoint_within_the_size_limit()
 }
 
 #[tokio::test]
+async fn the_access_token_is_never_sent_to_a_media_host_that_is_not_allowed() {
+    // Another origin on loopback stands for a host the media answer names
+    // but nobody allowed: it must never see a request, let alone the token.
+    let (elsewhere, elsewhere_seen) = stand_in(|_, _| b"JPEG!".to_vec().into_response()).await;
+    let foreign = format!("{elsewhere}/files/f");
+    let (api, seen) = stand_in(move |request, _| match request.path.as_str() {
+        "/v21.0/MEDIA-FOREIGN" => {
+            axum::Json(json!({"url": foreign.clone(), "file_size": 5})).into_response()
+        }
+        "/v21.0/MEDIA-HTTP-CDN" => {
+            axum::Json(json!({"url": "http://lookaside.fbsbx.com/x", "file_size": 5}))
+                .into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await;
+    let harness = Harness::new(&api, "");
+    let body = payload(vec![vec![change(
+        &[],
+        vec![
+            image("wamid.F1", "MEDIA-FOREIGN", "from elsewhere"),
+            image("wamid.F2", "MEDIA-HTTP-CDN", "plain http"),
+        ],
+    )]]);
+    let (status, json, _) = harness.send(request(body, Some(APP_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let events = harness.events();
+    assert_eq!(events.len(), 2, "the messages still become events");
+    for event in &events {
+        assert!(event.attachments.is_empty());
+        assert!(
+            event
+                .text
+                .contains("is not allowed (channels.whatsapp.media_hosts)"),
+            "{}",
+            event.text
+        );
+    }
+    assert!(
+        elsewhere_seen.lock().unwrap().is_empty(),
+        "no request reached the foreign host"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2, "only the two media lookups");
+}
+
+#[tokio::test]
 async fn statuses_are_counted_as_ignored_notices() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let metrics = recorder.handle();
@@ -304,4 +350,36 @@ async fn statuses_are_counted_as_ignored_notices() {
         "{line}"
     );
     assert!(line.ends_with(" 2"), "{line}");
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_set_aside_and_counted_while_the_others_of_its_delivery_go_on() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let harness = Harness::new(API, "");
+    let mut no_sender = text("wamid.B2", "16505551234", "who am I");
+    no_sender.as_object_mut().unwrap().remove("from");
+    let body = payload(vec![vec![change(
+        &[],
+        vec![
+            text("wamid.B1", "16505551234", "first"),
+            no_sender,
+            text("wamid.B3", "16505551234", "third"),
+        ],
+    )]]);
+    let (status, json, _) = harness.send(request(body, Some(APP_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let texts: Vec<_> = harness.events().iter().map(|e| e.text.clone()).collect();
+    assert_eq!(texts, ["first", "third"]);
+    let rendered = metrics.render();
+    let line = rendered
+        .lines()
+        .find(|l| l.starts_with("intake_messages_rejected_total{"))
+        .unwrap_or_else(|| panic!("no rejection counter in:\n{rendered}"));
+    assert!(
+        line.contains("channel=\"whatsapp\"") && line.contains("reason=\"schema\""),
+        "{line}"
+    );
+    assert!(line.ends_with(" 1"), "{line}");
 }

@@ -138,7 +138,25 @@ fn router_replicas_above_one_need_postgres() {
 #[test]
 fn chart_refuses_configurations_that_cannot_work() {
     let Some(tools) = tools() else { return };
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["--set", "config.channels.email.enabled=true"],
+            "the gateway needs the shared state store for channels.email (its mailbox cursor)",
+        ),
+        (
+            &["--set", "config.acknowledgements.enabled=true"],
+            "the gateway needs the shared state store for acknowledgements.enabled",
+        ),
+        (
+            // PostgreSQL, but its URL only for the router.
+            &[
+                "--set",
+                "config.store.backend=postgres",
+                "--set",
+                "gateway.config.zendesk_webhook.enabled=true",
+            ],
+            "the gateway needs the shared state store for zendesk_webhook.enabled (agent replies): set config.store.backend = \"postgres\" and give the secrets entry for store.postgres_url the roles [gateway, router]",
+        ),
         (
             &["--set", "config.bus.backend=embedded"],
             "set config.bus.backend = \"kafka\"",
@@ -289,7 +307,14 @@ fn every_rendered_variable_and_toml_key_is_a_config_key_complete_for_its_role() 
                 "{name}"
             );
         }
+        // The gateway shares the store exactly when its PostgreSQL URL is
+        // given to it; acknowledgements are on exactly then (decision 51).
+        let (_, gateway, _) = &roles["gateway"];
+        let shares = matches!(gateway.store, StoreConfig::Postgres { .. });
+        assert_eq!(gateway.acknowledgements.enabled, shares, "{name}");
+        assert_eq!(shares, name == "postgres-kafka-s3", "{name}");
         if name == "postgres-kafka-s3" {
+            assert!(gateway.zendesk_webhook.enabled, "{name}: agent replies");
             assert!(matches!(config.store, StoreConfig::Postgres { .. }));
             assert_eq!(blob, "s3", "{name}: the blob store is S3");
             assert_eq!(replicas, 3);
@@ -320,9 +345,14 @@ fn network_policy_egress_follows_the_configuration() {
     assert_eq!(egress_ports(defaults, "intake-gateway"), expected);
     let expected: BTreeSet<_> = dns.iter().cloned().chain([tcp(9092), tcp(443)]).collect();
     assert_eq!(egress_ports(defaults, "intake-router"), expected);
-    // Brokers on 9093, S3 at :9000, PostgreSQL for the router only.
+    // Brokers on 9093, S3 at :9000, PostgreSQL for both (the gateway shares
+    // the store: its postgres_url secret has the gateway role).
     let cluster = of("postgres-kafka-s3");
-    let expected: BTreeSet<_> = dns.iter().cloned().chain([tcp(9093), tcp(9000)]).collect();
+    let expected: BTreeSet<_> = dns
+        .iter()
+        .cloned()
+        .chain([tcp(9093), tcp(9000), tcp(5432)])
+        .collect();
     assert_eq!(egress_ports(cluster, "intake-gateway"), expected);
     let expected: BTreeSet<_> = dns
         .iter()

@@ -12,11 +12,22 @@ type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 
 /// The readiness checks of the process. `/healthz` needs none; `/readyz`
-/// passes only when every check passes.
+/// passes only when every required check passes. An advisory check is
+/// reported in the answer (`degraded`) and logged when it fails, but does not
+/// take the process out of service: it watches something that restarting or
+/// unrouting this process would not mend, and that other traffic does not
+/// need (a pull channel's upstream, decision 50).
 #[derive(Clone)]
 pub struct Health {
-    checks: Vec<(&'static str, CheckFn)>,
+    checks: Vec<Registered>,
     timeout: Duration,
+}
+
+#[derive(Clone)]
+struct Registered {
+    name: &'static str,
+    required: bool,
+    check: CheckFn,
 }
 
 impl Default for Health {
@@ -27,7 +38,7 @@ impl Default for Health {
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<_> = self.checks.iter().map(|(name, _)| *name).collect();
+        let names: Vec<_> = self.checks.iter().map(|c| c.name).collect();
         f.debug_struct("Health")
             .field("checks", &names)
             .field("timeout", &self.timeout)
@@ -42,6 +53,8 @@ impl std::fmt::Debug for Health {
 pub struct CheckResult {
     pub name: &'static str,
     pub ok: bool,
+    /// False for an advisory check: its failure does not fail readiness.
+    pub required: bool,
     /// Why it failed; logged, never serialised.
     #[serde(skip)]
     pub error: Option<String>,
@@ -69,7 +82,26 @@ impl Health {
 
     /// Adds a named check, e.g.
     /// `health.with_check("bus", move || { let bus = bus.clone(); async move { bus.check_ready().await } })`.
-    pub fn with_check<F, Fut, E>(mut self, name: &'static str, check: F) -> Self
+    pub fn with_check<F, Fut, E>(self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        self.register(name, true, check)
+    }
+
+    /// Adds a named check that is reported but never fails readiness.
+    pub fn with_advisory_check<F, Fut, E>(self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        self.register(name, false, check)
+    }
+
+    fn register<F, Fut, E>(mut self, name: &'static str, required: bool, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
@@ -79,14 +111,19 @@ impl Health {
             let fut = check();
             Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
         });
-        self.checks.push((name, check));
+        self.checks.push(Registered {
+            name,
+            required,
+            check,
+        });
         self
     }
 
     /// Runs every check concurrently.
     pub async fn check_all(&self) -> Vec<CheckResult> {
-        let runs = self.checks.iter().map(|(name, check)| {
-            let fut = check();
+        let runs = self.checks.iter().map(|registered| {
+            let fut = (registered.check)();
+            let (name, required) = (registered.name, registered.required);
             let timeout = self.timeout;
             async move {
                 let outcome = match tokio::time::timeout(timeout, fut).await {
@@ -96,6 +133,7 @@ impl Health {
                 CheckResult {
                     name,
                     ok: outcome.is_ok(),
+                    required,
                     error: outcome.err(),
                 }
             }

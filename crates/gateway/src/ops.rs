@@ -84,21 +84,34 @@ async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// 200 with every check's name when all pass; 503 naming the failing checks
-/// otherwise. What failed and why (a broker or database address, a driver's
-/// error text) goes to the log only, never to the answer.
+/// 200 with every check's name when all required checks pass (an advisory
+/// check that fails is named under `degraded`); 503 naming the failing
+/// required checks otherwise. What failed and why (a broker or database
+/// address, a driver's error text) goes to the log only, never to the answer.
 async fn readyz(State(health): State<Arc<Health>>) -> Response {
     let results = health.check_all().await;
-    let failing: Vec<&str> = results.iter().filter(|r| !r.ok).map(|r| r.name).collect();
-    if failing.is_empty() {
-        return axum::Json(json!({"status": "ready", "checks": results})).into_response();
-    }
     for result in results.iter().filter(|r| !r.ok) {
         tracing::warn!(
             check = result.name,
+            required = result.required,
             error = result.error.as_deref().unwrap_or_default(),
             "readiness check failed"
         );
+    }
+    let names = |required: bool| -> Vec<&str> {
+        results
+            .iter()
+            .filter(|r| !r.ok && r.required == required)
+            .map(|r| r.name)
+            .collect()
+    };
+    let (failing, degraded) = (names(true), names(false));
+    if failing.is_empty() {
+        let mut body = json!({"status": "ready", "checks": results});
+        if !degraded.is_empty() {
+            body["degraded"] = json!(degraded);
+        }
+        return axum::Json(body).into_response();
     }
     let body = json!({
         "error": "not_ready",

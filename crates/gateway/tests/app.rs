@@ -216,13 +216,51 @@ async fn healthz_is_always_ok_and_readyz_names_only_the_failing_checks() {
     assert_eq!(names, ["bus", "store", "blob", "slow"]);
     for check in checks {
         let keys: Vec<_> = check.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["name", "ok"], "{check}");
+        assert_eq!(keys, ["name", "ok", "required"], "{check}");
     }
     assert_eq!(checks[2]["ok"], true);
     assert_eq!(
         checks[3]["ok"], false,
         "a hung check is bounded by the timeout"
     );
+}
+
+#[tokio::test]
+async fn a_failing_advisory_check_is_reported_as_degraded_but_keeps_the_process_ready() {
+    let health = Health::new()
+        .with_timeout(Duration::from_millis(200))
+        .with_check("bus", || async { Ok::<(), String>(()) })
+        .with_advisory_check("pull_channels", || async {
+            Err::<(), _>("mail: not connected (imap.prod.internal:993: login refused)")
+        });
+    let (_, ops, _, _dir) = gateway(health, Arc::new(String::new));
+    let (status, _, raw) = call(&ops, get("/readyz")).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(!text.contains("prod.internal"), "the answer leaks: {text}");
+    let body = json(&raw);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["degraded"], serde_json::json!(["pull_channels"]));
+    assert_eq!(body["checks"][1]["ok"], false);
+    assert_eq!(body["checks"][1]["required"], false);
+
+    // A required check failing beside it still fails readiness, naming only it.
+    let both = Health::new()
+        .with_timeout(Duration::from_millis(200))
+        .with_check("bus", || async { Err::<(), _>("down") })
+        .with_advisory_check("pull_channels", || async { Err::<(), _>("down") });
+    let (_, ops, _, _dir) = gateway(both, Arc::new(String::new));
+    let (status, _, raw) = call(&ops, get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(&raw)["message"], "readiness checks failed: bus");
+
+    // All passing: no `degraded` key at all.
+    let fine =
+        Health::new().with_advisory_check("pull_channels", || async { Ok::<(), String>(()) });
+    let (_, ops, _, _dir) = gateway(fine, Arc::new(String::new));
+    let (status, _, raw) = call(&ops, get("/readyz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(json(&raw).get("degraded").is_none());
 }
 
 #[tokio::test]

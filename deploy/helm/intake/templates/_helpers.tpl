@@ -80,18 +80,60 @@ app.kubernetes.io/component: {{ .role }}
 
 {{/*
 One role's configuration as a YAML map: `config` with the role's own
-`config` merged over it; the gateway's without [store], which only the
-router uses. (dict "root" $ "role" "gateway")
+`config` merged over it. The gateway keeps [store] only when it shares the
+router's PostgreSQL store (intake.gatewayStore); without it the gateway's
+acknowledgements are off (they need a store the replicas share).
+(dict "root" $ "role" "gateway")
 */}}
 {{- define "intake.roleConfig" -}}
-{{- $role := index .root.Values .role -}}
-{{- $merged := mergeOverwrite (deepCopy .root.Values.config) (deepCopy (default (dict) $role.config)) -}}
-{{- if eq .role "gateway" -}}
-{{- /* The gateway opens no state store; without [store] it needs no PostgreSQL URL. Acknowledgements need one (shared by the replicas), so they are off here until the chart gives the gateway the PostgreSQL store. */ -}}
+{{- $merged := include "intake.mergedConfig" . | fromYaml -}}
+{{- if and (eq .role "gateway") (not (include "intake.gatewayStore" .root)) -}}
 {{- $_ := unset $merged "store" -}}
 {{- $_ := set $merged "acknowledgements" (mergeOverwrite (deepCopy (default (dict) $merged.acknowledgements)) (dict "enabled" false)) -}}
 {{- end -}}
 {{- toYaml $merged -}}
+{{- end -}}
+
+{{/* `config` with the role's own `config` merged over it, untouched. */}}
+{{- define "intake.mergedConfig" -}}
+{{- $role := index .root.Values .role -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.config) (deepCopy (default (dict) $role.config))) -}}
+{{- end -}}
+
+{{/*
+"true" when the gateway opens the shared PostgreSQL state store: the store
+is PostgreSQL and an enabled `secrets` entry gives store.postgres_url to the
+gateway. (Acknowledgements, agent replies and the pull channels' cursors
+live there; decision 51.) Takes the root context.
+*/}}
+{{- define "intake.gatewayStore" -}}
+{{- $config := include "intake.mergedConfig" (dict "root" . "role" "gateway") | fromYaml -}}
+{{- if eq (include "intake.storeBackend" $config) "postgres" -}}
+{{- range $name, $secret := .Values.secrets -}}
+{{- if and $secret (ne (toString $secret.enabled) "false") (eq (toString $secret.configKey) "store.postgres_url") (has "gateway" (default (list "gateway" "router") $secret.roles)) -}}
+true
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What in the gateway's configuration needs the shared state store, comma-separated; empty: nothing. */}}
+{{- define "intake.gatewayStoreNeeds" -}}
+{{- $config := include "intake.mergedConfig" (dict "root" . "role" "gateway") | fromYaml -}}
+{{- $needs := list -}}
+{{- if eq (toString (dig "acknowledgements" "enabled" "" $config)) "true" -}}
+{{- $needs = append $needs "acknowledgements.enabled" -}}
+{{- end -}}
+{{- if eq (toString (dig "zendesk_webhook" "enabled" "" $config)) "true" -}}
+{{- $needs = append $needs "zendesk_webhook.enabled (agent replies)" -}}
+{{- end -}}
+{{- if eq (toString (dig "channels" "email" "enabled" "" $config)) "true" -}}
+{{- $needs = append $needs "channels.email (its mailbox cursor)" -}}
+{{- end -}}
+{{- if and (eq (toString (dig "channels" "telegram" "enabled" "" $config)) "true") (eq (toString (dig "channels" "telegram" "mode" "" $config)) "polling") -}}
+{{- $needs = append $needs "channels.telegram polling (its update offset)" -}}
+{{- end -}}
+{{- join ", " $needs -}}
 {{- end -}}
 
 {{/* The backends the chart's own choices depend on, with intake's defaults. */}}
@@ -203,6 +245,10 @@ Checks the chart refuses to render without. Called once, from configmap.yaml.
 {{- end -}}
 {{- if and (eq $store "sqlite") (hasKey (dig "store" (dict) $router) "sqlite_path") -}}
 {{- fail (printf "router: config.store.sqlite_path is set by the chart (the state volume at %s); leave it out of config" (include "intake.stateDir" .)) -}}
+{{- end -}}
+{{- $needs := include "intake.gatewayStoreNeeds" . -}}
+{{- if and $needs (not (include "intake.gatewayStore" .)) -}}
+{{- fail (printf "the gateway needs the shared state store for %s: set config.store.backend = \"postgres\" and give the secrets entry for store.postgres_url the roles [gateway, router] (a SQLite file cannot be shared by gateway pods)" $needs) -}}
 {{- end -}}
 {{- $gateway := include "intake.roleConfig" (dict "root" $root "role" "gateway") | fromYaml -}}
 {{- if or (include "intake.blobIsLocal" $gateway) (include "intake.blobIsLocal" $router) -}}
