@@ -31,8 +31,13 @@ fn chat_event(visitor: &str) -> Value {
     let received = chrono::DateTime::parse_from_rfc3339("2026-12-04T14:57:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let mut event =
-        intake_event::TicketEvent::new("chat", "m-explain-1", contact, "my order is late", received);
+    let mut event = intake_event::TicketEvent::new(
+        "chat",
+        "m-explain-1",
+        contact,
+        "my order is late",
+        received,
+    );
     event.conversation.thread_id = Some("th-explain".to_owned());
     serde_json::from_slice(&event.to_json()).unwrap()
 }
@@ -99,19 +104,30 @@ async fn a_raw_mail_is_normalised_and_its_policy_and_deadline_shown_offline() {
         &arg(&mail),
     ])
     .await;
-    assert!(out.contains("on channel email from email:ann@customer.test"), "{out}");
-    // Only chat is enabled here: the explanation says the router would not take the mail.
     assert!(
-        out.contains("channel priority: email is not consumed by the router (enabled channels: chat)"),
+        out.contains("on channel email from email:ann@customer.test"),
         "{out}"
     );
-    assert!(out.contains("ticket priority: normal; usual group: none"), "{out}");
+    // Only chat is enabled here: the explanation says the router would not take the mail.
+    assert!(
+        out.contains(
+            "channel priority: email is not consumed by the router (enabled channels: chat)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("ticket priority: normal; usual group: none"),
+        "{out}"
+    );
     // The seeds: 12 working hours from Friday 17:57 Moscow is Tuesday 13:57.
     assert!(
         out.contains("sla: policy email on calendar default, answer deadline 2026-12-08 10:57 UTC"),
         "{out}"
     );
-    assert!(out.contains("department (rule 6): none of 0 rule(s) matches"), "{out}");
+    assert!(
+        out.contains("department (rule 6): none of 0 rule(s) matches"),
+        "{out}"
+    );
     assert!(out.contains("original agent (rule 4): off"), "{out}");
 }
 
@@ -121,14 +137,26 @@ async fn a_json_chat_event_shows_its_priority_group_and_deadline_offline() {
     let config = files.config(None, "[rulebook.original_agent]\nenabled = true\n");
     let event = files.write("event.json", &chat_event("v1").to_string());
     let out = explain(&["--offline", "-c", &arg(&config), &arg(&event)]).await;
-    assert!(out.contains("channel priority: 1 of 1 in the router's order (chat)"), "{out}");
-    assert!(out.contains("ticket priority: high; usual group: 7"), "{out}");
+    assert!(
+        out.contains("channel priority: 1 of 1 in the router's order (chat)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ticket priority: high; usual group: 7"),
+        "{out}"
+    );
     assert!(
         out.contains("sla: policy chat on calendar default, answer deadline 2026-12-07 07:02 UTC"),
         "{out}"
     );
-    assert!(out.contains("original agent (rule 4): on, calendar wins"), "{out}");
-    assert!(out.contains("not checked: --offline makes no Zendesk reads"), "{out}");
+    assert!(
+        out.contains("original agent (rule 4): on, calendar wins"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not checked: --offline makes no Zendesk reads"),
+        "{out}"
+    );
 }
 
 /// A requester `chat:v1` whose solved ticket agent X handled; returns X.
@@ -155,8 +183,10 @@ async fn requester_with_earlier_agent(sim: &SimHandle) -> (u64, u64) {
     let ticket: Value = http
         .post(format!("{}/api/v2/tickets", sim.base_url))
         .basic_auth(auth.0, auth.1)
-        .json(&json!({"ticket": {"subject": "late order", "comment": {"body": "late"},
-            "requester_id": requester, "assignee_id": x}}))
+        .json(
+            &json!({"ticket": {"subject": "late order", "comment": {"body": "late"},
+            "requester_id": requester, "assignee_id": x}}),
+        )
         .send()
         .await
         .unwrap()
@@ -188,11 +218,16 @@ async fn an_available_original_agent_is_explained_from_zendesk_reads_only() {
     let config = files.config(Some(&sim), "[rulebook.original_agent]\nenabled = true\n");
     let event = files.write("event.json", &chat_event("v1").to_string());
     let out = explain(&["-c", &arg(&config), &arg(&event)]).await;
-    assert!(out.contains(&format!("agent {x} handled ticket #")), "{out}");
+    assert!(
+        out.contains(&format!("agent {x} handled ticket #")),
+        "{out}"
+    );
     assert!(out.contains("Zendesk status: online"), "{out}");
     assert!(out.contains("available → Xenia Original"), "{out}");
     assert!(
-        out.contains(&format!("decision: assignee {x}, tags [intake_rule_original_agent]")),
+        out.contains(&format!(
+            "decision: assignee {x}, tags [intake_rule_original_agent]"
+        )),
         "{out}"
     );
     let calls = api_calls(&sim);
@@ -202,7 +237,11 @@ async fn an_available_original_agent_is_explained_from_zendesk_reads_only() {
         explained.iter().all(|(method, _)| method == "GET"),
         "only reads: {explained:?}"
     );
-    assert_eq!(sim.state().tickets().len(), tickets_before, "no ticket made");
+    assert_eq!(
+        sim.state().tickets().len(),
+        tickets_before,
+        "no ticket made"
+    );
 }
 
 #[tokio::test]
@@ -233,8 +272,14 @@ async fn an_absent_agent_past_the_deadline_is_explained_with_the_substitute() {
     let out = explain(&["-c", &arg(&config), &arg(&event)]).await;
     assert!(out.contains("absence calendar: on vacation"), "{out}");
     assert!(out.contains("cannot wait"), "{out}");
-    assert!(out.contains(&format!("→ substitute Semyon Substitute (#{s})")), "{out}");
-    assert!(out.contains("intake_rule_original_agent_substitute"), "{out}");
+    assert!(
+        out.contains(&format!("→ substitute Semyon Substitute (#{s})")),
+        "{out}"
+    );
+    assert!(
+        out.contains("intake_rule_original_agent_substitute"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -245,7 +290,13 @@ async fn an_unknown_requester_has_no_earlier_agent() {
     let event = files.write("event.json", &chat_event("nobody").to_string());
     let out = explain(&["-c", &arg(&config), &arg(&event)]).await;
     assert!(out.contains("no Zendesk user for chat:nobody yet"), "{out}");
-    assert!(sim.state().users().iter().all(|u| u["external_id"] != "chat:nobody"), "no user made");
+    assert!(
+        sim.state()
+            .users()
+            .iter()
+            .all(|u| u["external_id"] != "chat:nobody"),
+        "no user made"
+    );
 }
 
 #[tokio::test]
@@ -254,15 +305,31 @@ async fn bad_input_is_a_clear_error_and_help_tells_what_it_does() {
     let config = files.config(None, "");
     let junk = files.write("junk.txt", "\u{0}\u{1} not a mail");
     let out = run_intake(
-        &["route-explain", "--offline", "-c", &arg(&config), &arg(&junk)],
+        &[
+            "route-explain",
+            "--offline",
+            "-c",
+            &arg(&config),
+            &arg(&junk),
+        ],
         TIMEOUT,
     )
     .await;
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("neither a ticket event (JSON) nor a readable mail"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("neither a ticket event (JSON) nor a readable mail"),
+        "{out:?}"
+    );
     let bad_json = files.write("bad.json", "{\"schema\": 1}");
     let out = run_intake(
-        &["route-explain", "--offline", "-c", &arg(&config), &arg(&bad_json)],
+        &[
+            "route-explain",
+            "--offline",
+            "-c",
+            &arg(&config),
+            &arg(&bad_json),
+        ],
         TIMEOUT,
     )
     .await;
@@ -270,7 +337,10 @@ async fn bad_input_is_a_clear_error_and_help_tells_what_it_does() {
     assert!(out.stderr.contains("not a ticket event"), "{out:?}");
     let help = run_intake(&["route-explain", "--help"], TIMEOUT).await;
     assert_eq!(help.code, Some(0));
-    assert!(help.stdout.contains("without changing anything"), "{help:?}");
+    assert!(
+        help.stdout.contains("without changing anything"),
+        "{help:?}"
+    );
     assert!(help.stdout.contains("--offline"), "{help:?}");
 }
 
@@ -289,9 +359,15 @@ async fn a_department_rule_that_matches_is_named_with_why_and_rule_4_is_not_aske
         out.contains(r"department (rule 6): rule 2 of 2, sales: pattern /(?i)\border\b/ in the text → group 6"),
         "{out}"
     );
-    assert!(out.contains("tags [intake_rule_department, intake_department_sales]"), "{out}");
+    assert!(
+        out.contains("tags [intake_rule_department, intake_department_sales]"),
+        "{out}"
+    );
     assert!(out.contains("original agent (rule 4): not asked"), "{out}");
     let mail = files.write("printer.eml", &MAIL.replace("invoice", "printer"));
     let out = explain(&["--offline", "-c", &arg(&config), &arg(&mail)]).await;
-    assert!(out.contains("rule 1 of 2, billing: channel email"), "first match wins: {out}");
+    assert!(
+        out.contains("rule 1 of 2, billing: channel email"),
+        "first match wins: {out}"
+    );
 }

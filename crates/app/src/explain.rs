@@ -127,7 +127,9 @@ async fn explain(
             hit.rule.name,
             hit.rule.slack.as_ref().map_or("none", |s| s.kind()),
         ));
-        out.push("original agent (rule 4): not asked, the request is for another department".into());
+        out.push(
+            "original agent (rule 4): not asked, the request is for another department".into(),
+        );
         return Ok(out);
     }
     out.push(format!(

@@ -113,7 +113,10 @@ impl RawOriginalAgent {
             .map(|s| s.trim().to_lowercase())
             .collect();
         if available_statuses.iter().any(String::is_empty) {
-            ctx.problem(format!("{KEY}.available_statuses"), "must not hold an empty status");
+            ctx.problem(
+                format!("{KEY}.available_statuses"),
+                "must not hold an empty status",
+            );
         }
         let mut status_away = BTreeMap::new();
         for (status, mins) in self.status_away_mins {
@@ -237,10 +240,20 @@ mod tests {
         ] {
             assert!(errors.for_key(key).is_some(), "{key}: {errors}");
         }
-        let absence = errors.for_key("rulebook.original_agent.absence_file").unwrap();
-        assert!(absence.message.contains("absence[0].to"), "{}", absence.message);
-        let unknown = crate::load_from(Some("[rulebook.original_agent]\nsubstitute = 1\n"), &[], &[])
-            .unwrap_err();
+        let absence = errors
+            .for_key("rulebook.original_agent.absence_file")
+            .unwrap();
+        assert!(
+            absence.message.contains("absence[0].to"),
+            "{}",
+            absence.message
+        );
+        let unknown = crate::load_from(
+            Some("[rulebook.original_agent]\nsubstitute = 1\n"),
+            &[],
+            &[],
+        )
+        .unwrap_err();
         assert!(unknown.to_string().contains("substitute"), "{unknown}");
     }
 }

@@ -61,8 +61,15 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, raw: Vec<RawDepartment>) -> Vec<Depart
     for (index, department) in raw.into_iter().enumerate() {
         let key = format!("rulebook.departments[{index}]");
         let name = department.name.trim().to_owned();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            ctx.problem(format!("{key}.name"), "must be lower-case letters, digits or _");
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            ctx.problem(
+                format!("{key}.name"),
+                "must be lower-case letters, digits or _",
+            );
         } else if names.contains(&name) {
             ctx.problem(format!("{key}.name"), format!("{name:?} is listed twice"));
         }
@@ -72,7 +79,10 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, raw: Vec<RawDepartment>) -> Vec<Depart
         }
         for (i, channel) in department.channels.iter().enumerate() {
             if !known.contains(channel) {
-                ctx.problem(format!("{key}.channels[{i}]"), format!("unknown channel {channel:?}"));
+                ctx.problem(
+                    format!("{key}.channels[{i}]"),
+                    format!("unknown channel {channel:?}"),
+                );
             }
         }
         let mut patterns = Vec::new();
@@ -128,7 +138,8 @@ fn slack_target(ctx: &mut Ctx<'_>, key: &str, department: &RawDepartment) -> Opt
         department.slack_bot_token_env.as_deref(),
         department.slack_bot_token_file.as_deref(),
     );
-    let token_given = department.slack_bot_token_env.is_some() || department.slack_bot_token_file.is_some();
+    let token_given =
+        department.slack_bot_token_env.is_some() || department.slack_bot_token_file.is_some();
     let webhook_given =
         department.slack_webhook_url_env.is_some() || department.slack_webhook_url_file.is_some();
     match (&department.slack_channel, webhook_given) {
@@ -142,7 +153,10 @@ fn slack_target(ctx: &mut Ctx<'_>, key: &str, department: &RawDepartment) -> Opt
         (None, true) => webhook.map(|url| SlackTarget::Webhook { url }),
         (None, false) => {
             if token_given {
-                ctx.problem(format!("{key}.slack_channel"), "required with slack_bot_token_*");
+                ctx.problem(
+                    format!("{key}.slack_channel"),
+                    "required with slack_bot_token_*",
+                );
             }
             None
         }
@@ -177,8 +191,13 @@ fn slack_target(ctx: &mut Ctx<'_>, key: &str, department: &RawDepartment) -> Opt
 mod tests {
     #[test]
     fn departments_parse_in_order_with_their_slack() {
-        let env = [("SALES_HOOK".to_owned(), "https://hooks.slack.test/T/B/x".to_owned()),
-                   ("BOT".to_owned(), "xoxb-1".to_owned())];
+        let env = [
+            (
+                "SALES_HOOK".to_owned(),
+                "https://hooks.slack.test/T/B/x".to_owned(),
+            ),
+            ("BOT".to_owned(), "xoxb-1".to_owned()),
+        ];
         let text = r#"
 [[rulebook.departments]]
 name = "sales"
@@ -199,10 +218,19 @@ slack_bot_token_env = "BOT"
         let rules = &config.rulebook.departments;
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].keywords, ["invoice", "счёт"]);
-        assert!(matches!(rules[0].slack, Some(intake_rulebook::SlackTarget::Webhook { .. })));
+        assert!(matches!(
+            rules[0].slack,
+            Some(intake_rulebook::SlackTarget::Webhook { .. })
+        ));
         assert_eq!(rules[1].sender_domains, ["partner.test"]);
-        assert!(matches!(rules[1].slack, Some(intake_rulebook::SlackTarget::PostMessage { .. })));
-        assert!(!format!("{config:?}").contains("hooks.slack.test"), "the webhook URL is a secret");
+        assert!(matches!(
+            rules[1].slack,
+            Some(intake_rulebook::SlackTarget::PostMessage { .. })
+        ));
+        assert!(
+            !format!("{config:?}").contains("hooks.slack.test"),
+            "the webhook URL is a secret"
+        );
     }
 
     #[test]

@@ -39,9 +39,17 @@ impl Processor {
         if let Some(hit) = &rules.department
             && let Some(target) = &hit.rule.slack
         {
-            match rulebook.notify_department(hit, draft.event, ticket_id).await {
-                Ok(()) => note.push_str(&format!(" The department was told in Slack ({}).", target.kind())),
-                Err(error) => note.push_str(&format!(" The Slack notice to the department failed: {error}.")),
+            match rulebook
+                .notify_department(hit, draft.event, ticket_id)
+                .await
+            {
+                Ok(()) => note.push_str(&format!(
+                    " The department was told in Slack ({}).",
+                    target.kind()
+                )),
+                Err(error) => note.push_str(&format!(
+                    " The Slack notice to the department failed: {error}."
+                )),
             }
         }
         self.add_rulebook_note(draft, ticket_id, &note).await;

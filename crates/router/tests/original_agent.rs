@@ -11,11 +11,11 @@ use std::sync::Arc;
 use chrono::{Duration as Span, Utc};
 use harness::{Harness, chat_event, has_tag, routes};
 use intake_event::TicketEvent;
+use intake_router::ChannelRoute;
 use intake_rulebook::{
     Absence, AbsenceCalendar, AbsenceReason, OriginalAgentOptions, Prefer, Rulebook,
     RulebookOptions, TAG_ORIGINAL_AGENT, TAG_SKIPPED, TAG_SUBSTITUTE,
 };
-use intake_router::ChannelRoute;
 use intake_zendesk::TicketUpdate;
 use serde_json::Value;
 
@@ -43,7 +43,12 @@ fn agents(h: &Harness) -> Agents {
     agents
 }
 
-fn absence(agent_id: u64, reason: AbsenceReason, back_in: Span, substitute: Option<u64>) -> Absence {
+fn absence(
+    agent_id: u64,
+    reason: AbsenceReason,
+    back_in: Span,
+    substitute: Option<u64>,
+) -> Absence {
     let now = Utc::now();
     Absence {
         agent_id,
@@ -71,12 +76,20 @@ fn rulebook(h: &Harness, original: OriginalAgentOptions) -> Rulebook {
 /// Starts the router with `rules`, makes the customer's first ticket,
 /// gives it to `agent` and solves it; then the customer writes again.
 /// Returns the second ticket.
-async fn second_request(h: &mut Harness, channels: Vec<ChannelRoute>, rules: Rulebook, agent: u64) -> Value {
+async fn second_request(
+    h: &mut Harness,
+    channels: Vec<ChannelRoute>,
+    rules: Rulebook,
+    agent: u64,
+) -> Value {
     let mut options = h.options(channels);
     options.rulebook = Some(rules);
     h.start_router(options);
-    h.publish(&in_thread(chat_event("r4-1", "v1", "my order is late"), "th-1"))
-        .await;
+    h.publish(&in_thread(
+        chat_event("r4-1", "v1", "my order is late"),
+        "th-1",
+    ))
+    .await;
     let first = h.wait_for_tickets(1).await[0].clone();
     let first_id = first["id"].as_u64().unwrap();
     assert!(!has_tag(&first, TAG_ORIGINAL_AGENT), "no earlier agent yet");
@@ -91,7 +104,8 @@ async fn second_request(h: &mut Harness, channels: Vec<ChannelRoute>, rules: Rul
     let second = h.wait_for_tickets(2).await[1].clone();
     // The note is added once the ticket is recorded.
     let second_id = second["id"].clone();
-    h.wait_until(|h| notes(&ticket(h, &second_id)).len() == 1).await;
+    h.wait_until(|h| notes(&ticket(h, &second_id)).len() == 1)
+        .await;
     h.stop_router().await;
     assert!(h.dead_letters("check").await.is_empty());
     ticket(h, &second_id)
@@ -152,9 +166,15 @@ async fn away_past_the_deadline_goes_to_the_available_substitute() {
     assert_eq!(second["assignee_id"], a.s);
     assert!(has_tag(&second, TAG_SUBSTITUTE), "{second:#}");
     let note = only_note(&second);
-    assert!(note.contains("Xenia Original"), "names the original: {note}");
+    assert!(
+        note.contains("Xenia Original"),
+        "names the original: {note}"
+    );
     assert!(note.contains("on vacation"), "says why: {note}");
-    assert!(note.contains("after this ticket's answer deadline"), "{note}");
+    assert!(
+        note.contains("after this ticket's answer deadline"),
+        "{note}"
+    );
     assert!(note.contains("Semyon Substitute"), "{note}");
 }
 
@@ -164,9 +184,12 @@ async fn away_past_the_deadline_without_a_substitute_is_routed_as_usual_with_a_n
     let a = agents(&h);
     // The substitute named is away too (Zendesk status), so it is not taken.
     assert!(h.sim.state().set_availability(a.s, "offline"));
-    let calendar = AbsenceCalendar::new(vec![
-        absence(a.x, AbsenceReason::SickLeave, Span::days(30), Some(a.s)),
-    ]);
+    let calendar = AbsenceCalendar::new(vec![absence(
+        a.x,
+        AbsenceReason::SickLeave,
+        Span::days(30),
+        Some(a.s),
+    )]);
     let rules = rulebook(
         &h,
         OriginalAgentOptions {
@@ -182,7 +205,10 @@ async fn away_past_the_deadline_without_a_substitute_is_routed_as_usual_with_a_n
     assert!(note.contains("on sick leave"), "{note}");
     assert!(note.contains(&back), "says when X returns: {note}");
     assert!(note.contains("routed as usual"), "{note}");
-    assert!(note.contains("status offline"), "why not the substitute: {note}");
+    assert!(
+        note.contains("status offline"),
+        "why not the substitute: {note}"
+    );
 }
 
 #[tokio::test]
@@ -211,7 +237,10 @@ async fn away_but_back_before_the_deadline_keeps_the_original_agent() {
     assert_eq!(second["assignee_id"], a.x);
     assert!(has_tag(&second, TAG_ORIGINAL_AGENT), "{second:#}");
     let note = only_note(&second);
-    assert!(note.contains("before this ticket's answer deadline"), "{note}");
+    assert!(
+        note.contains("before this ticket's answer deadline"),
+        "{note}"
+    );
     assert!(note.contains("Zendesk status: status Lunch"), "{note}");
 }
 
@@ -263,7 +292,10 @@ async fn calendar_and_zendesk_disagreeing_follow_the_configured_side() {
     assert!(has_tag(&second, TAG_ORIGINAL_AGENT));
     let note = only_note(&second);
     assert!(note.contains("Zendesk status: online"), "{note}");
-    assert!(note.contains("absence calendar: on vacation"), "both sources shown: {note}");
+    assert!(
+        note.contains("absence calendar: on vacation"),
+        "both sources shown: {note}"
+    );
 }
 
 #[tokio::test]

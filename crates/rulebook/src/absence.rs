@@ -140,7 +140,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -161,14 +163,27 @@ mod tests {
         "#;
         let calendar = AbsenceCalendar::parse(text).unwrap();
         assert_eq!(calendar.len(), 2);
-        let vacation = calendar.covering(12, at("2026-12-08T12:00:00+03:00")).unwrap();
+        let vacation = calendar
+            .covering(12, at("2026-12-08T12:00:00+03:00"))
+            .unwrap();
         assert_eq!(vacation.reason, AbsenceReason::Vacation);
         assert_eq!(vacation.substitute_id, Some(13));
         assert_eq!(vacation.to, at("2026-12-11T21:00:00Z"));
-        let lunch = calendar.covering(12, at("2026-12-02T13:30:00+03:00")).unwrap();
+        let lunch = calendar
+            .covering(12, at("2026-12-02T13:30:00+03:00"))
+            .unwrap();
         assert_eq!(lunch.reason, AbsenceReason::Lunch);
-        assert!(calendar.covering(12, at("2026-12-02T14:00:00+03:00")).is_none(), "back at `to`");
-        assert!(calendar.covering(99, at("2026-12-08T12:00:00+03:00")).is_none());
+        assert!(
+            calendar
+                .covering(12, at("2026-12-02T14:00:00+03:00"))
+                .is_none(),
+            "back at `to`"
+        );
+        assert!(
+            calendar
+                .covering(99, at("2026-12-08T12:00:00+03:00"))
+                .is_none()
+        );
     }
 
     #[test]
@@ -190,7 +205,10 @@ mod tests {
         let problems = AbsenceCalendar::parse(text).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("absence[0].to"), "{problems:?}");
-        assert!(problems[1].starts_with("absence[1].substitute_id"), "{problems:?}");
+        assert!(
+            problems[1].starts_with("absence[1].substitute_id"),
+            "{problems:?}"
+        );
         let unknown = AbsenceCalendar::parse(
             "[[absence]]\nagent_id = 1\nfrom = \"2026-12-07T00:00:00Z\"\nto = \"2026-12-08T00:00:00Z\"\nreason = \"holiday\"\n",
         )

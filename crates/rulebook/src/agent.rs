@@ -42,7 +42,9 @@ impl Rulebook {
     pub(crate) async fn original_agent(&self, request: &Request<'_>) -> Rule4 {
         let options = &self.options.original_agent;
         if !options.enabled {
-            return Rule4::none(vec!["off ([rulebook.original_agent] enabled = false)".into()]);
+            return Rule4::none(vec![
+                "off ([rulebook.original_agent] enabled = false)".into(),
+            ]);
         }
         let Some(requester_id) = request.requester_id else {
             return Rule4::none(vec!["no Zendesk requester known (offline)".into()]);
@@ -71,9 +73,16 @@ impl Rulebook {
             "agent {} handled ticket #{} ({})",
             earlier.agent_id,
             earlier.ticket_id,
-            if earlier.open { "open" } else { "recently solved" }
+            if earlier.open {
+                "open"
+            } else {
+                "recently solved"
+            }
         )];
-        let name = match self.eligible(earlier.agent_id, request.channel_group_id).await {
+        let name = match self
+            .eligible(earlier.agent_id, request.channel_group_id)
+            .await
+        {
             Eligible::Yes(name) => name,
             Eligible::No(why) => {
                 lines.push(format!("skipped: {why}"));
@@ -89,7 +98,11 @@ impl Rulebook {
         let original = format!("{name} (#{})", earlier.agent_id);
         let (presence, reports) = self.presence(earlier.agent_id, at).await;
         lines.extend(reports.iter().map(Report::describe));
-        let sources = reports.iter().map(Report::describe).collect::<Vec<_>>().join("; ");
+        let sources = reports
+            .iter()
+            .map(Report::describe)
+            .collect::<Vec<_>>()
+            .join("; ");
         let deadline = request.deadline;
         let (reason, until) = match presence {
             Presence::Available => {
@@ -138,7 +151,11 @@ impl Rulebook {
             when(until),
             when(deadline)
         );
-        lines.push(format!("cannot wait: back {} after the deadline {}", when(until), when(deadline)));
+        lines.push(format!(
+            "cannot wait: back {} after the deadline {}",
+            when(until),
+            when(deadline)
+        ));
         let substitute = options
             .absences
             .covering(earlier.agent_id, at)
@@ -160,7 +177,9 @@ impl Rulebook {
                     };
                 }
                 Err(not_ready) => {
-                    lines.push(format!("substitute #{substitute_id} not taken: {not_ready}"));
+                    lines.push(format!(
+                        "substitute #{substitute_id} not taken: {not_ready}"
+                    ));
                     let note = format!(
                         "{NOTE_PREFIX}: {why}. The substitute #{substitute_id} is not \
                          available either ({not_ready}); routed as usual. {sources}."
@@ -170,11 +189,18 @@ impl Rulebook {
             }
         }
         lines.push("no substitute named → usual routing".into());
-        let note = format!("{NOTE_PREFIX}: {why}. No substitute named; routed as usual. {sources}.");
+        let note =
+            format!("{NOTE_PREFIX}: {why}. No substitute named; routed as usual. {sources}.");
         self.usual(lines, note)
     }
 
-    fn assign(&self, earlier: Earlier, outcome: Rule4Outcome, lines: Vec<String>, note: String) -> Rule4 {
+    fn assign(
+        &self,
+        earlier: Earlier,
+        outcome: Rule4Outcome,
+        lines: Vec<String>,
+        note: String,
+    ) -> Rule4 {
         Rule4 {
             outcome,
             assignee_id: Some(earlier.agent_id),
@@ -219,7 +245,9 @@ impl Rulebook {
         if let Some(group_id) = group_id {
             match self.directory.group_ids(agent_id).await {
                 Ok(groups) if groups.contains(&group_id) => {}
-                Ok(_) => return Eligible::No(format!("no longer in the channel's group {group_id}")),
+                Ok(_) => {
+                    return Eligible::No(format!("no longer in the channel's group {group_id}"));
+                }
                 Err(error) => {
                     SourceFailed {
                         source: ReadSource::Groups,
@@ -254,7 +282,11 @@ impl Rulebook {
 
     /// The three sources' reports and the verdict under the configured
     /// preference; the return is moved to the agent's next working hour.
-    pub(crate) async fn presence(&self, agent_id: u64, at: DateTime<Utc>) -> (Presence, Vec<Report>) {
+    pub(crate) async fn presence(
+        &self,
+        agent_id: u64,
+        at: DateTime<Utc>,
+    ) -> (Presence, Vec<Report>) {
         let options = &self.options.original_agent;
         let policies = self.calendars.current();
         let calendar = options

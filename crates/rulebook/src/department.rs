@@ -29,7 +29,12 @@ pub struct DepartmentRule {
 
 impl PartialEq for DepartmentRule {
     fn eq(&self, other: &Self) -> bool {
-        let patterns = |r: &Self| r.patterns.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
+        let patterns = |r: &Self| {
+            r.patterns
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
         self.name == other.name
             && self.group_id == other.group_id
             && self.channels == other.channels
@@ -89,7 +94,10 @@ fn matches(rule: &DepartmentRule, event: &TicketEvent) -> Option<String> {
 }
 
 fn text_match(rule: &DepartmentRule, event: &TicketEvent) -> Option<String> {
-    let fields = [("subject", event.subject.as_deref().unwrap_or_default()), ("text", event.text.as_str())];
+    let fields = [
+        ("subject", event.subject.as_deref().unwrap_or_default()),
+        ("text", event.text.as_str()),
+    ];
     for (field, value) in fields {
         let lower = value.to_lowercase();
         if let Some(keyword) = rule.keywords.iter().find(|k| lower.contains(k.as_str())) {
@@ -145,17 +153,32 @@ mod tests {
             ..rule("partners")
         };
         let rules = [partners, sales];
-        let hit = first_match(&rules, &mail("ann@customer.test", "Invoice for November", "hi")).unwrap();
+        let hit = first_match(
+            &rules,
+            &mail("ann@customer.test", "Invoice for November", "hi"),
+        )
+        .unwrap();
         assert_eq!((hit.rule.name.as_str(), hit.index), ("sales", 1));
         assert_eq!(hit.why, "keyword \"invoice\" in the subject");
-        let hit = first_match(&rules, &mail("ann@customer.test", "Hello", "Пришлите СЧЁТ, пожалуйста")).unwrap();
+        let hit = first_match(
+            &rules,
+            &mail("ann@customer.test", "Hello", "Пришлите СЧЁТ, пожалуйста"),
+        )
+        .unwrap();
         assert_eq!(hit.why, "keyword \"счёт\" in the text");
-        let hit = first_match(&rules, &mail("ann@customer.test", "q", "your Price List please")).unwrap();
+        let hit = first_match(
+            &rules,
+            &mail("ann@customer.test", "q", "your Price List please"),
+        )
+        .unwrap();
         assert!(hit.why.starts_with("pattern"), "{}", hit.why);
         let hit = first_match(&rules, &mail("bob@Partner.test", "Invoice", "x")).unwrap();
         assert_eq!(hit.rule.name, "partners", "first match wins");
         assert_eq!(hit.why, "channel email, sender domain partner.test");
-        assert_eq!(first_match(&rules, &mail("ann@customer.test", "Printer", "broken")), None);
+        assert_eq!(
+            first_match(&rules, &mail("ann@customer.test", "Printer", "broken")),
+            None
+        );
     }
 
     #[test]
@@ -166,7 +189,11 @@ mod tests {
             ..rule("billing")
         };
         let rules = [rule];
-        assert_eq!(first_match(&rules, &mail("a@b.test", "invoice", "")), None, "wrong channel");
+        assert_eq!(
+            first_match(&rules, &mail("a@b.test", "invoice", "")),
+            None,
+            "wrong channel"
+        );
         let mut chat = mail("a@b.test", "", "where is my invoice");
         chat.channel = "chat".into();
         assert!(first_match(&rules, &chat).is_some());

@@ -18,13 +18,13 @@ pub trait AgentDirectory: Send + Sync {
     async fn group_ids(&self, agent_id: u64) -> Result<Vec<u64>, RulebookError>;
     /// The agent's unified status, None when the account has none
     /// (no omnichannel routing: Zendesk answers 404).
-    async fn availability(
-        &self,
-        agent_id: u64,
-    ) -> Result<Option<AgentAvailability>, RulebookError>;
+    async fn availability(&self, agent_id: u64)
+    -> Result<Option<AgentAvailability>, RulebookError>;
 }
 
-fn not_found_as_none<T>(result: Result<T, intake_zendesk::Error>) -> Result<Option<T>, RulebookError> {
+fn not_found_as_none<T>(
+    result: Result<T, intake_zendesk::Error>,
+) -> Result<Option<T>, RulebookError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(e) if e.status() == Some(404) => Ok(None),
@@ -35,8 +35,10 @@ fn not_found_as_none<T>(result: Result<T, intake_zendesk::Error>) -> Result<Opti
 #[async_trait]
 impl AgentDirectory for Client {
     async fn requested_tickets(&self, requester_id: u64) -> Result<Vec<Ticket>, RulebookError> {
-        Ok(not_found_as_none(Client::requested_tickets(self, requester_id).await)?
-            .unwrap_or_default())
+        Ok(
+            not_found_as_none(Client::requested_tickets(self, requester_id).await)?
+                .unwrap_or_default(),
+        )
     }
 
     async fn user(&self, user_id: u64) -> Result<Option<User>, RulebookError> {

@@ -19,7 +19,9 @@ pub struct Earlier {
 /// is open, or was solved or closed within `window` before `at`.
 pub fn earlier_ticket(tickets: &[Ticket], at: DateTime<Utc>, window: Duration) -> Option<Earlier> {
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    let since = at.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let since = at
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     tickets
         .iter()
         .filter_map(|ticket| {
@@ -52,7 +54,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn ticket(id: u64, status: Status, assignee: Option<u64>, updated: &str) -> Ticket {
@@ -76,12 +80,19 @@ mod tests {
             ticket(4, Status::New, None, "2026-12-10T00:00:00Z"),
         ];
         let found = earlier_ticket(&tickets, now, window).unwrap();
-        assert_eq!((found.ticket_id, found.agent_id, found.open), (3, 13, false));
+        assert_eq!(
+            (found.ticket_id, found.agent_id, found.open),
+            (3, 13, false)
+        );
         // Out of the window, the solved one no longer counts; the open one still does.
         let found = earlier_ticket(&tickets[..2], now, window).unwrap();
         assert_eq!((found.ticket_id, found.agent_id, found.open), (2, 12, true));
         assert_eq!(earlier_ticket(&tickets[..1], now, window), None);
-        assert_eq!(earlier_ticket(&tickets[3..], now, window), None, "no assignee");
+        assert_eq!(
+            earlier_ticket(&tickets[3..], now, window),
+            None,
+            "no assignee"
+        );
     }
 
     #[test]

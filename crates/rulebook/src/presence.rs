@@ -160,11 +160,9 @@ fn latest_away<'a>(reports: impl Iterator<Item = &'a Report>) -> Option<Presence
             until: *until,
         };
         best = match best {
-            Some(Presence::Away { until: best_until, .. })
-                if !returns_later(*until, best_until) =>
-            {
-                best
-            }
+            Some(Presence::Away {
+                until: best_until, ..
+            }) if !returns_later(*until, best_until) => best,
             _ => Some(candidate),
         };
     }
@@ -258,10 +256,17 @@ mod tests {
             combine(Prefer::Zendesk, &both),
             Presence::Away { source: Source::Zendesk, until, .. } if until == Some(at(16))
         ));
-        let unknown = [away(Source::Zendesk, None), away(Source::Absence, Some(at(9)))];
+        let unknown = [
+            away(Source::Zendesk, None),
+            away(Source::Absence, Some(at(9))),
+        ];
         assert!(matches!(
             combine(Prefer::Calendar, &unknown),
-            Presence::Away { source: Source::Absence, until: None, .. }
+            Presence::Away {
+                source: Source::Absence,
+                until: None,
+                ..
+            }
         ));
     }
 

@@ -62,9 +62,15 @@ pub struct NoticeError(pub String);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Posts `text` to the target.
-pub async fn post(http: &reqwest::Client, target: &SlackTarget, text: &str) -> Result<(), NoticeError> {
+pub async fn post(
+    http: &reqwest::Client,
+    target: &SlackTarget,
+    text: &str,
+) -> Result<(), NoticeError> {
     let request = match target {
-        SlackTarget::Webhook { url } => http.post(url.expose_secret()).json(&json!({ "text": text })),
+        SlackTarget::Webhook { url } => http
+            .post(url.expose_secret())
+            .json(&json!({ "text": text })),
         SlackTarget::PostMessage {
             api_base_url,
             channel,

@@ -132,7 +132,11 @@ mod tests {
         let group = state.default_group_id();
         state.add_membership(agent, group);
         assert!(state.set_suspended(agent, true));
-        let user = state.users().into_iter().find(|u| u["id"] == agent).unwrap();
+        let user = state
+            .users()
+            .into_iter()
+            .find(|u| u["id"] == agent)
+            .unwrap();
         assert_eq!(user["suspended"], true);
         assert!(state.remove_membership(agent, group));
         assert!(!state.remove_membership(agent, group), "already gone");
