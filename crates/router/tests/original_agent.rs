@@ -67,6 +67,7 @@ fn rulebook(h: &Harness, original: OriginalAgentOptions) -> Rulebook {
                 enabled: true,
                 ..original
             },
+            departments: Vec::new(),
         },
         Arc::new(h.client.clone()),
         sla,

@@ -70,7 +70,7 @@ pub fn first_match(rules: &[DepartmentRule], event: &TicketEvent) -> Option<Depa
 fn matches(rule: &DepartmentRule, event: &TicketEvent) -> Option<String> {
     let mut why = Vec::new();
     if !rule.channels.is_empty() {
-        if !rule.channels.iter().any(|c| *c == event.channel) {
+        if !rule.channels.contains(&event.channel) {
             return None;
         }
         why.push(format!("channel {}", event.channel));
