@@ -13,6 +13,7 @@ mod parked;
 mod rulebook;
 mod service;
 mod sim;
+mod sla_watch;
 mod way_back;
 
 use std::path::Path;

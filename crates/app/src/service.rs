@@ -377,6 +377,16 @@ async fn build(
             }
         });
         let zendesk = zendesk_client(config)?;
+        crate::sla_watch::spawn(
+            config,
+            &topics,
+            Arc::clone(&bus),
+            Arc::clone(&store),
+            zendesk.clone(),
+            live.clone(),
+            shutdown,
+            tasks,
+        )?;
         let mut options = router_options(config, &topics, live);
         options.rulebook = crate::rulebook::for_router(config, &zendesk, &options.sla);
         let router = Router::new(

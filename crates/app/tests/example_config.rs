@@ -78,7 +78,8 @@ fn the_example_sets_every_key_the_loader_knows() {
     // (a channel section's own keys; the generic ones are checked below).
     let mut probe = "[log]\nx=1\n[service]\nx=1\n[http]\nx=1\n[ops]\nx=1\n[bus]\nx=1\n[bus.embedded]\nx=1\n\
                  [bus.kafka]\nx=1\n[store]\nx=1\n[blob]\nx=1\n[blob.s3]\nx=1\n[zendesk]\nx=1\n[router]\nx=1\n\
-                 [acknowledgements]\nx=1\n[acknowledgements.channels.chat]\nx=1\n"
+                 [acknowledgements]\nx=1\n[acknowledgements.channels.chat]\nx=1\n\
+                 [sla_watch]\nx=1\n"
         .to_owned();
     let channels = intake_app::channel_sections();
     for section in &channels {
@@ -87,7 +88,7 @@ fn the_example_sets_every_key_the_loader_knows() {
     let errors = load_from(Some(&probe), &[]).unwrap_err();
     assert_eq!(
         errors.problems.len(),
-        14 + channels.len(),
+        15 + channels.len(),
         "one unknown key per section: {errors}"
     );
     let example: toml::Table = EXAMPLE.parse().expect("example is TOML");

@@ -30,6 +30,7 @@ mod router;
 mod rulebook;
 mod rulebook_departments;
 mod secret;
+mod sla_watch;
 mod source;
 mod store;
 mod working_time;
@@ -54,6 +55,7 @@ pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::RouterConfig;
 pub use rulebook::RulebookConfig;
+pub use sla_watch::{SlaSlackConfig, SlaSlackTarget, SlaWatchConfig};
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};
@@ -84,6 +86,8 @@ pub struct Config {
     pub zendesk_webhook: ZendeskWebhookConfig,
     /// The support team's rules on new tickets (`[rulebook.*]`).
     pub rulebook: RulebookConfig,
+    /// The 30-minute warning before first-response deadlines (`[sla_watch]`).
+    pub sla_watch: SlaWatchConfig,
 }
 
 /// The file as written: one field per section.
@@ -134,6 +138,9 @@ struct RawConfig {
     /// The support team's rules on new tickets.
     #[serde(default)]
     rulebook: rulebook::RawRulebook,
+    /// The 30-minute warning before first-response deadlines.
+    #[serde(default)]
+    sla_watch: sla_watch::RawSlaWatch,
 }
 
 /// Loads the file at `path` (if any) with the process environment laid over
@@ -239,6 +246,7 @@ fn load_labelled(
         acknowledgements: raw.acknowledgements.validate(&mut ctx),
         zendesk_webhook: raw.zendesk_webhook.validate(&mut ctx),
         rulebook: Default::default(),
+        sla_watch: raw.sla_watch.validate(&mut ctx),
     };
     let calendars: Vec<&str> = config.working_time.sla.calendars().names().collect();
     config.rulebook = raw.rulebook.validate(&mut ctx, &calendars);

@@ -12,6 +12,7 @@ mod error;
 mod parked;
 mod postgres;
 mod replies;
+mod sla_watch;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -21,6 +22,7 @@ pub use error::StoreError;
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use replies::{AgentReply, AgentReplyStatus};
+pub use sla_watch::{SlaStage, SlaWatch};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What an event did in Zendesk.
@@ -230,6 +232,62 @@ pub trait StateStore: Send + Sync {
 
     /// The claimed replies still `pending`, lowest comment id first.
     async fn pending_agent_replies(&self) -> Result<Vec<AgentReply>, StoreError>;
+
+    // ---- SLA watch (issue 14 rule 7): leader leases and the first-response
+    // deadlines of new tickets (migration 0007) ----
+
+    /// Takes the lease `name` for `holder` for `ttl`: true when `holder`
+    /// holds it now (it was free, had expired, or was already `holder`'s,
+    /// which renews it); false while another holder's lease runs. Expiry is
+    /// counted on the database's clock (PostgreSQL) or this machine's (SQLite).
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Extends `holder`'s running lease by `ttl` from now: false when the
+    /// lease is not `holder`'s any more or has expired (then it must be
+    /// acquired again, and whatever the holder was doing may be doubled).
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up if `holder` holds it (no-op otherwise).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Starts watching a ticket's deadline: true when this call recorded it,
+    /// false when the ticket was recorded before (nothing changes, so a
+    /// redelivered outcome does not restart a watch).
+    async fn watch_sla(&self, watch: &SlaWatch) -> Result<bool, StoreError>;
+
+    /// The watch of `ticket_id`, if recorded.
+    async fn sla_watch(&self, ticket_id: u64) -> Result<Option<SlaWatch>, StoreError>;
+
+    /// Watches with something to do at `now`, earliest deadline first (then
+    /// by ticket id), at most `limit`, after the watch `after` (its deadline
+    /// and ticket id: the last of the previous page): `watching` ones whose
+    /// warning time came, `warning` ones, and `warned` ones whose deadline came.
+    async fn due_sla_watches(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        after: Option<(chrono::DateTime<chrono::Utc>, u64)>,
+        limit: usize,
+    ) -> Result<Vec<SlaWatch>, StoreError>;
+
+    /// Moves a watch from stage `from` to `to` at `at`: true when this call
+    /// moved it, false when it was not at `from` (someone else moved it).
+    async fn advance_sla_watch(
+        &self,
+        ticket_id: u64,
+        from: SlaStage,
+        to: SlaStage,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 mod acks;
 mod replies;
+mod sla_watch;
 
 use crate::{
     AckRecord, ConversationRef, Effect, PendingEffect, StateStore, StoreError, TicketLink,
@@ -373,6 +374,55 @@ impl StateStore for SqliteStore {
 
     async fn pending_agent_replies(&self) -> Result<Vec<crate::AgentReply>, StoreError> {
         self.pending_agent_reply_rows().await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.acquire_lease_row(name, holder, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.renew_lease_row(name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.release_lease_row(name, holder).await
+    }
+
+    async fn watch_sla(&self, watch: &crate::SlaWatch) -> Result<bool, StoreError> {
+        self.watch_sla_row(watch).await
+    }
+
+    async fn sla_watch(&self, ticket_id: u64) -> Result<Option<crate::SlaWatch>, StoreError> {
+        self.sla_watch_row(ticket_id).await
+    }
+
+    async fn due_sla_watches(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, u64)>,
+        limit: usize,
+    ) -> Result<Vec<crate::SlaWatch>, StoreError> {
+        self.due_sla_watch_rows(now, after, limit).await
+    }
+
+    async fn advance_sla_watch(
+        &self,
+        ticket_id: u64,
+        from: crate::SlaStage,
+        to: crate::SlaStage,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.advance_sla_watch_row(ticket_id, from, to, at).await
     }
 }
 

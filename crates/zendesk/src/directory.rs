@@ -1,8 +1,6 @@
-//! Reads the rulebook needs about agents and requesters (issue 14): one
-//! user by id (with `suspended`) or external id, and a requester's
-//! tickets. Reads only.
-
-use serde::Deserialize;
+//! Reads the rulebook needs about agents and requesters (issue 14): a user
+//! by external id and a requester's tickets (one user by id, with
+//! `suspended`, is `show_user` in `user_show.rs`). Reads only.
 
 use crate::client::{Call, Client};
 use crate::error::Error;
@@ -11,19 +9,7 @@ use crate::types::{Ticket, User};
 /// Newest requested tickets read per requester (one page).
 pub const REQUESTED_TICKETS_LIMIT: usize = 100;
 
-#[derive(Deserialize)]
-struct UserEnvelope {
-    user: User,
-}
-
 impl Client {
-    /// `GET /api/v2/users/{id}`: the user, including `suspended` and `role`.
-    pub async fn show_user(&self, user_id: u64) -> Result<User, Error> {
-        let call = Call::get("show_user", format!("/api/v2/users/{user_id}"));
-        let envelope: UserEnvelope = self.execute(call).await?.json()?;
-        Ok(envelope.user)
-    }
-
     /// `GET /api/v2/users/search?external_id=..`: the user with that external id.
     pub async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, Error> {
         let call = Call::get("search_users", "/api/v2/users/search".into())

@@ -21,6 +21,7 @@ mod retry;
 pub mod ticket_limit;
 mod types;
 mod user_cache;
+mod user_show;
 
 pub use api::{IDEMPOTENCY_KEY_LIFE, MAX_PAGES, SHOW_MANY_MAX_IDS};
 pub use caller::{for_channel, with_ticket_wait_limit};
