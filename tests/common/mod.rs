@@ -4,6 +4,8 @@
 //! `scripts/test-services` (address in `INTAKE_TEST_KAFKA`).
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -134,6 +136,19 @@ impl World {
         sim_config: SimConfig,
         extra_toml: &str,
     ) -> World {
+        Self::with_store(backend, brokers, sim_config, extra_toml, None).await
+    }
+
+    /// [`World::with_sim`] with `store_toml` as the body of `[store]` (the
+    /// default: a SQLite file in the test's directory; see
+    /// [`postgres::store_toml`]).
+    pub async fn with_store(
+        backend: Backend,
+        brokers: Option<&str>,
+        sim_config: SimConfig,
+        extra_toml: &str,
+        store_toml: Option<&str>,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let sim = start_sim(sim_config).await;
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -169,7 +184,7 @@ listen = "{ops}"
 [bus]
 {bus}
 [store]
-sqlite_path = {store:?}
+{store}
 [blob]
 dir = {blobs:?}
 [zendesk]
@@ -182,13 +197,18 @@ max_attempts = 2
 consumer_group = "router-{topic_prefix}"
 retry_initial_backoff_ms = 100
 retry_max_backoff_secs = 2
+# A router SIGKILLed by a test holds its conversations' claims this long.
+claim_ttl_secs = 3
 [channels.chat]
 secret_file = {secret:?}
 priority = "high"
 tags = ["web"]
 {extra_toml}
 "#,
-                store = dir.path().join("state.sqlite"),
+                store = store_toml.map_or_else(
+                    || format!("sqlite_path = {:?}", dir.path().join("state.sqlite")),
+                    str::to_owned
+                ),
                 blobs = dir.path().join("blobs"),
                 sim_url = sim.base_url,
                 token = dir.path().join("zendesk-token"),

@@ -605,6 +605,7 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
         max_held_events: config.router.max_held_events.get(),
         retry_max_attempts: config.router.retry_max_attempts.get(),
         retry_max_age: config.router.retry_max_age,
+        claim_ttl: config.router.claim_ttl,
         ..RouterOptions::new(topics.clone(), channels)
     }
 }

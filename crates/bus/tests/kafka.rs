@@ -135,7 +135,10 @@ async fn ensure_topics_is_idempotent_and_check_ready_answers() {
 }
 
 /// Reads `min.insync.replicas` of `topic` back from the broker: its value and
-/// whether it was set on the topic (not the broker's default).
+/// whether it was set on the topic (not the broker's default). A topic just
+/// created may not be in the answering broker's metadata yet (KRaft brokers
+/// learn it from the controller a moment later): asked again until listed,
+/// within a generous deadline.
 async fn min_insync_of(brokers: &str, topic: &str) -> (String, bool) {
     use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
     use rdkafka::client::DefaultClientContext;
@@ -143,22 +146,33 @@ async fn min_insync_of(brokers: &str, topic: &str) -> (String, bool) {
         .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client");
-    let described = admin
-        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
-        .await
-        .expect("describe configs");
-    let resource = described
-        .into_iter()
-        .next()
-        .expect("one resource")
-        .expect("topic described");
-    let entry = resource
-        .get("min.insync.replicas")
-        .expect("min.insync.replicas listed");
-    (
-        entry.value.clone().unwrap_or_default(),
-        entry.source == ConfigSource::DynamicTopic,
-    )
+    use std::time::Duration;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let described = admin
+            .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+            .await
+            .expect("describe configs");
+        let listed = described
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .and_then(|resource| {
+                let entry = resource.get("min.insync.replicas")?;
+                Some((
+                    entry.value.clone().unwrap_or_default(),
+                    entry.source == ConfigSource::DynamicTopic,
+                ))
+            });
+        if let Some(found) = listed {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "min.insync.replicas of {topic} not listed within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

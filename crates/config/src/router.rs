@@ -56,6 +56,12 @@ pub(crate) struct RawRouter {
     /// before it goes to the dead-letter queue.
     #[serde(default = "default_retry_max_age_secs")]
     retry_max_age_secs: u64,
+    /// Time to live, in seconds, of the claim a router holds on a
+    /// conversation while it acts on Zendesk for it (fencing between
+    /// replicas, decision 39); renewed every third of it. A router that dies
+    /// holding claims keeps those conversations from the others this long.
+    #[serde(default = "default_claim_ttl_secs")]
+    claim_ttl_secs: u64,
 }
 
 fn default_consumer_group() -> String {
@@ -87,6 +93,9 @@ fn default_retry_max_attempts() -> u64 {
 fn default_retry_max_age_secs() -> u64 {
     6 * 3600
 }
+fn default_claim_ttl_secs() -> u64 {
+    30
+}
 
 impl Default for RawRouter {
     fn default() -> Self {
@@ -102,6 +111,7 @@ impl Default for RawRouter {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age_secs: default_retry_max_age_secs(),
+            claim_ttl_secs: default_claim_ttl_secs(),
         }
     }
 }
@@ -129,6 +139,8 @@ pub struct RouterConfig {
     pub retry_max_attempts: NonZeroUsize,
     /// Longest retrying of one event from its first failure.
     pub retry_max_age: Duration,
+    /// Time to live of a conversation claim (at least 3 s).
+    pub claim_ttl: Duration,
 }
 
 impl RouterConfig {
@@ -216,7 +228,14 @@ impl RawRouter {
         if self.retry_max_age_secs == 0 {
             ctx.problem("router.retry_max_age_secs", "must be at least 1");
         }
+        if self.claim_ttl_secs < 3 {
+            ctx.problem(
+                "router.claim_ttl_secs",
+                "must be at least 3 (a claim is renewed every third of it)",
+            );
+        }
         RouterConfig {
+            claim_ttl: Duration::from_secs(self.claim_ttl_secs.max(3)),
             max_in_flight,
             max_held_events,
             retry_max_attempts,

@@ -56,6 +56,7 @@ fn no_file_gives_every_default() {
     assert_eq!(config.router.max_held_events.get(), 1000);
     assert_eq!(config.router.retry_max_attempts.get(), 100);
     assert_eq!(config.router.retry_max_age, Duration::from_secs(21600));
+    assert_eq!(config.router.claim_ttl, Duration::from_secs(30));
 
     // Chat is enabled by default; without its secret there are no options
     // (the gateway role reports the secret missing, see below).
@@ -387,6 +388,7 @@ retry_max_backoff_secs = 1
 max_in_flight = 0
 retry_max_attempts = 0
 retry_max_age_secs = 0
+claim_ttl_secs = 2
 [channels.chat]
 enabled = "perhaps"
 tags = ["ok", "two words"]
@@ -424,6 +426,7 @@ api_token = "inline-secret-value"
     expect("router.max_in_flight", "at least 1");
     expect("router.retry_max_attempts", "at least 1");
     expect("router.retry_max_age_secs", "at least 1");
+    expect("router.claim_ttl_secs", "at least 3");
     expect("channels.chat.enabled", "invalid type");
     expect("channels.chat.tags[1]", "not a Zendesk tag");
     expect("channels.fax", "unknown key");
@@ -434,7 +437,7 @@ api_token = "inline-secret-value"
     );
     expect("nosuch", "unknown key");
     expect("INTAKE__BAD-NAME", "not a valid override");
-    assert_eq!(errors.problems.len(), 17, "{errors}");
+    assert_eq!(errors.problems.len(), 18, "{errors}");
     assert!(!errors.to_string().contains("inline-secret-value"));
 }
 

@@ -68,6 +68,7 @@ impl Processor {
                     .await?;
             }
         }
+        crate::fence::check_before_write(event_id).await?;
         if let Err(e) = self.zendesk.update_ticket(ticket_id, &update).await {
             return self.comment_failed(draft, ticket_id, e).await;
         }

@@ -106,14 +106,18 @@ impl<T> Lanes<T> {
     }
 
     /// The event of `lane` being worked on is finished: the lane's next
-    /// event may start.
-    pub(crate) fn finish(&mut self, lane: &str) {
-        if let Some(entry) = self.lanes.get_mut(lane) {
-            entry.busy = false;
-            if entry.queue.is_empty() {
-                self.lanes.remove(lane);
-            }
+    /// event may start. True when the lane has nothing more to do (it is
+    /// forgotten).
+    pub(crate) fn finish(&mut self, lane: &str) -> bool {
+        let Some(entry) = self.lanes.get_mut(lane) else {
+            return true;
+        };
+        entry.busy = false;
+        if entry.queue.is_empty() {
+            self.lanes.remove(lane);
+            return true;
         }
+        false
     }
 
     /// The event of `lane` being worked on must wait until `until`: it goes
@@ -169,6 +173,11 @@ impl<T> Lanes<T> {
             .filter(|lane| !lane.busy && lane.not_before.is_none_or(|at| at <= now))
             .filter(|lane| lane.queue.front().is_some_and(|head| head.rank == rank))
             .count()
+    }
+
+    /// Whether `lane` has an event waiting or running.
+    pub(crate) fn contains(&self, lane: &str) -> bool {
+        self.lanes.contains_key(lane)
     }
 
     /// Events waiting in all lanes.

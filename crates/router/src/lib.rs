@@ -12,6 +12,7 @@ mod commit;
 mod conversation;
 mod deadline;
 mod dlq;
+mod fence;
 mod lag;
 mod lanes;
 mod options;
@@ -32,7 +33,7 @@ pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_he
 /// binary can build them from config without naming the calendar crate).
 pub use intake_calendar::refresh::LivePolicies;
 pub use options::{
-    ChannelRoute, RouterOptions, default_consumer_group, default_idle_poll,
+    ChannelRoute, RouterOptions, default_claim_ttl, default_consumer_group, default_idle_poll,
     default_max_held_events, default_max_in_flight, default_retry_initial_backoff,
     default_retry_max_age, default_retry_max_attempts, default_retry_max_backoff, default_sla,
     default_subject_max_chars, in_flight_for,

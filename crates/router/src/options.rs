@@ -73,6 +73,10 @@ pub struct RouterOptions {
     /// The support team's rulebook, asked for the assignee, group, tags and
     /// internal note of every new ticket and follow-up (None: no rules).
     pub rulebook: Option<intake_rulebook::Rulebook>,
+    /// How long a conversation claim lives without renewal (decision 39):
+    /// renewed every third of it while an event runs; a router that died
+    /// holding one keeps its conversation from the others this long.
+    pub claim_ttl: Duration,
 }
 
 impl RouterOptions {
@@ -94,6 +98,7 @@ impl RouterOptions {
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
             rulebook: None,
+            claim_ttl: default_claim_ttl(),
         }
     }
 }
@@ -145,6 +150,10 @@ pub fn default_retry_max_attempts() -> usize {
 
 pub fn default_retry_max_age() -> Duration {
     Duration::from_secs(6 * 3600)
+}
+
+pub fn default_claim_ttl() -> Duration {
+    Duration::from_secs(30)
 }
 
 pub fn default_max_priority_wait() -> Duration {

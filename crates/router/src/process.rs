@@ -188,6 +188,9 @@ pub enum ParkReason {
     TicketLocked,
     /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
     Failing,
+    /// Another router holds the conversation's claim, or this router lost
+    /// it before a write (`fence.rs`): a wait that ends by itself.
+    Claimed,
 }
 
 impl ParkReason {
@@ -197,13 +200,14 @@ impl ParkReason {
             ParkReason::TicketLimit => "ticket_limit",
             ParkReason::TicketLocked => "ticket_locked",
             ParkReason::Failing => "failing",
+            ParkReason::Claimed => "claimed",
         }
     }
 
     /// Whether the wait counts against the event's retry bounds (a
-    /// per-ticket limit hold does not: it ends by itself).
+    /// per-ticket limit hold or a claim does not: it ends by itself).
     pub fn counts_as_failure(self) -> bool {
-        self != ParkReason::TicketLimit
+        !matches!(self, ParkReason::TicketLimit | ParkReason::Claimed)
     }
 }
 
@@ -380,6 +384,7 @@ impl Processor {
         self.store
             .begin_effect(event_id, effect, follow_up_of)
             .await?;
+        crate::fence::check_before_write(event_id).await?;
         let created = match self.zendesk.create_ticket(&ticket, Some(&key)).await {
             Ok(created) => created,
             Err(e) => {

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::RouterError;
 use crate::backoff::Backoff;
 use crate::commit::Commits;
+use crate::fence::Fence;
 use crate::lag::{self, LagClock};
 use crate::lanes::Lanes;
 use crate::options::{ChannelRoute, RouterOptions};
@@ -102,6 +103,11 @@ impl Router {
                     .to_owned(),
             ));
         }
+        if options.claim_ttl < std::time::Duration::from_secs(1) {
+            return Err(RouterError::Config(
+                "claim_ttl must be at least 1 s".to_owned(),
+            ));
+        }
         let processor = Processor {
             store,
             blobs,
@@ -163,11 +169,13 @@ impl Router {
             }
         };
         let stop = shutdown.child_token();
+        let fence = Arc::new(Fence::new(store.clone(), self.options.claim_ttl));
         let worker = Arc::new(Worker {
             processor: self.processor,
             options: self.options.clone(),
             publisher: self.bus.publisher(),
             stop: stop.clone(),
+            fence: fence.clone(),
         });
         let dispatcher = Dispatcher {
             lanes: Lanes::new(slots.len()),
@@ -182,8 +190,11 @@ impl Router {
             store,
             restored,
             parked_reported: None,
+            partitions: HashMap::new(),
+            fence: fence.clone(),
         };
         let result = dispatcher.run().await;
+        fence.release_all().await;
         tracing::info!("router stopped");
         result
     }
@@ -206,6 +217,10 @@ struct Dispatcher {
     restored: HashMap<String, ParkedLane>,
     /// The parked-lanes gauge's last value.
     parked_reported: Option<usize>,
+    /// Per partition with running events: cancelled when it is revoked, so
+    /// they stop before their next Zendesk write (`fence.rs`).
+    partitions: HashMap<(String, i32), CancellationToken>,
+    fence: Arc<Fence>,
 }
 
 impl Dispatcher {
@@ -219,7 +234,7 @@ impl Dispatcher {
                 Ok(()) if self.idle() => self.wait_for_record().await,
                 other => other,
             };
-            self.drop_revoked();
+            self.drop_revoked().await;
             match polled {
                 Ok(()) => poll_backoff = self.backoff(),
                 Err(e) if e.is_retryable() => {
@@ -341,9 +356,13 @@ impl Dispatcher {
     /// stores a position, so the new owner (maybe this router again, from the
     /// committed position) reads them again. Events already running finish;
     /// a retry of one is dropped (see `finished`).
-    fn drop_revoked(&mut self) {
+    async fn drop_revoked(&mut self) {
+        let mut revoked_any = false;
         for slot in &mut self.slots {
             for (topic, partition) in slot.consumer.revoked() {
+                if let Some(running) = self.partitions.remove(&(topic.clone(), partition)) {
+                    running.cancel();
+                }
                 self.commits.forget(&topic, partition);
                 let dropped = self.lanes.drop_waiting(|held| {
                     held.delivery.topic != topic || held.delivery.partition != partition
@@ -354,6 +373,16 @@ impl Dispatcher {
                     dropped,
                     "partition revoked; its waiting events are left to its new owner"
                 );
+                revoked_any = true;
+            }
+        }
+        // Lanes left with nothing to do give their claims up at once, so the
+        // new owner need not wait for them to lapse.
+        if revoked_any {
+            for lane in self.fence.held_lanes() {
+                if !self.lanes.contains(&lane) {
+                    self.fence.release(&lane).await;
+                }
             }
         }
     }
@@ -369,8 +398,13 @@ impl Dispatcher {
             };
             let worker = self.worker.clone();
             let route = self.slots[held.channel].route.clone();
+            let revoked = self
+                .partitions
+                .entry((held.delivery.topic.clone(), held.delivery.partition))
+                .or_default()
+                .clone();
             self.tasks.spawn(async move {
-                let step = worker.process(&route, &held.delivery).await;
+                let step = worker.process(&route, &held.delivery, &lane, revoked).await;
                 Finished { lane, held, step }
             });
         }
@@ -411,14 +445,14 @@ impl Dispatcher {
                 .is_tracked(&delivery.topic, delivery.partition, delivery.offset)
         {
             // Its partition was revoked meanwhile: its new owner retries it.
-            self.lanes.finish(&lane);
+            self.finish_lane(&lane).await;
             return;
         }
         if let Ok(Step::Retry(failure)) = step {
             self.retry_later(lane, held, failure).await;
             return;
         }
-        self.lanes.finish(&lane);
+        self.finish_lane(&lane).await;
         match step {
             Ok(Step::Done) => {
                 if held.retry.is_some() || self.restored.remove(&lane).is_some() {
@@ -500,8 +534,18 @@ impl Dispatcher {
                 }
                 let at = Instant::now();
                 let channel = held.channel;
+                // Another router may take the conversation while it waits.
+                self.fence.release(&lane).await;
                 self.lanes.park(&lane, channel, held, at + wait, at);
             }
+        }
+    }
+
+    /// The running event of `lane` ended: a lane with nothing more to do
+    /// gives its claim up, so another router may take the conversation.
+    async fn finish_lane(&mut self, lane: &str) {
+        if self.lanes.finish(lane) {
+            self.fence.release(lane).await;
         }
     }
 

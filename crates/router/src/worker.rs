@@ -16,6 +16,7 @@ use crate::RouterError;
 use crate::backoff::Backoff;
 use crate::deadline;
 use crate::dlq::{self, DeadLetter, DlqReason};
+use crate::fence::{self, Fence, Refused};
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::outcome;
 use crate::process::{Failure, Outcome, ParkReason, Processor, since_receipt};
@@ -29,11 +30,18 @@ pub(crate) struct Worker {
     /// Cancelled on shutdown (or when one worker hit a fatal error): waits
     /// end early and the event stays unmarked.
     pub(crate) stop: CancellationToken,
+    /// This router's conversation claims (fencing across replicas).
+    pub(crate) fence: Arc<Fence>,
 }
 
 /// The longest a worker waits for a ticket's per-ticket update slot; a
 /// longer hold parks the conversation instead (see `run.rs`).
 pub(crate) const TICKET_WAIT_LIMIT: Duration = Duration::from_secs(2);
+
+/// The shortest and longest wait before asking again for a conversation
+/// another router holds (it may give the claim up before its expiry).
+const CLAIM_RETRY_MIN: Duration = Duration::from_millis(100);
+const CLAIM_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// How handling one delivery ended.
 #[derive(Debug)]
@@ -78,12 +86,16 @@ impl Worker {
         }
     }
 
-    /// Handles one delivery of `route`'s channel until it is done (effect
-    /// recorded or dead-lettered) or the router stops.
+    /// Handles one delivery of `route`'s channel, in `lane`, until it is
+    /// done (effect recorded or dead-lettered) or the router stops. Its
+    /// Zendesk work runs under the lane's claim (`fence.rs`); `revoked` is
+    /// cancelled when the delivery's partition is taken from this router.
     pub(crate) async fn process(
         &self,
         route: &ChannelRoute,
         delivery: &Delivery,
+        lane: &str,
+        revoked: CancellationToken,
     ) -> Result<Step, RouterError> {
         let channel = route.name.as_str();
         let payload = match dlq::payload_blob(delivery) {
@@ -113,16 +125,28 @@ impl Worker {
         // Once per event, from its receipt: a replay computes the same one.
         let deadline = deadline::for_event(&self.options.sla.current(), route, &event);
         let span = tracing::info_span!("event", event_id = %event_id, channel);
-        let handled = intake_zendesk::for_channel(
-            channel,
-            intake_zendesk::with_ticket_wait_limit(
-                TICKET_WAIT_LIMIT,
-                self.processor
-                    .handle_event(route, &event, deadline.as_ref()),
-            ),
-        )
-        .instrument(span)
-        .await;
+        let handled = match self.fence.take(lane, channel, &event_id).await {
+            Ok(claim) => {
+                let work = intake_zendesk::for_channel(
+                    channel,
+                    intake_zendesk::with_ticket_wait_limit(
+                        TICKET_WAIT_LIMIT,
+                        self.processor
+                            .handle_event(route, &event, deadline.as_ref()),
+                    ),
+                );
+                fence::scope(self.fence.clone(), claim, channel, revoked, work)
+                    .instrument(span)
+                    .await
+            }
+            Err(Refused::Busy(remaining)) => Err(Failure::Retry {
+                stage: "conversation_claim",
+                message: "the conversation is claimed by another router".to_owned(),
+                reason: ParkReason::Claimed,
+                resume_in: Some(remaining.clamp(CLAIM_RETRY_MIN, CLAIM_RETRY_MAX)),
+            }),
+            Err(Refused::Failure(failure)) => Err(failure),
+        };
         match handled {
             Ok(effect) => {
                 report(channel, &event_id, &event, &effect, deadline.as_ref());

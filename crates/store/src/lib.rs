@@ -8,6 +8,7 @@
 //! `u64`/[`Uuid`], and every write that must be atomic is one trait call. Both
 //! backends pass the same behavioural suite (`tests/suite`).
 
+mod claims;
 mod error;
 mod parked;
 mod postgres;
@@ -18,6 +19,7 @@ mod sqlite;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use claims::{ClaimAttempt, ConversationClaim};
 pub use error::StoreError;
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
@@ -232,6 +234,31 @@ pub trait StateStore: Send + Sync {
 
     /// The claimed replies still `pending`, lowest comment id first.
     async fn pending_agent_replies(&self) -> Result<Vec<AgentReply>, StoreError>;
+
+    // ---- Conversation claims (issue 13 point 4): fencing across router
+    // replicas, one holder per conversation at a time (migration 0006) ----
+
+    /// Takes the claim on `lane` for `holder` until `ttl` from now, or
+    /// renews it when `holder` still has it (the token stays). A free,
+    /// released or expired claim is taken with a new, higher token; one that
+    /// another holder has unexpired is [`ClaimAttempt::Busy`].
+    async fn claim_conversation(
+        &self,
+        lane: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<ClaimAttempt, StoreError>;
+
+    /// Whether `claim` (its holder and token) is still held for at least
+    /// `margin` more.
+    async fn conversation_claim_held(
+        &self,
+        claim: &ConversationClaim,
+        margin: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives `claim` up; no-op when it lapsed or another holder has it.
+    async fn release_conversation(&self, claim: &ConversationClaim) -> Result<(), StoreError>;
 
     // ---- SLA watch (issue 14 rule 7): leader leases and the first-response
     // deadlines of new tickets (migration 0007) ----

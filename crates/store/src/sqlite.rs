@@ -14,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 mod acks;
+mod claims;
 mod replies;
 mod sla_watch;
 
@@ -374,6 +375,30 @@ impl StateStore for SqliteStore {
 
     async fn pending_agent_replies(&self) -> Result<Vec<crate::AgentReply>, StoreError> {
         self.pending_agent_reply_rows().await
+    }
+
+    async fn claim_conversation(
+        &self,
+        lane: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<crate::ClaimAttempt, StoreError> {
+        self.claim_row(lane, holder, ttl).await
+    }
+
+    async fn conversation_claim_held(
+        &self,
+        claim: &crate::ConversationClaim,
+        margin: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.claim_held_row(claim, margin).await
+    }
+
+    async fn release_conversation(
+        &self,
+        claim: &crate::ConversationClaim,
+    ) -> Result<(), StoreError> {
+        self.release_claim_row(claim).await
     }
 
     async fn try_acquire_lease(

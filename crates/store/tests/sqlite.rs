@@ -42,6 +42,7 @@ suite_tests!(
     a_pending_comment_keeps_its_updated_stamp_until_replaced,
     a_ticket_finds_its_conversation,
     an_agent_reply_is_claimed_once_and_resumed_while_pending,
+    a_conversation_claim_has_one_holder_and_a_growing_token,
     a_lease_has_one_holder_until_released_or_expired,
     sla_watches_are_recorded_once_listed_when_due_and_advanced_once,
 );

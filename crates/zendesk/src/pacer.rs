@@ -10,6 +10,17 @@
 //! The paced rate keeps a small headroom below the limit (see
 //! [`paced_per_minute`]) so that network jitter and a server window that
 //! counts both ends never tip a steady stream into a 429.
+//!
+//! **One budget for all replicas.** The account's limit is shared by every
+//! router (and every other integration), which each bucket alone cannot
+//! know. So every answer's rate-limit headers also set the pace: the
+//! requests the account has left (`X-Rate-Limit-Remaining`,
+//! `ratelimit-remaining`) spread over the time until the window frees up
+//! (`ratelimit-reset`) give a spacing that no send goes faster than until
+//! that reset. Each replica sees the same, shrinking remainder, so together
+//! they slow down as the window fills and speed up as it empties, without
+//! anyone dividing the limit by the number of replicas; an exhausted budget
+//! holds every caller until the reset.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +42,9 @@ pub struct Pacer {
     server_per_minute: Option<u32>,
     next_slot: Option<Instant>,
     paused_until: Option<Instant>,
+    /// The spacing the last answer asked for (its remaining budget spread
+    /// over the time to its reset), and until when it holds.
+    server_spacing: Option<(Duration, Instant)>,
 }
 
 impl Pacer {
@@ -41,6 +55,7 @@ impl Pacer {
             server_per_minute: None,
             next_slot: None,
             paused_until: None,
+            server_spacing: None,
         }
     }
 
@@ -57,6 +72,15 @@ impl Pacer {
         Duration::from_secs(60) / paced_per_minute(self.limit_per_minute())
     }
 
+    /// Time between two sends at `now`: [`Pacer::interval`], or more while
+    /// the account's remaining budget asks for it.
+    pub fn interval_at(&self, now: Instant) -> Duration {
+        match self.server_spacing {
+            Some((spacing, until)) if until > now => self.interval().max(spacing),
+            _ => self.interval(),
+        }
+    }
+
     /// When all callers are held (after a 429), if that is still ahead of `now`.
     pub fn paused_until(&self, now: Instant) -> Option<Instant> {
         self.paused_until.filter(|until| *until > now)
@@ -68,7 +92,7 @@ impl Pacer {
         if let Some(until) = self.paused_until(now) {
             slot = slot.max(until);
         }
-        self.next_slot = Some(slot + self.interval());
+        self.next_slot = Some(slot + self.interval_at(now));
         slot
     }
 
@@ -91,6 +115,16 @@ impl Pacer {
                 let until = now + reset;
                 self.pause_until(until);
                 Some(until)
+            }
+            (Some(remaining), Some(reset)) if !reset.is_zero() => {
+                let spacing = reset / remaining;
+                self.server_spacing = Some((spacing, now + reset));
+                // A slot reserved at the old pace moves out to the new one.
+                if let Some(next) = self.next_slot {
+                    let last = next.checked_sub(self.interval()).unwrap_or(now);
+                    self.next_slot = Some(next.max(last + spacing));
+                }
+                None
             }
             _ => None,
         }
@@ -309,5 +343,114 @@ mod tests {
             "sent {:?} after start",
             sent - start
         );
+    }
+
+    #[test]
+    fn the_accounts_remaining_budget_spaces_the_sends_until_its_reset() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(700);
+        let local = pacer.interval();
+        let low = RateLimitInfo {
+            limit: Some(700),
+            remaining: Some(10),
+            reset: Some(Duration::from_secs(5)),
+        };
+        assert_eq!(pacer.observe(t0, &low), None, "slowed, not paused");
+        assert_eq!(pacer.interval_at(t0), Duration::from_millis(500));
+        let first = pacer.reserve(t0);
+        assert_eq!(first, t0);
+        assert_eq!(pacer.reserve(t0), t0 + Duration::from_millis(500));
+        // Past the reset the local pace is back.
+        let later = t0 + Duration::from_secs(6);
+        assert_eq!(pacer.interval_at(later), local);
+        // A roomy budget never speeds up past the local pace.
+        let roomy = RateLimitInfo {
+            remaining: Some(690),
+            reset: Some(Duration::from_secs(1)),
+            ..low
+        };
+        pacer.observe(later, &roomy);
+        assert_eq!(pacer.interval_at(later), local);
+    }
+
+    /// A sliding 60-second window like Zendesk's account limit (and the
+    /// simulator's): what it answers to a request at `now`.
+    struct Account {
+        limit: usize,
+        sent: std::collections::VecDeque<Instant>,
+        refused: usize,
+    }
+
+    impl Account {
+        fn request(&mut self, now: Instant) -> RateLimitInfo {
+            let window = Duration::from_secs(60);
+            while self
+                .sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                self.sent.pop_front();
+            }
+            if self.sent.len() >= self.limit {
+                self.refused += 1;
+            } else {
+                self.sent.push_back(now);
+            }
+            let reset = self.sent.front().map_or(window, |oldest| {
+                let leaves = (*oldest + window).duration_since(now);
+                Duration::from_secs(leaves.as_millis().div_ceil(1000).max(1) as u64)
+            });
+            RateLimitInfo {
+                limit: Some(self.limit as u32),
+                remaining: Some(self.limit.saturating_sub(self.sent.len()) as u32),
+                reset: Some(reset),
+            }
+        }
+    }
+
+    /// Two routers, each configured with the whole account limit, send as
+    /// fast as their pacers let them for ten minutes against one account
+    /// window: the answers' remaining budget slows both so that together
+    /// they stay under the limit (no refusals), and they still use most of
+    /// it. Without the spacing from the answers (only the local bucket and
+    /// the pause at zero) the same run is refused.
+    #[test]
+    fn two_replicas_share_one_account_budget_without_refusals() {
+        let run = |use_answers: bool| {
+            let t0 = Instant::now();
+            let mut account = Account {
+                limit: 700,
+                sent: std::collections::VecDeque::new(),
+                refused: 0,
+            };
+            let mut pacers = [Pacer::new(700), Pacer::new(700)];
+            let mut next: Vec<Instant> = pacers.iter_mut().map(|p| p.reserve(t0)).collect();
+            let end = t0 + Duration::from_secs(600);
+            let mut sent = 0usize;
+            loop {
+                let who = usize::from(next[1] < next[0]);
+                let now = next[who];
+                if now >= end {
+                    break;
+                }
+                let mut info = account.request(now);
+                sent += 1;
+                if !use_answers {
+                    info.reset = info.reset.filter(|_| info.remaining == Some(0));
+                }
+                pacers[who].observe(now, &info);
+                next[who] = pacers[who].reserve(now);
+            }
+            (sent - account.refused, account.refused)
+        };
+        let (accepted, refused) = run(true);
+        assert_eq!(refused, 0, "refusals with the shared budget");
+        let per_minute = accepted as f64 / 10.0;
+        assert!(per_minute >= 0.9 * 700.0, "{per_minute} a minute");
+        let (_, refused_alone) = run(false);
+        eprintln!(
+            "shared budget: {per_minute}/min, 0 refused; without it: {refused_alone} refused"
+        );
+        assert!(refused_alone > 0, "refused without the answers' spacing");
     }
 }

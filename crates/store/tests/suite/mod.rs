@@ -613,6 +613,155 @@ pub async fn an_agent_reply_is_claimed_once_and_resumed_while_pending(store: Arc
     );
 }
 
+/// One holder per conversation: a second holder is refused while the claim
+/// is alive, a renewal keeps the token, and a claim taken anew (after it
+/// lapsed or was released) always has a higher token, so the first holder
+/// can tell it lost the claim even if it took it back.
+pub async fn a_conversation_claim_has_one_holder_and_a_growing_token(store: Arc<dyn StateStore>) {
+    use intake_store::ClaimAttempt;
+    use std::time::Duration;
+
+    let long = Duration::from_secs(60);
+    let held = |attempt: ClaimAttempt| match attempt {
+        ClaimAttempt::Held(claim) => claim,
+        other => panic!("not held: {other:?}"),
+    };
+    let a = held(
+        store
+            .claim_conversation("thread:chat:c1", "router-a", long)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (a.lane.as_str(), a.holder.as_str()),
+        ("thread:chat:c1", "router-a")
+    );
+    match store
+        .claim_conversation("thread:chat:c1", "router-b", long)
+        .await
+        .unwrap()
+    {
+        ClaimAttempt::Busy { holder, remaining } => {
+            assert_eq!(holder, "router-a");
+            assert!(remaining > Duration::from_secs(30), "{remaining:?}");
+        }
+        other => panic!("a second holder got the claim: {other:?}"),
+    }
+    // Another conversation is free for b.
+    let other = held(
+        store
+            .claim_conversation("thread:chat:c2", "router-b", long)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(other.token, a.token);
+    let renewed = held(
+        store
+            .claim_conversation("thread:chat:c1", "router-a", long)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(renewed, a, "a renewal keeps the token");
+    assert!(
+        store
+            .conversation_claim_held(&a, Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .conversation_claim_held(&a, Duration::from_secs(120))
+            .await
+            .unwrap(),
+        "held, but not for the margin asked"
+    );
+    // b's release of a claim it does not hold changes nothing.
+    let forged = intake_store::ConversationClaim {
+        holder: "router-b".to_owned(),
+        ..a.clone()
+    };
+    store.release_conversation(&forged).await.unwrap();
+    assert!(
+        store
+            .conversation_claim_held(&a, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+
+    // A short claim lapses: b takes it (waiting on the condition, bounded).
+    let short = held(
+        store
+            .claim_conversation("thread:chat:c3", "router-a", Duration::from_millis(200))
+            .await
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let b = loop {
+        match store
+            .claim_conversation("thread:chat:c3", "router-b", long)
+            .await
+            .unwrap()
+        {
+            ClaimAttempt::Held(claim) => break claim,
+            ClaimAttempt::Busy { remaining, .. } => {
+                assert!(remaining <= Duration::from_millis(200), "{remaining:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the claim never lapsed"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert!(b.token > short.token, "{b:?} after {short:?}");
+    assert!(
+        !store
+            .conversation_claim_held(&short, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    // a's late renewal of the lapsed claim is refused, its release is a no-op.
+    assert!(matches!(
+        store
+            .claim_conversation("thread:chat:c3", "router-a", long)
+            .await
+            .unwrap(),
+        ClaimAttempt::Busy { .. }
+    ));
+    store.release_conversation(&short).await.unwrap();
+    assert!(
+        store
+            .conversation_claim_held(&b, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    // Released: a takes it again, with a token above every earlier one.
+    store.release_conversation(&b).await.unwrap();
+    assert!(
+        !store
+            .conversation_claim_held(&b, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    let again = held(
+        store
+            .claim_conversation("thread:chat:c3", "router-a", long)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        again.token > b.token && again.token > short.token,
+        "{again:?}"
+    );
+    assert!(
+        !store
+            .conversation_claim_held(&short, Duration::ZERO)
+            .await
+            .unwrap(),
+        "the old token stays lost"
+    );
+}
+
 pub async fn a_lease_has_one_holder_until_released_or_expired(store: Arc<dyn StateStore>) {
     use std::time::Duration;
     let long = Duration::from_secs(60);
