@@ -86,6 +86,33 @@ enum Command {
         #[command(subcommand)]
         action: ZendeskAction,
     },
+    /// Explain how the router would route one event, without changing anything.
+    ///
+    /// Prints, for a ticket event (JSON, as on the bus) or a raw mail file
+    /// (normalised like the email channel does), which rule of each kind
+    /// would fire and why: the channel's priority, the SLA policy and answer
+    /// deadline, the department rule (rule 6) and rule 4 (the original agent,
+    /// with what each availability source says). Only reads Zendesk (the requester, their tickets, the
+    /// agent, groups and availability); with --offline it reads nothing.
+    RouteExplain {
+        /// Configuration file (TOML). Environment variables INTAKE__SECTION__KEY override it.
+        #[arg(long, short, env = "INTAKE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Make no Zendesk reads (rule 4 is then not checked); no Zendesk credentials needed.
+        #[arg(long)]
+        offline: bool,
+        /// The Zendesk requester's user id, instead of looking it up by external id or e-mail.
+        #[arg(long)]
+        requester_id: Option<u64>,
+        /// When a raw mail was received, RFC 3339 (default: now). A JSON event has its own.
+        #[arg(long)]
+        received_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The support address a raw mail came to (for auto-reply detection).
+        #[arg(long, default_value = "help@localhost")]
+        mailbox: String,
+        /// The event: a ticket event as JSON, or a raw mail (.eml).
+        file: PathBuf,
+    },
     /// Conversations the router has parked (per-ticket limit, ticket lock,
     /// repeated failures) and when they resume.
     Parked {
@@ -236,6 +263,24 @@ fn main() -> ExitCode {
                 config,
                 action: ZendeskAction::Setup { dry_run },
             } => intake_app::zendesk_setup(config.as_deref(), dry_run).await,
+            Command::RouteExplain {
+                config,
+                offline,
+                requester_id,
+                received_at,
+                mailbox,
+                file,
+            } => {
+                intake_app::route_explain(intake_app::ExplainOptions {
+                    config,
+                    input: file,
+                    offline,
+                    requester_id,
+                    received_at,
+                    mailbox,
+                })
+                .await
+            }
             Command::Parked { config, action } => {
                 let action = match action {
                     ParkedAction::List => intake_app::ParkedAction::List,

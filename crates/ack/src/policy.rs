@@ -72,11 +72,11 @@ pub fn static_rules(
     has_sender: bool,
 ) -> Result<(), Suppression> {
     match outcome.effect {
-        OutcomeEffect::Created | OutcomeEffect::FollowUp => {}
+        // A request passed to another department gets the notice that it
+        // was passed on (the rulebook makes it mandatory).
+        OutcomeEffect::Created | OutcomeEffect::FollowUp | OutcomeEffect::RoutedToDepartment => {}
         OutcomeEffect::Commented => return Err(Suppression::Comment),
-        OutcomeEffect::DeadLettered | OutcomeEffect::RoutedToDepartment => {
-            return Err(Suppression::OtherEffect);
-        }
+        OutcomeEffect::DeadLettered => return Err(Suppression::OtherEffect),
     }
     if outcome.auto_submitted {
         return Err(Suppression::AutoSubmitted);
@@ -144,16 +144,13 @@ mod tests {
     }
 
     #[test]
-    fn new_tickets_and_follow_ups_are_acknowledged_and_nothing_else() {
+    fn new_tickets_follow_ups_and_department_hand_overs_are_acknowledged_and_nothing_else() {
         let cases = [
             (OutcomeEffect::Created, Ok(())),
             (OutcomeEffect::FollowUp, Ok(())),
             (OutcomeEffect::Commented, Err(Suppression::Comment)),
             (OutcomeEffect::DeadLettered, Err(Suppression::OtherEffect)),
-            (
-                OutcomeEffect::RoutedToDepartment,
-                Err(Suppression::OtherEffect),
-            ),
+            (OutcomeEffect::RoutedToDepartment, Ok(())),
         ];
         for (effect, expected) in cases {
             assert_eq!(

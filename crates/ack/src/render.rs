@@ -5,6 +5,8 @@
 //! Template context:
 //! - `ticket_id`: the Zendesk ticket number;
 //! - `follow_up`: true when the ticket follows up a closed one;
+//! - `routed`: true when the rulebook passed the request to another
+//!   department (rule 6): the customer is told so, and no deadline is given;
 //! - `deadline`: when the first answer is due (`time`, `zone`, `day`,
 //!   `rfc3339`), absent when no SLA policy covers the channel;
 //! - `back`: when the team is back (same fields), present only when the
@@ -28,7 +30,8 @@ use crate::format::{Language, Worded, word};
 /// The built-in Russian template (written the way a friendly person in the
 /// team would answer).
 pub const DEFAULT_TEMPLATE_RU: &str = "\
-{% if follow_up %}Здравствуйте! Спасибо, что написали снова. Мы открыли новое обращение № {{ ticket_id }}, чтобы продолжить разговор.\
+{% if routed %}Здравствуйте! Спасибо, что написали. Ваш вопрос ведёт другой отдел нашей компании, поэтому мы уже передали его коллегам (обращение № {{ ticket_id }}). Они скоро с вами свяжутся.\
+{% else %}{% if follow_up %}Здравствуйте! Спасибо, что написали снова. Мы открыли новое обращение № {{ ticket_id }}, чтобы продолжить разговор.\
 {% else %}Здравствуйте! Спасибо, что написали. Ваше обращение получило номер {{ ticket_id }}.{% endif %}
 {% if back %}Сейчас у нас нерабочее время, мы вернёмся {{ back.day }} в {{ back.time }} {{ back.zone }}.
 {% endif %}{% if deadline %}Мы ответим до {{ deadline.time }} {{ deadline.zone }} {{ deadline.day }}.\
@@ -37,11 +40,12 @@ pub const DEFAULT_TEMPLATE_RU: &str = "\
 
 К сожалению, не все вложения дошли до нас:
 {% for file in omitted %}— {{ file.filename }}{% if file.size %} ({{ file.size }}){% endif %}: {{ file.why }}
-{% endfor %}Если они нужны, пришлите, пожалуйста, ссылку на файлы в облачном хранилище или несколько писем поменьше.{% endif %}";
+{% endfor %}Если они нужны, пришлите, пожалуйста, ссылку на файлы в облачном хранилище или несколько писем поменьше.{% endif %}{% endif %}";
 
 /// The built-in English template.
 pub const DEFAULT_TEMPLATE_EN: &str = "\
-{% if follow_up %}Hi! Thanks for writing again. We have opened ticket #{{ ticket_id }} to pick up where we left off.\
+{% if routed %}Hi! Thanks for getting in touch. Your question is one for another team of ours, so we have passed it on to them (request #{{ ticket_id }}). Someone will be in touch soon.\
+{% else %}{% if follow_up %}Hi! Thanks for writing again. We have opened ticket #{{ ticket_id }} to pick up where we left off.\
 {% else %}Hi! Thanks for getting in touch. Your request is ticket #{{ ticket_id }}.{% endif %}
 {% if back %}We are out of the office right now and back {{ back.day }} at {{ back.time }} {{ back.zone }}.
 {% endif %}{% if deadline %}We will reply by {{ deadline.time }} {{ deadline.zone }} {{ deadline.day }}.\
@@ -50,7 +54,7 @@ pub const DEFAULT_TEMPLATE_EN: &str = "\
 
 Unfortunately, not all of your attachments reached us:
 {% for file in omitted %}- {{ file.filename }}{% if file.size %} ({{ file.size }}){% endif %}: {{ file.why }}
-{% endfor %}If we need them, please send a link to the files on a file-sharing service, or several smaller messages.{% endif %}";
+{% endfor %}If we need them, please send a link to the files on a file-sharing service, or several smaller messages.{% endif %}{% endif %}";
 
 /// The built-in template of `language`.
 pub fn default_template(language: Language) -> &'static str {
@@ -172,6 +176,7 @@ pub fn check_template(text: &str) -> Result<(), String> {
 struct Context {
     ticket_id: Option<u64>,
     follow_up: bool,
+    routed: bool,
     deadline: Option<Worded>,
     back: Option<Worded>,
     channel: String,
@@ -198,6 +203,7 @@ fn context(
     Context {
         ticket_id: outcome.ticket_id,
         follow_up: outcome.effect == OutcomeEffect::FollowUp,
+        routed: outcome.effect == OutcomeEffect::RoutedToDepartment,
         deadline: deadline.map(|d| word(d.due_at, zone, language)),
         back,
         channel: outcome.channel.clone(),

@@ -255,3 +255,22 @@ fn attachments_left_out_are_named_in_both_languages() {
     );
     assert!(plain.ends_with("just reply to this message."), "{plain}");
 }
+
+#[test]
+fn a_request_passed_to_another_department_is_told_so_in_both_languages() {
+    let mut routed = outcome("email", "2026-12-04T17:57:00+03:00", Some("ru"));
+    routed.effect = OutcomeEffect::RoutedToDepartment;
+    routed.outcome_id = outcome_id(routed.event_id.unwrap(), routed.effect);
+    routed.deadline = None;
+    assert_eq!(
+        render(&routed, Language::En),
+        "Здравствуйте! Спасибо, что написали. Ваш вопрос ведёт другой отдел нашей компании, \
+         поэтому мы уже передали его коллегам (обращение № 4711). Они скоро с вами свяжутся."
+    );
+    routed.contact.locale = Some("en-GB".to_owned());
+    assert_eq!(
+        render(&routed, Language::Ru),
+        "Hi! Thanks for getting in touch. Your question is one for another team of ours, so we \
+         have passed it on to them (request #4711). Someone will be in touch soon."
+    );
+}

@@ -387,12 +387,14 @@ async fn build(
             shutdown,
             tasks,
         )?;
+        let mut options = router_options(config, &topics, live);
+        options.rulebook = crate::rulebook::for_router(config, &zendesk, &options.sla);
         let router = Router::new(
             Arc::clone(&bus),
             store,
             Arc::clone(&blobs),
             zendesk,
-            router_options(config, &topics, live),
+            options,
         )
         .context("cannot build the router")?;
         let token = shutdown.clone();

@@ -28,6 +28,8 @@ mod general;
 mod http;
 mod problems;
 mod router;
+mod rulebook;
+mod rulebook_departments;
 mod secret;
 mod sla_watch;
 mod source;
@@ -54,6 +56,7 @@ pub use http::{HttpConfig, OpsConfig, UNAUTHENTICATED_BODY_ALLOWANCE_BYTES};
 pub use intake_telemetry::LogFormat;
 pub use problems::{ConfigErrors, Problem};
 pub use router::{AutomaticMessages, RouterConfig};
+pub use rulebook::RulebookConfig;
 pub use sla_watch::{SlaSlackConfig, SlaSlackTarget, SlaWatchConfig};
 pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
@@ -83,6 +86,8 @@ pub struct Config {
     pub acknowledgements: AcknowledgementsConfig,
     /// The Zendesk webhook of agent comments (`[zendesk_webhook]`).
     pub zendesk_webhook: ZendeskWebhookConfig,
+    /// The support team's rules on new tickets (`[rulebook.*]`).
+    pub rulebook: RulebookConfig,
     /// The 30-minute warning before first-response deadlines (`[sla_watch]`).
     pub sla_watch: SlaWatchConfig,
 }
@@ -132,6 +137,9 @@ struct RawConfig {
     /// The Zendesk webhook of agent comments.
     #[serde(default)]
     zendesk_webhook: zendesk_webhook::RawZendeskWebhook,
+    /// The support team's rules on new tickets.
+    #[serde(default)]
+    rulebook: rulebook::RawRulebook,
     /// The 30-minute warning before first-response deadlines.
     #[serde(default)]
     sla_watch: sla_watch::RawSlaWatch,
@@ -225,7 +233,7 @@ fn load_labelled(
     let service = raw.service.validate(&mut ctx);
     let http = raw.http.validate(&mut ctx);
     let ops = raw.ops.validate(&mut ctx, &http);
-    let config = Config {
+    let mut config = Config {
         log,
         service,
         http,
@@ -239,8 +247,11 @@ fn load_labelled(
         working_time: working_time::validate(&mut ctx, raw.calendars, raw.sla),
         acknowledgements: raw.acknowledgements.validate(&mut ctx),
         zendesk_webhook: raw.zendesk_webhook.validate(&mut ctx),
+        rulebook: Default::default(),
         sla_watch: raw.sla_watch.validate(&mut ctx),
     };
+    let calendars: Vec<&str> = config.working_time.sla.calendars().names().collect();
+    config.rulebook = raw.rulebook.validate(&mut ctx, &calendars);
     let mut problems = ctx.problems;
     let missing = [
         (needs.router, config.require_router()),

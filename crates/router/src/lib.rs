@@ -26,6 +26,7 @@ pub mod plan;
 mod process;
 mod recover;
 mod requester;
+mod rules;
 mod run;
 mod telemetry;
 mod token;

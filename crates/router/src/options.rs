@@ -84,6 +84,9 @@ pub struct RouterOptions {
     pub retry_max_attempts: usize,
     /// Longest time one event is retried from its first failure.
     pub retry_max_age: Duration,
+    /// The support team's rulebook, asked for the assignee, group, tags and
+    /// internal note of every new ticket and follow-up (None: no rules).
+    pub rulebook: Option<intake_rulebook::Rulebook>,
     /// How long a conversation claim lives without renewal (decision 39):
     /// renewed every third of it while an event runs; a router that died
     /// holding one keeps its conversation from the others this long.
@@ -112,6 +115,7 @@ impl RouterOptions {
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
+            rulebook: None,
             claim_ttl: default_claim_ttl(),
             automatic_messages: AutomaticMessages::default(),
             cross_channel: Some(crate::CrossChannelOptions::default()),

@@ -43,6 +43,7 @@ pub(crate) fn for_effect(
         } => (OutcomeEffect::FollowUp, ticket_id),
         Outcome::Created { ticket_id, .. } => (OutcomeEffect::Created, ticket_id),
         Outcome::Commented { ticket_id } => (OutcomeEffect::Commented, ticket_id),
+        Outcome::Routed { ticket_id, .. } => (OutcomeEffect::RoutedToDepartment, ticket_id),
     };
     let mut built = from_event(event, effect);
     built.ticket_id = Some(ticket_id);

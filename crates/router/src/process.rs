@@ -104,6 +104,31 @@ pub enum Outcome {
     /// An automatic message that became nothing (see `automatic.rs`): no
     /// effect, no outcome.
     Dropped,
+    /// A ticket was created in a department's group (rulebook rule 6).
+    Routed {
+        ticket_id: u64,
+        already_in_zendesk: bool,
+    },
+}
+
+/// The outcome of a ticket creation recorded with `effect`.
+pub(crate) fn created_outcome(
+    effect: Effect,
+    ticket_id: u64,
+    follow_up_of: Option<u64>,
+    already_in_zendesk: bool,
+) -> Outcome {
+    match effect {
+        Effect::Routed => Outcome::Routed {
+            ticket_id,
+            already_in_zendesk,
+        },
+        _ => Outcome::Created {
+            ticket_id,
+            follow_up_of,
+            already_in_zendesk,
+        },
+    }
 }
 
 /// Why handling an event did not finish.
@@ -220,6 +245,8 @@ pub struct Processor {
     pub automatic_messages: crate::AutomaticMessages,
     /// Two-channel near-duplicates (`near_duplicate.rs`); None: off.
     pub cross_channel: Option<crate::CrossChannelOptions>,
+    /// The rulebook asked on every ticket creation (`rules.rs`), if any.
+    pub rulebook: Option<intake_rulebook::Rulebook>,
 }
 
 /// How one try of the planned action ended.
@@ -369,10 +396,11 @@ impl Processor {
     ) -> Result<Attempt, Failure> {
         let event_id = draft.event.event_id;
         let key = event_id.to_string();
-        let effect = if follow_up_of.is_some() {
-            Effect::FollowUp
-        } else {
-            Effect::Created
+        let rules = self.rulebook_decision(draft).await;
+        let effect = match (&rules.department, follow_up_of) {
+            (Some(_), _) => Effect::Routed,
+            (None, Some(_)) => Effect::FollowUp,
+            (None, None) => Effect::Created,
         };
         if key_may_have_expired(draft.event)
             && let Some(outcome) = self
@@ -386,9 +414,10 @@ impl Processor {
             comment: draft.comment(draft.first_comment()),
             requester_id: Some(draft.requester_id),
             priority: draft.route.priority,
-            tags: draft.tags(),
+            tags: crate::rules::with_rule_tags(draft.tags(), &rules),
             external_id: Some(key.clone()),
-            group_id: draft.route.group_id,
+            group_id: rules.group_id.or(draft.route.group_id),
+            assignee_id: rules.assignee_id,
             via_followup_source_id: follow_up_of,
             metadata: Some(event_metadata(event_id)),
             custom_fields: draft.custom_fields(self.deadline_field_id),
@@ -450,12 +479,14 @@ impl Processor {
             .store
             .record_event(event_id, link, draft.conversation)
             .await?;
+        self.after_create(draft, recorded.ticket_id, &rules).await;
         crashpoint("router.before_offset_store");
-        Ok(Attempt::Done(Outcome::Created {
-            ticket_id: recorded.ticket_id,
+        Ok(Attempt::Done(created_outcome(
+            effect,
+            recorded.ticket_id,
             follow_up_of,
-            already_in_zendesk: created.idempotency_hit,
-        }))
+            created.idempotency_hit,
+        )))
     }
 }
 

@@ -93,11 +93,12 @@ impl Processor {
             .record_event(event_id, link, conversation)
             .await?;
         crashpoint("router.before_offset_store");
-        Ok(Some(Outcome::Created {
-            ticket_id: recorded.ticket_id,
+        Ok(Some(crate::process::created_outcome(
+            effect,
+            recorded.ticket_id,
             follow_up_of,
-            already_in_zendesk: true,
-        }))
+            true,
+        )))
     }
 
     /// Looks for the pending comment of `event_id` among the ticket's newest

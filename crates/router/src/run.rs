@@ -116,6 +116,7 @@ impl Router {
             deadline_field_id: options.deadline_field_id,
             automatic_messages: options.automatic_messages,
             cross_channel: options.cross_channel.clone(),
+            rulebook: options.rulebook.clone(),
         };
         Ok(Self {
             bus,

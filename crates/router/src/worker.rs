@@ -256,6 +256,19 @@ fn report(
                 .map(|d| (d.due_at - event.received_at).to_std().unwrap_or_default()),
         }
         .emit(),
+        Outcome::Routed {
+            ticket_id,
+            already_in_zendesk,
+        } => TicketCreated {
+            channel,
+            event_id,
+            ticket_id,
+            follow_up_of: None,
+            already_in_zendesk,
+            receipt_to_ticket: since_receipt(event),
+            until_deadline: None,
+        }
+        .emit(),
         Outcome::Commented { ticket_id } => CommentAdded {
             channel,
             event_id,

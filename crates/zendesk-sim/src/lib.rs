@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod config;
 mod conn;
+mod directory;
 mod error;
 mod faults;
 mod html;
@@ -120,6 +121,7 @@ impl Simulator {
     fn router(state: SimState) -> Router {
         let inner = api_routes()
             .merge(admin::routes())
+            .merge(directory::routes())
             .route("/", get(html::index))
             .with_state(state.clone());
         Router::new()

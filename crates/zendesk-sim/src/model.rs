@@ -111,6 +111,10 @@ pub struct User {
     /// (`api/identities.rs`).
     #[serde(default)]
     pub identities: Vec<AddedIdentity>,
+    /// Zendesk's `suspended`: a suspended user cannot sign in (Users API);
+    /// set with `PUT /admin/users/{id}/suspended` (older state files: none).
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 /// An identity added with `POST /api/v2/users/{id}/identities` (not an e-mail).
@@ -381,7 +385,7 @@ impl Render<'_> {
             "ticket_restriction": if u.is_agent() { Value::Null } else { json!("requested") },
             "only_private_comments": false,
             "restricted_agent": false,
-            "suspended": false,
+            "suspended": u.suspended,
             "default_group_id": null,
             "report_csv": false,
             "user_fields": {},

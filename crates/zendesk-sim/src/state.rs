@@ -126,6 +126,7 @@ impl Data {
                 active: true,
                 extra_emails: Vec::new(),
                 identities: Vec::new(),
+                suspended: false,
             },
         );
         id

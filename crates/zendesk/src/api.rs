@@ -285,7 +285,7 @@ impl Client {
     }
 
     /// [`Client::list`] that stops once it holds `limit` items.
-    async fn list_up_to<T: DeserializeOwned>(
+    pub(crate) async fn list_up_to<T: DeserializeOwned>(
         &self,
         first: Call,
         key: &str,
@@ -349,9 +349,15 @@ fn availability_from_json(value: &Value, agent_id: u64) -> Option<AgentAvailabil
         .get("agent_id")
         .and_then(Value::as_u64)
         .unwrap_or(agent_id);
+    let updated_at = attributes
+        .pointer("/agent_status/updated_at")
+        .and_then(Value::as_str)
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .map(|at| at.with_timezone(&chrono::Utc));
     Some(AgentAvailability {
         agent_id: id,
         status: status.to_owned(),
+        updated_at,
     })
 }
 
@@ -368,8 +374,17 @@ mod tests {
             availability_from_json(&jsonapi, 5),
             Some(AgentAvailability {
                 agent_id: 5,
-                status: "away".into()
+                status: "away".into(),
+                updated_at: None,
             })
+        );
+        let stamped = json!({"data": {"attributes": {"agent_id": 5, "agent_status":
+            {"name": "Lunch", "updated_at": "2026-12-02T09:00:00Z"}}}});
+        let lunch = availability_from_json(&stamped, 5).unwrap();
+        assert_eq!(lunch.status, "Lunch");
+        assert_eq!(
+            lunch.updated_at.unwrap().to_rfc3339(),
+            "2026-12-02T09:00:00+00:00"
         );
         let flat = json!({"agent_availability": {"agent_id": 6, "status": "online"}});
         assert_eq!(availability_from_json(&flat, 6).unwrap().status, "online");

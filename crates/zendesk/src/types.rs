@@ -285,6 +285,9 @@ pub struct User {
     pub external_id: Option<String>,
     #[serde(default)]
     pub role: Option<String>,
+    /// Whether the agent is suspended (cannot sign in or work tickets).
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 /// An upload; its token goes into `Comment::uploads`.
@@ -315,8 +318,11 @@ pub struct GroupMembership {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentAvailability {
     pub agent_id: u64,
-    /// `online`, `away`, `transfers_only` or `offline`.
+    /// `online`, `away`, `transfers_only`, `offline` or a custom status name.
     pub status: String,
+    /// When the status was set, if Zendesk says.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

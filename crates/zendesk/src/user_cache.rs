@@ -112,6 +112,7 @@ mod tests {
             phone: None,
             external_id: None,
             role: Some("end-user".into()),
+            suspended: false,
         }
     }
 
