@@ -68,6 +68,7 @@ fn read_event(raw: &[u8], options: &ExplainOptions) -> anyhow::Result<TicketEven
             max_attachments: usize::MAX,
         },
         trusted_authserv_ids: Vec::new(),
+        ticket_token: Default::default(),
     };
     let received_at = options.received_at.unwrap_or_else(Utc::now);
     let normalised = intake_channel_email::normalise(raw, &mailbox, received_at)

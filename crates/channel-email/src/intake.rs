@@ -86,6 +86,7 @@ impl EmailChannel {
             aliases: account.alias_addresses.clone(),
             limits: account.limits,
             trusted_authserv_ids,
+            ticket_token: account.ticket_token.clone(),
         };
         Ok(Self {
             account: Arc::new(account),

@@ -27,6 +27,7 @@ mod reply;
 mod section;
 mod senders;
 mod take;
+pub mod token;
 mod xoauth2_smtp;
 
 pub use connect::tls_config;
@@ -36,3 +37,4 @@ pub use normalise::{CHANNEL, NormaliseError, Normalised, normalise};
 pub use reply::{SmtpConfigError, SmtpReplySender};
 pub use section::{Accounts, Email, RawEmailSection};
 pub use senders::AccountSenders;
+pub use token::TicketToken;

@@ -40,6 +40,8 @@ pub struct Mailbox {
     /// `authserv-id`s of the receiving servers whose `Authentication-Results`
     /// are trusted to vouch for the From address (decision 35).
     pub trusted_authserv_ids: Vec<String>,
+    /// The ticket token format of subjects (`channels.email.ticket_token`).
+    pub ticket_token: crate::TicketToken,
 }
 
 impl Mailbox {
@@ -143,14 +145,6 @@ pub fn thread_of_our_id(id: &str, domains: &[&str]) -> Option<String> {
         .decode(encoded)
         .ok()?;
     String::from_utf8(bytes).ok().filter(|t| !t.is_empty())
-}
-
-/// The ticket number in a subject token `[#1234]`, if present.
-pub fn subject_ticket_token(subject: &str) -> Option<u64> {
-    let start = subject.find("[#")?;
-    let rest = &subject[start + 2..];
-    let end = rest.find(']')?;
-    rest[..end].trim().parse().ok()
 }
 
 fn text_list(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
@@ -402,7 +396,11 @@ pub fn normalise(
             .metadata
             .insert("email_tag".to_owned(), FOREIGN_RECIPIENT_TAG.to_owned());
     }
-    if let Some(token) = event.subject.as_deref().and_then(subject_ticket_token) {
+    if let Some(token) = event
+        .subject
+        .as_deref()
+        .and_then(|subject| mailbox.ticket_token.find(subject))
+    {
         event.conversation.ticket_token = Some(token);
         event
             .metadata

@@ -59,6 +59,8 @@ pub struct SmtpReplySender {
     /// AUTH XOAUTH2 with a fresh access token per connection, instead of
     /// the transport's fixed credentials.
     xoauth2: Option<crate::xoauth2_smtp::XOAuth2Login>,
+    /// The ticket token put in front of subjects.
+    ticket_token: crate::TicketToken,
 }
 
 impl std::fmt::Debug for SmtpReplySender {
@@ -123,6 +125,7 @@ impl SmtpReplySender {
             domain,
             transport: builder.build(),
             xoauth2,
+            ticket_token: crate::TicketToken::default(),
         })
     }
 
@@ -133,6 +136,7 @@ impl SmtpReplySender {
             SmtpConfigError(format!("account {} has no smtp section", account.name))
         })?;
         let mut sender = Self::new(&account.address, smtp)?;
+        sender.ticket_token = account.ticket_token.clone();
         if let Some(login) = &mut sender.xoauth2 {
             let tokens = account.tokens.clone().ok_or_else(|| {
                 SmtpConfigError(format!(
@@ -143,6 +147,26 @@ impl SmtpReplySender {
             login.attach(&account.name, tokens);
         }
         Ok(sender)
+    }
+
+    /// The subject, with the ticket token in front when there is a ticket
+    /// and the subject does not carry it yet (replies thread on it).
+    fn subject_with_token(&self, subject: Option<&str>, ticket: Option<u64>) -> String {
+        let subject = subject.map(str::trim).filter(|s| !s.is_empty());
+        match (subject, ticket) {
+            (Some(subject), Some(ticket)) if self.ticket_token.find(subject) == Some(ticket) => {
+                subject.to_owned()
+            }
+            (Some(subject), Some(ticket)) => {
+                format!("{} {subject}", self.ticket_token.render(ticket))
+            }
+            (Some(subject), None) => subject.to_owned(),
+            (None, Some(ticket)) => format!(
+                "{} Your request has been received",
+                self.ticket_token.render(ticket)
+            ),
+            (None, None) => "Your request has been received".to_owned(),
+        }
     }
 
     /// The reply's Message-ID: the same for the same outcome (a retried send
@@ -189,12 +213,12 @@ impl SmtpReplySender {
         // customer's mail program from treating it as a normal answer).
         let subject = match (reply.kind, reply.subject.as_deref()) {
             (ReplyKind::AgentReply, Some(subject)) if !subject.trim().is_empty() => {
-                subject_with_token(Some(&format!("Re: {}", subject.trim())), reply.ticket_id)
+                self.subject_with_token(Some(&format!("Re: {}", subject.trim())), reply.ticket_id)
             }
             (ReplyKind::AgentReply, _) => {
-                subject_with_token(Some("Re: your request"), reply.ticket_id)
+                self.subject_with_token(Some("Re: your request"), reply.ticket_id)
             }
-            _ => subject_with_token(reply.subject.as_deref(), reply.ticket_id),
+            _ => self.subject_with_token(reply.subject.as_deref(), reply.ticket_id),
         };
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -213,21 +237,6 @@ impl SmtpReplySender {
         builder.body(reply.text_with_links()).map_err(|e| {
             ReplyError::new(ReplyFailure::Invalid, format!("cannot build the mail: {e}"))
         })
-    }
-}
-
-/// The subject, with the ticket token `[#<ticket>]` in front when there is a
-/// ticket and the subject does not carry it yet (replies thread on it).
-fn subject_with_token(subject: Option<&str>, ticket: Option<u64>) -> String {
-    let subject = subject.map(str::trim).filter(|s| !s.is_empty());
-    match (subject, ticket) {
-        (Some(subject), Some(ticket)) if subject.contains(&format!("[#{ticket}]")) => {
-            subject.to_owned()
-        }
-        (Some(subject), Some(ticket)) => format!("[#{ticket}] {subject}"),
-        (Some(subject), None) => subject.to_owned(),
-        (None, Some(ticket)) => format!("[#{ticket}] Your request has been received"),
-        (None, None) => "Your request has been received".to_owned(),
     }
 }
 
@@ -335,5 +344,33 @@ mod tests {
             ..reply
         };
         assert!(mail(&acknowledgement).contains("Auto-Submitted: auto-replied"));
+    }
+
+    #[test]
+    fn the_configured_ticket_token_leads_the_subject_once() {
+        let mut sender = sender();
+        sender.ticket_token = crate::TicketToken::parse("(Ticket {ticket})").unwrap();
+        let reply = Reply {
+            channel: "email".into(),
+            contact_key: "email:anna@customer.test".into(),
+            ticket_id: Some(41),
+            text: "We have your request.".into(),
+            subject: Some("Order".into()),
+            ..Reply::default()
+        };
+        let subject = |reply: &Reply| {
+            String::from_utf8(sender.message(reply).unwrap().formatted())
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(subject(&reply), "Subject: (Ticket 41) Order");
+        let tokened = Reply {
+            subject: Some("Re: (ticket 41) Order".into()),
+            ..reply
+        };
+        assert_eq!(subject(&tokened), "Subject: Re: (ticket 41) Order");
     }
 }

@@ -27,6 +27,10 @@ pub struct RawEmailSection {
     /// `Authentication-Results` vouch for senders (decision 35).
     #[serde(default)]
     pub trusted_authserv_ids: Vec<String>,
+    /// The ticket token of subjects, a template with one `{ticket}`
+    /// (default `"[#{ticket}]"`).
+    #[serde(default = "crate::config::default_ticket_token")]
+    pub ticket_token: String,
 }
 
 /// The email channel, as the app's registration list names it.
@@ -47,6 +51,7 @@ impl ChannelSection for Email {
             enabled: true,
             accounts: raw.accounts,
             trusted_authserv_ids: raw.trusted_authserv_ids,
+            ticket_token: raw.ticket_token,
         };
         let mut secrets = SectionSecrets { ctx: &mut *ctx };
         let validated = full.validate_with(&mut secrets);

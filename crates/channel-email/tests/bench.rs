@@ -107,6 +107,7 @@ fn normaliser_throughput_beside_raw_mail_parser() {
             max_attachments: 50,
         },
         trusted_authserv_ids: Vec::new(),
+        ticket_token: Default::default(),
     };
     let rounds = 2000;
     let started = Instant::now();

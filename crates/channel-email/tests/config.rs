@@ -43,6 +43,22 @@ fn a_minimal_account_gets_the_documented_defaults() {
 }
 
 #[test]
+fn the_ticket_token_format_is_configurable_and_checked() {
+    let config = parse(MINIMAL).unwrap().validate().unwrap();
+    assert_eq!(config.accounts[0].ticket_token.render(7), "[#7]");
+    let custom = format!("ticket_token = \"(Ticket {{ticket}})\"\n{MINIMAL}");
+    let config = parse(&custom).unwrap().validate().unwrap();
+    assert_eq!(config.accounts[0].ticket_token.render(7), "(Ticket 7)");
+    let bad = format!("ticket_token = \"Ticket\"\n{MINIMAL}");
+    let problems = parse(&bad).unwrap().validate().unwrap_err();
+    assert_eq!(
+        problems[0].key, "channels.email.ticket_token",
+        "{problems:?}"
+    );
+    assert!(problems[0].message.contains("{ticket}"), "{problems:?}");
+}
+
+#[test]
 fn every_problem_is_reported_at_once_with_its_key_path() {
     let toml = r#"
 [[accounts]]

@@ -69,6 +69,7 @@ proptest! {
             aliases: Vec::new(),
             limits: Limits { max_attachment_bytes: 10_000, max_attachments: 3 },
             trusted_authserv_ids: Vec::new(),
+            ticket_token: Default::default(),
         };
         if let Ok(normalised) = normalise(&raw, &mailbox, Utc::now()) {
             let event = normalised.event;

@@ -21,6 +21,7 @@ fn mailbox() -> Mailbox {
             max_attachments: 2,
         },
         trusted_authserv_ids: Vec::new(),
+        ticket_token: Default::default(),
     }
 }
 
@@ -289,4 +290,29 @@ fn a_bounce_of_our_mail_finds_the_conversation_through_the_attached_copy() {
             "{content_type}"
         );
     }
+}
+
+/// `channels.email.ticket_token`: the configured format is the one read from
+/// subjects, and the default one is then plain text.
+#[test]
+fn a_configured_ticket_token_is_the_one_read_from_the_subject() {
+    let mut custom = mailbox();
+    custom.ticket_token = intake_channel_email::TicketToken::parse("(Ticket {ticket})").unwrap();
+    let raw = |subject: &str| {
+        format!(
+            "From: anna@customer.test\r\nTo: help@example.test\r\nMessage-ID: <t-{}@customer.test>\r\n\
+             Subject: {subject}\r\n\r\nStill broken.\r\n",
+            uuid::Uuid::new_v4().simple()
+        )
+    };
+    let token = |subject: &str, mailbox: &Mailbox| {
+        normalise(raw(subject).as_bytes(), mailbox, Utc::now())
+            .unwrap()
+            .event
+            .conversation
+            .ticket_token
+    };
+    assert_eq!(token("RE: (Ticket 512) still broken", &custom), Some(512));
+    assert_eq!(token("Re: [#512] still broken", &custom), None);
+    assert_eq!(token("Re: [#512] still broken", &mailbox()), Some(512));
 }

@@ -86,6 +86,7 @@ async fn an_acknowledgement_goes_from_the_support_address_threaded_and_marked_au
             max_attachments: 5,
         },
         trusted_authserv_ids: Vec::new(),
+        ticket_token: Default::default(),
     };
     let first = normalise(&original, &mailbox, Utc::now()).unwrap();
     let second = normalise(answer.as_bytes(), &mailbox, Utc::now()).unwrap();

@@ -26,6 +26,16 @@ pub struct RawEmailConfig {
     /// Empty: every mail sender is unverified (decision 35).
     #[serde(default)]
     pub trusted_authserv_ids: Vec<String>,
+    /// The ticket token of subjects, a template with one `{ticket}`: written
+    /// in front of the subject of the mail intake sends and looked for in
+    /// the mail it receives (`[#1234]` with the default).
+    #[serde(default = "default_ticket_token")]
+    pub ticket_token: String,
+}
+
+/// `"[#{ticket}]"`.
+pub fn default_ticket_token() -> String {
+    crate::TicketToken::DEFAULT_TEMPLATE.to_owned()
 }
 
 /// One `[[channels.email.accounts]]` entry.
@@ -307,6 +317,8 @@ pub struct AccountConfig {
     pub foreign_recipient: ForeignRecipientPolicy,
     pub limits: crate::normalise::Limits,
     pub max_message_bytes: u64,
+    /// The channel's ticket token format (`channels.email.ticket_token`).
+    pub ticket_token: crate::TicketToken,
 }
 
 /// Validated IMAP settings (the password resolved, never printed).

@@ -123,6 +123,16 @@ impl RawEmailConfig {
     ) -> Result<EmailConfig, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut accounts = Vec::new();
+        let ticket_token = match crate::TicketToken::parse(&self.ticket_token) {
+            Ok(token) => token,
+            Err(message) => {
+                problems.push(Problem {
+                    key: "channels.email.ticket_token".to_owned(),
+                    message,
+                });
+                crate::TicketToken::default()
+            }
+        };
         if self.enabled && self.accounts.is_empty() {
             problems.push(Problem {
                 key: "channels.email.accounts".to_owned(),
@@ -132,9 +142,10 @@ impl RawEmailConfig {
         let mut names = std::collections::BTreeSet::new();
         for (index, raw) in self.accounts.into_iter().enumerate() {
             let base = format!("channels.email.accounts[{index}]");
-            let Some(account) = raw.validate(&base, &mut problems, secrets) else {
+            let Some(mut account) = raw.validate(&base, &mut problems, secrets) else {
                 continue;
             };
+            account.ticket_token = ticket_token.clone();
             if !names.insert(account.name.clone()) {
                 problems.push(Problem {
                     key: format!("{base}.name"),
@@ -251,6 +262,7 @@ impl RawAccount {
                 max_attachments: usize::try_from(self.max_attachments).unwrap_or(usize::MAX),
             },
             max_message_bytes: self.max_message_bytes,
+            ticket_token: crate::TicketToken::default(),
         })
     }
 }
