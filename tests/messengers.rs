@@ -45,6 +45,12 @@ async fn stand_in(prefix: &'static str, answer: Value) -> (String, Seen) {
         let answer = answer.clone();
         async move {
             let path = request.uri().path().to_owned();
+            if path.ends_with("/users.info") {
+                // Slack's member profile lookup (one person across channels,
+                // decision 52): no e-mail to link, and not a reply.
+                return axum::Json(json!({"ok": true, "user": {"id": "U0E2E", "profile": {}}}))
+                    .into_response();
+            }
             let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
                 .await
                 .unwrap_or_default();
