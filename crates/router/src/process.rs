@@ -159,6 +159,9 @@ impl Failure {
         if error.is_retryable() {
             let (park, resume_in) = match (error.ticket_held(), error.status()) {
                 (Some(held), _) => (ParkReason::TicketLimit, Some(held)),
+                (None, _) if error.endpoint_held().is_some() => {
+                    (ParkReason::EndpointLimit, error.endpoint_held())
+                }
                 (None, Some(409)) => (ParkReason::TicketLocked, None),
                 _ => (ParkReason::Failing, None),
             };
@@ -191,6 +194,10 @@ pub enum ParkReason {
     TicketLimit,
     /// Zendesk refused a concurrent update of its ticket (409).
     TicketLocked,
+    /// The next slot of an endpoint's own limit (Update Ticket's minute,
+    /// user creation) is further off than the router waits in a slot
+    /// (`intake_zendesk::endpoint_limits`): a known wait, not a failure.
+    EndpointLimit,
     /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
     Failing,
     /// Another router holds the conversation's claim, or this router lost
@@ -207,6 +214,7 @@ impl ParkReason {
         match self {
             ParkReason::TicketLimit => "ticket_limit",
             ParkReason::TicketLocked => "ticket_locked",
+            ParkReason::EndpointLimit => "endpoint_limit",
             ParkReason::Failing => "failing",
             ParkReason::Claimed => "claimed",
             ParkReason::CrossChannelOriginal => "cross_channel_original",
@@ -218,7 +226,10 @@ impl ParkReason {
     pub fn counts_as_failure(self) -> bool {
         !matches!(
             self,
-            ParkReason::TicketLimit | ParkReason::Claimed | ParkReason::CrossChannelOriginal
+            ParkReason::TicketLimit
+                | ParkReason::EndpointLimit
+                | ParkReason::Claimed
+                | ParkReason::CrossChannelOriginal
         )
     }
 }
