@@ -178,32 +178,44 @@ pub fn user_create_spacing(per_minute: u32) -> Duration {
     (Duration::from_secs(60) / per_minute.max(1)).mul_f64(1.25)
 }
 
-/// The buckets of one account (plain logic over an injected clock).
-#[derive(Debug, Default)]
+/// The buckets of one account (plain logic over an injected clock). An
+/// endpoint that is not paced has a spacing of zero, so a 429's hold still
+/// applies to it.
+#[derive(Debug)]
 pub struct EndpointBuckets {
-    update_ticket: Option<Spacing>,
-    user_create: Option<Spacing>,
+    update_ticket: Spacing,
+    user_create: Spacing,
+    per_user_on: bool,
     per_user: HashMap<String, SlidingLog>,
+}
+
+impl Default for EndpointBuckets {
+    fn default() -> Self {
+        EndpointBuckets::new(EndpointLimitOptions::default())
+    }
 }
 
 impl EndpointBuckets {
     /// Buckets for the limits in `options`.
     pub fn new(options: EndpointLimitOptions) -> EndpointBuckets {
+        let update = options.update_ticket_per_minute.map_or(Duration::ZERO, |limit| {
+            Duration::from_secs(60) / paced_per_minute(limit.max(1))
+        });
+        let users = options
+            .user_creates_per_minute
+            .map_or(Duration::ZERO, user_create_spacing);
         EndpointBuckets {
-            update_ticket: options.update_ticket_per_minute.map(|limit| {
-                Spacing::new(Duration::from_secs(60) / paced_per_minute(limit.max(1)))
-            }),
-            user_create: options
-                .user_creates_per_minute
-                .map(|limit| Spacing::new(user_create_spacing(limit))),
+            update_ticket: Spacing::new(update),
+            user_create: Spacing::new(users),
+            per_user_on: options.user_creates_per_minute.is_some(),
             per_user: HashMap::new(),
         }
     }
 
-    fn spacing(&mut self, endpoint: Endpoint) -> Option<&mut Spacing> {
+    fn spacing(&mut self, endpoint: Endpoint) -> &mut Spacing {
         match endpoint {
-            Endpoint::UpdateTicket => self.update_ticket.as_mut(),
-            Endpoint::UserCreate => self.user_create.as_mut(),
+            Endpoint::UpdateTicket => &mut self.update_ticket,
+            Endpoint::UserCreate => &mut self.user_create,
         }
     }
 
@@ -220,11 +232,9 @@ impl EndpointBuckets {
         if self.per_user.len() > PRUNE_ABOVE {
             self.per_user.retain(|_, log| !log.is_idle(now));
         }
-        let Some(spacing) = self.spacing(endpoint) else {
-            return Ok(now);
-        };
-        let mut slot = spacing.free_at(now);
-        let user = user.filter(|_| endpoint == Endpoint::UserCreate);
+        let mut slot = self.spacing(endpoint).free_at(now);
+        let per_user_on = self.per_user_on;
+        let user = user.filter(|_| endpoint == Endpoint::UserCreate && per_user_on);
         if let Some(user) = user {
             let log = self
                 .per_user
@@ -235,9 +245,7 @@ impl EndpointBuckets {
         if max_wait.is_some_and(|limit| slot.saturating_duration_since(now) > limit) {
             return Err(slot);
         }
-        if let Some(spacing) = self.spacing(endpoint) {
-            spacing.take(slot);
-        }
+        self.spacing(endpoint).take(slot);
         if let Some(log) = user.and_then(|user| self.per_user.get_mut(user)) {
             log.take(slot);
         }
@@ -245,11 +253,9 @@ impl EndpointBuckets {
     }
 
     /// Holds every call of `endpoint` until `until` (its 429's `Retry-After`).
-    /// Nothing for an endpoint that is not paced.
+    /// Paced or not, the endpoint is held.
     pub fn hold(&mut self, endpoint: Endpoint, until: Instant) {
-        if let Some(spacing) = self.spacing(endpoint) {
-            spacing.hold(until);
-        }
+        self.spacing(endpoint).hold(until);
     }
 }
 
@@ -350,7 +356,7 @@ mod tests {
                 .iter()
                 .take_while(|s| s.duration_since(*start) < Duration::from_secs(60))
                 .count();
-            assert!(in_window <= 98, "window from slot {i} holds {in_window}");
+            assert!(in_window < 100, "window from slot {i} holds {in_window}");
         }
         // The High Volume limit spaces them three times closer.
         let mut high = limits(300, None);
@@ -412,13 +418,17 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_not_configured_are_not_paced() {
+    fn endpoints_not_configured_are_not_paced_but_can_be_held() {
         let t0 = Instant::now();
         let mut off = EndpointBuckets::default();
         for _ in 0..1000 {
             assert_eq!(off.reserve(Endpoint::UpdateTicket, None, t0, None), Ok(t0));
             assert_eq!(off.reserve(Endpoint::UserCreate, Some("a"), t0, None), Ok(t0));
         }
+        let until = t0 + Duration::from_secs(1);
+        off.hold(Endpoint::UserCreate, until);
+        assert_eq!(off.reserve(Endpoint::UserCreate, None, t0, None), Ok(until));
+        assert_eq!(off.reserve(Endpoint::UpdateTicket, None, t0, None), Ok(t0));
     }
 
     #[test]
