@@ -201,8 +201,8 @@ impl RawZendesk {
                 );
                 NonZeroU32::MIN
             });
-        let user_creates_per_minute = NonZeroU32::new(self.user_creates_per_minute)
-            .unwrap_or_else(|| {
+        let user_creates_per_minute =
+            NonZeroU32::new(self.user_creates_per_minute).unwrap_or_else(|| {
                 ctx.problem(
                     "zendesk.user_creates_per_minute",
                     "must be greater than 0 (Zendesk: 60)",

@@ -299,7 +299,9 @@ impl Processor {
         let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
         // A new verified e-mail requester may be given inline on the ticket
         // create instead of a `create_or_update` first (`requester.rs`).
-        let mut who = self.requester_or_inline(&route.name, &identity, event).await?;
+        let mut who = self
+            .requester_or_inline(&route.name, &identity, event)
+            .await?;
         let target = self.target(event, &identity, who.known()).await?;
         // Inline only without a subject token and without near-duplicates
         // (`Processor::may_inline`): both need the id, so it is known here.

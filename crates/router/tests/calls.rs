@@ -23,7 +23,13 @@ async fn calls_after(h: &Harness, skip: usize) -> Vec<String> {
         .iter()
         .skip(skip)
         .filter(|r: &&Value| r["path"].as_str().is_some_and(|p| p.starts_with("/api/")))
-        .map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -159,7 +165,10 @@ async fn a_claimed_email_is_never_given_inline() {
     let calls = calls_after(&h, 0).await;
     assert_eq!(
         calls,
-        ["POST /api/v2/users/create_or_update", "POST /api/v2/tickets"],
+        [
+            "POST /api/v2/users/create_or_update",
+            "POST /api/v2/tickets"
+        ],
         "a contact without a verified e-mail keeps the separate call"
     );
     h.stop_router().await;
@@ -171,20 +180,30 @@ async fn a_text_the_near_duplicate_window_claims_resolves_the_requester_first() 
     // The default options: the window is on.
     h.start_router(h.options(routes()));
     h.publish(&in_thread(
-        email_event("w-1", "long@example.com", "my printer is broken again today"),
+        email_event(
+            "w-1",
+            "long@example.com",
+            "my printer is broken again today",
+        ),
         "mail-w1",
     ))
     .await;
     h.wait_for_tickets(1).await;
     assert_eq!(
         calls_after(&h, 0).await,
-        ["POST /api/v2/users/create_or_update", "POST /api/v2/tickets"],
+        [
+            "POST /api/v2/users/create_or_update",
+            "POST /api/v2/tickets"
+        ],
         "the claim is per user: the id is needed before the create"
     );
     // Too short to be claimed ("thanks"): inline.
     let before = h.requests().await.len();
-    h.publish(&in_thread(email_event("w-2", "short@example.com", "thanks"), "mail-w2"))
-        .await;
+    h.publish(&in_thread(
+        email_event("w-2", "short@example.com", "thanks"),
+        "mail-w2",
+    ))
+    .await;
     h.wait_for_tickets(2).await;
     assert_eq!(calls_after(&h, before).await, ["POST /api/v2/tickets"]);
     h.stop_router().await;

@@ -60,7 +60,10 @@ fn take(
         log.push_back(now);
         return Ok(());
     }
-    Err(retry_after(log.front().copied().unwrap_or(now) + window, now))
+    Err(retry_after(
+        log.front().copied().unwrap_or(now) + window,
+        now,
+    ))
 }
 
 fn fits(log: &VecDeque<DateTime<Utc>>, limit: u32, window: Duration, now: DateTime<Utc>) -> bool {
@@ -97,7 +100,12 @@ impl EndpointWindows {
                 return take(log, limits.per_minute_per_user, minute, now);
             }
         }
-        take(&mut self.user_creates, limits.per_second, Duration::seconds(1), now)?;
+        take(
+            &mut self.user_creates,
+            limits.per_second,
+            Duration::seconds(1),
+            now,
+        )?;
         if let Some(profile) = profile {
             let log = self.per_user.entry(profile.to_owned()).or_default();
             take(log, limits.per_minute_per_user, minute, now)?;
@@ -131,12 +139,24 @@ mod tests {
         assert_eq!(windows.take_user_create(limits, Some("a"), at(0)), Ok(()));
         assert_eq!(windows.take_user_create(limits, Some("b"), at(400)), Err(1));
         for i in 1..5 {
-            assert_eq!(windows.take_user_create(limits, Some("a"), at(i * 1000)), Ok(()));
+            assert_eq!(
+                windows.take_user_create(limits, Some("a"), at(i * 1000)),
+                Ok(())
+            );
         }
         // The sixth for "a" within the minute: refused for the user, and
         // that refusal does not use the account's second.
-        assert_eq!(windows.take_user_create(limits, Some("a"), at(5_000)), Err(55));
-        assert_eq!(windows.take_user_create(limits, Some("b"), at(5_000)), Ok(()));
-        assert_eq!(windows.take_user_create(limits, Some("a"), at(60_000)), Ok(()));
+        assert_eq!(
+            windows.take_user_create(limits, Some("a"), at(5_000)),
+            Err(55)
+        );
+        assert_eq!(
+            windows.take_user_create(limits, Some("b"), at(5_000)),
+            Ok(())
+        );
+        assert_eq!(
+            windows.take_user_create(limits, Some("a"), at(60_000)),
+            Ok(())
+        );
     }
 }

@@ -86,13 +86,23 @@ async fn requester_object_creates_end_user_and_requester_id_wins() {
         json!({"comment": {"body": "w"}, "requester": {"name": "Someone Else", "email": "JANE@example.com"}}),
     )
     .await;
-    let renamed = call(&app, Method::GET, &format!("/api/v2/tickets/{renamed}"), None)
-        .await
-        .json();
+    let renamed = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/tickets/{renamed}"),
+        None,
+    )
+    .await
+    .json();
     assert_eq!(renamed["ticket"]["requester_id"].as_u64(), Some(requester));
-    let user = call(&app, Method::GET, &format!("/api/v2/users/{requester}"), None)
-        .await
-        .json();
+    let user = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/users/{requester}"),
+        None,
+    )
+    .await
+    .json();
     assert_eq!(user["user"]["name"], "Jane");
     // A new user needs a name.
     let nameless = call(
@@ -103,7 +113,12 @@ async fn requester_object_creates_end_user_and_requester_id_wins() {
     )
     .await;
     assert_eq!(nameless.status, 422);
-    assert!(state.users().iter().all(|u| u["email"] != "new@example.com"));
+    assert!(
+        state
+            .users()
+            .iter()
+            .all(|u| u["email"] != "new@example.com")
+    );
     // requester_id wins over requester
     let agent = state.agent_id();
     let third = create_ticket(&app, json!({"comment": {"body": "z"}, "requester_id": agent, "requester": {"email": "other@example.com"}})).await;

@@ -276,8 +276,13 @@ impl Client {
                 inner.tickets.release(slot);
             }
             let jitter = rand::random::<f64>();
-            let endpoint_hold =
-                endpoint_limits::hold_after(&error, call.limited.as_ref(), &budget, attempt, jitter);
+            let endpoint_hold = endpoint_limits::hold_after(
+                &error,
+                call.limited.as_ref(),
+                &budget,
+                attempt,
+                jitter,
+            );
             if let Some((endpoint, wait)) = endpoint_hold {
                 inner.endpoints.hold_for(endpoint, wait);
                 RateLimitHit {

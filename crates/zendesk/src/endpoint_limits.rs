@@ -198,9 +198,11 @@ impl Default for EndpointBuckets {
 impl EndpointBuckets {
     /// Buckets for the limits in `options`.
     pub fn new(options: EndpointLimitOptions) -> EndpointBuckets {
-        let update = options.update_ticket_per_minute.map_or(Duration::ZERO, |limit| {
-            Duration::from_secs(60) / paced_per_minute(limit.max(1))
-        });
+        let update = options
+            .update_ticket_per_minute
+            .map_or(Duration::ZERO, |limit| {
+                Duration::from_secs(60) / paced_per_minute(limit.max(1))
+            });
         let users = options
             .user_creates_per_minute
             .map_or(Duration::ZERO, user_create_spacing);
@@ -277,7 +279,7 @@ pub(crate) fn hold_after(
     jitter: f64,
 ) -> Option<(Endpoint, Duration)> {
     let limited = limited?;
-    if !error.is_rate_limited() || !budget.remaining.is_some_and(|left| left > 0) {
+    if !error.is_rate_limited() || budget.remaining.is_none_or(|left| left == 0) {
         return None;
     }
     let wait = error
@@ -314,9 +316,9 @@ impl EndpointLimits {
         max_wait: Option<Duration>,
     ) -> Result<Duration, Duration> {
         let now = Instant::now();
-        let reserved = self
-            .lock()
-            .reserve(limited.endpoint, limited.user.as_deref(), now, max_wait);
+        let reserved =
+            self.lock()
+                .reserve(limited.endpoint, limited.user.as_deref(), now, max_wait);
         match reserved {
             Ok(slot) => {
                 tokio::time::sleep_until(slot).await;
@@ -348,7 +350,11 @@ mod tests {
         let t0 = Instant::now();
         let mut buckets = limits(100, None);
         let slots: Vec<Instant> = (0..300)
-            .map(|_| buckets.reserve(Endpoint::UpdateTicket, None, t0, None).unwrap())
+            .map(|_| {
+                buckets
+                    .reserve(Endpoint::UpdateTicket, None, t0, None)
+                    .unwrap()
+            })
             .collect();
         assert_eq!(slots[0], t0, "an idle bucket sends at once");
         for (i, start) in slots.iter().enumerate() {
@@ -360,8 +366,11 @@ mod tests {
         }
         // The High Volume limit spaces them three times closer.
         let mut high = limits(300, None);
-        high.reserve(Endpoint::UpdateTicket, None, t0, None).unwrap();
-        let second = high.reserve(Endpoint::UpdateTicket, None, t0, None).unwrap();
+        high.reserve(Endpoint::UpdateTicket, None, t0, None)
+            .unwrap();
+        let second = high
+            .reserve(Endpoint::UpdateTicket, None, t0, None)
+            .unwrap();
         assert_eq!(second - t0, Duration::from_secs(60) / paced_per_minute(300));
     }
 
@@ -371,8 +380,16 @@ mod tests {
         let mut buckets = limits(60, Some(60));
         let limit = Some(Duration::from_secs(2));
         // 60/min paced at 59: a slot every ~1.02 s; the third is past 2 s.
-        assert!(buckets.reserve(Endpoint::UpdateTicket, None, t0, limit).is_ok());
-        assert!(buckets.reserve(Endpoint::UpdateTicket, None, t0, limit).is_ok());
+        assert!(
+            buckets
+                .reserve(Endpoint::UpdateTicket, None, t0, limit)
+                .is_ok()
+        );
+        assert!(
+            buckets
+                .reserve(Endpoint::UpdateTicket, None, t0, limit)
+                .is_ok()
+        );
         let free_at = buckets
             .reserve(Endpoint::UpdateTicket, None, t0, limit)
             .unwrap_err();
@@ -409,7 +426,11 @@ mod tests {
         for pair in slots[..5].windows(2) {
             assert_eq!(pair[1] - pair[0], spacing);
         }
-        assert_eq!(slots[5], slots[0] + PER_USER_WINDOW, "the sixth waits for the window");
+        assert_eq!(
+            slots[5],
+            slots[0] + PER_USER_WINDOW,
+            "the sixth waits for the window"
+        );
         // Another user is only spaced by the account bucket.
         let other = buckets
             .reserve(Endpoint::UserCreate, Some("bob@x.test"), t0, None)
@@ -423,7 +444,10 @@ mod tests {
         let mut off = EndpointBuckets::default();
         for _ in 0..1000 {
             assert_eq!(off.reserve(Endpoint::UpdateTicket, None, t0, None), Ok(t0));
-            assert_eq!(off.reserve(Endpoint::UserCreate, Some("a"), t0, None), Ok(t0));
+            assert_eq!(
+                off.reserve(Endpoint::UserCreate, Some("a"), t0, None),
+                Ok(t0)
+            );
         }
         let until = t0 + Duration::from_secs(1);
         off.hold(Endpoint::UserCreate, until);
@@ -442,6 +466,9 @@ mod tests {
             buckets.reserve(Endpoint::UpdateTicket, None, t0, None),
             Ok(until)
         );
-        assert_eq!(buckets.reserve(Endpoint::UserCreate, None, t0, None), Ok(t0));
+        assert_eq!(
+            buckets.reserve(Endpoint::UserCreate, None, t0, None),
+            Ok(t0)
+        );
     }
 }

@@ -64,7 +64,13 @@ async fn updates_are_paced_under_the_endpoint_limit_without_a_429() -> Result<()
     let mut ids = Vec::new();
     for i in 0..4 {
         let key = format!("k-{i}");
-        ids.push(client.create_ticket(&ticket("t"), Some(&key)).await?.ticket.id);
+        ids.push(
+            client
+                .create_ticket(&ticket("t"), Some(&key))
+                .await?
+                .ticket
+                .id,
+        );
     }
     // 25 updates, more than two minutes' worth: all accepted.
     for round in 0..25 {
@@ -93,7 +99,13 @@ async fn an_update_limit_429_holds_updates_only_and_a_bounded_wait_says_when() -
     let mut ids = Vec::new();
     for i in 0..3 {
         let key = format!("k-{i}");
-        ids.push(client.create_ticket(&ticket("t"), Some(&key)).await?.ticket.id);
+        ids.push(
+            client
+                .create_ticket(&ticket("t"), Some(&key))
+                .await?
+                .ticket
+                .id,
+        );
     }
     client.update_ticket(ids[0], &comment("one")).await?;
     client.update_ticket(ids[1], &comment("two")).await?;
@@ -169,7 +181,10 @@ async fn user_creations_are_paced_per_account_and_per_user_without_a_429() -> Re
     }
     let same: Vec<_> = creates[5..].to_vec();
     let minute = common::gap_secs(&same[0], &same[5]);
-    assert!(minute >= 60.0, "the sixth for one user came {minute} s after the first");
+    assert!(
+        minute >= 60.0,
+        "the sixth for one user came {minute} s after the first"
+    );
     Ok(())
 }
 

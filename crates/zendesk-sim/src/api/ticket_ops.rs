@@ -352,7 +352,10 @@ fn requester_from(data: &mut Data, req: &Value, now: DateTime<Utc>) -> Result<u6
         ));
     }
     let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
-        return Err(ApiError::invalid("requester", "Requester: Name is required"));
+        return Err(ApiError::invalid(
+            "requester",
+            "Requester: Name is required",
+        ));
     };
     Ok(data.add_user(&name, Some(email), None, "end-user", now))
 }
