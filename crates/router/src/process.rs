@@ -355,8 +355,9 @@ impl Processor {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::RequesterGone(_) if !resolved_again => {
                     resolved_again = true;
-                    // Only a known id can be gone: an inline requester is
-                    // found or made by Zendesk in the create itself.
+                    // A known id Zendesk says is gone is forgotten; an
+                    // inline requester it refused (a `requester` detail)
+                    // falls back to `create_or_update` (nothing to forget).
                     let gone = who.known().unwrap_or_default();
                     who = Who::Known(self.requester_again(&route.name, &identity, gone).await?);
                 }
