@@ -8,11 +8,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use intake_rulebook::{AbsenceCalendar, OriginalAgentOptions, Prefer, RulebookOptions};
+use intake_rulebook::{
+    AbsenceCalendar, AbsenceFeed, IcalLocation, IcalOptions, OriginalAgentOptions, Prefer,
+    RulebookOptions,
+};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::general::parse_choice;
-use crate::secret::Ctx;
+use crate::secret::{Ctx, SecretRef};
 
 /// `[rulebook]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -52,10 +56,55 @@ struct RawOriginalAgent {
     /// The planned-absence calendar (TOML, `[[absence]]` tables).
     #[serde(default)]
     absence_file: Option<PathBuf>,
+    /// The planned-absence calendar as iCalendar, at a URL or in an `.ics`
+    /// file, read again every `refresh_secs` (besides `absence_file`).
+    #[serde(default)]
+    absence_ical: Option<RawAbsenceIcal>,
     /// Each agent's working-hours calendar: Zendesk user id → a
     /// `[calendars.<name>]` name (or `default`).
     #[serde(default)]
     agent_calendars: BTreeMap<String, String>,
+}
+
+/// `[rulebook.original_agent.absence_ical]` as written: exactly one of
+/// `url_env`, `url_file` (the URL is a secret: it often carries a token) and
+/// `file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbsenceIcal {
+    /// Environment variable holding the calendar's URL (https; http only to
+    /// a loopback address).
+    #[serde(default)]
+    url_env: Option<String>,
+    /// File holding the calendar's URL.
+    #[serde(default)]
+    url_file: Option<PathBuf>,
+    /// An `.ics` file instead of a URL.
+    #[serde(default)]
+    file: Option<PathBuf>,
+    /// Seconds between reads; a failed read keeps the last good copy.
+    #[serde(default = "intake_rulebook::ical::default_refresh_secs")]
+    refresh_secs: u64,
+    /// Seconds one read may take.
+    #[serde(default = "intake_rulebook::ical::default_fetch_timeout_secs")]
+    fetch_timeout_secs: u64,
+    /// Largest document accepted, in bytes.
+    #[serde(default = "intake_rulebook::ical::default_max_bytes")]
+    max_bytes: usize,
+    /// Event property holding the agent's Zendesk user id; without it the
+    /// first ATTENDEE, else the ORGANIZER (mailto) is matched by e-mail.
+    #[serde(default = "intake_rulebook::ical::default_agent_property")]
+    agent_property: String,
+    /// Event property holding the substitute's Zendesk user id.
+    #[serde(default = "intake_rulebook::ical::default_substitute_property")]
+    substitute_property: String,
+    /// IANA time zone of all-day dates and floating times.
+    #[serde(default = "default_ical_time_zone")]
+    time_zone: String,
+}
+
+fn default_ical_time_zone() -> String {
+    "UTC".to_owned()
 }
 
 fn default_recent_window_hours() -> u64 {
@@ -77,6 +126,7 @@ impl Default for RawOriginalAgent {
             available_statuses: default_available_statuses(),
             status_away_mins: BTreeMap::new(),
             absence_file: None,
+            absence_ical: None,
             agent_calendars: BTreeMap::new(),
         }
     }
@@ -146,10 +196,15 @@ impl RawOriginalAgent {
                 Err(_) => ctx.problem(key, "the key must be a Zendesk user id"),
             }
         }
-        let absences = match &self.absence_file {
+        let mut absences = match &self.absence_file {
             None => AbsenceCalendar::default(),
             Some(path) => read_absences(ctx, &format!("{KEY}.absence_file"), path),
         };
+        if let Some(raw) = &self.absence_ical
+            && let Some(options) = raw.validate(ctx, &format!("{KEY}.absence_ical"))
+        {
+            absences = absences.with_feed(AbsenceFeed::new(options));
+        }
         OriginalAgentOptions {
             enabled: self.enabled,
             recent_window: Duration::from_secs(self.recent_window_hours * 3600),
@@ -158,6 +213,97 @@ impl RawOriginalAgent {
             status_away,
             absences,
             agent_calendars,
+        }
+    }
+}
+
+impl RawAbsenceIcal {
+    fn validate(&self, ctx: &mut Ctx<'_>, key: &str) -> Option<IcalOptions> {
+        let given = [self.url_env.is_some(), self.url_file.is_some(), self.file.is_some()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            ctx.problem(key, "give exactly one of url_env, url_file and file");
+            return None;
+        }
+        let mut ok = true;
+        for (name, value) in [
+            ("refresh_secs", self.refresh_secs),
+            ("fetch_timeout_secs", self.fetch_timeout_secs),
+            ("max_bytes", self.max_bytes as u64),
+        ] {
+            if value == 0 {
+                ctx.problem(format!("{key}.{name}"), "must be at least 1");
+                ok = false;
+            }
+        }
+        let time_zone = match self.time_zone.trim().parse::<chrono_tz::Tz>() {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                ctx.problem(
+                    format!("{key}.time_zone"),
+                    "must be an IANA time zone name (e.g. Europe/Berlin)",
+                );
+                None
+            }
+        };
+        let property = |ctx: &mut Ctx<'_>, name: &str, value: &str| {
+            let value = value.trim().to_ascii_uppercase();
+            let valid = !value.is_empty()
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                ctx.problem(
+                    format!("{key}.{name}"),
+                    "must be an iCalendar property name (letters, digits, `-`)",
+                );
+            }
+            valid.then_some(value)
+        };
+        let agent_property = property(ctx, "agent_property", &self.agent_property);
+        let substitute_property =
+            property(ctx, "substitute_property", &self.substitute_property);
+        let location = match &self.file {
+            Some(path) => Some(IcalLocation::File(path.clone())),
+            None => {
+                let url_key = format!("{key}.url");
+                let secret = SecretRef::new(&self.url_env, &self.url_file).resolve(ctx, &url_key);
+                secret.and_then(|url| ical_url(ctx, &url_key, url.expose_secret()))
+            }
+        };
+        Some(IcalOptions {
+            location: location?,
+            refresh: Duration::from_secs(self.refresh_secs),
+            fetch_timeout: Duration::from_secs(self.fetch_timeout_secs),
+            max_bytes: self.max_bytes,
+            agent_property: agent_property?,
+            substitute_property: substitute_property?,
+            time_zone: time_zone?,
+        })
+        .filter(|_| ok)
+    }
+}
+
+/// An https URL, or http to a loopback address; problems never show the
+/// URL (it may carry a token).
+fn ical_url(ctx: &mut Ctx<'_>, key: &str, text: &str) -> Option<IcalLocation> {
+    let Ok(url) = url::Url::parse(text.trim()) else {
+        ctx.problem(key, "is not a URL");
+        return None;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Some(IcalLocation::Url(url)),
+        "http" if loopback => Some(IcalLocation::Url(url)),
+        "http" => {
+            ctx.problem(key, "must be https (http only to a loopback address)");
+            None
+        }
+        _ => {
+            ctx.problem(key, "must be an https URL");
+            None
         }
     }
 }
