@@ -4,14 +4,13 @@
 //! when"; decisions 52, 53, 56).
 //!
 //! Both routers consume every channel (chat, e-mail, Telegram, Slack; two
-//! partitions each). The group's assignment is made predictable with the
-//! `range` strategy, which gives partition `p` of every topic to the same
-//! member, and records are put on a chosen partition by choosing their key
-//! (librdkafka's default partitioner: CRC-32 of the key modulo the
-//! partitions). Before the messages, probes on chat's two partitions show
-//! the group holds both routers; after them every message's handling is
-//! looked up in the routers' logs, and each pair is asserted to have been
-//! handled by two different processes.
+//! partitions each). Records are put on a chosen partition by choosing
+//! their key (librdkafka's default partitioner: CRC-32 of the key modulo
+//! the partitions). Before the messages, probes on every partition, round
+//! after round, show the group holds both routers with one partition of
+//! each topic each, and which holds which; after the messages every one's
+//! handling is looked up in the routers' logs, and each person's two
+//! messages are asserted to have been handled by two different processes.
 //!
 //! - **Linking** ([`linking_by_verified_details_across_two_routers`]): Ann
 //!   writes by mail (a verified From, decision 35) and then on Slack as the
@@ -41,6 +40,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +56,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 const PARTITIONS: u32 = 2;
+const CHANNELS: [&str; 4] = ["chat", "email", "telegram", "slack"];
 const PEOPLE: u64 = 30;
 const IN_FLIGHT: usize = 4;
 const TAG: &str = "intake_cross_channel_duplicate";
@@ -131,12 +132,7 @@ fn router_config(world: &World, name: &str) -> (PathBuf, SocketAddr) {
     let mut text = std::fs::read_to_string(&world.router_config_path)
         .unwrap()
         .replace(&world.router_ops.to_string(), &ops.to_string())
-        .replace(&world.router_http.to_string(), &http.to_string())
-        .replacen(
-            "[bus.kafka.properties]\n",
-            "[bus.kafka.properties]\n\"partition.assignment.strategy\" = \"range\"\n",
-            1,
-        );
+        .replace(&world.router_http.to_string(), &http.to_string());
     text.push_str(&channels_toml(world));
     let path = world.path(&format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -155,7 +151,8 @@ impl Routers {
             search_lag: Duration::ZERO,
             ..SimConfig::default()
         };
-        let world = World::with_store(Backend::Kafka, Some(&brokers), sim, "", Some(&store_toml)).await;
+        let world =
+            World::with_store(Backend::Kafka, Some(&brokers), sim, "", Some(&store_toml)).await;
         std::fs::write(world.path("telegram-secret"), TELEGRAM_SECRET).unwrap();
         let schema = url
             .rsplit_once("search_path%3D")
@@ -213,9 +210,11 @@ impl Routers {
         self.bus.publisher().publish(record).await.unwrap();
     }
 
-    /// Waits until every event has its ticket recorded in the store.
+    /// Waits (bounded) until every event has its ticket recorded in the store.
     async fn wait_recorded(&self, events: &[&TicketEvent]) {
-        common::wait_for("every event recorded", async || {
+        let deadline = std::time::Instant::now() + common::CONDITION_TIMEOUT;
+        loop {
+            let mut missing = Vec::new();
             for event in events {
                 if self
                     .store
@@ -224,12 +223,28 @@ impl Routers {
                     .unwrap()
                     .is_none()
                 {
-                    return false;
+                    missing.push(format!("{} {}", event.channel, event.event_id));
                 }
             }
-            true
-        })
-        .await;
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not recorded: {missing:?}\n{}",
+                self.problems()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The routers' warnings and errors.
+    fn problems(&self) -> String {
+        self.output()
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.starts_with("router"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     async fn ticket_of(&self, event: &TicketEvent) -> u64 {
@@ -244,7 +259,7 @@ impl Routers {
     /// Which router (0 or 1) made the event's ticket or comment, from the
     /// routers' logs; panics unless exactly one did.
     fn handled_by(&self, event: &TicketEvent) -> usize {
-        let needle = format!("event_id={}", event.event_id);
+        let needle = format!("event_id=\"{}\"", event.event_id);
         let by: Vec<usize> = self
             .routers
             .iter()
@@ -257,45 +272,59 @@ impl Routers {
             })
             .map(|(index, _)| index)
             .collect();
-        assert_eq!(by.len(), 1, "{} handled by {by:?}", event.event_id);
+        assert_eq!(
+            by.len(),
+            1,
+            "{} handled by {by:?}\n{}",
+            event.event_id,
+            self.output()
+        );
         by[0]
     }
 
-    /// Probes on both chat partitions until two different routers answer
-    /// them: the group then holds both routers, one partition of each topic
-    /// each (`range`). Returns the router holding partition 0.
-    async fn wait_balanced(&self) -> usize {
+    /// Probes on both partitions of every channel, round after round,
+    /// until each channel's two partitions are answered by two different
+    /// routers: the group then holds both, one partition of each topic
+    /// each. Returns which router holds each (channel, partition).
+    async fn wait_balanced(&self) -> Assignment {
         for round in 0..20 {
-            let probes: Vec<TicketEvent> = (0..PARTITIONS)
-                .map(|partition| {
+            let mut probes = Vec::new();
+            for channel in CHANNELS {
+                for partition in 0..PARTITIONS {
+                    let user = format!("probe-{round}-{partition}");
                     let contact = Contact {
-                        key: format!("chat:probe-{round}-{partition}"),
-                        channel_user_id: Some(format!("probe-{round}-{partition}")),
+                        key: format!("{channel}:{user}"),
+                        channel_user_id: Some(user.clone()),
                         ..Contact::default()
                     };
                     let mut probe = TicketEvent::new(
-                        "chat",
-                        &format!("probe-{round}-{partition}"),
+                        channel,
+                        &user,
                         contact,
                         format!("probe {round} {partition}"),
                         Utc::now(),
                     );
+                    probe.subject = Some(format!("probe {round} {partition}"));
                     probe.conversation.thread_id =
-                        Some(thread_on("chat", &format!("probe-{round}"), partition));
-                    probe
-                })
-                .collect();
-            for probe in &probes {
+                        Some(thread_on(channel, &format!("probe-{round}"), partition));
+                    probes.push(((channel, partition), probe));
+                }
+            }
+            for (_, probe) in &probes {
                 self.publish(probe).await;
             }
-            self.wait_recorded(&probes.iter().collect::<Vec<_>>()).await;
-            let first = self.handled_by(&probes[0]);
-            if first != self.handled_by(&probes[1]) {
-                return first;
+            self.wait_recorded(&probes.iter().map(|(_, p)| p).collect::<Vec<_>>())
+                .await;
+            let held: HashMap<(&str, u32), usize> = probes
+                .iter()
+                .map(|(at, probe)| (*at, self.handled_by(probe)))
+                .collect();
+            if CHANNELS.iter().all(|c| held[&(*c, 0)] != held[&(*c, 1)]) {
+                return Assignment(held);
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        panic!("the two routers never held one chat partition each");
+        panic!("the two routers never held one partition of every topic each");
     }
 
     /// The simulator's identities of `user`, as (type, value).
@@ -362,6 +391,18 @@ impl Routers {
     }
 }
 
+/// Which router holds each (channel, partition), as the probes found.
+struct Assignment(HashMap<(&'static str, u32), usize>);
+
+impl Assignment {
+    /// The partition of `channel` that `router` holds.
+    fn of(&self, channel: &str, router: usize) -> u32 {
+        (0..PARTITIONS)
+            .find(|p| self.0.get(&(channel, *p)) == Some(&router))
+            .expect("every router holds a partition of every channel")
+    }
+}
+
 /// The bus key of an event (decision 37: the conversation).
 fn key_of(event: &TicketEvent) -> String {
     format!(
@@ -383,13 +424,7 @@ fn thread_on(channel: &str, base: &str, partition: u32) -> String {
         .expect("a thread id on the partition")
 }
 
-fn message(
-    channel: &str,
-    id: &str,
-    contact: Contact,
-    text: &str,
-    thread: String,
-) -> TicketEvent {
+fn message(channel: &str, id: &str, contact: Contact, text: &str, thread: String) -> TicketEvent {
     let mut event = TicketEvent::new(channel, id, contact, text, Utc::now());
     event.conversation.thread_id = Some(thread);
     if channel == "email" {
@@ -406,7 +441,13 @@ fn mail(id: &str, email: &str, text: &str, partition: u32) -> TicketEvent {
         verified: true,
         ..Contact::default()
     };
-    message("email", id, contact, text, thread_on("email", id, partition))
+    message(
+        "email",
+        id,
+        contact,
+        text,
+        thread_on("email", id, partition),
+    )
 }
 
 /// A Telegram message of user `user` in its private chat; `phone`: the
@@ -433,16 +474,31 @@ async fn linking_by_verified_details_across_two_routers() {
     let Some(routers) = Routers::start().await else {
         return;
     };
-    let first = routers.wait_balanced().await;
-    // Partition `p` of every topic is on router `p` (probes: `first`).
-    let on = |router: usize| if router == first { 0 } else { 1 };
+    let held = routers.wait_balanced().await;
     let bob_phone = "+4915112345678";
-    let bob = routers.seed_user("Bob", "bob@example.test", bob_phone).await;
+    let bob = routers
+        .seed_user("Bob", "bob@example.test", bob_phone)
+        .await;
 
     // First everyone's mail, on router 0.
-    let ann_mail = mail("ann-1", "ann@example.test", "Invoice 42 is wrong", on(0));
-    let bob_mail = mail("bob-1", "bob@example.test", "My parcel is late", on(0));
-    let carol_mail = mail("carol-1", "carol@example.test", "Password reset", on(0));
+    let ann_mail = mail(
+        "ann-1",
+        "ann@example.test",
+        "Invoice 42 is wrong",
+        held.of("email", 0),
+    );
+    let bob_mail = mail(
+        "bob-1",
+        "bob@example.test",
+        "My parcel is late",
+        held.of("email", 0),
+    );
+    let carol_mail = mail(
+        "carol-1",
+        "carol@example.test",
+        "Password reset",
+        held.of("email", 0),
+    );
     for event in [&ann_mail, &bob_mail, &carol_mail] {
         routers.publish(event).await;
     }
@@ -462,9 +518,19 @@ async fn linking_by_verified_details_across_two_routers() {
             ..Contact::default()
         },
         "Also, where is my refund?",
-        thread_on("slack", "T1:C0SUPPORT:1700000000.000100", on(1)),
+        thread_on(
+            "slack",
+            "T1:C0SUPPORT:1700000000.000100",
+            held.of("slack", 1),
+        ),
     );
-    let bob_telegram = telegram("bob-2", 77, Some(bob_phone), "Any news on it?", on(1));
+    let bob_telegram = telegram(
+        "bob-2",
+        77,
+        Some(bob_phone),
+        "Any news on it?",
+        held.of("telegram", 1),
+    );
     let carol_chat = message(
         "chat",
         "carol-2",
@@ -476,7 +542,7 @@ async fn linking_by_verified_details_across_two_routers() {
             ..Contact::default()
         },
         "I typed my address here",
-        thread_on("chat", "carol", on(1)),
+        thread_on("chat", "carol", held.of("chat", 1)),
     );
     for event in [&ann_slack, &bob_telegram, &carol_chat] {
         routers.publish(event).await;
@@ -496,7 +562,11 @@ async fn linking_by_verified_details_across_two_routers() {
     let tickets = routers.world.tickets().await;
     let requester = async |event: &TicketEvent| requester_of(&tickets, event, &routers).await;
     let ann_user = requester(&ann_mail).await;
-    assert_eq!(requester(&ann_slack).await, ann_user, "Ann is one requester");
+    assert_eq!(
+        requester(&ann_slack).await,
+        ann_user,
+        "Ann is one requester"
+    );
     assert_eq!(requester(&bob_mail).await, bob, "Bob's mail is his user");
     assert_eq!(requester(&bob_telegram).await, bob, "Bob is one requester");
     let carol_user = requester(&carol_mail).await;
@@ -562,8 +632,7 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
     let Some(routers) = Routers::start().await else {
         return;
     };
-    let first = routers.wait_balanced().await;
-    let on = |router: usize| if router == first { 0 } else { 1 };
+    let held = routers.wait_balanced().await;
 
     // Each person is a Zendesk user with an e-mail and a phone: the chat
     // copy (a signed-in visitor, verified) finds the user by e-mail, the
@@ -572,7 +641,11 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
     for n in 1..=PEOPLE {
         let phone = format!("+49151{n:08}");
         let email = format!("p{n}@example.test");
-        users.push(routers.seed_user(&format!("Person {n}"), &email, &phone).await);
+        users.push(
+            routers
+                .seed_user(&format!("Person {n}"), &email, &phone)
+                .await,
+        );
     }
     let chat_copy = |n: u64| {
         let email = format!("p{n}@example.test");
@@ -588,7 +661,7 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
             &format!("chat-{n}"),
             contact,
             &text_of(n),
-            thread_on("chat", &format!("conv-{n}"), on(0)),
+            thread_on("chat", &format!("conv-{n}"), held.of("chat", 0)),
         )
     };
     let telegram_copy = |n: u64| {
@@ -598,7 +671,7 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
             Some(&format!("+49151{n:08}")),
             // Nearly the same text: retyped on a phone.
             &format!("{}!", text_of(n).to_uppercase()),
-            on(1),
+            held.of("telegram", 1),
         )
     };
     let chats: Vec<TicketEvent> = (1..=PEOPLE).map(chat_copy).collect();
@@ -617,17 +690,25 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
         routers.publish(chat).await;
         routers.publish(telegram).await;
     }
-    common::wait_for("the first events of both routers at the claim", async || {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = \
+    let deadline = std::time::Instant::now() + common::CONDITION_TIMEOUT;
+    loop {
+        let waiting: Vec<String> = sqlx::query_scalar(
+            "SELECT locktype || ' ' || mode FROM pg_locks WHERE NOT granted AND database = \
              (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
-        .fetch_one(&mut gate)
+        .fetch_all(&mut gate)
         .await
         .unwrap();
-        waiting >= 2 * IN_FLIGHT as i64
-    })
-    .await;
+        if waiting.len() >= 2 * IN_FLIGHT {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the claims never waited together: {waiting:?}\n{}",
+            routers.problems()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     sqlx::query("COMMIT").execute(&mut gate).await.unwrap();
     gate.close().await.unwrap();
 
@@ -638,7 +719,12 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
         .tickets()
         .await
         .into_iter()
-        .filter(|t| !t["subject"].as_str().unwrap_or_default().starts_with("probe"))
+        .filter(|t| {
+            !t["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("probe")
+        })
         .collect();
     assert_eq!(
         tickets.len() as u64,
@@ -677,7 +763,11 @@ async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
                 && comments[1].contains(&format!("first received via {original}")),
             "person {n}: {comments:#?}"
         );
-        duplicates_per_router[if duplicate == "chat" { by_chat } else { by_telegram }] += 1;
+        duplicates_per_router[if duplicate == "chat" {
+            by_chat
+        } else {
+            by_telegram
+        }] += 1;
     }
     let counted: f64 = {
         let mut sum = 0.0;

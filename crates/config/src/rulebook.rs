@@ -219,7 +219,11 @@ impl RawOriginalAgent {
 
 impl RawAbsenceIcal {
     fn validate(&self, ctx: &mut Ctx<'_>, key: &str) -> Option<IcalOptions> {
-        let given = [self.url_env.is_some(), self.url_file.is_some(), self.file.is_some()];
+        let given = [
+            self.url_env.is_some(),
+            self.url_file.is_some(),
+            self.file.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() != 1 {
             ctx.problem(key, "give exactly one of url_env, url_file and file");
             return None;
@@ -247,8 +251,8 @@ impl RawAbsenceIcal {
         };
         let property = |ctx: &mut Ctx<'_>, name: &str, value: &str| {
             let value = value.trim().to_ascii_uppercase();
-            let valid = !value.is_empty()
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let valid =
+                !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !valid {
                 ctx.problem(
                     format!("{key}.{name}"),
@@ -258,8 +262,7 @@ impl RawAbsenceIcal {
             valid.then_some(value)
         };
         let agent_property = property(ctx, "agent_property", &self.agent_property);
-        let substitute_property =
-            property(ctx, "substitute_property", &self.substitute_property);
+        let substitute_property = property(ctx, "substitute_property", &self.substitute_property);
         let location = match &self.file {
             Some(path) => Some(IcalLocation::File(path.clone())),
             None => {
