@@ -267,8 +267,13 @@ impl RawAbsenceIcal {
             Some(path) => Some(IcalLocation::File(path.clone())),
             None => {
                 let url_key = format!("{key}.url");
+                let given = if self.url_env.is_some() {
+                    format!("{url_key}_env")
+                } else {
+                    format!("{url_key}_file")
+                };
                 let secret = SecretRef::new(&self.url_env, &self.url_file).resolve(ctx, &url_key);
-                secret.and_then(|url| ical_url(ctx, &url_key, url.expose_secret()))
+                secret.and_then(|url| ical_url(ctx, &given, url.expose_secret()))
             }
         };
         Some(IcalOptions {
@@ -404,5 +409,96 @@ mod tests {
         )
         .unwrap_err();
         assert!(unknown.to_string().contains("substitute"), "{unknown}");
+    }
+
+    #[test]
+    fn an_ical_absence_source_parses_with_its_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("absence-url");
+        std::fs::write(
+            &url_file,
+            "https://cal.example.test/private-s3cr3t/basic.ics\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[rulebook.original_agent]\nenabled = true\n\
+             [rulebook.original_agent.absence_ical]\nurl_file = {url_file:?}\n"
+        );
+        let config = crate::load_from(Some(&text), &[], &[]).unwrap();
+        let feed = config.rulebook.original_agent.absences.feed().unwrap();
+        let options = feed.options();
+        assert_eq!(options.refresh.as_secs(), 300);
+        assert_eq!(options.fetch_timeout.as_secs(), 30);
+        assert_eq!(options.max_bytes, 5 * 1024 * 1024);
+        assert_eq!(options.agent_property, "X-INTAKE-AGENT-ID");
+        assert_eq!(options.substitute_property, "X-INTAKE-SUBSTITUTE-ID");
+        assert_eq!(options.time_zone, chrono_tz::UTC);
+        match &options.location {
+            intake_rulebook::IcalLocation::Url(url) => {
+                assert_eq!(url.path(), "/private-s3cr3t/basic.ics");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{config:?}").contains("s3cr3t"), "never in Debug");
+
+        let file = format!(
+            "[rulebook.original_agent.absence_ical]\nfile = \"team.ics\"\nrefresh_secs = 60\n\
+             agent_property = \"x-agent\"\ntime_zone = \"Europe/Moscow\"\n"
+        );
+        let config = crate::load_from(Some(&file), &[], &[]).unwrap();
+        let options = config
+            .rulebook
+            .original_agent
+            .absences
+            .feed()
+            .unwrap()
+            .options();
+        assert_eq!(options.agent_property, "X-AGENT");
+        assert_eq!(options.time_zone, chrono_tz::Europe::Moscow);
+        assert_eq!(options.refresh.as_secs(), 60);
+    }
+
+    #[test]
+    fn ical_source_problems_have_their_key_path_and_never_the_url() {
+        const KEY: &str = "rulebook.original_agent.absence_ical";
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, url: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, url).unwrap();
+            path
+        };
+        let plain = write("plain", "http://cal.example.test/s3cr3t.ics");
+        let text = format!(
+            "[rulebook.original_agent.absence_ical]\nurl_file = {plain:?}\nrefresh_secs = 0\n\
+             max_bytes = 0\ntime_zone = \"Mars/Olympus\"\nagent_property = \"X AGENT\"\n"
+        );
+        let errors = crate::load_from(Some(&text), &[], &[]).unwrap_err();
+        for key in [
+            format!("{KEY}.url_file"),
+            format!("{KEY}.refresh_secs"),
+            format!("{KEY}.max_bytes"),
+            format!("{KEY}.time_zone"),
+            format!("{KEY}.agent_property"),
+        ] {
+            assert!(errors.for_key(&key).is_some(), "{key}: {errors}");
+        }
+        assert!(!errors.to_string().contains("s3cr3t"), "{errors}");
+        // http to a loopback address is allowed (tests); an ftp URL is not.
+        let loopback = write("loopback", "http://127.0.0.1:8080/team.ics");
+        let text = format!("[rulebook.original_agent.absence_ical]\nurl_file = {loopback:?}\n");
+        assert!(crate::load_from(Some(&text), &[], &[]).is_ok());
+        let ftp = write("ftp", "ftp://cal.example.test/team.ics");
+        let text = format!("[rulebook.original_agent.absence_ical]\nurl_file = {ftp:?}\n");
+        let errors = crate::load_from(Some(&text), &[], &[]).unwrap_err();
+        assert!(
+            errors.for_key(&format!("{KEY}.url_file")).is_some(),
+            "{errors}"
+        );
+        // Exactly one source.
+        let both = format!(
+            "[rulebook.original_agent.absence_ical]\nurl_file = {ftp:?}\nfile = \"team.ics\"\n"
+        );
+        let errors = crate::load_from(Some(&both), &[], &[]).unwrap_err();
+        assert!(errors.for_key(KEY).is_some(), "{errors}");
     }
 }
