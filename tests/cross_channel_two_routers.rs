@@ -34,9 +34,11 @@
 //!
 //! Checked to fail without the atomic claim (done, seen failing, restored):
 //! with the `pg_advisory_xact_lock` statement in
-//! `crates/store/src/postgres/identity.rs` replaced by `SELECT 1`, the
-//! duplicate test found two tickets for each of the people whose copies were
-//! held at the gate together (persons 1–4), and passed again with it back.
+//! `crates/store/src/postgres/identity.rs` replaced by `SELECT length($1)`,
+//! the duplicate test found 34 tickets for 30 people — persons 1–4, whose
+//! copies were held at the gate together, had one ticket per channel — and
+//! passed again with the lock back. The linking test needs no gate: it
+//! checks that a link made by one process is used by the other.
 
 mod common;
 
