@@ -28,7 +28,8 @@
 //!   with the `rrule` crate (the `icalendar` crate parses but does not
 //!   expand) for occurrences from [`EXPAND_PAST`] before the read to
 //!   [`EXPAND_AHEAD`] after it, at most [`MAX_OCCURRENCES`] per event; the
-//!   next refresh moves the window on.
+//!   next refresh moves the window on. An override (same `UID`, with
+//!   `RECURRENCE-ID`) replaces the occurrence it names.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -147,16 +148,39 @@ pub fn parse_absences(
 ) -> Result<IcalAbsences, String> {
     let calendar = Calendar::from_str(text).map_err(|error| format!("not iCalendar: {error}"))?;
     let mut out = IcalAbsences::default();
-    for component in &calendar.components {
-        let CalendarComponent::Event(event) = component else {
-            continue;
-        };
+    let events: Vec<&Event> = calendar
+        .components
+        .iter()
+        .filter_map(|component| match component {
+            CalendarComponent::Event(event) => Some(event),
+            _ => None,
+        })
+        .collect();
+    // Occurrences moved or changed by an override (an event with the same
+    // UID and a RECURRENCE-ID): the override stands for them.
+    let mut overridden: Vec<(&str, DateTime<Utc>)> = Vec::new();
+    for event in &events {
+        if let (Some(uid), Some(id)) = (event.get_uid(), event.get_recurrence_id())
+            && let Ok(at) = instant(&id, options.time_zone)
+        {
+            overridden.push((uid, at));
+        }
+    }
+    for event in events {
         let label = event
             .get_uid()
             .or_else(|| event.get_summary())
             .unwrap_or("(no uid)")
             .to_owned();
-        match absences_of(event, options, now) {
+        let replaced: Vec<DateTime<Utc>> = match event.get_uid() {
+            Some(uid) if event.get_recurrence_id().is_none() => overridden
+                .iter()
+                .filter(|(u, _)| *u == uid)
+                .map(|(_, at)| *at)
+                .collect(),
+            _ => Vec::new(),
+        };
+        match absences_of(event, options, now, &replaced) {
             Ok(found) => out.absences.extend(found),
             Err(reason) => out.skipped.push(format!("{reason}: {label}")),
         }
@@ -169,6 +193,7 @@ fn absences_of(
     event: &Event,
     options: &IcalOptions,
     now: DateTime<Utc>,
+    replaced: &[DateTime<Utc>],
 ) -> Result<Vec<IcalAbsence>, String> {
     if event
         .property_value("STATUS")
@@ -197,11 +222,12 @@ fn absences_of(
     }
     let length = to - from;
     let reason = reason_of(event);
-    let starts = if is_recurring(event) {
+    let mut starts = if is_recurring(event) {
         occurrences(event, &start, options.time_zone, now)?
     } else {
         vec![from]
     };
+    starts.retain(|at| !replaced.contains(at));
     Ok(starts
         .into_iter()
         .map(|from| IcalAbsence {

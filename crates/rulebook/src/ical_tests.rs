@@ -164,6 +164,40 @@ fn recurring_events_are_expanded_without_their_exceptions() {
 }
 
 #[test]
+fn an_override_replaces_the_occurrence_it_names() {
+    // Weekly lunch; on the 14th it moved an hour later.
+    let text = document(&[
+        r"
+        UID:lunch@test
+        DTSTART:20261207T120000Z
+        DTEND:20261207T130000Z
+        RRULE:FREQ=WEEKLY;COUNT=3
+        SUMMARY:Lunch
+        X-INTAKE-AGENT-ID:12
+        ",
+        r"
+        UID:lunch@test
+        RECURRENCE-ID:20261214T120000Z
+        DTSTART:20261214T130000Z
+        DTEND:20261214T140000Z
+        SUMMARY:Lunch
+        X-INTAKE-AGENT-ID:12
+        ",
+    ]);
+    let found = parse_absences(&text, &options(), now()).unwrap();
+    let mut starts: Vec<_> = found.absences.iter().map(|a| a.absence.from).collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        [
+            at("2026-12-07T12:00:00Z"),
+            at("2026-12-14T13:00:00Z"),
+            at("2026-12-21T12:00:00Z")
+        ]
+    );
+}
+
+#[test]
 fn recurrence_is_expanded_only_around_the_read() {
     // A daily event since 2020 without an end: only the window's days.
     let text = document(&[r"
