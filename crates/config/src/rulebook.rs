@@ -441,11 +441,9 @@ mod tests {
         }
         assert!(!format!("{config:?}").contains("s3cr3t"), "never in Debug");
 
-        let file = format!(
-            "[rulebook.original_agent.absence_ical]\nfile = \"team.ics\"\nrefresh_secs = 60\n\
-             agent_property = \"x-agent\"\ntime_zone = \"Europe/Moscow\"\n"
-        );
-        let config = crate::load_from(Some(&file), &[], &[]).unwrap();
+        let file = "[rulebook.original_agent.absence_ical]\nfile = \"team.ics\"\nrefresh_secs = 60\n\
+             agent_property = \"x-agent\"\ntime_zone = \"Europe/Moscow\"\n";
+        let config = crate::load_from(Some(file), &[], &[]).unwrap();
         let options = config
             .rulebook
             .original_agent
