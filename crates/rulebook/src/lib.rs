@@ -19,6 +19,7 @@ mod directory;
 pub mod events;
 pub mod ical;
 mod ical_fetch;
+mod ical_time;
 mod original;
 mod presence;
 mod slack;
