@@ -389,6 +389,7 @@ async fn build(
         )?;
         let mut options = router_options(config, &topics, live);
         options.rulebook = crate::rulebook::for_router(config, &zendesk, &options.sla);
+        crate::rulebook::spawn_absence_feed(config, shutdown, tasks);
         let router = Router::new(
             Arc::clone(&bus),
             store,
