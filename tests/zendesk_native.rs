@@ -211,6 +211,21 @@ slack_webhook_url_file = {hook_file:?}
         "{triggers:#?}"
     );
     let secret = std::fs::read_to_string(&secret_file).unwrap();
+    // The configuration that consumes `<prefix>.events.zendesk` is valid.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["check-config", "--role", "all", "--config"])
+        .arg(&world.config_path)
+        .env_remove("INTAKE_CONFIG")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(said.contains("configuration OK"), "{said}");
 
     let mut intake = Intake::spawn_with_env(&world.config_path, "all", &env);
     world.wait_ready(&mut intake).await;

@@ -36,7 +36,13 @@ fn native_ticket(h: &Harness) -> (u64, TicketEvent) {
         ..Contact::default()
     };
     let thread = format!("ticket:{ticket_id}");
-    let mut event = TicketEvent::new("zendesk", &thread, contact, "My printer is broken", Utc::now());
+    let mut event = TicketEvent::new(
+        "zendesk",
+        &thread,
+        contact,
+        "My printer is broken",
+        Utc::now(),
+    );
     event.conversation.thread_id = Some(thread);
     event.subject = Some("Printer".to_owned());
     event.zendesk_ticket = Some(ZendeskTicket {
@@ -64,16 +70,34 @@ async fn the_ticket_is_updated_once_and_none_is_created() {
     let outcomes = h.wait_for_outcomes(1).await;
     let outcome = &outcomes[0].1;
     assert_eq!(outcome.effect, OutcomeEffect::Created);
-    assert_eq!((outcome.ticket_id, outcome.channel.as_str()), (Some(ticket_id), "zendesk"));
-    let deadline = outcome.deadline.as_ref().expect("the deadline, for the warning");
+    assert_eq!(
+        (outcome.ticket_id, outcome.channel.as_str()),
+        (Some(ticket_id), "zendesk")
+    );
+    let deadline = outcome
+        .deadline
+        .as_ref()
+        .expect("the deadline, for the warning");
     assert_eq!(deadline.policy, "email", "counted by the via channel");
     let tickets = h.tickets();
     assert_eq!(tickets.len(), 1, "no second ticket: {tickets:#?}");
-    assert!(has_tag(&tickets[0], TAG_ZENDESK_CHANNEL), "{:#}", tickets[0]);
+    assert!(
+        has_tag(&tickets[0], TAG_ZENDESK_CHANNEL),
+        "{:#}",
+        tickets[0]
+    );
     assert!(has_tag(&tickets[0], "intake_sla_email"), "{:#}", tickets[0]);
-    assert_eq!(audits(&h, ticket_id).await, 2, "the creation and one update");
     assert_eq!(
-        h.store.native_ticket(ticket_id).await.unwrap().map(|(_, s)| s),
+        audits(&h, ticket_id).await,
+        2,
+        "the creation and one update"
+    );
+    assert_eq!(
+        h.store
+            .native_ticket(ticket_id)
+            .await
+            .unwrap()
+            .map(|(_, s)| s),
         Some(NativeTicketState::Applied)
     );
     assert_eq!(
@@ -109,7 +133,11 @@ async fn a_crash_after_the_update_and_before_the_marker_writes_nothing_more() {
     h.stop_router().await;
     assert_eq!(audits(&h, ticket_id).await, 2, "no second update");
     assert_eq!(
-        h.store.native_ticket(ticket_id).await.unwrap().map(|(_, s)| s),
+        h.store
+            .native_ticket(ticket_id)
+            .await
+            .unwrap()
+            .map(|(_, s)| s),
         Some(NativeTicketState::Applied)
     );
 }
