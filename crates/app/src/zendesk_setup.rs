@@ -1,10 +1,11 @@
 //! `intake zendesk setup [--dry-run]` (issue 16): creates, idempotently, the
-//! Zendesk webhook that calls `POST /v1/zendesk/events` and the trigger that
-//! notifies it of public agent comments, through Zendesk's Webhooks and
+//! Zendesk webhook that calls `POST /v1/zendesk/events` and the two
+//! triggers that notify it (public agent comments; tickets Zendesk created
+//! in its own channels, decision 54), through Zendesk's Webhooks and
 //! Triggers APIs, and prints what it did (with `--dry-run`, what it would
 //! do). A second run changes nothing.
 //!
-//! The webhook is found by its endpoint, the trigger by its title; a found
+//! The webhook is found by its endpoint, each trigger by its title; a found
 //! one that differs from what intake needs is updated. Zendesk generates the
 //! webhook's signing secret: when `zendesk_webhook.signing_secret_file` is
 //! set, setup writes that secret there (mode 0600) if the file holds another
@@ -21,8 +22,10 @@ use serde_json::json;
 
 /// The name of the webhook setup creates.
 pub const WEBHOOK_NAME: &str = "intake: agent replies";
-/// The title of the trigger setup creates.
+/// The title of the agent-comment trigger setup creates.
 pub const TRIGGER_TITLE: &str = "intake: agent replies to the customer's channel";
+/// The title of the trigger for tickets Zendesk created in its own channels.
+pub const CREATED_TRIGGER_TITLE: &str = "intake: tickets Zendesk created in its own channels";
 
 /// What one step did (or would do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,28 @@ fn wanted_trigger(webhook_id: &str) -> Trigger {
     }
 }
 
+/// The trigger for tickets Zendesk created itself: on creation, when not
+/// made through the API (`via_id` 5, Web service: intake's own tickets),
+/// notify the webhook with the documented body (docs/agent-replies.md).
+fn wanted_created_trigger(webhook_id: &str) -> Trigger {
+    Trigger {
+        id: 0,
+        title: CREATED_TRIGGER_TITLE.to_owned(),
+        active: true,
+        conditions: json!({
+            "all": [
+                {"field": "update_type", "operator": "is", "value": "Create"},
+                {"field": "via_id", "operator": "is_not", "value": "5"},
+            ],
+            "any": [],
+        }),
+        actions: json!([{
+            "field": "notification_webhook",
+            "value": [webhook_id, intake_replies::native::CREATED_TRIGGER_BODY_TEMPLATE],
+        }]),
+    }
+}
+
 /// Runs `intake zendesk setup`.
 pub async fn zendesk_setup(config_path: Option<&Path>, dry_run: bool) -> anyhow::Result<ExitCode> {
     let config = match crate::load_config(config_path, intake_config::Needs::default()) {
@@ -108,13 +133,14 @@ pub async fn zendesk_setup(config_path: Option<&Path>, dry_run: bool) -> anyhow:
         dry_run,
     )
     .await?;
-    let step = trigger(
-        &client,
-        webhook_id.as_deref().unwrap_or("(new webhook)"),
-        dry_run,
-    )
-    .await?;
-    println!("trigger {TRIGGER_TITLE:?}: {}", step.said(dry_run));
+    let webhook_id = webhook_id.as_deref().unwrap_or("(new webhook)");
+    for wanted in [
+        wanted_trigger(webhook_id),
+        wanted_created_trigger(webhook_id),
+    ] {
+        let step = trigger(&client, &wanted, dry_run).await?;
+        println!("trigger {:?}: {}", wanted.title, step.said(dry_run));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -223,18 +249,17 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
 }
 
 /// Finds the trigger by title, creates or updates it.
-async fn trigger(client: &Client, webhook_id: &str, dry_run: bool) -> anyhow::Result<Step> {
-    let wanted = wanted_trigger(webhook_id);
+async fn trigger(client: &Client, wanted: &Trigger, dry_run: bool) -> anyhow::Result<Step> {
     let existing = client
         .list_triggers()
         .await
         .context("listing the Zendesk triggers")?
         .into_iter()
-        .find(|t| t.title == TRIGGER_TITLE);
+        .find(|t| t.title == wanted.title);
     let Some(found) = existing else {
         if !dry_run {
             client
-                .create_trigger(&wanted)
+                .create_trigger(wanted)
                 .await
                 .context("creating the Zendesk trigger")?;
         }
@@ -248,7 +273,7 @@ async fn trigger(client: &Client, webhook_id: &str, dry_run: bool) -> anyhow::Re
     }
     if !dry_run {
         client
-            .update_trigger(found.id, &wanted)
+            .update_trigger(found.id, wanted)
             .await
             .context("updating the Zendesk trigger")?;
     }
@@ -266,6 +291,13 @@ mod tests {
         assert_eq!(trigger.actions[0]["value"][0], "01ABC");
         let body = trigger.actions[0]["value"][1].as_str().unwrap();
         assert!(body.contains("{{ticket.latest_comment.id}}"), "{body}");
+        let created = wanted_created_trigger("01ABC");
+        assert_eq!(created.conditions["all"][0]["field"], "update_type");
+        assert_eq!(created.conditions["all"][1]["value"], "5");
+        assert_eq!(created.actions[0]["value"][0], "01ABC");
+        let body = created.actions[0]["value"][1].as_str().unwrap();
+        assert!(body.contains(r#""event": "ticket_created""#), "{body}");
+        assert_ne!(created.title, trigger.title, "two triggers, found by title");
         assert_eq!(Step::Created.said(true), "would create");
         assert_eq!(Step::Unchanged.said(true), "unchanged");
     }

@@ -63,7 +63,7 @@ pub use source::{ENV_PREFIX, ENV_SEPARATOR};
 pub use store::StoreConfig;
 pub use working_time::{IcalFeed, WorkingTimeConfig};
 pub use zendesk::{ZendeskAccount, ZendeskAuth, ZendeskConfig};
-pub use zendesk_webhook::{MailReplies, ZendeskWebhookConfig};
+pub use zendesk_webhook::{MailReplies, ZENDESK_CHANNEL, ZendeskWebhookConfig};
 
 use crate::problems::Problems;
 use crate::secret::Ctx;
@@ -296,7 +296,13 @@ impl Config {
     /// last. The one place that decides it, so that no accepted message is
     /// left without a consumer.
     pub fn router_channels(&self) -> Vec<String> {
-        self.router.consumed_channels(&self.channels.enabled())
+        let mut channels = self.router.consumed_channels(&self.channels.enabled());
+        // Tickets Zendesk created in its own channels come from the
+        // webhook on `<prefix>.events.zendesk` (decision 54), served last.
+        if self.zendesk_webhook.enabled {
+            channels.push(ZENDESK_CHANNEL.to_owned());
+        }
+        channels
     }
 
     /// Ok when everything the router role needs is configured (the Zendesk

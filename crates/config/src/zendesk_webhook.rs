@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::secret::Ctx;
 
+/// The bus channel of tickets Zendesk created in its own channels, which
+/// the webhook hands to the router (`<prefix>.events.zendesk`, decision 54).
+pub const ZENDESK_CHANNEL: &str = "zendesk";
+
 /// `[zendesk_webhook]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -113,6 +113,26 @@ pub struct TicketEvent {
     /// (`author.phone`, `sent_at`, ...), so the message itself was kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_fields: Vec<String>,
+    /// The ticket Zendesk already created itself, in one of its own
+    /// channels (its e-mail address, web widget or messaging; decision 54):
+    /// the router applies the rulebook to that ticket and creates none.
+    /// Only the gateway's Zendesk webhook sets it, on
+    /// `<prefix>.events.zendesk`, a topic older routers do not consume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zendesk_ticket: Option<ZendeskTicket>,
+}
+
+/// A ticket Zendesk created in one of its own channels
+/// ([`TicketEvent::zendesk_ticket`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ZendeskTicket {
+    /// The ticket's id in Zendesk.
+    pub ticket_id: u64,
+    /// Zendesk's `via` channel of the ticket as the trigger rendered it
+    /// (`email`, `web_form`, `web_widget`, `messaging`, ...).
+    pub via: String,
+    /// The ticket's requester in Zendesk.
+    pub requester_id: u64,
 }
 
 /// Who wrote the message.
@@ -222,6 +242,7 @@ impl TicketEvent {
             raw_inline: None,
             metadata: BTreeMap::new(),
             dropped_fields: Vec::new(),
+            zendesk_ticket: None,
         }
     }
 

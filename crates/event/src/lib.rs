@@ -15,7 +15,7 @@ pub use contact::{
 pub use event::{
     Attachment, BlobRef, Contact, Conversation, EVENT_ID_NAMESPACE, EventDecodeError,
     MAX_RECORD_BYTES, MAX_TEXT_CHARS, OMITTED_TOO_LARGE, OMITTED_TOO_MANY, OmittedAttachment,
-    SCHEMA_ID, TicketEvent, event_id, json_schema,
+    SCHEMA_ID, TicketEvent, ZendeskTicket, event_id, json_schema,
 };
 pub use outcome::{
     AnswerDeadline, OUTCOME_ID_NAMESPACE, OUTCOME_SCHEMA_ID, OutcomeContact, OutcomeDecodeError,

@@ -70,6 +70,28 @@ fn missing_optional_fields_default() {
     assert!(event.attachments.is_empty());
     assert_eq!(event.contact.name, None);
     assert!(!event.auto_submitted);
+    assert_eq!(
+        event.zendesk_ticket, None,
+        "an ordinary event names no ticket"
+    );
+}
+
+#[test]
+fn a_ticket_zendesk_created_round_trips_and_stays_optional() {
+    let mut event = sample();
+    assert!(
+        !String::from_utf8(event.to_json())
+            .unwrap()
+            .contains("zendesk_ticket"),
+        "left out when absent, so older readers see the same JSON"
+    );
+    event.zendesk_ticket = Some(intake_event::ZendeskTicket {
+        ticket_id: 812,
+        via: "email".into(),
+        requester_id: 42,
+    });
+    let back = TicketEvent::from_json(&event.to_json()).unwrap();
+    assert_eq!(back.zendesk_ticket, event.zendesk_ticket);
 }
 
 #[test]

@@ -21,6 +21,7 @@
 //!    id, so senders that pass it on as an idempotency key deliver once).
 
 mod deliver;
+pub mod native;
 pub mod payload;
 mod route;
 pub mod signature;
@@ -99,6 +100,8 @@ pub struct AgentReplies {
     options: WebhookOptions,
     shutdown: CancellationToken,
     deliveries: TaskTracker,
+    /// Where tickets Zendesk created go to the router (set when mounted).
+    bus: std::sync::OnceLock<intake_channel::ChannelContext>,
 }
 
 impl AgentReplies {
@@ -117,6 +120,7 @@ impl AgentReplies {
             options,
             shutdown,
             deliveries: TaskTracker::new(),
+            bus: std::sync::OnceLock::new(),
         })
     }
 

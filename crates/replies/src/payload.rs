@@ -79,10 +79,13 @@ pub enum Skip {
     LeftToZendesk,
     /// Claimed before (Zendesk's retry, a redelivery).
     Duplicate,
+    /// A ticket Zendesk created in its own channel (decision 54): Zendesk
+    /// notifies its own channels of agent comments itself.
+    ZendeskChannel,
 }
 
 impl Skip {
-    pub const ALL: [Skip; 7] = [
+    pub const ALL: [Skip; 8] = [
         Skip::Internal,
         Skip::NotAgent,
         Skip::OwnComment,
@@ -90,6 +93,7 @@ impl Skip {
         Skip::UnknownTicket,
         Skip::LeftToZendesk,
         Skip::Duplicate,
+        Skip::ZendeskChannel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +105,7 @@ impl Skip {
             Skip::UnknownTicket => "unknown_ticket",
             Skip::LeftToZendesk => "left_to_zendesk",
             Skip::Duplicate => "duplicate",
+            Skip::ZendeskChannel => "zendesk_channel",
         }
     }
 }
@@ -145,13 +150,51 @@ enum IdOrText {
     Text(String),
 }
 
-fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+pub(crate) fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     match IdOrText::deserialize(deserializer)? {
         IdOrText::Id(id) => Ok(id),
         IdOrText::Text(text) => text
             .trim()
             .parse()
             .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an id"))),
+    }
+}
+
+/// A text placeholder that may render empty: trimmed, empty is absent.
+pub(crate) fn optional_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()))
+}
+
+/// A webhook body: an agent comment (no `event` key, the original
+/// template) or a ticket Zendesk created (`"event": "ticket_created"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookBody {
+    Comment(CommentEvent),
+    Created(crate::native::CreatedEvent),
+}
+
+impl WebhookBody {
+    /// Parses either template; anything else (another `event`, a missing
+    /// or unknown key) is an error naming the problem.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        match value.get("event") {
+            None => serde_json::from_value(value)
+                .map(WebhookBody::Comment)
+                .map_err(|e| e.to_string()),
+            Some(serde_json::Value::String(kind)) if kind == crate::native::TICKET_CREATED => {
+                serde_json::from_value(value)
+                    .map(WebhookBody::Created)
+                    .map_err(|e| e.to_string())
+            }
+            Some(other) => Err(format!(
+                "unknown event {other}: expected \"{}\" or none (a comment)",
+                crate::native::TICKET_CREATED
+            )),
+        }
     }
 }
 
@@ -227,6 +270,29 @@ mod tests {
             with(r#""author_id":"5""#, r#""author_id":3"#),
             Err(Skip::OwnComment)
         );
+    }
+
+    #[test]
+    fn both_bodies_are_told_apart_by_event() {
+        assert!(matches!(
+            WebhookBody::parse(AGENT.as_bytes()),
+            Ok(WebhookBody::Comment(_))
+        ));
+        let created =
+            r#"{"event":"ticket_created","ticket_id":"8","via":"Mail","requester_id":"4"}"#;
+        assert!(matches!(
+            WebhookBody::parse(created.as_bytes()),
+            Ok(WebhookBody::Created(c)) if c.ticket_id == 8
+        ));
+        let other = created.replace("ticket_created", "ticket_solved");
+        assert!(
+            WebhookBody::parse(other.as_bytes())
+                .unwrap_err()
+                .contains("unknown event")
+        );
+        let comment_as_created = AGENT.replacen('{', r#"{"event":"ticket_created","#, 1);
+        assert!(WebhookBody::parse(comment_as_created.as_bytes()).is_err());
+        assert!(WebhookBody::parse(b"not json").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod names {
     pub const SENT: &str = "intake_agent_replies_sent_total";
     pub const FAILED: &str = "intake_agent_replies_failed_total";
     pub const RETRIES: &str = "intake_agent_reply_retries_total";
+    pub const ZENDESK_CHANNEL_TICKETS: &str = "intake_zendesk_channel_tickets_total";
 }
 
 /// Registers help texts with the installed recorder.
@@ -35,6 +36,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::RETRIES,
         "Agent reply sends retried after a retryable failure"
+    );
+    metrics::describe_counter!(
+        names::ZENDESK_CHANNEL_TICKETS,
+        "Tickets Zendesk created in its own channels that the webhook told of, by result (accepted, duplicate, api, own_ticket)"
     );
 }
 
@@ -139,5 +144,27 @@ impl ReplyRetrying<'_> {
             "agent reply not delivered, retrying"
         );
         counter!(names::RETRIES, "channel" => self.channel.to_owned()).increment(1);
+    }
+}
+
+/// The webhook told of a ticket Zendesk created (decision 54).
+pub struct NativeTicketReceived<'a> {
+    pub ticket_id: u64,
+    /// Zendesk's via channel (logged only: unbounded).
+    pub via: &'a str,
+    /// `accepted` (handed to the router), `duplicate`, `api` (made through
+    /// the API, not a Zendesk channel), `own_ticket` (intake's own).
+    pub result: &'static str,
+}
+
+impl NativeTicketReceived<'_> {
+    pub fn emit(&self) {
+        info!(
+            ticket_id = self.ticket_id,
+            via = self.via,
+            result = self.result,
+            "zendesk webhook: a ticket zendesk created"
+        );
+        counter!(names::ZENDESK_CHANNEL_TICKETS, "result" => self.result).increment(1);
     }
 }

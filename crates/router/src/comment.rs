@@ -162,7 +162,7 @@ impl Processor {
 
 /// Waits until the router's clock is past the second of `stamp` (plus a
 /// margin), so the update cannot land in the stamp's own second.
-async fn wait_past(stamp: &str) {
+pub(crate) async fn wait_past(stamp: &str) {
     let wait = wait_for(stamp, Utc::now());
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;

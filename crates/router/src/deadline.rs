@@ -19,7 +19,9 @@ pub const SLA_TAG_PREFIX: &str = "intake_sla_";
 /// (logged and counted).
 pub fn for_event(sla: &SlaPolicies, route: &ChannelRoute, event: &TicketEvent) -> Option<Deadline> {
     let priority = route.priority.map(calendar_priority);
-    match sla.first_response_deadline(&route.name, priority, event.received_at) {
+    // A ticket Zendesk created itself counts by its `via` channel (`native.rs`).
+    let channel = crate::native::policy_channel(event).unwrap_or(&route.name);
+    match sla.first_response_deadline(channel, priority, event.received_at) {
         Ok(deadline) => Some(deadline),
         Err(SlaError::NoPolicy { .. }) => None,
         Err(error) => {

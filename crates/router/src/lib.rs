@@ -17,6 +17,7 @@ mod fence;
 mod lag;
 mod lanes;
 mod linking;
+mod native;
 mod near_duplicate;
 mod omitted;
 mod options;
@@ -38,6 +39,7 @@ pub use dlq::{DlqReason, MINIMAL_MESSAGE_CHARS, PAYLOAD_BLOB_HEADER, is_error_he
 /// binary can build them from config without naming the calendar crate).
 pub use intake_calendar::refresh::LivePolicies;
 pub use linking::RefusedReason as LinkRefusedReason;
+pub use native::{TAG_ZENDESK_CHANNEL, policy_channel};
 pub use near_duplicate::{
     CROSS_CHANNEL_TAG, CrossChannelOptions, default_cross_channel_min_similarity,
     default_cross_channel_min_words, default_cross_channel_window,

@@ -293,6 +293,10 @@ impl Processor {
         if let Some(link) = self.store.ticket_for_event(event_id).await? {
             return Ok(Outcome::Duplicate(link));
         }
+        // A ticket Zendesk created itself: the rules on it, no new ticket.
+        if let Some(native) = &event.zendesk_ticket {
+            return self.handle_native(route, event, native, deadline).await;
+        }
         if event.auto_submitted {
             return self.handle_automatic(route, event).await;
         }

@@ -362,3 +362,32 @@ impl CrossChannelDuplicate<'_> {
         .increment(1);
     }
 }
+
+/// The rulebook was applied to a ticket Zendesk created in its own channel
+/// (`native.rs`), or found applied before (a replay).
+pub struct NativeTicketApplied<'a> {
+    pub event_id: &'a str,
+    pub ticket_id: u64,
+    /// Zendesk's `via` channel (logged only: unbounded).
+    pub via: &'a str,
+    /// Found applied before (marker or tag): nothing was written.
+    pub again: bool,
+}
+
+impl NativeTicketApplied<'_> {
+    pub fn emit(&self) {
+        let result = if self.again {
+            "already_applied"
+        } else {
+            "applied"
+        };
+        info!(
+            event_id = self.event_id,
+            ticket_id = self.ticket_id,
+            via = self.via,
+            result,
+            "rulebook applied to a ticket zendesk created"
+        );
+        counter!("intake_zendesk_channel_rules_applied_total", "result" => result).increment(1);
+    }
+}

@@ -11,6 +11,7 @@
 mod claims;
 mod error;
 mod identity;
+mod native;
 mod parked;
 mod postgres;
 mod replies;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 pub use claims::{ClaimAttempt, ConversationClaim};
 pub use error::StoreError;
 pub use identity::{ContactLink, CrossChannelClaim, CrossChannelMessage, LinkOutcome, SimilarFn};
+pub use native::{NativeTicket, NativeTicketState};
 pub use parked::{PARKED_HISTORY_LINES, ParkedLane};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use replies::{AgentReply, AgentReplyStatus, Inbound, ReplyFile};
@@ -361,6 +363,31 @@ pub trait StateStore: Send + Sync {
         window: std::time::Duration,
         similar: SimilarFn<'_>,
     ) -> Result<CrossChannelClaim, StoreError>;
+
+    // ---- Tickets Zendesk created in its own channels (issue 16 point 6,
+    // migration 0012) ----
+
+    /// Records a ticket the webhook told of; the first record wins. Returns
+    /// the state stored for the ticket (a new one is `Received`).
+    async fn record_native_ticket(
+        &self,
+        ticket: &NativeTicket,
+    ) -> Result<NativeTicketState, StoreError>;
+
+    /// Marks a `Received` ticket `Published` (handed to the router); a later
+    /// state stays.
+    async fn native_ticket_published(&self, ticket_id: u64) -> Result<(), StoreError>;
+
+    /// The recorded ticket and its state, if any.
+    async fn native_ticket(
+        &self,
+        ticket_id: u64,
+    ) -> Result<Option<(NativeTicket, NativeTicketState)>, StoreError>;
+
+    /// The router's done marker: marks the ticket `Applied` (recording it
+    /// first when this store never saw the gateway's record). True when
+    /// this call applied it, false when it was applied before.
+    async fn native_ticket_applied(&self, ticket: &NativeTicket) -> Result<bool, StoreError>;
 }
 
 /// How an outcome's acknowledgement ended.

@@ -17,6 +17,7 @@ mod acks;
 mod claims;
 mod identity;
 mod inbound;
+mod native;
 mod replies;
 mod sla_watch;
 
@@ -491,6 +492,31 @@ impl StateStore for SqliteStore {
         similar: crate::SimilarFn<'_>,
     ) -> Result<crate::CrossChannelClaim, StoreError> {
         self.claim_cross_channel_row(message, window, similar).await
+    }
+
+    async fn record_native_ticket(
+        &self,
+        ticket: &crate::NativeTicket,
+    ) -> Result<crate::NativeTicketState, StoreError> {
+        self.record_native_ticket_row(ticket).await
+    }
+
+    async fn native_ticket_published(&self, ticket_id: u64) -> Result<(), StoreError> {
+        self.native_ticket_published_row(ticket_id).await
+    }
+
+    async fn native_ticket(
+        &self,
+        ticket_id: u64,
+    ) -> Result<Option<(crate::NativeTicket, crate::NativeTicketState)>, StoreError> {
+        self.native_ticket_row(ticket_id).await
+    }
+
+    async fn native_ticket_applied(
+        &self,
+        ticket: &crate::NativeTicket,
+    ) -> Result<bool, StoreError> {
+        self.native_ticket_applied_row(ticket).await
     }
 }
 

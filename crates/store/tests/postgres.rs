@@ -121,6 +121,7 @@ suite_tests!(
     a_contact_link_is_decided_once,
     cross_channel_claims_find_the_original_once,
     concurrent_cross_channel_claims_have_one_original,
+    native_tickets_are_recorded_once_and_marked_applied_once,
 );
 
 #[tokio::test]

@@ -36,6 +36,23 @@ pub fn routes() -> Router<SimState> {
         .route("/admin/webhooks", post(set_webhook))
         .route("/admin/webhooks/deliveries", get(webhook_deliveries))
         .route("/admin/tickets/{id}/agent_reply", post(agent_reply))
+        .route("/admin/tickets/native", post(native_ticket))
+}
+
+/// "A customer writes to Zendesk's own e-mail address (web widget, ...)":
+/// the ticket Zendesk would create, then the created triggers' signed
+/// webhooks.
+async fn native_ticket(
+    State(state): State<SimState>,
+    Json(body): Json<crate::webhooks::NativeTicketInput>,
+) -> Result<Response, crate::ApiError> {
+    let (id, requester_id, triggered) = state.native_ticket(&body)?;
+    state.persist().await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"ticket_id": id, "requester_id": requester_id, "triggered": triggered})),
+    )
+        .into_response())
 }
 
 fn bad_request(message: &str) -> Response {

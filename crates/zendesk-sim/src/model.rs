@@ -34,6 +34,10 @@ pub struct Ticket {
     /// One audit per create or update, oldest first (older state files have none).
     #[serde(default)]
     pub audits: Vec<Audit>,
+    /// `via.channel` when not `api`: a ticket made "as Zendesk's own channel
+    /// would" (`/admin/tickets/native`: `email`, `web_form`, `web_widget`, `chat`).
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 /// The record of one create or update: who, when, its metadata and its events.
@@ -232,7 +236,7 @@ impl Render<'_> {
             "url": format!("{}/api/v2/tickets/{}.json", self.base, t.id),
             "id": t.id,
             "external_id": t.external_id,
-            "via": {"channel": "api", "source": source},
+            "via": {"channel": t.via.as_deref().unwrap_or("api"), "source": source},
             "created_at": ts(t.created_at),
             "updated_at": ts(t.updated_at),
             "generated_timestamp": t.updated_at.timestamp(),

@@ -8,13 +8,16 @@
 //! - `GET/POST /api/v2/triggers`, `PUT /api/v2/triggers/{id}`: conditions
 //!   `{"all": [...], "any": [...]}` and actions `[{"field", "value"}]`.
 //!
-//! When an agent comments (`/admin/tickets/{id}/agent_reply`), every active
-//! trigger whose `all` conditions hold (`comment_is_public is true`, `role
-//! is agent`; any other condition is taken as false) and that has a
-//! `notification_webhook` action renders the action's JSON body (the
-//! placeholders of docs/agent-replies.md, values JSON-escaped, the
+//! When an agent comments (`/admin/tickets/{id}/agent_reply`) or a ticket
+//! is created "as Zendesk's own channel would" (`/admin/tickets/native`),
+//! every active trigger whose `all` conditions hold for that occasion and
+//! that has a `notification_webhook` action renders the action's JSON body
+//! (the placeholders of docs/agent-replies.md, values JSON-escaped, the
 //! attachment loop expanded) and delivers it to that webhook, signed with
-//! its secret, with Zendesk's retries.
+//! its secret, with Zendesk's retries. Conditions evaluated:
+//! `comment_is_public is true` and `role is agent` (a comment by the seeded
+//! agent), `update_type is Create` / `is Change`, and `via_id is` / `is_not`
+//! (the created ticket's via id); any other condition is taken as false.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -212,21 +215,39 @@ pub async fn update_trigger(
     Ok(Json(json!({"trigger": trigger})).into_response())
 }
 
-/// True when every `all` condition holds for a comment by the seeded agent.
-fn conditions_hold(conditions: &Value, public: bool) -> bool {
+/// What a trigger is evaluated on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// A comment by the seeded agent on an existing ticket (an update).
+    Comment { public: bool },
+    /// A ticket created by an end user through a channel with this via id
+    /// (Zendesk's via types reference: 0 web form, 4 mail, 5 API).
+    Created { via_id: u64 },
+}
+
+/// True when every `all` condition holds on `occasion`.
+fn conditions_hold(conditions: &Value, occasion: Occasion) -> bool {
     let all = conditions["all"].as_array().cloned().unwrap_or_default();
     all.iter().all(|condition| {
         let value = match &condition["value"] {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        match (
-            condition["field"].as_str(),
-            condition["operator"].as_str(),
-            value.as_str(),
-        ) {
-            (Some("comment_is_public"), Some("is"), "true") => public,
-            (Some("role"), Some("is"), "agent") => true,
+        let field = (condition["field"].as_str(), condition["operator"].as_str());
+        match (field, value.as_str(), occasion) {
+            ((Some("comment_is_public"), Some("is")), "true", Occasion::Comment { public }) => {
+                public
+            }
+            ((Some("role"), Some("is")), "agent", Occasion::Comment { .. }) => true,
+            ((Some("update_type"), Some("is")), "Create", Occasion::Created { .. }) => true,
+            ((Some("update_type"), Some("is")), "Change", Occasion::Comment { .. }) => true,
+            ((Some("via_id"), Some(operator)), id, Occasion::Created { via_id }) => {
+                match (operator, id.trim().parse::<u64>()) {
+                    ("is", Ok(id)) => via_id == id,
+                    ("is_not", Ok(id)) => via_id != id,
+                    _ => false,
+                }
+            }
             _ => false,
         }
     })
@@ -281,15 +302,65 @@ pub fn render(template: &str, facts: &CommentFacts<'_>) -> String {
     rendered
 }
 
+/// What the created-ticket placeholders stand for.
+pub struct CreatedFacts<'a> {
+    pub ticket_id: u64,
+    /// `{{ticket.via}}`: the channel's name (`Mail`, `Web Widget`, ...).
+    pub via_name: &'a str,
+    pub via_id: u64,
+    pub requester_id: u64,
+    pub requester_name: &'a str,
+    pub requester_email: &'a str,
+    pub subject: &'a str,
+    pub description: &'a str,
+}
+
+/// Renders a created-ticket trigger's body template for `facts`.
+pub fn render_created(template: &str, facts: &CreatedFacts<'_>) -> String {
+    let mut rendered = template.to_owned();
+    for (placeholder, value) in [
+        ("{{ticket.id}}", facts.ticket_id.to_string()),
+        ("{{ticket.via}}", escaped(facts.via_name)),
+        ("{{ticket.requester.id}}", facts.requester_id.to_string()),
+        ("{{ticket.requester.name}}", escaped(facts.requester_name)),
+        ("{{ticket.requester.email}}", escaped(facts.requester_email)),
+        ("{{ticket.title}}", escaped(facts.subject)),
+        ("{{ticket.description}}", escaped(facts.description)),
+    ] {
+        rendered = rendered.replace(placeholder, &value);
+    }
+    rendered
+}
+
 impl SimState {
     /// Fires the API triggers for an agent comment; returns how many
     /// deliveries were started.
     pub fn fire_triggers(&self, facts: &CommentFacts<'_>) -> usize {
+        self.fire(
+            Occasion::Comment {
+                public: facts.public,
+            },
+            |template| render(template, facts),
+        )
+    }
+
+    /// Fires the API triggers for a ticket created in one of Zendesk's own
+    /// channels; returns how many deliveries were started.
+    pub fn fire_created_triggers(&self, facts: &CreatedFacts<'_>) -> usize {
+        self.fire(
+            Occasion::Created {
+                via_id: facts.via_id,
+            },
+            |template| render_created(template, facts),
+        )
+    }
+
+    fn fire(&self, occasion: Occasion, body: impl Fn(&str) -> String) -> usize {
         let deliveries: Vec<(Webhook, String)> = {
             let data = self.data();
             data.triggers
                 .values()
-                .filter(|t| t.active && conditions_hold(&t.conditions, facts.public))
+                .filter(|t| t.active && conditions_hold(&t.conditions, occasion))
                 .flat_map(|t| t.actions.as_array().cloned().unwrap_or_default())
                 .filter(|action| action["field"] == "notification_webhook")
                 .filter_map(|action| {
@@ -300,7 +371,7 @@ impl SimState {
                         url: hook.endpoint.clone(),
                         signing_secret: hook.secret.clone(),
                     };
-                    Some((webhook, render(template, facts)))
+                    Some((webhook, body(template)))
                 })
                 .collect()
         };
@@ -356,12 +427,66 @@ mod tests {
         let conditions = json!({"all": [
             {"field": "comment_is_public", "operator": "is", "value": "true"},
             {"field": "role", "operator": "is", "value": "agent"}], "any": []});
-        assert!(conditions_hold(&conditions, true));
-        assert!(!conditions_hold(&conditions, false));
+        let public = Occasion::Comment { public: true };
+        assert!(conditions_hold(&conditions, public));
+        assert!(!conditions_hold(
+            &conditions,
+            Occasion::Comment { public: false }
+        ));
+        assert!(
+            !conditions_hold(&conditions, Occasion::Created { via_id: 4 }),
+            "a new ticket is no agent comment"
+        );
         let other = json!({"all": [{"field": "status", "operator": "is", "value": "new"}]});
         assert!(
-            !conditions_hold(&other, true),
+            !conditions_hold(&other, public),
             "unknown conditions are false"
         );
+    }
+
+    #[test]
+    fn tickets_created_outside_the_api_fire_the_created_trigger() {
+        let conditions = json!({"all": [
+            {"field": "update_type", "operator": "is", "value": "Create"},
+            {"field": "via_id", "operator": "is_not", "value": "5"}], "any": []});
+        assert!(conditions_hold(
+            &conditions,
+            Occasion::Created { via_id: 4 }
+        ));
+        assert!(conditions_hold(
+            &conditions,
+            Occasion::Created { via_id: 0 }
+        ));
+        assert!(
+            !conditions_hold(&conditions, Occasion::Created { via_id: 5 }),
+            "the API (intake's own tickets) does not"
+        );
+        assert!(!conditions_hold(
+            &conditions,
+            Occasion::Comment { public: true }
+        ));
+        let mail_only = json!({"all": [{"field": "via_id", "operator": "is", "value": 4}]});
+        assert!(conditions_hold(&mail_only, Occasion::Created { via_id: 4 }));
+        assert!(!conditions_hold(
+            &mail_only,
+            Occasion::Created { via_id: 0 }
+        ));
+        let template = r#"{"event": "ticket_created", "ticket_id": "{{ticket.id}}", "via": "{{ticket.via}}",
+  "description": "{{ticket.description}}", "requester_email": "{{ticket.requester.email}}"}"#;
+        let facts = CreatedFacts {
+            ticket_id: 12,
+            via_name: "Mail",
+            via_id: 4,
+            requester_id: 3,
+            requester_name: "Ann",
+            requester_email: "ann@example.com",
+            subject: "Счёт",
+            description: "line \"one\"\nline two",
+        };
+        let rendered: Value = serde_json::from_str(&render_created(template, &facts)).unwrap();
+        assert_eq!(rendered["ticket_id"], "12");
+        assert_eq!(rendered["via"], "Mail");
+        assert_eq!(rendered["description"], "line \"one\"\nline two");
+        assert_eq!(rendered["requester_email"], "ann@example.com");
     }
 }

@@ -621,5 +621,7 @@ pub async fn an_agent_reply_is_claimed_once_and_resumed_while_pending(store: Arc
 
 mod claims;
 mod contacts;
+mod native;
 pub use claims::*;
 pub use contacts::*;
+pub use native::*;

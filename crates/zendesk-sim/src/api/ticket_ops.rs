@@ -284,6 +284,7 @@ pub fn create(
         updated_at: now,
         comments: vec![comment],
         audits: Vec::new(),
+        via: None,
     };
     if let Some(source_id) = followup_source_id
         && let Some(source) = data.tickets.get_mut(&source_id)

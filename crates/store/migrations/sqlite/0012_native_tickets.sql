@@ -1,0 +1,15 @@
+-- Tickets Zendesk created in its own channels (issue 16 point 6): one row per
+-- ticket the webhook told of (first record wins, so Zendesk's retries and
+-- redeliveries do nothing more); `state` moves received -> published (on the
+-- bus) -> applied (the router's done marker, checked before its update).
+CREATE TABLE native_tickets (
+    ticket_id       INTEGER PRIMARY KEY NOT NULL,
+    via_channel     TEXT    NOT NULL,
+    requester_id    INTEGER NOT NULL,
+    requester_email TEXT,
+    subject         TEXT,
+    text            TEXT    NOT NULL,
+    -- RFC 3339 UTC with microseconds and `Z`.
+    received_at     TEXT    NOT NULL,
+    state           TEXT    NOT NULL
+);
