@@ -602,6 +602,7 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
             || intake_router::in_flight_for(config.zendesk.requests_per_minute.get()),
             std::num::NonZeroUsize::get,
         ),
+        reserved_in_flight: config.router.reserved_in_flight,
         max_held_events: config.router.max_held_events.get(),
         retry_max_attempts: config.router.retry_max_attempts.get(),
         retry_max_age: config.router.retry_max_age,
