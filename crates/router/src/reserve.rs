@@ -78,7 +78,9 @@ pub(crate) fn next_start<T>(
     now: Instant,
     max_wait: Duration,
 ) -> Option<(String, T)> {
-    let free = max_in_flight.checked_sub(running).filter(|free| *free > 0)?;
+    let free = max_in_flight
+        .checked_sub(running)
+        .filter(|free| *free > 0)?;
     lanes.pick_within(now, max_wait, reserve.max_rank(free, now))
 }
 

@@ -29,8 +29,8 @@ use crate::lag::{self, LagClock};
 use crate::lanes::Lanes;
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::parking::{self, Decision, LaneParked, RetryState};
-use crate::reserve::{self, RESERVE_HOLD, Reserve};
 use crate::process::Processor;
+use crate::reserve::{self, RESERVE_HOLD, Reserve};
 use crate::telemetry::RetryScheduled;
 use crate::worker::{RetryLater, Step, Worker};
 
