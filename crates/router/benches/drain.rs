@@ -21,7 +21,9 @@
 //! (the lanes runs' `max_in_flight`, default sized from the limit as the
 //! service does), `INTAKE_BENCH_SERIAL_SECS` (default 240; 0: no bound).
 
+#[path = "drain/figures.rs"]
 mod figures;
+#[path = "drain/load.rs"]
 mod load;
 
 use std::sync::Arc;
