@@ -107,9 +107,11 @@ enum Command {
         /// When a raw mail was received, RFC 3339 (default: now). A JSON event has its own.
         #[arg(long)]
         received_at: Option<chrono::DateTime<chrono::Utc>>,
-        /// The support address a raw mail came to (for auto-reply detection).
-        #[arg(long, default_value = "help@localhost")]
-        mailbox: String,
+        /// The support address a raw mail came to (auto-reply detection, the
+        /// ticket token): which account of [channels.email] reads it
+        /// [default: the first account, else help@localhost].
+        #[arg(long)]
+        mailbox: Option<String>,
         /// The event: a ticket event as JSON, or a raw mail (.eml).
         file: PathBuf,
     },

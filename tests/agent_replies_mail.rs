@@ -9,125 +9,35 @@
 //! Needs `scripts/test-services start imap smtp`; fails in CI without them.
 
 mod common;
+mod mail_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Backend, World, metric_value, wait_for};
+use mail_support::{WAIT, env, imap_tool, servers};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(120);
 const HOOK_SECRET: &str = "e2e-zendesk-webhook-secret";
 const AGENT_TEXT: &str = "The November invoice is attached to your account now.";
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.is_empty())
+/// The mailbox on the test servers, no acknowledgements, the Zendesk
+/// webhook on with `mail_replies`.
+fn mailbox_config(user: &str, mail_replies: &str) -> String {
+    format!(
+        "{}\n[acknowledgements]\nenabled = false\n[zendesk_webhook]\nenabled = true\n\
+         signing_secret_env = \"E2E_HOOK_SECRET\"\nmail_replies = \"{mail_replies}\"\n",
+        mail_support::mailbox_section(user, "")
+    )
 }
 
-/// The mail servers, or `None` (skip) outside CI when they are missing.
-fn servers() -> Option<()> {
-    let vars = [
-        "INTAKE_TEST_IMAP",
-        "INTAKE_TEST_IMAP_PASSWORD",
-        "INTAKE_TEST_SMTP",
-        "INTAKE_TEST_SMTP_USER",
-        "INTAKE_TEST_SMTP_PASSWORD",
-        "INTAKE_TEST_SMTP_MAILDIR",
-        "INTAKE_TEST_TLS_CA",
-    ];
-    let missing: Vec<&str> = vars.into_iter().filter(|v| env(v).is_none()).collect();
-    if missing.is_empty() {
-        return Some(());
-    }
-    let hint =
-        "run `scripts/test-services start imap smtp` and `eval \"$(scripts/test-services env)\"`";
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{} not set; {hint}", missing.join(", "));
-    }
-    eprintln!("skipping: {} not set; {hint}", missing.join(", "));
-    None
-}
-
-/// Appends `raw` to `user`'s INBOX with Python's imaplib
-/// (crates/channel-email/tests/support).
-fn append(user: &str, raw: &[u8]) {
-    use std::io::Write as _;
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("crates/channel-email/tests/support/imap_tool.py");
-    let mut child = Command::new("python3")
-        .arg(tool)
-        .args(["append", user, "INBOX"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child.stdin.take().unwrap().write_all(raw).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "imap_tool append: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Mails in the SMTP sink that answer `message_id` (the Maildir is shared
-/// by every test, so they are told apart by threading).
+/// The sink's mails that answer `message_id`.
 fn replies_to(message_id: &str) -> Vec<Vec<u8>> {
     let maildir = PathBuf::from(env("INTAKE_TEST_SMTP_MAILDIR").unwrap());
-    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| std::fs::read(entry.path()).ok())
-        .filter(|raw| {
-            mail_parser::MessageParser::default()
-                .parse(raw)
-                .and_then(|m| m.in_reply_to().as_text().map(str::to_owned))
-                .is_some_and(|id| id.trim_matches(['<', '>']) == message_id)
-        })
+    mail_support::replies_to(&maildir, message_id)
+        .into_iter()
+        .map(|(_, raw)| raw)
         .collect()
-}
-
-fn mailbox_config(user: &str, mail_replies: &str) -> String {
-    let imap = env("INTAKE_TEST_IMAP").unwrap();
-    let (imap_host, imap_port) = imap.split_once(':').unwrap();
-    let smtp = env("INTAKE_TEST_SMTP").unwrap();
-    let smtp_port = smtp.split_once(':').unwrap().1;
-    format!(
-        r#"
-[channels.email]
-enabled = true
-[[channels.email.accounts]]
-name = "help"
-address = "{user}"
-[channels.email.accounts.imap]
-host = "{imap_host}"
-port = {imap_port}
-tls = "none"
-username = "{user}"
-password_env = "INTAKE_TEST_IMAP_PASSWORD"
-processed_folder = "Processed"
-command_timeout_secs = 30
-[channels.email.accounts.smtp]
-host = "localhost"
-port = {smtp_port}
-tls = "starttls"
-ca_file = {ca:?}
-username = {smtp_user:?}
-password_env = "INTAKE_TEST_SMTP_PASSWORD"
-[acknowledgements]
-enabled = false
-[zendesk_webhook]
-enabled = true
-signing_secret_env = "E2E_HOOK_SECRET"
-mail_replies = "{mail_replies}"
-"#,
-        ca = env("INTAKE_TEST_TLS_CA").unwrap(),
-        smtp_user = env("INTAKE_TEST_SMTP_USER").unwrap(),
-    )
 }
 
 /// Starts intake for a fresh mailbox, lets a customer's mail become a
@@ -161,7 +71,7 @@ async fn answered_mail(
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
          The November invoice never arrived.\r\n"
     );
-    append(&user, raw.as_bytes());
+    imap_tool(&["append", &user, "INBOX"], Some(raw.as_bytes()), None);
     let ticket_id = world.wait_tickets(1, WAIT).await[0]["id"].as_u64().unwrap();
     world
         .sim_admin(

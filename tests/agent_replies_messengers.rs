@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::IntoResponse;
-use common::{Backend, Intake, World, metric_value, wait_for};
-use hmac::{Hmac, Mac};
+use common::{Backend, Intake, World, hmac_hex, metric_value, wait_for};
 use intake_channel::testing::{SeenRequest, api_stand_in};
 use serde_json::{Value, json};
 
@@ -44,18 +43,6 @@ async fn stand_in(base_path: &str, answer: Value) -> (String, Seen) {
         axum::Json(answer.clone()).into_response()
     })
     .await
-}
-
-fn hmac_hex(key: &str, parts: &[&[u8]]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn post(world: &World, path: &str, body: &[u8], headers: &[(&str, String)]) -> u16 {

@@ -8,76 +8,60 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use common::{Backend, Intake, World};
-use hmac::{Hmac, Mac};
+use common::{Backend, Intake, World, hmac_hex};
+use intake_channel::testing::{SeenRequest, api_stand_in};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn hmac_hex(key: &str, parts: &[&[u8]]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// What the messenger's API stand-in received.
+type Seen = Arc<Mutex<Vec<SeenRequest>>>;
+
+/// Slack's member profile lookup (one person across channels, decision 52):
+/// answered with no e-mail to link, and not a reply.
+fn is_profile_lookup(request: &SeenRequest) -> bool {
+    request.path.ends_with("/users.info")
 }
 
-/// What the messenger's API stand-in received: path and JSON body.
-type Seen = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A loopback stand-in of a messenger's API: the first call is 429 with
+/// A loopback stand-in of a messenger's API: the first reply is 429 with
 /// `Retry-After: 1`, every later one `ok` (`answer`). Its base URL.
 async fn stand_in(prefix: &'static str, answer: Value) -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let recorded = Arc::clone(&seen);
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let recorded = Arc::clone(&recorded);
-        let answer = answer.clone();
-        async move {
-            let path = request.uri().path().to_owned();
-            if path.ends_with("/users.info") {
-                // Slack's member profile lookup (one person across channels,
-                // decision 52): no e-mail to link, and not a reply.
-                return axum::Json(json!({"ok": true, "user": {"id": "U0E2E", "profile": {}}}))
-                    .into_response();
-            }
-            let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let count = {
-                let mut seen = recorded.lock().unwrap();
-                seen.push((path, body));
-                seen.len()
-            };
-            if count == 1 {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", "1")],
-                    "slow down",
-                )
-                    .into_response()
-            } else {
-                axum::Json(answer).into_response()
-            }
+    let replies = AtomicUsize::new(0);
+    api_stand_in(prefix, move |request, _| {
+        if is_profile_lookup(request) {
+            return axum::Json(json!({"ok": true, "user": {"id": "U0E2E", "profile": {}}}))
+                .into_response();
         }
-    });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}{prefix}"), seen)
+        if replies.fetch_add(1, Ordering::SeqCst) == 0 {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response()
+        } else {
+            axum::Json(answer.clone()).into_response()
+        }
+    })
+    .await
+}
+
+/// The replies the stand-in received (the profile lookups left out), as
+/// path and JSON body.
+fn replies(seen: &Seen) -> Vec<(String, Value)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|request| !is_profile_lookup(request))
+        .map(|request| (request.path.clone(), request.body.clone()))
+        .collect()
 }
 
 async fn post(world: &World, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
@@ -125,7 +109,7 @@ async fn wait_reply_with_ticket(seen: &Seen, tickets: &[Value], text_of: fn(&Val
     wait_for(
         "the reply refused with 429 sent again, with the ticket number",
         || {
-            let seen = seen.lock().unwrap();
+            let seen = replies(seen);
             let Some((_, refused)) = seen.first() else {
                 return false;
             };
@@ -267,7 +251,7 @@ retry_max_backoff_secs = 2
     })
     .await;
     {
-        let seen = seen.lock().unwrap();
+        let seen = replies(&seen);
         assert_eq!(seen[0].0, "/v21.0/106540352242922/messages");
         assert_eq!(seen[1].1["type"], "text");
     }
@@ -391,7 +375,7 @@ retry_max_backoff_secs = 2
     })
     .await;
     {
-        let seen = seen.lock().unwrap();
+        let seen = replies(&seen);
         assert_eq!(seen[1].0, "/api/chat.postMessage");
         assert_eq!(seen[1].1["channel"], "C0SUPPORT");
         assert_eq!(seen[1].1["thread_ts"], "1764590000.000100");

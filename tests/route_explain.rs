@@ -371,3 +371,48 @@ async fn a_department_rule_that_matches_is_named_with_why_and_rule_4_is_not_aske
         "first match wins: {out}"
     );
 }
+
+/// A raw mail is read as the configured account it came to reads it: its
+/// own ticket token format (here `[Acme-{ticket}]`), not the default `[#…]`.
+#[tokio::test]
+async fn a_raw_mail_is_read_with_the_configured_accounts_ticket_token() {
+    let files = Files::new();
+    let password = files.write("imap-password", "not-used-offline");
+    let config = files.config(
+        None,
+        &format!(
+            "[channels.email]\nenabled = true\nticket_token = \"[Acme-{{ticket}}]\"\n\
+             [[channels.email.accounts]]\nname = \"help\"\naddress = \"help@acme.test\"\n\
+             [channels.email.accounts.imap]\nhost = \"127.0.0.1\"\nport = 1143\ntls = \"none\"\n\
+             username = \"help\"\npassword_file = {:?}\n",
+            password.display().to_string()
+        ),
+    );
+    let mail = files.write(
+        "follow-up.eml",
+        &MAIL.replace(
+            "Subject: Invoice question",
+            "Subject: Re: [Acme-4711] Invoice question",
+        ),
+    );
+    let args = |extra: &[&'static str]| {
+        let mut all = vec!["--offline".to_owned(), "-c".to_owned(), arg(&config)];
+        all.extend(extra.iter().map(|a| (*a).to_owned()));
+        all.push(arg(&mail));
+        all
+    };
+    let configured = args(&[]);
+    let out = explain(&configured.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(
+        out.contains("thread: the subject names ticket #4711; added there only when"),
+        "{out}"
+    );
+    // The same subject under the default token format names no ticket.
+    let default_token = MAIL.replace(
+        "Subject: Invoice question",
+        "Subject: Re: [#4711] Invoice question",
+    );
+    let plain = files.write("plain.eml", &default_token);
+    let out = explain(&["--offline", "-c", &arg(&config), &arg(&plain)]).await;
+    assert!(!out.contains("thread: the subject names"), "{out}");
+}

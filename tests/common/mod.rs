@@ -774,3 +774,17 @@ pub async fn start_callback_endpoint(listener: tokio::net::TcpListener, seen: Ca
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
+
+/// Lower-case hex HMAC-SHA256 of the concatenated `parts` (Meta's
+/// `X-Hub-Signature-256`, Slack's `v0=` signature).
+pub fn hmac_hex(key: &str, parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

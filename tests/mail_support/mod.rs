@@ -109,9 +109,19 @@ pub fn replies_to(maildir: &Path, message_id: &str) -> Vec<(PathBuf, Vec<u8>)> {
     found
 }
 
-/// The `[channels.email]` section of `user`'s mailbox on the test servers;
-/// `account_extra` adds lines to the account (limits, ...).
+/// The `[channels.email]` section of `user`'s mailbox on the test servers,
+/// with quick acknowledgement retries; `account_extra` adds lines to the
+/// account (limits, ...).
 pub fn mailbox_config(user: &str, account_extra: &str) -> String {
+    format!(
+        "{}\n[acknowledgements]\nretry_initial_backoff_ms = 200\nretry_max_backoff_secs = 2\n",
+        mailbox_section(user, account_extra)
+    )
+}
+
+/// The `[channels.email]` section alone (an account with IMAP and SMTP on
+/// the test servers), for tests that write their other sections themselves.
+pub fn mailbox_section(user: &str, account_extra: &str) -> String {
     let (imap_host, imap_port) = env("INTAKE_TEST_IMAP")
         .unwrap()
         .split_once(':')
@@ -146,9 +156,6 @@ tls = "starttls"
 ca_file = {ca:?}
 username = {smtp_user:?}
 password_env = "INTAKE_TEST_SMTP_PASSWORD"
-[acknowledgements]
-retry_initial_backoff_ms = 200
-retry_max_backoff_secs = 2
 "#,
         ca = env("INTAKE_TEST_TLS_CA").unwrap(),
         smtp_user = env("INTAKE_TEST_SMTP_USER").unwrap(),

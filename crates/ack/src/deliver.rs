@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::AckOptions;
-use crate::run::sleep;
 use crate::telemetry::AckRetrying;
+use intake_bus::sleep_or_shutdown as sleep;
 
 /// How a send is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

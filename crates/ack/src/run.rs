@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intake_bus::commits::Commits;
-use intake_bus::{Bus, Consumer, Delivery};
+use intake_bus::{Bus, Consumer, Delivery, sleep_or_shutdown as sleep};
 use intake_calendar::refresh::LivePolicies;
 use intake_channel::{Reply, ReplySenders};
 use intake_event::TicketOutcome;
@@ -151,24 +151,17 @@ impl Acknowledger {
         topic: &str,
         shutdown: &CancellationToken,
     ) -> Option<Box<dyn Consumer>> {
-        let topics = [topic.to_owned()];
-        let mut wait = self.options.retry_initial_backoff;
-        loop {
-            match self
-                .bus
-                .consumer(&self.options.consumer_group, &topics)
-                .await
-            {
-                Ok(consumer) => return Some(consumer),
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot consume outcomes yet, retrying");
-                    if !sleep(shutdown, wait).await {
-                        return None;
-                    }
-                    wait = (wait * 2).min(self.options.retry_max_backoff);
-                }
-            }
-        }
+        intake_bus::consumer_when_ready(
+            self.bus.as_ref(),
+            &self.options.consumer_group,
+            &[topic.to_owned()],
+            (
+                self.options.retry_initial_backoff,
+                self.options.retry_max_backoff,
+            ),
+            shutdown,
+        )
+        .await
     }
 
     async fn sample_lag(&self, consumer: &mut dyn Consumer) {
@@ -390,14 +383,6 @@ impl Acknowledger {
                 }
             }
         }
-    }
-}
-
-/// Sleeps `wait`; false when shutdown came first.
-pub(crate) async fn sleep(shutdown: &CancellationToken, wait: Duration) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(wait) => true,
     }
 }
 

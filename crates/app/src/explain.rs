@@ -11,6 +11,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use intake_calendar::{Priority, SlaPolicies};
+use intake_channel_email::config::EmailConfig;
+use intake_channel_email::normalise::{Limits, Mailbox};
 use intake_config::{Config, TicketPriority};
 use intake_event::TicketEvent;
 use intake_router::LivePolicies;
@@ -28,8 +30,9 @@ pub struct ExplainOptions {
     pub requester_id: Option<u64>,
     /// When a raw mail was received (default: now).
     pub received_at: Option<DateTime<Utc>>,
-    /// The support address a raw mail came to.
-    pub mailbox: String,
+    /// The support address a raw mail came to; default: the first account of
+    /// `[channels.email]`, else `help@localhost`.
+    pub mailbox: Option<String>,
 }
 
 /// Prints the explanation; exit 0, or an error for an unreadable input.
@@ -44,15 +47,20 @@ pub async fn route_explain(options: ExplainOptions) -> anyhow::Result<ExitCode> 
     };
     let raw = std::fs::read(&options.input)
         .with_context(|| format!("cannot read {}", options.input.display()))?;
-    let event = read_event(&raw, &options)?;
+    let event = read_event(&raw, &config, &options)?;
     for line in explain(&config, &event, &options).await? {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A ticket event from JSON, else a raw mail through the email normaliser.
-fn read_event(raw: &[u8], options: &ExplainOptions) -> anyhow::Result<TicketEvent> {
+/// A ticket event from JSON, else a raw mail through the email normaliser,
+/// read as the configured account it came to would read it.
+fn read_event(
+    raw: &[u8],
+    config: &Config,
+    options: &ExplainOptions,
+) -> anyhow::Result<TicketEvent> {
     let looks_like_json = raw
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -60,20 +68,55 @@ fn read_event(raw: &[u8], options: &ExplainOptions) -> anyhow::Result<TicketEven
     if looks_like_json {
         return TicketEvent::from_json(raw).context("the file is JSON but not a ticket event");
     }
-    let mailbox = intake_channel_email::normalise::Mailbox {
-        address: options.mailbox.trim().to_lowercase(),
-        aliases: Vec::new(),
-        limits: intake_channel_email::normalise::Limits {
-            max_attachment_bytes: u64::MAX,
-            max_attachments: usize::MAX,
-        },
-        trusted_authserv_ids: Vec::new(),
-        ticket_token: Default::default(),
-    };
+    let mailbox = mailbox(config, options.mailbox.as_deref());
     let received_at = options.received_at.unwrap_or_else(Utc::now);
     let normalised = intake_channel_email::normalise(raw, &mailbox, received_at)
         .context("the file is neither a ticket event (JSON) nor a readable mail")?;
     Ok(normalised.event)
+}
+
+/// The mailbox a raw mail is read as: the configured account with the
+/// address `wanted` (or the first account when none is asked for), with
+/// its aliases, ticket token and trusted `authserv-id`s; an address no
+/// account has gets the section's defaults. Attachment limits are lifted:
+/// the explanation is about routing, not about what intake would keep.
+fn mailbox(config: &Config, wanted: Option<&str>) -> Mailbox {
+    let wanted = wanted.map(|address| address.trim().to_lowercase());
+    let email = config
+        .channels
+        .options_of(intake_channel_email::CHANNEL)
+        .and_then(|options| options.downcast_ref::<EmailConfig>());
+    let account = email.and_then(|email| {
+        email.accounts.iter().find(|account| match &wanted {
+            Some(address) => account.address == *address,
+            None => true,
+        })
+    });
+    let mut mailbox = match (account, email) {
+        (Some(account), Some(email)) => {
+            Mailbox::of_account(account, email.trusted_authserv_ids.clone())
+        }
+        _ => Mailbox {
+            address: wanted.unwrap_or_else(|| "help@localhost".to_owned()),
+            aliases: Vec::new(),
+            limits: Limits {
+                max_attachment_bytes: 0,
+                max_attachments: 0,
+            },
+            trusted_authserv_ids: email
+                .map(|email| email.trusted_authserv_ids.clone())
+                .unwrap_or_default(),
+            ticket_token: email
+                .and_then(|email| email.accounts.first())
+                .map(|account| account.ticket_token.clone())
+                .unwrap_or_default(),
+        },
+    };
+    mailbox.limits = Limits {
+        max_attachment_bytes: u64::MAX,
+        max_attachments: usize::MAX,
+    };
+    mailbox
 }
 
 async fn explain(
@@ -88,6 +131,12 @@ async fn explain(
         event.contact.key,
         intake_rulebook::when(Some(event.received_at))
     )];
+    if let Some(ticket) = event.conversation.ticket_token {
+        out.push(format!(
+            "thread: the subject names ticket #{ticket}; added there only when the sender is \
+             its requester or a CC"
+        ));
+    }
     let channels = config.router_channels();
     let routing = config.channels.routing(&event.channel);
     let place = channels.iter().position(|c| *c == event.channel);

@@ -23,6 +23,7 @@ mod embedded;
 mod events;
 mod kafka;
 mod options;
+mod subscribe;
 
 pub use embedded::{EMBEDDED_MAX_RECORD_BYTES, EmbeddedBus};
 pub use kafka::KafkaBus;
@@ -30,6 +31,7 @@ pub use options::{
     BusOptions, EmbeddedOptions, KafkaOptions, RedactedProperties, holds_secret,
     is_secret_property, min_insync_replicas_for,
 };
+pub use subscribe::{consumer_when_ready, sleep_or_shutdown};
 
 /// Opens the configured backend and checks that it answers.
 ///

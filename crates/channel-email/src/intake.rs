@@ -81,13 +81,7 @@ impl EmailChannel {
             }),
             crate::config::ImapAuth::Password(_) => None,
         };
-        let mailbox = Mailbox {
-            address: account.address.clone(),
-            aliases: account.alias_addresses.clone(),
-            limits: account.limits,
-            trusted_authserv_ids,
-            ticket_token: account.ticket_token.clone(),
-        };
+        let mailbox = Mailbox::of_account(&account, trusted_authserv_ids);
         Ok(Self {
             account: Arc::new(account),
             mailbox,

@@ -45,6 +45,21 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// Who `account` is, with the section's trusted `authserv-id`s: what the
+    /// account's intake and `intake route-explain` read a mail as.
+    pub fn of_account(
+        account: &crate::config::AccountConfig,
+        trusted_authserv_ids: Vec<String>,
+    ) -> Self {
+        Self {
+            address: account.address.clone(),
+            aliases: account.alias_addresses.clone(),
+            limits: account.limits,
+            trusted_authserv_ids,
+            ticket_token: account.ticket_token.clone(),
+        }
+    }
+
     fn own_addresses(&self) -> Vec<String> {
         let mut own = vec![self.address.clone()];
         own.extend(self.aliases.iter().cloned());

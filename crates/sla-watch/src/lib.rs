@@ -133,14 +133,6 @@ impl std::fmt::Debug for SlaWatchOptions {
     }
 }
 
-/// Sleeps `wait`; false when shutdown came first.
-pub(crate) async fn sleep(shutdown: &tokio_util::sync::CancellationToken, wait: Duration) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(wait) => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,9 @@ use intake_store::{SlaStage, SlaWatch, StateStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::{OutcomeUndecodable, StepFailed, WatchStarted};
-use crate::{SlaWatchOptions, sleep};
+use intake_bus::sleep_or_shutdown as sleep;
+
+use crate::SlaWatchOptions;
 
 /// How long one poll waits for an outcome.
 const POLL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -142,23 +144,16 @@ impl DeadlineRecorder {
         topic: &str,
         shutdown: &CancellationToken,
     ) -> Option<Box<dyn Consumer>> {
-        let topics = [topic.to_owned()];
-        let mut wait = self.options.retry_initial_backoff;
-        loop {
-            match self
-                .bus
-                .consumer(&self.options.consumer_group, &topics)
-                .await
-            {
-                Ok(consumer) => return Some(consumer),
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot consume outcomes yet, retrying");
-                    if !sleep(shutdown, wait).await {
-                        return None;
-                    }
-                    wait = (wait * 2).min(self.options.retry_max_backoff);
-                }
-            }
-        }
+        intake_bus::consumer_when_ready(
+            self.bus.as_ref(),
+            &self.options.consumer_group,
+            &[topic.to_owned()],
+            (
+                self.options.retry_initial_backoff,
+                self.options.retry_max_backoff,
+            ),
+            shutdown,
+        )
+        .await
     }
 }
