@@ -88,7 +88,10 @@ fn bodies(ticket: &Value) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|c| c["body"].as_str().map(str::to_owned))
+        .filter_map(|c| c["body"].as_str())
+        // A chat whose visitor typed an e-mail address gets a note under the
+        // text (the detail is unverified): the message is what comes before.
+        .map(|body| body.split("\n\n---\n").next().unwrap_or(body).to_owned())
         .collect()
 }
 

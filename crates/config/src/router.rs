@@ -41,7 +41,8 @@ pub(crate) struct RawRouter {
     /// Events handled at once, each of a different conversation (one
     /// conversation's events always run one at a time, in order). Not set:
     /// sized from `zendesk.requests_per_minute` to keep the budget full at
-    /// ~300 ms per call (see `intake_router::in_flight_for`).
+    /// ~300 ms per call (see `intake_router::in_flight_for`), plus
+    /// `reserved_in_flight`.
     #[serde(default)]
     max_in_flight: Option<u64>,
     /// Of `max_in_flight`, slots held back for higher-priority channels

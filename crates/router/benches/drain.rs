@@ -202,7 +202,8 @@ async fn main() {
     let modes = std::env::var("INTAKE_BENCH_MODES").unwrap_or_else(|_| "lanes,serial".to_owned());
     let in_flight = env_number(
         "INTAKE_BENCH_IN_FLIGHT",
-        intake_router::in_flight_for(LIMIT_PER_MINUTE) as u64,
+        (intake_router::in_flight_for(LIMIT_PER_MINUTE) + intake_router::default_reserved_in_flight())
+            as u64,
     ) as usize;
     let serial_secs = env_number("INTAKE_BENCH_SERIAL_SECS", 240);
     println!(
