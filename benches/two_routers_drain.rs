@@ -23,6 +23,8 @@ mod common;
 mod figures;
 #[path = "../crates/router/benches/drain/load.rs"]
 mod load;
+#[path = "../crates/router/benches/drain/watch.rs"]
+mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,8 @@ use intake_bus::Topics;
 use intake_zendesk_sim::SimConfig;
 use serde_json::Value;
 
-use figures::{Figures, classify, collect, comment_count, doubles};
+use figures::{Figures, classify, comment_count, doubles};
+use watch::collect;
 
 const LIMIT_PER_MINUTE: u32 = 700;
 
@@ -153,6 +156,8 @@ async fn main() {
     let bus = intake_bus::connect(world.bus_options()).await.unwrap();
     let publisher = bus.publisher();
     let topics = Topics::new(&world.topic_prefix);
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = watch::outcomes(&bus, topics.outcomes(), watching.clone()).await;
     let started = Instant::now();
     for round in 0..2 {
         for c in 0..contacts {
@@ -160,22 +165,32 @@ async fn main() {
             publisher.publish(record).await.unwrap();
         }
     }
+    // The watcher has joined its group before the first chat is timed.
+    while seen.count() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no outcome came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut pending = Vec::new();
     let mut latencies = Vec::new();
     let mut mail_left_at_last_chat = None;
     for c in 0..contacts {
         tokio::time::sleep(chat_every).await;
         let event = load::chat(c);
-        publisher.publish(load::record(&topics, &event)).await.unwrap();
+        publisher
+            .publish(load::record(&topics, &event))
+            .await
+            .unwrap();
         pending.push((event.event_id.to_string(), Instant::now()));
-        collect(&world.sim.state().tickets(), &mut pending, &mut latencies);
+        collect(&seen, &mut pending, &mut latencies);
     }
     let total = contacts * 3;
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        let tickets = world.sim.state().tickets();
-        collect(&tickets, &mut pending, &mut latencies);
-        let applied: usize = tickets.iter().map(comment_count).sum();
+        collect(&seen, &mut pending, &mut latencies);
+        let applied = seen.count();
         if pending.is_empty() && mail_left_at_last_chat.is_none() {
             let mail_applied = applied.saturating_sub(latencies.len());
             mail_left_at_last_chat = Some((contacts * 2).saturating_sub(mail_applied));
@@ -183,7 +198,10 @@ async fn main() {
         if applied >= total && pending.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "the backlog did not drain within an hour");
+        assert!(
+            Instant::now() < deadline,
+            "the backlog did not drain within an hour"
+        );
         assert!(
             first.running() && second.running(),
             "a router stopped:\n{}\n{}",
@@ -198,6 +216,7 @@ async fn main() {
     // Stops that drain: anything still running is in Zendesk afterwards.
     assert_eq!(first.terminate(Duration::from_secs(30)).await, Some(0));
     assert_eq!(second.terminate(Duration::from_secs(30)).await, Some(0));
+    watching.store(true, std::sync::atomic::Ordering::Relaxed);
     let tickets = world.sim.state().tickets();
     latencies.sort();
     let (creation_calls, comment_calls) = classify(&requests);
@@ -223,7 +242,9 @@ async fn main() {
     };
     figures::print(&figures);
     match check_exactly_once(&tickets, contacts) {
-        Ok(()) => println!("    every event applied exactly once, in order (checked in the simulator's tickets)"),
+        Ok(()) => println!(
+            "    every event applied exactly once, in order (checked in the simulator's tickets)"
+        ),
         Err(problem) => {
             eprintln!("two routers: {problem}");
             std::process::exit(1);

@@ -25,6 +25,8 @@
 mod figures;
 #[path = "drain/load.rs"]
 mod load;
+#[path = "drain/watch.rs"]
+mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +39,9 @@ use intake_zendesk::{Auth, Client, ClientOptions};
 use intake_zendesk_sim::{SimConfig, Simulator};
 use tokio_util::sync::CancellationToken;
 
-use figures::{Figures, classify, collect, comment_count, doubles};
+use figures::{Figures, classify, comment_count, doubles};
 use load::{chat, mail, record};
+use watch::collect;
 
 const LIMIT_PER_MINUTE: u32 = 700;
 
@@ -110,6 +113,9 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     options.reserved_in_flight = mode.reserved_in_flight;
     let router = Router::new(bus.clone(), store, blobs, client, options).unwrap();
     let shutdown = CancellationToken::new();
+    bus.ensure_topics(&[topics.outcomes()]).await.unwrap();
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = watch::outcomes(&bus, topics.outcomes(), watching.clone()).await;
     let started = Instant::now();
     let task = tokio::spawn(router.run(shutdown.clone()));
     let past_bound = || {
@@ -133,16 +139,14 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
         publisher.publish(record(&topics, &event)).await.unwrap();
         chats_sent += 1;
         pending.push((event.event_id.to_string(), Instant::now()));
-        let tickets = sim.state().tickets();
-        collect(&tickets, &mut pending, &mut latencies);
+        collect(&seen, &mut pending, &mut latencies);
     }
     let total_events = mail_events + contacts;
     let deadline = Instant::now() + Duration::from_secs(3600);
     let mut stopped_early = false;
     loop {
-        let tickets = sim.state().tickets();
-        collect(&tickets, &mut pending, &mut latencies);
-        let done = applied(&tickets);
+        collect(&seen, &mut pending, &mut latencies);
+        let done = seen.count();
         // Every chat answered: how much mail is still to come (a chat ticket
         // is one comment).
         if chats_sent == contacts && pending.is_empty() && mail_left_at_last_chat.is_none() {
@@ -170,6 +174,7 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     let stats = sim.state().stats();
     let tickets = sim.state().tickets();
     shutdown.cancel();
+    watching.store(true, std::sync::atomic::Ordering::Relaxed);
     task.await.unwrap().unwrap();
     latencies.sort();
     let (creation_calls, comment_calls) = classify(&requests);
@@ -202,8 +207,8 @@ async fn main() {
     let modes = std::env::var("INTAKE_BENCH_MODES").unwrap_or_else(|_| "lanes,serial".to_owned());
     let in_flight = env_number(
         "INTAKE_BENCH_IN_FLIGHT",
-        (intake_router::in_flight_for(LIMIT_PER_MINUTE) + intake_router::default_reserved_in_flight())
-            as u64,
+        (intake_router::in_flight_for(LIMIT_PER_MINUTE)
+            + intake_router::default_reserved_in_flight()) as u64,
     ) as usize;
     let serial_secs = env_number("INTAKE_BENCH_SERIAL_SECS", 240);
     println!(

@@ -2,7 +2,7 @@
 //! records (its tickets, their comments, its request log).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -76,26 +76,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Moves chats whose ticket exists from `pending` to `latencies`.
-pub fn collect(
-    tickets: &[Value],
-    pending: &mut Vec<(String, Instant)>,
-    latencies: &mut Vec<Duration>,
-) {
-    let made: std::collections::HashSet<&str> = tickets
-        .iter()
-        .filter_map(|t| t["external_id"].as_str())
-        .collect();
-    pending.retain(|(id, sent)| {
-        if made.contains(id.as_str()) {
-            latencies.push(sent.elapsed());
-            false
-        } else {
-            true
-        }
-    });
 }
 
 pub fn print(f: &Figures) {
