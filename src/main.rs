@@ -69,6 +69,14 @@ enum Command {
         /// Keep the simulator's state in this JSON file across restarts.
         #[arg(long)]
         state_file: Option<PathBuf>,
+        /// Update Ticket requests per sliding 60 s across the account (Zendesk: 100,
+        /// 300 with High Volume); 0 (the default, as in the library) means off.
+        #[arg(long, default_value_t = 0)]
+        update_ticket_per_minute: u32,
+        /// Enforce Zendesk's user-creation limits (1 a second per account, 5 a
+        /// minute per user); off by default, as in the library.
+        #[arg(long)]
+        user_create_limits: bool,
     },
     /// Inspect and act on the dead-letter queue.
     Dlq {
@@ -237,12 +245,16 @@ fn main() -> ExitCode {
                 requests_per_minute,
                 search_lag_secs,
                 state_file,
+                update_ticket_per_minute,
+                user_create_limits,
             } => {
                 intake_app::zendesk_sim(intake_app::SimOptions {
                     listen,
                     requests_per_minute,
                     search_lag_secs,
                     state_file,
+                    update_ticket_per_minute,
+                    user_create_limits,
                 })
                 .await
             }

@@ -227,11 +227,25 @@ async fn original_agent(
         out.push("original agent (rule 4): off ([rulebook.original_agent] enabled = false)".into());
         return Ok(out);
     }
+    // The iCalendar absences are read once here (the router reads them
+    // every refresh_secs); a read changes nothing.
+    let ical = match rule4.absences.feed().filter(|_| !options.offline) {
+        Some(feed) => {
+            let outcome = feed.refresh_once(&intake_rulebook::feed_client(feed)).await;
+            Some(format!(
+                "  absence calendar {}: read {}",
+                feed.options().location.redacted(),
+                outcome.as_str()
+            ))
+        }
+        None => None,
+    };
     out.push(format!(
         "original agent (rule 4): on, {} wins when sources disagree, {} planned absence(s)",
         rule4.prefer.as_str(),
         rule4.absences.len()
     ));
+    out.extend(ical);
     if options.offline {
         out.push("  not checked: --offline makes no Zendesk reads".into());
         return Ok(out);

@@ -389,6 +389,7 @@ async fn build(
         )?;
         let mut options = router_options(config, &topics, live);
         options.rulebook = crate::rulebook::for_router(config, &zendesk, &options.sla);
+        crate::rulebook::spawn_absence_feed(config, shutdown, tasks);
         let router = Router::new(
             Arc::clone(&bus),
             store,
@@ -573,7 +574,12 @@ pub(crate) fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::
         request_timeout: config.zendesk.request_timeout,
         max_attempts: config.zendesk.max_attempts.get(),
     };
-    intake_zendesk::Client::new(options).context("cannot build the Zendesk client")
+    let client = intake_zendesk::Client::new(options).context("cannot build the Zendesk client")?;
+    client.set_endpoint_limits(intake_zendesk::EndpointLimitOptions {
+        update_ticket_per_minute: Some(config.zendesk.update_ticket_per_minute.get()),
+        user_creates_per_minute: Some(config.zendesk.user_creates_per_minute.get()),
+    });
+    Ok(client)
 }
 
 fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> RouterOptions {

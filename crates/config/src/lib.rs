@@ -29,6 +29,7 @@ mod http;
 mod problems;
 mod router;
 mod rulebook;
+mod rulebook_absence_ical;
 mod rulebook_departments;
 mod secret;
 mod sla_watch;

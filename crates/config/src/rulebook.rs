@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use intake_rulebook::{AbsenceCalendar, OriginalAgentOptions, Prefer, RulebookOptions};
+use intake_rulebook::{
+    AbsenceCalendar, AbsenceFeed, OriginalAgentOptions, Prefer, RulebookOptions,
+};
 use serde::Deserialize;
 
 use crate::general::parse_choice;
@@ -52,6 +54,10 @@ struct RawOriginalAgent {
     /// The planned-absence calendar (TOML, `[[absence]]` tables).
     #[serde(default)]
     absence_file: Option<PathBuf>,
+    /// The planned-absence calendar as iCalendar, at a URL or in an `.ics`
+    /// file, read again every `refresh_secs` (besides `absence_file`).
+    #[serde(default)]
+    absence_ical: Option<crate::rulebook_absence_ical::RawAbsenceIcal>,
     /// Each agent's working-hours calendar: Zendesk user id → a
     /// `[calendars.<name>]` name (or `default`).
     #[serde(default)]
@@ -77,6 +83,7 @@ impl Default for RawOriginalAgent {
             available_statuses: default_available_statuses(),
             status_away_mins: BTreeMap::new(),
             absence_file: None,
+            absence_ical: None,
             agent_calendars: BTreeMap::new(),
         }
     }
@@ -146,10 +153,15 @@ impl RawOriginalAgent {
                 Err(_) => ctx.problem(key, "the key must be a Zendesk user id"),
             }
         }
-        let absences = match &self.absence_file {
+        let mut absences = match &self.absence_file {
             None => AbsenceCalendar::default(),
             Some(path) => read_absences(ctx, &format!("{KEY}.absence_file"), path),
         };
+        if let Some(raw) = &self.absence_ical
+            && let Some(options) = raw.validate(ctx, &format!("{KEY}.absence_ical"))
+        {
+            absences = absences.with_feed(AbsenceFeed::new(options));
+        }
         OriginalAgentOptions {
             enabled: self.enabled,
             recent_window: Duration::from_secs(self.recent_window_hours * 3600),

@@ -43,6 +43,15 @@ pub(crate) struct RawZendesk {
     /// retry the event later (permanent refusals go to the dead-letter queue).
     #[serde(default = "default_max_attempts")]
     max_attempts: u32,
+    /// Update Ticket requests (comments, safe updates) per minute across the
+    /// account: Zendesk's own limit for that endpoint, 100, or 300 with the
+    /// High Volume add-on. Paced with a bucket of its own (decision 58).
+    #[serde(default = "default_update_ticket_per_minute")]
+    update_ticket_per_minute: u32,
+    /// User creations (`create_or_update`) per minute across the account:
+    /// Zendesk allows one a second (and five a minute per user, always kept).
+    #[serde(default = "default_user_creates_per_minute")]
+    user_creates_per_minute: u32,
 }
 
 fn default_requests_per_minute() -> u32 {
@@ -53,6 +62,12 @@ fn default_request_timeout_secs() -> u64 {
 }
 fn default_max_attempts() -> u32 {
     5
+}
+fn default_update_ticket_per_minute() -> u32 {
+    100
+}
+fn default_user_creates_per_minute() -> u32 {
+    60
 }
 
 impl Default for RawZendesk {
@@ -67,6 +82,8 @@ impl Default for RawZendesk {
             requests_per_minute: default_requests_per_minute(),
             request_timeout_secs: default_request_timeout_secs(),
             max_attempts: default_max_attempts(),
+            update_ticket_per_minute: default_update_ticket_per_minute(),
+            user_creates_per_minute: default_user_creates_per_minute(),
         }
     }
 }
@@ -80,6 +97,10 @@ pub struct ZendeskConfig {
     pub requests_per_minute: NonZeroU32,
     pub request_timeout: Duration,
     pub max_attempts: NonZeroU32,
+    /// Update Ticket's own per-account limit.
+    pub update_ticket_per_minute: NonZeroU32,
+    /// User creations per minute per account.
+    pub user_creates_per_minute: NonZeroU32,
     /// What is missing for `account`, reported only when the router needs it.
     pub(crate) missing: Vec<Problem>,
 }
@@ -172,6 +193,22 @@ impl RawZendesk {
             ctx.problem("zendesk.max_attempts", "must be at least 1");
             NonZeroU32::MIN
         });
+        let update_ticket_per_minute = NonZeroU32::new(self.update_ticket_per_minute)
+            .unwrap_or_else(|| {
+                ctx.problem(
+                    "zendesk.update_ticket_per_minute",
+                    "must be greater than 0 (Zendesk: 100, or 300 with High Volume)",
+                );
+                NonZeroU32::MIN
+            });
+        let user_creates_per_minute =
+            NonZeroU32::new(self.user_creates_per_minute).unwrap_or_else(|| {
+                ctx.problem(
+                    "zendesk.user_creates_per_minute",
+                    "must be greater than 0 (Zendesk: 60)",
+                );
+                NonZeroU32::MIN
+            });
         let account = match (base_url, auth) {
             (Some(base_url), Some(auth)) => Some(ZendeskAccount { base_url, auth }),
             _ => None,
@@ -181,6 +218,8 @@ impl RawZendesk {
             requests_per_minute,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             max_attempts,
+            update_ticket_per_minute,
+            user_creates_per_minute,
             missing,
         }
     }

@@ -157,7 +157,7 @@ impl Processor {
         let draft = Draft {
             route,
             event,
-            requester_id: 0,
+            requester: crate::requester::Who::Known(0),
             upload_token: None,
             conversation: referred.conversation.as_ref(),
             deadline: None,

@@ -96,9 +96,10 @@ impl Processor {
     ) -> Result<CommentResult, Failure> {
         let event_id = draft.event.event_id;
         let refused = |e| Failure::zendesk("update_ticket", DlqReason::ZendeskRejected, e);
-        if e.ticket_held().is_some() {
-            // Nothing was sent: the ticket is over its per-ticket limit. The
-            // pending row stays (an earlier send with its stamp may exist).
+        if e.ticket_held().is_some() || e.endpoint_held().is_some() {
+            // Nothing was sent: the ticket is over its per-ticket limit, or
+            // Update Ticket over its own. The pending row stays (an earlier
+            // send with its stamp may exist).
             return Err(refused(e));
         }
         if let Some(stamp) = &draft.stamp

@@ -40,12 +40,13 @@ pub(crate) fn stamp_of(ticket: &Ticket) -> Option<String> {
 impl Processor {
     /// The event's conversation and its ticket. An unverified contact whose
     /// conversation ticket has another requester gets a conversation of its
-    /// own.
+    /// own. `requester_id` is None only for a verified contact given inline
+    /// (an unverified one is always resolved first).
     pub(crate) async fn target(
         &self,
         event: &TicketEvent,
         identity: &Identity,
-        requester_id: u64,
+        requester_id: Option<u64>,
     ) -> Result<Target, Failure> {
         let Some(conversation) = conversation_of(event) else {
             return Ok(Target {
@@ -55,7 +56,7 @@ impl Processor {
             });
         };
         let ticket = self.conversation_ticket(&conversation).await?;
-        let owned = |t: &Ticket| t.requester_id == Some(requester_id);
+        let owned = |t: &Ticket| requester_id.is_some() && t.requester_id == requester_id;
         if identity.verified || ticket.as_ref().is_none_or(owned) {
             self.note_inbound(&conversation, event).await?;
             return Ok(Target {

@@ -129,7 +129,7 @@ impl Processor {
         let draft = Draft {
             route,
             event: &note,
-            requester_id: 0,
+            requester: crate::requester::Who::Known(0),
             upload_token: None,
             conversation: None,
             deadline: None,

@@ -72,7 +72,7 @@ use crate::near_duplicate;
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
 use crate::recover::Recovered;
-use crate::requester;
+use crate::requester::{self, Who};
 
 /// The `metadata` key (`metadata.custom` on the audit) that names the event.
 pub const EVENT_ID_METADATA_KEY: &str = "intake_event_id";
@@ -159,6 +159,9 @@ impl Failure {
         if error.is_retryable() {
             let (park, resume_in) = match (error.ticket_held(), error.status()) {
                 (Some(held), _) => (ParkReason::TicketLimit, Some(held)),
+                (None, _) if error.endpoint_held().is_some() => {
+                    (ParkReason::EndpointLimit, error.endpoint_held())
+                }
                 (None, Some(409)) => (ParkReason::TicketLocked, None),
                 _ => (ParkReason::Failing, None),
             };
@@ -191,6 +194,10 @@ pub enum ParkReason {
     TicketLimit,
     /// Zendesk refused a concurrent update of its ticket (409).
     TicketLocked,
+    /// The next slot of an endpoint's own limit (Update Ticket's minute,
+    /// user creation) is further off than the router waits in a slot
+    /// (`intake_zendesk::endpoint_limits`): a known wait, not a failure.
+    EndpointLimit,
     /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
     Failing,
     /// Another router holds the conversation's claim, or this router lost
@@ -207,6 +214,7 @@ impl ParkReason {
         match self {
             ParkReason::TicketLimit => "ticket_limit",
             ParkReason::TicketLocked => "ticket_locked",
+            ParkReason::EndpointLimit => "endpoint_limit",
             ParkReason::Failing => "failing",
             ParkReason::Claimed => "claimed",
             ParkReason::CrossChannelOriginal => "cross_channel_original",
@@ -218,7 +226,10 @@ impl ParkReason {
     pub fn counts_as_failure(self) -> bool {
         !matches!(
             self,
-            ParkReason::TicketLimit | ParkReason::Claimed | ParkReason::CrossChannelOriginal
+            ParkReason::TicketLimit
+                | ParkReason::EndpointLimit
+                | ParkReason::Claimed
+                | ParkReason::CrossChannelOriginal
         )
     }
 }
@@ -286,12 +297,28 @@ impl Processor {
             return self.handle_automatic(route, event).await;
         }
         let identity = requester::identity(event).map_err(Failure::DeadLetter)?;
-        let mut requester_id = self.resolve_requester(&route.name, &identity).await?;
-        let target = self.target(event, &identity, requester_id).await?;
-        let (mut target, mention) = self.named_ticket(event, requester_id, target).await?;
+        // A new verified e-mail requester may be given inline on the ticket
+        // create instead of a `create_or_update` first (`requester.rs`).
+        let mut who = self
+            .requester_or_inline(&route.name, &identity, event)
+            .await?;
+        let target = self.target(event, &identity, who.known()).await?;
+        // Inline only without a subject token and without near-duplicates
+        // (`Processor::may_inline`): both need the id, so it is known here.
+        let (mut target, mention) = match who.known() {
+            Some(requester_id) => self.named_ticket(event, requester_id, target).await?,
+            None => (target, None),
+        };
         // A near-duplicate of another channel's message goes to that
         // message's ticket, noted and tagged (`near_duplicate.rs`).
-        let cross = self.cross_channel(event, requester_id, &mut target).await?;
+        let cross = match who.known() {
+            Some(requester_id) => self.cross_channel(event, requester_id, &mut target).await?,
+            None => None,
+        };
+        if target.current.is_some() {
+            // A comment (or a follow-up after one) names its author.
+            who = Who::Known(self.known_requester(&route.name, &identity, who).await?);
+        }
         let noted = cross.as_ref().map(|c| c.noted(event));
         let event = noted.as_ref().unwrap_or(event);
         let comment_tags = near_duplicate::comment_tags(cross.as_ref());
@@ -315,7 +342,7 @@ impl Processor {
             let draft = Draft {
                 route,
                 event,
-                requester_id,
+                requester: who.clone(),
                 upload_token: upload_token.clone(),
                 conversation: target.conversation.as_ref(),
                 deadline,
@@ -328,9 +355,11 @@ impl Processor {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::RequesterGone(_) if !resolved_again => {
                     resolved_again = true;
-                    requester_id = self
-                        .requester_again(&route.name, &identity, requester_id)
-                        .await?;
+                    // A known id Zendesk says is gone is forgotten; an
+                    // inline requester it refused (a `requester` detail)
+                    // falls back to `create_or_update` (nothing to forget).
+                    let gone = who.known().unwrap_or_default();
+                    who = Who::Known(self.requester_again(&route.name, &identity, gone).await?);
                 }
                 Attempt::RequesterGone(error) => {
                     return Err(Failure::DeadLetter(DeadLetter::from_zendesk(
@@ -412,7 +441,8 @@ impl Processor {
         let ticket = NewTicket {
             subject: Some(plan::subject(draft.event, self.subject_max_chars)),
             comment: draft.comment(draft.first_comment()),
-            requester_id: Some(draft.requester_id),
+            requester_id: draft.requester.known(),
+            requester: draft.requester.inline().cloned(),
             priority: draft.route.priority,
             tags: crate::rules::with_rule_tags(draft.tags(), &rules),
             external_id: Some(key.clone()),
@@ -471,6 +501,8 @@ impl Processor {
             }
         };
         crashpoint("router.after_zendesk_create");
+        self.learn_inline_requester(&draft.requester, &created.ticket)
+            .await?;
         let link = TicketLink {
             ticket_id: created.ticket.id,
             effect,
@@ -502,7 +534,9 @@ pub(crate) enum CommentResult {
 pub(crate) struct Draft<'a> {
     pub(crate) route: &'a ChannelRoute,
     pub(crate) event: &'a TicketEvent,
-    pub(crate) requester_id: u64,
+    /// The requester: a Zendesk user id, or (a new ticket only) the
+    /// `requester` object the create carries (`requester.rs`).
+    pub(crate) requester: Who,
     pub(crate) upload_token: Option<String>,
     pub(crate) conversation: Option<&'a ConversationRef>,
     pub(crate) deadline: Option<&'a Deadline>,
@@ -553,7 +587,7 @@ impl Draft<'_> {
         Comment {
             body: Some(body),
             public: true,
-            author_id: Some(self.requester_id),
+            author_id: self.requester.known(),
             uploads: self.upload_token.iter().cloned().collect(),
             ..Comment::default()
         }

@@ -16,6 +16,21 @@
 //! can never meet the verified user of that address. The claimed address is
 //! shown to agents on the ticket instead (`plan::unverified_note`).
 //!
+//! # Inline on the ticket create
+//! A **new** verified contact known by its e-mail alone (no phone, locale or
+//! linkable detail to set, nothing cached for its key) costs no separate
+//! `create_or_update`: its ticket create carries `requester: {name, email}`.
+//! Zendesk documents that it uses the existing user with that e-mail and
+//! updates nothing on it, or creates the user (name and e-mail required);
+//! the create's answer names the `requester_id`, which is cached as a
+//! `create_or_update` answer is (decision 57). Never inline: an unverified
+//! contact (its typed e-mail is never sent, so it can never be filed under
+//! the user owning that address), a messenger contact resolved by
+//! `external_id` (the `requester` object has no external id), a contact
+//! with a phone or locale (the object cannot carry them), and events whose
+//! handling needs the id before the create (a subject token, a text the
+//! near-duplicate window claims, rule 4's original agent).
+//!
 //! # Users that are gone
 //! The contact → user id mapping is cached in the state store (and for an
 //! hour in the client). When Zendesk says that user is gone (deleted, or
@@ -24,7 +39,7 @@
 //! keep naming a user that no longer exists.
 
 use intake_event::{ContactKey, TicketEvent};
-use intake_zendesk::{IdentityType, UserInput};
+use intake_zendesk::{IdentityType, Requester, Ticket, UserInput};
 
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::process::{Failure, Processor};
@@ -112,6 +127,62 @@ pub(crate) fn identity(event: &TicketEvent) -> Result<Identity, DeadLetter> {
     })
 }
 
+/// Who an event's requester is while it is handled.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Who {
+    /// The Zendesk user id.
+    Known(u64),
+    /// Not looked up: a new ticket carries this `requester` object and
+    /// Zendesk finds or creates the user; its id is then cached under
+    /// `cache_key` (empty: not cached).
+    Inline {
+        requester: Requester,
+        cache_key: String,
+    },
+}
+
+impl Who {
+    /// The user id, when known.
+    pub(crate) fn known(&self) -> Option<u64> {
+        match self {
+            Who::Known(id) => Some(*id),
+            Who::Inline { .. } => None,
+        }
+    }
+
+    /// The `requester` object of an inline requester.
+    pub(crate) fn inline(&self) -> Option<&Requester> {
+        match self {
+            Who::Known(_) => None,
+            Who::Inline { requester, .. } => Some(requester),
+        }
+    }
+}
+
+impl Identity {
+    /// The `requester` object a ticket create may carry instead of a
+    /// separate `create_or_update` (see the module doc), if this identity
+    /// loses nothing by it.
+    pub(crate) fn inline_requester(&self) -> Option<Requester> {
+        let input = &self.input;
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !self.verified
+            || self.detail.is_some()
+            || set(&input.phone)
+            || set(&input.locale)
+            || set(&input.external_id)
+        {
+            return None;
+        }
+        let email = non_blank(input.email.as_deref())?;
+        Some(Requester {
+            name: input.name.clone(),
+            email: Some(email.to_owned()),
+            locale_id: None,
+        })
+    }
+}
+
 fn missing() -> DeadLetter {
     DeadLetter::new(
         DlqReason::RequesterMissing,
@@ -167,6 +238,79 @@ impl Processor {
             self.store.set_contact_user(key, user.id).await?;
         }
         Ok(user.id)
+    }
+
+    /// The requester as a known id, or inline on the ticket create when the
+    /// identity allows it ([`Identity::inline_requester`]), nothing is
+    /// cached for it, and the event needs no id before the create
+    /// ([`Processor::may_inline`]).
+    pub(crate) async fn requester_or_inline(
+        &self,
+        channel: &str,
+        identity: &Identity,
+        event: &TicketEvent,
+    ) -> Result<Who, Failure> {
+        if let Some(requester) = identity
+            .inline_requester()
+            .filter(|_| self.may_inline(event))
+        {
+            let key = identity.cache_key.as_str();
+            if !key.is_empty()
+                && let Some(user_id) = self.store.contact_user(key).await?
+            {
+                return Ok(Who::Known(user_id));
+            }
+            return Ok(Who::Inline {
+                requester,
+                cache_key: key.to_owned(),
+            });
+        }
+        Ok(Who::Known(self.resolve_requester(channel, identity).await?))
+    }
+
+    /// Whether nothing before the create needs the requester's id: no
+    /// subject token to check against the named ticket's requester, no
+    /// near-duplicate claim (claims are per user: a text long enough to be
+    /// claimed, with the window on), no original-agent rule (it reads the
+    /// requester's tickets).
+    fn may_inline(&self, event: &TicketEvent) -> bool {
+        let claimed = self.cross_channel.as_ref().is_some_and(|window| {
+            crate::near_duplicate::normalise(&event.text).words.len() >= window.min_words
+        });
+        event.conversation.ticket_token.is_none()
+            && !claimed
+            && !self
+                .rulebook
+                .as_ref()
+                .is_some_and(|rules| rules.options().original_agent.enabled)
+    }
+
+    /// The requester's id, looking an inline one up after all.
+    pub(crate) async fn known_requester(
+        &self,
+        channel: &str,
+        identity: &Identity,
+        who: Who,
+    ) -> Result<u64, Failure> {
+        match who {
+            Who::Known(user_id) => Ok(user_id),
+            Who::Inline { .. } => self.resolve_requester(channel, identity).await,
+        }
+    }
+
+    /// Caches the user Zendesk made the requester of a ticket created with
+    /// an inline requester (nothing for a known one).
+    pub(crate) async fn learn_inline_requester(
+        &self,
+        who: &Who,
+        ticket: &Ticket,
+    ) -> Result<(), Failure> {
+        if let (Who::Inline { cache_key, .. }, Some(user_id)) = (who, ticket.requester_id)
+            && !cache_key.is_empty()
+        {
+            self.store.set_contact_user(cache_key, user_id).await?;
+        }
+        Ok(())
     }
 
     /// Drops `user_id` from both caches (Zendesk said it is gone or merged)
@@ -299,6 +443,41 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(email_only.cache_key, "unverified:email:ann@x.test");
+    }
+
+    #[test]
+    fn only_a_verified_email_alone_goes_inline() {
+        let contact = |verified: bool, phone: Option<&str>, locale: Option<&str>| Contact {
+            key: "email:ann@x.test".into(),
+            name: Some("Ann".into()),
+            email: Some("Ann@X.test".into()),
+            phone: phone.map(str::to_owned),
+            locale: locale.map(str::to_owned),
+            verified,
+            ..Contact::default()
+        };
+        let inline = identity(&event(contact(true, None, None)))
+            .unwrap()
+            .inline_requester()
+            .unwrap();
+        assert_eq!(inline.email.as_deref(), Some("Ann@X.test"));
+        assert_eq!(inline.name.as_deref(), Some("Ann"));
+        // A typed (unverified) e-mail is never sent, inline or not.
+        let claimed = identity(&event(contact(false, None, None))).unwrap();
+        assert_eq!(claimed.inline_requester(), None);
+        // The object cannot carry a phone or a locale string: not inline.
+        let phone = identity(&event(contact(true, Some("+4915112345678"), None))).unwrap();
+        assert_eq!(phone.inline_requester(), None);
+        let locale = identity(&event(contact(true, None, Some("de")))).unwrap();
+        assert_eq!(locale.inline_requester(), None);
+        // A messenger contact is resolved by external id.
+        let telegram = identity(&event(Contact {
+            key: "telegram:42".into(),
+            verified: true,
+            ..Contact::default()
+        }))
+        .unwrap();
+        assert_eq!(telegram.inline_requester(), None);
     }
 
     #[test]

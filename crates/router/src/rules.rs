@@ -22,7 +22,7 @@ impl Processor {
         };
         let request = Request {
             event: draft.event,
-            requester_id: Some(draft.requester_id),
+            requester_id: draft.requester.known(),
             channel_group_id: draft.route.group_id,
             deadline: draft.deadline.map(|d| d.due_at),
         };

@@ -10,9 +10,16 @@
 //! substitute_id = 13
 //! ```
 //! Times are RFC 3339 with an offset; `to` is when the agent is back.
+//!
+//! Beside (or instead of) the file, an iCalendar source
+//! (`[rulebook.original_agent.absence_ical]`, `ical.rs`) adds the absences
+//! of its last good read; its events may name the agent by e-mail, which
+//! [`AbsenceCalendar::covering`] matches against the agent's Zendesk address.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+
+use crate::ical::{AbsenceFeed, AgentRef};
 
 /// Why an agent is away, as the calendar says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -22,6 +29,9 @@ pub enum AbsenceReason {
     SickLeave,
     Vacation,
     DayOff,
+    /// Any other planned absence (an iCalendar event whose categories and
+    /// summary name none of the above).
+    Other,
 }
 
 impl AbsenceReason {
@@ -32,6 +42,7 @@ impl AbsenceReason {
             AbsenceReason::SickLeave => "on sick leave",
             AbsenceReason::Vacation => "on vacation",
             AbsenceReason::DayOff => "on a day off",
+            AbsenceReason::Other => "away (planned absence)",
         }
     }
 }
@@ -49,10 +60,12 @@ pub struct Absence {
     pub substitute_id: Option<u64>,
 }
 
-/// Every planned absence, from the file.
+/// Every planned absence: the file's, and the iCalendar source's as of its
+/// last good read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AbsenceCalendar {
     absences: Vec<Absence>,
+    feed: Option<AbsenceFeed>,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +95,31 @@ struct RawAbsence {
 impl AbsenceCalendar {
     /// A calendar of these absences.
     pub fn new(absences: Vec<Absence>) -> Self {
-        Self { absences }
+        Self {
+            absences,
+            feed: None,
+        }
+    }
+
+    /// This calendar with the absences of an iCalendar source added.
+    pub fn with_feed(mut self, feed: AbsenceFeed) -> Self {
+        self.feed = Some(feed);
+        self
+    }
+
+    /// The iCalendar source, to be refreshed by its task (`AbsenceFeed::run`).
+    pub fn feed(&self) -> Option<&AbsenceFeed> {
+        self.feed.as_ref()
+    }
+
+    /// Whether some absence names its agent by e-mail only (then
+    /// [`AbsenceCalendar::covering`] needs the agent's address).
+    pub fn names_agents_by_email(&self) -> bool {
+        self.feed.as_ref().is_some_and(|feed| {
+            feed.current()
+                .iter()
+                .any(|a| matches!(a.agent, AgentRef::Email(_)))
+        })
     }
 
     /// Parses the file; every problem is reported with its place
@@ -111,27 +148,50 @@ impl AbsenceCalendar {
             });
         }
         if problems.is_empty() {
-            Ok(Self { absences })
+            Ok(Self::new(absences))
         } else {
             Err(problems)
         }
     }
 
-    /// The absence of `agent_id` at `at` (the one ending last when several
-    /// overlap), if any.
-    pub fn covering(&self, agent_id: u64, at: DateTime<Utc>) -> Option<&Absence> {
+    /// The absence of the agent (`agent_id`, and `agent_email` for
+    /// iCalendar events naming the agent by address) at `at`: the one
+    /// ending last when several overlap, if any.
+    pub fn covering(
+        &self,
+        agent_id: u64,
+        agent_email: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Option<Absence> {
+        let feed = self.feed.as_ref().map(AbsenceFeed::current);
+        let from_feed = feed
+            .iter()
+            .flat_map(|all| all.iter())
+            .filter(|a| match &a.agent {
+                AgentRef::Id(id) => *id == agent_id,
+                AgentRef::Email(email) => {
+                    agent_email.is_some_and(|e| e.eq_ignore_ascii_case(email))
+                }
+            });
         self.absences
             .iter()
-            .filter(|a| a.agent_id == agent_id && a.from <= at && at < a.to)
+            .filter(|a| a.agent_id == agent_id)
+            .chain(from_feed.map(|a| &a.absence))
+            .filter(|a| a.from <= at && at < a.to)
             .max_by_key(|a| a.to)
+            .map(|a| Absence {
+                agent_id,
+                ..a.clone()
+            })
     }
 
+    /// Absences known now (the file's and the source's last good read).
     pub fn len(&self) -> usize {
-        self.absences.len()
+        self.absences.len() + self.feed.as_ref().map_or(0, |f| f.current().len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.absences.is_empty()
+        self.len() == 0
     }
 }
 
@@ -164,24 +224,24 @@ mod tests {
         let calendar = AbsenceCalendar::parse(text).unwrap();
         assert_eq!(calendar.len(), 2);
         let vacation = calendar
-            .covering(12, at("2026-12-08T12:00:00+03:00"))
+            .covering(12, None, at("2026-12-08T12:00:00+03:00"))
             .unwrap();
         assert_eq!(vacation.reason, AbsenceReason::Vacation);
         assert_eq!(vacation.substitute_id, Some(13));
         assert_eq!(vacation.to, at("2026-12-11T21:00:00Z"));
         let lunch = calendar
-            .covering(12, at("2026-12-02T13:30:00+03:00"))
+            .covering(12, None, at("2026-12-02T13:30:00+03:00"))
             .unwrap();
         assert_eq!(lunch.reason, AbsenceReason::Lunch);
         assert!(
             calendar
-                .covering(12, at("2026-12-02T14:00:00+03:00"))
+                .covering(12, None, at("2026-12-02T14:00:00+03:00"))
                 .is_none(),
             "back at `to`"
         );
         assert!(
             calendar
-                .covering(99, at("2026-12-08T12:00:00+03:00"))
+                .covering(99, None, at("2026-12-08T12:00:00+03:00"))
                 .is_none()
         );
     }

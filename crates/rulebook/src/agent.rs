@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use intake_zendesk::User;
 
+use crate::absence::Absence;
 use crate::events::{ReadSource, Rule4Outcome, SourceFailed};
 use crate::original::{Earlier, can_wait, earlier_ticket};
 use crate::presence::{Presence, Report, Signal, Source, combine, when};
@@ -156,9 +157,9 @@ impl Rulebook {
             when(until),
             when(deadline)
         ));
-        let substitute = options
-            .absences
-            .covering(earlier.agent_id, at)
+        let substitute = self
+            .absence(earlier.agent_id, at)
+            .await
             .and_then(|absence| absence.substitute_id);
         if let Some(substitute_id) = substitute {
             match self.substitute_ready(substitute_id, request, at).await {
@@ -280,6 +281,28 @@ impl Rulebook {
         }
     }
 
+    /// The agent's planned absence at `at`. Their Zendesk e-mail is read
+    /// only when some iCalendar absence names its agent by address.
+    async fn absence(&self, agent_id: u64, at: DateTime<Utc>) -> Option<Absence> {
+        let absences = &self.options.original_agent.absences;
+        let email = if absences.names_agents_by_email() {
+            match self.directory.user(agent_id).await {
+                Ok(user) => user.and_then(|u| u.email),
+                Err(error) => {
+                    SourceFailed {
+                        source: ReadSource::User,
+                        error: &error,
+                    }
+                    .emit();
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        absences.covering(agent_id, email.as_deref(), at)
+    }
+
     /// The three sources' reports and the verdict under the configured
     /// preference; the return is moved to the agent's next working hour.
     pub(crate) async fn presence(
@@ -296,7 +319,7 @@ impl Rulebook {
         let mut reports = vec![self.zendesk_report(agent_id, at).await];
         reports.push(Report {
             source: Source::Absence,
-            signal: match options.absences.covering(agent_id, at) {
+            signal: match self.absence(agent_id, at).await {
                 Some(absence) => Signal::Away {
                     reason: absence.reason.describe().to_owned(),
                     until: Some(absence.to),

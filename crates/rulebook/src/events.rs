@@ -9,6 +9,7 @@ pub mod names {
     pub const SOURCE_FAILURES: &str = "intake_rulebook_source_failures_total";
     pub const NOTES: &str = "intake_rulebook_notes_total";
     pub const DEPARTMENT_NOTICES: &str = "intake_rulebook_department_notices_total";
+    pub const ABSENCE_REFRESHES: &str = "intake_rulebook_absence_refreshes_total";
 }
 
 /// Registers help texts with the installed recorder.
@@ -28,6 +29,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         names::DEPARTMENT_NOTICES,
         "Slack notices to a department of a request passed to it (rule 6), by result: sent, failed (the ticket is in the department's group either way)"
+    );
+    metrics::describe_counter!(
+        names::ABSENCE_REFRESHES,
+        "Reads of the iCalendar absence calendar (rulebook.original_agent.absence_ical), by outcome; on failure the last good copy stays in use"
     );
 }
 
@@ -181,5 +186,82 @@ impl DepartmentNotified<'_> {
             }
         };
         counter!(names::DEPARTMENT_NOTICES, "result" => result).increment(1);
+    }
+}
+
+/// How one read of the iCalendar absence source ended (the `outcome` label
+/// of `intake_rulebook_absence_refreshes_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Read and parsed; the calendar now uses it.
+    Refreshed,
+    /// The server answered with a non-2xx status (a redirect included).
+    HttpStatus,
+    /// No answer within `fetch_timeout_secs`.
+    Timeout,
+    /// Connection refused, DNS failure, broken transfer, unreadable file.
+    Unreachable,
+    /// Larger than `max_bytes`.
+    TooLarge,
+    /// Not an iCalendar document (or not UTF-8).
+    Invalid,
+}
+
+impl RefreshOutcome {
+    pub const ALL: [RefreshOutcome; 6] = [
+        RefreshOutcome::Refreshed,
+        RefreshOutcome::HttpStatus,
+        RefreshOutcome::Timeout,
+        RefreshOutcome::Unreachable,
+        RefreshOutcome::TooLarge,
+        RefreshOutcome::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshOutcome::Refreshed => "refreshed",
+            RefreshOutcome::HttpStatus => "http_status",
+            RefreshOutcome::Timeout => "timeout",
+            RefreshOutcome::Unreachable => "unreachable",
+            RefreshOutcome::TooLarge => "too_large",
+            RefreshOutcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// The iCalendar absence source was read (or not). `source` is redacted
+/// (scheme and host, or the file); `detail` never holds the URL.
+pub struct AbsenceRefresh<'a> {
+    pub source: &'a str,
+    pub outcome: RefreshOutcome,
+    pub detail: &'a str,
+    /// Events not used, with the reason (logged at debug level).
+    pub skipped: &'a [String],
+}
+
+impl AbsenceRefresh<'_> {
+    pub fn emit(&self) {
+        if self.outcome == RefreshOutcome::Refreshed {
+            tracing::info!(
+                source = self.source,
+                detail = self.detail,
+                "absence calendar refreshed"
+            );
+            for skipped in self.skipped {
+                tracing::debug!(
+                    source = self.source,
+                    skipped,
+                    "absence calendar event not used"
+                );
+            }
+        } else {
+            tracing::warn!(
+                source = self.source,
+                outcome = self.outcome.as_str(),
+                error = self.detail,
+                "absence calendar read failed, keeping the last good copy"
+            );
+        }
+        counter!(names::ABSENCE_REFRESHES, "outcome" => self.outcome.as_str()).increment(1);
     }
 }

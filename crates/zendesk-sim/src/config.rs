@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::endpoint_limits::UserCreateLimits;
+
 /// Zendesk's per-file attachment limit as the simulator takes it (50 MiB, unconfirmed).
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
@@ -41,6 +43,13 @@ pub struct SimConfig {
     /// time, seeded RNG) before it is handled, as Zendesk's own processing
     /// does; `None`: answered at once. For load tests of callers.
     pub response_delay: Option<(Duration, Duration)>,
+    /// Update Ticket requests per sliding 60 seconds across the account
+    /// (Zendesk: 100, 300 with High Volume); `None` (the default): only the
+    /// account limit, so other tests may update faster.
+    pub update_ticket_per_minute: Option<u32>,
+    /// User-creation limits (Zendesk: [`UserCreateLimits::default`]); `None`
+    /// (the default): off, so other tests may make users faster.
+    pub user_create_limits: Option<UserCreateLimits>,
 }
 
 fn default_subdomain() -> String {
@@ -85,6 +94,8 @@ impl Default for SimConfig {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             fault_seed: default_fault_seed(),
             response_delay: None,
+            update_ticket_per_minute: None,
+            user_create_limits: None,
         }
     }
 }

@@ -130,6 +130,8 @@ pub struct Runtime {
     pub dropped: u64,
     pub faults_injected: u64,
     pub updates_in_flight: HashSet<u64>,
+    /// The Update Ticket and user-creation windows (`endpoint_limits.rs`).
+    pub endpoints: crate::endpoint_limits::EndpointWindows,
     /// Slow (delayed) ticket updates that have not finished yet, whether
     /// their client still waits or not.
     pub slow_updates: usize,
@@ -148,6 +150,7 @@ impl Runtime {
             dropped: 0,
             faults_injected: 0,
             updates_in_flight: HashSet::new(),
+            endpoints: Default::default(),
             slow_updates: 0,
             last_prune: None,
         }

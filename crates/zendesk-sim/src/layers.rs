@@ -1,5 +1,5 @@
-//! The middleware every request passes: `.json` suffix, auth, rate limit,
-//! concurrent-update detection, faults, response headers and the request log.
+//! The middleware every request passes: `.json` suffix, auth, rate limit
+//! (the account's, and Update Ticket's own), concurrent-update detection, faults, response headers and the request log.
 
 use std::time::Duration;
 
@@ -143,6 +143,16 @@ async fn api_pipeline(
                     reset_secs: 60,
                 });
             }
+        }
+    }
+    if let (Some(limit), Some(_)) = (
+        state.config().update_ticket_per_minute,
+        ticket_update_target(req.method(), &path),
+    ) {
+        // Update Ticket's own per-account minute (`endpoint_limits.rs`).
+        let taken = state.runtime().endpoints.take_update(limit, now);
+        if let Err(retry_after_secs) = taken {
+            return ApiError::TooManyRequests { retry_after_secs }.into_response();
         }
     }
     let _guard = match ticket_update_target(req.method(), &path) {

@@ -12,6 +12,7 @@ mod auth;
 mod config;
 mod conn;
 mod directory;
+pub mod endpoint_limits;
 mod error;
 mod faults;
 mod html;
@@ -31,6 +32,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::AuthUser;
 pub use config::{DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_REQUESTS_PER_MINUTE, SimConfig};
+pub use endpoint_limits::UserCreateLimits;
 pub use error::{ApiError, SAFE_UPDATE_CONFLICT_DESCRIPTION, SimError};
 pub use faults::{FaultSpec, RATE_WINDOW_SECS, RequestRecord};
 pub use retention::{PRUNE_INTERVAL_SECS, Retained};

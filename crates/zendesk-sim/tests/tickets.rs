@@ -80,6 +80,45 @@ async fn requester_object_creates_end_user_and_requester_id_wins() {
         .await
         .json();
     assert_eq!(again["ticket"]["requester_id"].as_u64(), Some(requester));
+    // An existing user is used as it is: another name changes nothing on it.
+    let renamed = create_ticket(
+        &app,
+        json!({"comment": {"body": "w"}, "requester": {"name": "Someone Else", "email": "JANE@example.com"}}),
+    )
+    .await;
+    let renamed = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/tickets/{renamed}"),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(renamed["ticket"]["requester_id"].as_u64(), Some(requester));
+    let user = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/users/{requester}"),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(user["user"]["name"], "Jane");
+    // A new user needs a name.
+    let nameless = call(
+        &app,
+        Method::POST,
+        "/api/v2/tickets",
+        Some(json!({"ticket": {"comment": {"body": "v"}, "requester": {"email": "new@example.com"}}})),
+    )
+    .await;
+    assert_eq!(nameless.status, 422);
+    assert!(
+        state
+            .users()
+            .iter()
+            .all(|u| u["email"] != "new@example.com")
+    );
     // requester_id wins over requester
     let agent = state.agent_id();
     let third = create_ticket(&app, json!({"comment": {"body": "z"}, "requester_id": agent, "requester": {"email": "other@example.com"}})).await;

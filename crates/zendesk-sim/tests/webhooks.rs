@@ -50,7 +50,7 @@ async fn an_agent_reply_is_delivered_signed_and_a_409_is_retried() {
     let ticket = http
         .post(admin("/api/v2/tickets"))
         .basic_auth("agent@intake-sim.test/token", Some("sim-token"))
-        .json(&json!({"ticket": {"comment": {"body": "help"}, "requester": {"email": "c@x.test"}}}))
+        .json(&json!({"ticket": {"comment": {"body": "help"}, "requester": {"name": "C", "email": "c@x.test"}}}))
         .send()
         .await
         .unwrap()

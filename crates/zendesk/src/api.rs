@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::client::{Body, Call, Client};
+use crate::endpoint_limits::{Endpoint, Limited};
 use crate::error::Error;
 use crate::headers;
 use crate::retry::RetryPolicy;
@@ -98,6 +99,10 @@ impl Client {
             &TicketBody { ticket: update },
         )?;
         call.ticket = Some(id);
+        call.limited = Some(Limited {
+            endpoint: Endpoint::UpdateTicket,
+            user: None,
+        });
         if update.comment.is_some() {
             call.policy = RetryPolicy::OnlyUnprocessed;
         }
@@ -176,12 +181,23 @@ impl Client {
         if let Some(cached) = self.cached_user(user) {
             return Ok(cached);
         }
-        let call = Call::json(
+        let mut call = Call::json(
             "create_or_update_user",
             Method::POST,
             "/api/v2/users/create_or_update".into(),
             &UserBody { user },
         )?;
+        // Zendesk counts per end-user profile: the one the e-mail or
+        // external id matches.
+        let profile = user
+            .email
+            .as_deref()
+            .or(user.external_id.as_deref())
+            .map(|key| key.trim().to_lowercase());
+        call.limited = Some(Limited {
+            endpoint: Endpoint::UserCreate,
+            user: profile,
+        });
         let envelope: UserEnvelope = self.execute(call).await?.json()?;
         self.users().insert(user, &envelope.user, Instant::now());
         Ok(envelope.user)

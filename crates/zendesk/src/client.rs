@@ -10,6 +10,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::endpoint_limits::{self, EndpointLimitOptions, EndpointLimits, Limited};
 use crate::error::{ApiErrorBody, Error};
 use crate::events::{
     CallFailed, CallSucceeded, RateBudgetLowered, RateBudgetObserved, RateLimitHit, RateLimitWaited,
@@ -35,6 +36,7 @@ pub(crate) struct Inner {
     max_attempts: u32,
     pacer: SharedPacer,
     tickets: TicketLimits,
+    endpoints: EndpointLimits,
     pub(crate) users: Mutex<UserCache>,
 }
 
@@ -67,6 +69,8 @@ pub(crate) struct Call {
     pub policy: RetryPolicy,
     /// Set for ticket updates: per-ticket limit and one update at a time.
     pub ticket: Option<u64>,
+    /// Set for endpoints with a limit of their own (`endpoint_limits.rs`).
+    pub limited: Option<Limited>,
 }
 
 impl Call {
@@ -80,6 +84,7 @@ impl Call {
             idempotency_key: None,
             policy: RetryPolicy::Always,
             ticket: None,
+            limited: None,
         }
     }
 
@@ -156,9 +161,16 @@ impl Client {
                 max_attempts: options.max_attempts,
                 pacer: SharedPacer::new(options.requests_per_minute),
                 tickets: TicketLimits::default(),
+                endpoints: EndpointLimits::default(),
                 users: Mutex::new(UserCache::default()),
             }),
         })
+    }
+
+    /// Paces Update Ticket and user creation under their own limits (a
+    /// client is built with neither): for every clone, from now on.
+    pub fn set_endpoint_limits(&self, options: EndpointLimitOptions) {
+        self.inner.endpoints.set(options);
     }
 
     /// The base URL the client talks to.
@@ -213,6 +225,27 @@ impl Client {
                 }
                 None => None,
             };
+            if let Some(limited) = &call.limited {
+                let wait_limit = crate::caller::ticket_wait_limit();
+                match inner.endpoints.wait_turn(limited, wait_limit).await {
+                    Ok(waited) => RateLimitWaited {
+                        endpoint: call.endpoint,
+                        reason: limited.endpoint.as_str(),
+                        waited,
+                    }
+                    .emit(),
+                    Err(retry_in) => {
+                        if let Some(slot) = &slot {
+                            inner.tickets.release(slot);
+                        }
+                        return Err(Error::EndpointHeld {
+                            endpoint: call.endpoint,
+                            limit: limited.endpoint.as_str(),
+                            retry_in,
+                        });
+                    }
+                }
+            }
             let waited = inner.pacer.wait_turn().await;
             RateLimitWaited {
                 endpoint: call.endpoint,
@@ -243,9 +276,29 @@ impl Client {
                 inner.tickets.release(slot);
             }
             let jitter = rand::random::<f64>();
-            if let Some(hold) =
-                retry::rate_limit_hold(&error, call.ticket, &budget, attempt, jitter)
-            {
+            let endpoint_hold = endpoint_limits::hold_after(
+                &error,
+                call.limited.as_ref(),
+                &budget,
+                attempt,
+                jitter,
+            );
+            if let Some((endpoint, wait)) = endpoint_hold {
+                inner.endpoints.hold_for(endpoint, wait);
+                RateLimitHit {
+                    endpoint: call.endpoint,
+                    scope: endpoint.as_str(),
+                    retry_after: wait,
+                    request_id: error.request_id().map(str::to_owned),
+                }
+                .emit();
+            }
+            let account_hold = match endpoint_hold {
+                // The user-creation limit answered: the account has room.
+                Some((endpoint_limits::Endpoint::UserCreate, _)) => None,
+                _ => retry::rate_limit_hold(&error, call.ticket, &budget, attempt, jitter),
+            };
+            if let Some(hold) = account_hold {
                 let (scope, wait) = match hold {
                     Hold::Everyone(wait) => {
                         inner.pacer.pause_for(wait);

@@ -132,6 +132,17 @@ pub enum Error {
         ticket: u64,
         retry_in: Duration,
     },
+    /// The endpoint's own limit (Update Ticket's per-account minute, user
+    /// creation; `endpoint_limits.rs`) frees the call's slot later than the
+    /// caller's wait limit ([`crate::with_ticket_wait_limit`]). Nothing was
+    /// sent; retryable after `retry_in`.
+    #[error("zendesk {endpoint} is held for {}s by the {limit}", retry_in.as_secs())]
+    EndpointHeld {
+        endpoint: &'static str,
+        /// [`crate::endpoint_limits::Endpoint::as_str`].
+        limit: &'static str,
+        retry_in: Duration,
+    },
     /// A success answer whose body is not what the API documents.
     #[error("zendesk {endpoint} returned an unreadable {status} response{}: {detail}", RequestIdSuffix(request_id.as_deref()))]
     Decode {
@@ -218,7 +229,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Config(_) | Error::InvalidInput(_) | Error::Decode { .. } => false,
-            Error::Timeout { .. } | Error::Connection { .. } | Error::TicketHeld { .. } => true,
+            Error::Timeout { .. }
+            | Error::Connection { .. }
+            | Error::TicketHeld { .. }
+            | Error::EndpointHeld { .. } => true,
             Error::Api { status, .. } => {
                 !self.is_idempotency_mismatch() && matches!(status, 409 | 429 | 500..=599)
             }
@@ -236,6 +250,14 @@ impl Error {
     pub fn ticket_held(&self) -> Option<Duration> {
         match self {
             Error::TicketHeld { retry_in, .. } => Some(*retry_in),
+            _ => None,
+        }
+    }
+
+    /// How long the endpoint's own limit holds the call, for [`Error::EndpointHeld`].
+    pub fn endpoint_held(&self) -> Option<Duration> {
+        match self {
+            Error::EndpointHeld { retry_in, .. } => Some(*retry_in),
             _ => None,
         }
     }
@@ -366,6 +388,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Connection { .. } => "connection_error",
             Error::TicketHeld { .. } => "ticket_held",
+            Error::EndpointHeld { .. } => "endpoint_held",
             Error::Api { status, .. } | Error::Decode { status, .. } => status_class(*status),
         }
     }

@@ -43,7 +43,9 @@ pub fn chat(contact: usize) -> TicketEvent {
         key: format!("chat:{visitor}"),
         name: Some(format!("Chat Visitor {contact}")),
         // What the visitor typed: unverified, so only a detail.
-        email: contact.is_multiple_of(3).then(|| format!("visitor{contact}@chat.bench.test")),
+        email: contact
+            .is_multiple_of(3)
+            .then(|| format!("visitor{contact}@chat.bench.test")),
         channel_user_id: Some(visitor),
         ..Contact::default()
     };

@@ -50,13 +50,22 @@ pub fn routes() -> Vec<ChannelRoute> {
 impl Harness {
     /// The embedded bus in a temporary directory.
     pub async fn new() -> Harness {
+        Self::with_sim(SimConfig {
+            requests_per_minute: None,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    /// [`Harness::new`] against a simulator configured as `config`.
+    pub async fn with_sim(config: SimConfig) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let bus = intake_bus::connect(BusOptions::Embedded(EmbeddedOptions::new(
             dir.path().join("bus.db"),
         )))
         .await
         .unwrap();
-        Self::on(dir, bus, Topics::new("intake")).await
+        Self::on_sim(dir, bus, Topics::new("intake"), config).await
     }
 
     /// The real Kafka broker of `scripts/test-services` (`INTAKE_TEST_KAFKA`)
@@ -85,16 +94,25 @@ impl Harness {
     }
 
     async fn on(dir: tempfile::TempDir, bus: Arc<dyn Bus>, topics: Topics) -> Harness {
+        let config = SimConfig {
+            requests_per_minute: None,
+            ..SimConfig::default()
+        };
+        Self::on_sim(dir, bus, topics, config).await
+    }
+
+    async fn on_sim(
+        dir: tempfile::TempDir,
+        bus: Arc<dyn Bus>,
+        topics: Topics,
+        config: SimConfig,
+    ) -> Harness {
         let store = Arc::new(
             SqliteStore::open(dir.path().join("state.db"))
                 .await
                 .unwrap(),
         );
         let blobs = Arc::new(LocalDirBlobStore::new(dir.path().join("blobs")));
-        let config = SimConfig {
-            requests_per_minute: None,
-            ..SimConfig::default()
-        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Simulator::start(config, listener).await.unwrap();
         let client = Client::new(ClientOptions {

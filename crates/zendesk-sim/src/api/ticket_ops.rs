@@ -325,7 +325,12 @@ pub fn create(
     Ok((id, audit))
 }
 
-/// Finds or creates the end user named by a `requester` object.
+/// Finds or creates the end user named by a `requester` object, as the
+/// Tickets reference describes it ("Creating a ticket with a new
+/// requester"): an active user holding the e-mail (any case) is used and
+/// nothing on it changes (a differing name is ignored); otherwise a new end
+/// user is made, for which name and e-mail are required (the 422 texts are
+/// unconfirmed).
 fn requester_from(data: &mut Data, req: &Value, now: DateTime<Utc>) -> Result<u64, ApiError> {
     let email = opt_str(req, "email")?;
     let name = opt_str(req, "name")?;
@@ -346,7 +351,12 @@ fn requester_from(data: &mut Data, req: &Value, now: DateTime<Utc>) -> Result<u6
             "Requester: Email is invalid",
         ));
     }
-    let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
+    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
+        return Err(ApiError::invalid(
+            "requester",
+            "Requester: Name is required",
+        ));
+    };
     Ok(data.add_user(&name, Some(email), None, "end-user", now))
 }
 

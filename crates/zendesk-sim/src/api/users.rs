@@ -18,7 +18,9 @@ use crate::state::SimState;
 
 const ROLES: &[&str] = &["end-user", "agent", "admin"];
 
-/// `POST /api/v2/users/create_or_update`: 201 for a new user, 200 for an existing one.
+/// `POST /api/v2/users/create_or_update`: 201 for a new user, 200 for an
+/// existing one; 429 past the user-creation limits when they are on
+/// (`endpoint_limits.rs`).
 pub async fn create_or_update(
     State(state): State<SimState>,
     body: Bytes,
@@ -44,6 +46,18 @@ pub async fn create_or_update(
         ));
     }
     let now = state.now();
+    if let Some(limits) = state.config().user_create_limits {
+        // Counted per end-user profile: the e-mail or external id named.
+        let profile = email
+            .as_deref()
+            .or(external_id.as_deref())
+            .map(str::to_lowercase);
+        let taken = state
+            .runtime()
+            .endpoints
+            .take_user_create(limits, profile.as_deref(), now);
+        taken.map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    }
     let base = state.render();
     let (status, user_json, id) = {
         let mut data = state.data();
