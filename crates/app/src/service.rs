@@ -604,10 +604,15 @@ fn router_options(config: &Config, topics: &Topics, sla: LivePolicies) -> Router
         max_priority_wait: config.router.max_priority_wait,
         sla,
         deadline_field_id: config.router.deadline_field_id,
+        // Unset: the slots that keep the budget full plus those held back.
         max_in_flight: config.router.max_in_flight.map_or_else(
-            || intake_router::in_flight_for(config.zendesk.requests_per_minute.get()),
+            || {
+                intake_router::in_flight_for(config.zendesk.requests_per_minute.get())
+                    + config.router.reserved_in_flight
+            },
             std::num::NonZeroUsize::get,
         ),
+        reserved_in_flight: config.router.reserved_in_flight,
         max_held_events: config.router.max_held_events.get(),
         retry_max_attempts: config.router.retry_max_attempts.get(),
         retry_max_age: config.router.retry_max_age,

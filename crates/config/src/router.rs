@@ -41,9 +41,16 @@ pub(crate) struct RawRouter {
     /// Events handled at once, each of a different conversation (one
     /// conversation's events always run one at a time, in order). Not set:
     /// sized from `zendesk.requests_per_minute` to keep the budget full at
-    /// ~300 ms per call (see `intake_router::in_flight_for`).
+    /// ~300 ms per call (see `intake_router::in_flight_for`), plus
+    /// `reserved_in_flight`.
     #[serde(default)]
     max_in_flight: Option<u64>,
+    /// Of `max_in_flight`, slots held back for higher-priority channels
+    /// while they have traffic (an event in the last 30 s), so a chat finds
+    /// a free slot while a mail backlog drains; at most `max_in_flight - 1`
+    /// are held back. 0: none.
+    #[serde(default = "default_reserved_in_flight")]
+    reserved_in_flight: u64,
     /// Records the router holds at most (polled ahead, waiting behind their
     /// conversation, parked or running); polling pauses at this number.
     #[serde(default = "default_max_held_events")]
@@ -105,6 +112,9 @@ fn default_subject_max_chars() -> u64 {
 fn default_max_priority_wait_secs() -> u64 {
     60
 }
+fn default_reserved_in_flight() -> u64 {
+    1
+}
 fn default_max_held_events() -> u64 {
     1000
 }
@@ -129,6 +139,7 @@ impl Default for RawRouter {
             max_priority_wait_secs: default_max_priority_wait_secs(),
             deadline_field_id: None,
             max_in_flight: None,
+            reserved_in_flight: default_reserved_in_flight(),
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age_secs: default_retry_max_age_secs(),
@@ -156,6 +167,8 @@ pub struct RouterConfig {
     /// Events handled at once (different conversations); None: sized from
     /// the Zendesk budget by the app.
     pub max_in_flight: Option<NonZeroUsize>,
+    /// Slots of `max_in_flight` held back for higher-priority channels.
+    pub reserved_in_flight: usize,
     /// Records held at most; at least `max_in_flight`.
     pub max_held_events: NonZeroUsize,
     /// Retryable failures of one event before it is dead-lettered.
@@ -266,6 +279,7 @@ impl RawRouter {
             cross_channel,
             claim_ttl: Duration::from_secs(self.claim_ttl_secs.max(3)),
             max_in_flight,
+            reserved_in_flight: usize::try_from(self.reserved_in_flight).unwrap_or(usize::MAX),
             max_held_events,
             retry_max_attempts,
             retry_max_age: Duration::from_secs(self.retry_max_age_secs.max(1)),

@@ -75,7 +75,18 @@ impl<T> Lanes<T> {
 
     /// Takes the next event to work on (see the module doc) and marks its
     /// lane busy; None when no lane may start now.
+    #[cfg(test)]
     pub(crate) fn pick(&mut self, now: Instant, max_wait: Duration) -> Option<(String, T)> {
+        self.pick_within(now, max_wait, None)
+    }
+
+    /// [`Lanes::pick`] among heads of rank at most `max_rank` (all: None).
+    pub(crate) fn pick_within(
+        &mut self,
+        now: Instant,
+        max_wait: Duration,
+        max_rank: Option<usize>,
+    ) -> Option<(String, T)> {
         let mut starved: Option<(&String, (Instant, u64))> = None;
         let mut best: Option<(&String, (usize, u64))> = None;
         for (key, lane) in &self.lanes {
@@ -85,6 +96,9 @@ impl<T> Lanes<T> {
             let Some(head) = lane.queue.front() else {
                 continue;
             };
+            if max_rank.is_some_and(|max| head.rank > max) {
+                continue;
+            }
             let age = (head.since, head.seq);
             if now.saturating_duration_since(head.since) > max_wait
                 && starved.is_none_or(|(_, oldest)| age < oldest)

@@ -27,6 +27,7 @@ pub mod plan;
 mod process;
 mod recover;
 mod requester;
+mod reserve;
 mod rules;
 mod run;
 mod telemetry;
@@ -46,7 +47,7 @@ pub use near_duplicate::{
 };
 pub use options::{
     AutomaticMessages, ChannelRoute, RouterOptions, default_claim_ttl, default_consumer_group,
-    default_idle_poll, default_max_held_events, default_max_in_flight,
+    default_idle_poll, default_max_held_events, default_max_in_flight, default_reserved_in_flight,
     default_retry_initial_backoff, default_retry_max_age, default_retry_max_attempts,
     default_retry_max_backoff, default_sla, default_subject_max_chars, in_flight_for,
 };

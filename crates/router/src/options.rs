@@ -76,6 +76,10 @@ pub struct RouterOptions {
     /// Events handled at once (different conversations; one conversation's
     /// events always run one at a time, in order).
     pub max_in_flight: usize,
+    /// Of `max_in_flight`, slots held back for higher-priority channels
+    /// while they have traffic (at most `max_in_flight - 1` are; decision
+    /// 59): a chat finds a free slot while a mail backlog drains.
+    pub reserved_in_flight: usize,
     /// Records the router holds at most (polled ahead, waiting in their
     /// lanes, or running); polling pauses at this number.
     pub max_held_events: usize,
@@ -112,6 +116,7 @@ impl RouterOptions {
             sla: LivePolicies::new(default_sla()),
             deadline_field_id: None,
             max_in_flight: default_max_in_flight(),
+            reserved_in_flight: default_reserved_in_flight(),
             max_held_events: default_max_held_events(),
             retry_max_attempts: default_retry_max_attempts(),
             retry_max_age: default_retry_max_age(),
@@ -158,6 +163,12 @@ pub fn default_max_in_flight() -> usize {
 pub fn in_flight_for(requests_per_minute: u32) -> usize {
     let calls_at_once = f64::from(requests_per_minute) / 60.0 * 0.3;
     ((calls_at_once * 2.0).ceil() as usize).clamp(1, 64)
+}
+
+/// One slot held back for higher-priority channels: a chat arriving while
+/// mail drains starts at once; the other slots still fill the budget.
+pub fn default_reserved_in_flight() -> usize {
+    1
 }
 
 pub fn default_max_held_events() -> usize {

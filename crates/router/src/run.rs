@@ -16,6 +16,7 @@ use intake_blob::BlobStore;
 use intake_bus::{Bus, BusError, Consumer, Delivery};
 use intake_store::{ParkedLane, StateStore};
 use intake_zendesk::Client;
+use intake_zendesk::pacer::{CallPriority, with_priority};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,7 @@ use crate::lanes::Lanes;
 use crate::options::{ChannelRoute, RouterOptions};
 use crate::parking::{self, Decision, LaneParked, RetryState};
 use crate::process::Processor;
+use crate::reserve::{self, RESERVE_HOLD, Reserve};
 use crate::telemetry::RetryScheduled;
 use crate::worker::{RetryLater, Step, Worker};
 
@@ -181,6 +183,12 @@ impl Router {
         });
         let dispatcher = Dispatcher {
             lanes: Lanes::new(slots.len()),
+            reserve: Reserve::new(
+                self.options.reserved_in_flight,
+                self.options.max_in_flight,
+                slots.len(),
+                RESERVE_HOLD,
+            ),
             slots,
             commits: Commits::default(),
             tasks: JoinSet::new(),
@@ -205,6 +213,8 @@ impl Router {
 struct Dispatcher {
     slots: Vec<Slot>,
     lanes: Lanes<Held>,
+    /// Slots held back for higher-priority channels with traffic.
+    reserve: Reserve,
     commits: Commits,
     tasks: JoinSet<Finished>,
     worker: Arc<Worker>,
@@ -332,6 +342,7 @@ impl Dispatcher {
         }
         let lane = lane_of(&self.slots[index].route.name, &delivery);
         let now = Instant::now();
+        self.reserve.seen(index, now);
         let mut held = Held {
             channel: index,
             delivery,
@@ -389,24 +400,34 @@ impl Dispatcher {
         }
     }
 
-    /// Starts workers while slots are free and a lane may start.
+    /// Starts workers while slots are free and a lane may start (the last
+    /// free slots only for the channels they are held back for).
     fn dispatch(&mut self) {
-        while self.tasks.len() < self.options.max_in_flight {
-            let Some((lane, held)) = self
-                .lanes
-                .pick(Instant::now(), self.options.max_priority_wait)
-            else {
+        loop {
+            let Some((lane, held)) = reserve::next_start(
+                &mut self.lanes,
+                &self.reserve,
+                self.tasks.len(),
+                self.options.max_in_flight,
+                Instant::now(),
+                self.options.max_priority_wait,
+            ) else {
                 return;
             };
             let worker = self.worker.clone();
             let route = self.slots[held.channel].route.clone();
+            let priority = CallPriority {
+                rank: held.channel,
+                max_wait: self.options.max_priority_wait,
+            };
             let revoked = self
                 .partitions
                 .entry((held.delivery.topic.clone(), held.delivery.partition))
                 .or_default()
                 .clone();
             self.tasks.spawn(async move {
-                let step = worker.process(&route, &held.delivery, &lane, revoked).await;
+                let work = worker.process(&route, &held.delivery, &lane, revoked);
+                let step = with_priority(priority, work).await;
                 Finished { lane, held, step }
             });
         }
@@ -440,6 +461,7 @@ impl Dispatcher {
             }
         };
         let Finished { lane, held, step } = finished;
+        self.reserve.seen(held.channel, Instant::now());
         let delivery = &held.delivery;
         if matches!(step, Ok(Step::Retry(_)))
             && !self

@@ -21,13 +21,35 @@
 //! they slow down as the window fills and speed up as it empties, without
 //! anyone dividing the limit by the number of replicas; an exhausted budget
 //! holds every caller until the reset.
+//!
+//! **Priority turns.** Callers waiting in a [`SharedPacer`] do not keep the
+//! slots they arrived for: each free slot goes to the waiter whose turn it is
+//! (`turns.rs`: by channel rank, with the starvation guard), so a chat's call
+//! queued behind a mail backlog takes the next slot (decision 59).
+
+mod turns;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::headers::RateLimitInfo;
+use turns::Turns;
+pub use turns::{CallPriority, with_priority};
+
+/// What a waiting caller may do now (see [`Pacer::take_turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Send: this slot is the caller's (at or before now).
+    Send(Instant),
+    /// The caller is first, and its slot comes at this instant.
+    WaitUntil(Instant),
+    /// Another caller goes first; ask again when one is served or left, or
+    /// at this instant if any (when this caller's starvation limit passes).
+    Behind(Option<Instant>),
+}
 
 /// Calls per minute actually sent for an account limit of `limit`: 2.5% (at
 /// least one call) below it.
@@ -45,6 +67,8 @@ pub struct Pacer {
     /// The spacing the last answer asked for (its remaining budget spread
     /// over the time to its reset), and until when it holds.
     server_spacing: Option<(Duration, Instant)>,
+    /// Callers waiting for a slot, in priority order.
+    turns: Turns,
 }
 
 impl Pacer {
@@ -56,6 +80,7 @@ impl Pacer {
             next_slot: None,
             paused_until: None,
             server_spacing: None,
+            turns: Turns::default(),
         }
     }
 
@@ -94,6 +119,46 @@ impl Pacer {
         }
         self.next_slot = Some(slot + self.interval_at(now));
         slot
+    }
+
+    /// Queues a caller for a slot (see [`Pacer::take_turn`]); returns its id.
+    pub fn join(&mut self, priority: CallPriority, now: Instant) -> u64 {
+        self.turns.join(priority, now)
+    }
+
+    /// Removes a waiting caller that gave up (its future was dropped).
+    pub fn leave(&mut self, id: u64) {
+        self.turns.leave(id);
+    }
+
+    /// Callers waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.turns.len()
+    }
+
+    /// Caller `id`'s turn at `now`. Only the caller whose turn it is (see
+    /// `turns.rs`) gets a slot; it is the next free one, or the time the
+    /// caller joined if that is later (an idle pacer banks no burst), never
+    /// inside a pause. A caller served leaves the queue.
+    pub fn take_turn(&mut self, id: u64, now: Instant) -> Turn {
+        let Some(since) = self.turns.since(id) else {
+            // Not queued (left already): treat as a fresh caller.
+            return Turn::Send(self.reserve(now));
+        };
+        if self.turns.first(now) != Some(id) {
+            let starves_at = self.turns.starves_at(id).filter(|at| *at > now);
+            return Turn::Behind(starves_at);
+        }
+        if let Some(until) = self.paused_until(now) {
+            return Turn::WaitUntil(until);
+        }
+        let slot = self.next_slot.map_or(since, |next| next.max(since));
+        if slot > now {
+            return Turn::WaitUntil(slot);
+        }
+        self.turns.leave(id);
+        self.next_slot = Some(slot + self.interval_at(now));
+        Turn::Send(slot)
     }
 
     /// Holds every caller until `until` (a 429's `Retry-After`, an exhausted budget).
@@ -135,12 +200,30 @@ impl Pacer {
 #[derive(Debug, Clone)]
 pub struct SharedPacer {
     inner: Arc<Mutex<Pacer>>,
+    /// Woken whenever a waiter leaves (served or gone), so the next one in
+    /// turn order looks at its slot.
+    turn_changed: Arc<Notify>,
+}
+
+/// Takes a waiter out of the queue when its wait ends, however it ends (a
+/// dropped future included), and wakes the others.
+struct Queued<'a> {
+    pacer: &'a SharedPacer,
+    id: u64,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.pacer.lock().leave(self.id);
+        self.pacer.turn_changed.notify_waiters();
+    }
 }
 
 impl SharedPacer {
     pub fn new(requests_per_minute: u32) -> SharedPacer {
         SharedPacer {
             inner: Arc::new(Mutex::new(Pacer::new(requests_per_minute))),
+            turn_changed: Arc::new(Notify::new()),
         }
     }
 
@@ -153,17 +236,34 @@ impl SharedPacer {
 
     /// Waits for this caller's send slot; returns how long it waited.
     ///
-    /// A slot that falls inside a pause begun while waiting is given up and a
-    /// new one reserved after the pause, so nothing is sent before it ends.
+    /// Waiting callers are served in turn order (the priority of the scope
+    /// the call runs in, see [`with_priority`]), each at the next free slot.
+    /// A slot that falls inside a pause begun while waiting is not used:
+    /// the caller waits out the pause first.
     pub async fn wait_turn(&self) -> Duration {
         let started = Instant::now();
-        // Each round either sends or re-reserves after a pause that began
-        // meanwhile; pauses are finite, so this ends.
+        let priority = turns::current();
+        let id = self.lock().join(priority, started);
+        let _queued = Queued { pacer: self, id };
+        // Each round ends with a send, or a wake-up: a waiter ahead left, the
+        // slot time came, or this caller's starvation limit passed. Waiters
+        // ahead are finitely many and are served at a finite pace, so this
+        // ends.
         loop {
-            let slot = self.lock().reserve(Instant::now());
-            tokio::time::sleep_until(slot).await;
-            if self.lock().paused_until(Instant::now()).is_none() {
-                return started.elapsed();
+            let changed = self.turn_changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so a change in between still wakes it.
+            changed.as_mut().enable();
+            let turn = self.lock().take_turn(id, Instant::now());
+            match turn {
+                Turn::Send(_) => return started.elapsed(),
+                Turn::WaitUntil(at) | Turn::Behind(Some(at)) => {
+                    tokio::select! {
+                        () = &mut changed => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                Turn::Behind(None) => changed.await,
             }
         }
     }
@@ -343,6 +443,115 @@ mod tests {
             "sent {:?} after start",
             sent - start
         );
+    }
+
+    /// Spawns a caller of `rank` (starvation limit `max_wait`) that records
+    /// its name and send time in `sent` once served.
+    fn caller(
+        pacer: &SharedPacer,
+        sent: &Arc<Mutex<Vec<(String, Instant)>>>,
+        name: String,
+        rank: usize,
+        max_wait: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let pacer = pacer.clone();
+        let sent = sent.clone();
+        tokio::spawn(with_priority(CallPriority { rank, max_wait }, async move {
+            pacer.wait_turn().await;
+            sent.lock().unwrap().push((name, Instant::now()));
+        }))
+    }
+
+    /// A chat call arriving behind a queue of mail calls takes the next
+    /// slot; the mail calls keep their order and the pace is unchanged.
+    /// (Before priority turns every caller kept the slot it arrived for, so
+    /// the chat went last.)
+    #[tokio::test(start_paused = true)]
+    async fn a_higher_priority_call_takes_the_next_slot_before_queued_ones() {
+        let pacer = SharedPacer::new(60);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let long = Duration::from_secs(600);
+        let mut tasks = Vec::new();
+        for i in 0..5 {
+            tasks.push(caller(&pacer, &sent, format!("mail-{i}"), 1, long));
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(pacer.lock().waiting(), 4, "mail-0 went at once");
+        tasks.push(caller(&pacer, &sent, "chat".to_owned(), 0, long));
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let sent = sent.lock().unwrap().clone();
+        let order: Vec<&str> = sent.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            order,
+            ["mail-0", "chat", "mail-1", "mail-2", "mail-3", "mail-4"]
+        );
+        let interval = pacer.lock().interval();
+        let tick = Duration::from_millis(1);
+        for pair in sent.windows(2) {
+            let gap = pair[1].1 - pair[0].1;
+            assert!(
+                gap + tick >= interval && gap <= interval + tick,
+                "gap {gap:?}"
+            );
+        }
+    }
+
+    /// A steady stream of chat calls, more than the pace serves, delays a
+    /// mail call only until its starvation limit: then it takes the next
+    /// slot, ahead of the chats queued before it.
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_priority_call_is_served_once_it_waited_its_limit() {
+        let pacer = SharedPacer::new(60);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let limit = Duration::from_secs(3);
+        let mut tasks = vec![caller(&pacer, &sent, "first".to_owned(), 0, limit)];
+        tokio::task::yield_now().await;
+        tasks.push(caller(&pacer, &sent, "mail".to_owned(), 1, limit));
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            tasks.push(caller(
+                &pacer,
+                &sent,
+                format!("chat-{i}"),
+                0,
+                Duration::from_secs(600),
+            ));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let sent = sent.lock().unwrap().clone();
+        let position = sent.iter().position(|(name, _)| name == "mail").unwrap();
+        let start = sent[0].1;
+        // Slots at ~0, 1, 2, 3 s (first, chat-0, chat-1, then the mail,
+        // whose limit passed at 3 s) while chats keep queueing.
+        assert_eq!(position, 3, "{sent:?}");
+        assert!(sent[position].1 - start <= limit + pacer.lock().interval());
+        assert_eq!(sent.len(), 22);
+    }
+
+    /// A caller that gives up while it is first (its future dropped) leaves
+    /// the queue, and the next caller is served at its slot.
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_does_not_hold_the_queue() {
+        let pacer = SharedPacer::new(60);
+        pacer.wait_turn().await;
+        let gone = tokio::time::timeout(Duration::from_millis(300), pacer.wait_turn()).await;
+        assert!(gone.is_err(), "its slot was ~1 s away");
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let next = caller(
+            &pacer,
+            &sent,
+            "next".to_owned(),
+            1,
+            Duration::from_secs(600),
+        );
+        next.await.unwrap();
+        assert_eq!(pacer.lock().waiting(), 0);
+        assert_eq!(sent.lock().unwrap().len(), 1);
     }
 
     #[test]

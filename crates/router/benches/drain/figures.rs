@@ -1,0 +1,131 @@
+//! What the drain benchmark measures and prints, from the simulator's own
+//! records (its tickets, their comments, its request log).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The figures of one run.
+pub struct Figures {
+    pub mode: String,
+    pub limit_per_minute: u32,
+    pub elapsed: Duration,
+    /// The run was stopped before the backlog drained (a bounded baseline).
+    pub stopped_early: bool,
+    pub calls: u64,
+    pub rate_limited: u64,
+    pub tickets: usize,
+    /// Comments added to existing tickets (not the first of a ticket).
+    pub comments: usize,
+    pub creation_calls: usize,
+    pub comment_calls: usize,
+    pub events_total: usize,
+    pub events_applied: usize,
+    pub chats_sent: usize,
+    /// Receipt to ticket of each chat answered, sorted.
+    pub chat_latencies: Vec<Duration>,
+    /// Of chats not answered when the run stopped: how long they had waited.
+    pub chat_unanswered: Vec<Duration>,
+    /// Mail events not yet applied when the last chat got its ticket.
+    pub mail_left_at_last_chat: Option<usize>,
+    /// Events applied more than once (a second ticket or comment for one).
+    pub doubles: usize,
+}
+
+pub fn comment_count(ticket: &Value) -> usize {
+    ticket["comments"].as_array().map_or(0, Vec::len)
+}
+
+/// Comment bodies of every ticket, for the exactly-once check.
+pub fn doubles(tickets: &[Value]) -> usize {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for ticket in tickets {
+        for comment in ticket["comments"].as_array().into_iter().flatten() {
+            let body = comment["body"].as_str().unwrap_or_default().to_owned();
+            *seen.entry(body).or_default() += 1;
+        }
+    }
+    seen.values().map(|n| n - 1).sum()
+}
+
+/// `(creation, comment)` calls in the simulator's request log: `GET` or
+/// `PUT tickets/{id}` are a comment's (its `show_ticket` and safe update),
+/// everything else that answered (users, ticket creates, searches) a new
+/// ticket's. 429s are counted apart.
+pub fn classify(requests: &[intake_zendesk_sim::RequestRecord]) -> (usize, usize) {
+    let answered = requests.iter().filter(|r| r.status != 429 && !r.dropped);
+    let (mut creation, mut comment) = (0, 0);
+    for request in answered {
+        let path = request.path.trim_end_matches(".json");
+        let on_ticket = path
+            .strip_prefix("/api/v2/tickets/")
+            .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()));
+        if on_ticket && (request.method == "GET" || request.method == "PUT") {
+            comment += 1;
+        } else if path.starts_with("/api/v2/") {
+            creation += 1;
+        }
+    }
+    (creation, comment)
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn print(f: &Figures) {
+    let minutes = f.elapsed.as_secs_f64() / 60.0;
+    let per_minute = f.calls as f64 / minutes;
+    let ms = |d: Duration| d.as_millis();
+    let mut chats = format!(
+        "chat receipt-to-ticket p50 {} ms, p99 {} ms, max {} ms ({} of {} chats)",
+        ms(percentile(&f.chat_latencies, 50.0)),
+        ms(percentile(&f.chat_latencies, 99.0)),
+        ms(f.chat_latencies.last().copied().unwrap_or_default()),
+        f.chat_latencies.len(),
+        f.chats_sent,
+    );
+    if !f.chat_unanswered.is_empty() {
+        let longest = f.chat_unanswered.iter().max().copied().unwrap_or_default();
+        chats.push_str(&format!(
+            "; {} chats still waiting at the stop (up to {} ms so far)",
+            f.chat_unanswered.len(),
+            ms(longest)
+        ));
+    }
+    if let Some(left) = f.mail_left_at_last_chat {
+        chats.push_str(&format!(
+            "; mail events still waiting when the last chat got its ticket: {left}"
+        ));
+    }
+    println!(
+        "{}: {:.1} s{}, {} of {} events applied, {} calls = {:.0}/min = {:.3} of the limit \
+         ({}/min), 429s {}, calls per new ticket {:.2}, per comment {:.2}, tickets/min {:.1}, \
+         events/min {:.1}, doubles {}\n    {}",
+        f.mode,
+        f.elapsed.as_secs_f64(),
+        if f.stopped_early {
+            " (stopped early: a bounded part of the backlog)"
+        } else {
+            ""
+        },
+        f.events_applied,
+        f.events_total,
+        f.calls,
+        per_minute,
+        per_minute / f64::from(f.limit_per_minute),
+        f.limit_per_minute,
+        f.rate_limited,
+        f.creation_calls as f64 / f.tickets.max(1) as f64,
+        f.comment_calls as f64 / f.comments.max(1) as f64,
+        f.tickets as f64 / minutes,
+        f.events_applied as f64 / minutes,
+        f.doubles,
+        chats,
+    );
+}
