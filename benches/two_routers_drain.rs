@@ -122,13 +122,13 @@ fn check_exactly_once(tickets: &[Value], contacts: usize) -> Result<(), String> 
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let Some(brokers) = kafka_brokers() else {
-        return;
+        return std::process::ExitCode::SUCCESS;
     };
     let store_dir = tempfile::tempdir().unwrap();
     let Some(store) = common::postgres::store_toml(store_dir.path()).await else {
-        return;
+        return std::process::ExitCode::SUCCESS;
     };
     let contacts = env_number("INTAKE_BENCH_CONTACTS", 1000) as usize;
     let chat_every = Duration::from_millis(env_number("INTAKE_BENCH_CHAT_INTERVAL_MS", 250));
@@ -242,12 +242,15 @@ async fn main() {
     };
     figures::print(&figures);
     match check_exactly_once(&tickets, contacts) {
-        Ok(()) => println!(
-            "    every event applied exactly once, in order (checked in the simulator's tickets)"
-        ),
+        Ok(()) => {
+            println!(
+                "    every event applied exactly once, in order (checked in the simulator's tickets)"
+            );
+            std::process::ExitCode::SUCCESS
+        }
         Err(problem) => {
             eprintln!("two routers: {problem}");
-            std::process::exit(1);
+            std::process::ExitCode::FAILURE
         }
     }
 }
