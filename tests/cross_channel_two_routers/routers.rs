@@ -250,7 +250,13 @@ impl Routers {
     /// routers: the group then holds both, one partition of each topic
     /// each. Returns which router holds each (channel, partition).
     pub async fn wait_balanced(&self) -> Assignment {
-        for round in 0..20 {
+        // A deadline, not a count of rounds: on a busy machine the group's
+        // rebalance after the second router joins can take a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(240);
+        for round in 0.. {
+            if std::time::Instant::now() > deadline {
+                break;
+            }
             let mut probes = Vec::new();
             for channel in CHANNELS {
                 for partition in 0..PARTITIONS {
@@ -287,7 +293,7 @@ impl Routers {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        panic!("the two routers never held one partition of every topic each");
+        panic!("the two routers never held one partition of every topic each within 240 s");
     }
 
     /// The simulator's identities of `user`, as (type, value).
