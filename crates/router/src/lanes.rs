@@ -96,14 +96,16 @@ impl<T> Lanes<T> {
             let Some(head) = lane.queue.front() else {
                 continue;
             };
-            if max_rank.is_some_and(|max| head.rank > max) {
-                continue;
-            }
+            // A starved head (decision 13) may take even a held-back slot:
+            // the starvation guard outranks the reserve.
             let age = (head.since, head.seq);
             if now.saturating_duration_since(head.since) > max_wait
                 && starved.is_none_or(|(_, oldest)| age < oldest)
             {
                 starved = Some((key, age));
+            }
+            if max_rank.is_some_and(|max| head.rank > max) {
+                continue;
             }
             let order = (head.rank, head.seq);
             if best.is_none_or(|(_, o)| order < o) {
