@@ -57,9 +57,8 @@ const PEOPLE: u64 = 30;
 const TAG: &str = "intake_cross_channel_duplicate";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the two routers sometimes never split every topic's partitions (seen twice in clean-clone CI runs, never locally); run with --ignored until the assignment wait is fixed"]
 async fn linking_by_verified_details_across_two_routers() {
-    let Some(routers) = Routers::start().await else {
+    let Some(mut routers) = Routers::start().await else {
         return;
     };
     let held = routers.wait_balanced().await;
@@ -216,9 +215,8 @@ fn text_of(n: u64) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the two routers sometimes never split every topic's partitions (seen twice in clean-clone CI runs, never locally); run with --ignored until the assignment wait is fixed"]
 async fn near_duplicates_from_two_routers_make_one_ticket_per_person() {
-    let Some(routers) = Routers::start().await else {
+    let Some(mut routers) = Routers::start().await else {
         return;
     };
     let held = routers.wait_balanced().await;

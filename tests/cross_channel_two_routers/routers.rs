@@ -249,14 +249,24 @@ impl Routers {
     /// until each channel's two partitions are answered by two different
     /// routers: the group then holds both, one partition of each topic
     /// each. Returns which router holds each (channel, partition).
-    pub async fn wait_balanced(&self) -> Assignment {
+    pub async fn wait_balanced(&mut self) -> Assignment {
         // A deadline, not a count of rounds: on a busy machine the group's
         // rebalance after the second router joins can take a while.
         let deadline = std::time::Instant::now() + Duration::from_secs(240);
+        let mut rounds = Vec::new();
         for round in 0.. {
             if std::time::Instant::now() > deadline {
                 break;
             }
+            // A router that stopped never takes its partitions back.
+            let stopped: Vec<usize> = (0..self.routers.len())
+                .filter(|i| !self.routers[*i].0.running())
+                .collect();
+            assert!(
+                stopped.is_empty(),
+                "router(s) {stopped:?} stopped:\n{}",
+                self.problems()
+            );
             let mut probes = Vec::new();
             for channel in CHANNELS {
                 for partition in 0..PARTITIONS {
@@ -291,9 +301,72 @@ impl Routers {
             if CHANNELS.iter().all(|c| held[&(*c, 0)] != held[&(*c, 1)]) {
                 return Assignment(held);
             }
+            let mut seen: Vec<_> = held.iter().map(|(at, by)| (*at, *by)).collect();
+            seen.sort();
+            rounds.push(format!("round {round}: {seen:?}"));
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        panic!("the two routers never held one partition of every topic each within 240 s");
+        let output = self.output();
+        let assignments: Vec<&str> = output
+            .lines()
+            .filter(|l| l.contains("partitions") || l.starts_with("router"))
+            .collect();
+        panic!(
+            "the two routers never held one partition of every topic each within 240 s\n\
+             (channel, partition) -> router per round:\n{}\n\
+             the groups as the broker sees them:\n{}\n\
+             the routers' rebalances:\n{}\n\
+             problems:\n{}",
+            rounds.join("\n"),
+            self.groups(),
+            assignments.join("\n"),
+            self.problems()
+        );
+    }
+
+    /// The consumer groups of this run as the broker describes them: state
+    /// and members (for the failure message of [`Self::wait_balanced`]).
+    fn groups(&self) -> String {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let Some(brokers) = kafka_brokers() else {
+            return "no Kafka".into();
+        };
+        let consumer: BaseConsumer = match rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+        {
+            Ok(consumer) => consumer,
+            Err(error) => return format!("no client: {error}"),
+        };
+        let list = match consumer.fetch_group_list(None, Duration::from_secs(10)) {
+            Ok(list) => list,
+            Err(error) => return format!("no group list: {error}"),
+        };
+        let prefix = format!("router-{}", self.world.topic_prefix);
+        list.groups()
+            .iter()
+            .filter(|g| g.name().starts_with(&prefix))
+            .map(|g| {
+                let members: Vec<String> = g
+                    .members()
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} ({} assignment bytes)",
+                            m.client_id(),
+                            m.assignment().map_or(0, <[u8]>::len)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} state={} protocol={} members={members:?}",
+                    g.name(),
+                    g.state(),
+                    g.protocol()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The simulator's identities of `user`, as (type, value).

@@ -241,3 +241,22 @@ impl PartitionsRevoked {
             .increment(self.partitions as u64);
     }
 }
+
+/// A rebalance gave partitions to a consumer (the whole new assignment of
+/// an eager rebalance): which partitions of which topics this member now
+/// reads, so an operator can see how replicas share the work.
+pub(crate) struct PartitionsAssigned {
+    pub backend: &'static str,
+    /// `topic[p, q]` per topic.
+    pub assignment: String,
+}
+
+impl PartitionsAssigned {
+    pub fn emit(self) {
+        info!(
+            backend = self.backend,
+            assignment = %self.assignment,
+            "partitions assigned to this consumer"
+        );
+    }
+}

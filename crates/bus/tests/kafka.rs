@@ -266,3 +266,69 @@ async fn a_rebalance_reports_the_revoked_partitions() {
     );
     assert!(first.revoked().is_empty(), "drained by the first call");
 }
+
+/// A member subscribed to a topic the broker does not know yet (a router
+/// started a moment after `ensure_topics`, before the broker learnt the new
+/// topic; or a topic an operator creates later) is told to wait, not to
+/// stop: every poll error is retryable, and once the topic exists its
+/// records arrive. Before this, the first poll answered "unknown topic" as a
+/// permanent refusal and the router shut down.
+#[tokio::test]
+async fn a_consumer_waits_for_a_topic_that_is_not_there_yet() {
+    use std::time::{Duration, Instant};
+
+    use intake_bus::Record;
+    let Some(brokers) = broker() else { return };
+    let BusOptions::Kafka(mut kafka) = options(brokers) else {
+        unreachable!()
+    };
+    // Look for the missing topic again every second, not every 5 minutes.
+    kafka.properties.insert(
+        "topic.metadata.refresh.interval.ms".to_owned(),
+        "1000".to_owned(),
+    );
+    let bus = connect(BusOptions::Kafka(kafka)).await.expect("connect");
+    let topic = suite::unique("later");
+    let group = suite::unique("later-group");
+    let mut consumer = bus
+        .consumer(&group, std::slice::from_ref(&topic))
+        .await
+        .expect("consumer");
+    // Polls until librdkafka has reported the topic missing at least once.
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while errors.is_empty() && Instant::now() < deadline {
+        if let Err(error) = consumer.poll(Duration::from_millis(500)).await {
+            errors.push(error);
+        }
+    }
+    assert!(!errors.is_empty(), "the missing topic was never reported");
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("create");
+    bus.publisher()
+        .publish(Record {
+            topic: topic.clone(),
+            key: "k".to_owned(),
+            payload: b"arrived".to_vec(),
+            headers: Vec::new(),
+        })
+        .await
+        .expect("publish");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let delivery = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no record within 120 s: {errors:?}"
+        );
+        match consumer.poll(Duration::from_millis(500)).await {
+            Ok(Some(delivery)) => break delivery,
+            Ok(None) => {}
+            Err(error) => errors.push(error),
+        }
+    };
+    assert_eq!(delivery.payload, b"arrived");
+    for error in &errors {
+        assert!(error.is_retryable(), "a permanent refusal: {error}");
+    }
+}

@@ -4,7 +4,7 @@
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
@@ -12,7 +12,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tracing::{debug, error, info, warn};
 
 use crate::BusError;
-use crate::events::PartitionsRevoked;
+use crate::events::{PartitionsAssigned, PartitionsRevoked};
 use crate::options::{KafkaOptions, is_secret_property};
 
 /// Default `message.timeout.ms`: how long librdkafka retries one publish
@@ -103,6 +103,33 @@ impl ConsumerContext for GroupContext {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend(revoked);
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(list) = rebalance else {
+            return;
+        };
+        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for element in list.elements() {
+            by_topic
+                .entry(element.topic().to_owned())
+                .or_default()
+                .push(element.partition());
+        }
+        let assignment = if by_topic.is_empty() {
+            "none".to_owned()
+        } else {
+            by_topic
+                .iter()
+                .map(|(topic, partitions)| format!("{topic}{partitions:?}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        PartitionsAssigned {
+            backend: super::BACKEND,
+            assignment,
+        }
+        .emit();
     }
 }
 

@@ -56,6 +56,25 @@ impl KafkaConsumer {
     }
 }
 
+/// A consumption error as the bus reports it. A subscribed topic that the
+/// broker answering this member does not know is retried, not fatal: right
+/// after `ensure_topics` created it, a KRaft broker may not have learnt it
+/// from the controller yet (a router started then used to stop at once), and
+/// a topic an operator has yet to create may appear; librdkafka keeps looking
+/// for it and the member joins its partitions when it does.
+fn classify_poll_error(error: &rdkafka::error::KafkaError) -> BusError {
+    use RDKafkaErrorCode as C;
+    match error.rdkafka_error_code() {
+        Some(C::UnknownTopicOrPartition | C::UnknownTopic | C::UnknownPartition) => {
+            BusError::Unavailable(format!(
+                "receiving from kafka: a subscribed topic is not available (yet); \
+                 waiting for it: {error}"
+            ))
+        }
+        _ => classify("receiving from kafka", error),
+    }
+}
+
 fn to_delivery(message: &BorrowedMessage<'_>) -> Delivery {
     let headers = message
         .headers()
@@ -89,7 +108,7 @@ impl Consumer for KafkaConsumer {
         };
         let outcome = received
             .map(|message| Some(to_delivery(&message)))
-            .map_err(|error| classify("receiving from kafka", &error));
+            .map_err(|error| classify_poll_error(&error));
         report_poll(BACKEND, outcome)
     }
 

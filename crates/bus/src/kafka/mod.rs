@@ -16,7 +16,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::events::report_publish;
 use crate::{
@@ -88,6 +88,44 @@ impl KafkaBus {
                 timeout.as_secs()
             )),
         })
+    }
+
+    /// Waits (up to [`ADMIN_TIMEOUT`]) until the broker's metadata lists every
+    /// topic with its partitions: a KRaft broker learns a topic just created
+    /// from the controller a moment later, and a consumer subscribing before
+    /// then is told the topic is unknown. Past the deadline it only warns:
+    /// consumers wait for a topic they do not see yet (see the consumer's
+    /// poll).
+    async fn wait_listed(&self, topics: &[String]) {
+        let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let unlisted: Vec<&str> = match self.metadata().await {
+                Ok(metadata) => topics
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|wanted| {
+                        !metadata.topics().iter().any(|t| {
+                            t.name() == *wanted && t.error().is_none() && !t.partitions().is_empty()
+                        })
+                    })
+                    .collect(),
+                Err(_) => topics.iter().map(String::as_str).collect(),
+            };
+            if unlisted.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                warn!(
+                    topics = %unlisted.join(", "),
+                    waited_secs = ADMIN_TIMEOUT.as_secs(),
+                    "kafka topics created but not yet in the broker's metadata; consumers wait for them"
+                );
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 }
 
@@ -187,6 +225,7 @@ impl Bus for KafkaBus {
                 }
             }
         }
+        self.wait_listed(topics).await;
         Ok(())
     }
 
