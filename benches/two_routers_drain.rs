@@ -2,7 +2,8 @@
 //! (issue 13, benchmark): real Kafka (2 partitions per topic) and one
 //! PostgreSQL state store, the simulator at 100–400 ms per call with a
 //! 700/min account limit, and both routers configured with the whole
-//! 700/min (each paces from the account's answers, decision 39). The same
+//! 700/min and `zendesk.replicas = 2` (each paces by its half of the
+//! account's remainder, decisions 39 and 62). The same
 //! load as `crates/router/benches/drain.rs`: per contact a mail thread of
 //! two (a backlog published as the routers start) and one chat sent while
 //! the mail drains, published straight to the channel topics.
@@ -83,7 +84,11 @@ fn router(world: &World, name: &str) -> (Intake, std::net::SocketAddr) {
         .replace("level = \"info,intake=debug\"", "level = \"warn\"");
     let path = world.path(&format!("intake-{name}.toml"));
     std::fs::write(&path, config).unwrap();
-    (Intake::spawn_with_env(&path, "router", &[]), ops)
+    // Both spend the one account budget: each paces by half its remainder.
+    (
+        Intake::spawn_with_env(&path, "router", &[("INTAKE__ZENDESK__REPLICAS", "2")]),
+        ops,
+    )
 }
 
 fn bodies(ticket: &Value) -> Vec<String> {

@@ -575,9 +575,18 @@ pub(crate) fn zendesk_client(config: &Config) -> anyhow::Result<intake_zendesk::
         max_attempts: config.zendesk.max_attempts.get(),
     };
     let client = intake_zendesk::Client::new(options).context("cannot build the Zendesk client")?;
+    // Each of the replicas paces by its share of the account's remainder;
+    // the endpoint limits give no remainder in their answers, so each
+    // replica takes an equal part of them.
+    let replicas = config.zendesk.replicas.get();
+    client.set_budget_replicas(replicas);
     client.set_endpoint_limits(intake_zendesk::EndpointLimitOptions {
-        update_ticket_per_minute: Some(config.zendesk.update_ticket_per_minute.get()),
-        user_creates_per_minute: Some(config.zendesk.user_creates_per_minute.get()),
+        update_ticket_per_minute: Some(
+            (config.zendesk.update_ticket_per_minute.get() / replicas).max(1),
+        ),
+        user_creates_per_minute: Some(
+            (config.zendesk.user_creates_per_minute.get() / replicas).max(1),
+        ),
     });
     Ok(client)
 }

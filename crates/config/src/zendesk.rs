@@ -52,6 +52,11 @@ pub(crate) struct RawZendesk {
     /// Zendesk allows one a second (and five a minute per user, always kept).
     #[serde(default = "default_user_creates_per_minute")]
     user_creates_per_minute: u32,
+    /// Router processes spending this account's budget at the same time
+    /// (the router's replica count): each paces by its share of what the
+    /// account's answers say is left, and the endpoint limits are split.
+    #[serde(default = "default_replicas")]
+    replicas: u32,
 }
 
 fn default_requests_per_minute() -> u32 {
@@ -69,6 +74,9 @@ fn default_update_ticket_per_minute() -> u32 {
 fn default_user_creates_per_minute() -> u32 {
     60
 }
+fn default_replicas() -> u32 {
+    1
+}
 
 impl Default for RawZendesk {
     fn default() -> Self {
@@ -84,6 +92,7 @@ impl Default for RawZendesk {
             max_attempts: default_max_attempts(),
             update_ticket_per_minute: default_update_ticket_per_minute(),
             user_creates_per_minute: default_user_creates_per_minute(),
+            replicas: default_replicas(),
         }
     }
 }
@@ -101,6 +110,8 @@ pub struct ZendeskConfig {
     pub update_ticket_per_minute: NonZeroU32,
     /// User creations per minute per account.
     pub user_creates_per_minute: NonZeroU32,
+    /// Router processes sharing the account's budget at once.
+    pub replicas: NonZeroU32,
     /// What is missing for `account`, reported only when the router needs it.
     pub(crate) missing: Vec<Problem>,
 }
@@ -209,6 +220,13 @@ impl RawZendesk {
                 );
                 NonZeroU32::MIN
             });
+        let replicas = NonZeroU32::new(self.replicas).unwrap_or_else(|| {
+            ctx.problem(
+                "zendesk.replicas",
+                "must be at least 1 (the number of router processes)",
+            );
+            NonZeroU32::MIN
+        });
         let account = match (base_url, auth) {
             (Some(base_url), Some(auth)) => Some(ZendeskAccount { base_url, auth }),
             _ => None,
@@ -220,6 +238,7 @@ impl RawZendesk {
             max_attempts,
             update_ticket_per_minute,
             user_creates_per_minute,
+            replicas,
             missing,
         }
     }

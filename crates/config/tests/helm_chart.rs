@@ -301,6 +301,12 @@ fn every_rendered_variable_and_toml_key_is_a_config_key_complete_for_its_role() 
         );
         let (router, config, blob) = &roles["router"];
         let replicas = router["spec"]["replicas"].as_u64().unwrap();
+        // Each replica is told how many share the account's budget.
+        assert_eq!(
+            u64::from(config.zendesk.replicas.get()),
+            replicas,
+            "{name}: zendesk.replicas"
+        );
         if replicas > 1 {
             assert!(
                 matches!(config.store, StoreConfig::Postgres { .. }),

@@ -173,6 +173,13 @@ impl Client {
         self.inner.endpoints.set(options);
     }
 
+    /// How many processes spend this account's budget at the same time
+    /// (`zendesk.replicas`, at least 1): each paces by its share of what
+    /// the account's answers say is left. For every clone, from now on.
+    pub fn set_budget_replicas(&self, replicas: u32) {
+        self.inner.pacer.set_replicas(replicas);
+    }
+
     /// The base URL the client talks to.
     pub fn base_url(&self) -> &url::Url {
         &self.inner.base_url
@@ -256,7 +263,9 @@ impl Client {
 
             let started = Instant::now();
             let mut budget = RateLimitInfo::default();
+            let in_flight = inner.pacer.in_flight();
             let result = self.exchange(&call, &mut budget).await;
+            drop(in_flight);
             let error = match result {
                 Ok(answer) => {
                     CallSucceeded {

@@ -86,6 +86,11 @@ spec:
               value: {{ include "intake.configPath" $root }}
             - name: INTAKE__OPS__LISTEN
               value: {{ printf "0.0.0.0:%d" (int $ports.ops) | quote }}
+            {{- if eq $role "router" }}
+            # Each replica paces by its share of the account's budget.
+            - name: INTAKE__ZENDESK__REPLICAS
+              value: {{ $values.replicas | quote }}
+            {{- end }}
             {{- if eq $role "gateway" }}
             - name: INTAKE__HTTP__LISTEN
               value: {{ printf "0.0.0.0:%d" (int $ports.http) | quote }}
