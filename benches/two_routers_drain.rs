@@ -34,7 +34,7 @@ use common::{Backend, Intake, World, kafka_brokers};
 use intake_bus::Topics;
 use serde_json::Value;
 
-use figures::{Figures, classify, comment_count, doubles};
+use figures::Figures;
 use setup::{LIMIT_PER_MINUTE, contacts_and_chat_interval, sim_config};
 use watch::collect;
 
@@ -196,26 +196,16 @@ async fn main() -> std::process::ExitCode {
     watching.store(true, std::sync::atomic::Ordering::Relaxed);
     let tickets = world.sim.state().tickets();
     latencies.sort();
-    let (creation_calls, comment_calls) = classify(&requests);
-    let applied: usize = tickets.iter().map(comment_count).sum();
     let figures = Figures {
         mode: "two routers".to_owned(),
         limit_per_minute: LIMIT_PER_MINUTE,
         elapsed,
         stopped_early: false,
-        calls: stats["requests_total"].as_u64().unwrap_or(0),
-        rate_limited: stats["by_status"]["429"].as_u64().unwrap_or(0),
-        tickets: tickets.len(),
-        comments: applied - tickets.len(),
-        creation_calls,
-        comment_calls,
         events_total: total,
-        events_applied: applied,
         chats_sent: contacts,
         chat_latencies: latencies,
-        chat_unanswered: Vec::new(),
         mail_left_at_last_chat,
-        doubles: doubles(&tickets),
+        ..figures::recorded(&requests, &stats, &tickets)
     };
     figures::print(&figures);
     match check_exactly_once(&tickets, contacts) {

@@ -41,7 +41,7 @@ use intake_zendesk::{Auth, Client, ClientOptions};
 use intake_zendesk_sim::Simulator;
 use tokio_util::sync::CancellationToken;
 
-use figures::{Figures, classify, comment_count, doubles};
+use figures::Figures;
 use load::{chat, mail, record};
 use setup::{LIMIT_PER_MINUTE, contacts_and_chat_interval, env_number, sim_config};
 use watch::collect;
@@ -113,7 +113,6 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     let mut chats_sent = 0;
     let mut mail_left_at_last_chat = None;
     let mail_events = contacts * 2;
-    let applied = |tickets: &[serde_json::Value]| tickets.iter().map(comment_count).sum::<usize>();
     for c in 0..contacts {
         tokio::time::sleep(chat_every).await;
         if past_bound() {
@@ -161,26 +160,17 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     watching.store(true, std::sync::atomic::Ordering::Relaxed);
     task.await.unwrap().unwrap();
     latencies.sort();
-    let (creation_calls, comment_calls) = classify(&requests);
-    let events_applied = applied(&tickets);
     Figures {
         mode: mode.name.clone(),
         limit_per_minute: LIMIT_PER_MINUTE,
         elapsed,
         stopped_early,
-        calls: stats["requests_total"].as_u64().unwrap_or(0),
-        rate_limited: stats["by_status"]["429"].as_u64().unwrap_or(0),
-        tickets: tickets.len(),
-        comments: events_applied - tickets.len(),
-        creation_calls,
-        comment_calls,
         events_total: total_events,
-        events_applied,
         chats_sent,
         chat_latencies: latencies,
         chat_unanswered: pending.iter().map(|(_, sent)| sent.elapsed()).collect(),
         mail_left_at_last_chat,
-        doubles: doubles(&tickets),
+        ..figures::recorded(&requests, &stats, &tickets)
     }
 }
 
