@@ -24,6 +24,8 @@ mod common;
 mod figures;
 #[path = "../crates/router/benches/drain/load.rs"]
 mod load;
+#[path = "../crates/router/benches/drain/setup.rs"]
+mod setup;
 #[path = "../crates/router/benches/drain/watch.rs"]
 mod watch;
 
@@ -31,20 +33,11 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, Intake, World, kafka_brokers};
 use intake_bus::Topics;
-use intake_zendesk_sim::SimConfig;
 use serde_json::Value;
 
-use figures::{Figures, classify, comment_count, doubles};
+use figures::Figures;
+use setup::{LIMIT_PER_MINUTE, contacts_and_chat_interval, sim_config};
 use watch::collect;
-
-const LIMIT_PER_MINUTE: u32 = 700;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The e-mail channel, enabled so the routers consume its topic; its
 /// mailbox is never opened (no gateway runs: the events are published
@@ -69,25 +62,14 @@ password_file = {password:?}
     )
 }
 
-/// A router process on `world`'s router config with its own listeners.
+/// A router process on `world`'s router config with its own listeners,
+/// logging warnings only.
 fn router(world: &World, name: &str) -> (Intake, std::net::SocketAddr) {
-    let ops: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let http: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let config = std::fs::read_to_string(&world.router_config_path)
-        .unwrap()
-        .replace(&world.router_ops.to_string(), &ops.to_string())
-        .replace(&world.router_http.to_string(), &http.to_string())
-        .replace("level = \"info,intake=debug\"", "level = \"warn\"");
-    let path = world.path(&format!("intake-{name}.toml"));
-    std::fs::write(&path, config).unwrap();
     // Both spend the one account budget: each paces by half its remainder.
-    (
-        Intake::spawn_with_env(&path, "router", &[("INTAKE__ZENDESK__REPLICAS", "2")]),
-        ops,
+    world.spawn_another_router(
+        &format!("intake-{name}.toml"),
+        &[("INTAKE__ZENDESK__REPLICAS", "2")],
+        |config| config.replace("level = \"info,intake=debug\"", "level = \"warn\""),
     )
 }
 
@@ -135,14 +117,8 @@ async fn main() -> std::process::ExitCode {
     let Some(store) = common::postgres::store_toml(store_dir.path()).await else {
         return std::process::ExitCode::SUCCESS;
     };
-    let contacts = env_number("INTAKE_BENCH_CONTACTS", 1000) as usize;
-    let chat_every = Duration::from_millis(env_number("INTAKE_BENCH_CHAT_INTERVAL_MS", 250));
-    let sim = SimConfig {
-        requests_per_minute: Some(LIMIT_PER_MINUTE),
-        search_lag: Duration::ZERO,
-        response_delay: Some((Duration::from_millis(100), Duration::from_millis(400))),
-        ..SimConfig::default()
-    };
+    let (contacts, chat_every) = contacts_and_chat_interval();
+    let sim = sim_config();
     let extra = email_channel(store_dir.path());
     let world = World::with_store(Backend::Kafka, Some(&brokers), sim, &extra, Some(&store)).await;
     println!(
@@ -224,26 +200,16 @@ async fn main() -> std::process::ExitCode {
     watching.store(true, std::sync::atomic::Ordering::Relaxed);
     let tickets = world.sim.state().tickets();
     latencies.sort();
-    let (creation_calls, comment_calls) = classify(&requests);
-    let applied: usize = tickets.iter().map(comment_count).sum();
     let figures = Figures {
         mode: "two routers".to_owned(),
         limit_per_minute: LIMIT_PER_MINUTE,
         elapsed,
         stopped_early: false,
-        calls: stats["requests_total"].as_u64().unwrap_or(0),
-        rate_limited: stats["by_status"]["429"].as_u64().unwrap_or(0),
-        tickets: tickets.len(),
-        comments: applied - tickets.len(),
-        creation_calls,
-        comment_calls,
         events_total: total,
-        events_applied: applied,
         chats_sent: contacts,
         chat_latencies: latencies,
-        chat_unanswered: Vec::new(),
         mail_left_at_last_chat,
-        doubles: doubles(&tickets),
+        ..figures::recorded(&requests, &stats, &tickets)
     };
     figures::print(&figures);
     match check_exactly_once(&tickets, contacts) {

@@ -48,19 +48,7 @@ fn single_text(index: usize) -> String {
 
 /// A second router process: the router's config with its own listeners.
 fn second_router(world: &World) -> (Intake, std::net::SocketAddr) {
-    let ops: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let http: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let config = std::fs::read_to_string(&world.router_config_path)
-        .unwrap()
-        .replace(&world.router_ops.to_string(), &ops.to_string())
-        .replace(&world.router_http.to_string(), &http.to_string());
-    let path = world.path("intake-router-2.toml");
-    std::fs::write(&path, config).unwrap();
-    (Intake::spawn_with_env(&path, "router", ROUTER_ENV), ops)
+    world.spawn_another_router("intake-router-2.toml", ROUTER_ENV, std::convert::identity)
 }
 
 fn bodies(ticket: &Value) -> Vec<String> {

@@ -383,6 +383,27 @@ tags = ["web"]
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// Another router process on this world's router config with ops and
+    /// HTTP listeners of its own: the config, `edit`ed, is written to `file`
+    /// in the world's directory and the router started on it with `env`.
+    /// Returns the process and its ops address.
+    pub fn spawn_another_router(
+        &self,
+        file: &str,
+        env: &[(&str, &str)],
+        edit: impl FnOnce(String) -> String,
+    ) -> (Intake, SocketAddr) {
+        let ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = std::fs::read_to_string(&self.router_config_path)
+            .unwrap()
+            .replace(&self.router_ops.to_string(), &ops.to_string())
+            .replace(&self.router_http.to_string(), &http.to_string());
+        let path = self.path(file);
+        std::fs::write(&path, edit(config)).unwrap();
+        (Intake::spawn_with_env(&path, "router", env), ops)
+    }
 }
 
 /// The `intake` binary as a child process, its output collected.

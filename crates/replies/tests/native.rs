@@ -77,15 +77,29 @@ impl Setup {
             .unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
     }
+
+    /// Posts [`CREATED`], signed: the HTTP status and the reply's `status`.
+    async fn post_created(&self) -> (StatusCode, Option<String>) {
+        let (status, body) = self.post(CREATED, None).await;
+        (status, body["status"].as_str().map(str::to_owned))
+    }
+
+    /// The store's state of the native ticket, if it has recorded one.
+    async fn native_state(&self, ticket_id: u64) -> Option<NativeTicketState> {
+        self.store
+            .native_ticket(ticket_id)
+            .await
+            .unwrap()
+            .map(|(_, s)| s)
+    }
 }
 
 #[tokio::test]
 async fn a_ticket_zendesk_created_goes_to_the_router_once() {
     let setup = setup().await;
-    let (status, body) = setup.post(CREATED, None).await;
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("accepted"))
+        setup.post_created().await,
+        (StatusCode::OK, Some("accepted".to_owned()))
     );
     let records = setup.publisher.records();
     assert_eq!(records.len(), 1);
@@ -101,19 +115,13 @@ async fn a_ticket_zendesk_created_goes_to_the_router_once() {
     assert_eq!(event.contact.email.as_deref(), Some("ann@example.com"));
     assert!(!event.contact.verified);
     assert_eq!(
-        setup
-            .store
-            .native_ticket(812)
-            .await
-            .unwrap()
-            .map(|(_, s)| s),
+        setup.native_state(812).await,
         Some(NativeTicketState::Published)
     );
     // Zendesk's retry or a redelivery: nothing more on the bus.
-    let (status, body) = setup.post(CREATED, None).await;
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("duplicate"))
+        setup.post_created().await,
+        (StatusCode::OK, Some("duplicate".to_owned()))
     );
     assert_eq!(setup.publisher.records().len(), 1);
 }
@@ -134,20 +142,14 @@ async fn a_bus_that_fails_gets_zendesks_retry_which_publishes() {
     let (status, _) = setup.post(CREATED, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        setup
-            .store
-            .native_ticket(812)
-            .await
-            .unwrap()
-            .map(|(_, s)| s),
+        setup.native_state(812).await,
         Some(NativeTicketState::Received),
         "recorded, not yet handed on"
     );
     setup.publisher.set_failing(false);
-    let (status, body) = setup.post(CREATED, None).await;
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("accepted"))
+        setup.post_created().await,
+        (StatusCode::OK, Some("accepted".to_owned()))
     );
     assert_eq!(setup.publisher.records().len(), 1);
 }

@@ -25,6 +25,8 @@
 mod figures;
 #[path = "drain/load.rs"]
 mod load;
+#[path = "drain/setup.rs"]
+mod setup;
 #[path = "drain/watch.rs"]
 mod watch;
 
@@ -36,21 +38,13 @@ use intake_bus::{BusOptions, EmbeddedOptions, Topics};
 use intake_router::{ChannelRoute, Router, RouterOptions};
 use intake_store::{SqliteStore, StateStore};
 use intake_zendesk::{Auth, Client, ClientOptions};
-use intake_zendesk_sim::{SimConfig, Simulator};
+use intake_zendesk_sim::Simulator;
 use tokio_util::sync::CancellationToken;
 
-use figures::{Figures, classify, comment_count, doubles};
+use figures::Figures;
 use load::{chat, mail, record};
+use setup::{LIMIT_PER_MINUTE, contacts_and_chat_interval, env_number, sim_config};
 use watch::collect;
-
-const LIMIT_PER_MINUTE: u32 = 700;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One run's settings.
 struct Mode {
@@ -76,17 +70,7 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     );
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalDirBlobStore::new(dir.path().join("blobs")));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            requests_per_minute: Some(LIMIT_PER_MINUTE),
-            search_lag: Duration::ZERO,
-            response_delay: Some((Duration::from_millis(100), Duration::from_millis(400))),
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = Simulator::start(sim_config(), listener).await.unwrap();
     let client = Client::new(ClientOptions {
         base_url: url::Url::parse(&sim.base_url).unwrap(),
         auth: Auth::ApiToken {
@@ -129,7 +113,6 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     let mut chats_sent = 0;
     let mut mail_left_at_last_chat = None;
     let mail_events = contacts * 2;
-    let applied = |tickets: &[serde_json::Value]| tickets.iter().map(comment_count).sum::<usize>();
     for c in 0..contacts {
         tokio::time::sleep(chat_every).await;
         if past_bound() {
@@ -177,33 +160,23 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     watching.store(true, std::sync::atomic::Ordering::Relaxed);
     task.await.unwrap().unwrap();
     latencies.sort();
-    let (creation_calls, comment_calls) = classify(&requests);
-    let events_applied = applied(&tickets);
     Figures {
         mode: mode.name.clone(),
         limit_per_minute: LIMIT_PER_MINUTE,
         elapsed,
         stopped_early,
-        calls: stats["requests_total"].as_u64().unwrap_or(0),
-        rate_limited: stats["by_status"]["429"].as_u64().unwrap_or(0),
-        tickets: tickets.len(),
-        comments: events_applied - tickets.len(),
-        creation_calls,
-        comment_calls,
         events_total: total_events,
-        events_applied,
         chats_sent,
         chat_latencies: latencies,
         chat_unanswered: pending.iter().map(|(_, sent)| sent.elapsed()).collect(),
         mail_left_at_last_chat,
-        doubles: doubles(&tickets),
+        ..figures::recorded(&requests, &stats, &tickets)
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let contacts = env_number("INTAKE_BENCH_CONTACTS", 1000) as usize;
-    let chat_every = Duration::from_millis(env_number("INTAKE_BENCH_CHAT_INTERVAL_MS", 250));
+    let (contacts, chat_every) = contacts_and_chat_interval();
     let modes = std::env::var("INTAKE_BENCH_MODES").unwrap_or_else(|_| "lanes,serial".to_owned());
     let in_flight = env_number(
         "INTAKE_BENCH_IN_FLIGHT",

@@ -59,20 +59,24 @@ use chrono::Utc;
 use intake_blob::BlobStore;
 use intake_calendar::Deadline;
 use intake_event::TicketEvent;
-use intake_store::{ConversationRef, Effect, StateStore, StoreError, TicketLink};
-use intake_telemetry::crashpoint;
-use intake_zendesk::{Client, Comment, NewTicket, Status};
+use intake_store::{Effect, StateStore, TicketLink};
+use intake_zendesk::{Client, Status};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::RouterError;
-use crate::deadline;
 use crate::dlq::{DeadLetter, DlqReason};
 use crate::near_duplicate;
 use crate::options::ChannelRoute;
 use crate::plan::{self, Action};
 use crate::recover::Recovered;
 use crate::requester::{self, Who};
+
+mod create;
+mod draft;
+mod failure;
+
+pub(crate) use draft::{Draft, NoteKind, Stamp};
+pub use failure::{Failure, ParkReason};
 
 /// The `metadata` key (`metadata.custom` on the audit) that names the event.
 pub const EVENT_ID_METADATA_KEY: &str = "intake_event_id";
@@ -128,119 +132,6 @@ pub(crate) fn created_outcome(
             follow_up_of,
             already_in_zendesk,
         },
-    }
-}
-
-/// Why handling an event did not finish.
-#[derive(Debug)]
-pub enum Failure {
-    /// Transient: park the conversation and try the same event again later.
-    Retry {
-        stage: &'static str,
-        message: String,
-        /// Why the conversation waits.
-        reason: ParkReason,
-        /// When it may go on, if the failure says so (a per-ticket hold);
-        /// otherwise the retry backoff decides.
-        resume_in: Option<Duration>,
-    },
-    /// Permanent for this event: dead-letter it and go on.
-    DeadLetter(DeadLetter),
-    /// The router cannot go on.
-    Fatal(RouterError),
-}
-
-impl Failure {
-    pub(crate) fn zendesk(
-        stage: &'static str,
-        reason: DlqReason,
-        error: intake_zendesk::Error,
-    ) -> Self {
-        if error.is_retryable() {
-            let (park, resume_in) = match (error.ticket_held(), error.status()) {
-                (Some(held), _) => (ParkReason::TicketLimit, Some(held)),
-                (None, _) if error.endpoint_held().is_some() => {
-                    (ParkReason::EndpointLimit, error.endpoint_held())
-                }
-                (None, Some(409)) => (ParkReason::TicketLocked, None),
-                _ => (ParkReason::Failing, None),
-            };
-            return Failure::Retry {
-                stage,
-                message: error.log_summary().to_string(),
-                reason: park,
-                resume_in,
-            };
-        }
-        Failure::DeadLetter(DeadLetter::from_zendesk(reason, &error))
-    }
-
-    /// A transient failure of `stage` that says nothing about when to retry.
-    pub(crate) fn failing(stage: &'static str, message: String) -> Self {
-        Failure::Retry {
-            stage,
-            message,
-            reason: ParkReason::Failing,
-            resume_in: None,
-        }
-    }
-}
-
-/// Why a conversation is parked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParkReason {
-    /// Its ticket is over Zendesk's per-ticket update limit (or held by a
-    /// per-ticket 429): a known wait, not a failure of the event.
-    TicketLimit,
-    /// Zendesk refused a concurrent update of its ticket (409).
-    TicketLocked,
-    /// The next slot of an endpoint's own limit (Update Ticket's minute,
-    /// user creation) is further off than the router waits in a slot
-    /// (`intake_zendesk::endpoint_limits`): a known wait, not a failure.
-    EndpointLimit,
-    /// A retryable failure (Zendesk or the state store down, a 5xx, a timeout).
-    Failing,
-    /// Another router holds the conversation's claim, or this router lost
-    /// it before a write (`fence.rs`): a wait that ends by itself.
-    Claimed,
-    /// A cross-channel near-duplicate waits for its original's ticket
-    /// (`near_duplicate.rs`): a known wait, bounded there.
-    CrossChannelOriginal,
-}
-
-impl ParkReason {
-    /// The stored spelling and metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParkReason::TicketLimit => "ticket_limit",
-            ParkReason::TicketLocked => "ticket_locked",
-            ParkReason::EndpointLimit => "endpoint_limit",
-            ParkReason::Failing => "failing",
-            ParkReason::Claimed => "claimed",
-            ParkReason::CrossChannelOriginal => "cross_channel_original",
-        }
-    }
-
-    /// Whether the wait counts against the event's retry bounds (a
-    /// per-ticket limit hold or a claim does not: it ends by itself).
-    pub fn counts_as_failure(self) -> bool {
-        !matches!(
-            self,
-            ParkReason::TicketLimit
-                | ParkReason::EndpointLimit
-                | ParkReason::Claimed
-                | ParkReason::CrossChannelOriginal
-        )
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(error: StoreError) -> Self {
-        if error.is_retryable() {
-            Failure::failing("state_store", error.to_string())
-        } else {
-            Failure::Fatal(RouterError::Store(error))
-        }
     }
 }
 
@@ -421,109 +312,6 @@ impl Processor {
         }
         Ok(token)
     }
-
-    async fn create(
-        &self,
-        draft: &Draft<'_>,
-        follow_up_of: Option<u64>,
-    ) -> Result<Attempt, Failure> {
-        let event_id = draft.event.event_id;
-        let key = event_id.to_string();
-        let rules = self.rulebook_decision(draft).await;
-        let effect = match (&rules.department, follow_up_of) {
-            (Some(_), _) => Effect::Routed,
-            (None, Some(_)) => Effect::FollowUp,
-            (None, None) => Effect::Created,
-        };
-        if key_may_have_expired(draft.event)
-            && let Some(outcome) = self
-                .adopt_created(event_id, effect, follow_up_of, draft.conversation)
-                .await?
-        {
-            return Ok(Attempt::Done(outcome));
-        }
-        let ticket = NewTicket {
-            subject: Some(plan::subject(draft.event, self.subject_max_chars)),
-            comment: draft.comment(draft.first_comment()),
-            requester_id: draft.requester.known(),
-            requester: draft.requester.inline().cloned(),
-            priority: draft.route.priority,
-            tags: crate::rules::with_rule_tags(draft.tags(), &rules),
-            external_id: Some(key.clone()),
-            group_id: rules.group_id.or(draft.route.group_id),
-            assignee_id: rules.assignee_id,
-            via_followup_source_id: follow_up_of,
-            metadata: Some(event_metadata(event_id)),
-            custom_fields: draft.custom_fields(self.deadline_field_id),
-            ..NewTicket::default()
-        };
-        self.store
-            .begin_effect(event_id, effect, follow_up_of)
-            .await?;
-        crate::fence::check_before_write(event_id).await?;
-        let created = match self.zendesk.create_ticket(&ticket, Some(&key)).await {
-            Ok(created) => created,
-            Err(e) => {
-                // The key was used with another body (new upload tokens on a
-                // replay): the first ticket exists, find it by external id.
-                if e.is_idempotency_mismatch()
-                    && let Recovered::Done(outcome) =
-                        self.recover(event_id, draft.conversation, None).await?
-                {
-                    return Ok(Attempt::Done(outcome));
-                }
-                // A success nobody can read may hide a created ticket: look
-                // for it; otherwise dead-letter with the pending row kept,
-                // so a replay looks again before creating.
-                if e.is_unreadable_success() {
-                    return match self
-                        .adopt_created(event_id, effect, follow_up_of, draft.conversation)
-                        .await?
-                    {
-                        Some(outcome) => Ok(Attempt::Done(outcome)),
-                        None => Err(Failure::zendesk(
-                            "create_ticket",
-                            DlqReason::ZendeskRejected,
-                            e,
-                        )),
-                    };
-                }
-                // A retryable failure (timeout, 5xx) may hide an applied
-                // create: keep the pending row so the retry looks the ticket
-                // up by external id first, even past the key's 2-hour life.
-                if !e.is_retryable() {
-                    self.store.clear_pending(event_id).await?;
-                    if e.is_user_gone() {
-                        return Ok(Attempt::RequesterGone(e));
-                    }
-                }
-                return Err(Failure::zendesk(
-                    "create_ticket",
-                    DlqReason::ZendeskRejected,
-                    e,
-                ));
-            }
-        };
-        crashpoint("router.after_zendesk_create");
-        self.learn_inline_requester(&draft.requester, &created.ticket)
-            .await?;
-        let link = TicketLink {
-            ticket_id: created.ticket.id,
-            effect,
-        };
-        let recorded = self
-            .store
-            .record_event(event_id, link, draft.conversation)
-            .await?;
-        self.after_create(draft, recorded.ticket_id, &rules).await;
-        crashpoint("router.before_offset_store");
-        Ok(Attempt::Done(created_outcome(
-            effect,
-            recorded.ticket_id,
-            follow_up_of,
-            created.idempotency_hit,
-        )))
-    }
 }
 
 pub(crate) enum CommentResult {
@@ -532,106 +320,6 @@ pub(crate) enum CommentResult {
     TicketGone,
     /// The comment's author (the requester) is gone in Zendesk.
     AuthorGone(intake_zendesk::Error),
-}
-
-/// The parts of a ticket or comment that do not depend on the action.
-pub(crate) struct Draft<'a> {
-    pub(crate) route: &'a ChannelRoute,
-    pub(crate) event: &'a TicketEvent,
-    /// The requester: a Zendesk user id, or (a new ticket only) the
-    /// `requester` object the create carries (`requester.rs`).
-    pub(crate) requester: Who,
-    pub(crate) upload_token: Option<String>,
-    pub(crate) conversation: Option<&'a ConversationRef>,
-    pub(crate) deadline: Option<&'a Deadline>,
-    /// The conversation ticket's `updated_at` a comment is sent against
-    /// (`safe_update`), and whether it is the stamp of an earlier attempt.
-    pub(crate) stamp: Option<Stamp>,
-    /// An internal note (not public, written by the API user) instead of
-    /// the requester's public comment.
-    pub(crate) note: Option<NoteKind>,
-    /// A line for agents under the first message of a new ticket (a subject
-    /// token that did not attach the message, see `token.rs`).
-    pub(crate) mention: Option<String>,
-    /// Tags a comment adds to its ticket (a cross-channel near-duplicate's).
-    pub(crate) comment_tags: Vec<String>,
-}
-
-/// What an internal note is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NoteKind {
-    /// An automatic message (`automatic.rs`): its body introduced as such.
-    Automatic,
-    /// A note whose body is the event's text as is (`omitted.rs`).
-    Plain,
-}
-
-/// The `updated_stamp` of a comment.
-#[derive(Debug, Clone)]
-pub(crate) struct Stamp {
-    pub(crate) value: String,
-    /// Taken from the pending row: an earlier attempt may have sent it.
-    pub(crate) resend: bool,
-}
-
-impl Draft<'_> {
-    pub(crate) fn comment(&self, body: String) -> Comment {
-        if let Some(kind) = self.note {
-            let body = match kind {
-                NoteKind::Automatic => crate::automatic::note_body(self.event, &body),
-                NoteKind::Plain => body,
-            };
-            return Comment {
-                body: Some(body),
-                public: false,
-                uploads: self.upload_token.iter().cloned().collect(),
-                ..Comment::default()
-            };
-        }
-        Comment {
-            body: Some(body),
-            public: true,
-            author_id: self.requester.known(),
-            uploads: self.upload_token.iter().cloned().collect(),
-            ..Comment::default()
-        }
-    }
-
-    /// The first comment of a new ticket: [`plan::first_comment`], then the
-    /// mention, if any.
-    fn first_comment(&self) -> String {
-        let first = plan::first_comment(self.event);
-        match &self.mention {
-            Some(mention) => format!("{first}\n\n---\n{mention}"),
-            None => first,
-        }
-    }
-
-    /// The new ticket's tags: the channel's, [`plan::UNVERIFIED_TAG`]
-    /// when the requester claimed details the channel does not vouch for,
-    /// and `intake_sla_<policy>` when it has a deadline.
-    fn tags(&self) -> Vec<String> {
-        let mut extra = self.route.tags.clone();
-        if plan::unverified_note(&self.event.contact).is_some() {
-            extra.push(plan::UNVERIFIED_TAG.to_owned());
-        }
-        extra.extend(self.deadline.map(deadline::tag));
-        plan::tags(&self.route.name, &extra)
-    }
-
-    /// The deadline in the configured custom field (none without either).
-    fn custom_fields(&self, field_id: Option<u64>) -> Vec<intake_zendesk::CustomField> {
-        match (field_id, self.deadline) {
-            (Some(id), Some(deadline)) => vec![deadline::field(id, deadline)],
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// Whether Zendesk may have forgotten the event's idempotency key: its first
-/// use came after receipt, so this is true at the latest when it expired.
-fn key_may_have_expired(event: &TicketEvent) -> bool {
-    since_receipt(event) >= intake_zendesk::IDEMPOTENCY_KEY_LIFE.saturating_sub(KEY_LIFE_MARGIN)
 }
 
 /// Seconds from receipt to now (zero when the clock went backwards).

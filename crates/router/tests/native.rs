@@ -61,6 +61,15 @@ async fn audits(h: &Harness, ticket_id: u64) -> usize {
         .len()
 }
 
+/// The store's state of the native ticket, if it has recorded one.
+async fn native_state(h: &Harness, ticket_id: u64) -> Option<NativeTicketState> {
+    h.store
+        .native_ticket(ticket_id)
+        .await
+        .unwrap()
+        .map(|(_, s)| s)
+}
+
 #[tokio::test]
 async fn the_ticket_is_updated_once_and_none_is_created() {
     let mut h = Harness::new().await;
@@ -93,11 +102,7 @@ async fn the_ticket_is_updated_once_and_none_is_created() {
         "the creation and one update"
     );
     assert_eq!(
-        h.store
-            .native_ticket(ticket_id)
-            .await
-            .unwrap()
-            .map(|(_, s)| s),
+        native_state(&h, ticket_id).await,
         Some(NativeTicketState::Applied)
     );
     assert_eq!(
@@ -133,11 +138,7 @@ async fn a_crash_after_the_update_and_before_the_marker_writes_nothing_more() {
     h.stop_router().await;
     assert_eq!(audits(&h, ticket_id).await, 2, "no second update");
     assert_eq!(
-        h.store
-            .native_ticket(ticket_id)
-            .await
-            .unwrap()
-            .map(|(_, s)| s),
+        native_state(&h, ticket_id).await,
         Some(NativeTicketState::Applied)
     );
 }

@@ -10,33 +10,9 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use intake_zendesk::{
-    Comment, EndpointLimitOptions, NewTicket, TicketUpdate, UserInput, with_ticket_wait_limit,
-};
+use common::{Sim, comment, ticket};
+use intake_zendesk::{Client, EndpointLimitOptions, UserInput, with_ticket_wait_limit};
 use intake_zendesk_sim::{SimConfig, UserCreateLimits};
-
-fn ticket(subject: &str) -> NewTicket {
-    NewTicket {
-        subject: Some(subject.into()),
-        comment: Comment {
-            body: Some("help".into()),
-            public: true,
-            ..Comment::default()
-        },
-        ..NewTicket::default()
-    }
-}
-
-fn comment(text: &str) -> TicketUpdate {
-    TicketUpdate {
-        comment: Some(Comment {
-            body: Some(text.into()),
-            public: true,
-            ..Comment::default()
-        }),
-        ..TicketUpdate::default()
-    }
-}
 
 fn user(email: &str) -> UserInput {
     UserInput {
@@ -49,20 +25,26 @@ fn user(email: &str) -> UserInput {
 /// Longer than any pacing gap at 700/min, far shorter than the holds here.
 const AT_ONCE: Duration = Duration::from_secs(3);
 
-#[tokio::test(start_paused = true)]
-async fn updates_are_paced_under_the_endpoint_limit_without_a_429() -> Result<()> {
+/// A simulator allowing `sim_per_minute` Update Ticket calls a minute (700
+/// a minute for the account), a client with one attempt pacing updates at
+/// `client_per_minute`, and `tickets` tickets created through it.
+async fn update_limited(
+    sim_per_minute: u32,
+    client_per_minute: u32,
+    tickets: usize,
+) -> Result<(Sim, Client, Vec<u64>)> {
     let sim = common::start(SimConfig {
-        update_ticket_per_minute: Some(10),
+        update_ticket_per_minute: Some(sim_per_minute),
         ..common::config(Some(700))
     })
     .await?;
     let client = sim.client(700, 1);
     client.set_endpoint_limits(EndpointLimitOptions {
-        update_ticket_per_minute: Some(10),
+        update_ticket_per_minute: Some(client_per_minute),
         user_creates_per_minute: None,
     });
     let mut ids = Vec::new();
-    for i in 0..4 {
+    for i in 0..tickets {
         let key = format!("k-{i}");
         ids.push(
             client
@@ -72,6 +54,24 @@ async fn updates_are_paced_under_the_endpoint_limit_without_a_429() -> Result<()
                 .id,
         );
     }
+    Ok((sim, client, ids))
+}
+
+/// A simulator enforcing Zendesk's user-creation limits (700 a minute for
+/// the account) and a client with one attempt, not pacing user creation.
+async fn user_create_limited() -> Result<(Sim, Client)> {
+    let sim = common::start(SimConfig {
+        user_create_limits: Some(UserCreateLimits::default()),
+        ..common::config(Some(700))
+    })
+    .await?;
+    let client = sim.client(700, 1);
+    Ok((sim, client))
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_are_paced_under_the_endpoint_limit_without_a_429() -> Result<()> {
+    let (sim, client, ids) = update_limited(10, 10, 4).await?;
     // 25 updates, more than two minutes' worth: all accepted.
     for round in 0..25 {
         let id = ids[round % ids.len()];
@@ -85,28 +85,8 @@ async fn updates_are_paced_under_the_endpoint_limit_without_a_429() -> Result<()
 
 #[tokio::test(start_paused = true)]
 async fn an_update_limit_429_holds_updates_only_and_a_bounded_wait_says_when() -> Result<()> {
-    let sim = common::start(SimConfig {
-        update_ticket_per_minute: Some(2),
-        ..common::config(Some(700))
-    })
-    .await?;
     // The client believes in more (another integration uses the endpoint too).
-    let client = sim.client(700, 1);
-    client.set_endpoint_limits(EndpointLimitOptions {
-        update_ticket_per_minute: Some(300),
-        user_creates_per_minute: None,
-    });
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let key = format!("k-{i}");
-        ids.push(
-            client
-                .create_ticket(&ticket("t"), Some(&key))
-                .await?
-                .ticket
-                .id,
-        );
-    }
+    let (sim, client, ids) = update_limited(2, 300, 3).await?;
     client.update_ticket(ids[0], &comment("one")).await?;
     client.update_ticket(ids[1], &comment("two")).await?;
     let refused = client
@@ -149,12 +129,7 @@ async fn an_update_limit_429_holds_updates_only_and_a_bounded_wait_says_when() -
 
 #[tokio::test(start_paused = true)]
 async fn user_creations_are_paced_per_account_and_per_user_without_a_429() -> Result<()> {
-    let sim = common::start(SimConfig {
-        user_create_limits: Some(UserCreateLimits::default()),
-        ..common::config(Some(700))
-    })
-    .await?;
-    let client = sim.client(700, 1);
+    let (sim, client) = user_create_limited().await?;
     client.set_endpoint_limits(EndpointLimitOptions {
         update_ticket_per_minute: None,
         user_creates_per_minute: Some(60),
@@ -190,13 +165,8 @@ async fn user_creations_are_paced_per_account_and_per_user_without_a_429() -> Re
 
 #[tokio::test(start_paused = true)]
 async fn a_user_creation_429_holds_user_creation_only() -> Result<()> {
-    let sim = common::start(SimConfig {
-        user_create_limits: Some(UserCreateLimits::default()),
-        ..common::config(Some(700))
-    })
-    .await?;
     // No pacing of user creation: the second one in a second is refused.
-    let client = sim.client(700, 1);
+    let (sim, client) = user_create_limited().await?;
     client.create_or_update_user(&user("a@x.test")).await?;
     let refused = client
         .create_or_update_user(&user("b@x.test"))

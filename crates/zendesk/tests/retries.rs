@@ -11,22 +11,10 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::gap_secs;
-use intake_zendesk::{BACKOFF_BASE, Comment, NewTicket};
+use common::{gap_secs, ticket};
+use intake_zendesk::BACKOFF_BASE;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use serde_json::json;
-
-fn ticket(subject: &str) -> NewTicket {
-    NewTicket {
-        subject: Some(subject.into()),
-        comment: Comment {
-            body: Some("help".into()),
-            public: true,
-            ..Comment::default()
-        },
-        ..NewTicket::default()
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_503_with_retry_after_is_waited_then_retried() -> Result<()> {
@@ -228,14 +216,7 @@ async fn concurrent_updates_of_one_ticket_are_serialised_so_no_409() -> Result<(
     let updates = (0..4).map(|i| {
         let client = client.clone();
         async move {
-            let update = intake_zendesk::TicketUpdate {
-                comment: Some(Comment {
-                    body: Some(format!("update {i}")),
-                    public: true,
-                    ..Comment::default()
-                }),
-                ..intake_zendesk::TicketUpdate::default()
-            };
+            let update = common::comment(&format!("update {i}"));
             client.update_ticket(id, &update).await
         }
     });
@@ -268,14 +249,7 @@ async fn a_comment_is_not_repeated_after_a_5xx_but_a_status_change_is() -> Resul
     let path = format!("/api/v2/tickets/{id}");
     sim.fault(json!({"status": 500, "count": 1, "path_prefix": path}))
         .await?;
-    let comment = intake_zendesk::TicketUpdate {
-        comment: Some(Comment {
-            body: Some("second".into()),
-            public: true,
-            ..Comment::default()
-        }),
-        ..intake_zendesk::TicketUpdate::default()
-    };
+    let comment = common::comment("second");
     let error = client.update_ticket(id, &comment).await.unwrap_err();
     assert!(
         error.is_retryable(),

@@ -12,33 +12,9 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::gap_secs;
-use intake_zendesk::{Comment, NewTicket, TicketUpdate};
+use common::{comment, gap_secs, ticket};
 use intake_zendesk_sim::SimConfig;
 use serde_json::json;
-
-fn ticket(subject: &str) -> NewTicket {
-    NewTicket {
-        subject: Some(subject.into()),
-        comment: Comment {
-            body: Some("help".into()),
-            public: true,
-            ..Comment::default()
-        },
-        ..NewTicket::default()
-    }
-}
-
-fn comment(text: &str) -> TicketUpdate {
-    TicketUpdate {
-        comment: Some(Comment {
-            body: Some(text.into()),
-            public: true,
-            ..Comment::default()
-        }),
-        ..TicketUpdate::default()
-    }
-}
 
 /// Longer than any pacing gap at 700/min, far shorter than the ticket's hold
 /// (on the paused clock, so no allowance for a slow machine is needed).

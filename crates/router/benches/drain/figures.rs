@@ -33,6 +33,37 @@ pub struct Figures {
     pub doubles: usize,
 }
 
+/// The figures the simulator's records of a run give (its stats, request
+/// log and tickets); the run's own (mode, limit, time, events and chats
+/// sent, chat latencies) are left empty for the caller to set.
+pub fn recorded(
+    requests: &[intake_zendesk_sim::RequestRecord],
+    stats: &Value,
+    tickets: &[Value],
+) -> Figures {
+    let (creation_calls, comment_calls) = classify(requests);
+    let events_applied: usize = tickets.iter().map(comment_count).sum();
+    Figures {
+        mode: String::new(),
+        limit_per_minute: 0,
+        elapsed: Duration::ZERO,
+        stopped_early: false,
+        calls: stats["requests_total"].as_u64().unwrap_or(0),
+        rate_limited: stats["by_status"]["429"].as_u64().unwrap_or(0),
+        tickets: tickets.len(),
+        comments: events_applied - tickets.len(),
+        creation_calls,
+        comment_calls,
+        events_total: 0,
+        events_applied,
+        chats_sent: 0,
+        chat_latencies: Vec::new(),
+        chat_unanswered: Vec::new(),
+        mail_left_at_last_chat: None,
+        doubles: doubles(tickets),
+    }
+}
+
 pub fn comment_count(ticket: &Value) -> usize {
     ticket["comments"].as_array().map_or(0, Vec::len)
 }

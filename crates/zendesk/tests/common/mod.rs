@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use intake_zendesk::{Auth, Client, ClientOptions};
+use intake_zendesk::{Auth, Client, ClientOptions, Comment, NewTicket, TicketUpdate};
 use intake_zendesk_sim::{SimConfig, SimHandle, Simulator};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -28,6 +28,31 @@ pub async fn start(config: SimConfig) -> Result<Sim> {
             .timeout(Duration::from_secs(10))
             .build()?,
     })
+}
+
+/// A new ticket with `subject` and a public "help" comment.
+pub fn ticket(subject: &str) -> NewTicket {
+    NewTicket {
+        subject: Some(subject.into()),
+        comment: Comment {
+            body: Some("help".into()),
+            public: true,
+            ..Comment::default()
+        },
+        ..NewTicket::default()
+    }
+}
+
+/// An update adding a public comment with `text` and nothing else.
+pub fn comment(text: &str) -> TicketUpdate {
+    TicketUpdate {
+        comment: Some(Comment {
+            body: Some(text.into()),
+            public: true,
+            ..Comment::default()
+        }),
+        ..TicketUpdate::default()
+    }
 }
 
 /// A simulator without search lag and with the given account limit.
