@@ -101,15 +101,7 @@ impl KafkaBus {
         let mut pause = Duration::from_millis(50);
         loop {
             let unlisted: Vec<&str> = match self.metadata().await {
-                Ok(metadata) => topics
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|wanted| {
-                        !metadata.topics().iter().any(|t| {
-                            t.name() == *wanted && t.error().is_none() && !t.partitions().is_empty()
-                        })
-                    })
-                    .collect(),
+                Ok(metadata) => unlisted(&metadata, topics, true),
                 Err(_) => topics.iter().map(String::as_str).collect(),
             };
             if unlisted.is_empty() {
@@ -127,6 +119,22 @@ impl KafkaBus {
             pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
+}
+
+/// The topics of `topics` that `metadata` does not list without an error
+/// (and, with `with_partitions`, with at least one partition).
+fn unlisted<'a>(metadata: &Metadata, topics: &'a [String], with_partitions: bool) -> Vec<&'a str> {
+    topics
+        .iter()
+        .map(String::as_str)
+        .filter(|wanted| {
+            !metadata.topics().iter().any(|t| {
+                t.name() == *wanted
+                    && t.error().is_none()
+                    && (!with_partitions || !t.partitions().is_empty())
+            })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -165,16 +173,7 @@ impl Bus for KafkaBus {
         }
         if !self.options.create_topics {
             let metadata = self.metadata().await?;
-            let missing: Vec<&str> = topics
-                .iter()
-                .map(String::as_str)
-                .filter(|wanted| {
-                    !metadata
-                        .topics()
-                        .iter()
-                        .any(|t| t.name() == *wanted && t.error().is_none())
-                })
-                .collect();
+            let missing = unlisted(&metadata, topics, false);
             if missing.is_empty() {
                 return Ok(());
             }
