@@ -23,10 +23,18 @@
 //!   [`PER_USER_WINDOW`] per user (its lower-cased e-mail or external id).
 //!
 //! A call that would wait longer than the caller's wait limit
-//! ([`crate::with_ticket_wait_limit`]: the router's) reserves nothing and
-//! fails at once with [`crate::Error::EndpointHeld`] saying when its slot
-//! frees, so the router parks that conversation instead of holding a slot
-//! that a new ticket could use.
+//! ([`crate::with_ticket_wait_limit`]: the router's) fails at once with
+//! [`crate::Error::EndpointHeld`] saying when to come back, so the router
+//! parks that conversation instead of holding a slot that a new ticket
+//! could use. **Its turn is kept**: the refused call's slot is reserved as
+//! a *turn* (queued after every turn already given), and the first call at
+//! the endpoint once a turn is due takes it. So many conversations waiting
+//! on one bucket are told distinct times, one slot apart, and each parks
+//! once; without turns all were told the same time, one got the slot and
+//! the others parked again, every slot (decision 63). A turn nobody takes
+//! within [`TURN_GRACE`] of its time (the lane was stopped or moved to
+//! another router) lapses. A call refused by its *user's* limit (5 a
+//! minute) gets no turn: that wait is its own and holds no one else.
 //!
 //! **Zendesk's answers.** A 429 to one of these endpoints while the
 //! account budget still has room is the endpoint's limit (or, for a ticket
@@ -55,6 +63,10 @@ pub const USER_CREATES_PER_USER: usize = 5;
 pub const PER_USER_WINDOW: Duration = Duration::from_secs(61);
 /// Users tracked before idle ones are dropped.
 const PRUNE_ABOVE: usize = 1024;
+/// How long after its time a turn given to a refused call waits to be taken
+/// before it lapses (a parked lane resumes a little late: its timer, its
+/// claim, its state-store reads).
+pub const TURN_GRACE: Duration = Duration::from_secs(5);
 
 /// An endpoint with a limit of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,12 +96,14 @@ pub(crate) struct Limited {
     pub user: Option<String>,
 }
 
-/// Send slots spaced `interval` apart, with an optional hold.
+/// Send slots spaced `interval` apart, with an optional hold, and the
+/// turns: slots reserved for refused calls, earliest first.
 #[derive(Debug)]
 struct Spacing {
     interval: Duration,
     next_free: Option<Instant>,
     held_until: Option<Instant>,
+    turns: VecDeque<Instant>,
 }
 
 impl Spacing {
@@ -98,7 +112,25 @@ impl Spacing {
             interval,
             next_free: None,
             held_until: None,
+            turns: VecDeque::new(),
         }
+    }
+
+    /// Takes the earliest turn due by `by` (turns lapsed before `now`
+    /// less [`TURN_GRACE`] are dropped first).
+    fn take_due_turn(&mut self, now: Instant, by: Option<Instant>) -> Option<Instant> {
+        while self
+            .turns
+            .front()
+            .is_some_and(|turn| now.saturating_duration_since(*turn) > TURN_GRACE)
+        {
+            self.turns.pop_front();
+        }
+        let due = self
+            .turns
+            .front()
+            .is_some_and(|turn| by.is_none_or(|by| *turn <= by));
+        if due { self.turns.pop_front() } else { None }
     }
 
     /// When the next slot is free, at `now` or later.
@@ -116,6 +148,9 @@ impl Spacing {
 
     fn hold(&mut self, until: Instant) {
         self.held_until = Some(self.held_until.map_or(until, |old| old.max(until)));
+        // Turns inside the hold are void: their callers come back, find
+        // none, and are queued after it.
+        self.turns.retain(|turn| *turn >= until);
     }
 }
 
@@ -222,8 +257,10 @@ impl EndpointBuckets {
     }
 
     /// Reserves the call's slot if it is free within `max_wait` of `now`
-    /// and returns its time; otherwise reserves nothing and returns when it
-    /// frees up.
+    /// and returns its time: a turn that is due, else the bucket's next
+    /// slot. Otherwise returns when to come back, the call's turn (see the
+    /// module's notes), or, when its user's own limit refuses it, when that
+    /// frees up (nothing reserved).
     pub fn reserve(
         &mut self,
         endpoint: Endpoint,
@@ -234,24 +271,46 @@ impl EndpointBuckets {
         if self.per_user.len() > PRUNE_ABOVE {
             self.per_user.retain(|_, log| !log.is_idle(now));
         }
-        let mut slot = self.spacing(endpoint).free_at(now);
         let per_user_on = self.per_user_on;
         let user = user.filter(|_| endpoint == Endpoint::UserCreate && per_user_on);
-        if let Some(user) = user {
-            let log = self
+        let by = max_wait.map(|limit| now + limit);
+        // The user's own window, for a send at `at`.
+        let user_free_at = |buckets: &mut Self, at: Instant| match user {
+            Some(user) => buckets
                 .per_user
                 .entry(user.to_owned())
-                .or_insert_with(|| SlidingLog::new(USER_CREATES_PER_USER, PER_USER_WINDOW));
-            slot = slot.max(log.free_at(slot));
+                .or_insert_with(|| SlidingLog::new(USER_CREATES_PER_USER, PER_USER_WINDOW))
+                .free_at(at),
+            None => at,
+        };
+        if let Some(turn) = self.spacing(endpoint).take_due_turn(now, by) {
+            let slot = turn.max(now);
+            if user_free_at(self, slot) <= slot {
+                self.take_user_slot(user, slot);
+                return Ok(slot);
+            }
+            // Not this user's time: the turn stays for the next call.
+            self.spacing(endpoint).turns.push_front(turn);
         }
-        if max_wait.is_some_and(|limit| slot.saturating_duration_since(now) > limit) {
+        let account_slot = self.spacing(endpoint).free_at(now);
+        let slot = account_slot.max(user_free_at(self, account_slot));
+        if by.is_some_and(|by| slot > by) {
+            if slot == account_slot {
+                let spacing = self.spacing(endpoint);
+                spacing.take(slot);
+                spacing.turns.push_back(slot);
+            }
             return Err(slot);
         }
         self.spacing(endpoint).take(slot);
+        self.take_user_slot(user, slot);
+        Ok(slot)
+    }
+
+    fn take_user_slot(&mut self, user: Option<&str>, slot: Instant) {
         if let Some(log) = user.and_then(|user| self.per_user.get_mut(user)) {
             log.take(slot);
         }
-        Ok(slot)
     }
 
     /// Holds every call of `endpoint` until `until` (its 429's `Retry-After`).
@@ -308,8 +367,9 @@ impl EndpointLimits {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for the call's slot and returns how long it waited, or (nothing
-    /// reserved) the time until the slot frees when that is beyond `max_wait`.
+    /// Waits for the call's slot and returns how long it waited, or, when
+    /// that is beyond `max_wait`, the time until the call's turn (see
+    /// [`EndpointBuckets::reserve`]).
     pub async fn wait_turn(
         &self,
         limited: &Limited,
@@ -375,10 +435,11 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_beyond_the_wait_limit_is_not_reserved() {
+    fn a_call_beyond_the_wait_limit_is_given_a_turn() {
         let t0 = Instant::now();
         let mut buckets = limits(60, Some(60));
         let limit = Some(Duration::from_secs(2));
+        let spacing = Duration::from_secs(60) / paced_per_minute(60);
         // 60/min paced at 59: a slot every ~1.02 s; the third is past 2 s.
         assert!(
             buckets
@@ -390,22 +451,144 @@ mod tests {
                 .reserve(Endpoint::UpdateTicket, None, t0, limit)
                 .is_ok()
         );
-        let free_at = buckets
+        let turn = buckets
             .reserve(Endpoint::UpdateTicket, None, t0, limit)
             .unwrap_err();
-        // Refusing reserved nothing: asking again gives the same time.
+        assert_eq!(turn, t0 + spacing * 2);
+        // The next refused call is queued after it, not told the same time.
+        let next_turn = buckets
+            .reserve(Endpoint::UpdateTicket, None, t0, limit)
+            .unwrap_err();
+        assert_eq!(next_turn, turn + spacing);
+        // Come back when told: the turn is there.
         assert_eq!(
-            buckets.reserve(Endpoint::UpdateTicket, None, t0, limit),
-            Err(free_at)
+            buckets.reserve(Endpoint::UpdateTicket, None, turn, limit),
+            Ok(turn)
         );
+        // A little late, within the grace: still there, sent at once.
+        let late = next_turn + Duration::from_millis(700);
         assert_eq!(
-            buckets.reserve(Endpoint::UpdateTicket, None, free_at, limit),
-            Ok(free_at)
+            buckets.reserve(Endpoint::UpdateTicket, None, late, limit),
+            Ok(late)
         );
         // User creation has a bucket of its own.
         assert_eq!(
             buckets.reserve(Endpoint::UserCreate, Some("a@x.test"), t0, limit),
             Ok(t0)
+        );
+    }
+
+    /// The lanes of a backlog waiting on one bucket, in virtual time: each
+    /// comes back when told. With turns each parks about once; told the
+    /// same time (no turns), one got the slot and the rest parked again,
+    /// every slot: hundreds of parks each.
+    #[test]
+    fn waiting_lanes_park_once_each_not_once_per_slot() {
+        let t0 = Instant::now();
+        let mut buckets = limits(100, Some(60));
+        let limit = Some(Duration::from_secs(2));
+        let lanes = 200;
+        // (when the lane calls, its lane number), earliest first.
+        let mut calls: std::collections::BTreeMap<(Instant, usize), ()> =
+            (0..lanes).map(|lane| ((t0, lane), ())).collect();
+        let mut parks = vec![0u32; lanes];
+        let mut sent = Vec::new();
+        while let Some(((at, lane), ())) = calls.pop_first() {
+            let user = format!("user{lane}@x.test");
+            match buckets.reserve(Endpoint::UserCreate, Some(&user), at, limit) {
+                Ok(slot) => sent.push(slot),
+                Err(back) => {
+                    parks[lane] += 1;
+                    calls.insert((back, lane), ());
+                }
+            }
+        }
+        assert_eq!(sent.len(), lanes, "every lane sent");
+        let most = parks.iter().max().copied().unwrap_or_default();
+        assert!(most <= 1, "a lane parked {most} times");
+        // And the bucket still spaced them as before.
+        sent.sort();
+        for pair in sent.windows(2) {
+            assert!(pair[1] - pair[0] >= user_create_spacing(60));
+        }
+        let span = *sent.last().unwrap() - sent[0];
+        assert!(
+            span <= user_create_spacing(60) * (lanes as u32),
+            "no slot lost: {span:?}"
+        );
+    }
+
+    #[test]
+    fn a_turn_not_taken_lapses_and_a_newcomer_takes_a_due_one() {
+        let t0 = Instant::now();
+        let mut buckets = limits(100, Some(60));
+        let limit = Some(Duration::from_secs(2));
+        let spacing = user_create_spacing(60);
+        for user in ["a", "b"] {
+            assert!(
+                buckets
+                    .reserve(Endpoint::UserCreate, Some(user), t0, limit)
+                    .is_ok()
+            );
+        }
+        let turn_c = buckets
+            .reserve(Endpoint::UserCreate, Some("c"), t0, limit)
+            .unwrap_err();
+        let turn_d = buckets
+            .reserve(Endpoint::UserCreate, Some("d"), t0, limit)
+            .unwrap_err();
+        assert_eq!(turn_d, turn_c + spacing);
+        // Another caller comes when c's turn is due, before c: it takes it.
+        assert_eq!(
+            buckets.reserve(Endpoint::UserCreate, Some("e"), turn_c, limit),
+            Ok(turn_c)
+        );
+        // c, a moment later, takes d's (due within its wait limit) ...
+        let c_back = turn_c + Duration::from_millis(100);
+        assert_eq!(
+            buckets.reserve(Endpoint::UserCreate, Some("c"), c_back, limit),
+            Ok(turn_d)
+        );
+        // ... and d, back at its time, gets the next slot within its wait.
+        assert_eq!(
+            buckets.reserve(Endpoint::UserCreate, Some("d"), turn_d, limit),
+            Ok(turn_d + spacing)
+        );
+        let g_turn = buckets
+            .reserve(Endpoint::UserCreate, Some("g"), turn_d, limit)
+            .unwrap_err();
+        assert_eq!(g_turn, turn_d + spacing * 2);
+        // Nobody comes for g's turn: past the grace it lapses, and a later
+        // caller is served at once.
+        let later = g_turn + TURN_GRACE + Duration::from_secs(1);
+        assert_eq!(
+            buckets.reserve(Endpoint::UserCreate, Some("f"), later, limit),
+            Ok(later)
+        );
+        assert!(buckets.user_create.turns.is_empty());
+    }
+
+    #[test]
+    fn a_user_over_its_own_limit_gets_no_turn() {
+        let t0 = Instant::now();
+        let mut buckets = limits(100, Some(60));
+        let limit = Some(Duration::from_secs(2));
+        let mut at = t0;
+        for _ in 0..USER_CREATES_PER_USER {
+            at = buckets
+                .reserve(Endpoint::UserCreate, Some("ann"), at, None)
+                .unwrap();
+        }
+        let free = buckets
+            .reserve(Endpoint::UserCreate, Some("ann"), at, limit)
+            .unwrap_err();
+        assert_eq!(free, t0 + PER_USER_WINDOW);
+        assert!(buckets.user_create.turns.is_empty());
+        // Another user is not held behind Ann.
+        let bob = at + user_create_spacing(60);
+        assert_eq!(
+            buckets.reserve(Endpoint::UserCreate, Some("bob"), at, limit),
+            Ok(bob)
         );
     }
 

@@ -135,7 +135,8 @@ pub enum Error {
     /// The endpoint's own limit (Update Ticket's per-account minute, user
     /// creation; `endpoint_limits.rs`) frees the call's slot later than the
     /// caller's wait limit ([`crate::with_ticket_wait_limit`]). Nothing was
-    /// sent; retryable after `retry_in`.
+    /// sent; retryable after `retry_in`, when the call's turn is due (kept
+    /// for it, `endpoint_limits.rs`).
     #[error("zendesk {endpoint} is held for {}s by the {limit}", retry_in.as_secs())]
     EndpointHeld {
         endpoint: &'static str,

@@ -1,0 +1,91 @@
+//! Conversations waiting on an endpoint's bucket park once each (decision
+//! 63). A burst of new messenger contacts, more than the user-creation
+//! bucket sends within the router's wait limit: each refused call is given
+//! its own turn, so its lane parks until then and is served on coming back.
+//! Before turns every refused lane was told the same time, one got the
+//! slot and the rest parked again, every slot (checked: without the turns
+//! in `endpoint_limits.rs` this test counts 2-3 times as many parks as contacts).
+//!
+//! One test in this binary: it counts the router's parks with a global
+//! metrics recorder.
+
+mod harness;
+
+use harness::{Harness, chat_event, routes};
+use intake_zendesk::EndpointLimitOptions;
+use intake_zendesk_sim::{SimConfig, UserCreateLimits};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+const CONTACTS: usize = 12;
+
+fn parks(snapshotter: &Snapshotter, reason: &str) -> u64 {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "intake_router_lanes_parked_total")
+        .filter(|(key, ..)| {
+            key.key()
+                .labels()
+                .any(|label| label.key() == "reason" && label.value() == reason)
+        })
+        .map(|(.., value)| match value {
+            DebugValue::Counter(n) => n,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn lanes_waiting_for_user_creation_park_once_each() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder
+        .install()
+        .expect("the only recorder of this binary");
+
+    let mut h = Harness::with_sim(SimConfig {
+        requests_per_minute: None,
+        user_create_limits: Some(UserCreateLimits::default()),
+        ..SimConfig::default()
+    })
+    .await;
+    // One every 1.25 s: within the router's 2 s wait limit only the next
+    // slot or two, so most of the burst is refused and parked.
+    h.client.set_endpoint_limits(EndpointLimitOptions {
+        update_ticket_per_minute: None,
+        user_creates_per_minute: Some(60),
+    });
+    let mut options = h.options(routes());
+    options.max_in_flight = 16;
+    h.start_router(options);
+    for i in 0..CONTACTS {
+        let mut event = chat_event(&format!("turn-{i}"), &format!("t{i}"), "hello");
+        event.conversation.thread_id = Some(format!("turn-thread-{i}"));
+        h.publish(&event).await;
+    }
+    h.wait_for_tickets(CONTACTS).await;
+    h.stop_router().await;
+
+    let parked = parks(&snapshotter, "endpoint_limit");
+    assert!(
+        parked > 0,
+        "the burst was more than the bucket's wait: some lanes parked"
+    );
+    assert!(
+        parked <= CONTACTS as u64,
+        "{parked} parks for {CONTACTS} contacts: lanes waiting on the bucket parked again and again"
+    );
+    let creates = h
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/api/v2/users/create_or_update")
+        .filter(|r| r["status"] != 429)
+        .count();
+    assert_eq!(
+        creates, CONTACTS,
+        "one user creation per contact, none refused"
+    );
+    assert!(h.dead_letters("check").await.is_empty());
+}
