@@ -16,7 +16,10 @@
 //! Needs `INTAKE_TEST_KAFKA` and `INTAKE_TEST_POSTGRES` (`eval "$(scripts/test-services env)"`).
 //! `cargo bench --bench two_routers_drain` (release) or `cargo test --bench
 //! two_routers_drain` (debug binary). Knobs: `INTAKE_BENCH_CONTACTS`
-//! (default 1000: 3,000 events), `INTAKE_BENCH_CHAT_INTERVAL_MS` (250).
+//! (default 1000: 3,000 events), `INTAKE_BENCH_CHAT_INTERVAL_MS` (250),
+//! `INTAKE_BENCH_ENDPOINT_LIMITS` (1: Zendesk's endpoint limits in the
+//! simulator and the routers' defaults for them; otherwise the routers'
+//! endpoint buckets are set far above the load, as the simulator has none).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -66,11 +69,16 @@ password_file = {password:?}
 /// logging warnings only.
 fn router(world: &World, name: &str) -> (Intake, std::net::SocketAddr) {
     // Both spend the one account budget: each paces by half its remainder.
-    world.spawn_another_router(
-        &format!("intake-{name}.toml"),
-        &[("INTAKE__ZENDESK__REPLICAS", "2")],
-        |config| config.replace("level = \"info,intake=debug\"", "level = \"warn\""),
-    )
+    let mut env = vec![("INTAKE__ZENDESK__REPLICAS", "2")];
+    if !setup::endpoint_limits_on() {
+        // The account's limit alone, as in the simulator: the endpoints'
+        // buckets far above anything this load sends.
+        env.push(("INTAKE__ZENDESK__UPDATE_TICKET_PER_MINUTE", "1000000"));
+        env.push(("INTAKE__ZENDESK__USER_CREATES_PER_MINUTE", "1000000"));
+    }
+    world.spawn_another_router(&format!("intake-{name}.toml"), &env, |config| {
+        config.replace("level = \"info,intake=debug\"", "level = \"warn\"")
+    })
 }
 
 fn bodies(ticket: &Value) -> Vec<String> {
@@ -123,11 +131,12 @@ async fn main() -> std::process::ExitCode {
     let world = World::with_store(Backend::Kafka, Some(&brokers), sim, &extra, Some(&store)).await;
     println!(
         "two routers: {contacts} contacts, {} events ({} mail backlog, {} chats every {} ms), \
-         Kafka + PostgreSQL, limit {LIMIT_PER_MINUTE}/min shared, response 100-400 ms",
+         Kafka + PostgreSQL, limit {LIMIT_PER_MINUTE}/min shared{}, response 100-400 ms",
         contacts * 3,
         contacts * 2,
         contacts,
-        chat_every.as_millis()
+        chat_every.as_millis(),
+        setup::describe_endpoint_limits(),
     );
     let (mut first, first_ops) = router(&world, "router-1");
     world.wait_ready_on(first_ops, &mut first).await;
@@ -202,7 +211,7 @@ async fn main() -> std::process::ExitCode {
     latencies.sort();
     let figures = Figures {
         mode: "two routers".to_owned(),
-        limit_per_minute: LIMIT_PER_MINUTE,
+        limits: setup::limits(),
         elapsed,
         stopped_early: false,
         events_total: total,

@@ -16,6 +16,9 @@
 //!
 //! `cargo bench -p intake-router --bench drain`; knobs (environment):
 //! `INTAKE_BENCH_CONTACTS` (default 1000: 3,000 events),
+//! `INTAKE_BENCH_ENDPOINT_LIMITS` (1: Zendesk's Update Ticket and
+//! user-creation limits on as well, in the simulator and the client; the
+//! figures then name the limit that binds),
 //! `INTAKE_BENCH_CHAT_INTERVAL_MS` (default 250), `INTAKE_BENCH_MODES`
 //! (`lanes,serial` by default; also `lanes-no-reserve`), `INTAKE_BENCH_IN_FLIGHT`
 //! (the lanes runs' `max_in_flight`, default sized from the limit as the
@@ -37,7 +40,7 @@ use intake_blob::{BlobStore, LocalDirBlobStore};
 use intake_bus::{BusOptions, EmbeddedOptions, Topics};
 use intake_router::{ChannelRoute, Router, RouterOptions};
 use intake_store::{SqliteStore, StateStore};
-use intake_zendesk::{Auth, Client, ClientOptions};
+use intake_zendesk::{Auth, Client, ClientOptions, EndpointLimitOptions};
 use intake_zendesk_sim::Simulator;
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +85,12 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
         max_attempts: 5,
     })
     .unwrap();
+    if setup::endpoint_limits_on() {
+        client.set_endpoint_limits(EndpointLimitOptions {
+            update_ticket_per_minute: Some(setup::UPDATE_TICKET_PER_MINUTE),
+            user_creates_per_minute: Some(setup::USER_CREATES_PER_MINUTE),
+        });
+    }
     let publisher = bus.publisher();
     for round in 0..2 {
         for c in 0..contacts {
@@ -162,7 +171,7 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     latencies.sort();
     Figures {
         mode: mode.name.clone(),
-        limit_per_minute: LIMIT_PER_MINUTE,
+        limits: setup::limits(),
         elapsed,
         stopped_early,
         events_total: total_events,
@@ -186,11 +195,12 @@ async fn main() {
     let serial_secs = env_number("INTAKE_BENCH_SERIAL_SECS", 240);
     println!(
         "drain: {contacts} contacts, {} events ({} mail backlog, {} chats every {} ms), \
-         limit {LIMIT_PER_MINUTE}/min, response 100-400 ms, lanes max_in_flight {in_flight}",
+         limit {LIMIT_PER_MINUTE}/min{}, response 100-400 ms, lanes max_in_flight {in_flight}",
         contacts * 3,
         contacts * 2,
         contacts,
-        chat_every.as_millis()
+        chat_every.as_millis(),
+        setup::describe_endpoint_limits(),
     );
     for name in modes.split(',').map(str::trim) {
         let mode = match name {

@@ -50,7 +50,7 @@ async fn lanes_waiting_for_user_creation_park_once_each() {
         ..SimConfig::default()
     })
     .await;
-    // One every 1.25 s: within the router's 2 s wait limit only the next
+    // One every 1.1 s: within the router's 2 s wait limit only the next
     // slot or two, so most of the burst is refused and parked.
     h.client.set_endpoint_limits(EndpointLimitOptions {
         update_ticket_per_minute: None,

@@ -7,6 +7,11 @@
 //!   [`UserCreateLimits::per_minute_per_user`] in any 60 seconds per end-user
 //!   profile (the e-mail or external id the request names, any case).
 //!
+//! Both count a request at its **arrival**, as the account limit does (the
+//! [`Arrived`] time the API pipeline stamps before the simulated response
+//! delay): a rate limiter sits in front of the work, so a client that spaces
+//! its sends is not refused because one answer took longer than the next.
+//!
 //! Over either: 429 with `Retry-After` (whole seconds, at least 1), as for
 //! the account limit; the account's own rate headers still show what it has
 //! left, which is how a client tells the two apart. Both are off in
@@ -36,6 +41,11 @@ impl Default for UserCreateLimits {
         }
     }
 }
+
+/// When the request reached the API, before any simulated response delay:
+/// the time its rate limits count it at.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub DateTime<Utc>);
 
 /// Sliding logs of the counted requests per limit.
 #[derive(Debug, Default)]

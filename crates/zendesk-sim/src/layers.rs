@@ -115,6 +115,8 @@ async fn api_pipeline(
     };
     req.extensions_mut().insert(user);
     let now = state.now();
+    req.extensions_mut()
+        .insert(crate::endpoint_limits::Arrived(now));
     let path = req.uri().path().to_owned();
     {
         let mut rt = state.runtime();

@@ -3,7 +3,8 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{call, create_ticket, sim};
+use common::{call, create_ticket, sim, sim_with};
+use intake_zendesk_sim::{SimConfig, UserCreateLimits};
 use serde_json::{Value, json};
 
 async fn create_or_update(app: &axum::Router, user: Value) -> (StatusCode, u64) {
@@ -210,4 +211,40 @@ async fn a_merge_moves_tickets_and_emails_and_deletes_the_merged_user() {
     )
     .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+/// The user-creation limit (one a second) counts a request when it arrives,
+/// as the account limit does: a client that spaces its creations 1.5 s
+/// apart is never refused because one answer took longer than the next
+/// (delays drawn from the seeded generator, 0–1.4 s). Checked: counted
+/// after the delay instead (when the handler runs), this run is refused.
+#[tokio::test]
+async fn creations_spaced_over_a_second_apart_are_counted_at_arrival() {
+    let (app, _state) = sim_with(SimConfig {
+        user_create_limits: Some(UserCreateLimits::default()),
+        response_delay: Some((
+            std::time::Duration::ZERO,
+            std::time::Duration::from_millis(1400),
+        )),
+        ..SimConfig::default()
+    });
+    let started = tokio::time::Instant::now();
+    let mut sends = Vec::new();
+    for i in 0..8u32 {
+        tokio::time::sleep_until(started + std::time::Duration::from_millis(1500) * i).await;
+        let app = app.clone();
+        sends.push(tokio::spawn(async move {
+            call(
+                &app,
+                Method::POST,
+                "/api/v2/users/create_or_update",
+                Some(json!({"user": {"name": "Visitor", "external_id": format!("chat:v{i}")}})),
+            )
+            .await
+            .status
+        }));
+    }
+    for send in sends {
+        assert_eq!(send.await.unwrap(), StatusCode::CREATED);
+    }
 }

@@ -6,10 +6,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// The Zendesk limits a run was under, per minute: the account's, and the
+/// endpoints' own when the run turned them on (`None`: not limited).
+#[derive(Clone, Copy, Default)]
+pub struct Limits {
+    pub account: u32,
+    pub update_ticket: Option<u32>,
+    pub user_creates: Option<u32>,
+}
+
 /// The figures of one run.
 pub struct Figures {
     pub mode: String,
-    pub limit_per_minute: u32,
+    pub limits: Limits,
     pub elapsed: Duration,
     /// The run was stopped before the backlog drained (a bounded baseline).
     pub stopped_early: bool,
@@ -20,6 +29,10 @@ pub struct Figures {
     pub comments: usize,
     pub creation_calls: usize,
     pub comment_calls: usize,
+    /// Answered `PUT tickets/{id}` (Update Ticket's own limit).
+    pub update_calls: usize,
+    /// Answered `POST users/create_or_update` (user creation's own limit).
+    pub user_create_calls: usize,
     pub events_total: usize,
     pub events_applied: usize,
     pub chats_sent: usize,
@@ -42,10 +55,22 @@ pub fn recorded(
     tickets: &[Value],
 ) -> Figures {
     let (creation_calls, comment_calls) = classify(requests);
+    let answered = |method: &str, on: fn(&str) -> bool| {
+        requests
+            .iter()
+            .filter(|r| r.status != 429 && !r.dropped && r.method == method)
+            .filter(|r| on(r.path.trim_end_matches(".json")))
+            .count()
+    };
+    let update_calls = answered("PUT", |path| {
+        path.strip_prefix("/api/v2/tickets/")
+            .is_some_and(|id| id.chars().all(|c| c.is_ascii_digit()))
+    });
+    let user_create_calls = answered("POST", |path| path == "/api/v2/users/create_or_update");
     let events_applied: usize = tickets.iter().map(comment_count).sum();
     Figures {
         mode: String::new(),
-        limit_per_minute: 0,
+        limits: Limits::default(),
         elapsed: Duration::ZERO,
         stopped_early: false,
         calls: stats["requests_total"].as_u64().unwrap_or(0),
@@ -54,6 +79,8 @@ pub fn recorded(
         comments: events_applied - tickets.len(),
         creation_calls,
         comment_calls,
+        update_calls,
+        user_create_calls,
         events_total: 0,
         events_applied,
         chats_sent: 0,
@@ -109,6 +136,28 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The limit that bounds the run from below: for each limit the run was
+/// under, its calls at that limit's rate take at least so long; the longest
+/// binds. Returns its name, its calls, its rate and that floor.
+pub fn binding(f: &Figures) -> (&'static str, usize, u32, Duration) {
+    let floor = |calls: usize, per_minute: u32| {
+        Duration::from_secs_f64(calls as f64 * 60.0 / f64::from(per_minute.max(1)))
+    };
+    let account = f.calls as usize - f.rate_limited as usize;
+    let mut candidates = vec![("account", account, f.limits.account)];
+    if let Some(limit) = f.limits.update_ticket {
+        candidates.push(("update ticket", f.update_calls, limit));
+    }
+    if let Some(limit) = f.limits.user_creates {
+        candidates.push(("user creation", f.user_create_calls, limit));
+    }
+    candidates
+        .into_iter()
+        .map(|(name, calls, limit)| (name, calls, limit, floor(calls, limit)))
+        .max_by_key(|(.., floor)| *floor)
+        .expect("the account limit is always there")
+}
+
 pub fn print(f: &Figures) {
     let minutes = f.elapsed.as_secs_f64() / 60.0;
     let per_minute = f.calls as f64 / minutes;
@@ -149,8 +198,8 @@ pub fn print(f: &Figures) {
         f.events_total,
         f.calls,
         per_minute,
-        per_minute / f64::from(f.limit_per_minute),
-        f.limit_per_minute,
+        per_minute / f64::from(f.limits.account),
+        f.limits.account,
         f.rate_limited,
         f.creation_calls as f64 / f.tickets.max(1) as f64,
         f.comment_calls as f64 / f.comments.max(1) as f64,
@@ -158,5 +207,14 @@ pub fn print(f: &Figures) {
         f.events_applied as f64 / minutes,
         f.doubles,
         chats,
+    );
+    let (name, calls, limit, floor) = binding(f);
+    println!(
+        "    binding limit: {name} ({calls} calls at {limit}/min need at least {:.1} s): \
+         {:.3} of it; update ticket calls {}, user creations {}",
+        floor.as_secs_f64(),
+        floor.as_secs_f64() / f.elapsed.as_secs_f64().max(f64::EPSILON),
+        f.update_calls,
+        f.user_create_calls,
     );
 }

@@ -13,6 +13,7 @@ use axum::Extension;
 
 use super::{json, opt_id, opt_str, page, parse_json, path_id, with_location, wrapped};
 use crate::auth::AuthUser;
+use crate::endpoint_limits::Arrived;
 use crate::error::ApiError;
 use crate::state::SimState;
 
@@ -23,6 +24,7 @@ const ROLES: &[&str] = &["end-user", "agent", "admin"];
 /// (`endpoint_limits.rs`).
 pub async fn create_or_update(
     State(state): State<SimState>,
+    arrived: Option<Extension<Arrived>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = parse_json(&body)?;
@@ -47,6 +49,8 @@ pub async fn create_or_update(
     }
     let now = state.now();
     if let Some(limits) = state.config().user_create_limits {
+        // Counted when it arrived (before the simulated response delay).
+        let at = arrived.map_or(now, |Extension(Arrived(at))| at);
         // Counted per end-user profile: the e-mail or external id named.
         let profile = email
             .as_deref()
@@ -55,7 +59,7 @@ pub async fn create_or_update(
         let taken = state
             .runtime()
             .endpoints
-            .take_user_create(limits, profile.as_deref(), now);
+            .take_user_create(limits, profile.as_deref(), at);
         taken.map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
     }
     let base = state.render();
