@@ -37,6 +37,9 @@
 //! within [`TURN_GRACE`] of its time (the lane was stopped or moved to
 //! another router) lapses. A call refused by its *user's* limit (5 a
 //! minute) gets no turn: that wait is its own and holds no one else.
+//! Channel priority holds in the turns: a refused call is queued ahead of
+//! the turns of worse ranks ([`crate::pacer::with_priority`]) that have not waited
+//! the starvation guard's limit.
 //!
 //! **Zendesk's answers.** A 429 to one of these endpoints while the
 //! account budget still has room is the endpoint's limit (or, for a ticket
@@ -52,7 +55,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::pacer::paced_per_minute;
+use crate::pacer::{CallPriority, paced_per_minute};
 
 /// Update Ticket requests per minute per account Zendesk allows without the
 /// High Volume add-on (300 with it).
@@ -109,7 +112,19 @@ struct Spacing {
     /// than `interval` after it, so late turns never bunch up.
     last_sent: Option<Instant>,
     held_until: Option<Instant>,
+    /// The turns' times, earliest first.
     turns: VecDeque<Instant>,
+    /// Who is served in each turn, in the same order: turns are not named,
+    /// so these only say which ranks wait, for a new call to be queued
+    /// ahead of worse ranks (channel priority, rule 3).
+    owners: VecDeque<Owner>,
+}
+
+/// A waiting call's rank and when it was first given a turn.
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    rank: usize,
+    since: Instant,
 }
 
 impl Spacing {
@@ -120,24 +135,52 @@ impl Spacing {
             last_sent: None,
             held_until: None,
             turns: VecDeque::new(),
+            owners: VecDeque::new(),
         }
     }
 
     /// Takes the earliest turn due by `by` (turns lapsed before `now`
     /// less [`TURN_GRACE`] are dropped first).
-    fn take_due_turn(&mut self, now: Instant, by: Option<Instant>) -> Option<Instant> {
+    fn take_due_turn(&mut self, now: Instant, by: Option<Instant>) -> Option<(Instant, Owner)> {
         while self
             .turns
             .front()
             .is_some_and(|turn| now.saturating_duration_since(*turn) > TURN_GRACE)
         {
-            self.turns.pop_front();
+            self.pop_turn();
         }
         let due = self
             .turns
             .front()
             .is_some_and(|turn| by.is_none_or(|by| *turn <= by));
-        if due { self.turns.pop_front() } else { None }
+        if due { self.pop_turn() } else { None }
+    }
+
+    fn pop_turn(&mut self) -> Option<(Instant, Owner)> {
+        Some((self.turns.pop_front()?, self.owners.pop_front()?))
+    }
+
+    /// Books a turn for a call of `owner`'s rank refused at `slot` (the
+    /// next free one) and returns when it is to come back: at the first
+    /// turn held by a worse rank, which with every later one moves a slot
+    /// back (anonymous turns: the times stay, the owners shift), unless a
+    /// call has waited `starve_after` already (those and all before them
+    /// are not passed); else at `slot`, last.
+    fn queue(&mut self, slot: Instant, owner: Owner, starve_after: Duration) -> Instant {
+        self.book(slot);
+        self.turns.push_back(slot);
+        let after_starving = self
+            .owners
+            .iter()
+            .rposition(|waiting| {
+                owner.since.saturating_duration_since(waiting.since) >= starve_after
+            })
+            .map_or(0, |i| i + 1);
+        let ahead_of = (after_starving..self.owners.len())
+            .find(|&i| self.owners[i].rank > owner.rank)
+            .unwrap_or(self.owners.len());
+        self.owners.insert(ahead_of, owner);
+        self.turns[ahead_of]
     }
 
     /// When the next slot is free, at `now` or later.
@@ -176,7 +219,9 @@ impl Spacing {
         self.held_until = Some(self.held_until.map_or(until, |old| old.max(until)));
         // Turns inside the hold are void: their callers come back, find
         // none, and are queued after it.
-        self.turns.retain(|turn| *turn >= until);
+        while self.turns.front().is_some_and(|turn| *turn < until) {
+            self.pop_turn();
+        }
     }
 }
 
@@ -294,6 +339,20 @@ impl EndpointBuckets {
         now: Instant,
         max_wait: Option<Duration>,
     ) -> Result<Instant, Instant> {
+        self.reserve_at(endpoint, user, now, max_wait, CallPriority::UNSCOPED)
+    }
+
+    /// [`EndpointBuckets::reserve`] for a call of `priority`: refused, it is
+    /// queued ahead of the turns of worse ranks that have not waited
+    /// `priority.max_wait` yet (the pacer's starvation guard).
+    pub fn reserve_at(
+        &mut self,
+        endpoint: Endpoint,
+        user: Option<&str>,
+        now: Instant,
+        max_wait: Option<Duration>,
+        priority: CallPriority,
+    ) -> Result<Instant, Instant> {
         if self.per_user.len() > PRUNE_ABOVE {
             self.per_user.retain(|_, log| !log.is_idle(now));
         }
@@ -309,7 +368,7 @@ impl EndpointBuckets {
                 .free_at(at),
             None => at,
         };
-        if let Some(turn) = self.spacing(endpoint).take_due_turn(now, by) {
+        if let Some((turn, owner)) = self.spacing(endpoint).take_due_turn(now, by) {
             let slot = turn.max(self.spacing(endpoint).sendable_at(now));
             if user_free_at(self, slot) <= slot {
                 self.spacing(endpoint).send(slot);
@@ -317,15 +376,19 @@ impl EndpointBuckets {
                 return Ok(slot);
             }
             // Not this user's time: the turn stays for the next call.
-            self.spacing(endpoint).turns.push_front(turn);
+            let spacing = self.spacing(endpoint);
+            spacing.turns.push_front(turn);
+            spacing.owners.push_front(owner);
         }
         let account_slot = self.spacing(endpoint).free_at(now);
         let slot = account_slot.max(user_free_at(self, account_slot));
         if by.is_some_and(|by| slot > by) {
             if slot == account_slot {
-                let spacing = self.spacing(endpoint);
-                spacing.book(slot);
-                spacing.turns.push_back(slot);
+                let owner = Owner {
+                    rank: priority.rank,
+                    since: now,
+                };
+                return Err(self.spacing(endpoint).queue(slot, owner, priority.max_wait));
             }
             return Err(slot);
         }
@@ -403,9 +466,14 @@ impl EndpointLimits {
         max_wait: Option<Duration>,
     ) -> Result<Duration, Duration> {
         let now = Instant::now();
-        let reserved =
-            self.lock()
-                .reserve(limited.endpoint, limited.user.as_deref(), now, max_wait);
+        let priority = crate::pacer::current_priority();
+        let reserved = self.lock().reserve_at(
+            limited.endpoint,
+            limited.user.as_deref(),
+            now,
+            max_wait,
+            priority,
+        );
         match reserved {
             Ok(slot) => {
                 tokio::time::sleep_until(slot).await;
@@ -550,6 +618,90 @@ mod tests {
         assert!(
             slots <= lanes as f64 * 1.5,
             "{slots:.0} slots for {lanes} sends"
+        );
+    }
+
+    fn rank(rank: usize) -> CallPriority {
+        CallPriority {
+            rank,
+            max_wait: Duration::from_secs(30),
+        }
+    }
+
+    /// Mail (rank 1) waits in turns for user creation; a chat (rank 0) that
+    /// is refused comes back at the first mail turn, not after all of them,
+    /// and no waiting lane parks twice for it.
+    #[test]
+    fn a_better_rank_is_queued_ahead_of_waiting_turns() {
+        let t0 = Instant::now();
+        let mut buckets = limits(100, Some(60));
+        let limit = Some(Duration::from_secs(2));
+        let spacing = user_create_spacing(60);
+        let mut mail_turns = Vec::new();
+        for i in 0..20 {
+            let user = format!("mail{i}");
+            if let Err(turn) =
+                buckets.reserve_at(Endpoint::UserCreate, Some(&user), t0, limit, rank(1))
+            {
+                mail_turns.push(turn);
+            }
+        }
+        assert_eq!(mail_turns.len(), 18);
+        let chat = buckets
+            .reserve_at(Endpoint::UserCreate, Some("chat"), t0, limit, rank(0))
+            .unwrap_err();
+        assert_eq!(chat, mail_turns[0], "told the first mail turn's time");
+        // Everyone comes back when told (the chat after the mail at its time).
+        let mut calls: Vec<(Instant, String)> = mail_turns
+            .iter()
+            .enumerate()
+            .map(|(i, at)| (*at, format!("mail{}", i + 2)))
+            .collect();
+        calls.push((chat + Duration::from_millis(1), "chat".to_owned()));
+        calls.sort();
+        let mut sent = std::collections::HashMap::new();
+        for (at, user) in calls {
+            let slot = buckets
+                .reserve_at(Endpoint::UserCreate, Some(&user), at, limit, rank(1))
+                .unwrap_or_else(|_| panic!("{user} refused again at its time"));
+            sent.insert(user, slot);
+        }
+        assert!(
+            sent["chat"] <= mail_turns[0] + spacing,
+            "the chat went second at worst"
+        );
+        assert!(sent["mail19"] <= *mail_turns.last().unwrap() + spacing);
+    }
+
+    #[test]
+    fn a_turn_waiting_past_the_priority_limit_is_not_passed() {
+        let t0 = Instant::now();
+        let mut buckets = limits(100, Some(60));
+        let limit = Some(Duration::from_secs(2));
+        for user in ["a", "b"] {
+            assert!(
+                buckets
+                    .reserve_at(Endpoint::UserCreate, Some(user), t0, limit, rank(1))
+                    .is_ok()
+            );
+        }
+        let old_mail = buckets
+            .reserve_at(Endpoint::UserCreate, Some("old"), t0, limit, rank(1))
+            .unwrap_err();
+        // 40 s later (the bucket held meanwhile, say), a younger mail and a chat.
+        let later = t0 + Duration::from_secs(40);
+        buckets.user_create.next_free = Some(later + Duration::from_secs(10));
+        buckets.user_create.turns[0] = later + Duration::from_secs(3);
+        let young_mail = buckets
+            .reserve_at(Endpoint::UserCreate, Some("young"), later, limit, rank(1))
+            .unwrap_err();
+        let chat = buckets
+            .reserve_at(Endpoint::UserCreate, Some("chat"), later, limit, rank(0))
+            .unwrap_err();
+        assert!(old_mail < chat);
+        assert_eq!(
+            chat, young_mail,
+            "ahead of the young mail, behind the starving one"
         );
     }
 

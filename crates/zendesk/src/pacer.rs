@@ -44,6 +44,7 @@ use tokio::time::Instant;
 
 use crate::headers::RateLimitInfo;
 use turns::Turns;
+pub(crate) use turns::current as current_priority;
 pub use turns::{CallPriority, with_priority};
 
 /// What a waiting caller may do now (see [`Pacer::take_turn`]).
