@@ -9,7 +9,7 @@ mod harness;
 use harness::{Harness, chat_event, routes};
 use intake_event::TicketEvent;
 use intake_zendesk::EndpointLimitOptions;
-use intake_zendesk_sim::{SimConfig, UserCreateLimits};
+use intake_zendesk_sim::SimConfig;
 use serde_json::Value;
 
 fn in_thread(mut event: TicketEvent, thread: &str) -> TicketEvent {
@@ -105,16 +105,7 @@ async fn creates_keep_flowing_while_comments_wait_for_the_update_limit() {
 
 #[tokio::test]
 async fn a_burst_of_new_messenger_contacts_stays_under_the_user_creation_limits() {
-    let mut h = Harness::with_sim(SimConfig {
-        requests_per_minute: None,
-        user_create_limits: Some(UserCreateLimits::default()),
-        ..SimConfig::default()
-    })
-    .await;
-    h.client.set_endpoint_limits(EndpointLimitOptions {
-        update_ticket_per_minute: None,
-        user_creates_per_minute: Some(60),
-    });
+    let mut h = Harness::with_user_create_limits().await;
     h.start_router(h.options(routes()));
     const CONTACTS: usize = 6;
     for i in 0..CONTACTS {

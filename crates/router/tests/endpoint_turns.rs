@@ -17,8 +17,6 @@
 mod harness;
 
 use harness::{Harness, chat_event, email_event, has_tag, routes};
-use intake_zendesk::EndpointLimitOptions;
-use intake_zendesk_sim::{SimConfig, UserCreateLimits};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 const CONTACTS: usize = 12;
@@ -52,18 +50,9 @@ async fn lanes_waiting_for_user_creation_park_once_each() {
         .install()
         .expect("the only recorder of this binary");
 
-    let mut h = Harness::with_sim(SimConfig {
-        requests_per_minute: None,
-        user_create_limits: Some(UserCreateLimits::default()),
-        ..SimConfig::default()
-    })
-    .await;
-    // One every 1.1 s: within the router's 2 s wait limit only the next
-    // slot or two, so most of the burst is refused and parked.
-    h.client.set_endpoint_limits(EndpointLimitOptions {
-        update_ticket_per_minute: None,
-        user_creates_per_minute: Some(60),
-    });
+    // User creation at one every 1.1 s: within the router's 2 s wait limit
+    // only the next slot or two, so most of the burst is refused and parked.
+    let mut h = Harness::with_user_create_limits().await;
     let mut options = h.options(routes());
     options.max_in_flight = 16;
     h.start_router(options);

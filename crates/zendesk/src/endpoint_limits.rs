@@ -705,25 +705,32 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_turn_taken_late_does_not_bunch_the_sends() {
+    /// User creation at 60 a minute with a 2 s wait limit: a and b are sent
+    /// at `t0`, c and d are given turns (returned).
+    fn two_sent_then_two_turns() -> (EndpointBuckets, [Instant; 2]) {
         let t0 = Instant::now();
         let mut buckets = limits(100, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        let spacing = user_create_spacing(60);
         for user in ["a", "b"] {
             assert!(
                 buckets
-                    .reserve(Endpoint::UserCreate, Some(user), t0, limit)
+                    .reserve(Endpoint::UserCreate, Some(user), t0, WAIT)
                     .is_ok()
             );
         }
-        let first = buckets
-            .reserve(Endpoint::UserCreate, Some("c"), t0, limit)
-            .unwrap_err();
-        let second = buckets
-            .reserve(Endpoint::UserCreate, Some("d"), t0, limit)
-            .unwrap_err();
+        let turns = ["c", "d"].map(|user| {
+            buckets
+                .reserve(Endpoint::UserCreate, Some(user), t0, WAIT)
+                .unwrap_err()
+        });
+        (buckets, turns)
+    }
+
+    const WAIT: Option<Duration> = Some(Duration::from_secs(2));
+
+    #[test]
+    fn a_turn_taken_late_does_not_bunch_the_sends() {
+        let (mut buckets, [first, second]) = two_sent_then_two_turns();
+        let (limit, spacing) = (WAIT, user_create_spacing(60));
         // c comes back 1 s late, just before d's turn.
         let c_back = first + Duration::from_secs(1);
         assert_eq!(
@@ -744,23 +751,8 @@ mod tests {
 
     #[test]
     fn a_turn_not_taken_lapses_and_a_newcomer_takes_a_due_one() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        let spacing = user_create_spacing(60);
-        for user in ["a", "b"] {
-            assert!(
-                buckets
-                    .reserve(Endpoint::UserCreate, Some(user), t0, limit)
-                    .is_ok()
-            );
-        }
-        let turn_c = buckets
-            .reserve(Endpoint::UserCreate, Some("c"), t0, limit)
-            .unwrap_err();
-        let turn_d = buckets
-            .reserve(Endpoint::UserCreate, Some("d"), t0, limit)
-            .unwrap_err();
+        let (mut buckets, [turn_c, turn_d]) = two_sent_then_two_turns();
+        let (limit, spacing) = (WAIT, user_create_spacing(60));
         assert_eq!(turn_d, turn_c + spacing);
         // Another caller comes when c's turn is due, before c: it takes it.
         assert_eq!(

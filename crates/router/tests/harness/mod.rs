@@ -68,6 +68,24 @@ impl Harness {
         Self::on_sim(dir, bus, Topics::new("intake"), config).await
     }
 
+    /// A simulator enforcing Zendesk's user-creation limits (one a second,
+    /// five a minute per user; no account limit), and the client pacing
+    /// user creation at 60 a minute under them.
+    pub async fn with_user_create_limits() -> Harness {
+        let h = Self::with_sim(SimConfig {
+            requests_per_minute: None,
+            user_create_limits: Some(intake_zendesk_sim::UserCreateLimits::default()),
+            ..SimConfig::default()
+        })
+        .await;
+        h.client
+            .set_endpoint_limits(intake_zendesk::EndpointLimitOptions {
+                update_ticket_per_minute: None,
+                user_creates_per_minute: Some(60),
+            });
+        h
+    }
+
     /// The real Kafka broker of `scripts/test-services` (`INTAKE_TEST_KAFKA`)
     /// with extra client `properties`, on topics of a fresh random prefix;
     /// None when no broker is configured.
