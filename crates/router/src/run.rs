@@ -15,8 +15,8 @@ use std::time::Duration;
 use intake_blob::BlobStore;
 use intake_bus::{Bus, BusError, Consumer, Delivery};
 use intake_store::{ParkedLane, StateStore};
-use intake_zendesk::Client;
 use intake_zendesk::pacer::{CallPriority, with_priority};
+use intake_zendesk::{Client, with_turn};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +57,9 @@ pub(crate) struct Held {
     delivery: Delivery,
     /// Its failures so far, once it failed (its lane was parked).
     retry: Option<RetryState>,
+    /// Its place in a Zendesk endpoint's queue, kept while it is parked for
+    /// that endpoint (decision 63).
+    turn: Option<intake_zendesk::Turn>,
 }
 
 /// What a worker hands back.
@@ -347,6 +350,7 @@ impl Dispatcher {
             channel: index,
             delivery,
             retry: None,
+            turn: None,
         };
         // Parked by an earlier run: the same event goes on with its count
         // and waits out its resume time.
@@ -404,7 +408,7 @@ impl Dispatcher {
     /// free slots only for the channels they are held back for).
     fn dispatch(&mut self) {
         loop {
-            let Some((lane, held)) = reserve::next_start(
+            let Some((lane, mut held)) = reserve::next_start(
                 &mut self.lanes,
                 &self.reserve,
                 self.tasks.len(),
@@ -425,9 +429,13 @@ impl Dispatcher {
                 .entry((held.delivery.topic.clone(), held.delivery.partition))
                 .or_default()
                 .clone();
+            let turn = held.turn.take();
             self.tasks.spawn(async move {
-                let work = worker.process(&route, &held.delivery, &lane, revoked);
-                let step = with_priority(priority, work).await;
+                // Boxed: the event's future is large, and each wrapper
+                // would move it again on the stack.
+                let work = Box::pin(worker.process(&route, &held.delivery, &lane, revoked));
+                let (step, turn) = with_turn(turn, with_priority(priority, work)).await;
+                held.turn = turn;
                 Finished { lane, held, step }
             });
         }

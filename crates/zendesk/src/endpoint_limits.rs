@@ -28,18 +28,22 @@
 //! ([`crate::with_ticket_wait_limit`]: the router's) fails at once with
 //! [`crate::Error::EndpointHeld`] saying when to come back, so the router
 //! parks that conversation instead of holding a slot that a new ticket
-//! could use. **Its turn is kept**: the refused call's slot is reserved as
-//! a *turn* (queued after every turn already given), and the first call at
-//! the endpoint once a turn is due takes it. So many conversations waiting
-//! on one bucket are told distinct times, one slot apart, and each parks
-//! once; without turns all were told the same time, one got the slot and
-//! the others parked again, every slot (decision 63). A turn nobody takes
-//! within [`TURN_GRACE`] of its time (the lane was stopped or moved to
-//! another router) lapses. A call refused by its *user's* limit (5 a
-//! minute) gets no turn: that wait is its own and holds no one else.
-//! Channel priority holds in the turns: a refused call is queued ahead of
-//! the turns of worse ranks ([`crate::pacer::with_priority`]) that have not waited
-//! the starvation guard's limit.
+//! could use. **Its turn is kept** (decision 63): inside [`with_turn`] (the
+//! router's lanes) the refused call is given a [`Turn`], a slot booked in
+//! the endpoint's queue, which the caller holds while it waits and comes
+//! back with; only that caller is sent in it, and newcomers queue behind
+//! every turn. So many conversations waiting on one bucket are told
+//! distinct times, one slot apart, and each parks once; without turns all
+//! were told the same time, one got the slot and the others parked again,
+//! every slot. Channel priority holds in the queue: a refused call is put
+//! ahead of the turns of worse ranks ([`crate::pacer::with_priority`]),
+//! which move back a slot each, except a turn already moved back by the
+//! starvation guard's limit. A caller back before its (moved) turn is told
+//! its time again. A turn nobody comes for within [`TURN_GRACE`] of its
+//! time (the lane was stopped or moved to another router) lapses. A call
+//! refused by its *user's* limit (5 a minute) gets no turn: that wait is
+//! its own and holds no one else. Outside [`with_turn`] a refused call is
+//! told when the bucket frees and books nothing.
 //!
 //! **Zendesk's answers.** A 429 to one of these endpoints while the
 //! account budget still has room is the endpoint's limit (or, for a ticket
@@ -49,7 +53,9 @@
 //!
 //! [`ClientOptions::update_ticket_per_minute`]: crate::ClientOptions::update_ticket_per_minute
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,8 +107,43 @@ pub(crate) struct Limited {
     pub user: Option<String>,
 }
 
+/// A refused call's place in an endpoint's queue (decision 63): the caller
+/// keeps it across its wait and comes back with it ([`with_turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    endpoint: Endpoint,
+    id: u64,
+}
+
+tokio::task_local! {
+    static TURN: Cell<Option<Turn>>;
+}
+
+/// Runs `work` holding `turn` (from an earlier try of the same work, or
+/// none) and returns its output with the turn it holds at the end: a turn
+/// given when an endpoint's bucket refused it (to keep for the next try),
+/// or none once a call used it. Calls outside this scope are given no
+/// turn: refused, they are told when the bucket frees, nothing reserved.
+pub async fn with_turn<F: Future>(turn: Option<Turn>, work: F) -> (F::Output, Option<Turn>) {
+    TURN.scope(Cell::new(turn), async move {
+        let output = work.await;
+        (output, TURN.with(Cell::get))
+    })
+    .await
+}
+
+/// A turn in the queue: its time, the rank of its caller, and how far
+/// better-ranked calls put ahead of it have moved it back.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    id: u64,
+    at: Instant,
+    rank: usize,
+    moved_back: Duration,
+}
+
 /// Send slots spaced `interval` apart, with an optional hold, and the
-/// turns: slots reserved for refused calls, earliest first.
+/// turns: slots booked for refused calls, earliest first.
 #[derive(Debug)]
 struct Spacing {
     interval: Duration,
@@ -112,19 +153,7 @@ struct Spacing {
     /// than `interval` after it, so late turns never bunch up.
     last_sent: Option<Instant>,
     held_until: Option<Instant>,
-    /// The turns' times, earliest first.
-    turns: VecDeque<Instant>,
-    /// Who is served in each turn, in the same order: turns are not named,
-    /// so these only say which ranks wait, for a new call to be queued
-    /// ahead of worse ranks (channel priority, rule 3).
-    owners: VecDeque<Owner>,
-}
-
-/// A waiting call's rank and when it was first given a turn.
-#[derive(Debug, Clone, Copy)]
-struct Owner {
-    rank: usize,
-    since: Instant,
+    turns: VecDeque<Queued>,
 }
 
 impl Spacing {
@@ -135,52 +164,54 @@ impl Spacing {
             last_sent: None,
             held_until: None,
             turns: VecDeque::new(),
-            owners: VecDeque::new(),
         }
     }
 
-    /// Takes the earliest turn due by `by` (turns lapsed before `now`
-    /// less [`TURN_GRACE`] are dropped first).
-    fn take_due_turn(&mut self, now: Instant, by: Option<Instant>) -> Option<(Instant, Owner)> {
-        while self
-            .turns
-            .front()
-            .is_some_and(|turn| now.saturating_duration_since(*turn) > TURN_GRACE)
-        {
-            self.pop_turn();
-        }
-        let due = self
-            .turns
-            .front()
-            .is_some_and(|turn| by.is_none_or(|by| *turn <= by));
-        if due { self.pop_turn() } else { None }
+    /// Drops the turns nobody came for within [`TURN_GRACE`] of their time.
+    fn lapse(&mut self, now: Instant) {
+        self.turns
+            .retain(|turn| now.saturating_duration_since(turn.at) <= TURN_GRACE);
     }
 
-    fn pop_turn(&mut self) -> Option<(Instant, Owner)> {
-        Some((self.turns.pop_front()?, self.owners.pop_front()?))
+    /// Takes turn `id` out of the queue, if it is there.
+    fn remove(&mut self, id: u64) -> Option<Queued> {
+        let at = self.turns.iter().position(|turn| turn.id == id)?;
+        self.turns.remove(at)
     }
 
-    /// Books a turn for a call of `owner`'s rank refused at `slot` (the
-    /// next free one) and returns when it is to come back: at the first
-    /// turn held by a worse rank, which with every later one moves a slot
-    /// back (anonymous turns: the times stay, the owners shift), unless a
-    /// call has waited `starve_after` already (those and all before them
-    /// are not passed); else at `slot`, last.
-    fn queue(&mut self, slot: Instant, owner: Owner, starve_after: Duration) -> Instant {
-        self.book(slot);
-        self.turns.push_back(slot);
-        let after_starving = self
-            .owners
+    /// Queues turn `id` for a call of `rank` refused at `slot` (the next
+    /// free one, after every turn) and returns its time: ahead of the first
+    /// turn of a worse rank, which with every later one moves a slot back,
+    /// unless moving it would put it more than `starve_after` behind where
+    /// it was first queued (the starvation guard: those turns and all
+    /// before them are not passed); else last, at `slot`.
+    fn queue(&mut self, slot: Instant, id: u64, rank: usize, starve_after: Duration) -> Instant {
+        let interval = self.interval;
+        let guarded = self
+            .turns
             .iter()
-            .rposition(|waiting| {
-                owner.since.saturating_duration_since(waiting.since) >= starve_after
-            })
+            .rposition(|turn| turn.moved_back + interval > starve_after)
             .map_or(0, |i| i + 1);
-        let ahead_of = (after_starving..self.owners.len())
-            .find(|&i| self.owners[i].rank > owner.rank)
-            .unwrap_or(self.owners.len());
-        self.owners.insert(ahead_of, owner);
-        self.turns[ahead_of]
+        let ahead_of = (guarded..self.turns.len())
+            .find(|&i| self.turns[i].rank > rank)
+            .unwrap_or(self.turns.len());
+        let at = self.turns.get(ahead_of).map_or(slot, |turn| turn.at);
+        for turn in self.turns.iter_mut().skip(ahead_of) {
+            turn.at += interval;
+            turn.moved_back += interval;
+        }
+        self.turns.insert(
+            ahead_of,
+            Queued {
+                id,
+                at,
+                rank,
+                moved_back: Duration::ZERO,
+            },
+        );
+        let last = self.turns.back().map_or(slot, |turn| turn.at);
+        self.book(last.max(slot));
+        at
     }
 
     /// When the next slot is free, at `now` or later.
@@ -217,10 +248,14 @@ impl Spacing {
 
     fn hold(&mut self, until: Instant) {
         self.held_until = Some(self.held_until.map_or(until, |old| old.max(until)));
-        // Turns inside the hold are void: their callers come back, find
-        // none, and are queued after it.
-        while self.turns.front().is_some_and(|turn| *turn < until) {
-            self.pop_turn();
+        // Turns inside the hold move past it, still a slot apart.
+        let mut earliest = until;
+        for turn in &mut self.turns {
+            turn.at = turn.at.max(earliest);
+            earliest = turn.at + self.interval;
+        }
+        if let Some(last) = self.turns.back().map(|turn| turn.at) {
+            self.book(last);
         }
     }
 }
@@ -293,6 +328,7 @@ pub struct EndpointBuckets {
     user_create: Spacing,
     per_user_on: bool,
     per_user: HashMap<String, SlidingLog>,
+    next_turn: u64,
 }
 
 impl Default for EndpointBuckets {
@@ -317,6 +353,7 @@ impl EndpointBuckets {
             user_create: Spacing::new(users),
             per_user_on: options.user_creates_per_minute.is_some(),
             per_user: HashMap::new(),
+            next_turn: 0,
         }
     }
 
@@ -328,10 +365,8 @@ impl EndpointBuckets {
     }
 
     /// Reserves the call's slot if it is free within `max_wait` of `now`
-    /// and returns its time: a turn that is due, else the bucket's next
-    /// slot. Otherwise returns when to come back, the call's turn (see the
-    /// module's notes), or, when its user's own limit refuses it, when that
-    /// frees up (nothing reserved).
+    /// and returns its time; otherwise reserves nothing and returns when it
+    /// frees up (a call without a turn to keep: see [`EndpointBuckets::reserve_at`]).
     pub fn reserve(
         &mut self,
         endpoint: Endpoint,
@@ -339,12 +374,16 @@ impl EndpointBuckets {
         now: Instant,
         max_wait: Option<Duration>,
     ) -> Result<Instant, Instant> {
-        self.reserve_at(endpoint, user, now, max_wait, CallPriority::UNSCOPED)
+        self.reserve_at(endpoint, user, now, max_wait, CallPriority::UNSCOPED, None)
     }
 
-    /// [`EndpointBuckets::reserve`] for a call of `priority`: refused, it is
-    /// queued ahead of the turns of worse ranks that have not waited
-    /// `priority.max_wait` yet (the pacer's starvation guard).
+    /// [`EndpointBuckets::reserve`] for a call of `priority` that can keep a
+    /// turn (`turn`: the one it holds, if any, and where a new one goes).
+    /// Holding a turn of this endpoint, the call is sent in it when it is
+    /// due within `max_wait`, else told its time again. Refused without
+    /// one, it is given a turn, queued ahead of worse ranks' turns not yet
+    /// moved back by `priority.max_wait`, and told its time. A call its user's own limit
+    /// refuses is told when that frees, and holds no turn.
     pub fn reserve_at(
         &mut self,
         endpoint: Endpoint,
@@ -352,6 +391,7 @@ impl EndpointBuckets {
         now: Instant,
         max_wait: Option<Duration>,
         priority: CallPriority,
+        mut turn: Option<&mut Option<Turn>>,
     ) -> Result<Instant, Instant> {
         if self.per_user.len() > PRUNE_ABOVE {
             self.per_user.retain(|_, log| !log.is_idle(now));
@@ -368,27 +408,47 @@ impl EndpointBuckets {
                 .free_at(at),
             None => at,
         };
-        if let Some((turn, owner)) = self.spacing(endpoint).take_due_turn(now, by) {
-            let slot = turn.max(self.spacing(endpoint).sendable_at(now));
-            if user_free_at(self, slot) <= slot {
-                self.spacing(endpoint).send(slot);
-                self.take_user_slot(user, slot);
-                return Ok(slot);
+        self.spacing(endpoint).lapse(now);
+        let held = turn
+            .as_deref_mut()
+            .and_then(|held| held.take_if(|held| held.endpoint == endpoint));
+        if let Some(held) = held
+            && let Some(queued) = self.spacing(endpoint).remove(held.id)
+        {
+            let slot = queued.at.max(self.spacing(endpoint).sendable_at(now));
+            let user_at = user_free_at(self, slot);
+            if user_at > slot {
+                return Err(user_at);
             }
-            // Not this user's time: the turn stays for the next call.
-            let spacing = self.spacing(endpoint);
-            spacing.turns.push_front(turn);
-            spacing.owners.push_front(owner);
+            if by.is_some_and(|by| slot > by) {
+                // Moved back by better ranks, or here early: not yet.
+                let spacing = self.spacing(endpoint);
+                let place = spacing
+                    .turns
+                    .iter()
+                    .position(|turn| turn.at > queued.at)
+                    .unwrap_or(spacing.turns.len());
+                spacing.turns.insert(place, queued);
+                if let Some(turn) = turn {
+                    *turn = Some(held);
+                }
+                return Err(slot);
+            }
+            self.spacing(endpoint).send(slot);
+            self.take_user_slot(user, slot);
+            return Ok(slot);
         }
         let account_slot = self.spacing(endpoint).free_at(now);
         let slot = account_slot.max(user_free_at(self, account_slot));
         if by.is_some_and(|by| slot > by) {
-            if slot == account_slot {
-                let owner = Owner {
-                    rank: priority.rank,
-                    since: now,
-                };
-                return Err(self.spacing(endpoint).queue(slot, owner, priority.max_wait));
+            if let Some(turn) = turn.filter(|_| slot == account_slot) {
+                let id = self.next_turn;
+                self.next_turn += 1;
+                let at = self
+                    .spacing(endpoint)
+                    .queue(slot, id, priority.rank, priority.max_wait);
+                *turn = Some(Turn { endpoint, id });
+                return Err(at);
             }
             return Err(slot);
         }
@@ -467,13 +527,19 @@ impl EndpointLimits {
     ) -> Result<Duration, Duration> {
         let now = Instant::now();
         let priority = crate::pacer::current_priority();
+        let mut held = TURN.try_with(Cell::get).ok();
         let reserved = self.lock().reserve_at(
             limited.endpoint,
             limited.user.as_deref(),
             now,
             max_wait,
             priority,
+            held.as_mut(),
         );
+        if let Some(turn) = held {
+            // In a `with_turn` scope: keep what the bucket left us.
+            let _ = TURN.try_with(|cell| cell.set(turn));
+        }
         match reserved {
             Ok(slot) => {
                 tokio::time::sleep_until(slot).await;
@@ -490,384 +556,4 @@ impl EndpointLimits {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(update: u32, users: Option<u32>) -> EndpointBuckets {
-        EndpointBuckets::new(EndpointLimitOptions {
-            update_ticket_per_minute: Some(update),
-            user_creates_per_minute: users,
-        })
-    }
-
-    #[test]
-    fn ticket_updates_are_spaced_under_the_endpoint_limit() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, None);
-        let slots: Vec<Instant> = (0..300)
-            .map(|_| {
-                buckets
-                    .reserve(Endpoint::UpdateTicket, None, t0, None)
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(slots[0], t0, "an idle bucket sends at once");
-        for (i, start) in slots.iter().enumerate() {
-            let in_window = slots[i..]
-                .iter()
-                .take_while(|s| s.duration_since(*start) < Duration::from_secs(60))
-                .count();
-            assert!(in_window < 100, "window from slot {i} holds {in_window}");
-        }
-        // The High Volume limit spaces them three times closer.
-        let mut high = limits(300, None);
-        high.reserve(Endpoint::UpdateTicket, None, t0, None)
-            .unwrap();
-        let second = high
-            .reserve(Endpoint::UpdateTicket, None, t0, None)
-            .unwrap();
-        assert_eq!(second - t0, Duration::from_secs(60) / paced_per_minute(300));
-    }
-
-    #[test]
-    fn a_call_beyond_the_wait_limit_is_given_a_turn() {
-        let t0 = Instant::now();
-        let mut buckets = limits(60, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        let spacing = Duration::from_secs(60) / paced_per_minute(60);
-        // 60/min paced at 59: a slot every ~1.02 s; the third is past 2 s.
-        assert!(
-            buckets
-                .reserve(Endpoint::UpdateTicket, None, t0, limit)
-                .is_ok()
-        );
-        assert!(
-            buckets
-                .reserve(Endpoint::UpdateTicket, None, t0, limit)
-                .is_ok()
-        );
-        let turn = buckets
-            .reserve(Endpoint::UpdateTicket, None, t0, limit)
-            .unwrap_err();
-        assert_eq!(turn, t0 + spacing * 2);
-        // The next refused call is queued after it, not told the same time.
-        let next_turn = buckets
-            .reserve(Endpoint::UpdateTicket, None, t0, limit)
-            .unwrap_err();
-        assert_eq!(next_turn, turn + spacing);
-        // Come back when told: the turn is there.
-        assert_eq!(
-            buckets.reserve(Endpoint::UpdateTicket, None, turn, limit),
-            Ok(turn)
-        );
-        // A little late, within the grace: still there, sent at once.
-        let late = next_turn + Duration::from_millis(700);
-        assert_eq!(
-            buckets.reserve(Endpoint::UpdateTicket, None, late, limit),
-            Ok(late)
-        );
-        // User creation has a bucket of its own.
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("a@x.test"), t0, limit),
-            Ok(t0)
-        );
-    }
-
-    /// The lanes of a backlog waiting on one bucket, in virtual time: each
-    /// comes back when told. With turns each parks about once; told the
-    /// same time (no turns), one got the slot and the rest parked again,
-    /// every slot: hundreds of parks each.
-    #[test]
-    fn waiting_lanes_park_once_each_not_once_per_slot() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        let lanes = 200;
-        // (when the lane calls, its lane number), earliest first.
-        let mut calls: std::collections::BTreeMap<(Instant, usize), ()> =
-            (0..lanes).map(|lane| ((t0, lane), ())).collect();
-        let mut parks = vec![0u32; lanes];
-        let mut sent = Vec::new();
-        while let Some(((at, lane), ())) = calls.pop_first() {
-            let user = format!("user{lane}@x.test");
-            match buckets.reserve(Endpoint::UserCreate, Some(&user), at, limit) {
-                Ok(slot) => sent.push(slot),
-                Err(back) => {
-                    parks[lane] += 1;
-                    // Resumed a little late, as a parked lane is (0-790 ms).
-                    let late = Duration::from_millis((lane as u64 * 37) % 800);
-                    calls.insert((back + late, lane), ());
-                }
-            }
-        }
-        assert_eq!(sent.len(), lanes, "every lane sent");
-        let most = parks.iter().max().copied().unwrap_or_default();
-        assert!(most <= 2, "a lane parked {most} times");
-        let total: u32 = parks.iter().sum();
-        assert!(
-            total <= lanes as u32 + lanes as u32 / 10,
-            "{total} parks for {lanes} lanes"
-        );
-        // And the bucket still spaced them as before.
-        sent.sort();
-        for pair in sent.windows(2) {
-            assert!(pair[1] - pair[0] >= user_create_spacing(60));
-        }
-        let span = *sent.last().unwrap() - sent[0];
-        let slots = span.as_secs_f64() / user_create_spacing(60).as_secs_f64();
-        assert!(
-            slots <= lanes as f64 * 1.5,
-            "{slots:.0} slots for {lanes} sends"
-        );
-    }
-
-    fn rank(rank: usize) -> CallPriority {
-        CallPriority {
-            rank,
-            max_wait: Duration::from_secs(30),
-        }
-    }
-
-    /// Mail (rank 1) waits in turns for user creation; a chat (rank 0) that
-    /// is refused comes back at the first mail turn, not after all of them,
-    /// and no waiting lane parks twice for it.
-    #[test]
-    fn a_better_rank_is_queued_ahead_of_waiting_turns() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        let spacing = user_create_spacing(60);
-        let mut mail_turns = Vec::new();
-        for i in 0..20 {
-            let user = format!("mail{i}");
-            if let Err(turn) =
-                buckets.reserve_at(Endpoint::UserCreate, Some(&user), t0, limit, rank(1))
-            {
-                mail_turns.push(turn);
-            }
-        }
-        assert_eq!(mail_turns.len(), 18);
-        let chat = buckets
-            .reserve_at(Endpoint::UserCreate, Some("chat"), t0, limit, rank(0))
-            .unwrap_err();
-        assert_eq!(chat, mail_turns[0], "told the first mail turn's time");
-        // Everyone comes back when told (the chat after the mail at its time).
-        let mut calls: Vec<(Instant, String)> = mail_turns
-            .iter()
-            .enumerate()
-            .map(|(i, at)| (*at, format!("mail{}", i + 2)))
-            .collect();
-        calls.push((chat + Duration::from_millis(1), "chat".to_owned()));
-        calls.sort();
-        let mut sent = std::collections::HashMap::new();
-        for (at, user) in calls {
-            let slot = buckets
-                .reserve_at(Endpoint::UserCreate, Some(&user), at, limit, rank(1))
-                .unwrap_or_else(|_| panic!("{user} refused again at its time"));
-            sent.insert(user, slot);
-        }
-        assert!(
-            sent["chat"] <= mail_turns[0] + spacing,
-            "the chat went second at worst"
-        );
-        assert!(sent["mail19"] <= *mail_turns.last().unwrap() + spacing);
-    }
-
-    #[test]
-    fn a_turn_waiting_past_the_priority_limit_is_not_passed() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        for user in ["a", "b"] {
-            assert!(
-                buckets
-                    .reserve_at(Endpoint::UserCreate, Some(user), t0, limit, rank(1))
-                    .is_ok()
-            );
-        }
-        let old_mail = buckets
-            .reserve_at(Endpoint::UserCreate, Some("old"), t0, limit, rank(1))
-            .unwrap_err();
-        // 40 s later (the bucket held meanwhile, say), a younger mail and a chat.
-        let later = t0 + Duration::from_secs(40);
-        buckets.user_create.next_free = Some(later + Duration::from_secs(10));
-        buckets.user_create.turns[0] = later + Duration::from_secs(3);
-        let young_mail = buckets
-            .reserve_at(Endpoint::UserCreate, Some("young"), later, limit, rank(1))
-            .unwrap_err();
-        let chat = buckets
-            .reserve_at(Endpoint::UserCreate, Some("chat"), later, limit, rank(0))
-            .unwrap_err();
-        assert!(old_mail < chat);
-        assert_eq!(
-            chat, young_mail,
-            "ahead of the young mail, behind the starving one"
-        );
-    }
-
-    /// User creation at 60 a minute with a 2 s wait limit: a and b are sent
-    /// at `t0`, c and d are given turns (returned).
-    fn two_sent_then_two_turns() -> (EndpointBuckets, [Instant; 2]) {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        for user in ["a", "b"] {
-            assert!(
-                buckets
-                    .reserve(Endpoint::UserCreate, Some(user), t0, WAIT)
-                    .is_ok()
-            );
-        }
-        let turns = ["c", "d"].map(|user| {
-            buckets
-                .reserve(Endpoint::UserCreate, Some(user), t0, WAIT)
-                .unwrap_err()
-        });
-        (buckets, turns)
-    }
-
-    const WAIT: Option<Duration> = Some(Duration::from_secs(2));
-
-    #[test]
-    fn a_turn_taken_late_does_not_bunch_the_sends() {
-        let (mut buckets, [first, second]) = two_sent_then_two_turns();
-        let (limit, spacing) = (WAIT, user_create_spacing(60));
-        // c comes back 1 s late, just before d's turn.
-        let c_back = first + Duration::from_secs(1);
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("c"), c_back, limit),
-            Ok(c_back)
-        );
-        // d, on time, still goes a full spacing after c.
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("d"), second, limit),
-            Ok(c_back + spacing)
-        );
-        // And a newcomer is given the turn after both (beyond its wait).
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("e"), second, limit),
-            Err(c_back + spacing * 2)
-        );
-    }
-
-    #[test]
-    fn a_turn_not_taken_lapses_and_a_newcomer_takes_a_due_one() {
-        let (mut buckets, [turn_c, turn_d]) = two_sent_then_two_turns();
-        let (limit, spacing) = (WAIT, user_create_spacing(60));
-        assert_eq!(turn_d, turn_c + spacing);
-        // Another caller comes when c's turn is due, before c: it takes it.
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("e"), turn_c, limit),
-            Ok(turn_c)
-        );
-        // c, a moment later, takes d's (due within its wait limit) ...
-        let c_back = turn_c + Duration::from_millis(100);
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("c"), c_back, limit),
-            Ok(turn_d)
-        );
-        // ... and d, back at its time, gets the next slot within its wait.
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("d"), turn_d, limit),
-            Ok(turn_d + spacing)
-        );
-        let g_turn = buckets
-            .reserve(Endpoint::UserCreate, Some("g"), turn_d, limit)
-            .unwrap_err();
-        assert_eq!(g_turn, turn_d + spacing * 2);
-        // Nobody comes for g's turn: past the grace it lapses, and a later
-        // caller is served at once.
-        let later = g_turn + TURN_GRACE + Duration::from_secs(1);
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("f"), later, limit),
-            Ok(later)
-        );
-        assert!(buckets.user_create.turns.is_empty());
-    }
-
-    #[test]
-    fn a_user_over_its_own_limit_gets_no_turn() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let limit = Some(Duration::from_secs(2));
-        let mut at = t0;
-        for _ in 0..USER_CREATES_PER_USER {
-            at = buckets
-                .reserve(Endpoint::UserCreate, Some("ann"), at, None)
-                .unwrap();
-        }
-        let free = buckets
-            .reserve(Endpoint::UserCreate, Some("ann"), at, limit)
-            .unwrap_err();
-        assert_eq!(free, t0 + PER_USER_WINDOW);
-        assert!(buckets.user_create.turns.is_empty());
-        // Another user is not held behind Ann.
-        let bob = at + user_create_spacing(60);
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, Some("bob"), at, limit),
-            Ok(bob)
-        );
-    }
-
-    #[test]
-    fn user_creations_are_a_second_apart_and_five_a_minute_per_user() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let spacing = user_create_spacing(60);
-        assert_eq!(spacing, Duration::from_millis(1100));
-        let mut slots = Vec::new();
-        for _ in 0..6 {
-            slots.push(
-                buckets
-                    .reserve(Endpoint::UserCreate, Some("ann@x.test"), t0, None)
-                    .unwrap(),
-            );
-        }
-        for pair in slots[..5].windows(2) {
-            assert_eq!(pair[1] - pair[0], spacing);
-        }
-        assert_eq!(
-            slots[5],
-            slots[0] + PER_USER_WINDOW,
-            "the sixth waits for the window"
-        );
-        // Another user is only spaced by the account bucket.
-        let other = buckets
-            .reserve(Endpoint::UserCreate, Some("bob@x.test"), t0, None)
-            .unwrap();
-        assert_eq!(other, slots[5] + spacing);
-    }
-
-    #[test]
-    fn endpoints_not_configured_are_not_paced_but_can_be_held() {
-        let t0 = Instant::now();
-        let mut off = EndpointBuckets::default();
-        for _ in 0..1000 {
-            assert_eq!(off.reserve(Endpoint::UpdateTicket, None, t0, None), Ok(t0));
-            assert_eq!(
-                off.reserve(Endpoint::UserCreate, Some("a"), t0, None),
-                Ok(t0)
-            );
-        }
-        let until = t0 + Duration::from_secs(1);
-        off.hold(Endpoint::UserCreate, until);
-        assert_eq!(off.reserve(Endpoint::UserCreate, None, t0, None), Ok(until));
-        assert_eq!(off.reserve(Endpoint::UpdateTicket, None, t0, None), Ok(t0));
-    }
-
-    #[test]
-    fn a_hold_moves_the_next_slot_past_it() {
-        let t0 = Instant::now();
-        let mut buckets = limits(100, Some(60));
-        let until = t0 + Duration::from_secs(30);
-        buckets.hold(Endpoint::UpdateTicket, until);
-        buckets.hold(Endpoint::UpdateTicket, t0 + Duration::from_secs(3));
-        assert_eq!(
-            buckets.reserve(Endpoint::UpdateTicket, None, t0, None),
-            Ok(until)
-        );
-        assert_eq!(
-            buckets.reserve(Endpoint::UserCreate, None, t0, None),
-            Ok(t0)
-        );
-    }
-}
+mod tests;

@@ -30,7 +30,7 @@ pub use api::{IDEMPOTENCY_KEY_LIFE, MAX_PAGES, SHOW_MANY_MAX_IDS};
 pub use caller::{for_channel, with_ticket_wait_limit};
 pub use client::Client;
 pub use directory::REQUESTED_TICKETS_LIMIT;
-pub use endpoint_limits::EndpointLimitOptions;
+pub use endpoint_limits::{EndpointLimitOptions, Turn, with_turn};
 pub use error::{ApiErrorBody, Error, LogSummary, MAX_LOGGED_DESCRIPTION_CHARS};
 pub use events::{
     CALLS_TOTAL, RATE_BUDGET_REMAINING, RATE_LIMIT_WAIT_SECONDS_TOTAL, RETRIES_TOTAL,
