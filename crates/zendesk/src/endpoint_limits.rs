@@ -184,8 +184,18 @@ impl Spacing {
     /// turn of a worse rank, which with every later one moves a slot back,
     /// unless moving it would put it more than `starve_after` behind where
     /// it was first queued (the starvation guard: those turns and all
-    /// before them are not passed); else last, at `slot`.
-    fn queue(&mut self, slot: Instant, id: u64, rank: usize, starve_after: Duration) -> Instant {
+    /// before them are not passed); else last, at `slot`. Only a move
+    /// within `starve_after` of `now` counts against the guard: a turn far
+    /// back in a long queue waits for the queue, not for the better ranks,
+    /// and guarding it would leave them behind the whole backlog.
+    fn queue(
+        &mut self,
+        now: Instant,
+        slot: Instant,
+        id: u64,
+        rank: usize,
+        starve_after: Duration,
+    ) -> Instant {
         let interval = self.interval;
         let guarded = self
             .turns
@@ -197,8 +207,10 @@ impl Spacing {
             .unwrap_or(self.turns.len());
         let at = self.turns.get(ahead_of).map_or(slot, |turn| turn.at);
         for turn in self.turns.iter_mut().skip(ahead_of) {
+            if turn.at <= now + starve_after {
+                turn.moved_back += interval;
+            }
             turn.at += interval;
-            turn.moved_back += interval;
         }
         self.turns.insert(
             ahead_of,
@@ -444,9 +456,9 @@ impl EndpointBuckets {
             if let Some(turn) = turn.filter(|_| slot == account_slot) {
                 let id = self.next_turn;
                 self.next_turn += 1;
-                let at = self
-                    .spacing(endpoint)
-                    .queue(slot, id, priority.rank, priority.max_wait);
+                let at =
+                    self.spacing(endpoint)
+                        .queue(now, slot, id, priority.rank, priority.max_wait);
                 *turn = Some(Turn { endpoint, id });
                 return Err(at);
             }

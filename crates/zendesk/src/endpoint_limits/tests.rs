@@ -193,20 +193,60 @@ fn a_turn_moved_back_to_the_priority_limit_is_not_passed() {
     }
     let mut mail = None;
     let mail_at = try_at(&mut buckets, "mail", t0, 1, &mut mail).unwrap_err();
-    // 30 s of chats put ahead of it: 27 slots of 1.1 s move it back 29.7 s.
+    // One more mail behind it, so a chat at `mail_at` is refused too.
+    let mut tail = None;
+    let tail_at = try_at(&mut buckets, "tail", t0, 1, &mut tail).unwrap_err();
+    assert_eq!(tail_at, mail_at + spacing);
+    // Chats at its time (so it stays within the 30 s the guard looks at):
+    // 27 slots of 1.1 s put ahead of it move it back 29.7 s.
     let mut chats = Vec::new();
     for i in 0..27 {
         let mut turn = None;
-        let at = try_at(&mut buckets, &format!("chat{i}"), t0, 0, &mut turn).unwrap_err();
+        let at = try_at(&mut buckets, &format!("chat{i}"), mail_at, 0, &mut turn).unwrap_err();
         assert_eq!(at, mail_at + spacing * i, "chat{i} ahead of the mail");
         chats.push(turn);
     }
-    // One more would move it past 30 s: this chat goes after it.
+    // One more would move them past 30 s: this chat goes after both.
     let mut late_chat = None;
-    let late = try_at(&mut buckets, "chat27", t0, 0, &mut late_chat).unwrap_err();
-    assert_eq!(late, mail_at + spacing * 28);
+    let late = try_at(&mut buckets, "chat27", mail_at, 0, &mut late_chat).unwrap_err();
+    assert_eq!(late, mail_at + spacing * 29);
     let mail_now = try_at(&mut buckets, "mail", mail_at, 1, &mut mail).unwrap_err();
     assert_eq!(mail_now, mail_at + spacing * 27, "told its new time once");
+}
+
+/// In a long backlog only the turns near their time are guarded: better
+/// ranks still go ahead of the rest, instead of behind the whole backlog
+/// once every turn in it has been moved back by the limit.
+#[test]
+fn the_guard_holds_the_front_of_a_long_queue_only() {
+    let t0 = Instant::now();
+    let mut buckets = limits(100, Some(60));
+    // 100 mail turns: 110 s of queue, the priority limit 30 s.
+    for user in ["a", "b"] {
+        assert!(try_at(&mut buckets, user, t0, 1, &mut None).is_ok());
+    }
+    let mut mail_turns = Vec::new();
+    for i in 0..100 {
+        let mut turn = None;
+        let at = try_at(&mut buckets, &format!("m{i}"), t0, 1, &mut turn).unwrap_err();
+        mail_turns.push(at);
+    }
+    // 60 chats: the first 27 go ahead of everything; after that the front
+    // (within 30 s) is guarded and they go right behind it, not last.
+    let last_mail = *mail_turns.last().unwrap();
+    for i in 0..60 {
+        let at = try_at(&mut buckets, &format!("chat{i}"), t0, 0, &mut None).unwrap_err();
+        assert!(
+            at < last_mail,
+            "chat{i} at {:?}, behind the whole queue",
+            at - t0
+        );
+        assert!(
+            at - t0 < Duration::from_secs(70),
+            "chat{i} waits {:?}",
+            at - t0
+        );
+    }
 }
 
 #[test]
