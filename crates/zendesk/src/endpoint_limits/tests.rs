@@ -65,6 +65,17 @@ fn try_at(
     )
 }
 
+/// User creation at 60 a minute with a 2 s wait limit, after two calls
+/// at `t0` took the slots within it: the next one is refused.
+fn two_sent() -> (EndpointBuckets, Instant) {
+    let t0 = Instant::now();
+    let mut buckets = limits(100, Some(60));
+    for user in ["a", "b"] {
+        assert!(try_at(&mut buckets, user, t0, 1, &mut None).is_ok());
+    }
+    (buckets, t0)
+}
+
 #[test]
 fn a_call_beyond_the_wait_limit_is_given_a_turn() {
     let t0 = Instant::now();
@@ -185,12 +196,8 @@ fn a_better_rank_is_queued_ahead_of_waiting_turns() {
 
 #[test]
 fn a_turn_moved_back_to_the_priority_limit_is_not_passed() {
-    let t0 = Instant::now();
-    let mut buckets = limits(100, Some(60));
+    let (mut buckets, t0) = two_sent();
     let spacing = user_create_spacing(60);
-    for user in ["a", "b"] {
-        assert!(try_at(&mut buckets, user, t0, 1, &mut None).is_ok());
-    }
     let mut mail = None;
     let mail_at = try_at(&mut buckets, "mail", t0, 1, &mut mail).unwrap_err();
     // One more mail behind it, so a chat at `mail_at` is refused too.
@@ -251,12 +258,8 @@ fn the_guard_holds_the_front_of_a_long_queue_only() {
 
 #[test]
 fn a_turn_nobody_comes_for_lapses() {
-    let t0 = Instant::now();
-    let mut buckets = limits(100, Some(60));
+    let (mut buckets, t0) = two_sent();
     let spacing = user_create_spacing(60);
-    for user in ["a", "b"] {
-        assert!(try_at(&mut buckets, user, t0, 1, &mut None).is_ok());
-    }
     let mut gone = None;
     let turn = try_at(&mut buckets, "gone", t0, 1, &mut gone).unwrap_err();
     // Before its time a newcomer queues behind it, not in it.
@@ -278,12 +281,8 @@ fn a_turn_nobody_comes_for_lapses() {
 
 #[test]
 fn a_turn_taken_late_does_not_bunch_the_sends() {
-    let t0 = Instant::now();
-    let mut buckets = limits(100, Some(60));
+    let (mut buckets, t0) = two_sent();
     let spacing = user_create_spacing(60);
-    for user in ["a", "b"] {
-        assert!(try_at(&mut buckets, user, t0, 1, &mut None).is_ok());
-    }
     let (mut c, mut d) = (None, None);
     let first = try_at(&mut buckets, "c", t0, 1, &mut c).unwrap_err();
     let second = try_at(&mut buckets, "d", t0, 1, &mut d).unwrap_err();
@@ -319,12 +318,8 @@ fn a_user_over_its_own_limit_gets_no_turn() {
 
 #[test]
 fn a_hold_moves_the_turns_past_it() {
-    let t0 = Instant::now();
-    let mut buckets = limits(100, Some(60));
+    let (mut buckets, t0) = two_sent();
     let spacing = user_create_spacing(60);
-    for user in ["a", "b"] {
-        assert!(try_at(&mut buckets, user, t0, 1, &mut None).is_ok());
-    }
     let (mut c, mut d) = (None, None);
     let c_at = try_at(&mut buckets, "c", t0, 1, &mut c).unwrap_err();
     try_at(&mut buckets, "d", t0, 1, &mut d).unwrap_err();
