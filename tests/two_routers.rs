@@ -12,9 +12,10 @@
 //! Checked that it fails without fencing and without ordering (each done,
 //! seen failing, restored): with the claim neither taken nor checked
 //! (`Fence::take` answering at once, `check_before_write` returning
-//! `Ok(())`) the routers overlapped on events of the moved partition and a
-//! 20-message conversation got one comment twice, in two of three runs
-//! (the third passed: the overlap is a race, which fencing removes); with
+//! `Ok(())`) the routers overlapped on events of the moved partition and
+//! wrote twice in each of three runs (a comment twice in a 20-message
+//! conversation, a single's message twice, a comment PUT sent again and
+//! refused 409); with
 //! every event in a lane of its own (`lane_of` returning the record's
 //! offset) the conversations' comments came out of order in every run.
 
@@ -49,6 +50,12 @@ fn single_text(index: usize) -> String {
 /// A second router process: the router's config with its own listeners.
 fn second_router(world: &World) -> (Intake, std::net::SocketAddr) {
     world.spawn_another_router("intake-router-2.toml", ROUTER_ENV, std::convert::identity)
+}
+
+/// The last `n` lines of a router's output (for a failure message).
+fn last_lines(output: &str, n: usize) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn bodies(ticket: &Value) -> Vec<String> {
@@ -173,6 +180,15 @@ async fn two_routers_apply_every_event_once_and_in_order_across_rebalances() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let applied = comments_in(&world.tickets().await);
+    assert!(
+        applied >= events,
+        "{applied} of {events} messages in Zendesk after 300 s\n\
+         first router (ended), last lines:\n{}\n\
+         second router, last lines:\n{}",
+        last_lines(&first.output(), 60),
+        last_lines(&second.output(), 60)
+    );
     // A stop that drains: anything still running is in Zendesk now.
     assert_eq!(second.terminate(Duration::from_secs(30)).await, Some(0));
 

@@ -192,6 +192,13 @@ base_url = "{sim_url}"
 email = "agent@intake-sim.test"
 api_token_file = {token:?}
 requests_per_minute = 700
+# The simulator here does not enforce Zendesk's endpoint limits (SimConfig's
+# default), so the client need not pace them: at their real values, every
+# new requester would wait 1.1 s for its user creation and a run of a few
+# hundred events would take minutes. Their pacing is tested on its own
+# (crates/zendesk/tests/endpoint_limits.rs, crates/router/tests/endpoint_*).
+update_ticket_per_minute = 100000
+user_creates_per_minute = 100000
 max_attempts = 2
 [router]
 consumer_group = "router-{topic_prefix}"

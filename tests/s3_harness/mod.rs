@@ -165,6 +165,10 @@ base_url = "{sim_url}"
 email = "agent@intake-sim.test"
 api_token_file = {token:?}
 requests_per_minute = 6000
+# Not enforced by this simulator: unpaced, so 200 new requesters do not
+# wait 1.1 s each (see tests/common/mod.rs).
+update_ticket_per_minute = 100000
+user_creates_per_minute = 100000
 max_attempts = 2
 [router]
 consumer_group = "router-{topic_prefix}"
