@@ -27,7 +27,10 @@
 //! share of the remainder (`zendesk.replicas`, the number of processes
 //! spending the budget at once), less its own calls still in flight; a
 //! replica alone, or with idle partners, still sees a large remainder and
-//! keeps its local pace.
+//! keeps its local pace. The window slides, so calls also leave it before
+//! the reset: each replica adds half of its own answered calls that leave
+//! the window by then (decision 64; counting all of them lets the echo of
+//! a busy minute build up, and the others' are not known).
 //!
 //! **Priority turns.** Callers waiting in a [`SharedPacer`] do not keep the
 //! slots they arrived for: each free slot goes to the waiter whose turn it is
@@ -36,6 +39,7 @@
 
 mod turns;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,7 +85,14 @@ pub struct Pacer {
     in_flight: u32,
     /// Processes spending the account's budget at once (`zendesk.replicas`).
     replicas: u32,
+    /// When this process read the answers of its calls of the last window,
+    /// oldest first: a call is counted by the account before its answer, so
+    /// it has left the account's window a [`WINDOW`] after that at the latest.
+    answered: VecDeque<Instant>,
 }
+
+/// The account's window: Zendesk counts the calls of the last minute.
+const WINDOW: Duration = Duration::from_secs(60);
 
 impl Pacer {
     /// `requests_per_minute` is the plan's limit; it must be at least 1.
@@ -95,6 +106,7 @@ impl Pacer {
             turns: Turns::default(),
             in_flight: 0,
             replicas: 1,
+            answered: VecDeque::new(),
         }
     }
 
@@ -186,9 +198,27 @@ impl Pacer {
         self.in_flight += 1;
     }
 
-    /// A sent call ended (answered or failed).
-    pub fn ended(&mut self) {
+    /// A sent call ended at `now` (answered or failed).
+    pub fn ended(&mut self, now: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        while self.answered.front().is_some_and(|at| *at + WINDOW <= now) {
+            self.answered.pop_front();
+        }
+        self.answered.push_back(now);
+    }
+
+    /// This process's calls that have surely left the account's window by
+    /// `until` and had not by `now`.
+    fn leaving_by(&self, now: Instant, until: Instant) -> u32 {
+        let leaving = self
+            .answered
+            .iter()
+            .filter(|at| {
+                let left = **at + WINDOW;
+                left > now && left <= until
+            })
+            .count();
+        u32::try_from(leaving).unwrap_or(u32::MAX)
     }
 
     /// Holds every caller until `until` (a 429's `Retry-After`, an exhausted budget).
@@ -212,10 +242,12 @@ impl Pacer {
                 Some(until)
             }
             (Some(remaining), Some(reset)) if !reset.is_zero() => {
-                // This process's share of what the account has left, less
-                // its own calls still in flight (spent already, but after
-                // this answer was counted; the answered call is one of them).
-                let spendable = (remaining / self.replicas)
+                // This process's share of what the account has left, and
+                // half of its own calls that leave the window before the
+                // reset, less its own calls still in flight (spent already,
+                // but after this answer was counted; the answered call is
+                // one of them).
+                let spendable = (remaining / self.replicas + self.leaving_by(now, now + reset) / 2)
                     .saturating_sub(self.in_flight.saturating_sub(1))
                     .max(1);
                 let spacing = reset / spendable;
@@ -262,7 +294,7 @@ pub struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.pacer.lock().ended();
+        self.pacer.lock().ended(Instant::now());
     }
 }
 
