@@ -52,12 +52,6 @@ fn second_router(world: &World) -> (Intake, std::net::SocketAddr) {
     world.spawn_another_router("intake-router-2.toml", ROUTER_ENV, std::convert::identity)
 }
 
-/// The last `n` lines of a router's output (for a failure message).
-fn last_lines(output: &str, n: usize) -> String {
-    let lines: Vec<&str> = output.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 fn bodies(ticket: &Value) -> Vec<String> {
     ticket["comments"]
         .as_array()
@@ -186,8 +180,8 @@ async fn two_routers_apply_every_event_once_and_in_order_across_rebalances() {
         "{applied} of {events} messages in Zendesk after 300 s\n\
          first router (ended), last lines:\n{}\n\
          second router, last lines:\n{}",
-        last_lines(&first.output(), 60),
-        last_lines(&second.output(), 60)
+        first.output_tail(60),
+        second.output_tail(60)
     );
     // A stop that drains: anything still running is in Zendesk now.
     assert_eq!(second.terminate(Duration::from_secs(30)).await, Some(0));
