@@ -201,11 +201,18 @@ impl Routers {
         }
     }
 
-    /// The routers' warnings and errors.
+    /// The routers' warnings and errors, and their rebalances (which
+    /// partitions each was given or had taken).
     pub fn problems(&self) -> String {
         self.output()
             .lines()
-            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.starts_with("router"))
+            .filter(|l| {
+                l.contains(" WARN ")
+                    || l.contains(" ERROR ")
+                    || l.starts_with("router")
+                    || l.contains("partitions assigned")
+                    || l.contains("partition revoked")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
