@@ -305,7 +305,12 @@ impl Dispatcher {
             while self.commits.held() < self.options.max_held_events
                 && self.lanes.startable(index, Instant::now()) < self.options.max_in_flight
             {
-                match self.slots[index].consumer.poll(Duration::ZERO).await? {
+                let polled = self.slots[index].consumer.poll(Duration::ZERO).await;
+                // A rebalance runs inside a poll: what it revoked is dropped
+                // before the record it returned (which is the new
+                // assignment's) is accepted.
+                self.drop_revoked().await;
+                match polled? {
                     Some(delivery) => self.accept(index, delivery),
                     None => break,
                 }
@@ -320,9 +325,10 @@ impl Dispatcher {
         for index in 0..self.slots.len() {
             let polled = tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
-                polled = self.slots[index].consumer.poll(self.options.idle_poll) => polled?,
+                polled = self.slots[index].consumer.poll(self.options.idle_poll) => polled,
             };
-            if let Some(delivery) = polled {
+            self.drop_revoked().await;
+            if let Some(delivery) = polled? {
                 self.accept(index, delivery);
                 return Ok(());
             }
@@ -373,6 +379,12 @@ impl Dispatcher {
     /// stores a position, so the new owner (maybe this router again, from the
     /// committed position) reads them again. Events already running finish;
     /// a retry of one is dropped (see `finished`).
+    ///
+    /// Taken after every poll, before the record it returned is accepted: a
+    /// rebalance runs inside a poll, and what comes after it is the new
+    /// assignment's (for a partition given back to this router, read again
+    /// from the committed position). Taken only after a round of polls, it
+    /// dropped those records too, and no one read them again.
     async fn drop_revoked(&mut self) {
         let mut revoked_any = false;
         for slot in &mut self.slots {

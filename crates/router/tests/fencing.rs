@@ -175,3 +175,44 @@ async fn a_router_whose_claim_was_taken_stops_before_the_write() {
     assert_eq!(h.tickets().len(), 1, "{:#?}", h.tickets());
     assert_eq!(create_calls(&h).await, 1);
 }
+
+/// A rebalance that gives a partition back to this router (Kafka's eager
+/// protocol revokes every partition when a member joins, then assigns
+/// again) happens inside a poll, and the records that poll and the next
+/// ones return are the new assignment's: every one must be handled.
+///
+/// Checked that it fails without the change (done, then restored): with the
+/// revocations taken only after a whole round of polls (as before), the
+/// record that came with the rebalance was dropped with the revoked
+/// partition's waiting events, no one read it again, and its ticket never
+/// came (`wait_for_link` timed out). This is what made
+/// `tests/cross_channel_two_routers.rs` lose a probe now and then.
+#[tokio::test]
+async fn a_record_polled_with_its_partition_given_back_is_handled() {
+    let mut h = Harness::new().await;
+    let (bus, rebalance) = harness::revoking::RevokingBus::wrap(std::sync::Arc::clone(&h.bus));
+    h.bus = bus;
+    h.start_router(h.options(routes()));
+    let before = chat_event("r-1", "v1", "before the rebalance");
+    h.publish(&before).await;
+    h.wait_for_link(before.event_id).await;
+
+    rebalance.arm(&h.topics.events("chat"));
+    let with = chat_event("r-2", "v2", "polled with the rebalance");
+    let after = chat_event("r-3", "v3", "polled after it");
+    h.publish(&with).await;
+    h.publish(&after).await;
+    let with_link = h.wait_for_link(with.event_id).await;
+    let after_link = h.wait_for_link(after.event_id).await;
+    assert_eq!(
+        rebalance.happened(),
+        vec![(h.topics.events("chat"), 0)],
+        "the rebalance came with the second record"
+    );
+    h.stop_router().await;
+    let tickets = h.tickets();
+    assert_eq!(tickets.len(), 3, "{tickets:#?}");
+    for link in [with_link, after_link] {
+        assert!(tickets.iter().any(|t| t["id"] == link.ticket_id));
+    }
+}

@@ -6,6 +6,7 @@
 pub mod flaky;
 pub mod limited;
 pub mod publisher_bus;
+pub mod revoking;
 
 use std::sync::Arc;
 use std::time::Duration;
