@@ -149,6 +149,7 @@ async fn main() -> std::process::ExitCode {
     let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = watch::outcomes(&bus, topics.outcomes(), watching.clone()).await;
     let started = Instant::now();
+    let started_at = world.sim.state().now();
     for round in 0..2 {
         for c in 0..contacts {
             let record = load::record(&topics, &load::mail(c, round));
@@ -201,6 +202,7 @@ async fn main() -> std::process::ExitCode {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
+    let ended_at = world.sim.state().now();
     let requests = world.sim.state().requests();
     let stats = world.sim.state().stats();
     // Stops that drain: anything still running is in Zendesk afterwards.
@@ -218,6 +220,7 @@ async fn main() -> std::process::ExitCode {
         chats_sent: contacts,
         chat_latencies: latencies,
         mail_left_at_last_chat,
+        span: Some((started_at, ended_at)),
         ..figures::recorded(&requests, &stats, &tickets)
     };
     figures::print(&figures);

@@ -110,6 +110,7 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = watch::outcomes(&bus, topics.outcomes(), watching.clone()).await;
     let started = Instant::now();
+    let started_at = sim.state().now();
     let task = tokio::spawn(router.run(shutdown.clone()));
     let past_bound = || {
         mode.stop_after
@@ -161,6 +162,7 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
+    let ended_at = sim.state().now();
     // Measured up to here; what finishes during the stop is not counted.
     let requests = sim.state().requests();
     let stats = sim.state().stats();
@@ -179,6 +181,7 @@ async fn run(mode: &Mode, contacts: usize, chat_every: Duration) -> Figures {
         chat_latencies: latencies,
         chat_unanswered: pending.iter().map(|(_, sent)| sent.elapsed()).collect(),
         mail_left_at_last_chat,
+        span: Some((started_at, ended_at)),
         ..figures::recorded(&requests, &stats, &tickets)
     }
 }

@@ -30,7 +30,9 @@
 //! keeps its local pace. The window slides, so calls also leave it before
 //! the reset: each replica adds half of its own answered calls that leave
 //! the window by then (decision 64; counting all of them lets the echo of
-//! a busy minute build up, and the others' are not known).
+//! a busy minute build up, and the others' are not known). An answer's
+//! spacing counts from the last slot handed out, so it sets the gap once
+//! instead of stretching it again with every answer (decision 65).
 //!
 //! **Priority turns.** Callers waiting in a [`SharedPacer`] do not keep the
 //! slots they arrived for: each free slot goes to the waiter whose turn it is
@@ -75,6 +77,8 @@ pub struct Pacer {
     configured_per_minute: u32,
     server_per_minute: Option<u32>,
     next_slot: Option<Instant>,
+    /// The last slot handed out (the next one is spaced from it).
+    last_slot: Option<Instant>,
     paused_until: Option<Instant>,
     /// The spacing the last answer asked for (its remaining budget spread
     /// over the time to its reset), and until when it holds.
@@ -101,6 +105,7 @@ impl Pacer {
             configured_per_minute: requests_per_minute.max(1),
             server_per_minute: None,
             next_slot: None,
+            last_slot: None,
             paused_until: None,
             server_spacing: None,
             turns: Turns::default(),
@@ -143,6 +148,7 @@ impl Pacer {
         if let Some(until) = self.paused_until(now) {
             slot = slot.max(until);
         }
+        self.last_slot = Some(slot);
         self.next_slot = Some(slot + self.interval_at(now));
         slot
     }
@@ -183,6 +189,7 @@ impl Pacer {
             return Turn::WaitUntil(slot);
         }
         self.turns.leave(id);
+        self.last_slot = Some(slot);
         self.next_slot = Some(slot + self.interval_at(now));
         Turn::Send(slot)
     }
@@ -252,9 +259,12 @@ impl Pacer {
                     .max(1);
                 let spacing = reset / spendable;
                 self.server_spacing = Some((spacing, now + reset));
-                // A slot reserved at the old pace moves out to the new one.
-                if let Some(next) = self.next_slot {
-                    let last = next.checked_sub(self.interval()).unwrap_or(now);
+                // A slot reserved at the old pace moves out to the new one:
+                // the new spacing after the last slot handed out (not after
+                // the local interval's: the old pace may have been an
+                // answer's already, and each answer would stretch the gap
+                // again).
+                if let (Some(next), Some(last)) = (self.next_slot, self.last_slot) {
                     self.next_slot = Some(next.max(last + spacing));
                 }
                 None

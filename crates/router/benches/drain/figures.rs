@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 /// The Zendesk limits a run was under, per minute: the account's, and the
@@ -44,6 +45,11 @@ pub struct Figures {
     pub mail_left_at_last_chat: Option<usize>,
     /// Events applied more than once (a second ticket or comment for one).
     pub doubles: usize,
+    /// When each call reached the simulator (its clock), in order.
+    pub call_times: Vec<DateTime<Utc>>,
+    /// The measured span on the simulator's clock, for the profile (none:
+    /// no profile printed).
+    pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// The figures the simulator's records of a run give (its stats, request
@@ -88,6 +94,12 @@ pub fn recorded(
         chat_unanswered: Vec::new(),
         mail_left_at_last_chat: None,
         doubles: doubles(tickets),
+        call_times: {
+            let mut times: Vec<_> = requests.iter().map(|r| r.at).collect();
+            times.sort();
+            times
+        },
+        span: None,
     }
 }
 
@@ -158,6 +170,45 @@ pub fn binding(f: &Figures) -> (&'static str, usize, u32, Duration) {
         .expect("the account limit is always there")
 }
 
+/// Where the run's time went: how long before the first call and after the
+/// last, the rate in between, and the calls of each minute from the first
+/// (so a shortfall shows at the start, in the drain or at the end).
+fn profile(f: &Figures) -> Option<String> {
+    let (start, end) = f.span?;
+    // The calls of the measured span (the routers' setup reads come before).
+    let times: Vec<DateTime<Utc>> = f
+        .call_times
+        .iter()
+        .copied()
+        .filter(|at| *at >= start && *at <= end)
+        .collect();
+    let (first, last) = (*times.first()?, *times.last()?);
+    let secs = |d: chrono::TimeDelta| d.num_milliseconds() as f64 / 1000.0;
+    let between = secs(last - first).max(f64::EPSILON);
+    let rate = times.len().saturating_sub(1) as f64 * 60.0 / between;
+    let mut minutes: Vec<usize> = Vec::new();
+    for at in &times {
+        let minute = usize::try_from((*at - first).num_seconds() / 60).unwrap_or(0);
+        if minutes.len() <= minute {
+            minutes.resize(minute + 1, 0);
+        }
+        minutes[minute] += 1;
+    }
+    let tail = secs(last - first) - 60.0 * (minutes.len() - 1) as f64;
+    let per_minute: Vec<String> = minutes.iter().map(usize::to_string).collect();
+    Some(format!(
+        "    profile: first call {:.1} s after the start, last {:.1} s before the end; \
+         between them {:.0}/min = {:.3} of the limit; calls per minute from the first: {} \
+         (the last minute {:.0} s long)",
+        secs(first - start),
+        secs(end - last),
+        rate,
+        rate / f64::from(f.limits.account),
+        per_minute.join(" "),
+        tail,
+    ))
+}
+
 pub fn print(f: &Figures) {
     let minutes = f.elapsed.as_secs_f64() / 60.0;
     let per_minute = f.calls as f64 / minutes;
@@ -217,4 +268,7 @@ pub fn print(f: &Figures) {
         f.update_calls,
         f.user_create_calls,
     );
+    if let Some(profile) = profile(f) {
+        println!("{profile}");
+    }
 }
