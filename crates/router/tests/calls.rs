@@ -50,12 +50,15 @@ async fn a_new_mail_ticket_is_one_call_and_a_comment_two() {
     let mut h = Harness::new().await;
     h.start_router(without_window(&h));
     let before = h.requests().await.len();
-    h.publish(&in_thread(
+    let event = in_thread(
         email_event("c-1", "new.sender@example.com", "my order is late"),
         "mail-c1",
-    ))
-    .await;
+    );
+    h.publish(&event).await;
     let ticket = h.wait_for_tickets(1).await[0].clone();
+    // The router caches the requester after Zendesk answered, before it
+    // records the event: once recorded, the cache holds it.
+    h.wait_for_link(event.event_id).await;
     let created = calls_after(&h, before).await;
     assert_eq!(created, ["POST /api/v2/tickets"], "one call per new ticket");
     // Zendesk made the user from the inline object; the router cached it.
