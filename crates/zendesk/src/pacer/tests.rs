@@ -386,52 +386,111 @@ fn on_a_network(routers: usize, replicas: u32, round_trip: Duration) -> (f64, us
     on_a_jittery_network(routers, replicas, |_| (round_trip / 2, round_trip))
 }
 
-/// [`on_a_network`] with each call's moments drawn by `call(n)` (`n` the
-/// calls sent before it): when the account counts it and when its answer
-/// is read, after its send.
-fn on_a_jittery_network(
-    routers: usize,
-    replicas: u32,
-    mut call: impl FnMut(usize) -> (Duration, Duration),
-) -> (f64, usize) {
-    let t0 = Instant::now();
-    let mut account = Account {
-        limit: 700,
-        sent: std::collections::VecDeque::new(),
-        refused: 0,
-    };
-    let mut pacers: Vec<Pacer> = (0..routers).map(|_| Pacer::new(700)).collect();
-    for pacer in &mut pacers {
-        pacer.set_replicas(replicas);
+/// Pacers sending to one [`Account`] as on a network, each call's moments
+/// drawn by `call(n)` (`n` the calls sent before it): when the account
+/// counts it and when its answer is read, after its send.
+struct Network<C> {
+    account: Account,
+    pacers: Vec<Pacer>,
+    /// Each pacer's next send slot.
+    next: Vec<Instant>,
+    /// Answers not read yet: when, by which pacer, what they say.
+    answers: Vec<(Instant, usize, RateLimitInfo)>,
+    sent: usize,
+    call: C,
+}
+
+impl<C: FnMut(usize) -> (Duration, Duration)> Network<C> {
+    fn new(routers: usize, replicas: u32, t0: Instant, call: C) -> Self {
+        let mut pacers: Vec<Pacer> = (0..routers).map(|_| Pacer::new(700)).collect();
+        for pacer in &mut pacers {
+            pacer.set_replicas(replicas);
+        }
+        let next = pacers.iter_mut().map(|p| p.reserve(t0)).collect();
+        Network {
+            account: Account {
+                limit: 700,
+                sent: std::collections::VecDeque::new(),
+                refused: 0,
+            },
+            pacers,
+            next,
+            answers: Vec::new(),
+            sent: 0,
+            call,
+        }
     }
-    let mut next: Vec<Instant> = pacers.iter_mut().map(|p| p.reserve(t0)).collect();
-    let mut answers: Vec<(Instant, usize, RateLimitInfo)> = Vec::new();
-    let end = t0 + Duration::from_secs(600);
-    let mut sent = 0usize;
-    loop {
-        let (who, now) = next
+
+    /// The earliest next slot among the pacers that `busy` says have work.
+    fn first_slot(&self, busy: impl Fn(usize) -> bool) -> Option<(usize, Instant)> {
+        self.next
             .iter()
             .copied()
             .enumerate()
+            .filter(|(who, _)| busy(*who))
             .min_by_key(|(_, at)| *at)
-            .expect("a pacer");
-        if now >= end {
-            break;
-        }
-        answers.sort_by_key(|(at, _, _)| *at);
-        let due = answers.partition_point(|(at, _, _)| *at <= now);
-        for (at, pacer, info) in answers.drain(..due) {
-            pacers[pacer].observe(at, &info);
-            pacers[pacer].ended(at);
-        }
-        pacers[who].sent();
-        let (counted, answered) = call(sent);
-        let info = account.request(now + counted);
-        answers.push((now + answered, who, info));
-        sent += 1;
-        next[who] = pacers[who].reserve(now);
     }
-    ((sent - account.refused) as f64 / 10.0, account.refused)
+
+    /// Pacer `who` sends at its slot `now`, having read the answers due by
+    /// then. Returns whether the account took the call, and when its answer
+    /// is read.
+    fn send(&mut self, who: usize, now: Instant) -> (bool, Instant) {
+        self.answers.sort_by_key(|(at, _, _)| *at);
+        let due = self.answers.partition_point(|(at, _, _)| *at <= now);
+        for (at, pacer, info) in self.answers.drain(..due) {
+            self.pacers[pacer].observe(at, &info);
+            self.pacers[pacer].ended(at);
+        }
+        self.pacers[who].sent();
+        let (counted, answered) = (self.call)(self.sent);
+        let refused_before = self.account.refused;
+        let info = self.account.request(now + counted);
+        self.answers.push((now + answered, who, info));
+        self.sent += 1;
+        self.next[who] = self.pacers[who].reserve(now);
+        (self.account.refused == refused_before, now + answered)
+    }
+}
+
+/// Answers `lo` to `lo + spread` ms after the send, drawn per call (the same
+/// draws every run), each counted by the account at a random moment before
+/// its answer.
+fn jittered(lo: u64, spread: u64) -> impl FnMut(usize) -> (Duration, Duration) {
+    // xorshift
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut draw = move |range: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % range
+    };
+    move |_| {
+        let answered = lo + draw(spread);
+        let counted = draw(answered);
+        (
+            Duration::from_millis(counted),
+            Duration::from_millis(answered),
+        )
+    }
+}
+
+/// [`on_a_network`] with each call's moments drawn by `call` (see
+/// [`Network`]).
+fn on_a_jittery_network(
+    routers: usize,
+    replicas: u32,
+    call: impl FnMut(usize) -> (Duration, Duration),
+) -> (f64, usize) {
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(600);
+    let mut network = Network::new(routers, replicas, t0, call);
+    while let Some((who, now)) = network.first_slot(|_| true)
+        && now < end
+    {
+        network.send(who, now);
+    }
+    let refused = network.account.refused;
+    ((network.sent - refused) as f64 / 10.0, refused)
 }
 
 /// Two routers as on a network: every answer is stale by the calls in
@@ -481,23 +540,8 @@ fn one_router_with_calls_in_flight_keeps_its_pace() {
 #[test]
 fn replicas_on_a_jittery_network_use_the_budget_without_refusals() {
     for (routers, at_least) in [(2usize, 0.98), (3, 0.98), (4, 0.98)] {
-        // xorshift: the same draws every run.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut draw = move |range: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % range
-        };
         let replicas = u32::try_from(routers).unwrap();
-        let (per_minute, refused) = on_a_jittery_network(routers, replicas, |_| {
-            let answered = 100 + draw(300);
-            let counted = draw(answered);
-            (
-                Duration::from_millis(counted),
-                Duration::from_millis(answered),
-            )
-        });
+        let (per_minute, refused) = on_a_jittery_network(routers, replicas, jittered(100, 300));
         eprintln!("{routers} routers, answers in 100-400 ms: {per_minute}/min, {refused} refused");
         assert_eq!(refused, 0, "{routers} routers refused");
         assert!(
@@ -508,57 +552,28 @@ fn replicas_on_a_jittery_network_use_the_budget_without_refusals() {
 }
 
 /// Like [`on_a_jittery_network`], but each router has `work[i]` calls to
-/// make (a refused one is made again) and then goes idle, as two routers
+/// make (a refused one is made again) and then goes idle, as routers
 /// draining their partitions of a backlog: returns the seconds until the
 /// last answer and the refusals.
 fn drain_on_a_jittery_network(
     work: &[usize],
-    mut call: impl FnMut(usize) -> (Duration, Duration),
+    call: impl FnMut(usize) -> (Duration, Duration),
 ) -> (f64, usize) {
     let t0 = Instant::now();
-    let mut account = Account {
-        limit: 700,
-        sent: std::collections::VecDeque::new(),
-        refused: 0,
-    };
-    let mut left = work.to_vec();
-    let mut pacers: Vec<Pacer> = work.iter().map(|_| Pacer::new(700)).collect();
     let replicas = u32::try_from(work.len()).unwrap();
-    for pacer in &mut pacers {
-        pacer.set_replicas(replicas);
-    }
-    let mut next: Vec<Instant> = pacers.iter_mut().map(|p| p.reserve(t0)).collect();
-    let mut answers: Vec<(Instant, usize, RateLimitInfo)> = Vec::new();
-    let mut sent = 0usize;
+    let mut network = Network::new(work.len(), replicas, t0, call);
+    let mut left = work.to_vec();
     let mut last_answer = t0;
-    while let Some((who, now)) = next
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(i, _)| left[*i] > 0)
-        .min_by_key(|(_, at)| *at)
-    {
-        answers.sort_by_key(|(at, _, _)| *at);
-        let due = answers.partition_point(|(at, _, _)| *at <= now);
-        for (at, pacer, info) in answers.drain(..due) {
-            pacers[pacer].observe(at, &info);
-            pacers[pacer].ended(at);
-        }
-        pacers[who].sent();
-        let (counted, answered) = call(sent);
-        let refused_before = account.refused;
-        let info = account.request(now + counted);
-        if account.refused == refused_before {
+    while let Some((who, now)) = network.first_slot(|who| left[who] > 0) {
+        let (taken, answer) = network.send(who, now);
+        if taken {
             left[who] -= 1;
         }
-        answers.push((now + answered, who, info));
-        last_answer = last_answer.max(now + answered);
-        sent += 1;
-        next[who] = pacers[who].reserve(now);
+        last_answer = last_answer.max(answer);
     }
     (
         last_answer.duration_since(t0).as_secs_f64(),
-        account.refused,
+        network.account.refused,
     )
 }
 
@@ -573,21 +588,7 @@ fn drain_on_a_jittery_network(
 #[test]
 fn two_replicas_drain_a_backlog_at_the_limit() {
     for work in [[3000usize, 3000], [3100, 2900]] {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut draw = move |range: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % range
-        };
-        let (secs, refused) = drain_on_a_jittery_network(&work, |_| {
-            let answered = 100 + draw(300);
-            let counted = draw(answered);
-            (
-                Duration::from_millis(counted),
-                Duration::from_millis(answered),
-            )
-        });
+        let (secs, refused) = drain_on_a_jittery_network(&work, jittered(100, 300));
         let share = 6000.0 * 60.0 / secs / 700.0;
         eprintln!("work {work:?}: {secs:.1} s, {share:.3} of the limit, {refused} refused");
         assert_eq!(refused, 0, "{work:?} refused");
